@@ -1,0 +1,73 @@
+package packet
+
+// Header is an MQTT fixed header.
+type Header struct {
+	Type      Type
+	Flags     byte // the low four bits of the first byte
+	Remaining int  // Remaining Length: the size of the body
+	Len       int  // the size of the fixed header itself, 2 to 5 bytes
+}
+
+// Size returns the size of the whole packet: fixed header and body.
+func (h Header) Size() int { return h.Len + h.Remaining }
+
+// Frame looks at the front of a byte stream and says whether a whole packet
+// is there. It returns:
+//
+//   - need == 0 and a valid h: b holds the whole packet, b[:h.Size()], whose
+//     body is b[h.Len:h.Size()];
+//   - need > 0: b holds less than a packet, and at least need more bytes must
+//     arrive; h.Len == 0 when even the fixed header is incomplete, otherwise
+//     h is valid and need is exactly what is missing;
+//   - err != nil: the stream is invalid and cannot be resynchronised.
+//
+// Frame checks the packet type, the reserved flags, PUBLISH QoS 3, and a
+// minimally encoded Remaining Length of at most four bytes (MQTT-1.5.5-1)
+// before anything else, and rejects a packet larger than maxSize (0 means the
+// protocol's limit, MaxPacketSize) with a *TooLargeError before the body is
+// buffered. It needs no protocol version: AUTH (type 15) is framed in any
+// version and refused by the version-aware decoder.
+func Frame(b []byte, maxSize int) (h Header, need int, err error) {
+	if len(b) == 0 {
+		return Header{}, 2, nil
+	}
+	h.Type, h.Flags = Type(b[0]>>4), b[0]&0x0F
+	if err := checkFlags(h.Type, h.Flags); err != nil {
+		return Header{}, 0, err
+	}
+	n, off, err := readVarint(b, 1)
+	if err == errShort {
+		return Header{}, 1, nil
+	}
+	if err != nil {
+		return Header{}, 0, err
+	}
+	h.Remaining, h.Len = int(n), off
+	if maxSize <= 0 || maxSize > MaxPacketSize {
+		maxSize = MaxPacketSize
+	}
+	if h.Size() > maxSize {
+		return Header{}, 0, &TooLargeError{Size: h.Size(), Max: maxSize}
+	}
+	if len(b) < h.Size() {
+		return h, h.Size() - len(b), nil
+	}
+	return h, 0, nil
+}
+
+var errQoS3 = malformed("MQTT-3.3.1-4", "PUBLISH with QoS 3")
+
+// checkFlags validates the type and flags of a fixed header (MQTT-2.1.3-1).
+func checkFlags(t Type, flags byte) error {
+	switch {
+	case t == 0:
+		return errReservedType
+	case t == TypePublish:
+		if flags&0b0110 == 0b0110 {
+			return errQoS3
+		}
+	case flags != t.fixedFlags():
+		return errFlags
+	}
+	return nil
+}

@@ -1,0 +1,151 @@
+package packet
+
+import (
+	"github.com/mqttcore/mqtt/packetid"
+	"github.com/mqttcore/mqtt/property"
+)
+
+// Publish is a PUBLISH packet with standard two-byte packet identifiers.
+type Publish = PublishOf[uint16]
+
+// PublishOf is a PUBLISH packet (section 3.3), generic over the packet
+// identifier type. Topic, Payload and the properties of a decoded PublishOf
+// alias the decoded bytes; Clone makes an independent copy.
+type PublishOf[ID packetid.ID] struct {
+	Topic    string // may be empty in v5 when Props.TopicAlias is set
+	QoS      QoS
+	Retain   bool
+	Dup      bool
+	PacketID ID // present for QoS 1 and 2; ignored when encoding QoS 0
+	Props    property.Properties
+	Payload  []byte // nil when empty after decoding
+}
+
+var (
+	errDupQoS0      = malformed("MQTT-3.3.1-2", "DUP flag set on a QoS 0 PUBLISH")
+	errTopicNoAlias = protocolErr("MQTT-3.3.2-1", "PUBLISH without Topic Name and without Topic Alias")
+	errPropsV311    = malformed("", "properties in an MQTT 3.1.1 packet")
+	errQoSRange     = malformed("MQTT-3.3.1-4", "QoS greater than 2")
+)
+
+// Type returns TypePublish.
+func (p *PublishOf[ID]) Type() Type { return TypePublish }
+
+func (p *PublishOf[ID]) flags() byte {
+	f := byte(p.QoS) << 1
+	if p.Dup {
+		f |= 0b1000
+	}
+	if p.Retain {
+		f |= 0b0001
+	}
+	return f
+}
+
+func (p *PublishOf[ID]) bodySize(v Version, propsLen int) int {
+	n := 2 + len(p.Topic) + len(p.Payload)
+	if p.QoS > 0 {
+		n += idSize[ID]()
+	}
+	if v == V5 {
+		n += varintSize(propsLen) + propsLen
+	}
+	return n
+}
+
+// Size returns the encoded size of p for version v.
+func (p *PublishOf[ID]) Size(v Version) int {
+	return headerSize(p.bodySize(v, propsLenFor(v, &p.Props)))
+}
+
+// AppendTo appends the encoding of p for version v to dst.
+func (p *PublishOf[ID]) AppendTo(dst []byte, v Version) ([]byte, error) {
+	if err := p.check(v); err != nil {
+		return dst, err
+	}
+	pn := propsLenFor(v, &p.Props)
+	n := p.bodySize(v, pn)
+	if err := checkBody(n); err != nil {
+		return dst, err
+	}
+	dst = appendHeader(dst, TypePublish, p.flags(), n)
+	dst = appendString(dst, p.Topic)
+	if p.QoS > 0 {
+		dst = appendID(dst, p.PacketID)
+	}
+	if v == V5 {
+		dst = appendProperties(dst, &p.Props, pn)
+	}
+	return append(dst, p.Payload...), nil
+}
+
+func (p *PublishOf[ID]) check(v Version) error {
+	if p.QoS > QoS2 {
+		return errQoSRange
+	}
+	if p.Dup && p.QoS == QoS0 {
+		return errDupQoS0
+	}
+	if p.QoS > 0 && p.PacketID == 0 {
+		return errZeroID
+	}
+	if p.Topic == "" && v == V5 && p.Props.TopicAlias != 0 {
+		// an alias stands in for the topic
+	} else if err := ValidTopicName(p.Topic); err != nil {
+		return err
+	}
+	if len(p.Payload) > MaxRemainingLength {
+		return &TooLargeError{Size: len(p.Payload), Max: MaxRemainingLength}
+	}
+	return checkPropsFor(v, &p.Props, byte(TypePublish))
+}
+
+// Decode parses a PUBLISH body.
+func (p *PublishOf[ID]) Decode(v Version, flags byte, body []byte) error {
+	if err := checkFlags(TypePublish, flags); err != nil {
+		return err
+	}
+	p.Dup, p.QoS, p.Retain = flags&0b1000 != 0, QoS(flags>>1&3), flags&1 != 0
+	if p.Dup && p.QoS == QoS0 {
+		return errDupQoS0
+	}
+	var err error
+	off := 0
+	if p.Topic, off, err = readString(body, off); err != nil {
+		return err
+	}
+	if err := checkNoWildcards(p.Topic, errTopicWildcard); err != nil {
+		return err
+	}
+	p.PacketID = 0
+	if p.QoS > 0 {
+		if p.PacketID, off, err = readID[ID](body, off); err != nil {
+			return err
+		}
+	}
+	if off, err = decodePropsFor(v, &p.Props, byte(TypePublish), body, off); err != nil {
+		return err
+	}
+	if p.Topic == "" {
+		if v != V5 {
+			return errTopicEmpty
+		}
+		if p.Props.TopicAlias == 0 {
+			return errTopicNoAlias
+		}
+	}
+	p.Payload = nil
+	if off < len(body) {
+		p.Payload = body[off:]
+	}
+	return nil
+}
+
+// Clone returns a deep copy of p that does not alias decoded bytes.
+func (p *PublishOf[ID]) Clone() *PublishOf[ID] {
+	c := *p
+	c.Topic = cloneString(p.Topic)
+	c.Payload = cloneBytes(p.Payload)
+	c.Props = p.Props.Clone()
+	return &c
+}

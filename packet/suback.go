@@ -1,0 +1,127 @@
+package packet
+
+import (
+	"github.com/mqttcore/mqtt/packetid"
+	"github.com/mqttcore/mqtt/property"
+)
+
+// ListAck is the shared shape of SUBACK and UNSUBACK (sections 3.9, 3.11): a
+// packet identifier, v5 properties, and one reason code per topic filter of
+// the request, in its order. A v3.1.1 UNSUBACK has no reason codes. K selects
+// the packet type; use it through its names Suback, Unsuback, SubackOf and
+// UnsubackOf.
+type ListAck[K listAckKind, ID packetid.ID] struct {
+	PacketID ID
+	Props    property.Properties
+	Reasons  []ReasonCode
+}
+
+type listAckKind interface{ packetType() Type }
+
+type (
+	subackKind   struct{}
+	unsubackKind struct{}
+)
+
+func (subackKind) packetType() Type   { return TypeSuback }
+func (unsubackKind) packetType() Type { return TypeUnsuback }
+
+// SUBACK and UNSUBACK with standard two-byte identifiers, and generic over
+// the identifier type.
+type (
+	Suback                     = ListAck[subackKind, uint16]   // SUBACK: answer to SUBSCRIBE
+	Unsuback                   = ListAck[unsubackKind, uint16] // UNSUBACK: answer to UNSUBSCRIBE
+	SubackOf[ID packetid.ID]   = ListAck[subackKind, ID]
+	UnsubackOf[ID packetid.ID] = ListAck[unsubackKind, ID]
+)
+
+// Type returns TypeSuback or TypeUnsuback.
+func (p *ListAck[K, ID]) Type() Type {
+	var k K
+	return k.packetType()
+}
+
+// hasReasons reports whether the packet carries reason codes in version v.
+func (p *ListAck[K, ID]) hasReasons(v Version) bool {
+	return v == V5 || p.Type() == TypeSuback
+}
+
+func (p *ListAck[K, ID]) bodySize(v Version, propsLen int) int {
+	n := idSize[ID]() + len(p.Reasons)
+	if v == V5 {
+		n += varintSize(propsLen) + propsLen
+	}
+	return n
+}
+
+// Size returns the encoded size of p for version v.
+func (p *ListAck[K, ID]) Size(v Version) int {
+	return headerSize(p.bodySize(v, propsLenFor(v, &p.Props)))
+}
+
+// AppendTo appends the encoding of p for version v to dst.
+func (p *ListAck[K, ID]) AppendTo(dst []byte, v Version) ([]byte, error) {
+	t := p.Type()
+	if p.PacketID == 0 {
+		return dst, errZeroID
+	}
+	if !p.hasReasons(v) {
+		if len(p.Reasons) != 0 {
+			return dst, errReasonV311
+		}
+	} else if len(p.Reasons) == 0 {
+		return dst, errAckEmpty
+	}
+	for _, r := range p.Reasons {
+		if !ValidReason(t, v, r) {
+			return dst, errReason
+		}
+	}
+	if err := checkPropsFor(v, &p.Props, byte(t)); err != nil {
+		return dst, err
+	}
+	pn := propsLenFor(v, &p.Props)
+	n := p.bodySize(v, pn)
+	if err := checkBody(n); err != nil {
+		return dst, err
+	}
+	dst = appendHeader(dst, t, 0, n)
+	dst = appendID(dst, p.PacketID)
+	if v == V5 {
+		dst = appendProperties(dst, &p.Props, pn)
+	}
+	for _, r := range p.Reasons {
+		dst = append(dst, byte(r))
+	}
+	return dst, nil
+}
+
+// Decode parses the packet's body, reusing the capacity of p.Reasons.
+func (p *ListAck[K, ID]) Decode(v Version, flags byte, body []byte) error {
+	t := p.Type()
+	if err := checkFlags(t, flags); err != nil {
+		return err
+	}
+	var err error
+	off := 0
+	if p.PacketID, off, err = readID[ID](body, off); err != nil {
+		return err
+	}
+	if off, err = decodePropsFor(v, &p.Props, byte(t), body, off); err != nil {
+		return err
+	}
+	p.Reasons = p.Reasons[:0]
+	if !p.hasReasons(v) {
+		return checkEnd(body, off)
+	}
+	if off == len(body) {
+		return errAckEmpty
+	}
+	for _, r := range body[off:] {
+		if !ValidReason(t, v, ReasonCode(r)) {
+			return errReason
+		}
+		p.Reasons = append(p.Reasons, ReasonCode(r))
+	}
+	return nil
+}

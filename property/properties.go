@@ -1,0 +1,137 @@
+package property
+
+// User is one name/value pair of the User Property property.
+type User struct {
+	Key   string
+	Value string
+}
+
+// Properties holds the properties of one v5 packet (or of a will). Each
+// packet may carry only the properties Allowed for its type; encoding others
+// is an error.
+//
+// A property is present when its field is non-zero: a non-zero number, a
+// non-empty string, a non-nil byte slice or a non-empty list. A property that
+// is to be present with a zero value is added to Zero. Has tells presence.
+//
+// Strings and byte slices of a decoded Properties alias the decoded bytes;
+// Clone returns a copy that does not.
+type Properties struct {
+	// Zero lists the properties present with a zero value.
+	Zero Set
+
+	PayloadFormat            byte   // Payload Format Indicator: 0 bytes, 1 UTF-8
+	MessageExpiry            uint32 // Message Expiry Interval, seconds
+	ContentType              string
+	ResponseTopic            string
+	CorrelationData          []byte
+	SubscriptionIDs          []uint32 // Subscription Identifier: one in SUBSCRIBE, any number in PUBLISH
+	SessionExpiry            uint32   // Session Expiry Interval, seconds
+	AssignedClientID         string
+	ServerKeepAlive          uint16 // seconds
+	AuthMethod               string
+	AuthData                 []byte
+	RequestProblemInfo       byte // absent means 1
+	WillDelay                uint32
+	RequestResponseInfo      byte
+	ResponseInfo             string
+	ServerReference          string
+	ReasonString             string
+	ReceiveMaximum           uint16 // absent means 65,535
+	TopicAliasMaximum        uint16
+	TopicAlias               uint16
+	MaximumQoS               byte // absent means 2
+	RetainAvailable          byte // absent means 1
+	User                     []User
+	MaximumPacketSize        uint32 // absent means no limit
+	WildcardSubAvailable     byte   // absent means 1
+	SubscriptionIDsAvailable byte   // absent means 1
+	SharedSubAvailable       byte   // absent means 1
+}
+
+// Present returns the set of properties present in p.
+func (p *Properties) Present() Set {
+	s := p.Zero
+	add := func(id ID, present bool) {
+		if present {
+			s |= 1 << id
+		}
+	}
+	add(PayloadFormatIndicator, p.PayloadFormat != 0)
+	add(MessageExpiryInterval, p.MessageExpiry != 0)
+	add(ContentType, p.ContentType != "")
+	add(ResponseTopic, p.ResponseTopic != "")
+	add(CorrelationData, p.CorrelationData != nil)
+	add(SubscriptionIdentifier, len(p.SubscriptionIDs) != 0)
+	add(SessionExpiryInterval, p.SessionExpiry != 0)
+	add(AssignedClientIdentifier, p.AssignedClientID != "")
+	add(ServerKeepAlive, p.ServerKeepAlive != 0)
+	add(AuthenticationMethod, p.AuthMethod != "")
+	add(AuthenticationData, p.AuthData != nil)
+	add(RequestProblemInformation, p.RequestProblemInfo != 0)
+	add(WillDelayInterval, p.WillDelay != 0)
+	add(RequestResponseInformation, p.RequestResponseInfo != 0)
+	add(ResponseInformation, p.ResponseInfo != "")
+	add(ServerReference, p.ServerReference != "")
+	add(ReasonString, p.ReasonString != "")
+	add(ReceiveMaximum, p.ReceiveMaximum != 0)
+	add(TopicAliasMaximum, p.TopicAliasMaximum != 0)
+	add(TopicAlias, p.TopicAlias != 0)
+	add(MaximumQoS, p.MaximumQoS != 0)
+	add(RetainAvailable, p.RetainAvailable != 0)
+	add(UserProperty, len(p.User) != 0)
+	add(MaximumPacketSize, p.MaximumPacketSize != 0)
+	add(WildcardSubscriptionAvailable, p.WildcardSubAvailable != 0)
+	add(SubscriptionIdentifierAvailable, p.SubscriptionIDsAvailable != 0)
+	add(SharedSubscriptionAvailable, p.SharedSubAvailable != 0)
+	return s
+}
+
+// Has reports whether the property id is present in p.
+func (p *Properties) Has(id ID) bool { return p.Present().Has(id) }
+
+// IsEmpty reports whether p holds no property at all.
+func (p *Properties) IsEmpty() bool { return p.Present() == 0 }
+
+// Reset empties p, keeping the capacity of its lists for reuse.
+func (p *Properties) Reset() {
+	*p = Properties{User: p.User[:0], SubscriptionIDs: p.SubscriptionIDs[:0]}
+}
+
+// Clone returns a deep copy of p that shares no memory with it.
+func (p *Properties) Clone() Properties {
+	c := *p
+	c.ContentType = cloneString(p.ContentType)
+	c.ResponseTopic = cloneString(p.ResponseTopic)
+	c.CorrelationData = cloneBytes(p.CorrelationData)
+	c.AssignedClientID = cloneString(p.AssignedClientID)
+	c.AuthMethod = cloneString(p.AuthMethod)
+	c.AuthData = cloneBytes(p.AuthData)
+	c.ResponseInfo = cloneString(p.ResponseInfo)
+	c.ServerReference = cloneString(p.ServerReference)
+	c.ReasonString = cloneString(p.ReasonString)
+	if p.SubscriptionIDs != nil {
+		c.SubscriptionIDs = append([]uint32(nil), p.SubscriptionIDs...)
+	}
+	if p.User != nil {
+		c.User = make([]User, len(p.User))
+		for i, u := range p.User {
+			c.User[i] = User{cloneString(u.Key), cloneString(u.Value)}
+		}
+	}
+	return c
+}
+
+func cloneString(s string) string {
+	if s == "" {
+		return ""
+	}
+	return string([]byte(s))
+}
+
+func cloneBytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append(make([]byte, 0, len(b)), b...)
+}
