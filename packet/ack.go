@@ -69,14 +69,15 @@ func (p *Ack[K, ID]) AppendTo(dst []byte, v Version) ([]byte, error) {
 	if err := checkReason(t, v, p.Reason); err != nil {
 		return dst, err
 	}
-	if err := checkPropsFor(v, &p.Props, byte(t)); err != nil {
+	pe, err := checkPropsFor(v, &p.Props, byte(t))
+	if err != nil {
 		return dst, err
 	}
-	pn := propsLenFor(v, &p.Props)
+	pn := pe.n
 	n := p.bodySize(v, pn)
 	dst = appendHeader(dst, t, t.fixedFlags(), n)
 	dst = appendID(dst, p.PacketID)
-	return appendReasonTail(dst, v, p.Reason, &p.Props, pn), nil
+	return appendReasonTail(dst, v, p.Reason, &p.Props, pe), nil
 }
 
 // Decode parses the packet's body.
@@ -132,13 +133,13 @@ func reasonTailSize(v Version, r ReasonCode, propsLen int) int {
 }
 
 // appendReasonTail appends the tail sized by reasonTailSize.
-func appendReasonTail(dst []byte, v Version, r ReasonCode, p *property.Properties, propsLen int) []byte {
-	if reasonTailSize(v, r, propsLen) == 0 {
+func appendReasonTail(dst []byte, v Version, r ReasonCode, p *property.Properties, pe propsEnc) []byte {
+	if reasonTailSize(v, r, pe.n) == 0 {
 		return dst
 	}
 	dst = append(dst, byte(r))
-	if propsLen > 0 {
-		dst = appendProperties(dst, p, propsLen)
+	if pe.n > 0 {
+		dst = appendProperties(dst, p, pe)
 	}
 	return dst
 }

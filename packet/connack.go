@@ -37,10 +37,11 @@ func (c *Connack) AppendTo(dst []byte, v Version) ([]byte, error) {
 	if c.SessionPresent && c.Reason != 0 {
 		return dst, errConnackSession
 	}
-	if err := checkPropsFor(v, &c.Props, byte(TypeConnack)); err != nil {
+	pe, err := checkPropsFor(v, &c.Props, byte(TypeConnack))
+	if err != nil {
 		return dst, err
 	}
-	pn := propsLenFor(v, &c.Props)
+	pn := pe.n
 	dst = appendHeader(dst, TypeConnack, 0, c.bodySize(v, pn))
 	var flags byte
 	if c.SessionPresent {
@@ -48,7 +49,7 @@ func (c *Connack) AppendTo(dst []byte, v Version) ([]byte, error) {
 	}
 	dst = append(dst, flags, byte(c.Reason))
 	if v == V5 {
-		dst = appendProperties(dst, &c.Props, pn)
+		dst = appendProperties(dst, &c.Props, pe)
 	}
 	return dst, nil
 }

@@ -112,58 +112,63 @@ func (c *Connect) Size(v Version) int {
 	return headerSize(c.bodySize(v, propsLenFor(v, &c.Props), propsLenFor(v, &c.Will.Props)))
 }
 
-func (c *Connect) check(v Version) error {
+func (c *Connect) check(v Version) (props, will propsEnc, err error) {
 	if !v.Valid() {
-		return errVersion
+		return props, will, errVersion
 	}
 	if err := checkString(c.ClientID); err != nil {
-		return err
+		return props, will, err
 	}
 	if c.HasWill() {
 		if c.Will.QoS > QoS2 {
-			return errWillQoS
+			return props, will, errWillQoS
 		}
 		if err := ValidTopicName(c.Will.Topic); err != nil {
-			return err
+			return props, will, err
 		}
 		if len(c.Will.Payload) > 0xFFFF {
-			return errStringTooLong
+			return props, will, errStringTooLong
 		}
-		if err := checkPropsFor(v, &c.Will.Props, property.Will); err != nil {
-			return err
+		if will, err = checkPropsFor(v, &c.Will.Props, property.Will); err != nil {
+			return props, will, err
 		}
 	} else if c.Will.QoS != 0 || c.Will.Retain || c.Will.Payload != nil || !c.Will.Props.IsEmpty() {
-		return errWillEmpty
+		return props, will, errWillEmpty
 	}
 	if err := checkString(c.Username); err != nil {
-		return err
+		return props, will, err
 	}
 	if len(c.Password) > 0xFFFF {
-		return errStringTooLong
+		return props, will, errStringTooLong
 	}
 	if v != V5 && c.Password != nil && !c.HasUsername() {
-		return errPasswordNoUser
+		return props, will, errPasswordNoUser
 	}
-	return checkPropsFor(v, &c.Props, byte(TypeConnect))
+	props, err = checkPropsFor(v, &c.Props, byte(TypeConnect))
+	return props, will, err
 }
 
 // AppendTo appends the encoding of c for version v to dst.
 func (c *Connect) AppendTo(dst []byte, v Version) ([]byte, error) {
-	if err := c.check(v); err != nil {
+	pe, we, err := c.check(v)
+	if err != nil {
 		return dst, err
 	}
-	pn, wn := propsLenFor(v, &c.Props), propsLenFor(v, &c.Will.Props)
-	dst = appendHeader(dst, TypeConnect, 0, c.bodySize(v, pn, wn))
+	n := c.bodySize(v, pe.n, we.n)
+	if err := checkBody(n); err != nil {
+		return dst, err
+	}
+	dst = appendHeader(dst, TypeConnect, 0, n)
 	dst = appendString(dst, protocolName(v))
 	dst = append(dst, byte(v), c.flags())
 	dst = appendUint16(dst, c.KeepAlive)
 	if v == V5 {
-		dst = appendProperties(dst, &c.Props, pn)
+		dst = appendProperties(dst, &c.Props, pe)
 	}
 	dst = appendString(dst, c.ClientID)
 	if c.HasWill() {
 		if v == V5 {
-			dst = appendProperties(dst, &c.Will.Props, wn)
+			dst = appendProperties(dst, &c.Will.Props, we)
 		}
 		dst = appendString(dst, c.Will.Topic)
 		dst = appendBinary(dst, c.Will.Payload)

@@ -118,12 +118,13 @@ func appendReasonOnly(dst []byte, t Type, v Version, r ReasonCode, p *property.P
 	if err := checkReason(t, v, r); err != nil {
 		return dst, err
 	}
-	if err := checkPropsFor(v, p, byte(t)); err != nil {
+	pe, err := checkPropsFor(v, p, byte(t))
+	if err != nil {
 		return dst, err
 	}
-	pn := propsLenFor(v, p)
+	pn := pe.n
 	dst = appendHeader(dst, t, 0, reasonTailSize(v, r, pn))
-	return appendReasonTail(dst, v, r, p, pn), nil
+	return appendReasonTail(dst, v, r, p, pe), nil
 }
 
 func decodeReasonOnly(t Type, v Version, flags byte, body []byte, r *ReasonCode, p *property.Properties) error {

@@ -108,5 +108,4 @@ var (
 	errFilterPlus    = malformed("MQTT-4.7.1-2", "single-level wildcard not alone in its level of a topic filter")
 	errShareName     = malformed("MQTT-4.8.2-1", "shared subscription without a share name")
 	errShareChars    = malformed("MQTT-4.8.2-2", "share name contains '+', '#' or lacks the '/' and topic filter after it")
-	errResponseTopic = malformed("MQTT-3.3.2-14", "response topic contains a wildcard")
 )

@@ -1,9 +1,14 @@
 package packet
 
-import "github.com/mqttcore/mqtt/property"
+import (
+	"math/bits"
+
+	"github.com/mqttcore/mqtt/property"
+)
 
 // The property codec: the v5 Properties field of every packet, a Variable
 // Byte Integer length followed by identifier/value pairs (section 2.2.2).
+// Encoding writes properties in identifier order.
 
 var (
 	errPropUnknown    = malformed("", "unknown property identifier")
@@ -11,6 +16,7 @@ var (
 	errPropTwice      = protocolErr("", "property included more than once")
 	errPropRange      = protocolErr("", "property value out of range")
 	errPropShort      = malformed("", "properties run past their length")
+	errPropSubIDs     = protocolErr("", "Subscription Identifier more than once in SUBSCRIBE")
 )
 
 // decodeProperties reads a property list at b[off:] into p for packets of
@@ -21,12 +27,19 @@ func decodeProperties(p *property.Properties, t byte, b []byte, off int) (int, e
 		return off, err
 	}
 	end := off + int(n)
-	if end > len(b) || end < off {
+	if end > len(b) {
 		return off, errPropShort
 	}
 	p.Reset()
+	if n == 0 {
+		return off, nil
+	}
 	b = b[:end]
 	allowed := property.Allowed(t)
+	repeatable := property.NewSet(property.UserProperty)
+	if t == byte(TypePublish) {
+		repeatable.Add(property.SubscriptionIdentifier)
+	}
 	var seen property.Set
 	for off < end {
 		id := property.ID(b[off])
@@ -37,61 +50,93 @@ func decodeProperties(p *property.Properties, t byte, b []byte, off int) (int, e
 			}
 			return off, errPropUnknown
 		}
-		if seen.Has(id) && id != property.UserProperty && !(id == property.SubscriptionIdentifier && t == byte(TypePublish)) {
+		if seen.Has(id) && !repeatable.Has(id) {
 			return off, errPropTwice
 		}
 		seen.Add(id)
-		var v uint32
-		var s string
-		var bin []byte
-		switch id.Kind() {
-		case property.KindByte:
-			var c byte
-			c, off, err = readByte(b, off)
-			v = uint32(c)
-		case property.KindUint16:
-			var u uint16
-			u, off, err = readUint16(b, off)
-			v = uint32(u)
-		case property.KindUint32:
-			v, off, err = readUint32(b, off)
-		case property.KindVarint:
-			v, off, err = readVarint(b, off)
-		case property.KindString:
-			s, off, err = readString(b, off)
-		case property.KindBinary:
-			bin, off, err = readBinary(b, off)
-		case property.KindStringPair:
-			var k string
-			k, off, err = readString(b, off)
-			if err == nil {
-				s, off, err = readString(b, off)
-				p.User = append(p.User, property.User{Key: k, Value: s})
-			}
-			if err != nil {
-				return off, err
-			}
-			continue
-		}
-		if err != nil {
+		if off, err = decodeProperty(p, id, b, off); err != nil {
 			if err == errShort {
 				err = errPropShort
 			}
 			return off, err
 		}
-		if err := checkValue(id, v, s); err != nil {
-			return off, err
-		}
-		if v == 0 && s == "" && len(bin) == 0 && id.Kind() != property.KindBinary {
-			p.Zero.Add(id)
-		}
-		setValue(p, id, v, s, bin)
 	}
 	return off, nil
 }
 
-// checkValue applies the range rules of section 2.2.2.2 to one value.
-func checkValue(id property.ID, v uint32, s string) error {
+// decodeProperty reads the value of property id at b[off:] into p.
+func decodeProperty(p *property.Properties, id property.ID, b []byte, off int) (int, error) {
+	var v uint32
+	var err error
+	switch id.Kind() {
+	case property.KindByte:
+		var c byte
+		c, off, err = readByte(b, off)
+		v = uint32(c)
+	case property.KindUint16:
+		var u uint16
+		u, off, err = readUint16(b, off)
+		v = uint32(u)
+	case property.KindUint32:
+		v, off, err = readUint32(b, off)
+	case property.KindVarint:
+		v, off, err = readVarint(b, off)
+	case property.KindBinary:
+		var bin []byte
+		if bin, off, err = readBinary(b, off); err == nil {
+			*binaryField(p, id) = bin
+		}
+		return off, err
+	case property.KindString:
+		var s string
+		if s, off, err = readString(b, off); err != nil {
+			return off, err
+		}
+		if id == property.ResponseTopic {
+			if err := checkResponseTopic(s); err != nil {
+				return off, err
+			}
+		}
+		if s == "" {
+			p.Zero.Add(id)
+		}
+		*stringField(p, id) = s
+		return off, nil
+	case property.KindStringPair:
+		var k, s string
+		if k, off, err = readString(b, off); err != nil {
+			return off, err
+		}
+		if s, off, err = readString(b, off); err != nil {
+			return off, err
+		}
+		p.User = append(p.User, property.User{Key: k, Value: s})
+		return off, nil
+	}
+	if err != nil {
+		return off, err
+	}
+	if err := checkNumber(id, v); err != nil {
+		return off, err
+	}
+	if v == 0 {
+		p.Zero.Add(id)
+	}
+	setNumber(p, id, v)
+	return off, nil
+}
+
+var errResponseTopic = malformed("MQTT-3.3.2-14", "response topic is not a valid topic name")
+
+func checkResponseTopic(s string) error {
+	if ValidTopicName(s) != nil {
+		return errResponseTopic
+	}
+	return nil
+}
+
+// checkNumber applies the range rules of section 2.2.2.2 to a numeric value.
+func checkNumber(id property.ID, v uint32) error {
 	switch id {
 	case property.PayloadFormatIndicator, property.RequestProblemInformation,
 		property.RequestResponseInformation, property.MaximumQoS,
@@ -105,51 +150,56 @@ func checkValue(id property.ID, v uint32, s string) error {
 		if v == 0 {
 			return errPropRange
 		}
-	case property.ResponseTopic:
-		if s == "" {
-			return errTopicEmpty
-		}
-		return checkNoWildcards(s, errResponseTopic)
+	}
+	if id == property.SubscriptionIdentifier && v > maxVarint {
+		return errPropRange
 	}
 	return nil
 }
 
-func setValue(p *property.Properties, id property.ID, v uint32, s string, bin []byte) {
+func stringField(p *property.Properties, id property.ID) *string {
+	switch id {
+	case property.ContentType:
+		return &p.ContentType
+	case property.ResponseTopic:
+		return &p.ResponseTopic
+	case property.AssignedClientIdentifier:
+		return &p.AssignedClientID
+	case property.AuthenticationMethod:
+		return &p.AuthMethod
+	case property.ResponseInformation:
+		return &p.ResponseInfo
+	case property.ServerReference:
+		return &p.ServerReference
+	}
+	return &p.ReasonString
+}
+
+func binaryField(p *property.Properties, id property.ID) *[]byte {
+	if id == property.CorrelationData {
+		return &p.CorrelationData
+	}
+	return &p.AuthData
+}
+
+func setNumber(p *property.Properties, id property.ID, v uint32) {
 	switch id {
 	case property.PayloadFormatIndicator:
 		p.PayloadFormat = byte(v)
 	case property.MessageExpiryInterval:
 		p.MessageExpiry = v
-	case property.ContentType:
-		p.ContentType = s
-	case property.ResponseTopic:
-		p.ResponseTopic = s
-	case property.CorrelationData:
-		p.CorrelationData = bin
 	case property.SubscriptionIdentifier:
 		p.SubscriptionIDs = append(p.SubscriptionIDs, v)
 	case property.SessionExpiryInterval:
 		p.SessionExpiry = v
-	case property.AssignedClientIdentifier:
-		p.AssignedClientID = s
 	case property.ServerKeepAlive:
 		p.ServerKeepAlive = uint16(v)
-	case property.AuthenticationMethod:
-		p.AuthMethod = s
-	case property.AuthenticationData:
-		p.AuthData = bin
 	case property.RequestProblemInformation:
 		p.RequestProblemInfo = byte(v)
 	case property.WillDelayInterval:
 		p.WillDelay = v
 	case property.RequestResponseInformation:
 		p.RequestResponseInfo = byte(v)
-	case property.ResponseInformation:
-		p.ResponseInfo = s
-	case property.ServerReference:
-		p.ServerReference = s
-	case property.ReasonString:
-		p.ReasonString = s
 	case property.ReceiveMaximum:
 		p.ReceiveMaximum = uint16(v)
 	case property.TopicAliasMaximum:
@@ -171,180 +221,158 @@ func setValue(p *property.Properties, id property.ID, v uint32, s string, bin []
 	}
 }
 
-// propertyWriter encodes a property list in identifier order. One pass over
-// the fields (each) serves both sizing and writing, so the two cannot
-// disagree.
-type propertyWriter struct {
-	dst  []byte
-	size int
-	emit bool // false: only count
+// number returns the value of a numeric property of p.
+func number(p *property.Properties, id property.ID) uint32 {
+	switch id {
+	case property.PayloadFormatIndicator:
+		return uint32(p.PayloadFormat)
+	case property.MessageExpiryInterval:
+		return p.MessageExpiry
+	case property.SessionExpiryInterval:
+		return p.SessionExpiry
+	case property.ServerKeepAlive:
+		return uint32(p.ServerKeepAlive)
+	case property.RequestProblemInformation:
+		return uint32(p.RequestProblemInfo)
+	case property.WillDelayInterval:
+		return p.WillDelay
+	case property.RequestResponseInformation:
+		return uint32(p.RequestResponseInfo)
+	case property.ReceiveMaximum:
+		return uint32(p.ReceiveMaximum)
+	case property.TopicAliasMaximum:
+		return uint32(p.TopicAliasMaximum)
+	case property.TopicAlias:
+		return uint32(p.TopicAlias)
+	case property.MaximumQoS:
+		return uint32(p.MaximumQoS)
+	case property.RetainAvailable:
+		return uint32(p.RetainAvailable)
+	case property.MaximumPacketSize:
+		return p.MaximumPacketSize
+	case property.WildcardSubscriptionAvailable:
+		return uint32(p.WildcardSubAvailable)
+	case property.SubscriptionIdentifierAvailable:
+		return uint32(p.SubscriptionIDsAvailable)
+	case property.SharedSubscriptionAvailable:
+		return uint32(p.SharedSubAvailable)
+	}
+	return 0
 }
 
-func (w *propertyWriter) num(id property.ID, v uint32, zero *property.Set) {
-	if v == 0 && !zero.Has(id) {
-		return
-	}
-	switch id.Kind() {
-	case property.KindByte:
-		w.size += 2
-		if w.emit {
-			w.dst = append(w.dst, byte(id), byte(v))
-		}
-	case property.KindUint16:
-		w.size += 3
-		if w.emit {
-			w.dst = appendUint16(append(w.dst, byte(id)), uint16(v))
-		}
-	case property.KindUint32:
-		w.size += 5
-		if w.emit {
-			w.dst = appendUint32(append(w.dst, byte(id)), v)
-		}
-	case property.KindVarint:
-		w.size += 1 + varintSize(int(v))
-		if w.emit {
-			w.dst = appendVarint(append(w.dst, byte(id)), int(v))
-		}
-	}
-}
-
-func (w *propertyWriter) str(id property.ID, s string, zero *property.Set) {
-	if s == "" && !zero.Has(id) {
-		return
-	}
-	w.size += 3 + len(s)
-	if w.emit {
-		w.dst = appendString(append(w.dst, byte(id)), s)
-	}
-}
-
-func (w *propertyWriter) bin(id property.ID, b []byte) {
-	if b == nil {
-		return
-	}
-	w.size += 3 + len(b)
-	if w.emit {
-		w.dst = appendBinary(append(w.dst, byte(id)), b)
-	}
-}
-
-// each walks p's present properties in identifier order.
-func (w *propertyWriter) each(p *property.Properties) {
-	z := &p.Zero
-	w.num(property.PayloadFormatIndicator, uint32(p.PayloadFormat), z)
-	w.num(property.MessageExpiryInterval, p.MessageExpiry, z)
-	w.str(property.ContentType, p.ContentType, z)
-	w.str(property.ResponseTopic, p.ResponseTopic, z)
-	w.bin(property.CorrelationData, p.CorrelationData)
-	for _, id := range p.SubscriptionIDs {
-		w.num(property.SubscriptionIdentifier, id, z)
-	}
-	w.num(property.SessionExpiryInterval, p.SessionExpiry, z)
-	w.str(property.AssignedClientIdentifier, p.AssignedClientID, z)
-	w.num(property.ServerKeepAlive, uint32(p.ServerKeepAlive), z)
-	w.str(property.AuthenticationMethod, p.AuthMethod, z)
-	w.bin(property.AuthenticationData, p.AuthData)
-	w.num(property.RequestProblemInformation, uint32(p.RequestProblemInfo), z)
-	w.num(property.WillDelayInterval, p.WillDelay, z)
-	w.num(property.RequestResponseInformation, uint32(p.RequestResponseInfo), z)
-	w.str(property.ResponseInformation, p.ResponseInfo, z)
-	w.str(property.ServerReference, p.ServerReference, z)
-	w.str(property.ReasonString, p.ReasonString, z)
-	w.num(property.ReceiveMaximum, uint32(p.ReceiveMaximum), z)
-	w.num(property.TopicAliasMaximum, uint32(p.TopicAliasMaximum), z)
-	w.num(property.TopicAlias, uint32(p.TopicAlias), z)
-	w.num(property.MaximumQoS, uint32(p.MaximumQoS), z)
-	w.num(property.RetainAvailable, uint32(p.RetainAvailable), z)
-	for _, u := range p.User {
-		w.size += 5 + len(u.Key) + len(u.Value)
-		if w.emit {
-			w.dst = appendString(appendString(append(w.dst, byte(property.UserProperty)), u.Key), u.Value)
-		}
-	}
-	w.num(property.MaximumPacketSize, p.MaximumPacketSize, z)
-	w.num(property.WildcardSubscriptionAvailable, uint32(p.WildcardSubAvailable), z)
-	w.num(property.SubscriptionIdentifierAvailable, uint32(p.SubscriptionIDsAvailable), z)
-	w.num(property.SharedSubscriptionAvailable, uint32(p.SharedSubAvailable), z)
-}
-
-// propertiesSize returns the size of p's encoding without its length prefix.
-func propertiesSize(p *property.Properties) int {
-	if p.IsEmpty() {
-		return 0
-	}
-	w := propertyWriter{}
-	w.each(p)
-	return w.size
-}
-
-// appendProperties appends p with its length prefix; n is propertiesSize(p).
-func appendProperties(dst []byte, p *property.Properties, n int) []byte {
-	dst = appendVarint(dst, n)
-	if n == 0 {
-		return dst
-	}
-	w := propertyWriter{dst: dst, emit: true}
-	w.each(p)
-	return w.dst
-}
-
-var errPropSubIDs = protocolErr("", "Subscription Identifier more than once in SUBSCRIBE")
-
-// neverZero are the properties that cannot be present with a zero value.
-var neverZero = property.NewSet(property.ReceiveMaximum, property.TopicAlias,
-	property.MaximumPacketSize, property.SubscriptionIdentifier,
-	property.UserProperty, property.CorrelationData, property.AuthenticationData)
-
-// checkProperties validates p for encoding in a packet of type t
+// scanProperties returns the size of p's encoding (without its length
+// prefix) and, when check is set, validates p for a packet of type t
 // (property.Will for will properties): only allowed properties, values in
-// range, strings valid and short enough.
-func checkProperties(p *property.Properties, t byte) error {
+// range, strings valid and short enough. It visits only the properties
+// present, so an empty or small list costs little.
+func scanProperties(p *property.Properties, t byte, check bool) (propsEnc, error) {
 	present := p.Present()
 	if present == 0 {
-		return nil
+		return propsEnc{}, nil
 	}
-	if present&^property.Allowed(t) != 0 {
-		return errPropNotAllowed
+	if check && present&^property.Allowed(t) != 0 {
+		return propsEnc{}, errPropNotAllowed
 	}
-	if p.Zero&neverZero != 0 {
-		return errPropRange
-	}
-	for _, b := range [...]byte{p.PayloadFormat, p.RequestProblemInfo, p.RequestResponseInfo,
-		p.MaximumQoS, p.RetainAvailable, p.WildcardSubAvailable,
-		p.SubscriptionIDsAvailable, p.SharedSubAvailable} {
-		if b > 1 {
-			return errPropRange
+	size := 0
+	for s := uint64(present); s != 0; s &= s - 1 {
+		id := property.ID(bits.TrailingZeros64(s))
+		switch id.Kind() {
+		case property.KindString:
+			v := *stringField(p, id)
+			size += 3 + len(v)
+			if check {
+				if err := checkString(v); err != nil {
+					return propsEnc{}, err
+				}
+				if id == property.ResponseTopic {
+					if err := checkResponseTopic(v); err != nil {
+						return propsEnc{}, err
+					}
+				}
+			}
+		case property.KindBinary:
+			v := *binaryField(p, id)
+			size += 3 + len(v)
+			if check && (v == nil || len(v) > 0xFFFF) {
+				return propsEnc{}, errPropValue
+			}
+		case property.KindStringPair:
+			for _, u := range p.User {
+				size += 5 + len(u.Key) + len(u.Value)
+				if check {
+					if err := checkString(u.Key); err != nil {
+						return propsEnc{}, err
+					}
+					if err := checkString(u.Value); err != nil {
+						return propsEnc{}, err
+					}
+				}
+			}
+		case property.KindVarint:
+			if check && len(p.SubscriptionIDs) > 1 && t == byte(TypeSubscribe) {
+				return propsEnc{}, errPropSubIDs
+			}
+			for _, v := range p.SubscriptionIDs {
+				size += 1 + varintSize(int(v))
+				if check {
+					if err := checkNumber(id, v); err != nil {
+						return propsEnc{}, err
+					}
+				}
+			}
+			if check && len(p.SubscriptionIDs) == 0 {
+				return propsEnc{}, errPropValue
+			}
+		default:
+			size += 1 + kindSize(id.Kind())
+			if check {
+				if err := checkNumber(id, number(p, id)); err != nil {
+					return propsEnc{}, err
+				}
+			}
 		}
 	}
-	for _, s := range [...]string{p.ContentType, p.ResponseTopic, p.AssignedClientID,
-		p.AuthMethod, p.ResponseInfo, p.ServerReference, p.ReasonString} {
-		if err := checkString(s); err != nil {
-			return err
+	return propsEnc{n: size, present: present}, nil
+}
+
+var errPropValue = malformed("", "list or binary property marked present without a value")
+
+func kindSize(k property.Kind) int {
+	switch k {
+	case property.KindUint16:
+		return 2
+	case property.KindUint32:
+		return 4
+	}
+	return 1
+}
+
+// appendProperties appends p with its length prefix, as sized by
+// scanProperties.
+func appendProperties(dst []byte, p *property.Properties, e propsEnc) []byte {
+	dst = appendVarint(dst, e.n)
+	for s := uint64(e.present); s != 0; s &= s - 1 {
+		id := property.ID(bits.TrailingZeros64(s))
+		switch k := id.Kind(); k {
+		case property.KindString:
+			dst = appendString(append(dst, byte(id)), *stringField(p, id))
+		case property.KindBinary:
+			dst = appendBinary(append(dst, byte(id)), *binaryField(p, id))
+		case property.KindStringPair:
+			for _, u := range p.User {
+				dst = appendString(appendString(append(dst, byte(id)), u.Key), u.Value)
+			}
+		case property.KindVarint:
+			for _, v := range p.SubscriptionIDs {
+				dst = appendVarint(append(dst, byte(id)), int(v))
+			}
+		case property.KindByte:
+			dst = append(dst, byte(id), byte(number(p, id)))
+		case property.KindUint16:
+			dst = appendUint16(append(dst, byte(id)), uint16(number(p, id)))
+		case property.KindUint32:
+			dst = appendUint32(append(dst, byte(id)), number(p, id))
 		}
 	}
-	if present.Has(property.ResponseTopic) {
-		if err := checkValue(property.ResponseTopic, 0, p.ResponseTopic); err != nil {
-			return err
-		}
-	}
-	if len(p.CorrelationData) > 0xFFFF || len(p.AuthData) > 0xFFFF {
-		return errStringTooLong
-	}
-	for _, u := range p.User {
-		if err := checkString(u.Key); err != nil {
-			return err
-		}
-		if err := checkString(u.Value); err != nil {
-			return err
-		}
-	}
-	if len(p.SubscriptionIDs) > 1 && t == byte(TypeSubscribe) {
-		return errPropSubIDs
-	}
-	for _, id := range p.SubscriptionIDs {
-		if id == 0 || id > maxVarint {
-			return errPropRange
-		}
-	}
-	return nil
+	return dst
 }

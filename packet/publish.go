@@ -60,11 +60,11 @@ func (p *PublishOf[ID]) Size(v Version) int {
 
 // AppendTo appends the encoding of p for version v to dst.
 func (p *PublishOf[ID]) AppendTo(dst []byte, v Version) ([]byte, error) {
-	if err := p.check(v); err != nil {
+	pe, err := p.check(v)
+	if err != nil {
 		return dst, err
 	}
-	pn := propsLenFor(v, &p.Props)
-	n := p.bodySize(v, pn)
+	n := p.bodySize(v, pe.n)
 	if err := checkBody(n); err != nil {
 		return dst, err
 	}
@@ -74,28 +74,26 @@ func (p *PublishOf[ID]) AppendTo(dst []byte, v Version) ([]byte, error) {
 		dst = appendID(dst, p.PacketID)
 	}
 	if v == V5 {
-		dst = appendProperties(dst, &p.Props, pn)
+		dst = appendProperties(dst, &p.Props, pe)
 	}
 	return append(dst, p.Payload...), nil
 }
 
-func (p *PublishOf[ID]) check(v Version) error {
-	if p.QoS > QoS2 {
-		return errQoSRange
-	}
-	if p.Dup && p.QoS == QoS0 {
-		return errDupQoS0
-	}
-	if p.QoS > 0 && p.PacketID == 0 {
-		return errZeroID
+func (p *PublishOf[ID]) check(v Version) (propsEnc, error) {
+	switch {
+	case p.QoS > QoS2:
+		return propsEnc{}, errQoSRange
+	case p.Dup && p.QoS == QoS0:
+		return propsEnc{}, errDupQoS0
+	case p.QoS > 0 && p.PacketID == 0:
+		return propsEnc{}, errZeroID
+	case len(p.Payload) > MaxRemainingLength:
+		return propsEnc{}, &TooLargeError{Size: len(p.Payload), Max: MaxRemainingLength}
 	}
 	if p.Topic == "" && v == V5 && p.Props.TopicAlias != 0 {
 		// an alias stands in for the topic
 	} else if err := ValidTopicName(p.Topic); err != nil {
-		return err
-	}
-	if len(p.Payload) > MaxRemainingLength {
-		return &TooLargeError{Size: len(p.Payload), Max: MaxRemainingLength}
+		return propsEnc{}, err
 	}
 	return checkPropsFor(v, &p.Props, byte(TypePublish))
 }
@@ -111,10 +109,7 @@ func (p *PublishOf[ID]) Decode(v Version, flags byte, body []byte) error {
 	}
 	var err error
 	off := 0
-	if p.Topic, off, err = readString(body, off); err != nil {
-		return err
-	}
-	if err := checkNoWildcards(p.Topic, errTopicWildcard); err != nil {
+	if p.Topic, off, err = readTopic(body, off); err != nil {
 		return err
 	}
 	p.PacketID = 0

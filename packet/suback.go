@@ -77,10 +77,11 @@ func (p *ListAck[K, ID]) AppendTo(dst []byte, v Version) ([]byte, error) {
 			return dst, errReason
 		}
 	}
-	if err := checkPropsFor(v, &p.Props, byte(t)); err != nil {
+	pe, err := checkPropsFor(v, &p.Props, byte(t))
+	if err != nil {
 		return dst, err
 	}
-	pn := propsLenFor(v, &p.Props)
+	pn := pe.n
 	n := p.bodySize(v, pn)
 	if err := checkBody(n); err != nil {
 		return dst, err
@@ -88,7 +89,7 @@ func (p *ListAck[K, ID]) AppendTo(dst []byte, v Version) ([]byte, error) {
 	dst = appendHeader(dst, t, 0, n)
 	dst = appendID(dst, p.PacketID)
 	if v == V5 {
-		dst = appendProperties(dst, &p.Props, pn)
+		dst = appendProperties(dst, &p.Props, pe)
 	}
 	for _, r := range p.Reasons {
 		dst = append(dst, byte(r))

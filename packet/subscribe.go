@@ -105,10 +105,11 @@ func (p *SubscribeOf[ID]) AppendTo(dst []byte, v Version) ([]byte, error) {
 			return dst, err
 		}
 	}
-	if err := checkPropsFor(v, &p.Props, byte(TypeSubscribe)); err != nil {
+	pe, err := checkPropsFor(v, &p.Props, byte(TypeSubscribe))
+	if err != nil {
 		return dst, err
 	}
-	pn := propsLenFor(v, &p.Props)
+	pn := pe.n
 	n := p.bodySize(v, pn)
 	if err := checkBody(n); err != nil {
 		return dst, err
@@ -116,7 +117,7 @@ func (p *SubscribeOf[ID]) AppendTo(dst []byte, v Version) ([]byte, error) {
 	dst = appendHeader(dst, TypeSubscribe, TypeSubscribe.fixedFlags(), n)
 	dst = appendID(dst, p.PacketID)
 	if v == V5 {
-		dst = appendProperties(dst, &p.Props, pn)
+		dst = appendProperties(dst, &p.Props, pe)
 	}
 	for i := range p.Subscriptions {
 		s := &p.Subscriptions[i]

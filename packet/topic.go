@@ -9,17 +9,10 @@ func ValidTopicName(s string) error {
 	if s == "" {
 		return errTopicEmpty
 	}
-	if err := checkString(s); err != nil {
-		return err
+	if len(s) > 0xFFFF {
+		return errStringTooLong
 	}
-	return checkNoWildcards(s, errTopicWildcard)
-}
-
-func checkNoWildcards(s string, err error) error {
-	if strings.ContainsAny(s, "+#") {
-		return err
-	}
-	return nil
+	return validTopicText(aliasBytes(s))
 }
 
 // ValidTopicFilter reports whether s is a well-formed Topic Filter for

@@ -48,10 +48,11 @@ func (p *UnsubscribeOf[ID]) AppendTo(dst []byte, v Version) ([]byte, error) {
 			return dst, err
 		}
 	}
-	if err := checkPropsFor(v, &p.Props, byte(TypeUnsubscribe)); err != nil {
+	pe, err := checkPropsFor(v, &p.Props, byte(TypeUnsubscribe))
+	if err != nil {
 		return dst, err
 	}
-	pn := propsLenFor(v, &p.Props)
+	pn := pe.n
 	n := p.bodySize(v, pn)
 	if err := checkBody(n); err != nil {
 		return dst, err
@@ -59,7 +60,7 @@ func (p *UnsubscribeOf[ID]) AppendTo(dst []byte, v Version) ([]byte, error) {
 	dst = appendHeader(dst, TypeUnsubscribe, TypeUnsubscribe.fixedFlags(), n)
 	dst = appendID(dst, p.PacketID)
 	if v == V5 {
-		dst = appendProperties(dst, &p.Props, pn)
+		dst = appendProperties(dst, &p.Props, pe)
 	}
 	for _, f := range p.Filters {
 		dst = appendString(dst, f)

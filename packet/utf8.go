@@ -7,23 +7,28 @@ import (
 
 // validUTF8 reports whether b is a well-formed UTF-8 Encoded String in the
 // sense of MQTT: valid UTF-8 (which excludes the surrogates U+D800–U+DFFF,
-// MQTT-1.5.4-1) without U+0000 (MQTT-1.5.4-2). ASCII, the common case, is
-// checked eight bytes at a time.
-func validUTF8(b []byte) error {
-	const hi = 0x8080808080808080
-	const lo = 0x0101010101010101
-	i := 0
-	for ; len(b)-i >= 8; i += 8 {
-		w := binary.LittleEndian.Uint64(b[i:])
-		if w&hi != 0 || (w-lo)&^w&hi != 0 {
-			break // a non-ASCII or a zero byte: take the slow path from here
-		}
+// MQTT-1.5.4-1) without U+0000 (MQTT-1.5.4-2).
+func validUTF8(b []byte) error { return scanText(b, false) }
+
+// validTopicText is validUTF8 that also refuses the wildcards '+' and '#',
+// in one pass: the check a Topic Name needs (MQTT-3.3.2-2).
+func validTopicText(b []byte) error { return scanText(b, true) }
+
+// scanText validates a string. Plain ASCII without the forbidden bytes, the
+// common case, is confirmed eight bytes at a time; anything else takes the
+// byte-wise path, which finds the first offending character.
+func scanText(b []byte, noWildcards bool) error {
+	if plainASCII(b, noWildcards) {
+		return nil
 	}
-	for i < len(b) {
+	for i := 0; i < len(b); {
 		c := b[i]
 		if c < utf8.RuneSelf {
-			if c == 0 {
+			switch {
+			case c == 0:
 				return errNull
+			case noWildcards && (c == '+' || c == '#'):
+				return errTopicWildcard
 			}
 			i++
 			continue
@@ -36,6 +41,58 @@ func validUTF8(b []byte) error {
 	}
 	return nil
 }
+
+// plainASCII reports whether b is ASCII without NUL (and without '+' and
+// '#' when noWildcards is set). It tests a word at a time with the classic
+// "has a zero byte" trick; a short tail is covered by one overlapping word.
+func plainASCII(b []byte, noWildcards bool) bool {
+	n := len(b)
+	if n < 8 {
+		for _, c := range b {
+			if textClass[c] != 0 && (noWildcards || textClass[c] != classWildcard) {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 0; ; i += 8 {
+		if i+8 > n {
+			i = n - 8
+		}
+		if badWord(binary.LittleEndian.Uint64(b[i:]), noWildcards) {
+			return false
+		}
+		if i+8 == n {
+			return true
+		}
+	}
+}
+
+func badWord(w uint64, noWildcards bool) bool {
+	const hi = 0x8080808080808080
+	const lo = 0x0101010101010101
+	bad := w&hi | (w-lo)&^w&hi // a non-ASCII or a zero byte
+	if noWildcards {
+		plus, hash := w^(lo*'+'), w^(lo*'#')
+		bad |= (plus-lo)&^plus&hi | (hash-lo)&^hash&hi
+	}
+	return bad != 0
+}
+
+const (
+	classWildcard = 1 // '+' or '#'
+	classOther    = 2 // NUL or a non-ASCII byte
+)
+
+// textClass classifies bytes for plainASCII's short strings.
+var textClass = func() (t [256]byte) {
+	t[0] = classOther
+	for c := 0x80; c < 0x100; c++ {
+		t[c] = classOther
+	}
+	t['+'], t['#'] = classWildcard, classWildcard
+	return t
+}()
 
 // checkString validates a string the caller wants to encode: its length
 // fits a two-byte prefix and it is a valid UTF-8 Encoded String.

@@ -10,18 +10,28 @@ func propsLenFor(v Version, p *property.Properties) int {
 	if v != V5 {
 		return 0
 	}
-	return propertiesSize(p)
+	e, _ := scanProperties(p, 0, false)
+	return e.n
 }
 
-// checkPropsFor validates p for a packet of type t in version v.
-func checkPropsFor(v Version, p *property.Properties, t byte) error {
+// propsEnc is what encoding needs to know of a property list after
+// validating it: the size of its encoding without the length prefix, and
+// the set of properties present.
+type propsEnc struct {
+	n       int
+	present property.Set
+}
+
+// checkPropsFor validates p for a packet of type t in version v and sizes
+// its encoding.
+func checkPropsFor(v Version, p *property.Properties, t byte) (propsEnc, error) {
 	if v != V5 {
 		if !p.IsEmpty() {
-			return errPropsV311
+			return propsEnc{}, errPropsV311
 		}
-		return nil
+		return propsEnc{}, nil
 	}
-	return checkProperties(p, t)
+	return scanProperties(p, t, true)
 }
 
 // decodePropsFor reads the property list of a v5 packet of type t at

@@ -92,11 +92,19 @@ func (id ID) Known() bool {
 
 // Kind returns the data type of the property, or 0 for an unknown id.
 func (id ID) Kind() Kind {
-	if !id.Known() {
+	if int(id) >= len(kinds) {
 		return 0
 	}
-	return infos[id].kind
+	return kinds[id]
 }
+
+// kinds mirrors the kinds of infos in a compact table for the codec's hot path.
+var kinds = func() (k [len(infos)]Kind) {
+	for id := range infos {
+		k[id] = infos[id].kind
+	}
+	return k
+}()
 
 // String returns the property's name as the specification writes it.
 func (id ID) String() string {

@@ -51,40 +51,44 @@ type Properties struct {
 
 // Present returns the set of properties present in p.
 func (p *Properties) Present() Set {
-	s := p.Zero
-	add := func(id ID, present bool) {
-		if present {
-			s |= 1 << id
-		}
+	s := p.Zero |
+		bit(PayloadFormatIndicator, p.PayloadFormat != 0) |
+		bit(MessageExpiryInterval, p.MessageExpiry != 0) |
+		bit(ContentType, p.ContentType != "") |
+		bit(ResponseTopic, p.ResponseTopic != "") |
+		bit(CorrelationData, p.CorrelationData != nil) |
+		bit(SubscriptionIdentifier, len(p.SubscriptionIDs) != 0) |
+		bit(SessionExpiryInterval, p.SessionExpiry != 0) |
+		bit(AssignedClientIdentifier, p.AssignedClientID != "") |
+		bit(ServerKeepAlive, p.ServerKeepAlive != 0) |
+		bit(AuthenticationMethod, p.AuthMethod != "") |
+		bit(AuthenticationData, p.AuthData != nil) |
+		bit(RequestProblemInformation, p.RequestProblemInfo != 0) |
+		bit(WillDelayInterval, p.WillDelay != 0) |
+		bit(RequestResponseInformation, p.RequestResponseInfo != 0)
+	return s |
+		bit(ResponseInformation, p.ResponseInfo != "") |
+		bit(ServerReference, p.ServerReference != "") |
+		bit(ReasonString, p.ReasonString != "") |
+		bit(ReceiveMaximum, p.ReceiveMaximum != 0) |
+		bit(TopicAliasMaximum, p.TopicAliasMaximum != 0) |
+		bit(TopicAlias, p.TopicAlias != 0) |
+		bit(MaximumQoS, p.MaximumQoS != 0) |
+		bit(RetainAvailable, p.RetainAvailable != 0) |
+		bit(UserProperty, len(p.User) != 0) |
+		bit(MaximumPacketSize, p.MaximumPacketSize != 0) |
+		bit(WildcardSubscriptionAvailable, p.WildcardSubAvailable != 0) |
+		bit(SubscriptionIdentifierAvailable, p.SubscriptionIDsAvailable != 0) |
+		bit(SharedSubscriptionAvailable, p.SharedSubAvailable != 0)
+}
+
+// bit returns the set {id} when present is true, else the empty set.
+func bit(id ID, present bool) Set {
+	var b Set
+	if present {
+		b = 1
 	}
-	add(PayloadFormatIndicator, p.PayloadFormat != 0)
-	add(MessageExpiryInterval, p.MessageExpiry != 0)
-	add(ContentType, p.ContentType != "")
-	add(ResponseTopic, p.ResponseTopic != "")
-	add(CorrelationData, p.CorrelationData != nil)
-	add(SubscriptionIdentifier, len(p.SubscriptionIDs) != 0)
-	add(SessionExpiryInterval, p.SessionExpiry != 0)
-	add(AssignedClientIdentifier, p.AssignedClientID != "")
-	add(ServerKeepAlive, p.ServerKeepAlive != 0)
-	add(AuthenticationMethod, p.AuthMethod != "")
-	add(AuthenticationData, p.AuthData != nil)
-	add(RequestProblemInformation, p.RequestProblemInfo != 0)
-	add(WillDelayInterval, p.WillDelay != 0)
-	add(RequestResponseInformation, p.RequestResponseInfo != 0)
-	add(ResponseInformation, p.ResponseInfo != "")
-	add(ServerReference, p.ServerReference != "")
-	add(ReasonString, p.ReasonString != "")
-	add(ReceiveMaximum, p.ReceiveMaximum != 0)
-	add(TopicAliasMaximum, p.TopicAliasMaximum != 0)
-	add(TopicAlias, p.TopicAlias != 0)
-	add(MaximumQoS, p.MaximumQoS != 0)
-	add(RetainAvailable, p.RetainAvailable != 0)
-	add(UserProperty, len(p.User) != 0)
-	add(MaximumPacketSize, p.MaximumPacketSize != 0)
-	add(WildcardSubscriptionAvailable, p.WildcardSubAvailable != 0)
-	add(SubscriptionIdentifierAvailable, p.SubscriptionIDsAvailable != 0)
-	add(SharedSubscriptionAvailable, p.SharedSubAvailable != 0)
-	return s
+	return b << id
 }
 
 // Has reports whether the property id is present in p.

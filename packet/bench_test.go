@@ -1,0 +1,37 @@
+package packet
+
+import (
+	"testing"
+
+	"github.com/mqttcore/mqtt/property"
+)
+
+func benchPublish() *Publish {
+	return &Publish{Topic: "sensors/room1/temperature", QoS: QoS1, PacketID: 42,
+		Props:   property.Properties{MessageExpiry: 60, ContentType: "json"},
+		Payload: make([]byte, 64)}
+}
+
+func BenchmarkPublishEncodeV5(b *testing.B) {
+	p := benchPublish()
+	buf := make([]byte, 0, 256)
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if buf, err = p.AppendTo(buf[:0], V5); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkPublishDecodeV5(b *testing.B) {
+	wire, _ := benchPublish().AppendTo(nil, V5)
+	d := Decoder[uint16]{Version: V5}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(wire)))
+	for b.Loop() {
+		if _, _, err := d.Decode(wire); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
