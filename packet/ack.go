@@ -73,8 +73,10 @@ func (p *Ack[K, ID]) AppendTo(dst []byte, v Version) ([]byte, error) {
 	if err != nil {
 		return dst, err
 	}
-	pn := pe.n
-	n := p.bodySize(v, pn)
+	n := p.bodySize(v, pe.n)
+	if err := checkBody(n); err != nil {
+		return dst, err
+	}
 	dst = appendHeader(dst, t, t.fixedFlags(), n)
 	dst = appendID(dst, p.PacketID)
 	return appendReasonTail(dst, v, p.Reason, &p.Props, pe), nil

@@ -41,8 +41,11 @@ func (c *Connack) AppendTo(dst []byte, v Version) ([]byte, error) {
 	if err != nil {
 		return dst, err
 	}
-	pn := pe.n
-	dst = appendHeader(dst, TypeConnack, 0, c.bodySize(v, pn))
+	n := c.bodySize(v, pe.n)
+	if err := checkBody(n); err != nil {
+		return dst, err
+	}
+	dst = appendHeader(dst, TypeConnack, 0, n)
 	var flags byte
 	if c.SessionPresent {
 		flags = 1

@@ -122,8 +122,11 @@ func appendReasonOnly(dst []byte, t Type, v Version, r ReasonCode, p *property.P
 	if err != nil {
 		return dst, err
 	}
-	pn := pe.n
-	dst = appendHeader(dst, t, 0, reasonTailSize(v, r, pn))
+	n := reasonTailSize(v, r, pe.n)
+	if err := checkBody(n); err != nil {
+		return dst, err
+	}
+	dst = appendHeader(dst, t, 0, n)
 	return appendReasonTail(dst, v, r, p, pe), nil
 }
 

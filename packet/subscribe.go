@@ -109,8 +109,7 @@ func (p *SubscribeOf[ID]) AppendTo(dst []byte, v Version) ([]byte, error) {
 	if err != nil {
 		return dst, err
 	}
-	pn := pe.n
-	n := p.bodySize(v, pn)
+	n := p.bodySize(v, pe.n)
 	if err := checkBody(n); err != nil {
 		return dst, err
 	}
