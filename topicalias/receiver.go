@@ -1,0 +1,61 @@
+package topicalias
+
+import (
+	"strings"
+
+	"github.com/mqttcore/mqtt/packet"
+)
+
+// Errors for aliases the peer may not use. Both map to reason code 0x94
+// Topic Alias invalid.
+var (
+	ErrAliasOutOfRange = &packet.Error{Code: packet.TopicAliasInvalid, Statement: "MQTT-3.3.2-12",
+		Msg: "topic alias 0 or greater than the Topic Alias Maximum"}
+	ErrAliasUnknown = &packet.Error{Code: packet.TopicAliasInvalid, Statement: "MQTT-3.3.2-7",
+		Msg: "topic alias without a topic and not mapped on this connection"}
+)
+
+// Receiver resolves the Topic Aliases of incoming PUBLISH packets. It
+// accepts every alias from 1 to the Topic Alias Maximum it announced
+// (MQTT-3.3.2-10, MQTT-3.3.2-12). The zero Receiver accepts no alias.
+type Receiver struct {
+	max    uint16
+	topics []string // topics[alias-1]; "" is unmapped
+}
+
+// NewReceiver returns a Receiver for the Topic Alias Maximum max that this
+// side announced (in CONNECT for a client, CONNACK for a server).
+func NewReceiver(max uint16) *Receiver { return &Receiver{max: max} }
+
+// Max returns the Topic Alias Maximum the Receiver accepts.
+func (r *Receiver) Max() uint16 { return r.max }
+
+// Resolve returns the topic of an incoming PUBLISH with the given Topic
+// Name and Topic Alias (0 for none). A PUBLISH with both sets the mapping;
+// one with an alias and an empty topic uses it. The Receiver keeps its own
+// copy of mapped topics, so topic may alias a read buffer.
+func (r *Receiver) Resolve(topic string, alias uint16) (string, error) {
+	if alias == 0 {
+		return topic, nil
+	}
+	if alias > r.max {
+		return "", ErrAliasOutOfRange
+	}
+	if r.topics == nil {
+		r.topics = make([]string, r.max)
+	}
+	slot := &r.topics[alias-1]
+	if topic == "" {
+		if *slot == "" {
+			return "", ErrAliasUnknown
+		}
+		return *slot, nil
+	}
+	if *slot != topic {
+		*slot = strings.Clone(topic)
+	}
+	return *slot, nil
+}
+
+// Reset forgets every mapping, for a new network connection.
+func (r *Receiver) Reset() { clear(r.topics) }

@@ -1,0 +1,142 @@
+package topicalias
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"unsafe"
+
+	"github.com/mqttcore/mqtt/packet"
+	"pgregory.net/rapid"
+)
+
+// TestSenderReceiverAgree sends random topics through a Sender and resolves
+// what would go on the wire with a Receiver: every topic arrives intact,
+// aliases stay within the maximum (MQTT-3.3.2-9, MQTT-3.3.2-11, and the
+// receiver accepts them all, MQTT-3.3.2-10, MQTT-3.3.2-12), a mapped topic
+// is sent as the alias alone, and a full table evicts the least recently
+// used mapping.
+func TestSenderReceiverAgree(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		max := rapid.Uint16Range(0, 6).Draw(t, "max")
+		s, r := NewSender(max), NewReceiver(max)
+		var lru []string // most recently used first
+		for i := rapid.IntRange(1, 60).Draw(t, "n"); i > 0; i-- {
+			topic := fmt.Sprintf("t/%d", rapid.IntRange(0, 9).Draw(t, "topic"))
+			alias, withTopic := s.Map(topic)
+			if alias > max {
+				t.Fatalf("alias %d above maximum %d", alias, max)
+			}
+			wasMapped := slices.Contains(lru, topic)
+			if max == 0 {
+				if alias != 0 || !withTopic {
+					t.Fatalf("Map with maximum 0 = %d, %v", alias, withTopic)
+				}
+			} else if withTopic == wasMapped {
+				t.Fatalf("Map(%q) withTopic = %v, mapped before = %v", topic, withTopic, wasMapped)
+			}
+			if max > 0 {
+				if wasMapped {
+					lru = slices.DeleteFunc(lru, func(s string) bool { return s == topic })
+				} else if len(lru) == int(max) {
+					evicted := lru[len(lru)-1]
+					lru = lru[:len(lru)-1]
+					if _, ok := s.Lookup(evicted); ok {
+						t.Fatalf("%q should have been evicted, least recently used", evicted)
+					}
+				}
+				lru = append([]string{topic}, lru...)
+				// Lookup of the topic just sent keeps it most recent.
+				if a, ok := s.Lookup(topic); !ok || a != alias {
+					t.Fatalf("Lookup(%q) = %d, %v; want %d", topic, a, ok, alias)
+				}
+			}
+			wire := topic
+			if !withTopic {
+				wire = ""
+			}
+			got, err := r.Resolve(wire, alias)
+			if err != nil || got != topic {
+				t.Fatalf("Resolve(%q, %d) = %q, %v; want %q", wire, alias, got, err, topic)
+			}
+		}
+	})
+}
+
+func TestReceiverRejects(t *testing.T) {
+	r := NewReceiver(3)
+	cases := []struct {
+		name  string
+		topic string
+		alias uint16
+		want  error
+	}{
+		{"MQTT-3.3.2-12/alias above maximum", "a", 4, ErrAliasOutOfRange},
+		{"MQTT-3.3.2-7/alias never mapped", "", 2, ErrAliasUnknown},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := r.Resolve(c.topic, c.alias)
+			if !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+			if code, _ := packet.ReasonOf(err); code != packet.TopicAliasInvalid {
+				t.Fatalf("reason %v, want Topic Alias invalid", code)
+			}
+		})
+	}
+	if _, err := NewReceiver(0).Resolve("a", 1); !errors.Is(err, ErrAliasOutOfRange) {
+		t.Fatalf("maximum 0 accepted alias 1: %v", err)
+	}
+}
+
+// MQTT-3.3.2-7: mappings do not outlive the network connection.
+func TestResetForgetsMappings(t *testing.T) {
+	s, r := NewSender(2), NewReceiver(2)
+	alias, _ := s.Map("a/b")
+	if _, err := r.Resolve("a/b", alias); err != nil {
+		t.Fatal(err)
+	}
+	s.Reset()
+	r.Reset()
+	if _, ok := s.Lookup("a/b"); ok {
+		t.Fatal("Sender kept a mapping across Reset")
+	}
+	if _, err := r.Resolve("", alias); !errors.Is(err, ErrAliasUnknown) {
+		t.Fatalf("Receiver kept a mapping across Reset: %v", err)
+	}
+	if a, with := s.Map("c"); a != 1 || !with {
+		t.Fatalf("Map after Reset = %d, %v; want 1, true", a, with)
+	}
+}
+
+func TestReceiverCopiesTopic(t *testing.T) {
+	r := NewReceiver(1)
+	buf := []byte("x/y")
+	if _, err := r.Resolve(string(buf[:0])+unsafeAlias(buf), 1); err != nil {
+		t.Fatal(err)
+	}
+	copy(buf, "zzz")
+	if got, _ := r.Resolve("", 1); got != "x/y" {
+		t.Fatalf("mapping changed with the read buffer: %q", got)
+	}
+}
+
+func TestSenderSetAndSteadyState(t *testing.T) {
+	s := NewSender(2)
+	if s.Set(3, "a") || s.Set(0, "a") || s.Set(1, "") {
+		t.Fatal("Set accepted an invalid alias or topic")
+	}
+	s.Set(2, "a")
+	s.Set(1, "a") // moves "a" to alias 1
+	if s.Topic(2) != "" || s.Topic(1) != "a" {
+		t.Fatalf("after moving: alias 1 %q, alias 2 %q", s.Topic(1), s.Topic(2))
+	}
+	if allocs := testing.AllocsPerRun(100, func() { s.Map("a") }); allocs != 0 {
+		t.Fatalf("Map of a mapped topic allocates %v times", allocs)
+	}
+}
+
+// unsafeAlias returns a string sharing b's memory, as decoded topics do.
+func unsafeAlias(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
