@@ -113,7 +113,7 @@ func checkReason(t Type, v Version, r ReasonCode) error {
 		return nil
 	}
 	if !ValidReason(t, v, r) {
-		return errReason
+		return reasonErr(t, v)
 	}
 	return nil
 }
@@ -152,7 +152,7 @@ func decodeReasonAndProps(t Type, v Version, r *ReasonCode, p *property.Properti
 	*r = ReasonCode(body[off])
 	off++
 	if !ValidReason(t, v, *r) {
-		return errReason
+		return reasonErr(t, v)
 	}
 	if off == len(body) {
 		return nil
@@ -170,4 +170,11 @@ func checkEnd(body []byte, off int) error {
 		return errTrailing
 	}
 	return nil
+}
+
+// Reset makes p the acknowledgement of id with reason code r and no
+// properties, keeping the capacity of its property lists for reuse.
+func (p *Ack[K, ID]) Reset(id ID, r ReasonCode) {
+	p.Props.Reset()
+	p.PacketID, p.Reason = id, r
 }

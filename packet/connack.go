@@ -75,7 +75,7 @@ func (c *Connack) Decode(v Version, flags byte, body []byte) error {
 	}
 	c.SessionPresent, c.Reason = f == 1, ReasonCode(r)
 	if !ValidReason(TypeConnack, v, c.Reason) {
-		return errReason
+		return reasonErr(TypeConnack, v)
 	}
 	if c.SessionPresent && c.Reason != 0 {
 		return errConnackSession

@@ -17,6 +17,7 @@ var (
 	errPropRange      = protocolErr("", "property value out of range")
 	errPropShort      = malformed("", "properties run past their length")
 	errPropSubIDs     = protocolErr("", "Subscription Identifier more than once in SUBSCRIBE")
+	errTopicAliasZero = protocolErr("MQTT-3.3.2-8", "Topic Alias 0")
 )
 
 // decodeProperties reads a property list at b[off:] into p for packets of
@@ -145,10 +146,13 @@ func checkNumber(id property.ID, v uint32) error {
 		if v > 1 {
 			return errPropRange
 		}
-	case property.ReceiveMaximum, property.TopicAlias, property.MaximumPacketSize,
-		property.SubscriptionIdentifier:
+	case property.ReceiveMaximum, property.MaximumPacketSize, property.SubscriptionIdentifier:
 		if v == 0 {
 			return errPropRange
+		}
+	case property.TopicAlias:
+		if v == 0 {
+			return errTopicAliasZero
 		}
 	}
 	if id == property.SubscriptionIdentifier && v > maxVarint {

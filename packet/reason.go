@@ -167,3 +167,27 @@ func reasonsFor(t Type, v Version) *reasonSet {
 	}
 	return nil
 }
+
+// reasonErrs holds, for each v5 packet type with reason codes, the error for
+// a code the packet may not carry, naming the statement that lists its codes.
+var reasonErrs = [16]*Error{
+	TypeConnack:    malformed("MQTT-3.2.2-8", "reason code not defined for CONNACK"),
+	TypePuback:     malformed("MQTT-3.4.2-1", "reason code not defined for PUBACK"),
+	TypePubrec:     malformed("MQTT-3.5.2-1", "reason code not defined for PUBREC"),
+	TypePubrel:     malformed("MQTT-3.6.2-1", "reason code not defined for PUBREL"),
+	TypePubcomp:    malformed("MQTT-3.7.2-1", "reason code not defined for PUBCOMP"),
+	TypeSuback:     malformed("MQTT-3.9.3-2", "reason code not defined for SUBACK"),
+	TypeUnsuback:   malformed("MQTT-3.11.3-2", "reason code not defined for UNSUBACK"),
+	TypeDisconnect: malformed("MQTT-3.14.2-1", "reason code not defined for DISCONNECT"),
+	TypeAuth:       malformed("MQTT-3.15.2-1", "reason code not defined for AUTH"),
+}
+
+// reasonErr returns the error for a reason code a packet of type t may not
+// carry in version v. Of the 3.1.1 return codes only SUBACK's have a
+// statement (MQTT-3.9.3-2, the same id in both versions).
+func reasonErr(t Type, v Version) *Error {
+	if e := reasonErrs[t]; e != nil && (v == V5 || t == TypeSuback) {
+		return e
+	}
+	return errReason
+}

@@ -74,7 +74,7 @@ func (p *ListAck[K, ID]) AppendTo(dst []byte, v Version) ([]byte, error) {
 	}
 	for _, r := range p.Reasons {
 		if !ValidReason(t, v, r) {
-			return dst, errReason
+			return dst, reasonErr(t, v)
 		}
 	}
 	pe, err := checkPropsFor(v, &p.Props, byte(t))
@@ -119,7 +119,7 @@ func (p *ListAck[K, ID]) Decode(v Version, flags byte, body []byte) error {
 	}
 	for _, r := range body[off:] {
 		if !ValidReason(t, v, ReasonCode(r)) {
-			return errReason
+			return reasonErr(t, v)
 		}
 		p.Reasons = append(p.Reasons, ReasonCode(r))
 	}

@@ -34,10 +34,11 @@ const (
 var (
 	errSubscribeEmpty    = protocolErr("MQTT-3.8.3-2", "SUBSCRIBE without a topic filter")
 	errSubReserved       = malformed("MQTT-3.8.3-5", "reserved subscription option bits set")
-	errSubQoS            = malformed("MQTT-3.8.3-5", "subscription QoS 3")
+	errSubQoS            = protocolErr("", "subscription Maximum QoS 3")
+	errSubQoS311         = malformed("MQTT-3.8.3-4", "subscription QoS 3 in MQTT 3.1.1")
 	errSubRetainHandling = protocolErr("", "Retain Handling 3")
 	errSubNoLocalShared  = protocolErr("MQTT-3.8.3-4", "No Local on a shared subscription")
-	errSubOptionsV311    = malformed("MQTT-3.8.3-5", "v5 subscription options in an MQTT 3.1.1 SUBSCRIBE")
+	errSubOptionsV311    = malformed("MQTT-3.8.3-4", "v5 subscription options in an MQTT 3.1.1 SUBSCRIBE")
 	errUnsubscribeEmpty  = protocolErr("MQTT-3.10.3-2", "UNSUBSCRIBE without a topic filter")
 	errAckEmpty          = protocolErr("MQTT-3.9.3-1", "acknowledgement without a reason code")
 )
@@ -59,6 +60,8 @@ func (s *Subscription) check(v Version) error {
 		return err
 	}
 	switch {
+	case s.QoS > QoS2 && v != V5:
+		return errSubQoS311
 	case s.QoS > QoS2:
 		return errSubQoS
 	case v != V5 && (s.NoLocal || s.RetainAsPublished || s.RetainHandling != 0):
@@ -148,7 +151,10 @@ func (p *SubscribeOf[ID]) Decode(v Version, flags byte, body []byte) error {
 		if o, off, err = readByte(body, off); err != nil {
 			return err
 		}
-		if o&0xC0 != 0 || v != V5 && o&0xFC != 0 {
+		if v != V5 && o&0xFC != 0 {
+			return errSubOptionsV311
+		}
+		if o&0xC0 != 0 {
 			return errSubReserved
 		}
 		s.QoS, s.NoLocal, s.RetainAsPublished, s.RetainHandling =

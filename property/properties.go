@@ -115,7 +115,7 @@ func (p *Properties) Clone() Properties {
 	c.ServerReference = cloneString(p.ServerReference)
 	c.ReasonString = cloneString(p.ReasonString)
 	if p.SubscriptionIDs != nil {
-		c.SubscriptionIDs = append([]uint32(nil), p.SubscriptionIDs...)
+		c.SubscriptionIDs = append(make([]uint32, 0, len(p.SubscriptionIDs)), p.SubscriptionIDs...)
 	}
 	if p.User != nil {
 		c.User = make([]User, len(p.User))

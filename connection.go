@@ -1,0 +1,460 @@
+package mqtt
+
+import (
+	"errors"
+	"time"
+
+	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/packetid"
+	"github.com/mqttcore/mqtt/topicalias"
+)
+
+// Role is the side of the connection a Connection plays.
+type Role uint8
+
+// The two roles.
+const (
+	RoleClient Role = iota + 1
+	RoleServer
+)
+
+// State is where a Connection is in the life of a network connection.
+type State uint8
+
+// The states. A Connection starts Disconnected; a client moves to
+// Connecting when it sends CONNECT, a server when it receives one; both are
+// Connected once a successful CONNACK has passed, and Disconnected again
+// after EventClose or Closed.
+const (
+	StateDisconnected State = iota
+	StateConnecting
+	StateConnected
+)
+
+func (s State) String() string {
+	switch s {
+	case StateConnecting:
+		return "connecting"
+	case StateConnected:
+		return "connected"
+	}
+	return "disconnected"
+}
+
+// Connection is the MQTT protocol state of one side of a connection. It
+// does no I/O, starts no goroutine and reads no clock: the caller feeds it
+// bytes from the transport (Recv), packets to send (Send), timer firings
+// (TimerFired) and the transport's end (Closed), and carries out the
+// events each call returns.
+//
+// A Connection is not safe for concurrent use.
+type Connection[ID packetid.ID] struct {
+	role    Role
+	cfg     Config
+	version packet.Version
+	state   State
+	closing bool // EventClose was returned; input is ignored until Closed
+
+	// Receiving: a partial packet waits in one of two buffers. Packets
+	// decoded in a call alias the chunk or the buffer they came from, so the
+	// tail of a chunk goes to the buffer no packet of this call uses.
+	bufs     [2][]byte
+	cur      int
+	usedBuf  bool // bufs[cur] holds a packet delivered in this call
+	received [16]pool
+	aliasIn  topicalias.Receiver
+
+	// Output of the current call.
+	events []Event[ID]
+	out    []byte
+	sent   [16]pool // automatic packets sent in this call
+	didSend,
+	didRecv bool
+
+	// Packet identifiers and the exchanges awaiting them.
+	ids        packetid.Allocator[ID]
+	outbound   map[ID]exchange // our PUBLISH, SUBSCRIBE, UNSUBSCRIBE awaiting the peer
+	inbound    map[ID]exchange // the peer's PUBLISH, SUBSCRIBE, UNSUBSCRIBE awaiting our answer
+	inflightIn int             // inbound exchanges counting toward our Receive Maximum
+
+	// Limits negotiated at CONNECT / CONNACK.
+	keepAlive       time.Duration // client: ping interval; server: the client's Keep Alive
+	pingTimeout     time.Duration
+	recvMax         int // ours: unacknowledged QoS 1/2 PUBLISH we accept
+	sendQuota       int // the peer's Receive Maximum less our unacknowledged QoS 1/2 PUBLISH
+	maxIn           int // largest packet accepted
+	maxOut          int // largest packet the peer accepts
+	aliasOut        topicalias.Sender
+	pingOutstanding bool
+}
+
+// exchange is the step a packet identifier's exchange is at.
+type exchange uint8
+
+// Our exchanges (outbound) and the peer's (inbound).
+const (
+	awaitPuback   exchange = iota + 1 // we sent QoS 1 PUBLISH
+	awaitPubrec                       // we sent QoS 2 PUBLISH
+	owePubrel                         // the peer sent PUBREC, we have not sent PUBREL
+	awaitPubcomp                      // we sent PUBREL
+	awaitSuback                       // we sent SUBSCRIBE
+	awaitUnsuback                     // we sent UNSUBSCRIBE
+	owePuback                         // the peer sent QoS 1 PUBLISH, we have not acknowledged it
+	owePubrec                         // the peer sent QoS 2 PUBLISH, we have not sent PUBREC
+	awaitPubrel                       // we sent PUBREC
+	owePubcomp                        // the peer sent PUBREL, we have not sent PUBCOMP
+	oweSuback                         // the peer sent SUBSCRIBE
+	oweUnsuback                       // the peer sent UNSUBSCRIBE
+)
+
+// countsTowardReceiveMaximum reports whether an inbound exchange is an
+// unacknowledged PUBLISH in the sense of Receive Maximum.
+func (x exchange) countsTowardReceiveMaximum() bool { return x >= owePuback && x <= owePubcomp }
+
+// NewClient returns a Connection for the client side.
+func NewClient[ID packetid.ID](cfg Config) *Connection[ID] { return newConnection[ID](RoleClient, cfg) }
+
+// NewServer returns a Connection for the server side of one client's
+// connection.
+func NewServer[ID packetid.ID](cfg Config) *Connection[ID] { return newConnection[ID](RoleServer, cfg) }
+
+func newConnection[ID packetid.ID](r Role, cfg Config) *Connection[ID] {
+	c := &Connection[ID]{role: r, cfg: cfg,
+		outbound: make(map[ID]exchange), inbound: make(map[ID]exchange)}
+	c.reset()
+	return c
+}
+
+// reset prepares for a new network connection.
+func (c *Connection[ID]) reset() {
+	c.version = c.cfg.version(c.role)
+	c.state, c.closing = StateDisconnected, false
+	c.bufs[c.cur] = c.bufs[c.cur][:0]
+	c.keepAlive, c.pingTimeout, c.pingOutstanding = 0, 0, false
+	c.recvMax, c.sendQuota = 65535, 65535
+	c.maxIn, c.maxOut = c.capIn(0), packet.MaxPacketSize
+	c.aliasIn, c.aliasOut = topicalias.Receiver{}, topicalias.Sender{}
+	c.ids.Reset()
+	clear(c.outbound)
+	clear(c.inbound)
+	c.inflightIn = 0
+}
+
+// capIn returns the incoming packet size limit given the Maximum Packet
+// Size this side announced (0 for none).
+func (c *Connection[ID]) capIn(announced uint32) int {
+	limit := packet.MaxPacketSize
+	if announced != 0 && int(announced) < limit {
+		limit = int(announced)
+	}
+	if c.cfg.MaxPacketSize > 0 && c.cfg.MaxPacketSize < limit {
+		limit = c.cfg.MaxPacketSize
+	}
+	return limit
+}
+
+func (c *Connection[ID]) peerRole() Role {
+	if c.role == RoleServer {
+		return RoleClient
+	}
+	return RoleServer
+}
+
+// Role returns the side this Connection plays.
+func (c *Connection[ID]) Role() Role { return c.role }
+
+// State returns where the connection is in its life.
+func (c *Connection[ID]) State() State { return c.state }
+
+// Version returns the protocol version in use; 0 for a server that has not
+// yet received CONNECT.
+func (c *Connection[ID]) Version() packet.Version { return c.version }
+
+// SendQuota returns how many more QoS 1 and QoS 2 PUBLISH packets may be
+// sent before the peer's Receive Maximum is reached.
+func (c *Connection[ID]) SendQuota() int { return c.sendQuota }
+
+// begin starts a call: the previous call's events and buffers are free.
+func (c *Connection[ID]) begin() {
+	c.events, c.out = c.events[:0], c.out[:0]
+	c.usedBuf, c.didSend, c.didRecv = false, false, false
+	for i := range c.received {
+		c.received[i].n, c.sent[i].n = 0, 0
+	}
+}
+
+// end finishes a call: the keep-alive timers follow what was sent and
+// received.
+func (c *Connection[ID]) end() []Event[ID] {
+	if c.state == StateConnected && !c.closing && c.keepAlive > 0 {
+		if c.role == RoleClient && c.didSend {
+			c.emit(Event[ID]{Kind: EventTimerReset, Timer: TimerPing, Duration: c.keepAlive})
+		}
+		if c.role == RoleServer && c.didRecv {
+			c.emit(Event[ID]{Kind: EventTimerReset, Timer: TimerKeepAlive, Duration: c.keepAlive * 3 / 2})
+		}
+	}
+	return c.events
+}
+
+func (c *Connection[ID]) emit(e Event[ID]) { c.events = append(c.events, e) }
+
+// Recv consumes a chunk of bytes from the transport: every complete packet
+// in it is handled, and a partial packet at its end is kept for the next
+// call. Any split of a byte stream into chunks gives the same events.
+//
+// A server that has received CONNECT handles nothing but AUTH and
+// DISCONNECT until it has sent CONNACK: it holds the bytes after them (up
+// to its maximum packet size plus 64 KiB) and handles them in the Send call
+// that sends a successful CONNACK.
+func (c *Connection[ID]) Recv(chunk []byte) []Event[ID] {
+	c.begin()
+	if !c.closing {
+		c.consume(chunk)
+	}
+	return c.end()
+}
+
+// consume handles the held bytes followed by chunk.
+func (c *Connection[ID]) consume(chunk []byte) {
+	held := c.bufs[c.cur]
+	off := 0
+	for off < len(held) {
+		h, need, err := packet.Frame(held[off:], c.maxIn)
+		if err != nil {
+			c.fail(frameError(err))
+			return
+		}
+		if need > 0 {
+			if len(chunk) == 0 {
+				c.keep(held[off:], nil)
+				return
+			}
+			take := min(need, len(chunk))
+			held, chunk = append(held, chunk[:take]...), chunk[take:]
+			continue
+		}
+		if c.mustHold(h.Type) {
+			c.keep(held[off:], chunk)
+			return
+		}
+		c.usedBuf = true
+		c.handle(h, held[off+h.Len:off+h.Size()])
+		off += h.Size()
+		if c.closing {
+			return
+		}
+	}
+	c.bufs[c.cur] = held[:0]
+	for len(chunk) > 0 {
+		h, need, err := packet.Frame(chunk, c.maxIn)
+		if err != nil {
+			c.fail(frameError(err))
+			return
+		}
+		if need > 0 || c.mustHold(h.Type) {
+			c.keep(nil, chunk)
+			return
+		}
+		c.handle(h, chunk[h.Len:h.Size()])
+		chunk = chunk[h.Size():]
+		if c.closing {
+			return
+		}
+	}
+}
+
+// holdExtra bounds the bytes a server holds while it decides on a CONNECT.
+const holdExtra = 64 << 10
+
+var errHoldOverflow = &packet.Error{Code: packet.QuotaExceeded,
+	Msg: "client sent too much before its CONNECT was answered"}
+
+// mustHold reports whether a packet of type t waits for the server's CONNACK.
+func (c *Connection[ID]) mustHold(t packet.Type) bool {
+	return c.role == RoleServer && c.state == StateConnecting &&
+		t != packet.TypeAuth && t != packet.TypeDisconnect
+}
+
+// keep stores a, then b, as the bytes to handle next. a is nil or the
+// unhandled rest of the held bytes. Packets of this call may alias the held
+// buffer; then the bytes move to the other buffer, which no packet aliases.
+func (c *Connection[ID]) keep(a, b []byte) {
+	if len(a)+len(b) > c.maxIn+holdExtra {
+		c.fail(errHoldOverflow)
+		return
+	}
+	if c.usedBuf {
+		c.cur, c.usedBuf = 1-c.cur, false
+		c.bufs[c.cur] = append(append(c.bufs[c.cur][:0], a...), b...)
+		return
+	}
+	if a == nil {
+		a = c.bufs[c.cur][:0]
+	}
+	c.bufs[c.cur] = append(a, b...) // nothing handled from a: it starts its buffer
+}
+
+// frameError maps a framing error to the error reported for it.
+func frameError(err error) error {
+	if errors.Is(err, packet.ErrPacketTooLarge) {
+		return errTooLargeIn
+	}
+	return err
+}
+
+// handle decodes one whole packet and acts on it.
+func (c *Connection[ID]) handle(h packet.Header, body []byte) {
+	c.didRecv = true
+	if sentBy[h.Type]&(1<<c.peerRole()) == 0 {
+		c.fail(errWrongSender)
+		return
+	}
+	if c.version == 0 { // a server learning the version from CONNECT
+		if h.Type != packet.TypeConnect {
+			c.fail(errFirstNotConnect)
+			return
+		}
+		v, err := packet.ProtocolVersion(body)
+		if err != nil {
+			c.refuseConnect(err)
+			return
+		}
+		c.version = v
+	}
+	p := c.received[h.Type].get(h.Type, newPacket[ID])
+	if err := p.Decode(c.version, h.Flags, body); err != nil {
+		if h.Type == packet.TypeConnect && c.state == StateDisconnected && c.role == RoleServer {
+			c.refuseConnect(err)
+		} else {
+			c.fail(err)
+		}
+		return
+	}
+	switch p := p.(type) {
+	case *packet.Connect:
+		c.recvConnect(p)
+	case *packet.Connack:
+		c.recvConnack(p)
+	case *packet.PublishOf[ID]:
+		c.recvPublish(p)
+	case *packet.PubackOf[ID]:
+		c.recvPuback(p)
+	case *packet.PubrecOf[ID]:
+		c.recvPubrec(p)
+	case *packet.PubrelOf[ID]:
+		c.recvPubrel(p)
+	case *packet.PubcompOf[ID]:
+		c.recvPubcomp(p)
+	case *packet.SubscribeOf[ID], *packet.UnsubscribeOf[ID]:
+		c.recvRequest(p)
+	case *packet.SubackOf[ID]:
+		c.recvListAck(p, p.PacketID, awaitSuback)
+	case *packet.UnsubackOf[ID]:
+		c.recvListAck(p, p.PacketID, awaitUnsuback)
+	case *packet.Pingreq:
+		c.recvPingreq(p)
+	case *packet.Pingresp:
+		c.recvPingresp(p)
+	case *packet.Disconnect:
+		c.recvDisconnect(p)
+	case *packet.Auth:
+		c.recvAuth(p)
+	}
+}
+
+func newPacket[ID packetid.ID](t packet.Type) packet.Packet { return packet.New[ID](t) }
+
+// pool keeps packet values of one type for reuse from call to call, so that
+// several packets of a type handled in one call each have their own value.
+type pool struct {
+	items []packet.Packet
+	n     int
+}
+
+func (p *pool) get(t packet.Type, mk func(packet.Type) packet.Packet) packet.Packet {
+	if p.n == len(p.items) {
+		p.items = append(p.items, mk(t))
+	}
+	p.n++
+	return p.items[p.n-1]
+}
+
+// connected reports whether packets other than the handshake may flow.
+func (c *Connection[ID]) connected() bool { return c.state == StateConnected && !c.closing }
+
+// deliver reports p to the caller.
+func (c *Connection[ID]) deliver(p packet.Packet) {
+	c.emit(Event[ID]{Kind: EventPacket, Packet: p})
+}
+
+// fail ends the connection because the peer broke the protocol: a v5 peer
+// is told why with DISCONNECT (MQTT-4.13.1-1), then the transport closes.
+func (c *Connection[ID]) fail(err error) {
+	if c.closing {
+		return
+	}
+	if c.version == packet.V5 && c.state == StateConnected {
+		code, ok := packet.ReasonOf(err)
+		if !ok || !packet.ValidReason(packet.TypeDisconnect, packet.V5, code) {
+			code = packet.ProtocolError
+		}
+		d := c.sent[packet.TypeDisconnect].get(packet.TypeDisconnect, newPacket[ID]).(*packet.Disconnect)
+		*d = packet.Disconnect{Reason: code}
+		c.write(d)
+	}
+	c.emit(Event[ID]{Kind: EventError, Err: err})
+	c.close()
+}
+
+// close asks the caller to close the transport and stops the timers.
+func (c *Connection[ID]) close() {
+	c.closing = true
+	c.emit(Event[ID]{Kind: EventClose})
+	if c.keepAlive > 0 {
+		if c.role == RoleClient {
+			c.emit(Event[ID]{Kind: EventTimerCancel, Timer: TimerPing})
+			if c.pingOutstanding {
+				c.emit(Event[ID]{Kind: EventTimerCancel, Timer: TimerPingResponse})
+			}
+		} else {
+			c.emit(Event[ID]{Kind: EventTimerCancel, Timer: TimerKeepAlive})
+		}
+	}
+}
+
+// Closed tells the Connection that the transport has closed, whichever
+// side closed it. Packet identifiers of unfinished exchanges are released
+// with an event each, and the Connection is ready for a new network
+// connection (a client sends CONNECT again).
+func (c *Connection[ID]) Closed() []Event[ID] {
+	c.begin()
+	if !c.closing && c.state != StateDisconnected {
+		c.close()
+	}
+	for id, x := range c.outbound {
+		if x <= awaitUnsuback {
+			c.emit(Event[ID]{Kind: EventIDReleased, PacketID: id})
+		}
+	}
+	c.reset()
+	return c.events
+}
+
+// write encodes p, checks it against the peer's Maximum Packet Size, and
+// emits EventSend. Nothing is written on error.
+func (c *Connection[ID]) write(p packet.Packet) error {
+	start := len(c.out)
+	out, err := p.AppendTo(c.out, c.version)
+	if err != nil {
+		return err
+	}
+	if len(out)-start > c.maxOut {
+		c.out = out[:start]
+		return ErrPacketTooLarge
+	}
+	c.out = out
+	c.didSend = true
+	c.emit(Event[ID]{Kind: EventSend, Bytes: out[start:len(out):len(out)], Packet: p})
+	return nil
+}

@@ -1,0 +1,63 @@
+package mqtt
+
+import (
+	"errors"
+
+	"github.com/mqttcore/mqtt/packet"
+)
+
+// Errors returned to the caller for what it asked of a Connection. None of
+// them changes the Connection's state.
+var (
+	// ErrRole: the packet is never sent by this side (a client sending
+	// CONNACK, a server sending CONNECT).
+	ErrRole = errors.New("mqtt: packet not sent by this role")
+	// ErrState: the packet may not be sent in the connection's state
+	// (PUBLISH before CONNACK, a second CONNECT, anything after close).
+	ErrState = errors.New("mqtt: packet not allowed in this state")
+	// ErrQuotaExceeded: the peer's Receive Maximum of unacknowledged QoS 1
+	// and QoS 2 PUBLISH packets is reached (MQTT-3.3.4-7, MQTT-3.3.4-9).
+	ErrQuotaExceeded = errors.New("mqtt: send quota exhausted")
+	// ErrPacketTooLarge: the packet exceeds the peer's Maximum Packet Size
+	// (MQTT-3.1.2-27, MQTT-3.2.2-15).
+	ErrPacketTooLarge = errors.New("mqtt: packet exceeds the peer's maximum packet size")
+	// ErrIDInUse: a packet names a packet identifier already in use.
+	ErrIDInUse = errors.New("mqtt: packet identifier in use")
+	// ErrIDUnknown: an acknowledgement names a packet identifier with no
+	// exchange awaiting it.
+	ErrIDUnknown = errors.New("mqtt: no exchange awaits this packet identifier")
+	// ErrAlias: a Topic Alias above the peer's Topic Alias Maximum.
+	ErrAlias = errors.New("mqtt: topic alias above the peer's maximum")
+)
+
+// Errors reported in EventError for what happened on the connection.
+var (
+	// ErrPingTimeout: the server did not answer PINGREQ in time.
+	ErrPingTimeout = errors.New("mqtt: no PINGRESP in time")
+	// ErrKeepAliveTimeout: the client sent nothing for one and a half
+	// times its Keep Alive (MQTT-3.1.2-24).
+	ErrKeepAliveTimeout = &packet.Error{Code: packet.KeepAliveTimeout, Statement: "MQTT-3.1.2-24",
+		Msg: "no packet from the client within one and a half times its keep alive"}
+	// ErrConnectionRefused: the server answered CONNECT with a failure code.
+	ErrConnectionRefused = errors.New("mqtt: connection refused")
+	// ErrDisconnected: the peer sent DISCONNECT; EventPacket carried it.
+	ErrDisconnected = errors.New("mqtt: peer disconnected")
+)
+
+// protocolViolation builds the error for a rule the peer broke that the
+// codec cannot see (the packet is well formed but not allowed here).
+func protocolViolation(statement, msg string) *packet.Error {
+	return &packet.Error{Code: packet.ProtocolError, Statement: statement, Msg: msg}
+}
+
+// Rules the peer can break, checked by the Connection.
+var (
+	errSecondConnect   = protocolViolation("MQTT-3.1.0-2", "second CONNECT on a connection")
+	errFirstNotConnect = protocolViolation("MQTT-3.1.0-1", "first packet from the client is not CONNECT")
+	errUnexpected      = protocolViolation("", "packet not allowed in this state")
+	errWrongSender     = protocolViolation("", "packet the peer's role never sends")
+	errReceiveMaximum  = &packet.Error{Code: packet.ReceiveMaximumExceeded, Statement: "MQTT-3.3.4-9",
+		Msg: "more unacknowledged QoS 1 and QoS 2 PUBLISH packets than the Receive Maximum"}
+	errTooLargeIn = &packet.Error{Code: packet.PacketTooLarge, Statement: "MQTT-3.2.2-15",
+		Msg: "packet larger than the Maximum Packet Size"}
+)

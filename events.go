@@ -1,0 +1,107 @@
+package mqtt
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/packetid"
+)
+
+// EventKind says what an Event asks of the caller or tells it.
+type EventKind uint8
+
+// The kinds of events a Connection returns.
+const (
+	// EventSend: write Bytes to the transport. Packet is the packet they
+	// encode.
+	EventSend EventKind = iota + 1
+	// EventTimerReset: (re)arm the timer Timer to fire after Duration, then
+	// call TimerFired(Timer).
+	EventTimerReset
+	// EventTimerCancel: stop the timer Timer.
+	EventTimerCancel
+	// EventPacket: Packet arrived from the peer, after the Connection did
+	// what the protocol asks of it (acknowledgements, alias resolution).
+	EventPacket
+	// EventIDReleased: PacketID is free again: its exchange completed, or
+	// it was handed out for a send that failed.
+	EventIDReleased
+	// EventError: the peer broke the protocol, or a timer expired. Err says
+	// how; the Connection has already queued the answer (a DISCONNECT or
+	// CONNACK with the reason code, where the version has one) and an
+	// EventClose follows.
+	EventError
+	// EventClose: close the transport now. Every call after it returns no
+	// events until the Connection is reused with Closed and a new CONNECT.
+	EventClose
+)
+
+var eventKindNames = [...]string{"", "send", "timer reset", "timer cancel", "packet",
+	"id released", "error", "close"}
+
+func (k EventKind) String() string {
+	if int(k) < len(eventKindNames) && k != 0 {
+		return eventKindNames[k]
+	}
+	return fmt.Sprintf("EventKind(%d)", byte(k))
+}
+
+// TimerKind names one of the timers a Connection asks the caller to run.
+type TimerKind uint8
+
+// The timers. The caller runs at most one of each kind at a time.
+const (
+	// TimerPing (client): when it fires, the Connection sends PINGREQ. It
+	// is re-armed after every packet sent (MQTT-3.1.2-22).
+	TimerPing TimerKind = iota + 1
+	// TimerPingResponse (client): the wait for PINGRESP; when it fires the
+	// client closes the connection.
+	TimerPingResponse
+	// TimerKeepAlive (server): one and a half times the client's Keep Alive
+	// without a packet from it (MQTT-3.1.2-24); when it fires the server
+	// disconnects the client.
+	TimerKeepAlive
+)
+
+func (k TimerKind) String() string {
+	switch k {
+	case TimerPing:
+		return "ping"
+	case TimerPingResponse:
+		return "ping response"
+	case TimerKeepAlive:
+		return "keep alive"
+	}
+	return fmt.Sprintf("TimerKind(%d)", byte(k))
+}
+
+// Event is one thing the caller must do or learn, returned by the
+// Connection's methods in a slice the Connection owns. The slice, and the
+// Bytes and Packet of its events, are valid until the next call on the
+// Connection: copy (packet Clone methods) what must live longer.
+type Event[ID packetid.ID] struct {
+	Kind     EventKind
+	Bytes    []byte        // EventSend
+	Packet   packet.Packet // EventSend, EventPacket
+	Timer    TimerKind     // EventTimerReset, EventTimerCancel
+	Duration time.Duration // EventTimerReset
+	PacketID ID            // EventIDReleased
+	Err      error         // EventError
+}
+
+func (e Event[ID]) String() string {
+	switch e.Kind {
+	case EventSend, EventPacket:
+		return fmt.Sprintf("%v %v", e.Kind, e.Packet.Type())
+	case EventTimerReset:
+		return fmt.Sprintf("%v %v %v", e.Kind, e.Timer, e.Duration)
+	case EventTimerCancel:
+		return fmt.Sprintf("%v %v", e.Kind, e.Timer)
+	case EventIDReleased:
+		return fmt.Sprintf("%v %d", e.Kind, e.PacketID)
+	case EventError:
+		return fmt.Sprintf("%v: %v", e.Kind, e.Err)
+	}
+	return e.Kind.String()
+}

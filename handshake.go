@@ -1,0 +1,215 @@
+package mqtt
+
+import (
+	"time"
+
+	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/property"
+	"github.com/mqttcore/mqtt/topicalias"
+)
+
+// CONNECT, CONNACK, DISCONNECT and AUTH: the life of a network connection.
+
+func seconds(s uint16) time.Duration { return time.Duration(s) * time.Second }
+
+// receiveMaximum returns the Receive Maximum a property list announces.
+func receiveMaximum(p *property.Properties) int {
+	if p.ReceiveMaximum == 0 {
+		return 65535 // absent
+	}
+	return int(p.ReceiveMaximum)
+}
+
+// maxPacket returns the Maximum Packet Size a property list announces.
+func maxPacket(p *property.Properties) int {
+	if p.MaximumPacketSize == 0 {
+		return packet.MaxPacketSize // absent: the protocol's limit
+	}
+	return int(min(p.MaximumPacketSize, packet.MaxPacketSize))
+}
+
+// sendConnect starts a client's connection.
+func (c *Connection[ID]) sendConnect(p *packet.Connect) error {
+	if err := c.write(p); err != nil {
+		return err
+	}
+	c.state = StateConnecting
+	c.keepAlive = seconds(p.KeepAlive)
+	if c.version == packet.V5 {
+		c.recvMax = receiveMaximum(&p.Props)
+		c.maxIn = c.capIn(p.Props.MaximumPacketSize)
+		c.aliasIn = *topicalias.NewReceiver(p.Props.TopicAliasMaximum)
+	}
+	return nil
+}
+
+// recvConnack completes a client's handshake.
+func (c *Connection[ID]) recvConnack(p *packet.Connack) {
+	if c.state != StateConnecting {
+		c.fail(errUnexpected)
+		return
+	}
+	c.deliver(p)
+	if p.Reason != packet.Success {
+		c.close() // MQTT-3.2.2-7: the server closes too
+		return
+	}
+	c.state = StateConnected
+	if c.version == packet.V5 {
+		c.sendQuota = receiveMaximum(&p.Props)
+		c.maxOut = maxPacket(&p.Props)
+		c.aliasOut = *topicalias.NewSender(p.Props.TopicAliasMaximum)
+		if p.Props.Has(property.ServerKeepAlive) {
+			c.keepAlive = seconds(p.Props.ServerKeepAlive) // MQTT-3.1.2-23
+		}
+	}
+	if c.cfg.PingInterval > 0 {
+		c.keepAlive = c.cfg.PingInterval
+	}
+	c.pingTimeout = c.cfg.PingTimeout
+	if c.pingTimeout == 0 {
+		c.pingTimeout = c.keepAlive
+	}
+	if c.keepAlive > 0 {
+		c.emit(Event[ID]{Kind: EventTimerReset, Timer: TimerPing, Duration: c.keepAlive})
+	}
+}
+
+// recvConnect starts a server's connection.
+func (c *Connection[ID]) recvConnect(p *packet.Connect) {
+	if c.state != StateDisconnected {
+		c.fail(errSecondConnect)
+		return
+	}
+	if c.cfg.Version != 0 && p.Version != c.cfg.Version {
+		c.refuseConnect(&packet.Error{Code: packet.UnsupportedProtocolVersion,
+			Statement: "MQTT-3.1.2-2", Msg: "protocol version not accepted by this server"})
+		return
+	}
+	c.state = StateConnecting
+	c.keepAlive = seconds(p.KeepAlive)
+	if c.version == packet.V5 {
+		c.sendQuota = receiveMaximum(&p.Props)
+		c.maxOut = maxPacket(&p.Props)
+		c.aliasOut = *topicalias.NewSender(p.Props.TopicAliasMaximum)
+	}
+	c.deliver(p)
+}
+
+// refuseConnect answers a CONNECT the server cannot accept: with a CONNACK
+// carrying the reason where the version has a code for it, then close.
+func (c *Connection[ID]) refuseConnect(err error) {
+	code, _ := packet.ReasonOf(err)
+	switch {
+	case code == packet.UnsupportedProtocolVersion && c.version != packet.V5:
+		// 3.1.1 and older clients understand the 3.1.1 return code
+		// (MQTT-3.1.2-2 of 3.1.1).
+		c.version = packet.V311
+		c.writeConnack(packet.RefusedUnacceptableVersion)
+	case c.version == packet.V5 && packet.ValidReason(packet.TypeConnack, packet.V5, code):
+		c.writeConnack(code)
+	}
+	c.emit(Event[ID]{Kind: EventError, Err: err})
+	c.close()
+}
+
+func (c *Connection[ID]) writeConnack(code packet.ReasonCode) {
+	a := c.sent[packet.TypeConnack].get(packet.TypeConnack, newPacket[ID]).(*packet.Connack)
+	a.Props.Reset()
+	a.SessionPresent, a.Reason = false, code
+	_ = c.write(a)
+}
+
+// sendConnack answers the client's CONNECT.
+func (c *Connection[ID]) sendConnack(p *packet.Connack) error {
+	if err := c.write(p); err != nil {
+		return err
+	}
+	if p.Reason != packet.Success {
+		c.close() // MQTT-3.2.2-7
+		return nil
+	}
+	c.state = StateConnected
+	if c.version == packet.V5 {
+		c.recvMax = receiveMaximum(&p.Props)
+		c.maxIn = c.capIn(p.Props.MaximumPacketSize)
+		c.aliasIn = *topicalias.NewReceiver(p.Props.TopicAliasMaximum)
+		if p.Props.Has(property.ServerKeepAlive) {
+			c.keepAlive = seconds(p.Props.ServerKeepAlive) // MQTT-3.2.2-21
+		}
+	}
+	if c.keepAlive > 0 {
+		c.emit(Event[ID]{Kind: EventTimerReset, Timer: TimerKeepAlive, Duration: c.keepAlive * 3 / 2})
+	}
+	c.consume(nil) // what the client sent after CONNECT
+	return nil
+}
+
+var errServerSessionExpiry = protocolViolation("MQTT-3.14.2-2", "server sent Session Expiry Interval in DISCONNECT")
+
+func (c *Connection[ID]) recvDisconnect(p *packet.Disconnect) {
+	if c.role == RoleClient && p.Props.Has(property.SessionExpiryInterval) {
+		c.fail(errServerSessionExpiry)
+		return
+	}
+	c.deliver(p)
+	c.close()
+}
+
+func (c *Connection[ID]) recvAuth(p *packet.Auth) {
+	if c.state == StateDisconnected {
+		c.fail(errUnexpected)
+		return
+	}
+	c.deliver(p)
+}
+
+func (c *Connection[ID]) recvPingreq(p *packet.Pingreq) {
+	if !c.connected() {
+		c.fail(errUnexpected)
+		return
+	}
+	c.deliver(p)
+	if !c.cfg.ManualPingresp {
+		_ = c.write(&pingresp) // MQTT-3.12.4-1
+	}
+}
+
+var (
+	pingreq  packet.Pingreq
+	pingresp packet.Pingresp
+)
+
+func (c *Connection[ID]) recvPingresp(p *packet.Pingresp) {
+	if !c.connected() {
+		c.fail(errUnexpected)
+		return
+	}
+	if c.pingOutstanding {
+		c.pingOutstanding = false
+		c.emit(Event[ID]{Kind: EventTimerCancel, Timer: TimerPingResponse})
+	}
+	c.deliver(p)
+}
+
+// TimerFired tells the Connection that the timer k, armed by an
+// EventTimerReset, has expired.
+func (c *Connection[ID]) TimerFired(k TimerKind) []Event[ID] {
+	c.begin()
+	if !c.connected() {
+		return c.events
+	}
+	switch {
+	case k == TimerPing && c.role == RoleClient:
+		if err := c.write(&pingreq); err == nil && !c.pingOutstanding {
+			c.pingOutstanding = true
+			c.emit(Event[ID]{Kind: EventTimerReset, Timer: TimerPingResponse, Duration: c.pingTimeout})
+		}
+	case k == TimerPingResponse && c.role == RoleClient && c.pingOutstanding:
+		c.emit(Event[ID]{Kind: EventError, Err: ErrPingTimeout})
+		c.close()
+	case k == TimerKeepAlive && c.role == RoleServer:
+		c.fail(ErrKeepAliveTimeout)
+	}
+	return c.end()
+}

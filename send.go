@@ -1,0 +1,147 @@
+package mqtt
+
+import (
+	"github.com/mqttcore/mqtt/packet"
+)
+
+// sentBy says which roles send each packet type.
+var sentBy = [16]uint8{
+	packet.TypeConnect:     1 << RoleClient,
+	packet.TypeConnack:     1 << RoleServer,
+	packet.TypePublish:     1<<RoleClient | 1<<RoleServer,
+	packet.TypePuback:      1<<RoleClient | 1<<RoleServer,
+	packet.TypePubrec:      1<<RoleClient | 1<<RoleServer,
+	packet.TypePubrel:      1<<RoleClient | 1<<RoleServer,
+	packet.TypePubcomp:     1<<RoleClient | 1<<RoleServer,
+	packet.TypeSubscribe:   1 << RoleClient,
+	packet.TypeSuback:      1 << RoleServer,
+	packet.TypeUnsubscribe: 1 << RoleClient,
+	packet.TypeUnsuback:    1 << RoleServer,
+	packet.TypePingreq:     1 << RoleClient,
+	packet.TypePingresp:    1 << RoleServer,
+	packet.TypeDisconnect:  1<<RoleClient | 1<<RoleServer,
+	packet.TypeAuth:        1<<RoleClient | 1<<RoleServer,
+}
+
+// Send sends a packet the caller built. It checks that this side may send
+// it now, encodes it, updates the protocol state and returns the events,
+// the EventSend first. On error nothing is sent and no state changes.
+//
+// A QoS 1 or QoS 2 PUBLISH, SUBSCRIBE or UNSUBSCRIBE with PacketID 0 gets
+// the next free identifier, written into the packet; one with a PacketID
+// set must name a free identifier.
+func (c *Connection[ID]) Send(p packet.Packet) ([]Event[ID], error) {
+	c.begin()
+	t := p.Type()
+	if sentBy[t]&(1<<c.role) == 0 {
+		return nil, ErrRole
+	}
+	if c.closing || !c.maySend(t) {
+		return nil, ErrState
+	}
+	var err error
+	switch p := p.(type) {
+	case *packet.Connect:
+		err = c.sendConnect(p)
+	case *packet.Connack:
+		err = c.sendConnack(p)
+	case *packet.PublishOf[ID]:
+		err = c.sendPublish(p)
+	case *packet.SubscribeOf[ID]:
+		err = c.sendRequest(p, &p.PacketID, awaitSuback)
+	case *packet.UnsubscribeOf[ID]:
+		err = c.sendRequest(p, &p.PacketID, awaitUnsuback)
+	case *packet.PubackOf[ID]:
+		err = c.sendAck(p, p.PacketID, &c.inbound, owePuback, 0, p.Reason)
+	case *packet.PubrecOf[ID]:
+		err = c.sendAck(p, p.PacketID, &c.inbound, owePubrec, awaitPubrel, p.Reason)
+	case *packet.PubrelOf[ID]:
+		err = c.sendAck(p, p.PacketID, &c.outbound, owePubrel, awaitPubcomp, p.Reason)
+	case *packet.PubcompOf[ID]:
+		err = c.sendAck(p, p.PacketID, &c.inbound, owePubcomp, 0, p.Reason)
+	case *packet.SubackOf[ID]:
+		err = c.sendAck(p, p.PacketID, &c.inbound, oweSuback, 0, 0)
+	case *packet.UnsubackOf[ID]:
+		err = c.sendAck(p, p.PacketID, &c.inbound, oweUnsuback, 0, 0)
+	case *packet.Disconnect:
+		if err = c.write(p); err == nil {
+			c.close()
+		}
+	case *packet.Pingreq, *packet.Pingresp, *packet.Auth:
+		err = c.write(p)
+	default:
+		err = ErrRole // a packet type of another identifier width
+	}
+	if err != nil {
+		c.events = c.events[:0]
+		return nil, err
+	}
+	return c.end(), nil
+}
+
+// maySend reports whether a packet of type t may be sent in the current
+// state.
+func (c *Connection[ID]) maySend(t packet.Type) bool {
+	switch c.state {
+	case StateDisconnected:
+		return t == packet.TypeConnect
+	case StateConnecting:
+		if c.role == RoleClient {
+			return t == packet.TypeAuth || t == packet.TypeDisconnect
+		}
+		return t == packet.TypeConnack || t == packet.TypeAuth
+	}
+	return t != packet.TypeConnect && t != packet.TypeConnack
+}
+
+// sendRequest sends a SUBSCRIBE or UNSUBSCRIBE under a packet identifier.
+func (c *Connection[ID]) sendRequest(p packet.Packet, id *ID, awaiting exchange) error {
+	fresh, err := c.claimID(id)
+	if err != nil {
+		return err
+	}
+	if err := c.write(p); err != nil {
+		c.unclaimID(id, fresh)
+		return err
+	}
+	c.outbound[*id] = awaiting
+	return nil
+}
+
+// claimID takes *id, or the next free identifier when *id is 0 (fresh).
+func (c *Connection[ID]) claimID(id *ID) (fresh bool, err error) {
+	if *id == 0 {
+		next, err := c.ids.Next()
+		if err != nil {
+			return false, err
+		}
+		*id = next
+		return true, nil
+	}
+	if err := c.ids.Use(*id); err != nil {
+		return false, ErrIDInUse
+	}
+	return false, nil
+}
+
+// unclaimID undoes claimID after a failed send.
+func (c *Connection[ID]) unclaimID(id *ID, fresh bool) {
+	c.ids.Release(*id)
+	if fresh {
+		*id = 0
+	}
+}
+
+// sendAck sends an acknowledgement the caller built for an exchange
+// awaiting it (manual acknowledgement), moving the exchange to next, or
+// ending it when next is 0 or the reason code is a failure.
+func (c *Connection[ID]) sendAck(p packet.Packet, id ID, m *map[ID]exchange, owed, next exchange, r packet.ReasonCode) error {
+	if (*m)[id] != owed {
+		return ErrIDUnknown
+	}
+	if err := c.write(p); err != nil {
+		return err
+	}
+	c.advance(m, id, next, r)
+	return nil
+}
