@@ -6,6 +6,7 @@ import (
 
 	"github.com/mqttcore/mqtt/packet"
 	"github.com/mqttcore/mqtt/packetid"
+	"github.com/mqttcore/mqtt/property"
 	"github.com/mqttcore/mqtt/topicalias"
 )
 
@@ -85,6 +86,9 @@ type Connection[ID packetid.ID] struct {
 	maxIn           int // largest packet accepted
 	maxOut          int // largest packet the peer accepts
 	aliasOut        topicalias.Sender
+	maxQoSIn        packet.QoS              // server: the Maximum QoS it announced
+	retainIn        bool                    // server: whether it announced Retain Available
+	queue           []*packet.PublishOf[ID] // PUBLISH waiting for send quota
 	pingOutstanding bool
 }
 
@@ -134,6 +138,7 @@ func (c *Connection[ID]) reset() {
 	c.recvMax, c.sendQuota = 65535, 65535
 	c.maxIn, c.maxOut = c.capIn(0), packet.MaxPacketSize
 	c.aliasIn, c.aliasOut = topicalias.Receiver{}, topicalias.Sender{}
+	c.maxQoSIn, c.retainIn = packet.QoS2, true
 	c.ids.Reset()
 	clear(c.outbound)
 	clear(c.inbound)
@@ -432,13 +437,32 @@ func (c *Connection[ID]) Closed() []Event[ID] {
 	if !c.closing && c.state != StateDisconnected {
 		c.close()
 	}
-	for id, x := range c.outbound {
-		if x <= awaitUnsuback {
-			c.emit(Event[ID]{Kind: EventIDReleased, PacketID: id})
-		}
+	for id := range c.outbound {
+		c.emit(Event[ID]{Kind: EventIDReleased, PacketID: id})
 	}
+	for _, p := range c.queue {
+		c.emit(Event[ID]{Kind: EventIDReleased, PacketID: p.PacketID})
+	}
+	clear(c.queue)
+	c.queue = c.queue[:0]
 	c.reset()
 	return c.events
+}
+
+// droppable returns the properties of a packet whose Reason String and User
+// Properties may be left out to respect the peer's Maximum Packet Size.
+func droppable(p packet.Packet) *property.Properties {
+	switch p := p.(type) {
+	case *packet.Connack:
+		return &p.Props
+	case *packet.Disconnect:
+		return &p.Props
+	case *packet.Auth:
+		return &p.Props
+	case interface{ Properties() *property.Properties }:
+		return p.Properties()
+	}
+	return nil
 }
 
 // write encodes p, checks it against the peer's Maximum Packet Size, and
@@ -451,6 +475,23 @@ func (c *Connection[ID]) write(p packet.Packet) error {
 	}
 	if len(out)-start > c.maxOut {
 		c.out = out[:start]
+		if props := droppable(p); props != nil && c.version == packet.V5 {
+			// The sender MUST NOT send Reason String or User Properties
+			// that would exceed the peer's maximum (MQTT-3.4.2-2,
+			// MQTT-3.4.2-3 and their twins for the other packets): drop
+			// them, the Reason String first.
+			if props.ReasonString != "" {
+				props.ReasonString = ""
+				props.Zero.Remove(property.ReasonString)
+				if c.write(p) == nil {
+					return nil
+				}
+			}
+			if len(props.User) > 0 {
+				props.User = props.User[:0]
+				return c.write(p)
+			}
+		}
 		return ErrPacketTooLarge
 	}
 	c.out = out

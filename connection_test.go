@@ -191,3 +191,93 @@ func TestByteAtATime(t *testing.T) {
 		t.Fatalf("MQTT-3.1.2-24: no keep-alive timer of 1.5x: %v", evs)
 	}
 }
+
+func TestQuotaQueueDrainsInOrder(t *testing.T) {
+	p := newPair(t, Config{QueueWhenQuotaExhausted: true}, Config{ManualPuback: true})
+	p.connect(&packet.Connect{ClientID: "q"}, &packet.Connack{Props: property.Properties{ReceiveMaximum: 2}})
+	for i := 0; i < 5; i++ {
+		p.send(RoleClient, &packet.Publish{Topic: "q", QoS: packet.QoS1, Payload: []byte{byte(i)}})
+	}
+	// MQTT-3.3.4-7: only two in flight; the rest wait in the queue.
+	got := p.packets(RoleServer)
+	if len(got) != 2 || p.client.SendQuota() != 0 || len(p.client.queue) != 3 {
+		t.Fatalf("server got %d, quota %d, queued %d", len(got), p.client.SendQuota(), len(p.client.queue))
+	}
+	var order []byte
+	for len(got) > 0 {
+		pub := got[0].(*packet.Publish)
+		order = append(order, pub.Payload[0])
+		p.send(RoleServer, &packet.Puback{PacketID: pub.PacketID})
+		got = append(got[1:], p.packets(RoleServer)...)
+	}
+	if string(order) != "\x00\x01\x02\x03\x04" || p.client.ids.InUse() != 0 {
+		t.Fatalf("delivered in order %v, ids in use %d", order, p.client.ids.InUse())
+	}
+}
+
+func TestQuotaErrorChangesNothing(t *testing.T) {
+	p := newPair(t, Config{}, Config{ManualPuback: true})
+	p.connect(&packet.Connect{ClientID: "q"}, &packet.Connack{Props: property.Properties{ReceiveMaximum: 1}})
+	p.send(RoleClient, &packet.Publish{Topic: "q", QoS: packet.QoS1})
+	pub := &packet.Publish{Topic: "q", QoS: packet.QoS1}
+	if evs, err := p.client.Send(pub); err != ErrQuotaExceeded || evs != nil || pub.PacketID != 0 {
+		t.Fatalf("MQTT-3.3.4-7: Send over quota = %v, %v, id %d", evs, err, pub.PacketID)
+	}
+}
+
+func TestAutoTopicAlias(t *testing.T) {
+	p := newPair(t, Config{TopicAliases: AliasAuto}, Config{})
+	p.connect(&packet.Connect{ClientID: "a", Props: property.Properties{TopicAliasMaximum: 1}},
+		&packet.Connack{Props: property.Properties{TopicAliasMaximum: 1}})
+	var sizes []int
+	for _, topic := range []string{"long/topic/name", "long/topic/name", "other", "long/topic/name"} {
+		evs, err := p.client.Send(&packet.Publish{Topic: topic})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, len(evs[0].Bytes))
+		p.run(RoleClient, evs)
+		got := p.packets(RoleServer)
+		if len(got) != 1 || got[0].(*packet.Publish).Topic != topic {
+			t.Fatalf("server resolved %v, want %q", got, topic)
+		}
+	}
+	// The second send of a mapped topic carries the alias alone; the
+	// single alias is then taken over by "other" (LRU), and the first
+	// topic must be sent in full again.
+	if !(sizes[1] < sizes[0] && sizes[3] == sizes[0]) {
+		t.Fatalf("PUBLISH sizes %v", sizes)
+	}
+}
+
+func TestDropReasonStringToFit(t *testing.T) {
+	p := newPair(t, Config{}, Config{ManualPuback: true})
+	p.connect(&packet.Connect{ClientID: "d", Props: property.Properties{MaximumPacketSize: 20}}, &packet.Connack{})
+	p.send(RoleClient, &packet.Publish{Topic: "t", QoS: packet.QoS1})
+	pub := p.packets(RoleServer)[0].(*packet.Publish)
+	ack := &packet.Puback{PacketID: pub.PacketID, Reason: packet.NoMatchingSubscribers,
+		Props: property.Properties{ReasonString: "nobody is listening to this topic"}}
+	evs, err := p.server.Send(ack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// MQTT-3.4.2-2: the Reason String would exceed the client's maximum.
+	if len(evs[0].Bytes) > 20 || ack.Props.ReasonString != "" {
+		t.Fatalf("sent %d bytes, reason string %q", len(evs[0].Bytes), ack.Props.ReasonString)
+	}
+}
+
+func TestServerEnforcesItsMaximumQoS(t *testing.T) {
+	p := newPair(t, Config{}, Config{})
+	p.connect(&packet.Connect{ClientID: "m"}, &packet.Connack{Props: property.Properties{MaximumQoS: 1, Zero: property.NewSet(property.RetainAvailable)}})
+	p.send(RoleClient, &packet.Publish{Topic: "t", QoS: packet.QoS2})
+	var code packet.ReasonCode
+	for _, pk := range p.packets(RoleClient) {
+		if d, ok := pk.(*packet.Disconnect); ok {
+			code = d.Reason
+		}
+	}
+	if code != packet.QoSNotSupported || !p.closed[RoleServer] {
+		t.Fatalf("MQTT-3.2.2-11: server answered QoS 2 with %v, closed %v", code, p.closed[RoleServer])
+	}
+}

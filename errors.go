@@ -58,6 +58,10 @@ var (
 	errWrongSender     = protocolViolation("", "packet the peer's role never sends")
 	errReceiveMaximum  = &packet.Error{Code: packet.ReceiveMaximumExceeded, Statement: "MQTT-3.3.4-9",
 		Msg: "more unacknowledged QoS 1 and QoS 2 PUBLISH packets than the Receive Maximum"}
+	errQoSNotSupported = &packet.Error{Code: packet.QoSNotSupported, Statement: "MQTT-3.2.2-11",
+		Msg: "PUBLISH above the Maximum QoS announced in CONNACK"}
+	errRetainNotSupported = &packet.Error{Code: packet.RetainNotSupported, Statement: "MQTT-3.2.2-14",
+		Msg: "retained PUBLISH though CONNACK announced Retain Available 0"}
 	errTooLargeIn = &packet.Error{Code: packet.PacketTooLarge, Statement: "MQTT-3.2.2-15",
 		Msg: "packet larger than the Maximum Packet Size"}
 )

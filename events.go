@@ -32,13 +32,17 @@ const (
 	// CONNACK with the reason code, where the version has one) and an
 	// EventClose follows.
 	EventError
+	// EventDropped: a PUBLISH the Connection held for later (queued for
+	// send quota) can no longer be sent; Packet is the message, Err says
+	// why. Its identifier is released with EventIDReleased.
+	EventDropped
 	// EventClose: close the transport now. Every call after it returns no
 	// events until the Connection is reused with Closed and a new CONNECT.
 	EventClose
 )
 
 var eventKindNames = [...]string{"", "send", "timer reset", "timer cancel", "packet",
-	"id released", "error", "close"}
+	"id released", "error", "dropped", "close"}
 
 func (k EventKind) String() string {
 	if int(k) < len(eventKindNames) && k != 0 {
@@ -87,12 +91,12 @@ type Event[ID packetid.ID] struct {
 	Timer    TimerKind     // EventTimerReset, EventTimerCancel
 	Duration time.Duration // EventTimerReset
 	PacketID ID            // EventIDReleased
-	Err      error         // EventError
+	Err      error         // EventError, EventDropped
 }
 
 func (e Event[ID]) String() string {
 	switch e.Kind {
-	case EventSend, EventPacket:
+	case EventSend, EventPacket, EventDropped:
 		return fmt.Sprintf("%v %v", e.Kind, e.Packet.Type())
 	case EventTimerReset:
 		return fmt.Sprintf("%v %v %v", e.Kind, e.Timer, e.Duration)

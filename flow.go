@@ -7,45 +7,120 @@ import (
 // The PUBLISH exchanges of QoS 1 and QoS 2 in both directions (section
 // 4.3), and SUBSCRIBE / UNSUBSCRIBE with their acknowledgements.
 
-// sendPublish sends the caller's PUBLISH.
+// sendPublish sends the caller's PUBLISH, or queues it when the send
+// quota is used up and the Config asks for a queue.
 func (c *Connection[ID]) sendPublish(p *packet.PublishOf[ID]) error {
 	if a := p.Props.TopicAlias; a != 0 && a > c.aliasOut.Max() {
 		return ErrAlias // MQTT-3.3.2-9, MQTT-3.3.2-11
 	}
 	if p.QoS == packet.QoS0 {
-		if err := c.write(p); err != nil {
-			return err
-		}
-		c.noteAlias(p)
-		return nil
+		return c.writePublish(p)
 	}
-	if c.sendQuota <= 0 {
-		return ErrQuotaExceeded
+	if c.sendQuota <= 0 || len(c.queue) > 0 {
+		if !c.cfg.QueueWhenQuotaExhausted {
+			return ErrQuotaExceeded
+		}
+		return c.enqueue(p)
 	}
 	fresh, err := c.claimID(&p.PacketID)
 	if err != nil {
 		return err
 	}
-	if err := c.write(p); err != nil {
+	if err := c.writePublish(p); err != nil {
 		c.unclaimID(&p.PacketID, fresh)
 		return err
 	}
-	c.noteAlias(p)
+	c.startPublish(p)
+	return nil
+}
+
+// startPublish records a QoS 1 or QoS 2 PUBLISH just sent.
+func (c *Connection[ID]) startPublish(p *packet.PublishOf[ID]) {
 	c.sendQuota--
 	if p.QoS == packet.QoS1 {
 		c.outbound[p.PacketID] = awaitPuback
 	} else {
 		c.outbound[p.PacketID] = awaitPubrec
 	}
+}
+
+// enqueue validates p, gives it a packet identifier, and queues a copy.
+func (c *Connection[ID]) enqueue(p *packet.PublishOf[ID]) error {
+	fresh, err := c.claimID(&p.PacketID)
+	if err != nil {
+		return err
+	}
+	start := len(c.out)
+	_, err = p.AppendTo(c.out, c.version)
+	c.out = c.out[:start]
+	if err == nil && p.Size(c.version) > c.maxOut {
+		err = ErrPacketTooLarge
+	}
+	if err != nil {
+		c.unclaimID(&p.PacketID, fresh)
+		return err
+	}
+	c.queue = append(c.queue, p.Clone())
 	return nil
 }
 
-// noteAlias records a mapping the caller defined by sending a topic with an
-// alias.
-func (c *Connection[ID]) noteAlias(p *packet.PublishOf[ID]) {
-	if p.Props.TopicAlias != 0 && p.Topic != "" {
-		c.aliasOut.Set(p.Props.TopicAlias, p.Topic)
+// drain sends queued PUBLISH packets while the quota allows.
+func (c *Connection[ID]) drain() {
+	for len(c.queue) > 0 && c.sendQuota > 0 && c.connected() {
+		p := c.queue[0]
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+		if err := c.writePublish(p); err != nil {
+			// The peer's limits changed since it was queued (a new
+			// connection): drop it, and say so.
+			c.ids.Release(p.PacketID)
+			c.emit(Event[ID]{Kind: EventDropped, Packet: p, Err: err})
+			c.emit(Event[ID]{Kind: EventIDReleased, PacketID: p.PacketID})
+			continue
+		}
+		c.startPublish(p)
 	}
+	if len(c.queue) == 0 {
+		c.queue = c.queue[:0:0] // let the backing array go
+	}
+}
+
+// writePublish writes a PUBLISH, with a Topic Alias chosen by the
+// Connection when the Config asks for it (v5 only).
+func (c *Connection[ID]) writePublish(p *packet.PublishOf[ID]) error {
+	if c.version != packet.V5 || c.cfg.TopicAliases == AliasOff || p.Props.TopicAlias != 0 || c.aliasOut.Max() == 0 {
+		if err := c.write(p); err != nil {
+			return err
+		}
+		if p.Props.TopicAlias != 0 && p.Topic != "" {
+			c.aliasOut.Set(p.Props.TopicAlias, p.Topic) // the caller's own mapping
+		}
+		return nil
+	}
+	var alias uint16
+	withTopic := true
+	if c.cfg.TopicAliases == AliasAuto {
+		alias, withTopic = c.aliasOut.Map(p.Topic)
+	} else if a, ok := c.aliasOut.Lookup(p.Topic); ok {
+		alias, withTopic = a, false
+	}
+	if alias == 0 {
+		return c.write(p)
+	}
+	// Send a copy carrying the alias; the caller's packet keeps its topic.
+	q := c.sent[packet.TypePublish].get(packet.TypePublish, newPacket[ID]).(*packet.PublishOf[ID])
+	*q = *p
+	q.Props.TopicAlias = alias
+	if !withTopic {
+		q.Topic = ""
+	}
+	if err := c.write(q); err != nil {
+		if withTopic {
+			c.aliasOut.Remove(alias) // the peer never learned it
+		}
+		return err
+	}
+	return nil
 }
 
 // recvPublish handles a PUBLISH from the peer.
@@ -61,6 +136,14 @@ func (c *Connection[ID]) recvPublish(p *packet.PublishOf[ID]) {
 			return
 		}
 		p.Topic = topic
+	}
+	if p.QoS > c.maxQoSIn {
+		c.fail(errQoSNotSupported)
+		return
+	}
+	if p.Retain && !c.retainIn {
+		c.fail(errRetainNotSupported)
+		return
 	}
 	if p.QoS == packet.QoS0 {
 		c.deliver(p)
@@ -131,10 +214,11 @@ func (c *Connection[ID]) advance(m *map[ID]exchange, id ID, next exchange, r pac
 func (c *Connection[ID]) complete(id ID, publish bool) {
 	delete(c.outbound, id)
 	c.ids.Release(id)
+	c.emit(Event[ID]{Kind: EventIDReleased, PacketID: id})
 	if publish {
 		c.sendQuota++
+		c.drain()
 	}
-	c.emit(Event[ID]{Kind: EventIDReleased, PacketID: id})
 }
 
 func (c *Connection[ID]) recvPuback(p *packet.PubackOf[ID]) {

@@ -137,11 +137,16 @@ func (c *Connection[ID]) sendConnack(p *packet.Connack) error {
 		if p.Props.Has(property.ServerKeepAlive) {
 			c.keepAlive = seconds(p.Props.ServerKeepAlive) // MQTT-3.2.2-21
 		}
+		if p.Props.Has(property.MaximumQoS) {
+			c.maxQoSIn = packet.QoS(p.Props.MaximumQoS)
+		}
+		c.retainIn = !p.Props.Has(property.RetainAvailable) || p.Props.RetainAvailable == 1
 	}
 	if c.keepAlive > 0 {
 		c.emit(Event[ID]{Kind: EventTimerReset, Timer: TimerKeepAlive, Duration: c.keepAlive * 3 / 2})
 	}
 	c.consume(nil) // what the client sent after CONNECT
+	c.drain()
 	return nil
 }
 

@@ -29,6 +29,17 @@ type Config struct {
 	// closes the connection; 0 means the ping interval.
 	PingTimeout time.Duration
 
+	// QueueWhenQuotaExhausted makes Send queue a QoS 1 or QoS 2 PUBLISH
+	// when the peer's Receive Maximum is reached, instead of returning
+	// ErrQuotaExceeded. The queue keeps a copy of each packet and sends them
+	// in order as acknowledgements return quota.
+	QueueWhenQuotaExhausted bool
+
+	// TopicAliases chooses how a v5 Connection uses Topic Aliases on its
+	// own for PUBLISH packets sent without one, within the peer's Topic
+	// Alias Maximum.
+	TopicAliases AliasMode
+
 	// Each of these turns one automatic behaviour off. The caller then
 	// sends that packet itself with Send when it chooses.
 	ManualPuback   bool // PUBACK for a QoS 1 PUBLISH received
@@ -44,3 +55,20 @@ func (c *Config) version(r Role) packet.Version {
 	}
 	return c.Version
 }
+
+// AliasMode is how a Connection assigns Topic Aliases to outgoing PUBLISH
+// packets that do not carry one.
+type AliasMode uint8
+
+// The alias modes.
+const (
+	// AliasOff sends topics as given; only aliases the caller sets are used.
+	AliasOff AliasMode = iota
+	// AliasReplace replaces a topic by its alias when the caller mapped it
+	// earlier on this connection.
+	AliasReplace
+	// AliasAuto maps each new topic to an alias, evicting the least
+	// recently used mapping when all are taken, and replaces mapped topics
+	// by their alias.
+	AliasAuto
+)

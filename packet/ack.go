@@ -178,3 +178,6 @@ func (p *Ack[K, ID]) Reset(id ID, r ReasonCode) {
 	p.Props.Reset()
 	p.PacketID, p.Reason = id, r
 }
+
+// Properties returns the packet's properties.
+func (p *Ack[K, ID]) Properties() *property.Properties { return &p.Props }

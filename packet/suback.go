@@ -125,3 +125,6 @@ func (p *ListAck[K, ID]) Decode(v Version, flags byte, body []byte) error {
 	}
 	return nil
 }
+
+// Properties returns the packet's properties.
+func (p *ListAck[K, ID]) Properties() *property.Properties { return &p.Props }

@@ -136,3 +136,14 @@ func (s *Sender) unlink(alias uint16) {
 	}
 	s.prev[alias], s.next[alias] = 0, 0
 }
+
+// Remove forgets the mapping of alias, for a PUBLISH that defined it but
+// could not be sent.
+func (s *Sender) Remove(alias uint16) {
+	if alias == 0 || int(alias) > len(s.topics) || s.topics[alias-1] == "" {
+		return
+	}
+	delete(s.byTopic, s.topics[alias-1])
+	s.topics[alias-1] = ""
+	s.unlink(alias)
+}
