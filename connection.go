@@ -90,6 +90,7 @@ type Connection[ID packetid.ID] struct {
 	retainIn        bool                    // server: whether it announced Retain Available
 	queue           []*packet.PublishOf[ID] // PUBLISH waiting for send quota
 	pingOutstanding bool
+	emptyClientID   bool // server: the CONNECT had an empty Client Identifier
 }
 
 // exchange is the step a packet identifier's exchange is at.

@@ -281,3 +281,23 @@ func TestServerEnforcesItsMaximumQoS(t *testing.T) {
 		t.Fatalf("MQTT-3.2.2-11: server answered QoS 2 with %v, closed %v", code, p.closed[RoleServer])
 	}
 }
+
+func TestEmptyClientID(t *testing.T) {
+	// MQTT-3.1.3-8 (3.1.1): zero-byte ClientId with CleanSession 0.
+	p := newPair(t, Config{Version: packet.V311}, Config{})
+	p.send(RoleClient, &packet.Connect{})
+	got := p.packets(RoleClient)
+	if len(got) != 1 || got[0].(*packet.Connack).Reason != packet.RefusedIdentifierRejected || !p.closed[RoleServer] {
+		t.Fatalf("client got %v, server closed %v", got, p.closed[RoleServer])
+	}
+	// MQTT-3.2.2-16: a v5 server must assign one.
+	p = newPair(t, Config{}, Config{})
+	p.send(RoleClient, &packet.Connect{CleanStart: true})
+	if _, err := p.server.Send(&packet.Connack{}); err != ErrAssignClientID {
+		t.Fatalf("CONNACK without assigned identifier: %v", err)
+	}
+	p.send(RoleServer, &packet.Connack{Props: property.Properties{AssignedClientID: "auto-1"}})
+	if p.server.State() != StateConnected {
+		t.Fatal("not connected after CONNACK with an assigned identifier")
+	}
+}

@@ -26,6 +26,10 @@ var (
 	// ErrIDUnknown: an acknowledgement names a packet identifier with no
 	// exchange awaiting it.
 	ErrIDUnknown = errors.New("mqtt: no exchange awaits this packet identifier")
+	// ErrAssignClientID: a v5 server accepting a CONNECT with an empty
+	// Client Identifier must name the one it assigned in the CONNACK's
+	// Assigned Client Identifier (MQTT-3.2.2-16).
+	ErrAssignClientID = errors.New("mqtt: CONNACK must carry the assigned client identifier")
 	// ErrAlias: a Topic Alias above the peer's Topic Alias Maximum.
 	ErrAlias = errors.New("mqtt: topic alias above the peer's maximum")
 )
@@ -54,9 +58,11 @@ func protocolViolation(statement, msg string) *packet.Error {
 var (
 	errSecondConnect   = protocolViolation("MQTT-3.1.0-2", "second CONNECT on a connection")
 	errFirstNotConnect = protocolViolation("MQTT-3.1.0-1", "first packet from the client is not CONNECT")
-	errUnexpected      = protocolViolation("", "packet not allowed in this state")
-	errWrongSender     = protocolViolation("", "packet the peer's role never sends")
-	errReceiveMaximum  = &packet.Error{Code: packet.ReceiveMaximumExceeded, Statement: "MQTT-3.3.4-9",
+	errEmptyClientID   = &packet.Error{Code: packet.ClientIdentifierNotValid, Statement: "MQTT-3.1.3-8",
+		Msg: "empty client identifier without clean session"}
+	errUnexpected     = protocolViolation("", "packet not allowed in this state")
+	errWrongSender    = protocolViolation("", "packet the peer's role never sends")
+	errReceiveMaximum = &packet.Error{Code: packet.ReceiveMaximumExceeded, Statement: "MQTT-3.3.4-9",
 		Msg: "more unacknowledged QoS 1 and QoS 2 PUBLISH packets than the Receive Maximum"}
 	errQoSNotSupported = &packet.Error{Code: packet.QoSNotSupported, Statement: "MQTT-3.2.2-11",
 		Msg: "PUBLISH above the Maximum QoS announced in CONNACK"}

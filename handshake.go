@@ -86,8 +86,16 @@ func (c *Connection[ID]) recvConnect(p *packet.Connect) {
 			Statement: "MQTT-3.1.2-2", Msg: "protocol version not accepted by this server"})
 		return
 	}
+	if c.version != packet.V5 && p.ClientID == "" && !p.CleanStart {
+		// MQTT-3.1.3-8 (3.1.1): identifier rejected, then close.
+		c.writeConnack(packet.RefusedIdentifierRejected)
+		c.emit(Event[ID]{Kind: EventError, Err: errEmptyClientID})
+		c.close()
+		return
+	}
 	c.state = StateConnecting
 	c.keepAlive = seconds(p.KeepAlive)
+	c.emptyClientID = p.ClientID == ""
 	if c.version == packet.V5 {
 		c.sendQuota = receiveMaximum(&p.Props)
 		c.maxOut = maxPacket(&p.Props)
@@ -122,6 +130,9 @@ func (c *Connection[ID]) writeConnack(code packet.ReasonCode) {
 
 // sendConnack answers the client's CONNECT.
 func (c *Connection[ID]) sendConnack(p *packet.Connack) error {
+	if c.version == packet.V5 && p.Reason == packet.Success && c.emptyClientID && p.Props.AssignedClientID == "" {
+		return ErrAssignClientID // MQTT-3.2.2-16
+	}
 	if err := c.write(p); err != nil {
 		return err
 	}
