@@ -316,11 +316,11 @@ func (c *Connection[ID]) handle(h packet.Header, body []byte) {
 		c.fail(errWrongSender)
 		return
 	}
+	if c.role == RoleServer && c.state == StateDisconnected && h.Type != packet.TypeConnect {
+		c.fail(errFirstNotConnect)
+		return
+	}
 	if c.version == 0 { // a server learning the version from CONNECT
-		if h.Type != packet.TypeConnect {
-			c.fail(errFirstNotConnect)
-			return
-		}
 		v, err := packet.ProtocolVersion(body)
 		if err != nil {
 			c.refuseConnect(err)

@@ -82,6 +82,7 @@ func (c *Connection[ID]) recvConnect(p *packet.Connect) {
 		return
 	}
 	if c.cfg.Version != 0 && p.Version != c.cfg.Version {
+		c.version = p.Version // answer in the client's own version
 		c.refuseConnect(&packet.Error{Code: packet.UnsupportedProtocolVersion,
 			Statement: "MQTT-3.1.2-2", Msg: "protocol version not accepted by this server"})
 		return

@@ -301,6 +301,9 @@ func scanProperties(p *property.Properties, t byte, check bool) (propsEnc, error
 				return propsEnc{}, errPropValue
 			}
 		case property.KindStringPair:
+			if check && len(p.User) == 0 {
+				return propsEnc{}, errPropValue
+			}
 			for _, u := range p.User {
 				size += 5 + len(u.Key) + len(u.Value)
 				if check {
