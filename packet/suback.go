@@ -35,6 +35,15 @@ type (
 	UnsubackOf[ID packetid.ID] = ListAck[unsubackKind, ID]
 )
 
+// emptyErr is the error for a packet without reason codes: one is due for
+// every topic filter of the request.
+func (p *ListAck[K, ID]) emptyErr() error {
+	if p.Type() == TypeSuback {
+		return errSubackEmpty
+	}
+	return errUnsubackEmpty
+}
+
 // Type returns TypeSuback or TypeUnsuback.
 func (p *ListAck[K, ID]) Type() Type {
 	var k K
@@ -70,7 +79,7 @@ func (p *ListAck[K, ID]) AppendTo(dst []byte, v Version) ([]byte, error) {
 			return dst, errReasonV311
 		}
 	} else if len(p.Reasons) == 0 {
-		return dst, errAckEmpty
+		return dst, p.emptyErr()
 	}
 	for _, r := range p.Reasons {
 		if !ValidReason(t, v, r) {
@@ -115,7 +124,7 @@ func (p *ListAck[K, ID]) Decode(v Version, flags byte, body []byte) error {
 		return checkEnd(body, off)
 	}
 	if off == len(body) {
-		return errAckEmpty
+		return p.emptyErr()
 	}
 	for _, r := range body[off:] {
 		if !ValidReason(t, v, ReasonCode(r)) {

@@ -40,7 +40,8 @@ var (
 	errSubNoLocalShared  = protocolErr("MQTT-3.8.3-4", "No Local on a shared subscription")
 	errSubOptionsV311    = malformed("MQTT-3.8.3-4", "v5 subscription options in an MQTT 3.1.1 SUBSCRIBE")
 	errUnsubscribeEmpty  = protocolErr("MQTT-3.10.3-2", "UNSUBSCRIBE without a topic filter")
-	errAckEmpty          = protocolErr("MQTT-3.9.3-1", "acknowledgement without a reason code")
+	errSubackEmpty       = protocolErr("MQTT-3.9.3-1", "SUBACK without a reason code")
+	errUnsubackEmpty     = protocolErr("MQTT-3.11.3-1", "UNSUBACK without a reason code")
 )
 
 func (s *Subscription) options() byte {
