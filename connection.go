@@ -78,6 +78,11 @@ type Connection[ID packetid.ID] struct {
 	inbound    map[ID]exchange // the peer's PUBLISH, SUBSCRIBE, UNSUBSCRIBE awaiting our answer
 	inflightIn int             // inbound exchanges counting toward our Receive Maximum
 
+	// The session (session.go).
+	sess   session
+	stored map[ID]message // encodings of our PUBLISH packets in outbound, when the session persists
+	queue  []message      // PUBLISH packets not yet sent: no quota, or offline
+
 	// Limits negotiated at CONNECT / CONNACK.
 	keepAlive       time.Duration // client: ping interval; server: the client's Keep Alive
 	pingTimeout     time.Duration
@@ -86,9 +91,9 @@ type Connection[ID packetid.ID] struct {
 	maxIn           int // largest packet accepted
 	maxOut          int // largest packet the peer accepts
 	aliasOut        topicalias.Sender
-	maxQoSIn        packet.QoS              // server: the Maximum QoS it announced
-	retainIn        bool                    // server: whether it announced Retain Available
-	queue           []*packet.PublishOf[ID] // PUBLISH waiting for send quota
+	maxQoSIn        packet.QoS // server: the Maximum QoS it announced
+	retainIn        bool       // server: whether it announced Retain Available
+	cleanStart      bool       // the CONNECT of this network connection asked for a new session
 	pingOutstanding bool
 	emptyClientID   bool // server: the CONNECT had an empty Client Identifier
 }
@@ -125,12 +130,13 @@ func NewServer[ID packetid.ID](cfg Config) *Connection[ID] { return newConnectio
 
 func newConnection[ID packetid.ID](r Role, cfg Config) *Connection[ID] {
 	c := &Connection[ID]{role: r, cfg: cfg,
-		outbound: make(map[ID]exchange), inbound: make(map[ID]exchange)}
+		outbound: make(map[ID]exchange), inbound: make(map[ID]exchange),
+		stored: make(map[ID]message)}
 	c.reset()
 	return c
 }
 
-// reset prepares for a new network connection.
+// reset prepares for a new network connection; the session state stays.
 func (c *Connection[ID]) reset() {
 	c.version = c.cfg.version(c.role)
 	c.state, c.closing = StateDisconnected, false
@@ -140,10 +146,6 @@ func (c *Connection[ID]) reset() {
 	c.maxIn, c.maxOut = c.capIn(0), packet.MaxPacketSize
 	c.aliasIn, c.aliasOut = topicalias.Receiver{}, topicalias.Sender{}
 	c.maxQoSIn, c.retainIn = packet.QoS2, true
-	c.ids.Reset()
-	clear(c.outbound)
-	clear(c.inbound)
-	c.inflightIn = 0
 }
 
 // capIn returns the incoming packet size limit given the Maximum Packet
@@ -430,22 +432,37 @@ func (c *Connection[ID]) close() {
 }
 
 // Closed tells the Connection that the transport has closed, whichever
-// side closed it. Packet identifiers of unfinished exchanges are released
-// with an event each, and the Connection is ready for a new network
-// connection (a client sends CONNECT again).
+// side closed it, and readies it for a new network connection (a client
+// sends CONNECT again).
+//
+// When the session outlives the connection (clean session 0 in 3.1.1, a
+// Session Expiry Interval above 0 in v5) its unfinished QoS 1 and QoS 2
+// exchanges are kept, to be resumed after a reconnection that finds the
+// session present, or exported with ExportSession. Otherwise their packet
+// identifiers are released, each with an event. PUBLISH packets not yet sent
+// (queued) are kept either way.
 func (c *Connection[ID]) Closed() []Event[ID] {
 	c.begin()
 	if !c.closing && c.state != StateDisconnected {
 		c.close()
 	}
-	for id := range c.outbound {
-		c.emit(Event[ID]{Kind: EventIDReleased, PacketID: id})
+	if c.sess.persists {
+		for id, x := range c.outbound {
+			if x == awaitSuback || x == awaitUnsuback {
+				delete(c.outbound, id)
+				c.ids.Release(id)
+				c.emit(Event[ID]{Kind: EventIDReleased, PacketID: id})
+			}
+		}
+		for id, x := range c.inbound {
+			if x == owePuback || x == oweSuback || x == oweUnsuback {
+				c.advance(&c.inbound, id, 0, 0) // the peer re-sends what we did not answer
+			}
+		}
+		c.sess.present = true
+	} else if c.state != StateDisconnected {
+		c.dropStored()
 	}
-	for _, p := range c.queue {
-		c.emit(Event[ID]{Kind: EventIDReleased, PacketID: p.PacketID})
-	}
-	clear(c.queue)
-	c.queue = c.queue[:0]
 	c.reset()
 	return c.events
 }

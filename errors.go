@@ -30,12 +30,26 @@ var (
 	// Client Identifier must name the one it assigned in the CONNACK's
 	// Assigned Client Identifier (MQTT-3.2.2-16).
 	ErrAssignClientID = errors.New("mqtt: CONNACK must carry the assigned client identifier")
+	// ErrSessionPresent: a server may not report a session present to a
+	// client that asked for a clean start (MQTT-3.2.2-2).
+	ErrSessionPresent = errors.New("mqtt: session present after a clean start")
+	// ErrSessionExpiry: a DISCONNECT may not set a Session Expiry Interval
+	// when the CONNECT's was 0, and a server's DISCONNECT never carries one
+	// (MQTT-3.14.2-2).
+	ErrSessionExpiry = errors.New("mqtt: session expiry interval not allowed in this DISCONNECT")
 	// ErrAlias: a Topic Alias above the peer's Topic Alias Maximum.
 	ErrAlias = errors.New("mqtt: topic alias above the peer's maximum")
 )
 
-// Errors reported in EventError for what happened on the connection.
+// Errors reported in EventError and EventDropped for what happened on the
+// connection.
 var (
+	// ErrSessionLost: the peer did not resume the session (CONNACK Session
+	// Present 0), or a clean start discarded it; the message was dropped.
+	ErrSessionLost = errors.New("mqtt: session not resumed")
+	// ErrExpired: the message's Message Expiry Interval passed before it
+	// could be sent.
+	ErrExpired = errors.New("mqtt: message expired before it was sent")
 	// ErrPingTimeout: the server did not answer PINGREQ in time.
 	ErrPingTimeout = errors.New("mqtt: no PINGRESP in time")
 	// ErrKeepAliveTimeout: the client sent nothing for one and a half
@@ -68,6 +82,8 @@ var (
 		Msg: "PUBLISH above the Maximum QoS announced in CONNACK"}
 	errRetainNotSupported = &packet.Error{Code: packet.RetainNotSupported, Statement: "MQTT-3.2.2-14",
 		Msg: "retained PUBLISH though CONNACK announced Retain Available 0"}
-	errTooLargeIn = &packet.Error{Code: packet.PacketTooLarge, Statement: "MQTT-3.2.2-15",
+	errNoSession        = protocolViolation("MQTT-3.2.2-4", "CONNACK reports a session the client does not have")
+	errDisconnectExpiry = protocolViolation("", "DISCONNECT sets a Session Expiry Interval after a CONNECT with 0")
+	errTooLargeIn       = &packet.Error{Code: packet.PacketTooLarge, Statement: "MQTT-3.2.2-15",
 		Msg: "packet larger than the Maximum Packet Size"}
 )

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/packetid"
 )
 
 // The PUBLISH exchanges of QoS 1 and QoS 2 in both directions (section
@@ -42,9 +43,11 @@ func (c *Connection[ID]) startPublish(p *packet.PublishOf[ID]) {
 	} else {
 		c.outbound[p.PacketID] = awaitPubrec
 	}
+	c.store(p)
 }
 
-// enqueue validates p, gives it a packet identifier, and queues a copy.
+// enqueue validates p, gives it a packet identifier, and queues its
+// encoding.
 func (c *Connection[ID]) enqueue(p *packet.PublishOf[ID]) error {
 	fresh, err := c.claimID(&p.PacketID)
 	if err != nil {
@@ -53,36 +56,41 @@ func (c *Connection[ID]) enqueue(p *packet.PublishOf[ID]) error {
 	start := len(c.out)
 	_, err = p.AppendTo(c.out, c.version)
 	c.out = c.out[:start]
-	if err == nil && p.Size(c.version) > c.maxOut {
+	if err == nil && c.state == StateConnected && p.Size(c.version) > c.maxOut {
 		err = ErrPacketTooLarge
 	}
 	if err != nil {
 		c.unclaimID(&p.PacketID, fresh)
 		return err
 	}
-	c.queue = append(c.queue, p.Clone())
+	c.queue = append(c.queue, c.newMessage(p))
 	return nil
 }
 
-// drain sends queued PUBLISH packets while the quota allows.
+// drain sends queued PUBLISH packets, in order, while the quota allows.
 func (c *Connection[ID]) drain() {
 	for len(c.queue) > 0 && c.sendQuota > 0 && c.connected() {
-		p := c.queue[0]
-		c.queue[0] = nil
+		m := c.queue[0]
+		c.queue[0] = message{}
 		c.queue = c.queue[1:]
-		if err := c.writePublish(p); err != nil {
-			// The peer's limits changed since it was queued (a new
-			// connection): drop it, and say so.
-			c.ids.Release(p.PacketID)
-			c.emit(Event[ID]{Kind: EventDropped, Packet: p, Err: err})
-			c.emit(Event[ID]{Kind: EventIDReleased, PacketID: p.PacketID})
-			continue
-		}
-		c.startPublish(p)
+		h, _, _ := packet.Frame(m.wire, 0)
+		id := packetIDOf[ID](m.wire[h.Len:], h.Flags)
+		c.sendMessage(id, m, m.sent)
 	}
 	if len(c.queue) == 0 {
 		c.queue = c.queue[:0:0] // let the backing array go
 	}
+}
+
+// packetIDOf reads the packet identifier of an encoded QoS 1 or 2 PUBLISH
+// body.
+func packetIDOf[ID packetid.ID](body []byte, flags byte) ID {
+	n := int(body[0])<<8 | int(body[1])
+	off := 2 + n
+	if packetid.Size[ID]() == 4 {
+		return ID(uint32(body[off])<<24 | uint32(body[off+1])<<16 | uint32(body[off+2])<<8 | uint32(body[off+3]))
+	}
+	return ID(uint16(body[off])<<8 | uint16(body[off+1]))
 }
 
 // writePublish writes a PUBLISH, with a Topic Alias chosen by the
@@ -213,6 +221,7 @@ func (c *Connection[ID]) advance(m *map[ID]exchange, id ID, next exchange, r pac
 // PUBLISH gives its unit of send quota back.
 func (c *Connection[ID]) complete(id ID, publish bool) {
 	delete(c.outbound, id)
+	c.forget(id, false)
 	c.ids.Release(id)
 	c.emit(Event[ID]{Kind: EventIDReleased, PacketID: id})
 	if publish {
@@ -245,6 +254,7 @@ func (c *Connection[ID]) recvPubrec(p *packet.PubrecOf[ID]) {
 			return
 		}
 		c.outbound[p.PacketID] = owePubrel
+		c.forget(p.PacketID, true) // MQTT-4.3.3-6: only PUBREL is re-sent from now
 		c.deliver(p)
 		if !c.cfg.ManualPubrel {
 			c.autoAck(packet.TypePubrel, p.PacketID, 0)

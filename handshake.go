@@ -33,11 +33,15 @@ func (c *Connection[ID]) sendConnect(p *packet.Connect) error {
 	if err := c.write(p); err != nil {
 		return err
 	}
+	c.startSession(p)
 	c.state = StateConnecting
 	c.keepAlive = seconds(p.KeepAlive)
 	if c.version == packet.V5 {
 		c.recvMax = receiveMaximum(&p.Props)
 		c.maxIn = c.capIn(p.Props.MaximumPacketSize)
+		if p.Props.Has(property.SessionExpiryInterval) {
+			c.setExpiry(p.Props.SessionExpiry)
+		}
 		c.aliasIn = *topicalias.NewReceiver(p.Props.TopicAliasMaximum)
 	}
 	return nil
@@ -57,6 +61,9 @@ func (c *Connection[ID]) recvConnack(p *packet.Connack) {
 	c.state = StateConnected
 	if c.version == packet.V5 {
 		c.sendQuota = receiveMaximum(&p.Props)
+		if p.Props.Has(property.SessionExpiryInterval) {
+			c.setExpiry(p.Props.SessionExpiry)
+		}
 		c.maxOut = maxPacket(&p.Props)
 		c.aliasOut = *topicalias.NewSender(p.Props.TopicAliasMaximum)
 		if p.Props.Has(property.ServerKeepAlive) {
@@ -73,6 +80,40 @@ func (c *Connection[ID]) recvConnack(p *packet.Connack) {
 	if c.keepAlive > 0 {
 		c.emit(Event[ID]{Kind: EventTimerReset, Timer: TimerPing, Duration: c.keepAlive})
 	}
+	if p.SessionPresent && (c.cleanStart || !c.sess.present) {
+		c.fail(errNoSession) // MQTT-3.2.2-4
+		return
+	}
+	c.resume(p.SessionPresent)
+}
+
+// startSession applies a CONNECT to the session: a clean start discards it
+// (MQTT-3.1.2-4), and the CONNECT says whether it outlives the connection.
+func (c *Connection[ID]) startSession(p *packet.Connect) {
+	c.cleanStart = p.CleanStart
+	if p.CleanStart {
+		c.dropStored()
+	}
+	c.sess.expiry = p.Props.SessionExpiry
+	c.sess.persists = persistent(c.version, p.CleanStart, c.sess.expiry)
+}
+
+func (c *Connection[ID]) setExpiry(expiry uint32) {
+	c.sess.expiry = expiry
+	c.sess.persists = persistent(c.version, c.cleanStart, expiry)
+}
+
+// resume continues after a successful CONNACK: with the session present
+// the unfinished exchanges are re-sent, else they are dropped; then the
+// queue drains.
+func (c *Connection[ID]) resume(present bool) {
+	if present {
+		c.resend()
+	} else {
+		c.dropStored()
+	}
+	c.sess.present = true
+	c.drain()
 }
 
 // recvConnect starts a server's connection.
@@ -94,6 +135,7 @@ func (c *Connection[ID]) recvConnect(p *packet.Connect) {
 		c.close()
 		return
 	}
+	c.startSession(p)
 	c.state = StateConnecting
 	c.keepAlive = seconds(p.KeepAlive)
 	c.emptyClientID = p.ClientID == ""
@@ -134,6 +176,9 @@ func (c *Connection[ID]) sendConnack(p *packet.Connack) error {
 	if c.version == packet.V5 && p.Reason == packet.Success && c.emptyClientID && p.Props.AssignedClientID == "" {
 		return ErrAssignClientID // MQTT-3.2.2-16
 	}
+	if p.SessionPresent && c.cleanStart {
+		return ErrSessionPresent // MQTT-3.2.2-2
+	}
 	if err := c.write(p); err != nil {
 		return err
 	}
@@ -145,6 +190,9 @@ func (c *Connection[ID]) sendConnack(p *packet.Connack) error {
 	if c.version == packet.V5 {
 		c.recvMax = receiveMaximum(&p.Props)
 		c.maxIn = c.capIn(p.Props.MaximumPacketSize)
+		if p.Props.Has(property.SessionExpiryInterval) {
+			c.setExpiry(p.Props.SessionExpiry)
+		}
 		c.aliasIn = *topicalias.NewReceiver(p.Props.TopicAliasMaximum)
 		if p.Props.Has(property.ServerKeepAlive) {
 			c.keepAlive = seconds(p.Props.ServerKeepAlive) // MQTT-3.2.2-21
@@ -157,17 +205,24 @@ func (c *Connection[ID]) sendConnack(p *packet.Connack) error {
 	if c.keepAlive > 0 {
 		c.emit(Event[ID]{Kind: EventTimerReset, Timer: TimerKeepAlive, Duration: c.keepAlive * 3 / 2})
 	}
+	c.resume(p.SessionPresent)
 	c.consume(nil) // what the client sent after CONNECT
-	c.drain()
 	return nil
 }
 
 var errServerSessionExpiry = protocolViolation("MQTT-3.14.2-2", "server sent Session Expiry Interval in DISCONNECT")
 
 func (c *Connection[ID]) recvDisconnect(p *packet.Disconnect) {
-	if c.role == RoleClient && p.Props.Has(property.SessionExpiryInterval) {
-		c.fail(errServerSessionExpiry)
-		return
+	if p.Props.Has(property.SessionExpiryInterval) {
+		switch {
+		case c.role == RoleClient:
+			c.fail(errServerSessionExpiry)
+			return
+		case c.sess.expiry == 0 && p.Props.SessionExpiry != 0:
+			c.fail(errDisconnectExpiry)
+			return
+		}
+		c.setExpiry(p.Props.SessionExpiry)
 	}
 	c.deliver(p)
 	c.close()
@@ -229,4 +284,21 @@ func (c *Connection[ID]) TimerFired(k TimerKind) []Event[ID] {
 		c.fail(ErrKeepAliveTimeout)
 	}
 	return c.end()
+}
+
+// sendDisconnect sends the caller's DISCONNECT and closes; a client's may
+// change the Session Expiry Interval.
+func (c *Connection[ID]) sendDisconnect(p *packet.Disconnect) error {
+	if p.Props.Has(property.SessionExpiryInterval) &&
+		(c.role == RoleServer || c.sess.expiry == 0 && p.Props.SessionExpiry != 0) {
+		return ErrSessionExpiry
+	}
+	if err := c.write(p); err != nil {
+		return err
+	}
+	if p.Props.Has(property.SessionExpiryInterval) {
+		c.setExpiry(p.Props.SessionExpiry)
+	}
+	c.close()
+	return nil
 }

@@ -35,6 +35,19 @@ type Config struct {
 	// in order as acknowledgements return quota.
 	QueueWhenQuotaExhausted bool
 
+	// OfflineQueue makes Send accept QoS 1 and QoS 2 PUBLISH packets while
+	// the client is not connected; they are queued like those waiting for
+	// quota and sent after the next successful CONNACK.
+	OfflineQueue bool
+
+	// Clock, when set, tells the Connection the time, so that a PUBLISH
+	// kept for later (queued, or stored in the session) is sent with its
+	// Message Expiry Interval counted down, and one that expires before it
+	// is ever sent is dropped with an EventDropped. Without it messages do
+	// not age. The Connection calls it only when it stores or sends such a
+	// message.
+	Clock func() time.Time
+
 	// TopicAliases chooses how a v5 Connection uses Topic Aliases on its
 	// own for PUBLISH packets sent without one, within the peer's Topic
 	// Alias Maximum.

@@ -36,6 +36,13 @@ func (c *Connection[ID]) Send(p packet.Packet) ([]Event[ID], error) {
 	if sentBy[t]&(1<<c.role) == 0 {
 		return nil, ErrRole
 	}
+	if pub, ok := p.(*packet.PublishOf[ID]); ok && c.cfg.OfflineQueue && pub.QoS > 0 &&
+		c.role == RoleClient && (c.state != StateConnected || c.closing) {
+		if err := c.enqueue(pub); err != nil {
+			return nil, err
+		}
+		return c.events, nil
+	}
 	if c.closing || !c.maySend(t) {
 		return nil, ErrState
 	}
@@ -64,9 +71,7 @@ func (c *Connection[ID]) Send(p packet.Packet) ([]Event[ID], error) {
 	case *packet.UnsubackOf[ID]:
 		err = c.sendAck(p, p.PacketID, &c.inbound, oweUnsuback, 0, 0)
 	case *packet.Disconnect:
-		if err = c.write(p); err == nil {
-			c.close()
-		}
+		err = c.sendDisconnect(p)
 	case *packet.Pingreq, *packet.Pingresp, *packet.Auth:
 		err = c.write(p)
 	default:

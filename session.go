@@ -1,0 +1,240 @@
+package mqtt
+
+import (
+	"slices"
+	"time"
+
+	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/property"
+)
+
+// The session: what outlives a network connection when the session does
+// (section 4.1): our QoS 1 and QoS 2 PUBLISH packets not yet acknowledged,
+// our PUBRELs not yet completed, the peer's QoS 2 PUBLISH packets we
+// acknowledged with PUBREC and await PUBREL for, and the PUBLISH packets
+// waiting to be sent at all (for send quota, or while offline).
+
+// message is a PUBLISH kept by the session: its encoding in the session's
+// protocol version, with the full topic and no Topic Alias (aliases belong
+// to one network connection, MQTT-3.3.2-7).
+type message struct {
+	seq  uint64    // order of sending, for re-sending in order (MQTT-4.6.0-1)
+	wire []byte    // nil once the PUBLISH is past PUBREC: only PUBREL is re-sent
+	at   time.Time // when it was stored; zero without Config.Clock
+	sent bool      // it went out on an earlier connection: re-send with DUP, never expire
+}
+
+// session is the part of a Connection that a persistent session keeps
+// across network connections, and that ExportSession writes.
+type session struct {
+	expiry   uint32 // v5 Session Expiry Interval in force
+	persists bool   // the session outlives the current network connection
+	present  bool   // this side holds state of an earlier network connection
+	seq      uint64
+	spare    [][]byte // encodings to reuse
+}
+
+// persistent reports whether a CONNECT (and CONNACK) make the session
+// outlive the network connection: clean session 0 in 3.1.1, a Session
+// Expiry Interval above 0 in v5 (MQTT-3.1.2-25 for the absent case means 0).
+func persistent(v packet.Version, cleanStart bool, expiry uint32) bool {
+	if v == packet.V5 {
+		return expiry > 0
+	}
+	return !cleanStart
+}
+
+// store keeps the encoding of a QoS 1 or QoS 2 PUBLISH for re-sending, when
+// the session persists, under the packet's identifier.
+func (c *Connection[ID]) store(p *packet.PublishOf[ID]) {
+	if !c.sess.persists {
+		return
+	}
+	c.stored[p.PacketID] = c.newMessage(p)
+}
+
+// newMessage encodes p for the session: full topic, no alias.
+func (c *Connection[ID]) newMessage(p *packet.PublishOf[ID]) message {
+	topic, alias, dup := p.Topic, p.Props.TopicAlias, p.Dup
+	if topic == "" {
+		p.Topic = c.aliasOut.Topic(alias)
+	}
+	p.Props.TopicAlias, p.Dup = 0, false
+	var buf []byte
+	if n := len(c.sess.spare); n > 0 {
+		buf, c.sess.spare = c.sess.spare[n-1][:0], c.sess.spare[:n-1]
+	}
+	buf, _ = p.AppendTo(buf, c.version) // it was just encoded: it cannot fail
+	p.Topic, p.Props.TopicAlias, p.Dup = topic, alias, dup
+	c.sess.seq++
+	m := message{seq: c.sess.seq, wire: buf}
+	if c.cfg.Clock != nil {
+		m.at = c.cfg.Clock()
+	}
+	return m
+}
+
+// forget drops the stored encoding of id (its PUBLISH is acknowledged, or
+// past PUBREC), keeping the buffer for reuse.
+func (c *Connection[ID]) forget(id ID, keepOrder bool) {
+	m, ok := c.stored[id]
+	if !ok {
+		return
+	}
+	if m.wire != nil {
+		c.sess.spare = append(c.sess.spare, m.wire)
+		m.wire = nil
+	}
+	if keepOrder {
+		c.stored[id] = m
+	} else {
+		delete(c.stored, id)
+	}
+}
+
+// decodeMessage decodes a stored message into a scratch PUBLISH.
+func (c *Connection[ID]) decodeMessage(m message) (*packet.PublishOf[ID], error) {
+	p := c.sent[packet.TypePublish].get(packet.TypePublish, newPacket[ID]).(*packet.PublishOf[ID])
+	h, _, err := packet.Frame(m.wire, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Decode(c.version, h.Flags, m.wire[h.Len:h.Size()]); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// remaining counts down a message's Message Expiry Interval by the time
+// it has been stored (MQTT-3.3.2-6), and reports whether it has expired.
+func (c *Connection[ID]) remaining(p *packet.PublishOf[ID], at time.Time) (expired bool) {
+	if at.IsZero() || c.cfg.Clock == nil || !p.Props.Has(property.MessageExpiryInterval) {
+		return false
+	}
+	waited := c.cfg.Clock().Sub(at) / time.Second
+	if waited < 0 {
+		waited = 0
+	}
+	if time.Duration(p.Props.MessageExpiry) <= waited {
+		p.Props.MessageExpiry = 1
+		return true
+	}
+	p.Props.MessageExpiry -= uint32(waited)
+	return false
+}
+
+// dropStored discards the session's unfinished exchanges (a new session,
+// or one that did not survive), with an event for each message dropped and
+// each identifier released.
+func (c *Connection[ID]) dropStored() {
+	for id, x := range c.outbound {
+		if m := c.stored[id]; m.wire != nil {
+			if p, err := c.decodeMessage(m); err == nil {
+				c.emit(Event[ID]{Kind: EventDropped, Packet: p, Err: ErrSessionLost})
+			}
+		}
+		if x == awaitSuback || x == awaitUnsuback {
+			delete(c.outbound, id)
+			c.ids.Release(id)
+			c.emit(Event[ID]{Kind: EventIDReleased, PacketID: id})
+			continue
+		}
+		c.release(id, c.stored[id])
+	}
+	clear(c.inbound)
+	c.inflightIn = 0
+	c.sess.present = false
+}
+
+// resend re-sends, in their original order, the PUBLISH packets (with DUP
+// set) and PUBRELs of the session after a reconnection that kept it
+// (MQTT-4.4.0-1, MQTT-4.6.0-1). Re-sent PUBLISH packets count against the
+// peer's Receive Maximum; those beyond it wait, ahead of the queue.
+func (c *Connection[ID]) resend() {
+	ids := make([]ID, 0, len(c.outbound))
+	for id, x := range c.outbound {
+		if x == awaitSuback || x == awaitUnsuback {
+			continue
+		}
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b ID) int {
+		sa, sb := c.stored[a].seq, c.stored[b].seq
+		switch {
+		case sa < sb:
+			return -1
+		case sa > sb:
+			return 1
+		}
+		return 0
+	})
+	var waiting []message
+	for _, id := range ids {
+		switch c.outbound[id] {
+		case owePubrel, awaitPubcomp:
+			c.autoAck(packet.TypePubrel, id, 0)
+			c.outbound[id] = awaitPubcomp
+			c.sendQuota--
+		case awaitPuback, awaitPubrec:
+			m := c.stored[id]
+			if c.sendQuota <= 0 {
+				m.sent = true
+				waiting = append(waiting, m)
+				delete(c.outbound, id)
+				delete(c.stored, id)
+				continue
+			}
+			c.sendMessage(id, m, true)
+		}
+	}
+	if len(waiting) > 0 {
+		c.queue = append(waiting, c.queue...)
+	}
+}
+
+// sendMessage sends one message of the session (re-sent or queued), or
+// drops it, with an event, when it has expired before it was ever sent or
+// no longer fits the peer's Maximum Packet Size.
+func (c *Connection[ID]) sendMessage(id ID, m message, again bool) {
+	p, err := c.decodeMessage(m)
+	if err == nil {
+		p.Dup = again // MQTT-3.3.1-1
+		if c.remaining(p, m.at) && !again {
+			err = ErrExpired // MQTT-3.3.2-5; a PUBLISH once sent never expires (MQTT-4.3.3-7)
+		}
+	}
+	if err == nil {
+		err = c.writePublish(p)
+	}
+	if err != nil {
+		if p != nil {
+			c.emit(Event[ID]{Kind: EventDropped, Packet: p, Err: err})
+		}
+		c.release(id, m)
+		return
+	}
+	c.sendQuota--
+	if p.QoS == packet.QoS1 {
+		c.outbound[id] = awaitPuback
+	} else {
+		c.outbound[id] = awaitPubrec
+	}
+	if c.sess.persists {
+		m.at, m.sent = time.Time{}, true
+		c.stored[id] = m
+	} else {
+		c.sess.spare = append(c.sess.spare, m.wire)
+	}
+}
+
+// release ends a message that will not be sent: its encoding is kept for
+// reuse and its identifier freed.
+func (c *Connection[ID]) release(id ID, m message) {
+	if m.wire != nil {
+		c.sess.spare = append(c.sess.spare, m.wire)
+	}
+	delete(c.stored, id)
+	delete(c.outbound, id)
+	c.ids.Release(id)
+	c.emit(Event[ID]{Kind: EventIDReleased, PacketID: id})
+}
