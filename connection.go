@@ -133,6 +133,7 @@ func newConnection[ID packetid.ID](r Role, cfg Config) *Connection[ID] {
 		outbound: make(map[ID]exchange), inbound: make(map[ID]exchange),
 		stored: make(map[ID]message)}
 	c.reset()
+	c.sess.version = c.version
 	return c
 }
 
@@ -454,9 +455,17 @@ func (c *Connection[ID]) Closed() []Event[ID] {
 				c.emit(Event[ID]{Kind: EventIDReleased, PacketID: id})
 			}
 		}
+		// Answers the caller still owed cannot go out on a closed
+		// connection. The peer re-sends what was not acknowledged: a QoS 1
+		// PUBLISH is delivered again (at least once), while a QoS 2 one,
+		// already delivered, is treated as acknowledged so that it is not
+		// delivered twice, and a PUBREL is delivered again.
 		for id, x := range c.inbound {
-			if x == owePuback || x == oweSuback || x == oweUnsuback {
-				c.advance(&c.inbound, id, 0, 0) // the peer re-sends what we did not answer
+			switch x {
+			case owePuback, oweSuback, oweUnsuback:
+				c.advance(&c.inbound, id, 0, 0)
+			case owePubrec, owePubcomp:
+				c.inbound[id] = awaitPubrel
 			}
 		}
 		c.sess.present = true

@@ -27,9 +27,10 @@ type message struct {
 // session is the part of a Connection that a persistent session keeps
 // across network connections, and that ExportSession writes.
 type session struct {
-	expiry   uint32 // v5 Session Expiry Interval in force
-	persists bool   // the session outlives the current network connection
-	present  bool   // this side holds state of an earlier network connection
+	version  packet.Version // the version stored messages are encoded in
+	expiry   uint32         // v5 Session Expiry Interval in force
+	persists bool           // the session outlives the current network connection
+	present  bool           // this side holds state of an earlier network connection
 	seq      uint64
 	spare    [][]byte // encodings to reuse
 }
@@ -64,7 +65,7 @@ func (c *Connection[ID]) newMessage(p *packet.PublishOf[ID]) message {
 	if n := len(c.sess.spare); n > 0 {
 		buf, c.sess.spare = c.sess.spare[n-1][:0], c.sess.spare[:n-1]
 	}
-	buf, _ = p.AppendTo(buf, c.version) // it was just encoded: it cannot fail
+	buf, _ = p.AppendTo(buf, c.sess.version) // it was just encoded: it cannot fail
 	p.Topic, p.Props.TopicAlias, p.Dup = topic, alias, dup
 	c.sess.seq++
 	m := message{seq: c.sess.seq, wire: buf}
@@ -99,7 +100,7 @@ func (c *Connection[ID]) decodeMessage(m message) (*packet.PublishOf[ID], error)
 	if err != nil {
 		return nil, err
 	}
-	if err := p.Decode(c.version, h.Flags, m.wire[h.Len:h.Size()]); err != nil {
+	if err := p.Decode(c.sess.version, h.Flags, m.wire[h.Len:h.Size()]); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -144,6 +145,17 @@ func (c *Connection[ID]) dropStored() {
 	clear(c.inbound)
 	c.inflightIn = 0
 	c.sess.present = false
+}
+
+// dropQueue discards the PUBLISH packets waiting to be sent, with events.
+func (c *Connection[ID]) dropQueue(why error) {
+	for _, m := range c.queue {
+		if p, err := c.decodeMessage(m); err == nil {
+			c.emit(Event[ID]{Kind: EventDropped, Packet: p, Err: why})
+			c.release(p.PacketID, m)
+		}
+	}
+	c.queue = c.queue[:0:0]
 }
 
 // resend re-sends, in their original order, the PUBLISH packets (with DUP

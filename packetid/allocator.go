@@ -166,3 +166,11 @@ func (a *Allocator[T]) grow() {
 		}
 	}
 }
+
+// Last returns the identifier handed out last (0 before the first); Next
+// continues after it.
+func (a *Allocator[T]) Last() T { return a.last }
+
+// SetLast makes Next continue after id, for an allocator restored from
+// storage.
+func (a *Allocator[T]) SetLast(id T) { a.last = id }

@@ -1,0 +1,309 @@
+package mqtt
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/packetid"
+)
+
+// The exported session format, version 1. All integers are big-endian.
+//
+//	magic          4 bytes  "MQCS"
+//	format         1 byte   1
+//	role           1 byte   1 client, 2 server
+//	protocol       1 byte   the protocol level the messages are encoded in (3, 4, 5; 0 if none)
+//	id size        1 byte   2 or 4: the Connection's packet identifier width
+//	flags          1 byte   bit 0: the session outlives the connection; bit 1: it holds state
+//	expiry         4 bytes  Session Expiry Interval
+//	sequence       8 bytes  the last message sequence number
+//	last id        4 bytes  the packet identifier handed out last
+//	outbound count 4 bytes, then per exchange:
+//	    id 4 bytes, step 1 byte, sequence 8 bytes, stored at 8 bytes (Unix ns, 0 for none),
+//	    sent 1 byte, length 4 bytes, the PUBLISH packet (length 0 once past PUBREC)
+//	queue count    4 bytes, then per message:
+//	    stored at 8 bytes, sent 1 byte, length 4 bytes, the PUBLISH packet
+//	inbound count  4 bytes, then per exchange: id 4 bytes, step 1 byte
+//
+// Steps use the values of the exchange type: 1 PUBLISH QoS 1 sent, 2
+// PUBLISH QoS 2 sent, 3 PUBREC received, 4 PUBREL sent; 8 PUBLISH QoS 2
+// received, 9 PUBREC sent, 10 PUBREL received.
+
+const (
+	exportMagic   = "MQCS"
+	exportVersion = 1
+)
+
+// ErrSessionFormat is returned by ImportSession for bytes that are not a
+// session exported by this version of the package, or are corrupt.
+var ErrSessionFormat = errors.New("mqtt: invalid exported session")
+
+// ExportSession returns the session state as bytes, in the documented
+// versioned format: the unfinished QoS 1 and QoS 2 exchanges in both
+// directions, with the encoded PUBLISH packets to re-send, and the queued
+// PUBLISH packets. ImportSession on a new Connection of the same role and
+// identifier type, after a process restart, continues exactly where this
+// one stopped. Export after Closed, when the state no longer changes.
+func (c *Connection[ID]) ExportSession() []byte {
+	b := []byte(exportMagic)
+	var flags byte
+	if c.sess.persists {
+		flags |= 1
+	}
+	if c.sess.present || len(c.outbound) > 0 {
+		flags |= 2
+	}
+	b = append(b, exportVersion, byte(c.role), byte(c.sess.version), byte(packetid.Size[ID]()), flags)
+	b = binary.BigEndian.AppendUint32(b, c.sess.expiry)
+	b = binary.BigEndian.AppendUint64(b, c.sess.seq)
+	b = binary.BigEndian.AppendUint32(b, uint32(c.ids.Last()))
+
+	ids := make([]ID, 0, len(c.outbound))
+	for id, x := range c.outbound {
+		if x != awaitSuback && x != awaitUnsuback {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(ids)))
+	for _, id := range ids {
+		m := c.stored[id]
+		b = binary.BigEndian.AppendUint32(b, uint32(id))
+		b = append(b, byte(c.outbound[id]))
+		b = binary.BigEndian.AppendUint64(b, m.seq)
+		b = appendMessage(b, m)
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(c.queue)))
+	for _, m := range c.queue {
+		b = appendMessage(b, m)
+	}
+	ids = ids[:0]
+	for id, x := range c.inbound {
+		if x == owePubrec || x == awaitPubrel || x == owePubcomp {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(ids)))
+	for _, id := range ids {
+		b = binary.BigEndian.AppendUint32(b, uint32(id))
+		b = append(b, byte(c.inbound[id]))
+	}
+	return b
+}
+
+func appendMessage(b []byte, m message) []byte {
+	var at int64
+	if !m.at.IsZero() {
+		at = m.at.UnixNano()
+	}
+	b = binary.BigEndian.AppendUint64(b, uint64(at))
+	sent := byte(0)
+	if m.sent {
+		sent = 1
+	}
+	b = append(b, sent)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(m.wire)))
+	return append(b, m.wire...)
+}
+
+// ImportSession restores a session exported with ExportSession into a
+// Connection that has no session state and is not connected. It validates
+// everything and changes nothing on error.
+func (c *Connection[ID]) ImportSession(data []byte) error {
+	if c.state != StateDisconnected || len(c.outbound)+len(c.inbound)+len(c.queue) > 0 {
+		return fmt.Errorf("%w: import into a connection that has state", ErrState)
+	}
+	r := sessionReader{b: data}
+	if string(r.bytes(4)) != exportMagic || r.byte() != exportVersion {
+		return fmt.Errorf("%w: not an exported session of format %d", ErrSessionFormat, exportVersion)
+	}
+	role, version, idSize, flags := Role(r.byte()), packet.Version(r.byte()), int(r.byte()), r.byte()
+	if role != c.role || idSize != packetid.Size[ID]() || version != 0 && !version.Valid() || flags > 3 {
+		return fmt.Errorf("%w: role %d, version %d, id size %d do not fit this connection",
+			ErrSessionFormat, role, version, idSize)
+	}
+	sess := session{version: version, persists: flags&1 != 0, present: flags&2 != 0,
+		expiry: r.uint32(), seq: r.uint64()}
+	last := r.uint32()
+	if uint64(last) > uint64(^ID(0)) {
+		return fmt.Errorf("%w: last packet identifier %d too large", ErrSessionFormat, last)
+	}
+	outbound, inbound, stored := map[ID]exchange{}, map[ID]exchange{}, map[ID]message{}
+	var queue []message
+	used := map[ID]bool{}
+	take := func(id uint32) (ID, error) {
+		if id == 0 || uint64(id) > uint64(^ID(0)) || used[ID(id)] {
+			return 0, fmt.Errorf("%w: packet identifier %d invalid or repeated", ErrSessionFormat, id)
+		}
+		used[ID(id)] = true
+		return ID(id), nil
+	}
+	for n := r.count(4 + 1 + 8 + 8 + 1 + 4); n > 0 && r.err == nil; n-- {
+		id, err := take(r.uint32())
+		if err != nil {
+			return err
+		}
+		x := exchange(r.byte())
+		seq := r.uint64()
+		m := r.message(seq)
+		if err := c.checkStored(id, x, m, version); err != nil || r.err != nil {
+			return errors.Join(err, r.err)
+		}
+		outbound[id], stored[id] = x, m
+	}
+	for n := r.count(8 + 1 + 4); n > 0 && r.err == nil; n-- {
+		m := r.message(0)
+		if r.err != nil {
+			return r.err
+		}
+		p, err := decodeStored[ID](m.wire, version)
+		if err != nil || p.QoS == 0 {
+			return fmt.Errorf("%w: queued message: %v", ErrSessionFormat, err)
+		}
+		if _, err := take(uint32(p.PacketID)); err != nil {
+			return err
+		}
+		queue = append(queue, m)
+	}
+	for n := r.count(4 + 1); n > 0 && r.err == nil; n-- {
+		id, err := take(r.uint32())
+		if err != nil {
+			return err
+		}
+		x := exchange(r.byte())
+		if x != owePubrec && x != awaitPubrel && x != owePubcomp {
+			return fmt.Errorf("%w: inbound step %d", ErrSessionFormat, x)
+		}
+		inbound[id] = x
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.err = fmt.Errorf("%w: %d bytes after the end", ErrSessionFormat, len(r.b))
+	}
+	if r.err != nil {
+		return r.err
+	}
+	// Valid: take it over.
+	for id := range outbound {
+		_ = c.ids.Use(id)
+	}
+	for _, m := range queue {
+		p, _ := decodeStored[ID](m.wire, version)
+		_ = c.ids.Use(p.PacketID)
+	}
+	c.ids.SetLast(ID(last))
+	sess.spare = c.sess.spare
+	c.sess, c.outbound, c.stored, c.queue = sess, outbound, stored, queue
+	for id, x := range inbound {
+		c.inbound[id] = x
+		if x.countsTowardReceiveMaximum() {
+			c.inflightIn++
+		}
+	}
+	return nil
+}
+
+// checkStored validates one imported outbound exchange.
+func (c *Connection[ID]) checkStored(id ID, x exchange, m message, v packet.Version) error {
+	switch x {
+	case owePubrel, awaitPubcomp:
+		if m.wire != nil {
+			return fmt.Errorf("%w: PUBLISH kept past PUBREC", ErrSessionFormat)
+		}
+		return nil
+	case awaitPuback, awaitPubrec:
+		p, err := decodeStored[ID](m.wire, v)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrSessionFormat, err)
+		}
+		if p.PacketID != id || (x == awaitPuback) != (p.QoS == packet.QoS1) || p.QoS == 0 {
+			return fmt.Errorf("%w: PUBLISH %d does not match its exchange", ErrSessionFormat, id)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: outbound step %d", ErrSessionFormat, x)
+}
+
+// decodeStored decodes one stored PUBLISH, which must be exactly one packet.
+func decodeStored[ID packetid.ID](wire []byte, v packet.Version) (*packet.PublishOf[ID], error) {
+	h, need, err := packet.Frame(wire, 0)
+	if err == nil && (need != 0 || h.Size() != len(wire) || h.Type != packet.TypePublish) {
+		err = errors.New("not one whole PUBLISH packet")
+	}
+	if err != nil {
+		return nil, err
+	}
+	p := new(packet.PublishOf[ID])
+	return p, p.Decode(v, h.Flags, wire[h.Len:])
+}
+
+// sessionReader reads the export format; the first error sticks.
+type sessionReader struct {
+	b   []byte
+	err error
+}
+
+func (r *sessionReader) bytes(n int) []byte {
+	if r.err != nil || n > len(r.b) {
+		r.fail()
+		return nil
+	}
+	v := r.b[:n:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *sessionReader) fail() {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: truncated", ErrSessionFormat)
+	}
+	r.b = nil
+}
+
+func (r *sessionReader) byte() byte {
+	if b := r.bytes(1); b != nil {
+		return b[0]
+	}
+	return 0
+}
+
+func (r *sessionReader) uint32() uint32 {
+	if b := r.bytes(4); b != nil {
+		return binary.BigEndian.Uint32(b)
+	}
+	return 0
+}
+
+func (r *sessionReader) uint64() uint64 {
+	if b := r.bytes(8); b != nil {
+		return binary.BigEndian.Uint64(b)
+	}
+	return 0
+}
+
+// count reads an entry count, refusing one that the remaining bytes cannot
+// hold at minSize bytes an entry (so hostile counts allocate nothing).
+func (r *sessionReader) count(minSize int) int {
+	n := int(r.uint32())
+	if n > len(r.b)/minSize {
+		r.fail()
+		return 0
+	}
+	return n
+}
+
+func (r *sessionReader) message(seq uint64) message {
+	m := message{seq: seq}
+	if at := int64(r.uint64()); at != 0 {
+		m.at = time.Unix(0, at)
+	}
+	m.sent = r.byte() == 1
+	if n := r.uint32(); n > 0 {
+		m.wire = append([]byte(nil), r.bytes(int(n))...)
+	}
+	return m
+}
