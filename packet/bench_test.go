@@ -35,3 +35,29 @@ func BenchmarkPublishDecodeV5(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkPublishDecodeV311(b *testing.B) {
+	p := benchPublish()
+	p.QoS, p.PacketID, p.Props = 0, 0, property.Properties{}
+	wire, _ := p.AppendTo(nil, V311)
+	d := Decoder[uint16]{Version: V311}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := d.Decode(wire); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkPublishEncodeV311(b *testing.B) {
+	p := benchPublish()
+	p.QoS, p.PacketID, p.Props = 0, 0, property.Properties{}
+	buf := make([]byte, 0, 256)
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if buf, err = p.AppendTo(buf[:0], V311); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

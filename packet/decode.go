@@ -97,11 +97,18 @@ func (d *Decoder[ID]) Decode(b []byte) (p Packet, n int, err error) {
 	if err != nil || need > 0 {
 		return nil, 0, err
 	}
-	p = d.packet(h.Type)
 	if d.Version == 0 && h.Type != TypeConnect {
 		return nil, 0, errNoVersion
 	}
-	if err := p.Decode(d.Version, h.Flags, b[h.Len:h.Size()]); err != nil {
+	body := b[h.Len:h.Size()]
+	if h.Type == TypePublish { // the hot path: a direct call
+		if err := d.publish.Decode(d.Version, h.Flags, body); err != nil {
+			return nil, 0, err
+		}
+		return &d.publish, h.Size(), nil
+	}
+	p = d.packet(h.Type)
+	if err := p.Decode(d.Version, h.Flags, body); err != nil {
 		return nil, 0, err
 	}
 	if h.Type == TypeConnect && d.Version == 0 {

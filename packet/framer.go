@@ -35,14 +35,18 @@ func Frame(b []byte, maxSize int) (h Header, need int, err error) {
 	if err := checkFlags(h.Type, h.Flags); err != nil {
 		return Header{}, 0, err
 	}
-	n, off, err := readVarint(b, 1)
-	if err == errShort {
-		return Header{}, 1, nil
+	if len(b) >= 2 && b[1] < 0x80 { // the common one-byte Remaining Length
+		h.Remaining, h.Len = int(b[1]), 2
+	} else {
+		n, off, err := readVarint(b, 1)
+		if err == errShort {
+			return Header{}, 1, nil
+		}
+		if err != nil {
+			return Header{}, 0, err
+		}
+		h.Remaining, h.Len = int(n), off
 	}
-	if err != nil {
-		return Header{}, 0, err
-	}
-	h.Remaining, h.Len = int(n), off
 	if maxSize <= 0 || maxSize > MaxPacketSize {
 		maxSize = MaxPacketSize
 	}

@@ -43,56 +43,39 @@ func scanText(b []byte, noWildcards bool) error {
 }
 
 // plainASCII reports whether b is ASCII without NUL (and without '+' and
-// '#' when noWildcards is set). It tests a word at a time with the classic
-// "has a zero byte" trick; a short tail is covered by one overlapping word.
+// '#' when noWildcards is set). Eight bytes at a time it ORs together, per
+// word, bits that can only be set when a byte is NUL or non-ASCII (w-lo and
+// w), or '+' or '#' (x-lo, where x maps both to 0 by setting bit 3 and
+// XORing with '+'); a borrow can only spread from a byte that is itself
+// offending. A tail shorter than a word is covered by one overlapping word.
 func plainASCII(b []byte, noWildcards bool) bool {
+	const hi = 0x8080808080808080
+	const lo = 0x0101010101010101
 	n := len(b)
 	if n < 8 {
 		for _, c := range b {
-			if textClass[c] != 0 && (noWildcards || textClass[c] != classWildcard) {
+			if c-1 >= 0x7F || noWildcards && c|8 == '+' {
 				return false
 			}
 		}
 		return true
 	}
-	for i := 0; ; i += 8 {
-		if i+8 > n {
-			i = n - 8
-		}
-		if badWord(binary.LittleEndian.Uint64(b[i:]), noWildcards) {
-			return false
-		}
-		if i+8 == n {
-			return true
-		}
+	var acc, wild uint64
+	for i := 0; i <= n-8; i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		x := (w | lo*8) ^ (lo * '+')
+		acc |= (w - lo) | w
+		wild |= x - lo
 	}
-}
-
-func badWord(w uint64, noWildcards bool) bool {
-	const hi = 0x8080808080808080
-	const lo = 0x0101010101010101
-	bad := w&hi | (w-lo)&^w&hi // a non-ASCII or a zero byte
+	w := binary.LittleEndian.Uint64(b[n-8:])
+	x := (w | lo*8) ^ (lo * '+')
+	acc |= (w - lo) | w
+	wild |= x - lo
 	if noWildcards {
-		plus, hash := w^(lo*'+'), w^(lo*'#')
-		bad |= (plus-lo)&^plus&hi | (hash-lo)&^hash&hi
+		acc |= wild
 	}
-	return bad != 0
+	return acc&hi == 0
 }
-
-const (
-	classWildcard = 1 // '+' or '#'
-	classOther    = 2 // NUL or a non-ASCII byte
-)
-
-// textClass classifies bytes for plainASCII's short strings.
-var textClass = func() (t [256]byte) {
-	t[0] = classOther
-	for c := 0x80; c < 0x100; c++ {
-		t[c] = classOther
-	}
-	t['+'], t['#'] = classWildcard, classWildcard
-	return t
-}()
 
 // checkString validates a string the caller wants to encode: its length
 // fits a two-byte prefix and it is a valid UTF-8 Encoded String.
