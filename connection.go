@@ -94,6 +94,7 @@ type Connection[ID packetid.ID] struct {
 	maxQoSIn        packet.QoS // server: the Maximum QoS it announced
 	retainIn        bool       // server: whether it announced Retain Available
 	cleanStart      bool       // the CONNECT of this network connection asked for a new session
+	began           bool       // a CONNECT was sent or received on this network connection
 	pingOutstanding bool
 	emptyClientID   bool // server: the CONNECT had an empty Client Identifier
 }
@@ -140,7 +141,7 @@ func newConnection[ID packetid.ID](r Role, cfg Config) *Connection[ID] {
 // reset prepares for a new network connection; the session state stays.
 func (c *Connection[ID]) reset() {
 	c.version = c.cfg.version(c.role)
-	c.state, c.closing = StateDisconnected, false
+	c.state, c.closing, c.began = StateDisconnected, false, false
 	c.bufs[c.cur] = c.bufs[c.cur][:0]
 	c.keepAlive, c.pingTimeout, c.pingOutstanding = 0, 0, false
 	c.recvMax, c.sendQuota = 65535, 65535
@@ -172,8 +173,14 @@ func (c *Connection[ID]) peerRole() Role {
 // Role returns the side this Connection plays.
 func (c *Connection[ID]) Role() Role { return c.role }
 
-// State returns where the connection is in its life.
-func (c *Connection[ID]) State() State { return c.state }
+// State returns where the connection is in its life: StateDisconnected
+// from the EventClose on.
+func (c *Connection[ID]) State() State {
+	if c.closing {
+		return StateDisconnected
+	}
+	return c.state
+}
 
 // Version returns the protocol version in use; 0 for a server that has not
 // yet received CONNECT.
@@ -416,7 +423,9 @@ func (c *Connection[ID]) fail(err error) {
 	c.close()
 }
 
-// close asks the caller to close the transport and stops the timers.
+// close asks the caller to close the transport and stops the timers. The
+// Connection counts as disconnected from here; it handles nothing more
+// until Closed.
 func (c *Connection[ID]) close() {
 	c.closing = true
 	c.emit(Event[ID]{Kind: EventClose})
@@ -447,7 +456,9 @@ func (c *Connection[ID]) Closed() []Event[ID] {
 	if !c.closing && c.state != StateDisconnected {
 		c.close()
 	}
-	if c.sess.persists {
+	if !c.began {
+		// No CONNECT on this network connection: the session is as it was.
+	} else if c.sess.persists {
 		for id, x := range c.outbound {
 			if x == awaitSuback || x == awaitUnsuback {
 				delete(c.outbound, id)
@@ -469,7 +480,7 @@ func (c *Connection[ID]) Closed() []Event[ID] {
 			}
 		}
 		c.sess.present = true
-	} else if c.state != StateDisconnected {
+	} else {
 		c.dropStored()
 	}
 	c.reset()

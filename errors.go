@@ -82,6 +82,7 @@ var (
 		Msg: "PUBLISH above the Maximum QoS announced in CONNACK"}
 	errRetainNotSupported = &packet.Error{Code: packet.RetainNotSupported, Statement: "MQTT-3.2.2-14",
 		Msg: "retained PUBLISH though CONNACK announced Retain Available 0"}
+	errIDInUse          = protocolViolation("MQTT-2.2.1-3", "packet identifier of an exchange still in progress reused")
 	errNoSession        = protocolViolation("MQTT-3.2.2-4", "CONNACK reports a session the client does not have")
 	errDisconnectExpiry = protocolViolation("", "DISCONNECT sets a Session Expiry Interval after a CONNECT with 0")
 	errTooLargeIn       = &packet.Error{Code: packet.PacketTooLarge, Statement: "MQTT-3.2.2-15",

@@ -158,12 +158,17 @@ func (c *Connection[ID]) recvPublish(p *packet.PublishOf[ID]) {
 		return
 	}
 	switch x := c.inbound[p.PacketID]; {
-	case x == awaitPubrel || x == owePubrec:
+	case p.QoS == packet.QoS2 && (x == awaitPubrel || x == owePubrec):
 		// A QoS 2 PUBLISH re-sent before our PUBREC arrived: acknowledge
-		// again, deliver once (section 4.3.3).
+		// again, deliver once (MQTT-4.3.3-10).
 		if x == awaitPubrel {
 			c.autoAck(packet.TypePubrec, p.PacketID, 0)
 		}
+		return
+	case p.QoS == packet.QoS1 && x == owePuback:
+		// A QoS 1 PUBLISH re-sent before we acknowledged it: deliver again.
+	case x != 0:
+		c.fail(errIDInUse) // the identifier belongs to another exchange
 		return
 	case x == 0:
 		if c.inflightIn >= c.recvMax {
@@ -314,13 +319,22 @@ func (c *Connection[ID]) recvRequest(p packet.Packet) {
 		c.fail(errUnexpected)
 		return
 	}
-	switch p := p.(type) {
-	case *packet.SubscribeOf[ID]:
-		c.inbound[p.PacketID] = oweSuback
-	case *packet.UnsubscribeOf[ID]:
-		c.inbound[p.PacketID] = oweUnsuback
+	id, owed := requestID[ID](p)
+	if c.inbound[id] != 0 {
+		c.fail(errIDInUse)
+		return
 	}
+	c.inbound[id] = owed
 	c.deliver(p)
+}
+
+// requestID returns the identifier of a SUBSCRIBE or UNSUBSCRIBE and the
+// answer it is owed.
+func requestID[ID packetid.ID](p packet.Packet) (ID, exchange) {
+	if s, ok := p.(*packet.SubscribeOf[ID]); ok {
+		return s.PacketID, oweSuback
+	}
+	return p.(*packet.UnsubscribeOf[ID]).PacketID, oweUnsuback
 }
 
 // recvListAck handles SUBACK and UNSUBACK at the client.

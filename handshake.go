@@ -90,7 +90,7 @@ func (c *Connection[ID]) recvConnack(p *packet.Connack) {
 // startSession applies a CONNECT to the session: a clean start discards it
 // (MQTT-3.1.2-4), and the CONNECT says whether it outlives the connection.
 func (c *Connection[ID]) startSession(p *packet.Connect) {
-	c.cleanStart = p.CleanStart
+	c.cleanStart, c.began = p.CleanStart, true
 	if p.CleanStart {
 		c.dropStored()
 	}

@@ -63,7 +63,10 @@ func (c *Connection[ID]) Send(p packet.Packet) ([]Event[ID], error) {
 	case *packet.PubrecOf[ID]:
 		err = c.sendAck(p, p.PacketID, &c.inbound, owePubrec, awaitPubrel, p.Reason)
 	case *packet.PubrelOf[ID]:
-		err = c.sendAck(p, p.PacketID, &c.outbound, owePubrel, awaitPubcomp, p.Reason)
+		err = c.sendAck(p, p.PacketID, &c.outbound, owePubrel, awaitPubcomp, 0)
+		if err == nil && p.Reason.IsError() {
+			c.complete(p.PacketID, true) // the exchange is over: nothing will complete it
+		}
 	case *packet.PubcompOf[ID]:
 		err = c.sendAck(p, p.PacketID, &c.inbound, owePubcomp, 0, p.Reason)
 	case *packet.SubackOf[ID]:
