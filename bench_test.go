@@ -1,0 +1,184 @@
+package mqtt
+
+import (
+	"testing"
+
+	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/property"
+)
+
+// Benchmarks of the Connection in its steady state, and of the codec alone
+// on the same packets, so that the cost of the state machine over the
+// codec can be read off one run:
+//
+//	go test -run '^$' -bench . -benchmem
+//
+// Each reports ns/msg; allocs/op is per call of 100 messages and must be 0.
+
+const benchBatch = 100 // packets per Recv
+
+// benchPublish is the message of every benchmark: v5, topic
+// sensors/room1/temperature, Message Expiry 60, Content Type json, 64-byte
+// payload.
+func benchPublish(qos packet.QoS, id uint16) *packet.Publish {
+	return &packet.Publish{Topic: "sensors/room1/temperature", QoS: qos, PacketID: id,
+		Props:   property.Properties{MessageExpiry: 60, ContentType: "json"},
+		Payload: make([]byte, 64)}
+}
+
+// benchServer returns a v5 server past its handshake, with a keep-alive so
+// that its timer is re-armed as in real use.
+func benchServer(b *testing.B) *Connection[uint16] {
+	s := NewServer[uint16](Config{})
+	s.Recv(wire(b, packet.V5, &packet.Connect{ClientID: "bench", CleanStart: true, KeepAlive: 60}))
+	if _, err := s.Send(&packet.Connack{}); err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+func benchServerRecv(b *testing.B, qos packet.QoS) {
+	s := benchServer(b)
+	var chunk []byte
+	for i := range benchBatch {
+		chunk = append(chunk, wire(b, packet.V5, benchPublish(qos, uint16(i+1)))...)
+	}
+	check := func(evs []Event[uint16]) {
+		var pubs, acks int
+		for _, e := range evs {
+			switch e.Kind {
+			case EventPacket:
+				pubs++
+			case EventSend:
+				acks++
+			case EventError, EventClose:
+				b.Fatalf("%v", e)
+			}
+		}
+		if pubs != benchBatch || (qos == packet.QoS1) != (acks == benchBatch) {
+			b.Fatalf("%d publishes, %d acks", pubs, acks)
+		}
+	}
+	check(s.Recv(chunk)) // warm up: buffers and pools reach their size
+	b.ReportAllocs()
+	b.SetBytes(int64(len(chunk)))
+	for b.Loop() {
+		evs := s.Recv(chunk)
+		if len(evs) == 0 {
+			b.Fatal("no events")
+		}
+	}
+	check(s.Recv(chunk))
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchBatch), "ns/msg")
+}
+
+// BenchmarkServerRecvQoS0: the server receives 100 QoS 0 PUBLISH per Recv.
+func BenchmarkServerRecvQoS0(b *testing.B) { benchServerRecv(b, packet.QoS0) }
+
+// BenchmarkServerRecvQoS1: the server receives 100 QoS 1 PUBLISH per Recv
+// (identifiers 1 to 100) and answers each with PUBACK.
+func BenchmarkServerRecvQoS1(b *testing.B) { benchServerRecv(b, packet.QoS1) }
+
+// BenchmarkClientSendQoS1: the client sends 100 QoS 1 PUBLISH (identifiers
+// allocated round-robin by the Connection) and receives their 100 PUBACKs
+// in one Recv.
+func BenchmarkClientSendQoS1(b *testing.B) {
+	c := NewClient[uint16](Config{})
+	if _, err := c.Send(&packet.Connect{ClientID: "bench", CleanStart: true, KeepAlive: 60}); err != nil {
+		b.Fatal(err)
+	}
+	c.Recv(wire(b, packet.V5, &packet.Connack{}))
+	p := benchPublish(packet.QoS1, 0)
+	ids := make([]uint16, benchBatch)
+	acks := make([]byte, 0, 4*benchBatch)
+	round := func() {
+		for i := range ids {
+			p.PacketID = 0
+			if _, err := c.Send(p); err != nil {
+				b.Fatal(err)
+			}
+			ids[i] = p.PacketID
+		}
+		acks = acks[:0]
+		for _, id := range ids {
+			acks = append(acks, byte(packet.TypePuback)<<4, 2, byte(id>>8), byte(id))
+		}
+		if evs := c.Recv(acks); len(evs) != 2*benchBatch { // EventIDReleased and EventPacket each
+			b.Fatalf("%d events: %v", len(evs), evs)
+		}
+	}
+	round()
+	b.ReportAllocs()
+	for b.Loop() {
+		round()
+	}
+	if c.ids.InUse() != 0 {
+		b.Fatalf("%d identifiers in use", c.ids.InUse())
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchBatch), "ns/msg")
+}
+
+// BenchmarkCodecPublishPuback is the codec alone on one message: decode and
+// encode the PUBLISH, decode and encode its PUBACK. The state machine
+// benchmarks do a subset of this work per message (the server decodes the
+// PUBLISH and encodes the PUBACK; the client encodes the PUBLISH and
+// decodes the PUBACK), so ns/msg of BenchmarkServerRecvQoS1 and
+// BenchmarkClientSendQoS1 over this one bounds the state machine's share.
+func BenchmarkCodecPublishPuback(b *testing.B) {
+	pubWire := wire(b, packet.V5, benchPublish(packet.QoS1, 42))
+	ackWire := wire(b, packet.V5, &packet.Puback{PacketID: 42})
+	var d packet.Decoder[uint16]
+	d.Version = packet.V5
+	buf := make([]byte, 0, 256)
+	b.ReportAllocs()
+	b.SetBytes(int64(benchBatch * (len(pubWire) + len(ackWire))))
+	for b.Loop() {
+		for range benchBatch {
+			p, _, err := d.Decode(pubWire)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if buf, err = p.AppendTo(buf[:0], packet.V5); err != nil {
+				b.Fatal(err)
+			}
+			a, _, err := d.Decode(ackWire)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if buf, err = a.AppendTo(buf[:0], packet.V5); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchBatch), "ns/msg")
+}
+
+// BenchmarkCodecServerWork is the codec work of BenchmarkServerRecvQoS1
+// alone: frame and decode the PUBLISH, encode the PUBACK.
+func BenchmarkCodecServerWork(b *testing.B) {
+	var chunk []byte
+	for i := range benchBatch {
+		chunk = append(chunk, wire(b, packet.V5, benchPublish(packet.QoS1, uint16(i+1)))...)
+	}
+	var d packet.Decoder[uint16]
+	d.Version = packet.V5
+	var ack packet.Puback
+	buf := make([]byte, 0, 8*benchBatch)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(chunk)))
+	for b.Loop() {
+		buf = buf[:0]
+		for rest := chunk; len(rest) > 0; {
+			p, n, err := d.Decode(rest)
+			if err != nil || n == 0 {
+				b.Fatal(err)
+			}
+			rest = rest[n:]
+			ack.Reset(p.(*packet.Publish).PacketID, 0)
+			if buf, err = ack.AppendTo(buf, packet.V5); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchBatch), "ns/msg")
+}

@@ -1,0 +1,1552 @@
+package mqtt
+
+import (
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/property"
+)
+
+// Table tests of the Connection's rules. Each case that checks a normative
+// statement names it (MQTT-x.y.z-n, the ids of ../shared/spec/*.tsv; the
+// version is in the case name where both have the statement), so a
+// conformance matrix can be built from `go test -v -run 'Rules' | grep MQTT-`.
+// Rules without a numbered statement are named after the section.
+
+// ---- helpers ----------------------------------------------------------
+
+// wire encodes packets for version v, as a peer would send them.
+func wire(tb testing.TB, v packet.Version, ps ...packet.Packet) []byte {
+	tb.Helper()
+	var b []byte
+	for _, p := range ps {
+		var err error
+		if b, err = p.AppendTo(b, v); err != nil {
+			tb.Fatalf("encode %v (%v): %v", p.Type(), v, err)
+		}
+	}
+	return b
+}
+
+// sent decodes the bytes of every EventSend in evs (so the test sees the
+// wire, not only the struct) and checks them against the event's Packet.
+func sent(tb testing.TB, v packet.Version, evs []Event[uint16]) []packet.Packet {
+	tb.Helper()
+	var out []packet.Packet
+	for _, e := range evs {
+		if e.Kind != EventSend {
+			continue
+		}
+		p, n, err := packet.Decode[uint16](v, e.Bytes, 0)
+		if err != nil || n != len(e.Bytes) || p.Type() != e.Packet.Type() {
+			tb.Fatalf("EventSend %v: % x decodes to %v, %d bytes of %d, %v", e.Packet.Type(), e.Bytes, p, n, len(e.Bytes), err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// sentTypes returns the types of the packets sent in evs.
+func sentTypes(evs []Event[uint16]) []packet.Type {
+	var ts []packet.Type
+	for _, e := range evs {
+		if e.Kind == EventSend {
+			ts = append(ts, e.Packet.Type())
+		}
+	}
+	return ts
+}
+
+// received returns the packets of the EventPacket events in evs.
+func received(evs []Event[uint16]) []packet.Packet {
+	var ps []packet.Packet
+	for _, e := range evs {
+		if e.Kind == EventPacket {
+			ps = append(ps, e.Packet)
+		}
+	}
+	return ps
+}
+
+// indexOf returns the index of the first event of kind k, or -1.
+func indexOf(evs []Event[uint16], k EventKind) int {
+	return slices.IndexFunc(evs, func(e Event[uint16]) bool { return e.Kind == k })
+}
+
+func count(evs []Event[uint16], k EventKind) int {
+	n := 0
+	for _, e := range evs {
+		if e.Kind == k {
+			n++
+		}
+	}
+	return n
+}
+
+// evErr returns the error of the EventError in evs, or nil.
+func evErr(evs []Event[uint16]) error {
+	if i := indexOf(evs, EventError); i >= 0 {
+		return evs[i].Err
+	}
+	return nil
+}
+
+// timer returns the Duration of the last EventTimerReset of kind k in evs,
+// and whether there is one.
+func timer(evs []Event[uint16], k TimerKind) (time.Duration, bool) {
+	for i := len(evs) - 1; i >= 0; i-- {
+		if evs[i].Kind == EventTimerReset && evs[i].Timer == k {
+			return evs[i].Duration, true
+		}
+	}
+	return 0, false
+}
+
+func cancels(evs []Event[uint16], k TimerKind) bool {
+	return slices.ContainsFunc(evs, func(e Event[uint16]) bool { return e.Kind == EventTimerCancel && e.Timer == k })
+}
+
+func released(evs []Event[uint16]) []uint16 {
+	var ids []uint16
+	for _, e := range evs {
+		if e.Kind == EventIDReleased {
+			ids = append(ids, e.PacketID)
+		}
+	}
+	return ids
+}
+
+// statement returns the normative statement an error names, or "".
+func statement(err error) string {
+	var pe *packet.Error
+	if errors.As(err, &pe) {
+		return pe.Statement
+	}
+	return ""
+}
+
+// wantClose checks that evs end the connection because of the peer: with
+// a DISCONNECT carrying code (code 0: nothing sent), then EventError and
+// EventClose in that order.
+func wantClose(tb testing.TB, v packet.Version, evs []Event[uint16], code packet.ReasonCode) {
+	tb.Helper()
+	ps := sent(tb, v, evs)
+	if code == 0 {
+		if len(ps) != 0 {
+			tb.Fatalf("sent %v, want nothing: %v", sentTypes(evs), evs)
+		}
+	} else {
+		if len(ps) != 1 || ps[0].Type() != packet.TypeDisconnect || ps[0].(*packet.Disconnect).Reason != code {
+			tb.Fatalf("want DISCONNECT %v, events %v", code, evs)
+		}
+		if indexOf(evs, EventSend) > indexOf(evs, EventClose) {
+			tb.Fatalf("DISCONNECT after EventClose: %v", evs)
+		}
+	}
+	ie, ic := indexOf(evs, EventError), indexOf(evs, EventClose)
+	if ie < 0 || ic < ie || count(evs, EventClose) != 1 {
+		tb.Fatalf("want EventError then one EventClose: %v", evs)
+	}
+}
+
+// connectFor returns a CONNECT for version v; props are dropped for 3.1.1.
+func connectFor(v packet.Version, keepAlive uint16, props property.Properties) *packet.Connect {
+	c := &packet.Connect{ClientID: "c", CleanStart: true, KeepAlive: keepAlive}
+	if v == packet.V5 {
+		c.Props = props
+	}
+	return c
+}
+
+func connackFor(v packet.Version, props property.Properties) *packet.Connack {
+	a := &packet.Connack{}
+	if v == packet.V5 {
+		a.Props = props
+	}
+	return a
+}
+
+// serverConn returns a server that received connect and sent connack.
+func serverConn(tb testing.TB, v packet.Version, cfg Config, connect *packet.Connect, connack *packet.Connack) *Connection[uint16] {
+	tb.Helper()
+	s := NewServer[uint16](cfg)
+	evs := s.Recv(wire(tb, v, connect))
+	if ps := received(evs); len(ps) != 1 || ps[0].Type() != packet.TypeConnect || evErr(evs) != nil {
+		tb.Fatalf("server Recv(CONNECT): %v", evs)
+	}
+	if _, err := s.Send(connack); err != nil {
+		tb.Fatalf("server Send(CONNACK): %v", err)
+	}
+	if s.State() != StateConnected || s.Version() != v {
+		tb.Fatalf("server %v, version %v", s.State(), s.Version())
+	}
+	return s
+}
+
+// clientConn returns a client that sent connect and received connack.
+func clientConn(tb testing.TB, v packet.Version, cfg Config, connect *packet.Connect, connack *packet.Connack) (*Connection[uint16], []Event[uint16]) {
+	tb.Helper()
+	cfg.Version = v
+	c := NewClient[uint16](cfg)
+	if _, err := c.Send(connect); err != nil {
+		tb.Fatalf("client Send(CONNECT): %v", err)
+	}
+	evs := c.Recv(wire(tb, v, connack))
+	if c.State() != StateConnected {
+		tb.Fatalf("client %v after CONNACK: %v", c.State(), evs)
+	}
+	return c, evs
+}
+
+var versions = []packet.Version{packet.V311, packet.V5}
+
+// snapshot is the part of a Connection's state a refused Send must not change.
+type snapshot struct {
+	state           State
+	closing         bool
+	quota, inUse    int
+	outbound        map[uint16]exchange
+	inbound         map[uint16]exchange
+	inflightIn      int
+	pingOutstanding bool
+}
+
+func snap(c *Connection[uint16]) snapshot {
+	return snapshot{c.state, c.closing, c.sendQuota, c.ids.InUse(), maps(c.outbound), maps(c.inbound), c.inflightIn, c.pingOutstanding}
+}
+
+func maps(m map[uint16]exchange) map[uint16]exchange {
+	out := make(map[uint16]exchange, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func (s snapshot) equal(o snapshot) bool {
+	eq := func(a, b map[uint16]exchange) bool {
+		if len(a) != len(b) {
+			return false
+		}
+		for k, v := range a {
+			if b[k] != v {
+				return false
+			}
+		}
+		return true
+	}
+	return s.state == o.state && s.closing == o.closing && s.quota == o.quota && s.inUse == o.inUse &&
+		eq(s.outbound, o.outbound) && eq(s.inbound, o.inbound) && s.inflightIn == o.inflightIn &&
+		s.pingOutstanding == o.pingOutstanding
+}
+
+// refused checks that Send(p) fails with want and changes nothing.
+func refused(t *testing.T, c *Connection[uint16], p packet.Packet, want error) {
+	t.Helper()
+	before := snap(c)
+	evs, err := c.Send(p)
+	if !errors.Is(err, want) || len(evs) != 0 {
+		t.Fatalf("Send(%v) = %v, %v; want %v and no events", p.Type(), evs, err, want)
+	}
+	if after := snap(c); !after.equal(before) {
+		t.Fatalf("Send(%v) refused but changed the state: %+v -> %+v", p.Type(), before, after)
+	}
+}
+
+// ---- roles and states ---------------------------------------------------
+
+func TestRulesRoles(t *testing.T) {
+	// Section 2.1.2 (no numbered statement) gives the direction of each
+	// packet type.
+	clientNever := []packet.Packet{&packet.Connack{}, &packet.Suback{PacketID: 1, Reasons: []packet.ReasonCode{0}},
+		&packet.Unsuback{PacketID: 1, Reasons: []packet.ReasonCode{0}}, &packet.Pingresp{}}
+	serverNever := []packet.Packet{connectFor(packet.V5, 0, property.Properties{}),
+		&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "a"}}},
+		&packet.Unsubscribe{PacketID: 1, Filters: []string{"a"}}, &packet.Pingreq{}}
+	for _, v := range versions {
+		for _, p := range clientNever {
+			t.Run("sec2.1.2/"+v.String()+"/client-sends-"+p.Type().String(), func(t *testing.T) {
+				c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+				refused(t, c, p, ErrRole)
+				d := NewClient[uint16](Config{Version: v}) // and before CONNECT
+				refused(t, d, p, ErrRole)
+			})
+		}
+		for _, p := range serverNever {
+			t.Run("sec2.1.2/"+v.String()+"/server-sends-"+p.Type().String(), func(t *testing.T) {
+				s := serverConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+				refused(t, s, p, ErrRole)
+				refused(t, NewServer[uint16](Config{}), p, ErrRole)
+			})
+		}
+	}
+	t.Run("sec2.1.2/other-identifier-width", func(t *testing.T) {
+		c, _ := clientConn(t, packet.V5, Config{}, connectFor(packet.V5, 0, property.Properties{}), connackFor(packet.V5, property.Properties{}))
+		refused(t, c, &packet.PublishOf[uint32]{Topic: "a", QoS: 1}, ErrRole)
+	})
+}
+
+func TestRulesStatesSend(t *testing.T) {
+	v := packet.V5
+	pub := func() *packet.Publish { return &packet.Publish{Topic: "a", QoS: 1} }
+	t.Run("MQTT-3.1.0-1/client-PUBLISH-before-CONNECT", func(t *testing.T) {
+		refused(t, NewClient[uint16](Config{}), pub(), ErrState)
+		refused(t, NewClient[uint16](Config{}), &packet.Pingreq{}, ErrState)
+		refused(t, NewClient[uint16](Config{}), &packet.Disconnect{}, ErrState)
+	})
+	t.Run("sec3.1.4/client-PUBLISH-before-CONNACK", func(t *testing.T) {
+		// The protocol lets a client send before CONNACK; the core refuses,
+		// as its documentation says.
+		c := NewClient[uint16](Config{})
+		if _, err := c.Send(connectFor(v, 0, property.Properties{})); err != nil {
+			t.Fatal(err)
+		}
+		refused(t, c, pub(), ErrState)
+		refused(t, c, &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "a"}}}, ErrState)
+	})
+	t.Run("MQTT-3.1.0-2/client-second-CONNECT", func(t *testing.T) {
+		c := NewClient[uint16](Config{})
+		if _, err := c.Send(connectFor(v, 0, property.Properties{})); err != nil {
+			t.Fatal(err)
+		}
+		refused(t, c, connectFor(v, 0, property.Properties{}), ErrState)
+		c, _ = clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+		refused(t, c, connectFor(v, 0, property.Properties{}), ErrState)
+	})
+	t.Run("MQTT-3.2.0-1/server-PUBLISH-before-CONNACK", func(t *testing.T) {
+		s := NewServer[uint16](Config{})
+		refused(t, s, pub(), ErrState)
+		s.Recv(wire(t, v, connectFor(v, 0, property.Properties{})))
+		refused(t, s, pub(), ErrState)
+		refused(t, s, &packet.Pingresp{}, ErrState)
+	})
+	t.Run("MQTT-3.14.0-1/server-DISCONNECT-before-CONNACK", func(t *testing.T) {
+		s := NewServer[uint16](Config{})
+		s.Recv(wire(t, v, connectFor(v, 0, property.Properties{})))
+		refused(t, s, &packet.Disconnect{Reason: packet.ServerBusy}, ErrState)
+	})
+	t.Run("MQTT-3.2.0-2/server-second-CONNACK", func(t *testing.T) {
+		s := serverConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+		refused(t, s, &packet.Connack{}, ErrState)
+	})
+	t.Run("MQTT-3.14.4-1/nothing-after-DISCONNECT", func(t *testing.T) {
+		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+		evs, err := c.Send(&packet.Disconnect{})
+		if err != nil || indexOf(evs, EventClose) < 0 {
+			t.Fatalf("DISCONNECT: %v, %v", evs, err)
+		}
+		refused(t, c, pub(), ErrState)
+		refused(t, c, &packet.Pingreq{}, ErrState)
+		refused(t, c, &packet.Disconnect{}, ErrState)
+		if evs := c.TimerFired(TimerPing); len(evs) != 0 {
+			t.Fatalf("TimerFired after close: %v", evs)
+		}
+	})
+}
+
+func TestRulesStatesRecv(t *testing.T) {
+	for _, v := range versions {
+		code := func(c packet.ReasonCode) packet.ReasonCode {
+			if v == packet.V5 {
+				return c
+			}
+			return 0 // 3.1.1 has no DISCONNECT reason: the connection just closes
+		}
+		t.Run("MQTT-3.1.0-2/"+v.String()+"/second-CONNECT", func(t *testing.T) {
+			s := serverConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+			evs := s.Recv(wire(t, v, connectFor(v, 0, property.Properties{})))
+			wantClose(t, v, evs, code(packet.ProtocolError))
+			if got := statement(evErr(evs)); got != "MQTT-3.1.0-2" {
+				t.Fatalf("statement %q", got)
+			}
+			if len(received(evs)) != 0 {
+				t.Fatalf("second CONNECT delivered: %v", evs)
+			}
+		})
+		t.Run("MQTT-3.1.0-2/"+v.String()+"/second-CONNECT-while-CONNACK-pending", func(t *testing.T) {
+			s := NewServer[uint16](Config{})
+			c := connectFor(v, 0, property.Properties{})
+			s.Recv(wire(t, v, c, c))
+			evs, err := s.Send(connackFor(v, property.Properties{}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ts := sentTypes(evs); len(ts) < 1 || ts[0] != packet.TypeConnack {
+				t.Fatalf("sent %v", ts)
+			}
+			if statement(evErr(evs)) != "MQTT-3.1.0-2" || indexOf(evs, EventClose) < 0 {
+				t.Fatalf("held second CONNECT: %v", evs)
+			}
+		})
+		for _, first := range []packet.Packet{&packet.Publish{Topic: "a"}, &packet.Pingreq{}, &packet.Disconnect{},
+			&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "a"}}}} {
+			t.Run("MQTT-3.1.0-1/"+v.String()+"/first-packet-"+first.Type().String(), func(t *testing.T) {
+				s := NewServer[uint16](Config{})
+				evs := s.Recv(wire(t, v, first))
+				wantClose(t, v, evs, 0) // no CONNACK yet: nothing may be sent (MQTT-3.2.0-1)
+				if got := statement(evErr(evs)); got != "MQTT-3.1.0-1" {
+					t.Fatalf("error %v, statement %q", evErr(evs), got)
+				}
+			})
+		}
+		t.Run("MQTT-4.13.1-1/"+v.String()+"/CONNACK-to-server", func(t *testing.T) {
+			s := serverConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+			evs := s.Recv(wire(t, v, &packet.Connack{}))
+			wantClose(t, v, evs, code(packet.ProtocolError))
+			s = NewServer[uint16](Config{})
+			wantClose(t, v, s.Recv(wire(t, v, &packet.Connack{})), 0)
+		})
+		for _, p := range []packet.Packet{&packet.Connect{ClientID: "x"}, &packet.Pingreq{},
+			&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "a"}}}} {
+			t.Run("sec2.1.2/"+v.String()+"/client-receives-"+p.Type().String(), func(t *testing.T) {
+				c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+				wantClose(t, v, c.Recv(wire(t, v, p)), code(packet.ProtocolError))
+			})
+		}
+		t.Run("MQTT-3.2.0-2/"+v.String()+"/second-CONNACK-to-client", func(t *testing.T) {
+			c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+			wantClose(t, v, c.Recv(wire(t, v, &packet.Connack{})), code(packet.ProtocolError))
+		})
+		t.Run("MQTT-3.2.0-1/"+v.String()+"/PUBLISH-to-client-before-CONNACK", func(t *testing.T) {
+			c := NewClient[uint16](Config{Version: v})
+			if _, err := c.Send(connectFor(v, 0, property.Properties{})); err != nil {
+				t.Fatal(err)
+			}
+			wantClose(t, v, c.Recv(wire(t, v, &packet.Publish{Topic: "a"})), 0)
+		})
+	}
+	t.Run("MQTT-3.14.2-2/server-DISCONNECT-with-Session-Expiry", func(t *testing.T) {
+		v := packet.V5
+		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+		evs := c.Recv(wire(t, v, &packet.Disconnect{Props: property.Properties{SessionExpiry: 5}}))
+		wantClose(t, v, evs, packet.ProtocolError)
+		if statement(evErr(evs)) != "MQTT-3.14.2-2" {
+			t.Fatalf("%v", evErr(evs))
+		}
+	})
+	t.Run("MQTT-3.14.4-2/peer-DISCONNECT-closes", func(t *testing.T) {
+		v := packet.V5
+		s := serverConn(t, v, Config{}, connectFor(v, 10, property.Properties{}), connackFor(v, property.Properties{}))
+		evs := s.Recv(wire(t, v, &packet.Disconnect{}))
+		if len(received(evs)) != 1 || indexOf(evs, EventClose) < 0 || len(sentTypes(evs)) != 0 ||
+			indexOf(evs, EventError) >= 0 || !cancels(evs, TimerKeepAlive) {
+			t.Fatalf("%v", evs)
+		}
+		if evs := s.Recv(wire(t, v, &packet.Publish{Topic: "a"})); len(evs) != 0 {
+			t.Fatalf("Recv after close: %v", evs)
+		}
+		evs = s.Closed()
+		if count(evs, EventClose) != 0 || s.State() != StateDisconnected {
+			t.Fatalf("Closed after EventClose: %v, %v", evs, s.State())
+		}
+	})
+}
+
+// ---- framing -------------------------------------------------------------
+
+// trace describes events for comparison across fragmentations: timer
+// resets are left out (one per call that received something), the rest
+// is kept with the bytes sent and the packets received re-encoded.
+func trace(tb testing.TB, v packet.Version, evs []Event[uint16]) []string {
+	var out []string
+	for _, e := range evs {
+		switch e.Kind {
+		case EventTimerReset:
+			continue
+		case EventSend:
+			out = append(out, "send "+string(e.Bytes))
+		case EventPacket:
+			b, err := e.Packet.AppendTo(nil, v)
+			if err != nil {
+				tb.Fatalf("re-encode %v: %v", e.Packet.Type(), err)
+			}
+			out = append(out, "packet "+string(b))
+		case EventError:
+			out = append(out, "error "+e.Err.Error())
+		default:
+			out = append(out, e.String())
+		}
+	}
+	return out
+}
+
+// feedSplit gives stream to c in chunks cut by cut, and returns the trace.
+func feedSplit(tb testing.TB, v packet.Version, c *Connection[uint16], stream []byte, cut func(rest int) int) []string {
+	var out []string
+	for len(stream) > 0 {
+		n := min(cut(len(stream)), len(stream))
+		out = append(out, trace(tb, v, c.Recv(stream[:n]))...)
+		stream = stream[n:]
+	}
+	return out
+}
+
+func TestRulesFraming(t *testing.T) {
+	for _, v := range versions {
+		props := property.Properties{ReceiveMaximum: 10, TopicAliasMaximum: 4}
+		clientStream := []packet.Packet{
+			&packet.Publish{Topic: "a/b", Payload: []byte("zero")},
+			&packet.Publish{Topic: "a/b", QoS: 1, PacketID: 1, Payload: make([]byte, 300)}, // 2-byte Remaining Length
+			&packet.Publish{Topic: "a/c", QoS: 2, PacketID: 2, Payload: []byte("two")},
+			&packet.Pubrel{PacketID: 2},
+			&packet.Subscribe{PacketID: 3, Subscriptions: []packet.Subscription{{Filter: "x/+", QoS: 2}}},
+			&packet.Pingreq{},
+			&packet.Publish{Topic: "a/b", QoS: 1, PacketID: 4, Payload: make([]byte, 20000)}, // 3-byte Remaining Length
+			&packet.Unsubscribe{PacketID: 5, Filters: []string{"x/+"}},
+			&packet.Publish{Topic: "a/b", QoS: 1, PacketID: 1, Payload: []byte("again")},
+			&packet.Disconnect{},
+		}
+		if v == packet.V5 {
+			clientStream = slices.Insert(clientStream, 3,
+				packet.Packet(&packet.Publish{Topic: "al/ias", Props: property.Properties{TopicAlias: 2}}),
+				packet.Packet(&packet.Publish{QoS: 1, PacketID: 9, Props: property.Properties{TopicAlias: 2}}))
+		}
+		stream := wire(t, v, clientStream...)
+		mk := func() *Connection[uint16] {
+			return serverConn(t, v, Config{}, connectFor(v, 30, property.Properties{}), connackFor(v, props))
+		}
+		want := trace(t, v, mk().Recv(stream))
+		if len(received(nil)) != 0 || len(want) < len(clientStream) {
+			t.Fatalf("reference trace too short: %q", want)
+		}
+		t.Run(v.String()+"/one-byte-at-a-time", func(t *testing.T) {
+			got := feedSplit(t, v, mk(), stream, func(int) int { return 1 })
+			if !slices.Equal(got, want) {
+				t.Fatalf("byte at a time:\n got %.300q\nwant %.300q", got, want)
+			}
+		})
+		t.Run(v.String()+"/random-splits", func(t *testing.T) {
+			r := rand.New(rand.NewPCG(1, uint64(v)))
+			for range 200 {
+				got := feedSplit(t, v, mk(), stream, func(rest int) int { return r.IntN(min(rest, 400)) + 1 })
+				if !slices.Equal(got, want) {
+					t.Fatalf("random splits:\n got %.300q\nwant %.300q", got, want)
+				}
+			}
+		})
+		t.Run(v.String()+"/splits-while-CONNACK-pending", func(t *testing.T) {
+			// CONNECT and what follows it in random chunks; the server holds
+			// the rest until it sends CONNACK (MQTT-3.2.0-1).
+			full := append(wire(t, v, connectFor(v, 30, property.Properties{})), stream[:len(stream)-2]...) // without DISCONNECT
+			var ref []string
+			r := rand.New(rand.NewPCG(2, uint64(v)))
+			for i := range 50 {
+				s := NewServer[uint16](Config{})
+				cut := func(rest int) int { return r.IntN(min(rest, 64)) + 1 }
+				if i == 0 {
+					cut = func(rest int) int { return rest }
+				}
+				got := feedSplit(t, v, s, full, cut)
+				evs, err := s.Send(connackFor(v, props))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, trace(t, v, evs)...)
+				if i == 0 {
+					ref = got
+					if len(ref) < 10 {
+						t.Fatalf("reference %q", ref)
+					}
+				} else if !slices.Equal(got, ref) {
+					t.Fatalf("split %d:\n got %.300q\nwant %.300q", i, got, ref)
+				}
+			}
+		})
+	}
+	t.Run("client/random-splits", func(t *testing.T) {
+		v := packet.V5
+		mk := func() *Connection[uint16] {
+			c, _ := clientConn(t, v, Config{}, connectFor(v, 30, property.Properties{TopicAliasMaximum: 3}), connackFor(v, property.Properties{}))
+			for _, p := range []packet.Packet{&packet.Publish{Topic: "q", QoS: 1}, &packet.Publish{Topic: "q", QoS: 2},
+				&packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "#"}}}} {
+				if _, err := c.Send(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return c
+		}
+		stream := wire(t, v, &packet.Puback{PacketID: 1}, &packet.Pubrec{PacketID: 2},
+			&packet.Publish{Topic: "t", QoS: 2, PacketID: 1, Props: property.Properties{TopicAlias: 3}, Payload: []byte("p")},
+			&packet.Pubcomp{PacketID: 2}, &packet.Suback{PacketID: 3, Reasons: []packet.ReasonCode{0}},
+			&packet.Pubrel{PacketID: 1}, &packet.Publish{Props: property.Properties{TopicAlias: 3}}, &packet.Pingresp{})
+		want := trace(t, v, mk().Recv(stream))
+		r := rand.New(rand.NewPCG(3, 3))
+		for range 200 {
+			got := feedSplit(t, v, mk(), stream, func(rest int) int { return r.IntN(min(rest, 20)) + 1 })
+			if !slices.Equal(got, want) {
+				t.Fatalf("\n got %q\nwant %q", got, want)
+			}
+		}
+	})
+}
+
+func TestRulesOversize(t *testing.T) {
+	// A v5 PUBLISH of 1000 bytes announced by its fixed header alone: it is
+	// refused before its body arrives.
+	header := []byte{0x30, 0xe5, 0x07} // Remaining Length 997
+	t.Run("MQTT-3.2.2-15/server-refuses-from-fixed-header", func(t *testing.T) {
+		v := packet.V5
+		s := serverConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{MaximumPacketSize: 999}))
+		evs := s.Recv(header)
+		wantClose(t, v, evs, packet.PacketTooLarge)
+		if !errors.Is(evErr(evs), packet.ErrPacketTooLarge) {
+			t.Fatalf("%v", evErr(evs))
+		}
+		// one byte under the limit passes the header check
+		s = serverConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{MaximumPacketSize: 1000}))
+		if evs := s.Recv(header); len(evs) != 0 {
+			t.Fatalf("size == maximum: %v", evs)
+		}
+	})
+	t.Run("MQTT-3.2.2-15/server-Config.MaxPacketSize", func(t *testing.T) {
+		for _, v := range versions {
+			s := serverConn(t, v, Config{MaxPacketSize: 100}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+			code := packet.PacketTooLarge
+			if v != packet.V5 {
+				code = 0
+			}
+			wantClose(t, v, s.Recv(header), code)
+		}
+	})
+	t.Run("MQTT-3.2.2-15/server-before-CONNECT", func(t *testing.T) {
+		s := NewServer[uint16](Config{MaxPacketSize: 100})
+		wantClose(t, packet.V5, s.Recv([]byte{0x10, 0xe5, 0x07}), 0)
+	})
+	t.Run("MQTT-3.1.2-27/client-refuses-from-fixed-header", func(t *testing.T) {
+		v := packet.V5
+		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{MaximumPacketSize: 500}), connackFor(v, property.Properties{}))
+		wantClose(t, v, c.Recv(header), packet.PacketTooLarge)
+	})
+	t.Run("MQTT-3.1.2-24/hard-cap-in-3.1.1", func(t *testing.T) {
+		c, _ := clientConn(t, packet.V311, Config{MaxPacketSize: 64}, connectFor(packet.V311, 0, property.Properties{}), connackFor(packet.V311, property.Properties{}))
+		wantClose(t, packet.V311, c.Recv(header), 0)
+	})
+	t.Run("MQTT-3.2.2-15/client-send-too-large", func(t *testing.T) {
+		v := packet.V5
+		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{MaximumPacketSize: 100}))
+		p := &packet.Publish{Topic: "a", QoS: 1, Payload: make([]byte, 200)}
+		refused(t, c, p, ErrPacketTooLarge)
+		if p.PacketID != 0 || c.ids.InUse() != 0 {
+			t.Fatalf("MQTT-2.2.1-3: id %d kept after a failed send, %d in use", p.PacketID, c.ids.InUse())
+		}
+		p.Payload = p.Payload[:90]
+		if _, err := c.Send(p); err != nil || p.PacketID == 0 {
+			t.Fatalf("fitting PUBLISH: %v, id %d", err, p.PacketID)
+		}
+	})
+	t.Run("MQTT-3.1.2-27/server-send-too-large", func(t *testing.T) {
+		v := packet.V5
+		s := serverConn(t, v, Config{}, connectFor(v, 0, property.Properties{MaximumPacketSize: 100}), connackFor(v, property.Properties{}))
+		refused(t, s, &packet.Publish{Topic: "a", QoS: 2, Payload: make([]byte, 200)}, ErrPacketTooLarge)
+		refused(t, s, &packet.Publish{Topic: "a", Payload: make([]byte, 200)}, ErrPacketTooLarge)
+	})
+}
+
+// ---- packet identifiers ---------------------------------------------------
+
+func TestRulesPacketIDs(t *testing.T) {
+	for _, v := range versions {
+		t.Run("MQTT-2.2.1-3/"+v.String()+"/never-0-and-round-robin", func(t *testing.T) {
+			c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+			p := &packet.Publish{Topic: "a", QoS: 1}
+			prev := uint16(0)
+			n := 1000
+			if v == packet.V5 { // the wrap past 65535 once is enough
+				n = 65535 + 10
+			}
+			for i := range n {
+				p.PacketID = 0
+				if _, err := c.Send(p); err != nil {
+					t.Fatalf("send %d: %v", i, err)
+				}
+				id := p.PacketID
+				if id == 0 || id == prev {
+					t.Fatalf("send %d: id %d after %d", i, id, prev)
+				}
+				prev = id
+				evs := c.Recv(wire(t, v, &packet.Puback{PacketID: id}))
+				if r := released(evs); len(r) != 1 || r[0] != id {
+					t.Fatalf("PUBACK %d released %v", id, r)
+				}
+			}
+			if c.ids.InUse() != 0 || c.SendQuota() != 65535 || (n > 65535 && prev != 10) {
+				t.Fatalf("in use %d, quota %d, last id %d", c.ids.InUse(), c.SendQuota(), prev)
+			}
+		})
+	}
+
+	type step struct {
+		send packet.Packet
+		// peer answers, in order; the last one ends the exchange
+		answers []packet.Packet
+	}
+	sub := func() packet.Packet {
+		return &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "a/#", QoS: 1}}}
+	}
+	unsub := func() packet.Packet { return &packet.Unsubscribe{Filters: []string{"a/#"}} }
+	cases := []struct {
+		name    string
+		v       packet.Version
+		send    packet.Packet
+		answers []packet.Packet // for id 1; the exchange ends after the last
+		quota   bool            // the exchange took a unit of send quota
+	}{
+		{"MQTT-4.3.2-3/v5/PUBACK", packet.V5, &packet.Publish{Topic: "a", QoS: 1}, []packet.Packet{&packet.Puback{PacketID: 1}}, true},
+		{"MQTT-4.3.2-1/3.1.1/PUBACK", packet.V311, &packet.Publish{Topic: "a", QoS: 1}, []packet.Packet{&packet.Puback{PacketID: 1}}, true},
+		{"MQTT-4.4.0-2/v5/PUBACK-error", packet.V5, &packet.Publish{Topic: "a", QoS: 1}, []packet.Packet{&packet.Puback{PacketID: 1, Reason: packet.NotAuthorized}}, true},
+		{"MQTT-4.3.3-5/v5/PUBREC-PUBCOMP", packet.V5, &packet.Publish{Topic: "a", QoS: 2}, []packet.Packet{&packet.Pubrec{PacketID: 1}, &packet.Pubcomp{PacketID: 1}}, true},
+		{"MQTT-4.3.3-1/3.1.1/PUBREC-PUBCOMP", packet.V311, &packet.Publish{Topic: "a", QoS: 2}, []packet.Packet{&packet.Pubrec{PacketID: 1}, &packet.Pubcomp{PacketID: 1}}, true},
+		{"MQTT-4.4.0-2/v5/PUBREC-error", packet.V5, &packet.Publish{Topic: "a", QoS: 2}, []packet.Packet{&packet.Pubrec{PacketID: 1, Reason: packet.QuotaExceeded}}, true},
+		{"MQTT-2.2.1-6/v5/SUBACK", packet.V5, sub(), []packet.Packet{&packet.Suback{PacketID: 1, Reasons: []packet.ReasonCode{1}}}, false},
+		{"MQTT-2.3.1-7/3.1.1/SUBACK", packet.V311, sub(), []packet.Packet{&packet.Suback{PacketID: 1, Reasons: []packet.ReasonCode{packet.SubscribeFailure}}}, false},
+		{"MQTT-2.2.1-6/v5/UNSUBACK", packet.V5, unsub(), []packet.Packet{&packet.Unsuback{PacketID: 1, Reasons: []packet.ReasonCode{0}}}, false},
+		{"MQTT-2.3.1-7/3.1.1/UNSUBACK", packet.V311, unsub(), []packet.Packet{&packet.Unsuback{PacketID: 1}}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name+"-releases-id", func(t *testing.T) {
+			v := tc.v
+			c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{ReceiveMaximum: 5}))
+			q0 := c.SendQuota()
+			if _, err := c.Send(tc.send); err != nil {
+				t.Fatal(err)
+			}
+			if c.ids.InUse() != 1 {
+				t.Fatalf("in use %d", c.ids.InUse())
+			}
+			if q := c.SendQuota(); tc.quota != (q == q0-1) {
+				t.Fatalf("quota %d -> %d", q0, q)
+			}
+			for i, a := range tc.answers {
+				evs := c.Recv(wire(t, v, a))
+				last := i == len(tc.answers)-1
+				if r := released(evs); last != (len(r) == 1 && r[0] == 1) || len(r) > 1 {
+					t.Fatalf("after %v: released %v", a.Type(), r)
+				}
+				if evErr(evs) != nil {
+					t.Fatalf("%v", evs)
+				}
+			}
+			if c.ids.InUse() != 0 || len(c.outbound) != 0 || c.SendQuota() != q0 {
+				t.Fatalf("after the exchange: in use %d, outbound %v, quota %d of %d", c.ids.InUse(), c.outbound, c.SendQuota(), q0)
+			}
+		})
+	}
+
+	t.Run("MQTT-2.2.1-3/failed-sends-release", func(t *testing.T) {
+		v := packet.V5
+		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+		bad := []packet.Packet{
+			&packet.Publish{Topic: "a/+", QoS: 1}, // wildcard in a topic name
+			&packet.Publish{Topic: "a", QoS: 2, Payload: nil, Dup: false, Props: property.Properties{SessionExpiry: 1}}, // property not allowed
+			&packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "a/#/b"}}},
+			&packet.Subscribe{}, // no filter
+			&packet.Unsubscribe{Filters: []string{""}},
+		}
+		for _, p := range bad {
+			before := snap(c)
+			if evs, err := c.Send(p); err == nil || len(evs) != 0 {
+				t.Fatalf("Send(%v) = %v, %v", p.Type(), evs, err)
+			}
+			if !snap(c).equal(before) || c.ids.InUse() != 0 {
+				t.Fatalf("%v: state changed", p.Type())
+			}
+			switch p := p.(type) {
+			case *packet.Publish:
+				if p.PacketID != 0 {
+					t.Fatalf("id %d left in the refused PUBLISH", p.PacketID)
+				}
+			case *packet.Subscribe:
+				if p.PacketID != 0 {
+					t.Fatalf("id %d left in the refused SUBSCRIBE", p.PacketID)
+				}
+			}
+		}
+	})
+	t.Run("MQTT-2.2.1-3/caller-chosen-id-in-use", func(t *testing.T) {
+		v := packet.V5
+		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+		if _, err := c.Send(&packet.Publish{Topic: "a", QoS: 1, PacketID: 7}); err != nil {
+			t.Fatal(err)
+		}
+		refused(t, c, &packet.Publish{Topic: "a", QoS: 2, PacketID: 7}, ErrIDInUse)
+		refused(t, c, &packet.Subscribe{PacketID: 7, Subscriptions: []packet.Subscription{{Filter: "a"}}}, ErrIDInUse)
+		p := &packet.Publish{Topic: "a", QoS: 1}
+		for range 3 {
+			p.PacketID = 0
+			if _, err := c.Send(p); err != nil || p.PacketID == 7 || p.PacketID == 0 {
+				t.Fatalf("allocated %d, %v", p.PacketID, err)
+			}
+		}
+	})
+	t.Run("MQTT-2.2.1-3/Closed-releases-all", func(t *testing.T) {
+		v := packet.V5
+		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+		for _, p := range []packet.Packet{&packet.Publish{Topic: "a", QoS: 1}, &packet.Publish{Topic: "a", QoS: 2}, sub(), unsub()} {
+			if _, err := c.Send(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Recv(wire(t, v, &packet.Pubrec{PacketID: 2})) // id 2 now awaits PUBCOMP
+		evs := c.Closed()
+		r := released(evs)
+		slices.Sort(r)
+		if !slices.Equal(r, []uint16{1, 2, 3, 4}) || c.ids.InUse() != 0 || count(evs, EventClose) != 1 {
+			t.Fatalf("Closed: %v", evs)
+		}
+	})
+	t.Run("MQTT-2.2.1-5/late-acks-for-unknown-ids", func(t *testing.T) {
+		v := packet.V5
+		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+		if _, err := c.Send(&packet.Publish{Topic: "a", QoS: 1}); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range []packet.Packet{&packet.Puback{PacketID: 9}, &packet.Pubcomp{PacketID: 1},
+			&packet.Suback{PacketID: 1, Reasons: []packet.ReasonCode{0}}, &packet.Unsuback{PacketID: 1, Reasons: []packet.ReasonCode{0}}} {
+			evs := c.Recv(wire(t, v, a))
+			if len(released(evs)) != 0 || evErr(evs) != nil {
+				t.Fatalf("%v for no exchange: %v", a.Type(), evs)
+			}
+		}
+		if c.ids.InUse() != 1 || c.outbound[1] != awaitPuback {
+			t.Fatalf("exchange 1 disturbed: %v", c.outbound)
+		}
+		// A PUBREC for an unknown id gets PUBREL 0x92 in v5.
+		ps := sent(t, v, c.Recv(wire(t, v, &packet.Pubrec{PacketID: 9})))
+		if len(ps) != 1 || ps[0].(*packet.Pubrel).Reason != packet.PacketIdentifierNotFound || ps[0].(*packet.Pubrel).PacketID != 9 {
+			t.Fatalf("PUBREC 9: sent %v", ps)
+		}
+	})
+}
+
+// ---- QoS flows at the receiver -------------------------------------------
+
+func TestRulesReceiverQoS(t *testing.T) {
+	for _, v := range versions {
+		srv := func(t *testing.T, cfg Config) *Connection[uint16] {
+			return serverConn(t, v, cfg, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+		}
+		t.Run("MQTT-4.3.2-4/"+v.String()+"/PUBACK", func(t *testing.T) {
+			s := srv(t, Config{})
+			evs := s.Recv(wire(t, v, &packet.Publish{Topic: "a", QoS: 1, PacketID: 5}))
+			ps := sent(t, v, evs)
+			if len(received(evs)) != 1 || len(ps) != 1 || ps[0].(*packet.Puback).PacketID != 5 || len(s.inbound) != 0 {
+				t.Fatalf("%v", evs)
+			}
+		})
+		t.Run("MQTT-4.3.2-5/"+v.String()+"/same-id-after-PUBACK-is-new", func(t *testing.T) {
+			s := srv(t, Config{})
+			for range 2 {
+				evs := s.Recv(wire(t, v, &packet.Publish{Topic: "a", QoS: 1, PacketID: 5, Dup: true}))
+				if len(received(evs)) != 1 || len(sent(t, v, evs)) != 1 {
+					t.Fatalf("%v", evs)
+				}
+			}
+		})
+		t.Run("MQTT-4.3.3-10/"+v.String()+"/QoS2-duplicate-acknowledged-delivered-once", func(t *testing.T) {
+			s := srv(t, Config{})
+			pub := &packet.Publish{Topic: "a", QoS: 2, PacketID: 6, Payload: []byte("x")}
+			evs := s.Recv(wire(t, v, pub))
+			if len(received(evs)) != 1 || !slices.Equal(sentTypes(evs), []packet.Type{packet.TypePubrec}) {
+				t.Fatalf("first: %v", evs)
+			}
+			pub.Dup = true
+			for range 3 {
+				evs = s.Recv(wire(t, v, pub))
+				ps := sent(t, v, evs)
+				if len(received(evs)) != 0 || len(ps) != 1 || ps[0].(*packet.Pubrec).PacketID != 6 {
+					t.Fatalf("duplicate: %v", evs)
+				}
+			}
+			evs = s.Recv(wire(t, v, &packet.Pubrel{PacketID: 6}))
+			ps := sent(t, v, evs)
+			if len(ps) != 1 || ps[0].(*packet.Pubcomp).PacketID != 6 || ps[0].(*packet.Pubcomp).Reason != 0 || len(s.inbound) != 0 {
+				t.Fatalf("MQTT-4.3.3-11: %v", evs)
+			}
+			// MQTT-4.3.3-12: after PUBCOMP the id starts a new publication.
+			if evs := s.Recv(wire(t, v, pub)); len(received(evs)) != 1 {
+				t.Fatalf("MQTT-4.3.3-12: %v", evs)
+			}
+		})
+		t.Run("MQTT-4.3.3-11/"+v.String()+"/repeated-PUBREL", func(t *testing.T) {
+			s := srv(t, Config{})
+			s.Recv(wire(t, v, &packet.Publish{Topic: "a", QoS: 2, PacketID: 6}))
+			s.Recv(wire(t, v, &packet.Pubrel{PacketID: 6}))
+			ps := sent(t, v, s.Recv(wire(t, v, &packet.Pubrel{PacketID: 6})))
+			want := packet.ReasonCode(0)
+			if v == packet.V5 {
+				want = packet.PacketIdentifierNotFound
+			}
+			if len(ps) != 1 || ps[0].(*packet.Pubcomp).PacketID != 6 || ps[0].(*packet.Pubcomp).Reason != want {
+				t.Fatalf("%v", ps)
+			}
+		})
+	}
+	t.Run("MQTT-4.3.3-11/v5/PUBREL-unknown-id-PUBCOMP-0x92", func(t *testing.T) {
+		v := packet.V5
+		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+		evs := c.Recv(wire(t, v, &packet.Pubrel{PacketID: 77}))
+		ps := sent(t, v, evs)
+		if len(ps) != 1 || ps[0].(*packet.Pubcomp).PacketID != 77 || ps[0].(*packet.Pubcomp).Reason != packet.PacketIdentifierNotFound {
+			t.Fatalf("%v", evs)
+		}
+		if evErr(evs) != nil || len(received(evs)) != 0 {
+			t.Fatalf("%v", evs)
+		}
+	})
+	t.Run("MQTT-4.3.3-9/v5/same-id-after-PUBREC-error-is-new", func(t *testing.T) {
+		v := packet.V5
+		s := serverConn(t, v, Config{ManualPubrec: true}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{ReceiveMaximum: 1}))
+		pub := &packet.Publish{Topic: "a", QoS: 2, PacketID: 3}
+		if evs := s.Recv(wire(t, v, pub)); len(received(evs)) != 1 || len(sentTypes(evs)) != 0 {
+			t.Fatalf("%v", evs)
+		}
+		if _, err := s.Send(&packet.Pubrec{PacketID: 3, Reason: packet.QuotaExceeded}); err != nil {
+			t.Fatal(err)
+		}
+		if evs := s.Recv(wire(t, v, pub)); len(received(evs)) != 1 || evErr(evs) != nil {
+			t.Fatalf("second PUBLISH 3: %v", evs)
+		}
+	})
+}
+
+// ---- PINGREQ / PINGRESP and keep-alive ------------------------------------
+
+func TestRulesPing(t *testing.T) {
+	for _, v := range versions {
+		t.Run("MQTT-3.12.4-1/"+v.String()+"/PINGRESP", func(t *testing.T) {
+			s := serverConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+			evs := s.Recv(wire(t, v, &packet.Pingreq{}, &packet.Pingreq{}))
+			if !slices.Equal(sentTypes(evs), []packet.Type{packet.TypePingresp, packet.TypePingresp}) || len(received(evs)) != 2 {
+				t.Fatalf("%v", evs)
+			}
+			sent(t, v, evs)
+		})
+		t.Run("MQTT-3.12.4-1/"+v.String()+"/ManualPingresp", func(t *testing.T) {
+			s := serverConn(t, v, Config{ManualPingresp: true}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+			evs := s.Recv(wire(t, v, &packet.Pingreq{}))
+			if len(sentTypes(evs)) != 0 || len(received(evs)) != 1 {
+				t.Fatalf("%v", evs)
+			}
+			evs, err := s.Send(&packet.Pingresp{})
+			if err != nil || !slices.Equal(sentTypes(evs), []packet.Type{packet.TypePingresp}) {
+				t.Fatalf("%v %v", evs, err)
+			}
+		})
+	}
+}
+
+func TestRulesKeepAlive(t *testing.T) {
+	for _, v := range versions {
+		t.Run("MQTT-3.1.2-22/"+v.String()+"/client-ping-interval-from-CONNECT", func(t *testing.T) {
+			_, evs := clientConn(t, v, Config{}, connectFor(v, 30, property.Properties{}), connackFor(v, property.Properties{}))
+			if d, ok := timer(evs, TimerPing); !ok || d != 30*time.Second {
+				t.Fatalf("%v", evs)
+			}
+		})
+		t.Run("MQTT-3.1.2-22/"+v.String()+"/user-interval", func(t *testing.T) {
+			_, evs := clientConn(t, v, Config{PingInterval: 5 * time.Second}, connectFor(v, 30, property.Properties{}),
+				connackFor(v, property.Properties{ServerKeepAlive: 10}))
+			if d, ok := timer(evs, TimerPing); !ok || d != 5*time.Second {
+				t.Fatalf("%v", evs)
+			}
+		})
+		t.Run("MQTT-3.1.2-22/"+v.String()+"/keep-alive-0-no-timer", func(t *testing.T) {
+			c, evs := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+			if indexOf(evs, EventTimerReset) >= 0 {
+				t.Fatalf("%v", evs)
+			}
+			evs, _ = c.Send(&packet.Publish{Topic: "a"})
+			if indexOf(evs, EventTimerReset) >= 0 {
+				t.Fatalf("%v", evs)
+			}
+		})
+		t.Run("MQTT-3.1.2-22/"+v.String()+"/re-armed-after-send-and-ping-cycle", func(t *testing.T) {
+			c, _ := clientConn(t, v, Config{PingTimeout: 3 * time.Second}, connectFor(v, 20, property.Properties{}), connackFor(v, property.Properties{}))
+			evs, err := c.Send(&packet.Publish{Topic: "a"})
+			if d, ok := timer(evs, TimerPing); err != nil || !ok || d != 20*time.Second {
+				t.Fatalf("after PUBLISH: %v %v", evs, err)
+			}
+			evs = c.Recv(wire(t, v, &packet.Publish{Topic: "a", QoS: 1, PacketID: 1})) // the PUBACK is a send too
+			if _, ok := timer(evs, TimerPing); !ok {
+				t.Fatalf("after auto PUBACK: %v", evs)
+			}
+			evs = c.Recv(wire(t, v, &packet.Publish{Topic: "a"})) // receiving alone does not re-arm
+			if _, ok := timer(evs, TimerPing); ok {
+				t.Fatalf("after receiving: %v", evs)
+			}
+			evs = c.TimerFired(TimerPing)
+			if !slices.Equal(sentTypes(evs), []packet.Type{packet.TypePingreq}) {
+				t.Fatalf("ping: %v", evs)
+			}
+			if d, ok := timer(evs, TimerPingResponse); !ok || d != 3*time.Second {
+				t.Fatalf("ping response timer: %v", evs)
+			}
+			if d, ok := timer(evs, TimerPing); !ok || d != 20*time.Second {
+				t.Fatalf("ping timer: %v", evs)
+			}
+			evs = c.Recv(wire(t, v, &packet.Pingresp{}))
+			if !cancels(evs, TimerPingResponse) || len(received(evs)) != 1 {
+				t.Fatalf("PINGRESP: %v", evs)
+			}
+			if evs := c.TimerFired(TimerPingResponse); len(evs) != 0 { // a stale firing
+				t.Fatalf("stale ping response timer: %v", evs)
+			}
+		})
+		t.Run("sec3.1.2.10/"+v.String()+"/PINGRESP-timeout-closes-without-DISCONNECT", func(t *testing.T) {
+			c, _ := clientConn(t, v, Config{}, connectFor(v, 20, property.Properties{}), connackFor(v, property.Properties{}))
+			evs := c.TimerFired(TimerPing)
+			if d, ok := timer(evs, TimerPingResponse); !ok || d != 20*time.Second {
+				t.Fatalf("ping timeout defaults to the interval: %v", evs)
+			}
+			evs = c.TimerFired(TimerPingResponse)
+			wantClose(t, v, evs, 0)
+			if !errors.Is(evErr(evs), ErrPingTimeout) || !cancels(evs, TimerPing) {
+				t.Fatalf("%v", evs)
+			}
+		})
+		t.Run("MQTT-3.1.2-24/"+v.String()+"/server-keep-alive-1.5x", func(t *testing.T) {
+			s := NewServer[uint16](Config{})
+			s.Recv(wire(t, v, connectFor(v, 10, property.Properties{})))
+			evs, err := s.Send(connackFor(v, property.Properties{}))
+			if d, ok := timer(evs, TimerKeepAlive); err != nil || !ok || d != 15*time.Second {
+				t.Fatalf("%v %v", evs, err)
+			}
+			evs = s.Recv(wire(t, v, &packet.Publish{Topic: "a"}))
+			if d, ok := timer(evs, TimerKeepAlive); !ok || d != 15*time.Second {
+				t.Fatalf("not re-armed by a packet: %v", evs)
+			}
+			evs = s.Recv([]byte{0x30}) // half a packet is not a packet
+			if _, ok := timer(evs, TimerKeepAlive); ok {
+				t.Fatalf("re-armed by a partial packet: %v", evs)
+			}
+			evs, _ = s.Send(&packet.Publish{Topic: "a"})
+			if _, ok := timer(evs, TimerKeepAlive); ok {
+				t.Fatalf("re-armed by a send: %v", evs)
+			}
+			evs = s.TimerFired(TimerKeepAlive)
+			code := packet.ReasonCode(0)
+			if v == packet.V5 {
+				code = packet.KeepAliveTimeout
+			}
+			wantClose(t, v, evs, code)
+			if evErr(evs) != ErrKeepAliveTimeout {
+				t.Fatalf("%v", evErr(evs))
+			}
+		})
+		t.Run("MQTT-3.1.2-24/"+v.String()+"/keep-alive-0-no-server-timer", func(t *testing.T) {
+			s := NewServer[uint16](Config{})
+			s.Recv(wire(t, v, connectFor(v, 0, property.Properties{})))
+			evs, _ := s.Send(connackFor(v, property.Properties{}))
+			if indexOf(evs, EventTimerReset) >= 0 {
+				t.Fatalf("%v", evs)
+			}
+			if evs := s.Recv(wire(t, v, &packet.Pingreq{})); indexOf(evs, EventTimerReset) >= 0 {
+				t.Fatalf("%v", evs)
+			}
+		})
+	}
+	t.Run("MQTT-3.1.2-23/v5/Server-Keep-Alive", func(t *testing.T) {
+		v := packet.V5
+		_, evs := clientConn(t, v, Config{}, connectFor(v, 30, property.Properties{}), connackFor(v, property.Properties{ServerKeepAlive: 10}))
+		if d, ok := timer(evs, TimerPing); !ok || d != 10*time.Second {
+			t.Fatalf("%v", evs)
+		}
+		// a Server Keep Alive of 0 turns keep-alive off
+		a := connackFor(v, property.Properties{})
+		a.Props.Zero.Add(property.ServerKeepAlive)
+		_, evs = clientConn(t, v, Config{}, connectFor(v, 30, property.Properties{}), a)
+		if indexOf(evs, EventTimerReset) >= 0 {
+			t.Fatalf("Server Keep Alive 0: %v", evs)
+		}
+	})
+	t.Run("MQTT-3.2.2-21/v5/server-uses-its-Server-Keep-Alive", func(t *testing.T) {
+		v := packet.V5
+		s := NewServer[uint16](Config{})
+		s.Recv(wire(t, v, connectFor(v, 100, property.Properties{})))
+		evs, _ := s.Send(connackFor(v, property.Properties{ServerKeepAlive: 20}))
+		if d, ok := timer(evs, TimerKeepAlive); !ok || d != 30*time.Second {
+			t.Fatalf("%v", evs)
+		}
+	})
+}
+
+// ---- flow control -----------------------------------------------------------
+
+func TestRulesReceiveMaximum(t *testing.T) {
+	t.Run("MQTT-3.3.4-7/server-disconnects-0x93", func(t *testing.T) {
+		v := packet.V5
+		s := serverConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{ReceiveMaximum: 3}))
+		// QoS 2 exchanges stay open (awaiting PUBREL); QoS 1 ones close at
+		// once, but count while they are handled.
+		evs := s.Recv(wire(t, v, &packet.Publish{Topic: "a", QoS: 2, PacketID: 1}, &packet.Publish{Topic: "a", QoS: 2, PacketID: 2},
+			&packet.Publish{Topic: "a", QoS: 1, PacketID: 3}, &packet.Publish{Topic: "a", QoS: 1, PacketID: 4},
+			&packet.Publish{Topic: "a", QoS: 2, PacketID: 5}))
+		if evErr(evs) != nil {
+			t.Fatalf("within Receive Maximum: %v", evs)
+		}
+		evs = s.Recv(wire(t, v, &packet.Publish{Topic: "a", QoS: 2, PacketID: 6}))
+		wantClose(t, v, evs, packet.ReceiveMaximumExceeded)
+	})
+	t.Run("MQTT-3.3.4-7/exchange-end-frees-a-slot", func(t *testing.T) {
+		v := packet.V5
+		s := serverConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{ReceiveMaximum: 1}))
+		for id := uint16(1); id < 5; id++ {
+			evs := s.Recv(wire(t, v, &packet.Publish{Topic: "a", QoS: 2, PacketID: id}, &packet.Pubrel{PacketID: id}))
+			if evErr(evs) != nil {
+				t.Fatalf("%v", evs)
+			}
+		}
+	})
+	t.Run("MQTT-3.3.4-9/client-disconnects-0x93", func(t *testing.T) {
+		v := packet.V5
+		c, _ := clientConn(t, v, Config{ManualPuback: true}, connectFor(v, 0, property.Properties{ReceiveMaximum: 1}), connackFor(v, property.Properties{}))
+		if evs := c.Recv(wire(t, v, &packet.Publish{Topic: "a", QoS: 1, PacketID: 1})); evErr(evs) != nil {
+			t.Fatalf("%v", evs)
+		}
+		wantClose(t, v, c.Recv(wire(t, v, &packet.Publish{Topic: "a", QoS: 1, PacketID: 2})), packet.ReceiveMaximumExceeded)
+	})
+	t.Run("MQTT-3.3.4-9/QoS0-not-counted", func(t *testing.T) {
+		v := packet.V5
+		c, _ := clientConn(t, v, Config{ManualPuback: true}, connectFor(v, 0, property.Properties{ReceiveMaximum: 1}), connackFor(v, property.Properties{}))
+		evs := c.Recv(wire(t, v, &packet.Publish{Topic: "a", QoS: 1, PacketID: 1}, &packet.Publish{Topic: "a"}, &packet.Publish{Topic: "a"}))
+		if evErr(evs) != nil || len(received(evs)) != 3 {
+			t.Fatalf("%v", evs)
+		}
+	})
+	for _, v := range versions {
+		t.Run("MQTT-4.9.0-2/"+v.String()+"/quota-exhausted", func(t *testing.T) {
+			recvMax := uint16(3)
+			c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{ReceiveMaximum: recvMax}))
+			want := int(recvMax)
+			if v != packet.V5 {
+				want = 65535 // no Receive Maximum in 3.1.1
+			}
+			if c.SendQuota() != want {
+				t.Fatalf("MQTT-4.9.0-1: initial quota %d", c.SendQuota())
+			}
+			if v != packet.V5 {
+				return
+			}
+			for i := range want {
+				if _, err := c.Send(&packet.Publish{Topic: "a", QoS: packet.QoS(1 + i%2)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if c.SendQuota() != 0 {
+				t.Fatalf("quota %d", c.SendQuota())
+			}
+			refused(t, c, &packet.Publish{Topic: "a", QoS: 1}, ErrQuotaExceeded)
+			refused(t, c, &packet.Publish{Topic: "a", QoS: 2}, ErrQuotaExceeded)
+			// MQTT-4.9.0-3, MQTT-3.3.4-8: everything else still goes.
+			for _, p := range []packet.Packet{&packet.Publish{Topic: "a"}, &packet.Pingreq{},
+				&packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "a"}}}} {
+				if _, err := c.Send(p); err != nil {
+					t.Fatalf("MQTT-3.3.4-8: %v at quota 0: %v", p.Type(), err)
+				}
+			}
+			c.Recv(wire(t, v, &packet.Puback{PacketID: 1}))
+			if c.SendQuota() != 1 {
+				t.Fatalf("quota after PUBACK %d", c.SendQuota())
+			}
+			if _, err := c.Send(&packet.Publish{Topic: "a", QoS: 1}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	t.Run("MQTT-3.3.4-9/server-quota-from-CONNECT", func(t *testing.T) {
+		v := packet.V5
+		s := serverConn(t, v, Config{}, connectFor(v, 0, property.Properties{ReceiveMaximum: 1}), connackFor(v, property.Properties{}))
+		if _, err := s.Send(&packet.Publish{Topic: "a", QoS: 2}); err != nil {
+			t.Fatal(err)
+		}
+		refused(t, s, &packet.Publish{Topic: "a", QoS: 1}, ErrQuotaExceeded)
+		s.Recv(wire(t, v, &packet.Pubrec{PacketID: 1}))
+		refused(t, s, &packet.Publish{Topic: "a", QoS: 1}, ErrQuotaExceeded) // PUBREL sent, PUBCOMP awaited
+		s.Recv(wire(t, v, &packet.Pubcomp{PacketID: 1}))
+		if s.SendQuota() != 1 {
+			t.Fatalf("quota %d", s.SendQuota())
+		}
+	})
+}
+
+// ---- topic aliases, receive side ------------------------------------------
+
+func TestRulesTopicAliasRecv(t *testing.T) {
+	v := packet.V5
+	srv := func(t *testing.T) *Connection[uint16] {
+		return serverConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{TopicAliasMaximum: 2}))
+	}
+	t.Run("MQTT-3.3.2-12/server-accepts-and-resolves", func(t *testing.T) {
+		s := srv(t)
+		evs := s.Recv(wire(t, v, &packet.Publish{Topic: "x/y", Props: property.Properties{TopicAlias: 2}},
+			&packet.Publish{QoS: 1, PacketID: 1, Props: property.Properties{TopicAlias: 2}, Payload: []byte("p")},
+			&packet.Publish{Topic: "x/z", Props: property.Properties{TopicAlias: 2}},
+			&packet.Publish{Props: property.Properties{TopicAlias: 2}}))
+		var topics []string
+		for _, p := range received(evs) {
+			topics = append(topics, p.(*packet.Publish).Topic)
+		}
+		if !slices.Equal(topics, []string{"x/y", "x/y", "x/z", "x/z"}) || evErr(evs) != nil {
+			t.Fatalf("%q %v", topics, evs)
+		}
+	})
+	t.Run("MQTT-3.3.2-12/server-alias-above-maximum-0x94", func(t *testing.T) {
+		evs := srv(t).Recv(wire(t, v, &packet.Publish{Topic: "x", Props: property.Properties{TopicAlias: 3}}))
+		wantClose(t, v, evs, packet.TopicAliasInvalid)
+	})
+	t.Run("MQTT-3.3.2-10/client-alias-above-maximum-0x94", func(t *testing.T) {
+		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+		wantClose(t, v, c.Recv(wire(t, v, &packet.Publish{Topic: "x", Props: property.Properties{TopicAlias: 1}})), packet.TopicAliasInvalid)
+	})
+	t.Run("MQTT-3.3.2-7/unknown-alias-0x94", func(t *testing.T) {
+		evs := srv(t).Recv(wire(t, v, &packet.Publish{Props: property.Properties{TopicAlias: 1}}))
+		wantClose(t, v, evs, packet.TopicAliasInvalid)
+	})
+	t.Run("MQTT-3.3.2-7/mappings-not-carried-to-next-connection", func(t *testing.T) {
+		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{TopicAliasMaximum: 4}), connackFor(v, property.Properties{}))
+		if evs := c.Recv(wire(t, v, &packet.Publish{Topic: "m", Props: property.Properties{TopicAlias: 1}})); evErr(evs) != nil {
+			t.Fatalf("%v", evs)
+		}
+		c.Closed()
+		if _, err := c.Send(connectFor(v, 0, property.Properties{TopicAliasMaximum: 4})); err != nil {
+			t.Fatal(err)
+		}
+		c.Recv(wire(t, v, &packet.Connack{}))
+		wantClose(t, v, c.Recv(wire(t, v, &packet.Publish{Props: property.Properties{TopicAlias: 1}})), packet.TopicAliasInvalid)
+	})
+	t.Run("MQTT-3.3.2-8/alias-0-0x82", func(t *testing.T) {
+		// Topic Alias 0 on the wire: PUBLISH "a" with property 0x23 = 0.
+		evs := srv(t).Recv([]byte{0x30, 0x07, 0x00, 0x01, 'a', 0x03, 0x23, 0x00, 0x00})
+		wantClose(t, v, evs, packet.ProtocolError)
+	})
+	t.Run("MQTT-3.3.2-9/send-alias-above-peer-maximum", func(t *testing.T) {
+		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{TopicAliasMaximum: 1}))
+		refused(t, c, &packet.Publish{Topic: "a", Props: property.Properties{TopicAlias: 2}}, ErrAlias)
+		if _, err := c.Send(&packet.Publish{Topic: "a", Props: property.Properties{TopicAlias: 1}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// ---- CONNECT / CONNACK ------------------------------------------------------
+
+// rawConnect is a CONNECT with protocol name and level of our choice.
+func rawConnect(name string, level byte) []byte {
+	body := []byte{0, byte(len(name))}
+	body = append(body, name...)
+	body = append(body, level, 0x02, 0, 30, 0, 1, 'c')
+	if level == 5 {
+		body = slices.Insert(body, 2+len(name)+4, 0) // empty properties
+	}
+	return append([]byte{0x10, byte(len(body))}, body...)
+}
+
+func TestRulesConnect(t *testing.T) {
+	t.Run("MQTT-3.1.2-2/3.1.1/old-level-return-code-0x01", func(t *testing.T) {
+		for _, level := range []byte{1, 2, 3} {
+			s := NewServer[uint16](Config{})
+			evs := s.Recv(rawConnect("MQTT", level))
+			if !slices.Equal(sentBytes(evs), []byte{0x20, 0x02, 0x00, 0x01}) {
+				t.Fatalf("level %d: sent % x", level, sentBytes(evs))
+			}
+			if indexOf(evs, EventClose) < 0 || !errors.Is(evErr(evs), packet.ErrUnsupportedVersion) {
+				t.Fatalf("level %d: %v", level, evs)
+			}
+		}
+	})
+	t.Run("MQTT-3.1.2-2/v5-only-server-3.1.1-client-return-code-0x01", func(t *testing.T) {
+		s := NewServer[uint16](Config{Version: packet.V5})
+		evs := s.Recv(rawConnect("MQTT", 4))
+		if !slices.Equal(sentBytes(evs), []byte{0x20, 0x02, 0x00, 0x01}) || indexOf(evs, EventClose) < 0 {
+			t.Fatalf("sent % x: %v", sentBytes(evs), evs)
+		}
+	})
+	t.Run("MQTT-3.1.2-2/3.1.1-only-server-v5-client-CONNACK-0x84", func(t *testing.T) {
+		s := NewServer[uint16](Config{Version: packet.V311})
+		evs := s.Recv(rawConnect("MQTT", 5))
+		if !slices.Equal(sentBytes(evs), []byte{0x20, 0x03, 0x00, 0x84, 0x00}) || indexOf(evs, EventClose) < 0 {
+			t.Fatalf("sent % x: %v", sentBytes(evs), evs)
+		}
+	})
+	t.Run("MQTT-3.1.0-1/configured-version-first-packet-not-CONNECT", func(t *testing.T) {
+		for _, v := range versions {
+			evs := NewServer[uint16](Config{Version: v}).Recv(wire(t, v, &packet.Pingreq{}))
+			wantClose(t, v, evs, 0)
+			if statement(evErr(evs)) != "MQTT-3.1.0-1" {
+				t.Fatalf("%v: %v", v, evErr(evs))
+			}
+		}
+	})
+	t.Run("MQTT-3.1.2-1/bad-protocol-name-closes", func(t *testing.T) {
+		s := NewServer[uint16](Config{})
+		evs := s.Recv(rawConnect("MQTX", 4))
+		if indexOf(evs, EventClose) < 0 || evErr(evs) == nil {
+			t.Fatalf("%v", evs)
+		}
+	})
+	t.Run("MQTT-3.1.2-2/v5-server-level-5-accepted", func(t *testing.T) {
+		s := NewServer[uint16](Config{Version: packet.V5})
+		if evs := s.Recv(rawConnect("MQTT", 5)); len(received(evs)) != 1 {
+			t.Fatalf("%v", evs)
+		}
+	})
+	t.Run("MQTT-3.1.4-1/v5/malformed-CONNECT-CONNACK-0x81", func(t *testing.T) {
+		b := rawConnect("MQTT", 5)
+		b[9] |= 0x01 // reserved flag (MQTT-3.1.2-3)
+		s := NewServer[uint16](Config{})
+		evs := s.Recv(b)
+		ps := sent(t, packet.V5, evs)
+		if len(ps) != 1 || ps[0].(*packet.Connack).Reason != packet.MalformedPacket {
+			t.Fatalf("%v", evs)
+		}
+		if indexOf(evs, EventClose) < indexOf(evs, EventSend) || statement(evErr(evs)) != "MQTT-3.1.2-3" {
+			t.Fatalf("%v", evs)
+		}
+	})
+	t.Run("MQTT-3.1.4-1/3.1.1/malformed-CONNECT-closes-without-CONNACK", func(t *testing.T) {
+		b := rawConnect("MQTT", 4)
+		b[9] |= 0x01
+		evs := NewServer[uint16](Config{}).Recv(b)
+		wantClose(t, packet.V311, evs, 0)
+	})
+	for _, v := range versions {
+		t.Run("MQTT-3.2.2-7/"+v.String()+"/client-CONNACK-failure-closes", func(t *testing.T) {
+			c := NewClient[uint16](Config{Version: v})
+			if _, err := c.Send(connectFor(v, 30, property.Properties{})); err != nil {
+				t.Fatal(err)
+			}
+			code := packet.NotAuthorized
+			if v != packet.V5 {
+				code = packet.RefusedNotAuthorized
+			}
+			evs := c.Recv(wire(t, v, &packet.Connack{Reason: code}))
+			if len(received(evs)) != 1 || indexOf(evs, EventClose) < 0 || indexOf(evs, EventTimerReset) >= 0 || len(sentTypes(evs)) != 0 {
+				t.Fatalf("%v", evs)
+			}
+			refused(t, c, &packet.Publish{Topic: "a"}, ErrState)
+			evs = c.Closed()
+			if count(evs, EventClose) != 0 || c.State() != StateDisconnected {
+				t.Fatalf("Closed: %v", evs)
+			}
+		})
+		t.Run("MQTT-3.1.4-6/"+v.String()+"/server-CONNACK-failure-drops-held-packets", func(t *testing.T) {
+			s := NewServer[uint16](Config{})
+			evs := s.Recv(wire(t, v, connectFor(v, 30, property.Properties{}), &packet.Publish{Topic: "a", QoS: 1, PacketID: 1}, &packet.Pingreq{}))
+			if len(received(evs)) != 1 {
+				t.Fatalf("%v", evs)
+			}
+			code := packet.BadUserNameOrPassword
+			if v != packet.V5 {
+				code = packet.RefusedBadUserNameOrPassword
+			}
+			evs, err := s.Send(&packet.Connack{Reason: code})
+			if err != nil || !slices.Equal(sentTypes(evs), []packet.Type{packet.TypeConnack}) || len(received(evs)) != 0 || indexOf(evs, EventClose) < 0 {
+				t.Fatalf("MQTT-3.2.2-7: %v %v", evs, err)
+			}
+			if evs := s.Recv(wire(t, v, &packet.Pingreq{})); len(evs) != 0 {
+				t.Fatalf("after refusal: %v", evs)
+			}
+		})
+		t.Run("MQTT-3.2.0-1/"+v.String()+"/held-until-CONNACK", func(t *testing.T) {
+			s := NewServer[uint16](Config{})
+			evs := s.Recv(wire(t, v, connectFor(v, 30, property.Properties{}),
+				&packet.Publish{Topic: "a", QoS: 1, PacketID: 1}, &packet.Pingreq{},
+				&packet.Subscribe{PacketID: 2, Subscriptions: []packet.Subscription{{Filter: "b"}}}))
+			if len(received(evs)) != 1 || len(sentTypes(evs)) != 0 {
+				t.Fatalf("before CONNACK: %v", evs)
+			}
+			// more arrives, in pieces, while the CONNACK is pending
+			more := wire(t, v, &packet.Publish{Topic: "c", QoS: 2, PacketID: 3})
+			if evs := s.Recv(more[:3]); len(evs) != 0 {
+				t.Fatalf("%v", evs)
+			}
+			if evs := s.Recv(more[3:]); len(evs) != 0 {
+				t.Fatalf("%v", evs)
+			}
+			evs, err := s.Send(connackFor(v, property.Properties{}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []packet.Type{packet.TypeConnack, packet.TypePuback, packet.TypePingresp, packet.TypePubrec}
+			if got := sentTypes(evs); !slices.Equal(got, want) {
+				t.Fatalf("sent %v, want %v", got, want)
+			}
+			var types []packet.Type
+			for _, p := range received(evs) {
+				types = append(types, p.Type())
+			}
+			if !slices.Equal(types, []packet.Type{packet.TypePublish, packet.TypePingreq, packet.TypeSubscribe, packet.TypePublish}) {
+				t.Fatalf("delivered %v", types)
+			}
+			if got := received(evs)[0].(*packet.Publish).Topic; got != "a" {
+				t.Fatalf("held packet corrupted: topic %q", got)
+			}
+		})
+	}
+	t.Run("MQTT-3.1.4-6/AUTH-and-DISCONNECT-not-held", func(t *testing.T) {
+		v := packet.V5
+		s := NewServer[uint16](Config{})
+		evs := s.Recv(wire(t, v, connectFor(v, 0, property.Properties{AuthMethod: "m"}),
+			&packet.Auth{Reason: packet.ContinueAuthentication, Props: property.Properties{AuthMethod: "m"}}))
+		if len(received(evs)) != 2 {
+			t.Fatalf("%v", evs)
+		}
+		evs = s.Recv(wire(t, v, &packet.Disconnect{}))
+		if len(received(evs)) != 1 || indexOf(evs, EventClose) < 0 {
+			t.Fatalf("%v", evs)
+		}
+	})
+	t.Run("sec3.1.4/hold-limit", func(t *testing.T) {
+		v := packet.V5
+		s := NewServer[uint16](Config{MaxPacketSize: 1024})
+		s.Recv(wire(t, v, connectFor(v, 0, property.Properties{})))
+		big := wire(t, v, &packet.Publish{Topic: "a", Payload: make([]byte, 1000)})
+		var evs []Event[uint16]
+		for i := 0; i < 100 && indexOf(evs, EventClose) < 0; i++ {
+			evs = s.Recv(big)
+		}
+		if !slices.Equal(sentTypes(evs), nil) || indexOf(evs, EventClose) < 0 || evErr(evs) == nil {
+			t.Fatalf("hold without a limit: %v", evs)
+		}
+	})
+}
+
+func sentBytes(evs []Event[uint16]) []byte {
+	var b []byte
+	for _, e := range evs {
+		if e.Kind == EventSend {
+			b = append(b, e.Bytes...)
+		}
+	}
+	return b
+}
+
+// ---- manual acknowledgements ------------------------------------------------
+
+func TestRulesManualAcks(t *testing.T) {
+	for _, v := range versions {
+		t.Run("MQTT-4.3.2-4/"+v.String()+"/ManualPuback", func(t *testing.T) {
+			s := serverConn(t, v, Config{ManualPuback: true}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+			evs := s.Recv(wire(t, v, &packet.Publish{Topic: "a", QoS: 1, PacketID: 4}))
+			if len(received(evs)) != 1 || len(sentTypes(evs)) != 0 {
+				t.Fatalf("%v", evs)
+			}
+			refused(t, s, &packet.Puback{PacketID: 5}, ErrIDUnknown)
+			refused(t, s, &packet.Pubrec{PacketID: 4}, ErrIDUnknown)
+			evs, err := s.Send(&packet.Puback{PacketID: 4})
+			if err != nil || !slices.Equal(sentTypes(evs), []packet.Type{packet.TypePuback}) {
+				t.Fatalf("%v %v", evs, err)
+			}
+			if len(s.inbound) != 0 || s.inflightIn != 0 {
+				t.Fatalf("exchange left: %v %d", s.inbound, s.inflightIn)
+			}
+			refused(t, s, &packet.Puback{PacketID: 4}, ErrIDUnknown)
+		})
+		t.Run("MQTT-4.3.3-8/"+v.String()+"/ManualPubrec", func(t *testing.T) {
+			s := serverConn(t, v, Config{ManualPubrec: true}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+			pub := &packet.Publish{Topic: "a", QoS: 2, PacketID: 4}
+			evs := s.Recv(wire(t, v, pub))
+			if len(received(evs)) != 1 || len(sentTypes(evs)) != 0 {
+				t.Fatalf("%v", evs)
+			}
+			pub.Dup = true // re-sent before we answered: neither delivered nor answered
+			if evs := s.Recv(wire(t, v, pub)); len(evs) != 0 && (len(received(evs)) != 0 || len(sentTypes(evs)) != 0) {
+				t.Fatalf("duplicate: %v", evs)
+			}
+			if _, err := s.Send(&packet.Pubrec{PacketID: 4}); err != nil {
+				t.Fatal(err)
+			}
+			evs = s.Recv(wire(t, v, &packet.Pubrel{PacketID: 4}))
+			if !slices.Equal(sentTypes(evs), []packet.Type{packet.TypePubcomp}) || len(s.inbound) != 0 {
+				t.Fatalf("%v", evs)
+			}
+		})
+		t.Run("MQTT-4.3.3-4/"+v.String()+"/ManualPubrel", func(t *testing.T) {
+			c, _ := clientConn(t, v, Config{ManualPubrel: true}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+			if _, err := c.Send(&packet.Publish{Topic: "a", QoS: 2}); err != nil {
+				t.Fatal(err)
+			}
+			evs := c.Recv(wire(t, v, &packet.Pubrec{PacketID: 1}))
+			if len(received(evs)) != 1 || len(sentTypes(evs)) != 0 || len(released(evs)) != 0 {
+				t.Fatalf("%v", evs)
+			}
+			refused(t, c, &packet.Pubrel{PacketID: 2}, ErrIDUnknown)
+			if _, err := c.Send(&packet.Pubrel{PacketID: 1}); err != nil {
+				t.Fatal(err)
+			}
+			refused(t, c, &packet.Pubrel{PacketID: 1}, ErrIDUnknown)
+			evs = c.Recv(wire(t, v, &packet.Pubcomp{PacketID: 1}))
+			if r := released(evs); len(r) != 1 || c.ids.InUse() != 0 {
+				t.Fatalf("%v", evs)
+			}
+		})
+		t.Run("MQTT-4.3.3-11/"+v.String()+"/ManualPubcomp", func(t *testing.T) {
+			s := serverConn(t, v, Config{ManualPubcomp: true}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+			s.Recv(wire(t, v, &packet.Publish{Topic: "a", QoS: 2, PacketID: 4}))
+			evs := s.Recv(wire(t, v, &packet.Pubrel{PacketID: 4}))
+			if len(received(evs)) != 1 || len(sentTypes(evs)) != 0 {
+				t.Fatalf("%v", evs)
+			}
+			if evs := s.Recv(wire(t, v, &packet.Pubrel{PacketID: 4})); len(sentTypes(evs)) != 0 { // repeated PUBREL: still ours to answer
+				t.Fatalf("%v", evs)
+			}
+			if _, err := s.Send(&packet.Pubcomp{PacketID: 4}); err != nil {
+				t.Fatal(err)
+			}
+			if len(s.inbound) != 0 || s.inflightIn != 0 {
+				t.Fatalf("%v %d", s.inbound, s.inflightIn)
+			}
+		})
+		t.Run("MQTT-3.8.4-1/"+v.String()+"/SUBACK-and-UNSUBACK-by-the-caller", func(t *testing.T) {
+			s := serverConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+			evs := s.Recv(wire(t, v, &packet.Subscribe{PacketID: 8, Subscriptions: []packet.Subscription{{Filter: "a"}}},
+				&packet.Unsubscribe{PacketID: 9, Filters: []string{"a"}}))
+			if len(received(evs)) != 2 || len(sentTypes(evs)) != 0 {
+				t.Fatalf("%v", evs)
+			}
+			refused(t, s, &packet.Suback{PacketID: 9, Reasons: []packet.ReasonCode{0}}, ErrIDUnknown)
+			if _, err := s.Send(&packet.Suback{PacketID: 8, Reasons: []packet.ReasonCode{0}}); err != nil {
+				t.Fatal(err)
+			}
+			u := &packet.Unsuback{PacketID: 9}
+			if v == packet.V5 {
+				u.Reasons = []packet.ReasonCode{0}
+			}
+			if _, err := s.Send(u); err != nil {
+				t.Fatal(err)
+			}
+			if len(s.inbound) != 0 {
+				t.Fatalf("%v", s.inbound)
+			}
+		})
+	}
+	t.Run("MQTT-3.3.4-7/manual-ack-holds-receive-maximum-slot", func(t *testing.T) {
+		v := packet.V5
+		s := serverConn(t, v, Config{ManualPuback: true}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{ReceiveMaximum: 1}))
+		s.Recv(wire(t, v, &packet.Publish{Topic: "a", QoS: 1, PacketID: 1}))
+		if _, err := s.Send(&packet.Puback{PacketID: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if evs := s.Recv(wire(t, v, &packet.Publish{Topic: "a", QoS: 1, PacketID: 2})); evErr(evs) != nil {
+			t.Fatalf("slot not freed by the caller's PUBACK: %v", evs)
+		}
+		wantClose(t, v, s.Recv(wire(t, v, &packet.Publish{Topic: "a", QoS: 1, PacketID: 3})), packet.ReceiveMaximumExceeded)
+	})
+}
+
+// ---- events --------------------------------------------------------------------
+
+func TestRulesEventStrings(t *testing.T) {
+	// Event.String is what a trace prints; it must not panic on any kind.
+	for k := EventKind(0); k < 10; k++ {
+		e := Event[uint16]{Kind: k, Err: errors.New("x"), Packet: &packet.Pingreq{}}
+		if s := e.String(); s == "" || strings.Contains(s, "%!") {
+			t.Fatalf("%d: %q", k, s)
+		}
+	}
+}

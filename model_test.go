@@ -1,0 +1,372 @@
+package mqtt
+
+import (
+	"encoding/binary"
+	"fmt"
+	"testing"
+
+	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/property"
+	"pgregory.net/rapid"
+)
+
+// TestModelPipe is a state-machine test: a client and a server Connection
+// joined by an in-memory pipe that delivers random-length prefixes of each
+// direction's bytes at random times. Both sides publish at QoS 0, 1 and 2
+// (ErrQuotaExceeded means "try later"), the client subscribes,
+// unsubscribes and pings, the ping timer fires, and acknowledgements left
+// to the caller (Config.Manual*) are sent in random order. Checked after
+// every step: no error or close on either side, quotas never negative nor
+// above the peer's Receive Maximum, Receive Maximum respected, a QoS 2
+// message never delivered twice, identifiers released once and only when in
+// use. When the pipe is drained at the end: every QoS 1 and QoS 2 message
+// delivered (QoS 2 exactly once, QoS 1 at least once), no identifier in
+// use, no exchange pending, quotas back to their start.
+func TestModelPipe(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		v := rapid.SampledFrom([]packet.Version{packet.V311, packet.V5}).Draw(rt, "version")
+		m := &model{t: rt, v: v}
+		var recvMax [2]uint16
+		for i, r := range []Role{RoleClient, RoleServer} {
+			cfg := Config{
+				ManualPuback:            rapid.Bool().Draw(rt, fmt.Sprint(r, " manual puback")),
+				ManualPubrec:            rapid.Bool().Draw(rt, fmt.Sprint(r, " manual pubrec")),
+				ManualPubrel:            rapid.Bool().Draw(rt, fmt.Sprint(r, " manual pubrel")),
+				ManualPubcomp:           rapid.Bool().Draw(rt, fmt.Sprint(r, " manual pubcomp")),
+				QueueWhenQuotaExhausted: rapid.Bool().Draw(rt, fmt.Sprint(r, " queue")),
+			}
+			recvMax[i] = uint16(rapid.IntRange(1, 4).Draw(rt, fmt.Sprint(r, " receive maximum")))
+			if r == RoleClient {
+				cfg.Version = v
+				m.sides[i] = &side{role: r, c: NewClient[uint16](cfg), cfg: cfg}
+			} else {
+				m.sides[i] = &side{role: r, c: NewServer[uint16](cfg), cfg: cfg}
+			}
+			m.sides[i].ids = map[uint16]bool{}
+		}
+		connect := &packet.Connect{ClientID: "model", CleanStart: true, KeepAlive: 60}
+		connack := &packet.Connack{}
+		if v == packet.V5 {
+			connect.Props.ReceiveMaximum = recvMax[0]
+			connack.Props.ReceiveMaximum = recvMax[1]
+			m.sides[0].recvMax, m.sides[1].recvMax = int(recvMax[0]), int(recvMax[1])
+		} else {
+			m.sides[0].recvMax, m.sides[1].recvMax = 65535, 65535
+		}
+		m.send(0, connect)
+		m.drain(rt)
+		if m.sides[1].c.State() != StateConnecting {
+			rt.Fatalf("server did not get CONNECT: %v", m.sides[1].c.State())
+		}
+		m.send(1, connack)
+		m.drain(rt)
+		for i := range m.sides {
+			if m.sides[i].c.State() != StateConnected {
+				rt.Fatalf("%v not connected", roleName(m.sides[i].role))
+			}
+			m.sides[i].quota0 = m.sides[i].c.SendQuota()
+		}
+
+		rt.Repeat(map[string]func(*rapid.T){
+			"publish": func(rt *rapid.T) {
+				i := rapid.IntRange(0, 1).Draw(rt, "from")
+				m.publish(i, packet.QoS(rapid.IntRange(0, 2).Draw(rt, "qos")))
+			},
+			"deliver": func(rt *rapid.T) {
+				i := rapid.IntRange(0, 1).Draw(rt, "direction")
+				if n := len(m.sides[i].pipe); n > 0 {
+					m.deliver(i, rapid.IntRange(1, n).Draw(rt, "bytes"))
+				}
+			},
+			"ack": func(rt *rapid.T) {
+				i := rapid.IntRange(0, 1).Draw(rt, "side")
+				if n := len(m.sides[i].owed); n > 0 {
+					m.ack(i, rapid.IntRange(0, n-1).Draw(rt, "which"))
+				}
+			},
+			"subscribe": func(rt *rapid.T) {
+				if rapid.Bool().Draw(rt, "unsubscribe") {
+					m.send(0, &packet.Unsubscribe{Filters: []string{"m/#"}})
+				} else {
+					m.send(0, &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "m/#", QoS: 2}}})
+				}
+			},
+			"ping": func(rt *rapid.T) {
+				if rapid.Bool().Draw(rt, "timer") {
+					m.fire(0, TimerPing)
+				} else {
+					m.send(0, &packet.Pingreq{})
+				}
+			},
+			"stale timer": func(rt *rapid.T) {
+				// A timer the Connection cancelled, or never armed, firing
+				// late does nothing.
+				i := rapid.IntRange(0, 1).Draw(rt, "side")
+				k := TimerPingResponse
+				if i == 1 {
+					k = TimerPing // the server has no ping timer
+				}
+				if m.sides[i].armed[k] {
+					return
+				}
+				if evs := m.sides[i].c.TimerFired(k); len(evs) != 0 {
+					rt.Fatalf("%v: stale %v fired: %v", roleName(m.sides[i].role), k, evs)
+				}
+			},
+			"": func(rt *rapid.T) { m.check() },
+		})
+
+		m.drain(rt)
+		m.final()
+	})
+}
+
+type side struct {
+	role    Role
+	c       *Connection[uint16]
+	cfg     Config
+	pipe    []byte          // bytes sent, not yet delivered to the peer
+	owed    []packet.Packet // acknowledgements left to the caller
+	ids     map[uint16]bool // identifiers in use by our exchanges
+	armed   [4]bool         // timers armed
+	recvMax int             // the Receive Maximum this side announced
+	quota0  int
+}
+
+type model struct {
+	t     *rapid.T
+	v     packet.Version
+	sides [2]*side
+	seq   uint64
+	// messages sent by side i at QoS q, and deliveries, by payload
+	sentQoS   map[string]packet.QoS
+	delivered map[string]int
+}
+
+// handle carries out the events of side i.
+func (m *model) handle(i int, evs []Event[uint16]) {
+	s := m.sides[i]
+	for _, e := range evs {
+		switch e.Kind {
+		case EventSend:
+			s.pipe = append(s.pipe, e.Bytes...)
+		case EventError, EventClose, EventDropped:
+			m.t.Fatalf("%v: unexpected %v", roleName(s.role), e)
+		case EventTimerReset:
+			s.armed[e.Timer] = true
+		case EventTimerCancel:
+			s.armed[e.Timer] = false
+		case EventIDReleased:
+			if !s.ids[e.PacketID] {
+				m.t.Fatalf("%v: released id %d not in use (in use %v)", roleName(s.role), e.PacketID, s.ids)
+			}
+			delete(s.ids, e.PacketID)
+		case EventPacket:
+			m.received(i, e.Packet)
+		}
+	}
+}
+
+// received notes a packet side i received, and the acknowledgement it
+// owes when that is left to the caller.
+func (m *model) received(i int, p packet.Packet) {
+	s := m.sides[i]
+	switch p := p.(type) {
+	case *packet.Publish:
+		key := string(p.Payload)
+		want, ok := m.sentQoS[key]
+		if !ok || want != p.QoS {
+			m.t.Fatalf("%v received unknown message %q (QoS %d)", roleName(s.role), key, p.QoS)
+		}
+		m.delivered[key]++
+		if p.QoS == packet.QoS2 && m.delivered[key] > 1 {
+			m.t.Fatalf("MQTT-4.3.3-10: QoS 2 message %q delivered %d times", key, m.delivered[key])
+		}
+		if p.QoS == packet.QoS1 && s.cfg.ManualPuback {
+			s.owed = append(s.owed, &packet.Puback{PacketID: p.PacketID})
+		}
+		if p.QoS == packet.QoS2 && s.cfg.ManualPubrec {
+			s.owed = append(s.owed, &packet.Pubrec{PacketID: p.PacketID})
+		}
+	case *packet.Pubrec:
+		if s.cfg.ManualPubrel {
+			s.owed = append(s.owed, &packet.Pubrel{PacketID: p.PacketID})
+		}
+	case *packet.Pubrel:
+		if s.cfg.ManualPubcomp {
+			s.owed = append(s.owed, &packet.Pubcomp{PacketID: p.PacketID})
+		}
+	case *packet.Subscribe:
+		s.owed = append(s.owed, &packet.Suback{PacketID: p.PacketID, Reasons: []packet.ReasonCode{2}})
+	case *packet.Unsubscribe:
+		u := &packet.Unsuback{PacketID: p.PacketID}
+		if m.v == packet.V5 {
+			u.Reasons = []packet.ReasonCode{0}
+		}
+		s.owed = append(s.owed, u)
+	}
+}
+
+// send has side i send p; it must succeed.
+func (m *model) send(i int, p packet.Packet) {
+	evs, err := m.sides[i].c.Send(p)
+	if err != nil {
+		m.t.Fatalf("%v Send(%v): %v", roleName(m.sides[i].role), p.Type(), err)
+	}
+	m.noteID(i, p)
+	m.handle(i, evs)
+}
+
+// noteID records the identifier a successful Send gave p.
+func (m *model) noteID(i int, p packet.Packet) {
+	var id uint16
+	switch p := p.(type) {
+	case *packet.Publish:
+		id = p.PacketID
+	case *packet.Subscribe:
+		id = p.PacketID
+	case *packet.Unsubscribe:
+		id = p.PacketID
+	default:
+		return
+	}
+	if id == 0 {
+		return
+	}
+	s := m.sides[i]
+	if s.ids[id] {
+		m.t.Fatalf("MQTT-2.2.1-3: %v got id %d already in use", roleName(s.role), id)
+	}
+	s.ids[id] = true
+}
+
+func (m *model) publish(i int, qos packet.QoS) {
+	if m.sentQoS == nil {
+		m.sentQoS, m.delivered = map[string]packet.QoS{}, map[string]int{}
+	}
+	m.seq++
+	payload := binary.BigEndian.AppendUint64([]byte{byte(i)}, m.seq)
+	p := &packet.Publish{Topic: "m/t", QoS: qos, Payload: payload}
+	if m.v == packet.V5 && m.seq%3 == 0 {
+		p.Props = property.Properties{MessageExpiry: 60, ContentType: "c"}
+	}
+	s := m.sides[i]
+	evs, err := s.c.Send(p)
+	if err == ErrQuotaExceeded && qos > 0 && !s.cfg.QueueWhenQuotaExhausted {
+		if s.c.SendQuota() != 0 {
+			m.t.Fatalf("%v: ErrQuotaExceeded with quota %d", roleName(s.role), s.c.SendQuota())
+		}
+		return // try later
+	}
+	if err != nil {
+		m.t.Fatalf("%v Send(PUBLISH QoS %d): %v", roleName(s.role), qos, err)
+	}
+	if qos > 0 && p.PacketID == 0 {
+		m.t.Fatalf("MQTT-2.2.1-3: QoS %d PUBLISH sent without identifier", qos)
+	}
+	m.sentQoS[string(payload)] = qos
+	m.noteID(i, p)
+	m.handle(i, evs)
+}
+
+// deliver hands the first n bytes side i sent to the peer.
+func (m *model) deliver(i, n int) {
+	s, peer := m.sides[i], 1-i
+	chunk := s.pipe[:n]
+	s.pipe = s.pipe[n:]
+	m.handle(peer, m.sides[peer].c.Recv(chunk))
+}
+
+// ack sends the k-th acknowledgement side i owes.
+func (m *model) ack(i, k int) {
+	s := m.sides[i]
+	p := s.owed[k]
+	s.owed = append(s.owed[:k], s.owed[k+1:]...)
+	m.send(i, p)
+}
+
+func (m *model) fire(i int, k TimerKind) {
+	m.handle(i, m.sides[i].c.TimerFired(k))
+}
+
+// drain delivers everything and sends every owed acknowledgement until
+// nothing moves.
+func (m *model) drain(rt *rapid.T) {
+	for range 10000 {
+		moved := false
+		for i, s := range m.sides {
+			if len(s.pipe) > 0 {
+				m.deliver(i, len(s.pipe))
+				moved = true
+			}
+			if len(s.owed) > 0 {
+				m.ack(i, 0)
+				moved = true
+			}
+		}
+		if !moved {
+			return
+		}
+	}
+	rt.Fatalf("the pipe never drains")
+}
+
+// check verifies the invariants that hold at every step.
+func (m *model) check() {
+	for i, s := range m.sides {
+		c, peer := s.c, m.sides[1-i]
+		if c.State() != StateConnected || c.closing {
+			m.t.Fatalf("%v: state %v, closing %v", roleName(s.role), c.State(), c.closing)
+		}
+		if q := c.SendQuota(); q < 0 || q > peer.recvMax {
+			m.t.Fatalf("%v: send quota %d outside [0, %d]", roleName(s.role), q, peer.recvMax)
+		}
+		if c.inflightIn < 0 || c.inflightIn > s.recvMax {
+			m.t.Fatalf("%v: %d inbound exchanges, Receive Maximum %d", roleName(s.role), c.inflightIn, s.recvMax)
+		}
+		if c.ids.InUse() != len(s.ids) {
+			m.t.Fatalf("%v: %d identifiers in use, the model has %d", roleName(s.role), c.ids.InUse(), len(s.ids))
+		}
+		// quota plus our unacknowledged PUBLISH is the peer's maximum
+		pubs := 0
+		for _, x := range c.outbound {
+			if x <= awaitPubcomp {
+				pubs++
+			}
+		}
+		if c.SendQuota()+pubs != s.quota0 {
+			m.t.Fatalf("%v: quota %d + %d in flight != %d", roleName(s.role), c.SendQuota(), pubs, s.quota0)
+		}
+	}
+}
+
+// final checks the drained state.
+func (m *model) final() {
+	m.check()
+	for _, s := range m.sides {
+		c := s.c
+		if c.ids.InUse() != 0 || len(c.outbound) != 0 || len(c.inbound) != 0 || len(c.queue) != 0 ||
+			c.inflightIn != 0 || c.SendQuota() != s.quota0 || len(s.ids) != 0 {
+			m.t.Fatalf("%v after drain: ids %d (model %v), outbound %v, inbound %v, queue %d, inflight %d, quota %d of %d",
+				roleName(s.role), c.ids.InUse(), s.ids, c.outbound, c.inbound, len(c.queue), c.inflightIn, c.SendQuota(), s.quota0)
+		}
+	}
+	for key, qos := range m.sentQoS {
+		n := m.delivered[key]
+		switch {
+		case qos == packet.QoS2 && n != 1:
+			m.t.Fatalf("QoS 2 message %x delivered %d times", key, n)
+		case qos == packet.QoS1 && n < 1:
+			m.t.Fatalf("QoS 1 message %x not delivered", key)
+		case qos == packet.QoS0 && n > 1: // no loss on this pipe: exactly once too
+			m.t.Fatalf("QoS 0 message %x delivered %d times", key, n)
+		}
+	}
+}
+
+func roleName(r Role) string {
+	if r == RoleClient {
+		return "client"
+	}
+	return "server"
+}
