@@ -97,6 +97,7 @@ type Connection[ID packetid.ID] struct {
 	began           bool       // a CONNECT was sent or received on this network connection
 	pingOutstanding bool
 	emptyClientID   bool // server: the CONNECT had an empty Client Identifier
+	auth            auth // enhanced authentication (auth.go)
 }
 
 // exchange is the step a packet identifier's exchange is at.

@@ -34,6 +34,7 @@ func (c *Connection[ID]) sendConnect(p *packet.Connect) error {
 		return err
 	}
 	c.startSession(p)
+	c.auth.begin(p)
 	c.state = StateConnecting
 	c.keepAlive = seconds(p.KeepAlive)
 	if c.version == packet.V5 {
@@ -51,6 +52,10 @@ func (c *Connection[ID]) sendConnect(p *packet.Connect) error {
 func (c *Connection[ID]) recvConnack(p *packet.Connack) {
 	if c.state != StateConnecting {
 		c.fail(errUnexpected)
+		return
+	}
+	if c.version == packet.V5 && !c.auth.checkConnack(p) {
+		c.fail(errConnackMethod)
 		return
 	}
 	c.deliver(p)
@@ -143,6 +148,7 @@ func (c *Connection[ID]) recvConnect(p *packet.Connect) {
 		return
 	}
 	c.startSession(p)
+	c.auth.begin(p)
 	c.state = StateConnecting
 	c.keepAlive = seconds(p.KeepAlive)
 	c.emptyClientID = p.ClientID == ""
@@ -185,6 +191,9 @@ func (c *Connection[ID]) sendConnack(p *packet.Connack) error {
 	}
 	if p.SessionPresent && c.cleanStart {
 		return ErrSessionPresent // MQTT-3.2.2-2
+	}
+	if c.version == packet.V5 && !c.auth.checkConnack(p) {
+		return ErrAuth // MQTT-4.12.0-5, MQTT-4.12.0-6
 	}
 	if err := c.write(p); err != nil {
 		return err
@@ -233,14 +242,6 @@ func (c *Connection[ID]) recvDisconnect(p *packet.Disconnect) {
 	}
 	c.deliver(p)
 	c.close()
-}
-
-func (c *Connection[ID]) recvAuth(p *packet.Auth) {
-	if c.state == StateDisconnected {
-		c.fail(errUnexpected)
-		return
-	}
-	c.deliver(p)
 }
 
 func (c *Connection[ID]) recvPingreq(p *packet.Pingreq) {

@@ -75,7 +75,9 @@ func (c *Connection[ID]) Send(p packet.Packet) ([]Event[ID], error) {
 		err = c.sendAck(p, p.PacketID, &c.inbound, oweUnsuback, 0, 0)
 	case *packet.Disconnect:
 		err = c.sendDisconnect(p)
-	case *packet.Pingreq, *packet.Pingresp, *packet.Auth:
+	case *packet.Auth:
+		err = c.sendAuth(p)
+	case *packet.Pingreq, *packet.Pingresp:
 		err = c.write(p)
 	default:
 		err = ErrRole // a packet type of another identifier width
