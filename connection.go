@@ -91,13 +91,15 @@ type Connection[ID packetid.ID] struct {
 	maxIn           int // largest packet accepted
 	maxOut          int // largest packet the peer accepts
 	aliasOut        topicalias.Sender
-	maxQoSIn        packet.QoS // server: the Maximum QoS it announced
-	retainIn        bool       // server: whether it announced Retain Available
-	cleanStart      bool       // the CONNECT of this network connection asked for a new session
-	began           bool       // a CONNECT was sent or received on this network connection
+	caps            capabilities // what the server announced in CONNACK (capabilities.go)
+	problemInfo     bool         // the client did not ask for Request Problem Information 0
+	cleanStart      bool         // the CONNECT of this network connection asked for a new session
+	began           bool         // a CONNECT was sent or received on this network connection
 	pingOutstanding bool
-	emptyClientID   bool // server: the CONNECT had an empty Client Identifier
-	auth            auth // enhanced authentication (auth.go)
+	emptyClientID   bool         // server: the CONNECT had an empty Client Identifier
+	auth            auth         // enhanced authentication (auth.go)
+	responseInfo    bool         // server: the client asked for Response Information
+	will            capabilities // server: what the client's will needs
 }
 
 // exchange is the step a packet identifier's exchange is at.
@@ -148,7 +150,7 @@ func (c *Connection[ID]) reset() {
 	c.recvMax, c.sendQuota = 65535, 65535
 	c.maxIn, c.maxOut = c.capIn(0), packet.MaxPacketSize
 	c.aliasIn, c.aliasOut = topicalias.Receiver{}, topicalias.Sender{}
-	c.maxQoSIn, c.retainIn = packet.QoS2, true
+	c.caps, c.problemInfo = capabilities{maxQoS: packet.QoS2}, true
 }
 
 // capIn returns the incoming packet size limit given the Maximum Packet
@@ -348,6 +350,10 @@ func (c *Connection[ID]) handle(h packet.Header, body []byte) {
 		}
 		return
 	}
+	if c.problemInfoViolation(p) {
+		c.fail(errProblemInfo)
+		return
+	}
 	switch p := p.(type) {
 	case *packet.Connect:
 		c.recvConnect(p)
@@ -507,6 +513,7 @@ func droppable(p packet.Packet) *property.Properties {
 // write encodes p, checks it against the peer's Maximum Packet Size, and
 // emits EventSend. Nothing is written on error.
 func (c *Connection[ID]) write(p packet.Packet) error {
+	c.stripProblemInfo(p)
 	start := len(c.out)
 	out, err := p.AppendTo(c.out, c.version)
 	if err != nil {

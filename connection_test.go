@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -267,18 +268,95 @@ func TestDropReasonStringToFit(t *testing.T) {
 	}
 }
 
-func TestServerEnforcesItsMaximumQoS(t *testing.T) {
+func TestCapabilitiesFromConnack(t *testing.T) {
 	p := newPair(t, Config{}, Config{})
-	p.connect(&packet.Connect{ClientID: "m"}, &packet.Connack{Props: property.Properties{MaximumQoS: 1, Zero: property.NewSet(property.RetainAvailable)}})
-	p.send(RoleClient, &packet.Publish{Topic: "t", QoS: packet.QoS2})
-	var code packet.ReasonCode
-	for _, pk := range p.packets(RoleClient) {
-		if d, ok := pk.(*packet.Disconnect); ok {
-			code = d.Reason
-		}
+	p.connect(&packet.Connect{ClientID: "m"}, &packet.Connack{Props: property.Properties{MaximumQoS: 1,
+		Zero: property.NewSet(property.RetainAvailable, property.WildcardSubscriptionAvailable,
+			property.SubscriptionIdentifierAvailable, property.SharedSubscriptionAvailable)}})
+	refused := []struct {
+		name string
+		p    packet.Packet
+		code packet.ReasonCode
+	}{
+		{"MQTT-3.2.2-11/QoS above the maximum", &packet.Publish{Topic: "t", QoS: 2}, packet.QoSNotSupported},
+		{"MQTT-3.2.2-14/retain not available", &packet.Publish{Topic: "t", Retain: true}, packet.RetainNotSupported},
+		{"wildcard subscription", &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "a/+"}}}, packet.WildcardSubscriptionsNotSupported},
+		{"shared subscription", &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "$share/g/a"}}}, packet.SharedSubscriptionsNotSupported},
+		{"subscription identifier", &packet.Subscribe{Props: property.Properties{SubscriptionIDs: []uint32{7}},
+			Subscriptions: []packet.Subscription{{Filter: "a"}}}, packet.SubscriptionIdentifiersNotSupported},
 	}
-	if code != packet.QoSNotSupported || !p.closed[RoleServer] {
-		t.Fatalf("MQTT-3.2.2-11: server answered QoS 2 with %v, closed %v", code, p.closed[RoleServer])
+	for _, c := range refused {
+		t.Run(c.name, func(t *testing.T) {
+			// The client refuses to send it, with a typed error.
+			evs, err := p.client.Send(c.p)
+			var ce *CapabilityError
+			if !errors.As(err, &ce) || ce.Code != c.code || !errors.Is(err, ErrNotSupported) || evs != nil {
+				t.Fatalf("client Send = %v, %v; want code %v", evs, err, c.code)
+			}
+			// The server answers a client that sends it anyway with
+			// DISCONNECT and that code.
+			srv := newPair(t, Config{}, Config{})
+			srv.connect(&packet.Connect{ClientID: "m"}, &packet.Connack{Props: property.Properties{MaximumQoS: 1,
+				Zero: property.NewSet(property.RetainAvailable, property.WildcardSubscriptionAvailable,
+					property.SubscriptionIdentifierAvailable, property.SharedSubscriptionAvailable)}})
+			switch pk := c.p.(type) {
+			case *packet.Subscribe:
+				pk.PacketID = 1
+			case *packet.Publish:
+				if pk.QoS > 0 {
+					pk.PacketID = 1
+				}
+			}
+			if code := disconnectCode(srv.server.Recv(mustEncode(t, c.p))); code != c.code {
+				t.Fatalf("server answered %v, want %v", code, c.code)
+			}
+		})
+	}
+}
+
+func TestRequestProblemInformationZero(t *testing.T) {
+	// MQTT-3.1.2-32: no Reason String or User Properties except on PUBLISH,
+	// CONNACK and DISCONNECT.
+	p := newPair(t, Config{}, Config{ManualPuback: true})
+	p.connect(&packet.Connect{ClientID: "r", Props: property.Properties{Zero: property.NewSet(property.RequestProblemInformation)}},
+		&packet.Connack{Props: property.Properties{ReasonString: "welcome"}})
+	p.send(RoleClient, &packet.Publish{Topic: "t", QoS: 1})
+	pub := p.packets(RoleServer)[0].(*packet.Publish)
+	ack := &packet.Puback{PacketID: pub.PacketID, Reason: packet.NoMatchingSubscribers,
+		Props: property.Properties{ReasonString: "nobody", User: []property.User{{Key: "k", Value: "v"}}}}
+	p.send(RoleServer, ack)
+	got := p.packets(RoleClient)[0].(*packet.Puback)
+	if got.Props.ReasonString != "" || len(got.Props.User) != 0 || got.Reason != packet.NoMatchingSubscribers {
+		t.Fatalf("client got %+v", got)
+	}
+	// A client receiving them anyway answers with a protocol error.
+	c := newPair(t, Config{}, Config{})
+	c.connect(&packet.Connect{ClientID: "r", Props: property.Properties{Zero: property.NewSet(property.RequestProblemInformation)}}, &packet.Connack{})
+	c.send(RoleClient, &packet.Publish{Topic: "t", QoS: 1})
+	evs := c.client.Recv(mustEncode(t, &packet.Puback{PacketID: 1, Props: property.Properties{ReasonString: "x"}}))
+	if code := disconnectCode(evs); code != packet.ProtocolError {
+		t.Fatalf("client answered %v", code)
+	}
+}
+
+func TestConnackMustHonourConnect(t *testing.T) {
+	p := newPair(t, Config{}, Config{})
+	p.send(RoleClient, &packet.Connect{ClientID: "w", Will: packet.Will{Topic: "w", QoS: 2, Retain: true}})
+	// MQTT-3.2.2-12, MQTT-3.2.2-13: a server that cannot honour the will
+	// must refuse the connection rather than accept it.
+	if _, err := p.server.Send(&packet.Connack{Props: property.Properties{MaximumQoS: 1}}); !errors.Is(err, ErrNotSupported) {
+		t.Fatalf("accepting a QoS 2 will with Maximum QoS 1: %v", err)
+	}
+	if _, err := p.server.Send(&packet.Connack{Props: property.Properties{Zero: property.NewSet(property.RetainAvailable)}}); !errors.Is(err, ErrNotSupported) {
+		t.Fatalf("accepting a retained will without retain: %v", err)
+	}
+	// MQTT-3.1.2-31: Response Information only when asked for.
+	if _, err := p.server.Send(&packet.Connack{Props: property.Properties{ResponseInfo: "r/"}}); err != ErrResponseInformation {
+		t.Fatalf("unrequested response information: %v", err)
+	}
+	p.send(RoleServer, &packet.Connack{Reason: packet.QoSNotSupported})
+	if !p.closed[RoleServer] {
+		t.Fatal("refusing CONNACK did not close")
 	}
 }
 

@@ -37,6 +37,9 @@ var (
 	// when the CONNECT's was 0, and a server's DISCONNECT never carries one
 	// (MQTT-3.14.2-2).
 	ErrSessionExpiry = errors.New("mqtt: session expiry interval not allowed in this DISCONNECT")
+	// ErrResponseInformation: a CONNACK with Response Information for a
+	// client that did not ask for it (MQTT-3.1.2-31).
+	ErrResponseInformation = errors.New("mqtt: response information not requested")
 	// ErrAlias: a Topic Alias above the peer's Topic Alias Maximum.
 	ErrAlias = errors.New("mqtt: topic alias above the peer's maximum")
 )
@@ -78,10 +81,6 @@ var (
 	errWrongSender    = protocolViolation("", "packet the peer's role never sends")
 	errReceiveMaximum = &packet.Error{Code: packet.ReceiveMaximumExceeded, Statement: "MQTT-3.3.4-9",
 		Msg: "more unacknowledged QoS 1 and QoS 2 PUBLISH packets than the Receive Maximum"}
-	errQoSNotSupported = &packet.Error{Code: packet.QoSNotSupported, Statement: "MQTT-3.2.2-11",
-		Msg: "PUBLISH above the Maximum QoS announced in CONNACK"}
-	errRetainNotSupported = &packet.Error{Code: packet.RetainNotSupported, Statement: "MQTT-3.2.2-14",
-		Msg: "retained PUBLISH though CONNACK announced Retain Available 0"}
 	errIDInUse          = protocolViolation("MQTT-2.2.1-3", "packet identifier of an exchange still in progress reused")
 	errNoSession        = protocolViolation("MQTT-3.2.2-4", "CONNACK reports a session the client does not have")
 	errDisconnectExpiry = protocolViolation("", "DISCONNECT sets a Session Expiry Interval after a CONNECT with 0")

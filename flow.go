@@ -14,6 +14,11 @@ func (c *Connection[ID]) sendPublish(p *packet.PublishOf[ID]) error {
 	if a := p.Props.TopicAlias; a != 0 && a > c.aliasOut.Max() {
 		return ErrAlias // MQTT-3.3.2-9, MQTT-3.3.2-11
 	}
+	if c.role == RoleClient {
+		if err := capabilityError(c.caps.checkPublish(p.QoS, p.Retain)); err != nil {
+			return err
+		}
+	}
 	if p.QoS == packet.QoS0 {
 		return c.writePublish(p)
 	}
@@ -145,12 +150,8 @@ func (c *Connection[ID]) recvPublish(p *packet.PublishOf[ID]) {
 		}
 		p.Topic = topic
 	}
-	if p.QoS > c.maxQoSIn {
-		c.fail(errQoSNotSupported)
-		return
-	}
-	if p.Retain && !c.retainIn {
-		c.fail(errRetainNotSupported)
+	if err := c.caps.checkPublish(p.QoS, p.Retain); err != nil && c.role == RoleServer {
+		c.fail(err)
 		return
 	}
 	if p.QoS == packet.QoS0 {
@@ -318,6 +319,12 @@ func (c *Connection[ID]) recvRequest(p packet.Packet) {
 	if !c.connected() {
 		c.fail(errUnexpected)
 		return
+	}
+	if s, ok := p.(*packet.SubscribeOf[ID]); ok {
+		if err := c.caps.checkSubscribe(s.Subscriptions, &s.Props); err != nil {
+			c.fail(err)
+			return
+		}
 	}
 	id, owed := requestID[ID](p)
 	if c.inbound[id] != 0 {

@@ -35,6 +35,7 @@ func (c *Connection[ID]) sendConnect(p *packet.Connect) error {
 	}
 	c.startSession(p)
 	c.auth.begin(p)
+	c.noteRequests(p)
 	c.state = StateConnecting
 	c.keepAlive = seconds(p.KeepAlive)
 	if c.version == packet.V5 {
@@ -71,6 +72,7 @@ func (c *Connection[ID]) recvConnack(p *packet.Connack) {
 		}
 		c.maxOut = maxPacket(&p.Props)
 		c.aliasOut = *topicalias.NewSender(p.Props.TopicAliasMaximum)
+		c.caps = capabilitiesOf(&p.Props)
 		if p.Props.Has(property.ServerKeepAlive) {
 			c.keepAlive = seconds(p.Props.ServerKeepAlive) // MQTT-3.1.2-23
 		}
@@ -149,6 +151,7 @@ func (c *Connection[ID]) recvConnect(p *packet.Connect) {
 	}
 	c.startSession(p)
 	c.auth.begin(p)
+	c.noteRequests(p)
 	c.state = StateConnecting
 	c.keepAlive = seconds(p.KeepAlive)
 	c.emptyClientID = p.ClientID == ""
@@ -195,6 +198,9 @@ func (c *Connection[ID]) sendConnack(p *packet.Connack) error {
 	if c.version == packet.V5 && !c.auth.checkConnack(p) {
 		return ErrAuth // MQTT-4.12.0-5, MQTT-4.12.0-6
 	}
+	if err := c.checkConnackAnswers(p); err != nil {
+		return err
+	}
 	if err := c.write(p); err != nil {
 		return err
 	}
@@ -213,10 +219,7 @@ func (c *Connection[ID]) sendConnack(p *packet.Connack) error {
 		if p.Props.Has(property.ServerKeepAlive) {
 			c.keepAlive = seconds(p.Props.ServerKeepAlive) // MQTT-3.2.2-21
 		}
-		if p.Props.Has(property.MaximumQoS) {
-			c.maxQoSIn = packet.QoS(p.Props.MaximumQoS)
-		}
-		c.retainIn = !p.Props.Has(property.RetainAvailable) || p.Props.RetainAvailable == 1
+		c.caps = capabilitiesOf(&p.Props)
 	}
 	if c.keepAlive > 0 {
 		c.emit(Event[ID]{Kind: EventTimerReset, Timer: TimerKeepAlive, Duration: c.keepAlive * 3 / 2})
@@ -309,4 +312,31 @@ func (c *Connection[ID]) sendDisconnect(p *packet.Disconnect) error {
 	}
 	c.close()
 	return nil
+}
+
+// noteRequests records what a CONNECT asks of the server: Request Problem
+// Information, Request Response Information, and the will's QoS and retain
+// flag, which the server's CONNACK must be able to honour.
+func (c *Connection[ID]) noteRequests(p *packet.Connect) {
+	c.problemInfo = c.version != packet.V5 || !p.Props.Has(property.RequestProblemInformation) ||
+		p.Props.RequestProblemInfo == 1
+	c.responseInfo = p.Props.RequestResponseInfo == 1
+	c.will = capabilities{maxQoS: p.Will.QoS, noRetain: !p.Will.Retain}
+	if !p.HasWill() {
+		c.will = capabilities{noRetain: true}
+	}
+}
+
+// checkConnackAnswers refuses a successful CONNACK that contradicts the
+// CONNECT: Response Information nobody asked for (MQTT-3.1.2-31), or
+// capabilities the will needs and the CONNACK denies (MQTT-3.2.2-12,
+// MQTT-3.2.2-13: the server must refuse such a connection instead).
+func (c *Connection[ID]) checkConnackAnswers(p *packet.Connack) error {
+	if p.Reason != packet.Success || c.version != packet.V5 {
+		return nil
+	}
+	if p.Props.ResponseInfo != "" && !c.responseInfo {
+		return ErrResponseInformation
+	}
+	return capabilityError(capabilitiesOf(&p.Props).checkPublish(c.will.maxQoS, !c.will.noRetain))
 }

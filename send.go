@@ -55,7 +55,9 @@ func (c *Connection[ID]) Send(p packet.Packet) ([]Event[ID], error) {
 	case *packet.PublishOf[ID]:
 		err = c.sendPublish(p)
 	case *packet.SubscribeOf[ID]:
-		err = c.sendRequest(p, &p.PacketID, awaitSuback)
+		if err = capabilityError(c.caps.checkSubscribe(p.Subscriptions, &p.Props)); err == nil {
+			err = c.sendRequest(p, &p.PacketID, awaitSuback)
+		}
 	case *packet.UnsubscribeOf[ID]:
 		err = c.sendRequest(p, &p.PacketID, awaitUnsuback)
 	case *packet.PubackOf[ID]:
