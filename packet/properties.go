@@ -37,9 +37,9 @@ func decodeProperties(p *property.Properties, t byte, b []byte, off int) (int, e
 	}
 	b = b[:end]
 	allowed := property.Allowed(t)
-	repeatable := property.NewSet(property.UserProperty)
+	repeatable := property.Set(1) << property.UserProperty
 	if t == byte(TypePublish) {
-		repeatable.Add(property.SubscriptionIdentifier)
+		repeatable |= 1 << property.SubscriptionIdentifier
 	}
 	var seen property.Set
 	for off < end {

@@ -8,19 +8,25 @@ import (
 // validUTF8 reports whether b is a well-formed UTF-8 Encoded String in the
 // sense of MQTT: valid UTF-8 (which excludes the surrogates U+D800–U+DFFF,
 // MQTT-1.5.4-1) without U+0000 (MQTT-1.5.4-2).
-func validUTF8(b []byte) error { return scanText(b, false) }
+func validUTF8(b []byte) error {
+	if plainASCII(b, false) {
+		return nil
+	}
+	return scanText(b, false)
+}
 
 // validTopicText is validUTF8 that also refuses the wildcards '+' and '#',
 // in one pass: the check a Topic Name needs (MQTT-3.3.2-2).
-func validTopicText(b []byte) error { return scanText(b, true) }
-
-// scanText validates a string. Plain ASCII without the forbidden bytes, the
-// common case, is confirmed eight bytes at a time; anything else takes the
-// byte-wise path, which finds the first offending character.
-func scanText(b []byte, noWildcards bool) error {
-	if plainASCII(b, noWildcards) {
+func validTopicText(b []byte) error {
+	if plainASCII(b, true) {
 		return nil
 	}
+	return scanText(b, true)
+}
+
+// scanText validates a string byte by byte, finding the first offending
+// character; plainASCII has already said the common case quickly.
+func scanText(b []byte, noWildcards bool) error {
 	for i := 0; i < len(b); {
 		c := b[i]
 		if c < utf8.RuneSelf {
@@ -49,32 +55,36 @@ func scanText(b []byte, noWildcards bool) error {
 // XORing with '+'); a borrow can only spread from a byte that is itself
 // offending. A tail shorter than a word is covered by one overlapping word.
 func plainASCII(b []byte, noWildcards bool) bool {
-	const hi = 0x8080808080808080
-	const lo = 0x0101010101010101
 	n := len(b)
-	if n < 8 {
+	var acc uint64
+	switch {
+	case n >= 8:
+		for i := 0; i <= n-8; i += 8 {
+			acc |= badBits(binary.LittleEndian.Uint64(b[i:]), noWildcards)
+		}
+		acc |= badBits(binary.LittleEndian.Uint64(b[n-8:]), noWildcards)
+	case n >= 4: // two overlapping four-byte loads make one word
+		acc = badBits(uint64(binary.LittleEndian.Uint32(b))|
+			uint64(binary.LittleEndian.Uint32(b[n-4:]))<<32, noWildcards)
+	default:
 		for _, c := range b {
 			if c-1 >= 0x7F || noWildcards && c|8 == '+' {
 				return false
 			}
 		}
-		return true
 	}
-	var acc, wild uint64
-	for i := 0; i <= n-8; i += 8 {
-		w := binary.LittleEndian.Uint64(b[i:])
-		x := (w | lo*8) ^ (lo * '+')
-		acc |= (w - lo) | w
-		wild |= x - lo
-	}
-	w := binary.LittleEndian.Uint64(b[n-8:])
-	x := (w | lo*8) ^ (lo * '+')
-	acc |= (w - lo) | w
-	wild |= x - lo
+	return acc&0x8080808080808080 == 0
+}
+
+// badBits returns a word whose high bits can be set only if a byte of w is
+// NUL or non-ASCII, or, with noWildcards, '+' or '#'.
+func badBits(w uint64, noWildcards bool) uint64 {
+	const lo = 0x0101010101010101
+	bad := (w - lo) | w
 	if noWildcards {
-		acc |= wild
+		bad |= ((w | lo*8) ^ (lo * '+')) - lo
 	}
-	return acc&hi == 0
+	return bad
 }
 
 // checkString validates a string the caller wants to encode: its length
