@@ -62,69 +62,159 @@ func decodeProperties(p *property.Properties, t byte, b []byte, off int) (int, e
 			return off, err
 		}
 	}
+	if p.AuthData != nil && !seen.Has(property.AuthenticationMethod) {
+		return off, errAuthDataAlone
+	}
 	return off, nil
 }
 
-// decodeProperty reads the value of property id at b[off:] into p.
+// errAuthDataAlone: Authentication Data without an Authentication Method
+// is a Protocol Error (section 3.1.2.11.10, 3.2.2.3.18, 3.15.2.2.3).
+var errAuthDataAlone = protocolErr("", "Authentication Data without Authentication Method")
+
+// decodeProperty reads the value of property id at b[off:] into p: one
+// case per property, each reading its type, checking its range (section
+// 2.2.2.2) and storing it, with zero values recorded in p.Zero.
 func decodeProperty(p *property.Properties, id property.ID, b []byte, off int) (int, error) {
-	var v uint32
-	var err error
-	switch id.Kind() {
-	case property.KindByte:
-		var c byte
-		c, off, err = readByte(b, off)
-		v = uint32(c)
-	case property.KindUint16:
-		var u uint16
-		u, off, err = readUint16(b, off)
-		v = uint32(u)
-	case property.KindUint32:
-		v, off, err = readUint32(b, off)
-	case property.KindVarint:
-		v, off, err = readVarint(b, off)
-	case property.KindBinary:
-		var bin []byte
-		if bin, off, err = readBinary(b, off); err == nil {
-			*binaryField(p, id) = bin
+	z := &p.Zero
+	switch id {
+	case property.PayloadFormatIndicator:
+		return readFlag(b, off, &p.PayloadFormat, z, id)
+	case property.MessageExpiryInterval:
+		return readU32(b, off, &p.MessageExpiry, z, id, nil)
+	case property.ContentType:
+		return readStringProp(b, off, &p.ContentType, z, id)
+	case property.ResponseTopic:
+		off, err := readStringProp(b, off, &p.ResponseTopic, z, id)
+		if err == nil {
+			err = checkResponseTopic(p.ResponseTopic)
 		}
 		return off, err
-	case property.KindString:
-		var s string
-		if s, off, err = readString(b, off); err != nil {
+	case property.CorrelationData:
+		return readBinaryProp(b, off, &p.CorrelationData)
+	case property.SubscriptionIdentifier:
+		v, off, err := readVarint(b, off)
+		if err == nil && v == 0 {
+			err = errPropRange
+		}
+		p.SubscriptionIDs = append(p.SubscriptionIDs, v)
+		return off, err
+	case property.SessionExpiryInterval:
+		return readU32(b, off, &p.SessionExpiry, z, id, nil)
+	case property.AssignedClientIdentifier:
+		return readStringProp(b, off, &p.AssignedClientID, z, id)
+	case property.ServerKeepAlive:
+		return readU16(b, off, &p.ServerKeepAlive, z, id, nil)
+	case property.AuthenticationMethod:
+		return readStringProp(b, off, &p.AuthMethod, z, id)
+	case property.AuthenticationData:
+		return readBinaryProp(b, off, &p.AuthData)
+	case property.RequestProblemInformation:
+		return readFlag(b, off, &p.RequestProblemInfo, z, id)
+	case property.WillDelayInterval:
+		return readU32(b, off, &p.WillDelay, z, id, nil)
+	case property.RequestResponseInformation:
+		return readFlag(b, off, &p.RequestResponseInfo, z, id)
+	case property.ResponseInformation:
+		return readStringProp(b, off, &p.ResponseInfo, z, id)
+	case property.ServerReference:
+		return readStringProp(b, off, &p.ServerReference, z, id)
+	case property.ReasonString:
+		return readStringProp(b, off, &p.ReasonString, z, id)
+	case property.ReceiveMaximum:
+		return readU16(b, off, &p.ReceiveMaximum, z, id, errPropRange)
+	case property.TopicAliasMaximum:
+		return readU16(b, off, &p.TopicAliasMaximum, z, id, nil)
+	case property.TopicAlias:
+		return readU16(b, off, &p.TopicAlias, z, id, errTopicAliasZero)
+	case property.MaximumQoS:
+		return readFlag(b, off, &p.MaximumQoS, z, id)
+	case property.RetainAvailable:
+		return readFlag(b, off, &p.RetainAvailable, z, id)
+	case property.UserProperty:
+		k, off, err := readString(b, off)
+		if err != nil {
 			return off, err
 		}
-		if id == property.ResponseTopic {
-			if err := checkResponseTopic(s); err != nil {
-				return off, err
-			}
-		}
-		if s == "" {
-			p.Zero.Add(id)
-		}
-		*stringField(p, id) = s
-		return off, nil
-	case property.KindStringPair:
-		var k, s string
-		if k, off, err = readString(b, off); err != nil {
-			return off, err
-		}
-		if s, off, err = readString(b, off); err != nil {
-			return off, err
-		}
-		p.User = append(p.User, property.User{Key: k, Value: s})
-		return off, nil
+		v, off, err := readString(b, off)
+		p.User = append(p.User, property.User{Key: k, Value: v})
+		return off, err
+	case property.MaximumPacketSize:
+		return readU32(b, off, &p.MaximumPacketSize, z, id, errPropRange)
+	case property.WildcardSubscriptionAvailable:
+		return readFlag(b, off, &p.WildcardSubAvailable, z, id)
+	case property.SubscriptionIdentifierAvailable:
+		return readFlag(b, off, &p.SubscriptionIDsAvailable, z, id)
+	case property.SharedSubscriptionAvailable:
+		return readFlag(b, off, &p.SharedSubAvailable, z, id)
 	}
+	return off, errPropUnknown
+}
+
+// readFlag reads a one-byte property whose values are 0 and 1.
+func readFlag(b []byte, off int, dst *byte, z *property.Set, id property.ID) (int, error) {
+	if off >= len(b) {
+		return off, errShort
+	}
+	v := b[off]
+	if v > 1 {
+		return off, errPropRange
+	}
+	if v == 0 {
+		z.Add(id)
+	}
+	*dst = v
+	return off + 1, nil
+}
+
+// readU16 reads a Two Byte Integer property; zeroErr, if set, refuses 0.
+func readU16(b []byte, off int, dst *uint16, z *property.Set, id property.ID, zeroErr error) (int, error) {
+	v, off, err := readUint16(b, off)
 	if err != nil {
 		return off, err
 	}
-	if err := checkNumber(id, v); err != nil {
+	if v == 0 {
+		if zeroErr != nil {
+			return off, zeroErr
+		}
+		z.Add(id)
+	}
+	*dst = v
+	return off, nil
+}
+
+// readU32 reads a Four Byte Integer property; zeroErr, if set, refuses 0.
+func readU32(b []byte, off int, dst *uint32, z *property.Set, id property.ID, zeroErr error) (int, error) {
+	v, off, err := readUint32(b, off)
+	if err != nil {
 		return off, err
 	}
 	if v == 0 {
-		p.Zero.Add(id)
+		if zeroErr != nil {
+			return off, zeroErr
+		}
+		z.Add(id)
 	}
-	setNumber(p, id, v)
+	*dst = v
 	return off, nil
+}
+
+func readStringProp(b []byte, off int, dst *string, z *property.Set, id property.ID) (int, error) {
+	s, off, err := readString(b, off)
+	if err != nil {
+		return off, err
+	}
+	if s == "" {
+		z.Add(id)
+	}
+	*dst = s
+	return off, nil
+}
+
+func readBinaryProp(b []byte, off int, dst *[]byte) (int, error) {
+	v, off, err := readBinary(b, off)
+	*dst = v
+	return off, err
 }
 
 var errResponseTopic = malformed("MQTT-3.3.2-14", "response topic is not a valid topic name")
@@ -186,45 +276,6 @@ func binaryField(p *property.Properties, id property.ID) *[]byte {
 	return &p.AuthData
 }
 
-func setNumber(p *property.Properties, id property.ID, v uint32) {
-	switch id {
-	case property.PayloadFormatIndicator:
-		p.PayloadFormat = byte(v)
-	case property.MessageExpiryInterval:
-		p.MessageExpiry = v
-	case property.SubscriptionIdentifier:
-		p.SubscriptionIDs = append(p.SubscriptionIDs, v)
-	case property.SessionExpiryInterval:
-		p.SessionExpiry = v
-	case property.ServerKeepAlive:
-		p.ServerKeepAlive = uint16(v)
-	case property.RequestProblemInformation:
-		p.RequestProblemInfo = byte(v)
-	case property.WillDelayInterval:
-		p.WillDelay = v
-	case property.RequestResponseInformation:
-		p.RequestResponseInfo = byte(v)
-	case property.ReceiveMaximum:
-		p.ReceiveMaximum = uint16(v)
-	case property.TopicAliasMaximum:
-		p.TopicAliasMaximum = uint16(v)
-	case property.TopicAlias:
-		p.TopicAlias = uint16(v)
-	case property.MaximumQoS:
-		p.MaximumQoS = byte(v)
-	case property.RetainAvailable:
-		p.RetainAvailable = byte(v)
-	case property.MaximumPacketSize:
-		p.MaximumPacketSize = v
-	case property.WildcardSubscriptionAvailable:
-		p.WildcardSubAvailable = byte(v)
-	case property.SubscriptionIdentifierAvailable:
-		p.SubscriptionIDsAvailable = byte(v)
-	case property.SharedSubscriptionAvailable:
-		p.SharedSubAvailable = byte(v)
-	}
-}
-
 // number returns the value of a numeric property of p.
 func number(p *property.Properties, id property.ID) uint32 {
 	switch id {
@@ -276,6 +327,9 @@ func scanProperties(p *property.Properties, t byte, check bool) (propsEnc, error
 	}
 	if check && present&^property.Allowed(t) != 0 {
 		return propsEnc{}, errPropNotAllowed
+	}
+	if check && present.Has(property.AuthenticationData) && !present.Has(property.AuthenticationMethod) {
+		return propsEnc{}, errAuthDataAlone
 	}
 	size := 0
 	for s := uint64(present); s != 0; s &= s - 1 {

@@ -518,6 +518,10 @@ var Malformed = func() []Bad {
 		bad("MQTT-3.9.3-1", "suback without reason codes", v5, proto, 0x90, 0x03, 0x00, 0x01, 0x00),
 		bad("MQTT-3.9.3-1", "suback without return codes", v311, proto, 0x90, 0x02, 0x00, 0x01),
 		bad("", "unsuback without reason codes", v5, proto, 0xB0, 0x03, 0x00, 0x01, 0x00),
+
+		// ---- Authentication Data needs an Authentication Method
+		bad("", "auth data without auth method", v5, proto, 0xF0, 0x06, 0x18, 0x04, 0x16, 0x00, 0x01, 'x'),
+		bad("", "connack auth data without auth method", v5, proto, 0x20, 0x07, 0x00, 0x00, 0x04, 0x16, 0x00, 0x01, 'x'),
 	}
 	out = append(out, stringCases()...)
 	return append(out, filterCases()...)
