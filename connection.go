@@ -541,7 +541,13 @@ func (c *Connection[ID]) write(p packet.Packet) error {
 		return ErrPacketTooLarge
 	}
 	c.out = out
-	c.didSend = true
-	c.emit(Event[ID]{Kind: EventSend, Bytes: out[start:len(out):len(out)], Packet: p})
+	c.sentBytes(p, start)
 	return nil
+}
+
+// sentBytes emits EventSend for p, encoded in c.out from start on.
+func (c *Connection[ID]) sentBytes(p packet.Packet, start int) {
+	c.didSend = true
+	end := len(c.out)
+	c.emit(Event[ID]{Kind: EventSend, Bytes: c.out[start:end:end], Packet: p})
 }

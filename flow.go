@@ -158,7 +158,11 @@ func (c *Connection[ID]) recvPublish(p *packet.PublishOf[ID]) {
 		c.deliver(p)
 		return
 	}
-	switch x := c.inbound[p.PacketID]; {
+	var x exchange
+	if len(c.inbound) > 0 {
+		x = c.inbound[p.PacketID]
+	}
+	switch {
 	case p.QoS == packet.QoS2 && (x == awaitPubrel || x == owePubrec):
 		// A QoS 2 PUBLISH re-sent before our PUBREC arrived: acknowledge
 		// again, deliver once (MQTT-4.3.3-10).
@@ -172,6 +176,12 @@ func (c *Connection[ID]) recvPublish(p *packet.PublishOf[ID]) {
 		c.fail(errIDInUse) // the identifier belongs to another exchange
 		return
 	case x == 0:
+		if p.QoS == packet.QoS1 && !c.cfg.ManualPuback {
+			// Acknowledged at once: no exchange to remember.
+			c.deliver(p)
+			c.autoAck(packet.TypePuback, p.PacketID, 0)
+			return
+		}
 		if c.inflightIn >= c.recvMax {
 			c.fail(errReceiveMaximum)
 			return
@@ -194,19 +204,30 @@ func (c *Connection[ID]) recvPublish(p *packet.PublishOf[ID]) {
 	}
 }
 
-// autoAck sends an acknowledgement the Connection makes itself. One
-// without properties is at most 7 bytes and fits any Maximum Packet Size,
-// so the write cannot fail.
+// autoAck sends an acknowledgement the Connection makes itself, through
+// the codec's property-free fast path. Its packet value (for EventSend)
+// comes from a pool and never has properties. At most 7 bytes, it fits any
+// Maximum Packet Size, and its reason code is always valid: it cannot fail.
 func (c *Connection[ID]) autoAck(t packet.Type, id ID, r packet.ReasonCode) {
-	a := c.sent[t].get(t, newPacket[ID]).(ack[ID])
-	a.Reset(id, r)
-	_ = c.write(a)
-}
-
-// ack is implemented by the four acknowledgements of PUBLISH.
-type ack[ID any] interface {
-	packet.Packet
-	Reset(id ID, r packet.ReasonCode)
+	var p packet.Packet
+	get := func() packet.Packet { return c.sent[t].get(t, newPacket[ID]) }
+	switch t {
+	case packet.TypePuback:
+		a := get().(*packet.PubackOf[ID])
+		a.PacketID, a.Reason, p = id, r, a
+	case packet.TypePubrec:
+		a := get().(*packet.PubrecOf[ID])
+		a.PacketID, a.Reason, p = id, r, a
+	case packet.TypePubrel:
+		a := get().(*packet.PubrelOf[ID])
+		a.PacketID, a.Reason, p = id, r, a
+	default:
+		a := get().(*packet.PubcompOf[ID])
+		a.PacketID, a.Reason, p = id, r, a
+	}
+	start := len(c.out)
+	c.out, _ = packet.AppendAck(c.out, t, c.version, id, r)
+	c.sentBytes(p, start)
 }
 
 // advance moves an exchange to its next step, or ends it when next is 0 or

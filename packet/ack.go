@@ -69,6 +69,10 @@ func (p *Ack[K, ID]) AppendTo(dst []byte, v Version) ([]byte, error) {
 	if err := checkReason(t, v, p.Reason); err != nil {
 		return dst, err
 	}
+	return p.appendChecked(dst, t, v)
+}
+
+func (p *Ack[K, ID]) appendChecked(dst []byte, t Type, v Version) ([]byte, error) {
 	pe, err := checkPropsFor(v, &p.Props, byte(t))
 	if err != nil {
 		return dst, err
@@ -181,3 +185,28 @@ func (p *Ack[K, ID]) Reset(id ID, r ReasonCode) {
 
 // Properties returns the packet's properties.
 func (p *Ack[K, ID]) Properties() *property.Properties { return &p.Props }
+
+// AppendAck appends a PUBACK, PUBREC, PUBREL or PUBCOMP (t) for packet
+// identifier id with reason code r and no properties, in its shortest form.
+// It is the fast path for the acknowledgements a protocol engine sends on
+// its own: the same bytes as an Ack with empty properties, without looking
+// at properties at all.
+func AppendAck[ID packetid.ID](dst []byte, t Type, v Version, id ID, r ReasonCode) ([]byte, error) {
+	if t < TypePuback || t > TypePubcomp {
+		return dst, errNotAck
+	}
+	if id == 0 {
+		return dst, errZeroID
+	}
+	if err := checkReason(t, v, r); err != nil {
+		return dst, err
+	}
+	n := idSize[ID]() + reasonTailSize(v, r, 0)
+	dst = appendID(appendHeader(dst, t, t.fixedFlags(), n), id)
+	if n > idSize[ID]() {
+		dst = append(dst, byte(r))
+	}
+	return dst, nil
+}
+
+var errNotAck = &Error{Code: ProtocolError, Msg: "AppendAck of a packet type that is not PUBACK, PUBREC, PUBREL or PUBCOMP"}
