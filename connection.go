@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"errors"
+	"math/bits"
 	"time"
 
 	"github.com/mqttcore/mqtt/packet"
@@ -62,13 +63,13 @@ type Connection[ID packetid.ID] struct {
 	bufs     [2][]byte
 	cur      int
 	usedBuf  bool // bufs[cur] holds a packet delivered in this call
-	received [16]pool
+	received pools[ID]
 	aliasIn  topicalias.Receiver
 
 	// Output of the current call.
 	events []Event[ID]
 	out    []byte
-	sent   [16]pool // automatic packets sent in this call
+	sent   pools[ID] // automatic packets sent in this call
 	didSend,
 	didRecv bool
 
@@ -197,9 +198,8 @@ func (c *Connection[ID]) SendQuota() int { return c.sendQuota }
 func (c *Connection[ID]) begin() {
 	c.events, c.out = c.events[:0], c.out[:0]
 	c.usedBuf, c.didSend, c.didRecv = false, false, false
-	for i := range c.received {
-		c.received[i].n, c.sent[i].n = 0, 0
-	}
+	c.received.reset()
+	c.sent.reset()
 }
 
 // end finishes a call: the keep-alive timers follow what was sent and
@@ -341,7 +341,7 @@ func (c *Connection[ID]) handle(h packet.Header, body []byte) {
 		}
 		c.version = v
 	}
-	p := c.received[h.Type].get(h.Type, newPacket[ID])
+	p := c.received.get(h.Type)
 	if err := p.Decode(c.version, h.Flags, body); err != nil {
 		if h.Type == packet.TypeConnect && c.state == StateDisconnected && c.role == RoleServer {
 			c.refuseConnect(err)
@@ -386,21 +386,34 @@ func (c *Connection[ID]) handle(h packet.Header, body []byte) {
 	}
 }
 
-func newPacket[ID packetid.ID](t packet.Type) packet.Packet { return packet.New[ID](t) }
+// pools keeps packet values, one list per packet type, for reuse from call
+// to call, so that several packets of a type handled in one call each have
+// their own value. Only the lists used in a call are reset.
+type pools[ID packetid.ID] struct {
+	lists [16]pool
+	used  uint16
+}
 
-// pool keeps packet values of one type for reuse from call to call, so that
-// several packets of a type handled in one call each have their own value.
 type pool struct {
 	items []packet.Packet
 	n     int
 }
 
-func (p *pool) get(t packet.Type, mk func(packet.Type) packet.Packet) packet.Packet {
+func (ps *pools[ID]) get(t packet.Type) packet.Packet {
+	p := &ps.lists[t]
+	ps.used |= 1 << t
 	if p.n == len(p.items) {
-		p.items = append(p.items, mk(t))
+		p.items = append(p.items, packet.New[ID](t))
 	}
 	p.n++
 	return p.items[p.n-1]
+}
+
+func (ps *pools[ID]) reset() {
+	for u := ps.used; u != 0; u &= u - 1 {
+		ps.lists[bits.TrailingZeros16(u)].n = 0
+	}
+	ps.used = 0
 }
 
 // connected reports whether packets other than the handshake may flow.
@@ -422,7 +435,7 @@ func (c *Connection[ID]) fail(err error) {
 		if !ok || !packet.ValidReason(packet.TypeDisconnect, packet.V5, code) {
 			code = packet.ProtocolError
 		}
-		d := c.sent[packet.TypeDisconnect].get(packet.TypeDisconnect, newPacket[ID]).(*packet.Disconnect)
+		d := c.sent.get(packet.TypeDisconnect).(*packet.Disconnect)
 		*d = packet.Disconnect{Reason: code}
 		c.write(d)
 	}

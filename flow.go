@@ -121,7 +121,7 @@ func (c *Connection[ID]) writePublish(p *packet.PublishOf[ID]) error {
 		return c.write(p)
 	}
 	// Send a copy carrying the alias; the caller's packet keeps its topic.
-	q := c.sent[packet.TypePublish].get(packet.TypePublish, newPacket[ID]).(*packet.PublishOf[ID])
+	q := c.sent.get(packet.TypePublish).(*packet.PublishOf[ID])
 	*q = *p
 	q.Props.TopicAlias = alias
 	if !withTopic {
@@ -210,7 +210,7 @@ func (c *Connection[ID]) recvPublish(p *packet.PublishOf[ID]) {
 // Maximum Packet Size, and its reason code is always valid: it cannot fail.
 func (c *Connection[ID]) autoAck(t packet.Type, id ID, r packet.ReasonCode) {
 	var p packet.Packet
-	get := func() packet.Packet { return c.sent[t].get(t, newPacket[ID]) }
+	get := func() packet.Packet { return c.sent.get(t) }
 	switch t {
 	case packet.TypePuback:
 		a := get().(*packet.PubackOf[ID])

@@ -181,7 +181,7 @@ func (c *Connection[ID]) refuseConnect(err error) {
 }
 
 func (c *Connection[ID]) writeConnack(code packet.ReasonCode) {
-	a := c.sent[packet.TypeConnack].get(packet.TypeConnack, newPacket[ID]).(*packet.Connack)
+	a := c.sent.get(packet.TypeConnack).(*packet.Connack)
 	a.Props.Reset()
 	a.SessionPresent, a.Reason = false, code
 	_ = c.write(a)

@@ -95,7 +95,7 @@ func (c *Connection[ID]) forget(id ID, keepOrder bool) {
 
 // decodeMessage decodes a stored message into a scratch PUBLISH.
 func (c *Connection[ID]) decodeMessage(m message) (*packet.PublishOf[ID], error) {
-	p := c.sent[packet.TypePublish].get(packet.TypePublish, newPacket[ID]).(*packet.PublishOf[ID])
+	p := c.sent.get(packet.TypePublish).(*packet.PublishOf[ID])
 	h, _, err := packet.Frame(m.wire, 0)
 	if err != nil {
 		return nil, err
