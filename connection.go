@@ -75,14 +75,14 @@ type Connection[ID packetid.ID] struct {
 
 	// Packet identifiers and the exchanges awaiting them.
 	ids        packetid.Allocator[ID]
-	outbound   map[ID]exchange // our PUBLISH, SUBSCRIBE, UNSUBSCRIBE awaiting the peer
-	inbound    map[ID]exchange // the peer's PUBLISH, SUBSCRIBE, UNSUBSCRIBE awaiting our answer
-	inflightIn int             // inbound exchanges counting toward our Receive Maximum
+	outbound   packetid.Map[ID, exchange] // our PUBLISH, SUBSCRIBE, UNSUBSCRIBE awaiting the peer
+	inbound    packetid.Map[ID, exchange] // the peer's PUBLISH, SUBSCRIBE, UNSUBSCRIBE awaiting our answer
+	inflightIn int                        // inbound exchanges counting toward our Receive Maximum
 
 	// The session (session.go).
 	sess   session
-	stored map[ID]message // encodings of our PUBLISH packets in outbound, when the session persists
-	queue  []message      // PUBLISH packets not yet sent: no quota, or offline
+	stored packetid.Map[ID, message] // encodings of our PUBLISH packets in outbound, when the session persists
+	queue  []message                 // PUBLISH packets not yet sent: no quota, or offline
 
 	// Limits negotiated at CONNECT / CONNACK.
 	keepAlive       time.Duration // client: ping interval; server: the client's Keep Alive
@@ -134,9 +134,7 @@ func NewClient[ID packetid.ID](cfg Config) *Connection[ID] { return newConnectio
 func NewServer[ID packetid.ID](cfg Config) *Connection[ID] { return newConnection[ID](RoleServer, cfg) }
 
 func newConnection[ID packetid.ID](r Role, cfg Config) *Connection[ID] {
-	c := &Connection[ID]{role: r, cfg: cfg,
-		outbound: make(map[ID]exchange), inbound: make(map[ID]exchange),
-		stored: make(map[ID]message)}
+	c := &Connection[ID]{role: r, cfg: cfg}
 	c.reset()
 	c.sess.version = c.version
 	return c
@@ -479,9 +477,10 @@ func (c *Connection[ID]) Closed() []Event[ID] {
 	if !c.began {
 		// No CONNECT on this network connection: the session is as it was.
 	} else if c.sess.persists {
-		for id, x := range c.outbound {
+		for _, id := range c.outbound.Keys(nil) {
+			x := c.outbound.Value(id)
 			if x == awaitSuback || x == awaitUnsuback {
-				delete(c.outbound, id)
+				c.outbound.Delete(id)
 				c.ids.Release(id)
 				c.emit(Event[ID]{Kind: EventIDReleased, PacketID: id})
 			}
@@ -491,12 +490,13 @@ func (c *Connection[ID]) Closed() []Event[ID] {
 		// PUBLISH is delivered again (at least once), while a QoS 2 one,
 		// already delivered, is treated as acknowledged so that it is not
 		// delivered twice, and a PUBREL is delivered again.
-		for id, x := range c.inbound {
+		for _, id := range c.inbound.Keys(nil) {
+			x := c.inbound.Value(id)
 			switch x {
 			case owePuback, oweSuback, oweUnsuback:
 				c.advance(&c.inbound, id, 0, 0)
 			case owePubrec, owePubcomp:
-				c.inbound[id] = awaitPubrel
+				c.inbound.Set(id, awaitPubrel)
 			}
 		}
 		c.sess.present = true

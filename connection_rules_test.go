@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/packetid"
 	"github.com/mqttcore/mqtt/property"
 )
 
@@ -220,9 +221,9 @@ func snap(c *Connection[uint16]) snapshot {
 	return snapshot{c.state, c.closing, c.sendQuota, c.ids.InUse(), maps(c.outbound), maps(c.inbound), c.inflightIn, c.pingOutstanding}
 }
 
-func maps(m map[uint16]exchange) map[uint16]exchange {
-	out := make(map[uint16]exchange, len(m))
-	for k, v := range m {
+func maps(m packetid.Map[uint16, exchange]) map[uint16]exchange {
+	out := make(map[uint16]exchange, m.Len())
+	for k, v := range m.All() {
 		out[k] = v
 	}
 	return out
@@ -731,7 +732,7 @@ func TestRulesPacketIDs(t *testing.T) {
 					t.Fatalf("%v", evs)
 				}
 			}
-			if c.ids.InUse() != 0 || len(c.outbound) != 0 || c.SendQuota() != q0 {
+			if c.ids.InUse() != 0 || c.outbound.Len() != 0 || c.SendQuota() != q0 {
 				t.Fatalf("after the exchange: in use %d, outbound %v, quota %d of %d", c.ids.InUse(), c.outbound, c.SendQuota(), q0)
 			}
 		})
@@ -812,7 +813,7 @@ func TestRulesPacketIDs(t *testing.T) {
 				t.Fatalf("%v for no exchange: %v", a.Type(), evs)
 			}
 		}
-		if c.ids.InUse() != 1 || c.outbound[1] != awaitPuback {
+		if c.ids.InUse() != 1 || c.outbound.Value(1) != awaitPuback {
 			t.Fatalf("exchange 1 disturbed: %v", c.outbound)
 		}
 		// A PUBREC for an unknown id gets PUBREL 0x92 in v5.
@@ -834,7 +835,7 @@ func TestRulesReceiverQoS(t *testing.T) {
 			s := srv(t, Config{})
 			evs := s.Recv(wire(t, v, &packet.Publish{Topic: "a", QoS: 1, PacketID: 5}))
 			ps := sent(t, v, evs)
-			if len(received(evs)) != 1 || len(ps) != 1 || ps[0].(*packet.Puback).PacketID != 5 || len(s.inbound) != 0 {
+			if len(received(evs)) != 1 || len(ps) != 1 || ps[0].(*packet.Puback).PacketID != 5 || s.inbound.Len() != 0 {
 				t.Fatalf("%v", evs)
 			}
 		})
@@ -864,7 +865,7 @@ func TestRulesReceiverQoS(t *testing.T) {
 			}
 			evs = s.Recv(wire(t, v, &packet.Pubrel{PacketID: 6}))
 			ps := sent(t, v, evs)
-			if len(ps) != 1 || ps[0].(*packet.Pubcomp).PacketID != 6 || ps[0].(*packet.Pubcomp).Reason != 0 || len(s.inbound) != 0 {
+			if len(ps) != 1 || ps[0].(*packet.Pubcomp).PacketID != 6 || ps[0].(*packet.Pubcomp).Reason != 0 || s.inbound.Len() != 0 {
 				t.Fatalf("MQTT-4.3.3-11: %v", evs)
 			}
 			// MQTT-4.3.3-12: after PUBCOMP the id starts a new publication.
@@ -1442,7 +1443,7 @@ func TestRulesManualAcks(t *testing.T) {
 			if err != nil || !slices.Equal(sentTypes(evs), []packet.Type{packet.TypePuback}) {
 				t.Fatalf("%v %v", evs, err)
 			}
-			if len(s.inbound) != 0 || s.inflightIn != 0 {
+			if s.inbound.Len() != 0 || s.inflightIn != 0 {
 				t.Fatalf("exchange left: %v %d", s.inbound, s.inflightIn)
 			}
 			refused(t, s, &packet.Puback{PacketID: 4}, ErrIDUnknown)
@@ -1462,7 +1463,7 @@ func TestRulesManualAcks(t *testing.T) {
 				t.Fatal(err)
 			}
 			evs = s.Recv(wire(t, v, &packet.Pubrel{PacketID: 4}))
-			if !slices.Equal(sentTypes(evs), []packet.Type{packet.TypePubcomp}) || len(s.inbound) != 0 {
+			if !slices.Equal(sentTypes(evs), []packet.Type{packet.TypePubcomp}) || s.inbound.Len() != 0 {
 				t.Fatalf("%v", evs)
 			}
 		})
@@ -1498,7 +1499,7 @@ func TestRulesManualAcks(t *testing.T) {
 			if _, err := s.Send(&packet.Pubcomp{PacketID: 4}); err != nil {
 				t.Fatal(err)
 			}
-			if len(s.inbound) != 0 || s.inflightIn != 0 {
+			if s.inbound.Len() != 0 || s.inflightIn != 0 {
 				t.Fatalf("%v %d", s.inbound, s.inflightIn)
 			}
 		})
@@ -1520,7 +1521,7 @@ func TestRulesManualAcks(t *testing.T) {
 			if _, err := s.Send(u); err != nil {
 				t.Fatal(err)
 			}
-			if len(s.inbound) != 0 {
+			if s.inbound.Len() != 0 {
 				t.Fatalf("%v", s.inbound)
 			}
 		})

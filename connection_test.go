@@ -141,7 +141,7 @@ func TestHandshakeAndQoSFlows(t *testing.T) {
 						t.Fatalf("%v QoS %d: receiver got %v", from, qos, got)
 					}
 					if qos > 0 {
-						if p.conn(from).ids.InUse() != 0 || len(p.conn(from).outbound) != 0 || len(p.conn(to).inbound) != 0 {
+						if p.conn(from).ids.InUse() != 0 || p.conn(from).outbound.Len() != 0 || p.conn(to).inbound.Len() != 0 {
 							t.Fatalf("%v QoS %d: exchange not finished: out %v in %v", from, qos,
 								p.conn(from).outbound, p.conn(to).inbound)
 						}

@@ -44,9 +44,9 @@ func (c *Connection[ID]) sendPublish(p *packet.PublishOf[ID]) error {
 func (c *Connection[ID]) startPublish(p *packet.PublishOf[ID]) {
 	c.sendQuota--
 	if p.QoS == packet.QoS1 {
-		c.outbound[p.PacketID] = awaitPuback
+		c.outbound.Set(p.PacketID, awaitPuback)
 	} else {
-		c.outbound[p.PacketID] = awaitPubrec
+		c.outbound.Set(p.PacketID, awaitPubrec)
 	}
 	c.store(p)
 }
@@ -159,8 +159,8 @@ func (c *Connection[ID]) recvPublish(p *packet.PublishOf[ID]) {
 		return
 	}
 	var x exchange
-	if len(c.inbound) > 0 {
-		x = c.inbound[p.PacketID]
+	if c.inbound.Len() > 0 {
+		x = c.inbound.Value(p.PacketID)
 	}
 	switch {
 	case p.QoS == packet.QoS2 && (x == awaitPubrel || x == owePubrec):
@@ -190,14 +190,14 @@ func (c *Connection[ID]) recvPublish(p *packet.PublishOf[ID]) {
 	}
 	c.deliver(p)
 	if p.QoS == packet.QoS1 {
-		c.inbound[p.PacketID] = owePuback
+		c.inbound.Set(p.PacketID, owePuback)
 		if !c.cfg.ManualPuback {
 			c.autoAck(packet.TypePuback, p.PacketID, 0)
 			c.advance(&c.inbound, p.PacketID, 0, 0)
 		}
 		return
 	}
-	c.inbound[p.PacketID] = owePubrec
+	c.inbound.Set(p.PacketID, owePubrec)
 	if !c.cfg.ManualPubrec {
 		c.autoAck(packet.TypePubrec, p.PacketID, 0)
 		c.advance(&c.inbound, p.PacketID, awaitPubrel, 0)
@@ -232,13 +232,13 @@ func (c *Connection[ID]) autoAck(t packet.Type, id ID, r packet.ReasonCode) {
 
 // advance moves an exchange to its next step, or ends it when next is 0 or
 // the reason code is a failure.
-func (c *Connection[ID]) advance(m *map[ID]exchange, id ID, next exchange, r packet.ReasonCode) {
-	x := (*m)[id]
+func (c *Connection[ID]) advance(m *packetid.Map[ID, exchange], id ID, next exchange, r packet.ReasonCode) {
+	x := m.Value(id)
 	if next != 0 && !r.IsError() {
-		(*m)[id] = next
+		m.Set(id, next)
 		return
 	}
-	delete(*m, id)
+	m.Delete(id)
 	if m == &c.inbound && x.countsTowardReceiveMaximum() {
 		c.inflightIn--
 	}
@@ -247,7 +247,7 @@ func (c *Connection[ID]) advance(m *map[ID]exchange, id ID, next exchange, r pac
 // complete ends one of our exchanges: the identifier is free again, and a
 // PUBLISH gives its unit of send quota back.
 func (c *Connection[ID]) complete(id ID, publish bool) {
-	delete(c.outbound, id)
+	c.outbound.Delete(id)
 	c.forget(id, false)
 	c.ids.Release(id)
 	c.emit(Event[ID]{Kind: EventIDReleased, PacketID: id})
@@ -262,7 +262,7 @@ func (c *Connection[ID]) recvPuback(p *packet.PubackOf[ID]) {
 		c.fail(errUnexpected)
 		return
 	}
-	if c.outbound[p.PacketID] == awaitPuback {
+	if c.outbound.Value(p.PacketID) == awaitPuback {
 		c.complete(p.PacketID, true)
 	}
 	c.deliver(p)
@@ -273,19 +273,19 @@ func (c *Connection[ID]) recvPubrec(p *packet.PubrecOf[ID]) {
 		c.fail(errUnexpected)
 		return
 	}
-	switch c.outbound[p.PacketID] {
+	switch c.outbound.Value(p.PacketID) {
 	case awaitPubrec:
 		if p.Reason.IsError() {
 			c.complete(p.PacketID, true)
 			c.deliver(p)
 			return
 		}
-		c.outbound[p.PacketID] = owePubrel
+		c.outbound.Set(p.PacketID, owePubrel)
 		c.forget(p.PacketID, true) // MQTT-4.3.3-6: only PUBREL is re-sent from now
 		c.deliver(p)
 		if !c.cfg.ManualPubrel {
 			c.autoAck(packet.TypePubrel, p.PacketID, 0)
-			c.outbound[p.PacketID] = awaitPubcomp
+			c.outbound.Set(p.PacketID, awaitPubcomp)
 		}
 	case awaitPubcomp:
 		c.autoAck(packet.TypePubrel, p.PacketID, 0) // our PUBREL may be lost: send it again
@@ -302,9 +302,9 @@ func (c *Connection[ID]) recvPubrel(p *packet.PubrelOf[ID]) {
 		c.fail(errUnexpected)
 		return
 	}
-	switch c.inbound[p.PacketID] {
+	switch c.inbound.Value(p.PacketID) {
 	case awaitPubrel:
-		c.inbound[p.PacketID] = owePubcomp
+		c.inbound.Set(p.PacketID, owePubcomp)
 		c.deliver(p)
 		if !c.cfg.ManualPubcomp {
 			c.autoAck(packet.TypePubcomp, p.PacketID, 0)
@@ -329,7 +329,7 @@ func (c *Connection[ID]) recvPubcomp(p *packet.PubcompOf[ID]) {
 		c.fail(errUnexpected)
 		return
 	}
-	if c.outbound[p.PacketID] == awaitPubcomp {
+	if c.outbound.Value(p.PacketID) == awaitPubcomp {
 		c.complete(p.PacketID, true)
 	}
 	c.deliver(p)
@@ -348,11 +348,11 @@ func (c *Connection[ID]) recvRequest(p packet.Packet) {
 		}
 	}
 	id, owed := requestID[ID](p)
-	if c.inbound[id] != 0 {
+	if c.inbound.Value(id) != 0 {
 		c.fail(errIDInUse)
 		return
 	}
-	c.inbound[id] = owed
+	c.inbound.Set(id, owed)
 	c.deliver(p)
 }
 
@@ -371,7 +371,7 @@ func (c *Connection[ID]) recvListAck(p packet.Packet, id ID, awaiting exchange) 
 		c.fail(errUnexpected)
 		return
 	}
-	if c.outbound[id] == awaiting {
+	if c.outbound.Value(id) == awaiting {
 		c.complete(id, false)
 	}
 	c.deliver(p)

@@ -101,7 +101,7 @@ func (c *Connection[ID]) startSession(p *packet.Connect) {
 	if p.CleanStart {
 		c.dropStored()
 	}
-	if c.sess.version != c.version && len(c.outbound)+len(c.queue) > 0 {
+	if c.sess.version != c.version && c.outbound.Len()+len(c.queue) > 0 {
 		// Stored in another protocol version (an imported session): it
 		// cannot be resumed.
 		c.dropStored()

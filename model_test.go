@@ -329,7 +329,7 @@ func (m *model) check() {
 		}
 		// quota plus our unacknowledged PUBLISH is the peer's maximum
 		pubs := 0
-		for _, x := range c.outbound {
+		for _, x := range c.outbound.All() {
 			if x <= awaitPubcomp {
 				pubs++
 			}
@@ -345,7 +345,7 @@ func (m *model) final() {
 	m.check()
 	for _, s := range m.sides {
 		c := s.c
-		if c.ids.InUse() != 0 || len(c.outbound) != 0 || len(c.inbound) != 0 || len(c.queue) != 0 ||
+		if c.ids.InUse() != 0 || c.outbound.Len() != 0 || c.inbound.Len() != 0 || len(c.queue) != 0 ||
 			c.inflightIn != 0 || c.SendQuota() != s.quota0 || len(s.ids) != 0 {
 			m.t.Fatalf("%v after drain: ids %d (model %v), outbound %v, inbound %v, queue %d, inflight %d, quota %d of %d",
 				roleName(s.role), c.ids.InUse(), s.ids, c.outbound, c.inbound, len(c.queue), c.inflightIn, c.SendQuota(), s.quota0)

@@ -16,7 +16,7 @@ import (
 func inflightConsistent(t *testing.T, c *Connection[uint16], step string) {
 	t.Helper()
 	n := 0
-	for _, x := range c.inbound {
+	for _, x := range c.inbound.All() {
 		if x.countsTowardReceiveMaximum() {
 			n++
 		}

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/packetid"
 )
 
 // sentBy says which roles send each packet type.
@@ -116,7 +117,7 @@ func (c *Connection[ID]) sendRequest(p packet.Packet, id *ID, awaiting exchange)
 		c.unclaimID(id, fresh)
 		return err
 	}
-	c.outbound[*id] = awaiting
+	c.outbound.Set(*id, awaiting)
 	return nil
 }
 
@@ -147,8 +148,8 @@ func (c *Connection[ID]) unclaimID(id *ID, fresh bool) {
 // sendAck sends an acknowledgement the caller built for an exchange
 // awaiting it (manual acknowledgement), moving the exchange to next, or
 // ending it when next is 0 or the reason code is a failure.
-func (c *Connection[ID]) sendAck(p packet.Packet, id ID, m *map[ID]exchange, owed, next exchange, r packet.ReasonCode) error {
-	if (*m)[id] != owed {
+func (c *Connection[ID]) sendAck(p packet.Packet, id ID, m *packetid.Map[ID, exchange], owed, next exchange, r packet.ReasonCode) error {
+	if m.Value(id) != owed {
 		return ErrIDUnknown
 	}
 	if err := c.write(p); err != nil {

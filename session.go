@@ -51,7 +51,7 @@ func (c *Connection[ID]) store(p *packet.PublishOf[ID]) {
 	if !c.sess.persists {
 		return
 	}
-	c.stored[p.PacketID] = c.newMessage(p)
+	c.stored.Set(p.PacketID, c.newMessage(p))
 }
 
 // newMessage encodes p for the session: full topic, no alias.
@@ -78,7 +78,7 @@ func (c *Connection[ID]) newMessage(p *packet.PublishOf[ID]) message {
 // forget drops the stored encoding of id (its PUBLISH is acknowledged, or
 // past PUBREC), keeping the buffer for reuse.
 func (c *Connection[ID]) forget(id ID, keepOrder bool) {
-	m, ok := c.stored[id]
+	m, ok := c.stored.Get(id)
 	if !ok {
 		return
 	}
@@ -87,9 +87,9 @@ func (c *Connection[ID]) forget(id ID, keepOrder bool) {
 		m.wire = nil
 	}
 	if keepOrder {
-		c.stored[id] = m
+		c.stored.Set(id, m)
 	} else {
-		delete(c.stored, id)
+		c.stored.Delete(id)
 	}
 }
 
@@ -128,21 +128,22 @@ func (c *Connection[ID]) remaining(p *packet.PublishOf[ID], at time.Time) (expir
 // or one that did not survive), with an event for each message dropped and
 // each identifier released.
 func (c *Connection[ID]) dropStored() {
-	for id, x := range c.outbound {
-		if m := c.stored[id]; m.wire != nil {
+	for _, id := range c.outbound.Keys(nil) {
+		x := c.outbound.Value(id)
+		if m := c.stored.Value(id); m.wire != nil {
 			if p, err := c.decodeMessage(m); err == nil {
 				c.emit(Event[ID]{Kind: EventDropped, Packet: p, Err: ErrSessionLost})
 			}
 		}
 		if x == awaitSuback || x == awaitUnsuback {
-			delete(c.outbound, id)
+			c.outbound.Delete(id)
 			c.ids.Release(id)
 			c.emit(Event[ID]{Kind: EventIDReleased, PacketID: id})
 			continue
 		}
-		c.release(id, c.stored[id])
+		c.release(id, c.stored.Value(id))
 	}
-	clear(c.inbound)
+	c.inbound.Clear()
 	c.inflightIn = 0
 	c.sess.present = false
 }
@@ -163,15 +164,15 @@ func (c *Connection[ID]) dropQueue(why error) {
 // (MQTT-4.4.0-1, MQTT-4.6.0-1). Re-sent PUBLISH packets count against the
 // peer's Receive Maximum; those beyond it wait, ahead of the queue.
 func (c *Connection[ID]) resend() {
-	ids := make([]ID, 0, len(c.outbound))
-	for id, x := range c.outbound {
+	ids := make([]ID, 0, c.outbound.Len())
+	for id, x := range c.outbound.All() {
 		if x == awaitSuback || x == awaitUnsuback {
 			continue
 		}
 		ids = append(ids, id)
 	}
 	slices.SortFunc(ids, func(a, b ID) int {
-		sa, sb := c.stored[a].seq, c.stored[b].seq
+		sa, sb := c.stored.Value(a).seq, c.stored.Value(b).seq
 		switch {
 		case sa < sb:
 			return -1
@@ -182,18 +183,18 @@ func (c *Connection[ID]) resend() {
 	})
 	var waiting []message
 	for _, id := range ids {
-		switch c.outbound[id] {
+		switch c.outbound.Value(id) {
 		case owePubrel, awaitPubcomp:
 			c.autoAck(packet.TypePubrel, id, 0)
-			c.outbound[id] = awaitPubcomp
+			c.outbound.Set(id, awaitPubcomp)
 			c.sendQuota--
 		case awaitPuback, awaitPubrec:
-			m := c.stored[id]
+			m := c.stored.Value(id)
 			if c.sendQuota <= 0 {
 				m.sent = true
 				waiting = append(waiting, m)
-				delete(c.outbound, id)
-				delete(c.stored, id)
+				c.outbound.Delete(id)
+				c.stored.Delete(id)
 				continue
 			}
 			c.sendMessage(id, m, true)
@@ -227,13 +228,13 @@ func (c *Connection[ID]) sendMessage(id ID, m message, again bool) {
 	}
 	c.sendQuota--
 	if p.QoS == packet.QoS1 {
-		c.outbound[id] = awaitPuback
+		c.outbound.Set(id, awaitPuback)
 	} else {
-		c.outbound[id] = awaitPubrec
+		c.outbound.Set(id, awaitPubrec)
 	}
 	if c.sess.persists {
 		m.at, m.sent = time.Time{}, true
-		c.stored[id] = m
+		c.stored.Set(id, m)
 	} else {
 		c.sess.spare = append(c.sess.spare, m.wire)
 	}
@@ -245,8 +246,8 @@ func (c *Connection[ID]) release(id ID, m message) {
 	if m.wire != nil {
 		c.sess.spare = append(c.sess.spare, m.wire)
 	}
-	delete(c.stored, id)
-	delete(c.outbound, id)
+	c.stored.Delete(id)
+	c.outbound.Delete(id)
 	c.ids.Release(id)
 	c.emit(Event[ID]{Kind: EventIDReleased, PacketID: id})
 }

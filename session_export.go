@@ -54,7 +54,7 @@ func (c *Connection[ID]) ExportSession() []byte {
 	if c.sess.persists {
 		flags |= 1
 	}
-	if c.sess.present || len(c.outbound) > 0 {
+	if c.sess.present || c.outbound.Len() > 0 {
 		flags |= 2
 	}
 	b = append(b, exportVersion, byte(c.role), byte(c.sess.version), byte(packetid.Size[ID]()), flags)
@@ -62,8 +62,8 @@ func (c *Connection[ID]) ExportSession() []byte {
 	b = binary.BigEndian.AppendUint64(b, c.sess.seq)
 	b = binary.BigEndian.AppendUint32(b, uint32(c.ids.Last()))
 
-	ids := make([]ID, 0, len(c.outbound))
-	for id, x := range c.outbound {
+	ids := make([]ID, 0, c.outbound.Len())
+	for id, x := range c.outbound.All() {
 		if x != awaitSuback && x != awaitUnsuback {
 			ids = append(ids, id)
 		}
@@ -71,9 +71,9 @@ func (c *Connection[ID]) ExportSession() []byte {
 	slices.Sort(ids)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(ids)))
 	for _, id := range ids {
-		m := c.stored[id]
+		m := c.stored.Value(id)
 		b = binary.BigEndian.AppendUint32(b, uint32(id))
-		b = append(b, byte(c.outbound[id]))
+		b = append(b, byte(c.outbound.Value(id)))
 		b = binary.BigEndian.AppendUint64(b, m.seq)
 		b = appendMessage(b, m)
 	}
@@ -82,7 +82,7 @@ func (c *Connection[ID]) ExportSession() []byte {
 		b = appendMessage(b, m)
 	}
 	ids = ids[:0]
-	for id, x := range c.inbound {
+	for id, x := range c.inbound.All() {
 		if x == owePubrec || x == awaitPubrel || x == owePubcomp {
 			ids = append(ids, id)
 		}
@@ -91,7 +91,7 @@ func (c *Connection[ID]) ExportSession() []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(len(ids)))
 	for _, id := range ids {
 		b = binary.BigEndian.AppendUint32(b, uint32(id))
-		b = append(b, byte(c.inbound[id]))
+		b = append(b, byte(c.inbound.Value(id)))
 	}
 	return b
 }
@@ -115,7 +115,7 @@ func appendMessage(b []byte, m message) []byte {
 // Connection that has no session state and is not connected. It validates
 // everything and changes nothing on error.
 func (c *Connection[ID]) ImportSession(data []byte) error {
-	if c.state != StateDisconnected || len(c.outbound)+len(c.inbound)+len(c.queue) > 0 {
+	if c.state != StateDisconnected || c.outbound.Len()+c.inbound.Len()+len(c.queue) > 0 {
 		return fmt.Errorf("%w: import into a connection that has state", ErrState)
 	}
 	r := sessionReader{b: data}
@@ -133,7 +133,8 @@ func (c *Connection[ID]) ImportSession(data []byte) error {
 	if uint64(last) > uint64(^ID(0)) {
 		return fmt.Errorf("%w: last packet identifier %d too large", ErrSessionFormat, last)
 	}
-	outbound, inbound, stored := map[ID]exchange{}, map[ID]exchange{}, map[ID]message{}
+	var outbound, inbound packetid.Map[ID, exchange]
+	var stored packetid.Map[ID, message]
 	var queue []message
 	used := map[ID]bool{}
 	take := func(id uint32) (ID, error) {
@@ -154,7 +155,8 @@ func (c *Connection[ID]) ImportSession(data []byte) error {
 		if err := c.checkStored(id, x, m, version); err != nil || r.err != nil {
 			return errors.Join(err, r.err)
 		}
-		outbound[id], stored[id] = x, m
+		outbound.Set(id, x)
+		stored.Set(id, m)
 	}
 	for n := r.count(8 + 1 + 4); n > 0 && r.err == nil; n-- {
 		m := r.message(0)
@@ -179,7 +181,7 @@ func (c *Connection[ID]) ImportSession(data []byte) error {
 		if x != owePubrec && x != awaitPubrel && x != owePubcomp {
 			return fmt.Errorf("%w: inbound step %d", ErrSessionFormat, x)
 		}
-		inbound[id] = x
+		inbound.Set(id, x)
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.err = fmt.Errorf("%w: %d bytes after the end", ErrSessionFormat, len(r.b))
@@ -188,7 +190,7 @@ func (c *Connection[ID]) ImportSession(data []byte) error {
 		return r.err
 	}
 	// Valid: take it over.
-	for id := range outbound {
+	for id := range outbound.All() {
 		_ = c.ids.Use(id)
 	}
 	for _, m := range queue {
@@ -198,8 +200,8 @@ func (c *Connection[ID]) ImportSession(data []byte) error {
 	c.ids.SetLast(ID(last))
 	sess.spare = c.sess.spare
 	c.sess, c.outbound, c.stored, c.queue = sess, outbound, stored, queue
-	for id, x := range inbound {
-		c.inbound[id] = x
+	for id, x := range inbound.All() {
+		c.inbound.Set(id, x)
 		if x.countsTowardReceiveMaximum() {
 			c.inflightIn++
 		}

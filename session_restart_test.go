@@ -157,7 +157,7 @@ func TestRestartIsInvisible(t *testing.T) {
 				t.Fatalf("message %s QoS %d delivered %d times", payload, q, d)
 			}
 		}
-		if a.ids.InUse() != 0 || len(a.outbound) != 0 {
+		if a.ids.InUse() != 0 || a.outbound.Len() != 0 {
 			t.Fatalf("after draining: %d ids in use, outbound %v", a.ids.InUse(), a.outbound)
 		}
 	})

@@ -116,7 +116,7 @@ func TestCleanSessionReleasesOnClose(t *testing.T) {
 			released++
 		}
 	}
-	if released != 1 || p.client.ids.InUse() != 0 || len(p.client.outbound) != 0 {
+	if released != 1 || p.client.ids.InUse() != 0 || p.client.outbound.Len() != 0 {
 		t.Fatalf("released %d, in use %d", released, p.client.ids.InUse())
 	}
 }
