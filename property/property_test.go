@@ -334,6 +334,9 @@ func TestPresentFields(t *testing.T) {
 		if n := popcount(uint64(p.Present())); n != 1 {
 			t.Errorf("field %s set: %d properties present, want 1", f.Name, n)
 		}
+		if p.IsEmpty() {
+			t.Errorf("field %s set: IsEmpty says empty", f.Name)
+		}
 	}
 }
 
