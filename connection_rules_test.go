@@ -681,11 +681,6 @@ func TestRulesPacketIDs(t *testing.T) {
 		})
 	}
 
-	type step struct {
-		send packet.Packet
-		// peer answers, in order; the last one ends the exchange
-		answers []packet.Packet
-	}
 	sub := func() packet.Packet {
 		return &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "a/#", QoS: 1}}}
 	}

@@ -176,13 +176,6 @@ func checkEnd(body []byte, off int) error {
 	return nil
 }
 
-// Reset makes p the acknowledgement of id with reason code r and no
-// properties, keeping the capacity of its property lists for reuse.
-func (p *Ack[K, ID]) Reset(id ID, r ReasonCode) {
-	p.Props.Reset()
-	p.PacketID, p.Reason = id, r
-}
-
 // Properties returns the packet's properties.
 func (p *Ack[K, ID]) Properties() *property.Properties { return &p.Props }
 

@@ -96,7 +96,6 @@ var (
 	errNull          = malformed("MQTT-1.5.4-2", "string contains U+0000")
 	errStringTooLong = malformed("MQTT-4.7.3-3", "string or binary data longer than 65,535 bytes")
 	errZeroID        = malformed("MQTT-2.2.1-3", "packet identifier 0")
-	errIDTooLarge    = malformed("", "packet identifier does not fit the wire")
 	errVersion       = &Error{Code: UnsupportedProtocolVersion, Statement: "MQTT-3.1.2-2", Msg: "unsupported protocol version"}
 	errFlags         = malformed("MQTT-2.1.3-1", "reserved fixed header flags are not as specified")
 	errReservedType  = malformed("MQTT-2.1.3-1", "reserved packet type")
