@@ -136,7 +136,11 @@ func (c *Connection[ID]) ImportSession(data []byte) error {
 	var outbound, inbound packetid.Map[ID, exchange]
 	var stored packetid.Map[ID, message]
 	var queue []message
-	used := map[ID]bool{}
+	// Our identifiers (outbound exchanges and queued messages) and the
+	// peer's (inbound exchanges) are separate spaces: each must be unique
+	// within its own.
+	ours, theirs := map[ID]bool{}, map[ID]bool{}
+	used := ours
 	take := func(id uint32) (ID, error) {
 		if id == 0 || uint64(id) > uint64(^ID(0)) || used[ID(id)] {
 			return 0, fmt.Errorf("%w: packet identifier %d invalid or repeated", ErrSessionFormat, id)
@@ -172,6 +176,7 @@ func (c *Connection[ID]) ImportSession(data []byte) error {
 		}
 		queue = append(queue, m)
 	}
+	used = theirs
 	for n := r.count(4 + 1); n > 0 && r.err == nil; n-- {
 		id, err := take(r.uint32())
 		if err != nil {

@@ -71,7 +71,19 @@ func checkFlags(t Type, flags byte) error {
 			return errQoS3
 		}
 	case flags != t.fixedFlags():
+		if e := flagErrs[t]; e != nil {
+			return e
+		}
 		return errFlags
 	}
 	return nil
+}
+
+// flagErrs names the packet's own statement where it has one.
+var flagErrs = [16]*Error{
+	TypePubrel:      malformed("MQTT-3.6.1-1", "PUBREL fixed header flags are not 0010"),
+	TypeSubscribe:   malformed("MQTT-3.8.1-1", "SUBSCRIBE fixed header flags are not 0010"),
+	TypeUnsubscribe: malformed("MQTT-3.10.1-1", "UNSUBSCRIBE fixed header flags are not 0010"),
+	TypeDisconnect:  malformed("MQTT-3.14.1-1", "DISCONNECT fixed header flags are not 0000"),
+	TypeAuth:        malformed("MQTT-3.15.1-1", "AUTH fixed header flags are not 0000"),
 }
