@@ -1,0 +1,7 @@
+module github.com/mqttcore/mqtt/examples
+
+go 1.24.0
+
+require github.com/mqttcore/mqtt v0.0.0
+
+replace github.com/mqttcore/mqtt => ../

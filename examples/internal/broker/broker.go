@@ -1,0 +1,258 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/mqttcore/mqtt/packet"
+)
+
+// Config configures a Broker. The zero Config is usable.
+type Config struct {
+	// Logf, when set, receives a line for each connection that ends in an
+	// error and for messages dropped.
+	Logf func(format string, args ...any)
+	// MaxPacketSize is the largest packet accepted from a client, and is
+	// announced to v5 clients; 0 means 1 MiB.
+	MaxPacketSize int
+	// MaxQueued caps the messages waiting for one session (its outbox,
+	// mostly filled while its client is offline); 0 means 10,000. Beyond
+	// it new messages for the session are dropped.
+	MaxQueued int
+	// ConnectTimeout is how long a new connection may take to send its
+	// CONNECT; 0 means 10 seconds.
+	ConnectTimeout time.Duration
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("broker: server closed")
+
+// Broker is an MQTT broker. Serve accepts connections; Shutdown ends it.
+type Broker struct {
+	cfg      Config
+	tree     topicTree
+	retained retainedStore
+
+	// mu guards the session table and the set of connections and
+	// listeners; it is taken when clients connect and disconnect, never
+	// on the publish path.
+	mu        sync.Mutex
+	sessions  map[string]*session
+	conns     map[*conn]struct{}
+	listeners map[net.Listener]struct{}
+	closing   bool
+	wg        sync.WaitGroup
+}
+
+// New returns a Broker.
+func New(cfg Config) *Broker {
+	if cfg.MaxPacketSize <= 0 {
+		cfg.MaxPacketSize = 1 << 20
+	}
+	if cfg.MaxQueued <= 0 {
+		cfg.MaxQueued = 10000
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	return &Broker{cfg: cfg, sessions: make(map[string]*session),
+		conns: make(map[*conn]struct{}), listeners: make(map[net.Listener]struct{})}
+}
+
+func (b *Broker) logf(format string, args ...any) {
+	if b.cfg.Logf != nil {
+		b.cfg.Logf(format, args...)
+	}
+}
+
+// Serve accepts connections on l and serves each on its own goroutines
+// until l fails or Shutdown is called; it then returns ErrServerClosed, or
+// the error of Accept.
+func (b *Broker) Serve(l net.Listener) error {
+	b.mu.Lock()
+	if b.closing {
+		b.mu.Unlock()
+		return ErrServerClosed
+	}
+	b.listeners[l] = struct{}{}
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		delete(b.listeners, l)
+		b.mu.Unlock()
+	}()
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if b.isClosing() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		b.mu.Lock()
+		if b.closing {
+			b.mu.Unlock()
+			nc.Close()
+			return ErrServerClosed
+		}
+		c := newConn(b, nc)
+		b.conns[c] = struct{}{}
+		b.wg.Add(1)
+		b.mu.Unlock()
+		go func() {
+			defer b.wg.Done()
+			c.run()
+			b.mu.Lock()
+			delete(b.conns, c)
+			b.mu.Unlock()
+		}()
+	}
+}
+
+func (b *Broker) isClosing() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closing
+}
+
+// Shutdown stops accepting connections, disconnects every client (v5
+// clients with DISCONNECT 0x8B Server shutting down) and waits for their
+// goroutines to end, or for ctx. Wills are not published on shutdown.
+func (b *Broker) Shutdown(ctx context.Context) error {
+	b.mu.Lock()
+	b.closing = true
+	for l := range b.listeners {
+		l.Close()
+	}
+	conns := make([]*conn, 0, len(b.conns))
+	for c := range b.conns {
+		conns = append(conns, c)
+	}
+	b.mu.Unlock()
+	for _, c := range conns {
+		c.post(ctlShutdown)
+	}
+	done := make(chan struct{})
+	go func() {
+		b.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.nc.Close()
+		}
+		<-done
+		return ctx.Err()
+	}
+}
+
+// route delivers a message published by a client (or a will) to every
+// matching subscription, and applies its retain flag.
+func (b *Broker) route(m *message) {
+	if m.retain {
+		b.retained.store(m)
+	}
+	type target struct {
+		qos    int
+		retain bool
+		subIDs []uint32
+	}
+	var targets map[*session]*target
+	b.tree.match(m.topic, func(s *session, sub subscription) {
+		if sub.noLocal && s == m.from {
+			return // MQTT-3.8.3-3
+		}
+		if targets == nil {
+			targets = make(map[*session]*target)
+		}
+		t := targets[s]
+		if t == nil {
+			t = &target{qos: -1}
+			targets[s] = t
+		}
+		// One message per client, at the highest QoS any matching
+		// subscription grants (MQTT-3.3.4-2), with the Subscription
+		// Identifiers of all of them (MQTT-3.3.4-4).
+		t.qos = max(t.qos, int(min(m.qos, sub.qos))) // MQTT-3.8.4-8
+		t.retain = t.retain || sub.retainAsPublished && m.retain
+		if sub.id != 0 {
+			t.subIDs = append(t.subIDs, sub.id)
+		}
+	})
+	for s, t := range targets {
+		s.offer(delivery{msg: m, qos: packet.QoS(t.qos), retain: t.retain, subIDs: t.subIDs}, b)
+	}
+}
+
+// newClientID returns a fresh client identifier for a client that sent an
+// empty one.
+func newClientID() string {
+	var r [12]byte
+	_, _ = rand.Read(r[:])
+	return "auto-" + hex.EncodeToString(r[:])
+}
+
+// claim makes c the connection of the session of clientID: an existing
+// connection of that client is taken over and waited for (MQTT-3.1.4-3); a
+// clean start discards the existing session (MQTT-3.1.2-4). It returns the
+// session, whether it existed and is resumed (MQTT-3.1.2-5), and the
+// Connection state exported when its last connection ended.
+func (b *Broker) claim(c *conn, clientID string, cleanStart bool) (s *session, present bool, state []byte, err error) {
+	for {
+		b.mu.Lock()
+		if b.closing {
+			b.mu.Unlock()
+			return nil, false, nil, ErrServerClosed
+		}
+		s = b.sessions[clientID]
+		if s != nil && s.owner != nil {
+			old := s.owner
+			b.mu.Unlock()
+			old.takeOver()
+			continue
+		}
+		if s != nil && cleanStart {
+			b.discardLocked(s)
+			s = nil
+		}
+		present = s != nil
+		if s == nil {
+			s = newSession(clientID)
+			b.sessions[clientID] = s
+		}
+		s.owner = c
+		state, s.state = s.state, nil
+		b.mu.Unlock()
+		return s, present, state, nil
+	}
+}
+
+// discardLocked ends a session: out of the table, out of the topic tree,
+// and deaf to further deliveries. b.mu is held.
+func (b *Broker) discardLocked(s *session) {
+	if b.sessions[s.id] == s {
+		delete(b.sessions, s.id)
+	}
+	s.mu.Lock()
+	s.dead = true
+	s.pending = nil
+	filters := s.filters
+	s.filters = nil
+	s.mu.Unlock()
+	for f := range filters {
+		b.tree.unsubscribe(f, s)
+	}
+	s.state = nil
+}

@@ -1,0 +1,68 @@
+// Package broker is a small MQTT broker built on the sans-I/O core
+// (github.com/mqttcore/mqtt): every rule of the protocol on the wire is
+// the core's, and this package adds what makes a broker — sessions keyed
+// by client identifier, a topic tree, retained messages and wills — and
+// the network I/O.
+//
+// # Structure
+//
+// Each network connection has one goroutine that owns its server
+// mqtt.Connection and is the only one to call it. A helper goroutine reads
+// the socket and hands it chunks (netio.Reader); the Connection's timers
+// are time.AfterFunc callbacks that post back to the owner (netio.Timers).
+//
+// A message published by one client is matched against the topic tree
+// (guarded by a sync.RWMutex, read-locked while matching) by the
+// publisher's goroutine, which appends a delivery to the outbox of each
+// matching session (a slice under that session's own mutex) and wakes the
+// session's owner goroutine, which sends it with its own Connection. There
+// is no broker-wide lock on the publish path. The broker-wide mutex guards
+// only the table of sessions, taken when clients connect and disconnect.
+//
+// # What it does
+//
+//   - MQTT 3.1.1 and 5.0 clients on the same listener: each server
+//     Connection learns the version from the CONNECT.
+//   - Client identifiers assigned for an empty one (returned to v5 clients
+//     as Assigned Client Identifier); a second connection with a client
+//     identifier in use takes the session over, and the first is sent a
+//     DISCONNECT with 0x8E Session taken over (v5) and closed (MQTT-3.1.4-3).
+//   - Sessions that outlive the connection (clean session 0 in 3.1.1, a
+//     Session Expiry Interval above 0 in v5), kept in memory: the
+//     subscriptions, the QoS 1 and QoS 2 messages that arrive while the
+//     client is away, and the Connection's own state (unacknowledged
+//     exchanges in both directions) as exported by
+//     Connection.ExportSession and imported into the next connection's
+//     Connection, which re-sends what was unacknowledged.
+//   - SUBSCRIBE and UNSUBSCRIBE with + and # wildcards; filters beginning
+//     with a wildcard never match topics beginning with $ (MQTT-4.7.2-1).
+//     v5 subscription options (No Local, Retain As Published, Retain
+//     Handling) and Subscription Identifiers.
+//   - PUBLISH at QoS 0, 1 and 2, delivered at the lower of the message's
+//     QoS and the subscription's granted QoS; a client with several
+//     matching subscriptions gets the message once, at the highest of
+//     them. Message Expiry is counted down and expired messages are not
+//     delivered.
+//   - Retained messages: stored, replaced, deleted by an empty retained
+//     PUBLISH, and sent on subscription as Retain Handling asks.
+//   - Wills, published when the connection ends in any way other than a
+//     DISCONNECT with reason 0x00 (a v5 DISCONNECT 0x04 publishes it).
+//   - Keep-alive, flow control (Receive Maximum, with messages queued by
+//     the Connection while the client's quota is used up), Maximum Packet
+//     Size and incoming Topic Aliases, all by the Connection.
+//   - Shutdown: listeners close, v5 clients get DISCONNECT 0x8B.
+//
+// # Not yet
+//
+// TODO: shared subscriptions ($share/...; announced as unavailable to v5
+// clients, so the core refuses them).
+// TODO: TLS and WebSocket listeners.
+// TODO: Will Delay Interval: wills are published at once.
+// TODO: Session Expiry timing: a session that outlives its connection is
+// kept until a clean start discards it or the process ends.
+// TODO: enhanced authentication and any user name / password check: every
+// client is accepted, and a v5 CONNECT with an Authentication Method is
+// refused with 0x8C.
+// TODO: outgoing Topic Aliases, and limits on the number of sessions and
+// on the messages queued for an offline session beyond a fixed cap.
+package broker
