@@ -192,6 +192,15 @@ func (c *Connection[ID]) Version() packet.Version { return c.version }
 // sent before the peer's Receive Maximum is reached.
 func (c *Connection[ID]) SendQuota() int { return c.sendQuota }
 
+// Queued returns the number of PUBLISH packets waiting to be sent (for
+// send quota, or while offline).
+func (c *Connection[ID]) Queued() int { return len(c.queue) }
+
+// SessionPersists reports whether the session outlives the current
+// network connection, as the CONNECT, the CONNACK and any DISCONNECT have
+// settled it.
+func (c *Connection[ID]) SessionPersists() bool { return c.sess.persists }
+
 // begin starts a call: the previous call's events and buffers are free.
 func (c *Connection[ID]) begin() {
 	c.events, c.out = c.events[:0], c.out[:0]

@@ -54,6 +54,9 @@ func (c *Connection[ID]) startPublish(p *packet.PublishOf[ID]) {
 // enqueue validates p, gives it a packet identifier, and queues its
 // encoding.
 func (c *Connection[ID]) enqueue(p *packet.PublishOf[ID]) error {
+	if c.cfg.MaxQueued > 0 && len(c.queue) >= c.cfg.MaxQueued {
+		return ErrQuotaExceeded
+	}
 	fresh, err := c.claimID(&p.PacketID)
 	if err != nil {
 		return err

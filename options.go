@@ -34,6 +34,10 @@ type Config struct {
 	// ErrQuotaExceeded. The queue keeps a copy of each packet and sends them
 	// in order as acknowledgements return quota.
 	QueueWhenQuotaExhausted bool
+	// MaxQueued caps the PUBLISH packets waiting in the queue (for quota or
+	// while offline); Send returns ErrQuotaExceeded beyond it. 0 means no
+	// cap: the caller bounds the queue (Queued tells its length).
+	MaxQueued int
 
 	// OfflineQueue makes Send accept QoS 1 and QoS 2 PUBLISH packets while
 	// the client is not connected; they are queued like those waiting for

@@ -112,11 +112,18 @@ func appendMessage(b []byte, m message) []byte {
 }
 
 // ImportSession restores a session exported with ExportSession into a
-// Connection that has no session state and is not connected. It validates
-// everything and changes nothing on error.
+// Connection that has no session state and is not connected, or into a
+// server Connection that has received a CONNECT resuming a session (Clean
+// Start 0) and not yet answered it: a broker learns the Client Identifier
+// from the CONNECT, imports that client's session, then sends CONNACK with
+// Session Present 1. It validates everything and changes nothing on error.
 func (c *Connection[ID]) ImportSession(data []byte) error {
-	if c.state != StateDisconnected || c.outbound.Len()+c.inbound.Len()+len(c.queue) > 0 {
+	resuming := c.role == RoleServer && c.state == StateConnecting && !c.closing
+	if c.state != StateDisconnected && !resuming || c.outbound.Len()+c.inbound.Len()+len(c.queue) > 0 {
 		return fmt.Errorf("%w: import into a connection that has state", ErrState)
+	}
+	if resuming && c.cleanStart {
+		return fmt.Errorf("%w: the CONNECT asked for a clean start", ErrState)
 	}
 	r := sessionReader{b: data}
 	if string(r.bytes(4)) != exportMagic || r.byte() != exportVersion {
@@ -201,6 +208,13 @@ func (c *Connection[ID]) ImportSession(data []byte) error {
 	for _, m := range queue {
 		p, _ := decodeStored[ID](m.wire, version)
 		_ = c.ids.Use(p.PacketID)
+	}
+	if resuming {
+		if version != 0 && version != c.version {
+			return fmt.Errorf("%w: session of version %v, connection of version %v", ErrSessionFormat, version, c.version)
+		}
+		// This network connection's CONNECT decides the session's life.
+		sess.version, sess.expiry, sess.persists, sess.present = c.version, c.sess.expiry, c.sess.persists, true
 	}
 	c.ids.SetLast(ID(last))
 	sess.spare = c.sess.spare

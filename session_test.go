@@ -188,3 +188,49 @@ func TestWillCarriedToTheServer(t *testing.T) {
 		t.Fatalf("server got %v, closed %v", d, p.closed[RoleServer])
 	}
 }
+
+// A broker's server Connection learns the client from its CONNECT, imports
+// that client's session, and resumes it with CONNACK Session Present 1.
+func TestServerImportsSessionAfterConnect(t *testing.T) {
+	p := newPair(t, Config{ManualPuback: true}, Config{})
+	p.connect(&packet.Connect{ClientID: "b", CleanStart: true, Props: property.Properties{SessionExpiry: 60}}, &packet.Connack{})
+	p.send(RoleServer, &packet.Publish{Topic: "to/client", QoS: 1, Payload: []byte("x")})
+	p.packets(RoleClient)
+	p.client.Closed()
+	p.server.Closed()
+	saved := p.server.ExportSession()
+	if !p.server.SessionPersists() {
+		t.Fatal("MQTT-3.1.2-25: session with expiry 60 does not persist")
+	}
+
+	p.server = NewServer[uint16](Config{})
+	p.send(RoleClient, &packet.Connect{ClientID: "b", Props: property.Properties{SessionExpiry: 60}})
+	p.packets(RoleServer)
+	if err := p.server.ImportSession(saved); err != nil {
+		t.Fatalf("import after CONNECT: %v", err)
+	}
+	p.send(RoleServer, &packet.Connack{SessionPresent: true})
+	got := p.packets(RoleClient)
+	if len(got) != 2 || !got[1].(*packet.Publish).Dup || string(got[1].(*packet.Publish).Payload) != "x" {
+		t.Fatalf("MQTT-4.4.0-1: client got %v after resuming", got)
+	}
+
+	// A CONNECT with a clean start asks for a new session: no import.
+	s := NewServer[uint16](Config{})
+	s.Recv(mustEncode(t, &packet.Connect{ClientID: "b", CleanStart: true}))
+	if err := s.ImportSession(saved); err == nil {
+		t.Fatal("imported a session after a clean start")
+	}
+}
+
+func TestQueueCap(t *testing.T) {
+	c := NewClient[uint16](Config{OfflineQueue: true, MaxQueued: 2})
+	for i := 0; i < 2; i++ {
+		if _, err := c.Send(&packet.Publish{Topic: "q", QoS: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Send(&packet.Publish{Topic: "q", QoS: 1}); err != ErrQuotaExceeded || c.Queued() != 2 {
+		t.Fatalf("third queued publish: %v, queued %d", err, c.Queued())
+	}
+}
