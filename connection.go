@@ -122,9 +122,16 @@ const (
 	oweUnsuback                       // the peer sent UNSUBSCRIBE
 )
 
-// countsTowardReceiveMaximum reports whether an inbound exchange is an
-// unacknowledged PUBLISH in the sense of Receive Maximum.
-func (x exchange) countsTowardReceiveMaximum() bool { return x >= owePuback && x <= owePubcomp }
+// counted marks an inbound PUBLISH exchange that counts toward our Receive
+// Maximum on this network connection. Exchanges resumed from an earlier
+// connection do not: the peer re-sends them under its own new quota.
+const counted exchange = 0x80
+
+// step returns the exchange's step without the counted mark.
+func (x exchange) step() exchange { return x &^ counted }
+
+// inStep returns the step of the peer's exchange id (0 for none).
+func (c *Connection[ID]) inStep(id ID) exchange { return c.inbound.Value(id).step() }
 
 // NewClient returns a Connection for the client side.
 func NewClient[ID packetid.ID](cfg Config) *Connection[ID] { return newConnection[ID](RoleClient, cfg) }
@@ -190,7 +197,7 @@ func (c *Connection[ID]) Version() packet.Version { return c.version }
 
 // SendQuota returns how many more QoS 1 and QoS 2 PUBLISH packets may be
 // sent before the peer's Receive Maximum is reached.
-func (c *Connection[ID]) SendQuota() int { return c.sendQuota }
+func (c *Connection[ID]) SendQuota() int { return max(c.sendQuota, 0) }
 
 // Queued returns the number of PUBLISH packets waiting to be sent (for
 // send quota, or while offline).
@@ -500,14 +507,17 @@ func (c *Connection[ID]) Closed() []Event[ID] {
 		// already delivered, is treated as acknowledged so that it is not
 		// delivered twice, and a PUBREL is delivered again.
 		for _, id := range c.inbound.Keys(nil) {
-			x := c.inbound.Value(id)
+			x := c.inStep(id)
 			switch x {
 			case owePuback, oweSuback, oweUnsuback:
 				c.advance(&c.inbound, id, 0, 0)
 			case owePubrec, owePubcomp:
 				c.inbound.Set(id, awaitPubrel)
+			default:
+				c.inbound.Set(id, x) // no longer counted: see counted
 			}
 		}
+		c.inflightIn = 0
 		c.sess.present = true
 	} else {
 		c.dropStored()

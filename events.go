@@ -32,9 +32,11 @@ const (
 	// CONNACK with the reason code, where the version has one) and an
 	// EventClose follows.
 	EventError
-	// EventDropped: a PUBLISH the Connection held for later (queued for
-	// send quota) can no longer be sent; Packet is the message, Err says
-	// why. Its identifier is released with EventIDReleased.
+	// EventDropped: a QoS 1 or QoS 2 PUBLISH will not be delivered: it was
+	// queued and expired or no longer fits, or its session ended before the
+	// peer acknowledged it. Err says why, PacketID names it, and Packet is
+	// the message when the Connection kept a copy (a queued message, or a
+	// session that outlives the connection). EventIDReleased follows.
 	EventDropped
 	// EventClose: close the transport now. Every call after it returns no
 	// events until the Connection is reused with Closed and a new CONNECT.

@@ -163,7 +163,7 @@ func (c *Connection[ID]) recvPublish(p *packet.PublishOf[ID]) {
 	}
 	var x exchange
 	if c.inbound.Len() > 0 {
-		x = c.inbound.Value(p.PacketID)
+		x = c.inStep(p.PacketID)
 	}
 	switch {
 	case p.QoS == packet.QoS2 && (x == awaitPubrel || x == owePubrec):
@@ -192,15 +192,19 @@ func (c *Connection[ID]) recvPublish(p *packet.PublishOf[ID]) {
 		c.inflightIn++
 	}
 	c.deliver(p)
+	mark := c.inbound.Value(p.PacketID) & counted
+	if x == 0 {
+		mark = counted // counted in inflightIn above
+	}
 	if p.QoS == packet.QoS1 {
-		c.inbound.Set(p.PacketID, owePuback)
+		c.inbound.Set(p.PacketID, owePuback|mark)
 		if !c.cfg.ManualPuback {
 			c.autoAck(packet.TypePuback, p.PacketID, 0)
 			c.advance(&c.inbound, p.PacketID, 0, 0)
 		}
 		return
 	}
-	c.inbound.Set(p.PacketID, owePubrec)
+	c.inbound.Set(p.PacketID, owePubrec|mark)
 	if !c.cfg.ManualPubrec {
 		c.autoAck(packet.TypePubrec, p.PacketID, 0)
 		c.advance(&c.inbound, p.PacketID, awaitPubrel, 0)
@@ -238,11 +242,11 @@ func (c *Connection[ID]) autoAck(t packet.Type, id ID, r packet.ReasonCode) {
 func (c *Connection[ID]) advance(m *packetid.Map[ID, exchange], id ID, next exchange, r packet.ReasonCode) {
 	x := m.Value(id)
 	if next != 0 && !r.IsError() {
-		m.Set(id, next)
+		m.Set(id, next|x&counted)
 		return
 	}
 	m.Delete(id)
-	if m == &c.inbound && x.countsTowardReceiveMaximum() {
+	if m == &c.inbound && x&counted != 0 {
 		c.inflightIn--
 	}
 }
@@ -305,9 +309,9 @@ func (c *Connection[ID]) recvPubrel(p *packet.PubrelOf[ID]) {
 		c.fail(errUnexpected)
 		return
 	}
-	switch c.inbound.Value(p.PacketID) {
+	switch x := c.inbound.Value(p.PacketID); x.step() {
 	case awaitPubrel:
-		c.inbound.Set(p.PacketID, owePubcomp)
+		c.inbound.Set(p.PacketID, owePubcomp|x&counted)
 		c.deliver(p)
 		if !c.cfg.ManualPubcomp {
 			c.autoAck(packet.TypePubcomp, p.PacketID, 0)

@@ -17,7 +17,7 @@ func inflightConsistent(t *testing.T, c *Connection[uint16], step string) {
 	t.Helper()
 	n := 0
 	for _, x := range c.inbound.All() {
-		if x.countsTowardReceiveMaximum() {
+		if x&counted != 0 {
 			n++
 		}
 	}

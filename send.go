@@ -149,7 +149,7 @@ func (c *Connection[ID]) unclaimID(id *ID, fresh bool) {
 // awaiting it (manual acknowledgement), moving the exchange to next, or
 // ending it when next is 0 or the reason code is a failure.
 func (c *Connection[ID]) sendAck(p packet.Packet, id ID, m *packetid.Map[ID, exchange], owed, next exchange, r packet.ReasonCode) error {
-	if m.Value(id) != owed {
+	if m.Value(id).step() != owed {
 		return ErrIDUnknown
 	}
 	if err := c.write(p); err != nil {

@@ -130,10 +130,14 @@ func (c *Connection[ID]) remaining(p *packet.PublishOf[ID], at time.Time) (expir
 func (c *Connection[ID]) dropStored() {
 	for _, id := range c.outbound.Keys(nil) {
 		x := c.outbound.Value(id)
-		if m := c.stored.Value(id); m.wire != nil {
-			if p, err := c.decodeMessage(m); err == nil {
-				c.emit(Event[ID]{Kind: EventDropped, Packet: p, Err: ErrSessionLost})
+		if x == awaitPuback || x == awaitPubrec {
+			// Not acknowledged: the message is lost. Past PUBREC it was
+			// delivered, and only the exchange ends.
+			e := Event[ID]{Kind: EventDropped, PacketID: id, Err: ErrSessionLost}
+			if m := c.stored.Value(id); m.wire != nil {
+				e.Packet, _ = c.decodeMessage(m)
 			}
+			c.emit(e)
 		}
 		if x == awaitSuback || x == awaitUnsuback {
 			c.outbound.Delete(id)
@@ -143,6 +147,21 @@ func (c *Connection[ID]) dropStored() {
 		}
 		c.release(id, c.stored.Value(id))
 	}
+	// Messages of the old session waiting for quota go with it; messages
+	// never sent are new and stay queued.
+	kept := c.queue[:0]
+	for _, m := range c.queue {
+		if !m.sent {
+			kept = append(kept, m)
+			continue
+		}
+		if p, err := c.decodeMessage(m); err == nil {
+			c.emit(Event[ID]{Kind: EventDropped, Packet: p, PacketID: p.PacketID, Err: ErrSessionLost})
+			c.release(p.PacketID, m)
+		}
+	}
+	clear(c.queue[len(kept):])
+	c.queue = kept
 	c.inbound.Clear()
 	c.inflightIn = 0
 	c.sess.present = false
@@ -152,7 +171,7 @@ func (c *Connection[ID]) dropStored() {
 func (c *Connection[ID]) dropQueue(why error) {
 	for _, m := range c.queue {
 		if p, err := c.decodeMessage(m); err == nil {
-			c.emit(Event[ID]{Kind: EventDropped, Packet: p, Err: why})
+			c.emit(Event[ID]{Kind: EventDropped, Packet: p, PacketID: p.PacketID, Err: why})
 			c.release(p.PacketID, m)
 		}
 	}
@@ -221,7 +240,7 @@ func (c *Connection[ID]) sendMessage(id ID, m message, again bool) {
 	}
 	if err != nil {
 		if p != nil {
-			c.emit(Event[ID]{Kind: EventDropped, Packet: p, Err: err})
+			c.emit(Event[ID]{Kind: EventDropped, Packet: p, PacketID: id, Err: err})
 		}
 		c.release(id, m)
 		return

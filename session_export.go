@@ -83,7 +83,7 @@ func (c *Connection[ID]) ExportSession() []byte {
 	}
 	ids = ids[:0]
 	for id, x := range c.inbound.All() {
-		if x == owePubrec || x == awaitPubrel || x == owePubcomp {
+		if x := x.step(); x == owePubrec || x == awaitPubrel || x == owePubcomp {
 			ids = append(ids, id)
 		}
 	}
@@ -91,7 +91,7 @@ func (c *Connection[ID]) ExportSession() []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(len(ids)))
 	for _, id := range ids {
 		b = binary.BigEndian.AppendUint32(b, uint32(id))
-		b = append(b, byte(c.inbound.Value(id)))
+		b = append(b, byte(c.inStep(id)))
 	}
 	return b
 }
@@ -220,10 +220,7 @@ func (c *Connection[ID]) ImportSession(data []byte) error {
 	sess.spare = c.sess.spare
 	c.sess, c.outbound, c.stored, c.queue = sess, outbound, stored, queue
 	for id, x := range inbound.All() {
-		c.inbound.Set(id, x)
-		if x.countsTowardReceiveMaximum() {
-			c.inflightIn++
-		}
+		c.inbound.Set(id, x) // resumed: not counted, see counted
 	}
 	return nil
 }

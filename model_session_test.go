@@ -1,0 +1,639 @@
+package mqtt
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"testing"
+
+	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/property"
+	"pgregory.net/rapid"
+)
+
+// TestModelSession is a state-machine test of a persistent session: a
+// client and a broker-side server Connection joined by a pipe that delivers
+// random-length prefixes of each direction, through network disconnects
+// (what is in flight is lost, both sides see Closed), graceful v5
+// DISCONNECTs that may change the Session Expiry Interval, reconnections
+// that resume the session (3.1.1 clean session 0, v5 Session Expiry
+// Interval above 0, sometimes changed by the CONNACK), process restarts of
+// the client by ExportSession / ImportSession, and a server Connection that,
+// as in a broker, is usually a new one per network connection importing the
+// session the previous one exported. Occasionally the client reconnects
+// with a clean start, or the broker has lost the session (Session Present
+// 0): the messages in flight must then be reported with EventDropped and
+// their identifiers released, not vanish.
+//
+// Both sides publish QoS 1 and QoS 2 (the client also offline, with
+// Config.OfflineQueue), acknowledge automatically or by hand, and queue on
+// an exhausted send quota. Checked after every step: no EventError, no
+// EventClose outside a modelled disconnect, no EventDropped outside a
+// modelled loss of the session, every EventDropped followed by the release
+// of its identifier in the same call, identifiers in use as the model
+// expects, quotas never negative and, while connected, the quota plus our
+// unacknowledged PUBLISH packets equal to the peer's Receive Maximum. At
+// the end, after a last reconnection and a drain: every QoS 1 message
+// delivered at least once and every QoS 2 message exactly once unless its
+// drop was reported (then at most once), no identifier in use, no exchange
+// or queued message left.
+func TestModelSession(t *testing.T) {
+	var st sessStats
+	defer func() { t.Logf("%+v", st) }()
+	rapid.Check(t, func(rt *rapid.T) {
+		st.runs++
+		m := newSessModel(rt)
+		m.reconnect(rt, true)
+		// Actions by weight: the pipe and publishing dominate, a network
+		// event every twenty steps or so.
+		type action struct {
+			weight int
+			name   string
+			run    func(*rapid.T)
+		}
+		actions := []action{
+			{6, "publish", func(rt *rapid.T) {
+				i := rapid.IntRange(0, 1).Draw(rt, "from")
+				m.publish(i, packet.QoS(rapid.IntRange(1, 2).Draw(rt, "qos")))
+			}},
+			{8, "deliver", func(rt *rapid.T) {
+				i := rapid.IntRange(0, 1).Draw(rt, "direction")
+				if n := len(m.sides[i].pipe); n > 0 {
+					m.deliver(i, rapid.IntRange(1, n).Draw(rt, "bytes"))
+				}
+			}},
+			{4, "ack", func(rt *rapid.T) {
+				i := rapid.IntRange(0, 1).Draw(rt, "side")
+				if n := len(m.sides[i].owed); n > 0 {
+					m.ack(i, rapid.IntRange(0, n-1).Draw(rt, "which"))
+				}
+			}},
+			{1, "subscribe", func(rt *rapid.T) {
+				if m.connected {
+					m.send(0, &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "m/#", QoS: 2}}})
+				}
+			}},
+			{1, "ping", func(rt *rapid.T) {
+				if m.connected {
+					m.handle(0, m.sides[0].c.TimerFired(TimerPing))
+				}
+			}},
+			{2, "disconnect", func(rt *rapid.T) {
+				if m.connected {
+					m.disconnect(rt)
+				}
+			}},
+			{1, "restart client", func(rt *rapid.T) {
+				if !m.connected {
+					m.restart(0)
+				}
+			}},
+			{1, "restart server", func(rt *rapid.T) {
+				if !m.connected {
+					m.restart(1)
+				}
+			}},
+			{3, "reconnect", func(rt *rapid.T) {
+				if !m.connected {
+					m.reconnect(rt, false)
+				}
+			}},
+		}
+		total := 0
+		for _, a := range actions {
+			total += a.weight
+		}
+		steps := 50 + rapid.IntRange(0, 250).Draw(rt, "steps")
+		for range steps {
+			w := rapid.IntRange(0, total-1).Draw(rt, "action")
+			for _, a := range actions {
+				if w < a.weight {
+					a.run(rt)
+					break
+				}
+				w -= a.weight
+			}
+			m.check()
+		}
+		if !m.connected {
+			m.restart(1)
+			m.handshake(rt, false, false)
+		}
+		m.drain(rt)
+		m.final()
+		st.add(m)
+	})
+}
+
+// sessStats counts what the runs exercised, for the test log.
+type sessStats struct {
+	runs, messages, delivered, dropped, reconnects, clean, forgot, restarts int
+}
+
+func (st *sessStats) add(m *sessModel) {
+	st.messages += len(m.sentQoS)
+	st.delivered += len(m.delivered)
+	st.dropped += len(m.dropped)
+	st.reconnects += m.reconnects
+	st.clean += m.clean
+	st.forgot += m.forgot
+	st.restarts += m.restarts
+}
+
+type sessSide struct {
+	role    Role
+	c       *Connection[uint16]
+	cfg     Config
+	pipe    []byte            // bytes sent, not yet delivered to the peer
+	owed    []packet.Packet   // acknowledgements left to the caller
+	ids     map[uint16]string // identifiers in use: the payload of their PUBLISH, "" for SUBSCRIBE
+	dropped map[uint16]bool   // dropped in the current call, release awaited
+	armed   [4]bool
+	recvMax int // the Receive Maximum this side announced on the current connection
+}
+
+type sessModel struct {
+	t     *rapid.T
+	v     packet.Version
+	sides [2]*sessSide
+
+	connected   bool
+	persistent  bool    // the current (or last) connection's session outlives it
+	hasSession  [2]bool // each side holds session state from an earlier connection
+	expiry      uint32  // v5: the Session Expiry Interval both sides should hold
+	varyRecvMax bool    // Receive Maximum drawn anew per connection
+
+	allowClose, allowDrop bool
+	lateImport            []byte // the server's session, imported once CONNECT arrives
+	releaseIsDrop         bool   // see TestRegressionClosedNonPersistentNoEventDropped
+
+	seq                                 uint64
+	reconnects, clean, forgot, restarts int
+	sentQoS                             map[string]packet.QoS
+	delivered                           map[string]int
+	dropped                             map[string]bool // reported with EventDropped
+	excused                             map[string]bool // thrown away by the broker application itself
+}
+
+func newSessModel(rt *rapid.T) *sessModel {
+	v := rapid.SampledFrom([]packet.Version{packet.V311, packet.V5}).Draw(rt, "version")
+	m := &sessModel{t: rt, v: v, sentQoS: map[string]packet.QoS{}, delivered: map[string]int{},
+		dropped: map[string]bool{}, excused: map[string]bool{}}
+	m.varyRecvMax = rapid.Bool().Draw(rt, "vary receive maximum")
+	for i, r := range []Role{RoleClient, RoleServer} {
+		cfg := Config{
+			ManualPuback:            rapid.Bool().Draw(rt, fmt.Sprint(r, " manual puback")),
+			ManualPubrec:            rapid.Bool().Draw(rt, fmt.Sprint(r, " manual pubrec")),
+			ManualPubrel:            rapid.Bool().Draw(rt, fmt.Sprint(r, " manual pubrel")),
+			ManualPubcomp:           rapid.Bool().Draw(rt, fmt.Sprint(r, " manual pubcomp")),
+			QueueWhenQuotaExhausted: rapid.Bool().Draw(rt, fmt.Sprint(r, " queue")),
+		}
+		s := &sessSide{role: r, cfg: cfg, ids: map[uint16]string{}, dropped: map[uint16]bool{}}
+		if r == RoleClient {
+			s.cfg.Version = v
+			s.cfg.OfflineQueue = rapid.Bool().Draw(rt, "offline queue")
+			s.c = NewClient[uint16](s.cfg)
+		} else {
+			s.c = NewServer[uint16](s.cfg)
+		}
+		s.recvMax = rapid.IntRange(1, 4).Draw(rt, fmt.Sprint(r, " receive maximum"))
+		m.sides[i] = s
+	}
+	return m
+}
+
+func (m *sessModel) name(i int) string { return roleName(m.sides[i].role) }
+
+// handle carries out the events of side i.
+func (m *sessModel) handle(i int, evs []Event[uint16]) {
+	s := m.sides[i]
+	for _, e := range evs {
+		switch e.Kind {
+		case EventSend:
+			s.pipe = append(s.pipe, e.Bytes...)
+		case EventError:
+			m.t.Fatalf("%v: unexpected %v", m.name(i), e)
+		case EventClose:
+			if !m.allowClose {
+				m.t.Fatalf("%v: EventClose outside a disconnect", m.name(i))
+			}
+		case EventDropped:
+			// PacketID names the message; Packet is a copy when the
+			// Connection kept one.
+			key := s.ids[e.PacketID]
+			if p, ok := e.Packet.(*packet.Publish); ok && (string(p.Payload) != key || p.PacketID != e.PacketID) {
+				m.t.Fatalf("%v: dropped message %x under id %d, the model has %x there", m.name(i), p.Payload, e.PacketID, key)
+			} else if !ok && e.Packet != nil {
+				m.t.Fatalf("%v: EventDropped of %T", m.name(i), e.Packet)
+			}
+			if key == "" {
+				m.t.Fatalf("%v: EventDropped of id %d, which holds no message", m.name(i), e.PacketID)
+			}
+			if !m.allowDrop {
+				m.t.Fatalf("%v: message %x (id %d) dropped (%v) while the session was kept", m.name(i), key, e.PacketID, e.Err)
+			}
+			m.dropped[key] = true
+			s.dropped[e.PacketID] = true
+		case EventTimerReset:
+			s.armed[e.Timer] = true
+		case EventTimerCancel:
+			s.armed[e.Timer] = false
+		case EventIDReleased:
+			if _, ok := s.ids[e.PacketID]; !ok {
+				m.t.Fatalf("%v: released id %d not in use (in use %v)", m.name(i), e.PacketID, s.ids)
+			}
+			if key := s.ids[e.PacketID]; m.releaseIsDrop && key != "" && !s.dropped[e.PacketID] {
+				// TestRegressionClosedNonPersistentNoEventDropped: a session that
+				// ends with its connection releases the identifiers of its
+				// messages in flight without EventDropped.
+				m.dropped[key] = true
+			}
+			delete(s.ids, e.PacketID)
+			delete(s.dropped, e.PacketID)
+		case EventPacket:
+			m.received(i, e.Packet)
+		}
+	}
+	if len(s.dropped) > 0 {
+		m.t.Fatalf("%v: dropped messages %v without EventIDReleased in the same call", m.name(i), s.dropped)
+	}
+}
+
+// received notes a packet side i received, and the acknowledgement it
+// owes when that is left to the caller.
+func (m *sessModel) received(i int, p packet.Packet) {
+	s := m.sides[i]
+	switch p := p.(type) {
+	case *packet.Publish:
+		key := string(p.Payload)
+		want, ok := m.sentQoS[key]
+		if !ok || want != p.QoS {
+			m.t.Fatalf("%v received unknown message %x (QoS %d)", m.name(i), key, p.QoS)
+		}
+		if len(key) == 0 || int(key[0]) == i {
+			m.t.Fatalf("%v received its own message %x", m.name(i), key)
+		}
+		m.delivered[key]++
+		if p.QoS == packet.QoS2 && m.delivered[key] > 1 {
+			m.t.Fatalf("MQTT-4.3.3-10: QoS 2 message %x delivered %d times (dropped %v)", key, m.delivered[key], m.dropped[key])
+		}
+		if p.QoS == packet.QoS1 && s.cfg.ManualPuback {
+			s.owed = append(s.owed, &packet.Puback{PacketID: p.PacketID})
+		}
+		if p.QoS == packet.QoS2 && s.cfg.ManualPubrec {
+			s.owed = append(s.owed, &packet.Pubrec{PacketID: p.PacketID})
+		}
+	case *packet.Pubrec:
+		if s.cfg.ManualPubrel {
+			s.owed = append(s.owed, &packet.Pubrel{PacketID: p.PacketID})
+		}
+	case *packet.Pubrel:
+		if s.cfg.ManualPubcomp {
+			s.owed = append(s.owed, &packet.Pubcomp{PacketID: p.PacketID})
+		}
+	case *packet.Subscribe:
+		s.owed = append(s.owed, &packet.Suback{PacketID: p.PacketID, Reasons: []packet.ReasonCode{2}})
+	}
+}
+
+// send has side i send p; it must succeed.
+func (m *sessModel) send(i int, p packet.Packet) {
+	evs, err := m.sides[i].c.Send(p)
+	if err != nil {
+		m.t.Fatalf("%v Send(%v): %v", m.name(i), p.Type(), err)
+	}
+	if s, ok := p.(*packet.Subscribe); ok {
+		m.noteID(i, s.PacketID, "")
+	}
+	m.handle(i, evs)
+}
+
+func (m *sessModel) noteID(i int, id uint16, payload string) {
+	s := m.sides[i]
+	if id == 0 {
+		m.t.Fatalf("MQTT-2.2.1-3: %v sent a packet without identifier", m.name(i))
+	}
+	if _, ok := s.ids[id]; ok {
+		m.t.Fatalf("MQTT-2.2.1-3: %v got id %d already in use", m.name(i), id)
+	}
+	s.ids[id] = payload
+}
+
+// publish has side i publish a new message, if it can now.
+func (m *sessModel) publish(i int, qos packet.QoS) {
+	s := m.sides[i]
+	if !m.connected && (i == 1 || !s.cfg.OfflineQueue) {
+		return // a broker keeps offline messages itself; not modelled
+	}
+	m.seq++
+	payload := binary.BigEndian.AppendUint64([]byte{byte(i)}, m.seq)
+	p := &packet.Publish{Topic: "m/t", QoS: qos, Payload: payload}
+	if m.v == packet.V5 && m.seq%3 == 0 {
+		p.Props = property.Properties{ContentType: "c", User: []property.User{{Key: "k", Value: "v"}}}
+	}
+	evs, err := s.c.Send(p)
+	if err == ErrQuotaExceeded && !s.cfg.QueueWhenQuotaExhausted && m.connected {
+		if s.c.SendQuota() > 0 && len(s.c.queue) == 0 {
+			m.t.Fatalf("%v: ErrQuotaExceeded with quota %d and nothing queued", m.name(i), s.c.SendQuota())
+		}
+		return // try later
+	}
+	if err != nil {
+		m.t.Fatalf("%v Send(PUBLISH QoS %d) connected=%v: %v", m.name(i), qos, m.connected, err)
+	}
+	m.sentQoS[string(payload)] = qos
+	m.noteID(i, p.PacketID, string(payload))
+	m.handle(i, evs)
+}
+
+// deliver hands the first n bytes side i sent to the peer.
+func (m *sessModel) deliver(i, n int) {
+	s, peer := m.sides[i], 1-i
+	chunk := s.pipe[:n]
+	s.pipe = s.pipe[n:]
+	m.handle(peer, m.sides[peer].c.Recv(chunk))
+}
+
+// ack sends the k-th acknowledgement side i owes.
+func (m *sessModel) ack(i, k int) {
+	s := m.sides[i]
+	p := s.owed[k]
+	s.owed = append(s.owed[:k], s.owed[k+1:]...)
+	m.send(i, p)
+}
+
+// disconnect ends the network connection: abruptly (what is in flight is
+// lost) or, in v5, after a client DISCONNECT that may change the Session
+// Expiry Interval and may or may not reach the server.
+func (m *sessModel) disconnect(rt *rapid.T) {
+	m.allowClose = true
+	if m.v == packet.V5 && rapid.Bool().Draw(rt, "graceful") {
+		d := &packet.Disconnect{}
+		if rapid.Bool().Draw(rt, "change expiry") {
+			d.Props.SessionExpiry = rapid.SampledFrom([]uint32{1, 45, 7200}).Draw(rt, "disconnect expiry")
+		}
+		m.send(0, d)
+		if m.sides[0].c.State() != StateDisconnected {
+			m.t.Fatalf("client state %v after DISCONNECT", m.sides[0].c.State())
+		}
+		if rapid.Bool().Draw(rt, "disconnect arrives") {
+			m.deliver(0, len(m.sides[0].pipe))
+			if m.sides[1].c.State() != StateDisconnected {
+				m.t.Fatalf("server state %v after DISCONNECT", m.sides[1].c.State())
+			}
+			if d.Props.Has(property.SessionExpiryInterval) {
+				m.expiry = d.Props.SessionExpiry
+			}
+		} else if d.Props.Has(property.SessionExpiryInterval) {
+			m.expiry = 0 // the two sides disagree now; both above 0
+		}
+	}
+	m.allowDrop, m.releaseIsDrop = !m.persistent, !m.persistent
+	for i, s := range m.sides {
+		s.pipe, s.owed = nil, nil
+		m.handle(i, s.c.Closed())
+	}
+	m.allowClose, m.allowDrop, m.releaseIsDrop = false, false, false
+	m.connected = false
+	for i, s := range m.sides {
+		if s.c.State() != StateDisconnected {
+			m.t.Fatalf("%v: state %v after Closed", m.name(i), s.c.State())
+		}
+		m.hasSession[i] = m.persistent
+		if !m.persistent && s.c.outbound.Len() != 0 {
+			m.t.Fatalf("%v: exchanges %v kept after a session that ended with the connection", m.name(i), s.c.outbound)
+		}
+	}
+	if m.persistent && m.v == packet.V5 && m.expiry != 0 {
+		for i, s := range m.sides {
+			if s.c.sess.expiry != m.expiry {
+				m.t.Fatalf("%v: session expiry %d after disconnect, want %d", m.name(i), s.c.sess.expiry, m.expiry)
+			}
+		}
+	}
+}
+
+// restart replaces side i's Connection by a new one that imports what the
+// old one exported (a process restart; for the server, the new Connection
+// a broker makes for each network connection).
+func (m *sessModel) restart(i int) {
+	s := m.sides[i]
+	data := s.c.ExportSession()
+	if i == 0 {
+		s.c = NewClient[uint16](s.cfg)
+	} else {
+		s.c = NewServer[uint16](s.cfg)
+	}
+	m.restarts++
+	if err := s.c.ImportSession(data); err != nil {
+		m.t.Fatalf("%v: import: %v", m.name(i), err)
+	}
+	if again := s.c.ExportSession(); !bytes.Equal(again, data) {
+		m.t.Fatalf("%v: export after import differs:\n%x\n%x", m.name(i), data, again)
+	}
+}
+
+// reconnect opens a new network connection. The first starts the session;
+// later ones resume it, except for an occasional clean start or a broker
+// that lost the session.
+func (m *sessModel) reconnect(rt *rapid.T, first bool) {
+	clean := first && m.v == packet.V5
+	forget := false
+	if !first {
+		clean = rapid.IntRange(0, 7).Draw(rt, "clean start") == 0
+		forget = !clean && rapid.IntRange(0, 7).Draw(rt, "broker lost the session") == 0
+	}
+	switch {
+	case forget:
+		// The broker application throws the session away and starts the
+		// client's connection on a new Connection: its own messages go with
+		// it, by its choice.
+		for _, payload := range m.sides[1].ids {
+			if payload != "" {
+				m.excused[payload] = true
+			}
+		}
+		m.sides[1].ids = map[uint16]string{}
+		m.sides[1].c = NewServer[uint16](m.sides[1].cfg)
+		m.hasSession[1] = false
+	case first:
+	case clean:
+		if rapid.Bool().Draw(rt, "new server connection") {
+			m.restart(1)
+		}
+	default:
+		switch rapid.IntRange(0, 3).Draw(rt, "server connection") {
+		case 0: // the same one
+		case 1: // a new one importing the session before the CONNECT
+			m.restart(1)
+		default: // a new one importing the session between CONNECT and CONNACK
+			m.lateImport = m.sides[1].c.ExportSession()
+			m.sides[1].c = NewServer[uint16](m.sides[1].cfg)
+			m.restarts++
+		}
+	}
+	if m.varyRecvMax && !first && m.v == packet.V5 {
+		// Raised or lowered: a lowered maximum must not strand the
+		// exchanges of the earlier connection (see the regression tests).
+		m.sides[0].recvMax = rapid.IntRange(1, 5).Draw(rt, "client receive maximum")
+		m.sides[1].recvMax = rapid.IntRange(1, 5).Draw(rt, "server receive maximum")
+	}
+	m.reconnects++
+	if clean {
+		m.clean++
+	}
+	if forget {
+		m.forgot++
+	}
+	m.handshake(rt, clean, first)
+}
+
+// handshake sends CONNECT and the CONNACK answering it, each delivered
+// whole.
+func (m *sessModel) handshake(rt *rapid.T, clean, first bool) {
+	cl, sv := m.sides[0], m.sides[1]
+	present := !clean && m.hasSession[1]
+	connect := &packet.Connect{ClientID: "ms", CleanStart: clean, KeepAlive: 60}
+	connack := &packet.Connack{SessionPresent: present}
+	m.persistent = !clean
+	if m.v == packet.V5 {
+		m.persistent = true
+		m.expiry = 600
+		if rt != nil {
+			m.expiry = rapid.SampledFrom([]uint32{60, 600, 0xFFFFFFFF}).Draw(rt, "connect expiry")
+		}
+		connect.Props.SessionExpiry = m.expiry
+		connect.Props.ReceiveMaximum = uint16(cl.recvMax)
+		connack.Props.ReceiveMaximum = uint16(sv.recvMax)
+		if rt != nil && rapid.Bool().Draw(rt, "connack expiry") {
+			m.expiry = rapid.SampledFrom([]uint32{30, 3600}).Draw(rt, "server expiry")
+			connack.Props.SessionExpiry = m.expiry
+		}
+	} else {
+		cl.recvMax, sv.recvMax = 65535, 65535
+	}
+	// Dropping is allowed when the session is not resumed: a clean start,
+	// or a broker without it.
+	m.allowDrop = clean || !present
+	evs, err := cl.c.Send(connect)
+	if err != nil {
+		m.t.Fatalf("client Send(CONNECT): %v", err)
+	}
+	m.handle(0, evs)
+	m.deliver(0, len(cl.pipe))
+	if sv.c.State() != StateConnecting {
+		m.t.Fatalf("server state %v after CONNECT", sv.c.State())
+	}
+	if m.lateImport != nil {
+		if err := sv.c.ImportSession(m.lateImport); err != nil {
+			m.t.Fatalf("server: import after CONNECT: %v", err)
+		}
+		m.lateImport = nil
+	}
+	evs, err = sv.c.Send(connack)
+	if err != nil {
+		m.t.Fatalf("server Send(CONNACK present=%v): %v", present, err)
+	}
+	m.handle(1, evs)
+	m.deliver(1, len(sv.pipe))
+	m.allowDrop = false
+	m.connected = true
+	for i, s := range m.sides {
+		if s.c.State() != StateConnected {
+			m.t.Fatalf("%v: state %v after the handshake (present %v, clean %v)", m.name(i), s.c.State(), present, clean)
+		}
+		if m.v == packet.V5 && s.c.sess.expiry != m.expiry {
+			m.t.Fatalf("%v: session expiry %d, want %d", m.name(i), s.c.sess.expiry, m.expiry)
+		}
+		if s.c.sess.persists != m.persistent {
+			m.t.Fatalf("%v: session persists %v, want %v", m.name(i), s.c.sess.persists, m.persistent)
+		}
+	}
+	m.check()
+}
+
+// drain delivers everything and sends every owed acknowledgement until
+// nothing moves.
+func (m *sessModel) drain(rt *rapid.T) {
+	for range 10000 {
+		moved := false
+		for i, s := range m.sides {
+			if len(s.pipe) > 0 {
+				m.deliver(i, len(s.pipe))
+				moved = true
+			}
+			if len(s.owed) > 0 {
+				m.ack(i, 0)
+				moved = true
+			}
+		}
+		if !moved {
+			return
+		}
+	}
+	rt.Fatalf("the pipe never drains")
+}
+
+// check verifies the invariants that hold at every step.
+func (m *sessModel) check() {
+	for i, s := range m.sides {
+		c, peer := s.c, m.sides[1-i]
+		if q := c.SendQuota(); q < 0 {
+			m.t.Fatalf("%v: send quota %d", m.name(i), q)
+		}
+		if c.inflightIn < 0 || !m.varyRecvMax && m.connected && c.inflightIn > s.recvMax {
+			m.t.Fatalf("%v: %d inbound exchanges, Receive Maximum %d", m.name(i), c.inflightIn, s.recvMax)
+		}
+		if c.ids.InUse() != len(s.ids) {
+			m.t.Fatalf("%v: %d identifiers in use, the model has %d (%v)", m.name(i), c.ids.InUse(), len(s.ids), s.ids)
+		}
+		if !m.connected {
+			if c.State() != StateDisconnected {
+				m.t.Fatalf("%v: state %v while disconnected", m.name(i), c.State())
+			}
+			continue
+		}
+		if c.State() != StateConnected {
+			m.t.Fatalf("%v: state %v while connected", m.name(i), c.State())
+		}
+		pubs := 0
+		for _, x := range c.outbound.All() {
+			if x <= awaitPubcomp {
+				pubs++
+			}
+		}
+		// The internal quota goes below 0 when a resumed session holds more
+		// exchanges than a lowered Receive Maximum: PUBRELs are re-sent
+		// anyway (only PUBLISH waits for quota), and SendQuota shows 0.
+		if c.sendQuota+pubs != peer.recvMax || c.SendQuota() != max(c.sendQuota, 0) {
+			m.t.Fatalf("%v: quota %d + %d in flight != %d", m.name(i), c.sendQuota, pubs, peer.recvMax)
+		}
+	}
+}
+
+// final checks the drained state.
+func (m *sessModel) final() {
+	m.check()
+	for i, s := range m.sides {
+		c := s.c
+		if c.ids.InUse() != 0 || c.outbound.Len() != 0 || c.inbound.Len() != 0 || len(c.queue) != 0 ||
+			c.inflightIn != 0 || c.SendQuota() != m.sides[1-i].recvMax || len(s.ids) != 0 {
+			m.t.Fatalf("%v after drain: ids %d (model %v), outbound %v, inbound %v, queue %d, inflight %d, quota %d of %d",
+				m.name(i), c.ids.InUse(), s.ids, c.outbound, c.inbound, len(c.queue), c.inflightIn, c.SendQuota(), m.sides[1-i].recvMax)
+		}
+	}
+	for key, qos := range m.sentQoS {
+		n := m.delivered[key]
+		lost := m.dropped[key] || m.excused[key]
+		switch {
+		case qos == packet.QoS2 && n > 1:
+			m.t.Fatalf("QoS 2 message %x delivered %d times", key, n)
+		case lost:
+		case qos == packet.QoS2 && n != 1:
+			m.t.Fatalf("QoS 2 message %x delivered %d times and never reported dropped", key, n)
+		case qos == packet.QoS1 && n < 1:
+			m.t.Fatalf("QoS 1 message %x lost: never delivered, never reported dropped", key)
+		}
+	}
+}
+
