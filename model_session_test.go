@@ -636,4 +636,3 @@ func (m *sessModel) final() {
 		}
 	}
 }
-

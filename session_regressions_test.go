@@ -1,6 +1,6 @@
 package mqtt
 
-// Failing tests for bugs in the session found by the session model
+// Regression tests for bugs in the session found by the session model
 // (model_session_test.go), the table tests (session_rules_test.go) and
 // FuzzImportSession. Each states the input, what is expected and what
 // happened. The bugs are fixed; they stay as regression tests.
