@@ -4,4 +4,6 @@ go 1.24.0
 
 require github.com/mqttcore/mqtt v0.0.0
 
+require github.com/coder/websocket v1.8.15
+
 replace github.com/mqttcore/mqtt => ../

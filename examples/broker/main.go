@@ -1,14 +1,23 @@
 // Command broker runs the example MQTT broker (package
-// examples/internal/broker) on a TCP address, for MQTT 3.1.1 and 5.0
-// clients alike.
+// examples/internal/broker) for MQTT 3.1.1 and 5.0 clients alike, on TCP
+// and, when asked, on TLS, WebSocket and WebSocket over TLS, all serving
+// the same sessions and subscriptions.
 //
 //	go run ./examples/broker -addr 127.0.0.1:1883
+//	go run ./examples/broker -tls-addr 127.0.0.1:8883 -tls-cert cert.pem -tls-key key.pem \
+//		-ws-addr 127.0.0.1:8080 -wss-addr 127.0.0.1:8443
+//
+// WebSocket listeners serve the path given by -ws-path (default /mqtt)
+// with the subprotocol "mqtt". Each listener announces itself on a line
+// "mqtt broker listening on ADDRESS" (a bare host:port for TCP, a URL for
+// the others).
 //
 // Interrupt it (Ctrl-C, SIGTERM) to shut it down cleanly.
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,10 +26,12 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/mqttcore/mqtt/examples/internal/broker"
+	"github.com/mqttcore/mqtt/examples/internal/transport"
 )
 
 func main() {
@@ -37,34 +48,98 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:1883", "TCP address to listen on")
+	addr := fs.String("addr", "127.0.0.1:1883", "TCP address to listen on (empty: none)")
+	tlsAddr := fs.String("tls-addr", "", "TLS address to listen on (needs -tls-cert and -tls-key)")
+	tlsCert := fs.String("tls-cert", "", "PEM certificate chain of the TLS and WSS listeners")
+	tlsKey := fs.String("tls-key", "", "PEM private key of -tls-cert")
+	tlsCA := fs.String("tls-cafile", "", "PEM CA certificates: TLS and WSS clients must present a certificate they verify")
+	wsAddr := fs.String("ws-addr", "", "WebSocket address to listen on")
+	wssAddr := fs.String("wss-addr", "", "WebSocket over TLS address to listen on (needs -tls-cert and -tls-key)")
+	wsPath := fs.String("ws-path", transport.DefaultPath, "HTTP path of the WebSocket listeners")
 	quiet := fs.Bool("quiet", false, "do not log connection errors")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	l, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *addr == "" && *tlsAddr == "" && *wsAddr == "" && *wssAddr == "" {
+		return errors.New("no listener: give -addr, -tls-addr, -ws-addr or -wss-addr")
+	}
+	var tlsCfg *tls.Config
+	if *tlsAddr != "" || *wssAddr != "" {
+		var err error
+		tlsCfg, err = transport.TLSFiles{CAFile: *tlsCA, CertFile: *tlsCert, KeyFile: *tlsKey}.ServerConfig()
+		if err != nil {
+			return err
+		}
+	}
+	if !strings.HasPrefix(*wsPath, "/") {
+		return fmt.Errorf("-ws-path %q does not start with /", *wsPath)
+	}
+
+	var listeners []net.Listener
+	closeAll := func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}
+	listen := func(name, url string, cfg *tls.Config) error {
+		l, err := transport.Listen(url, cfg)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		listeners = append(listeners, l)
+		return nil
+	}
+	type spec struct{ flag, scheme, addr, path string }
+	var announce []string
+	for _, sp := range []spec{{"-addr", "tcp", *addr, ""}, {"-tls-addr", "tls", *tlsAddr, ""},
+		{"-ws-addr", "ws", *wsAddr, *wsPath}, {"-wss-addr", "wss", *wssAddr, *wsPath}} {
+		if sp.addr == "" {
+			continue
+		}
+		if err := listen(sp.flag, sp.scheme+"://"+sp.addr+sp.path, tlsCfg); err != nil {
+			return err
+		}
+		got := listeners[len(listeners)-1].Addr().String()
+		if sp.scheme == "tcp" {
+			announce = append(announce, got) // the bare address, as before
+		} else {
+			announce = append(announce, sp.scheme+"://"+got+sp.path)
+		}
 	}
 	cfg := broker.Config{}
 	if !*quiet {
 		cfg.Logf = log.New(stderr, "", log.LstdFlags).Printf
 	}
 	b := broker.New(cfg)
-	fmt.Fprintf(stdout, "mqtt broker listening on %s\n", l.Addr())
+	for _, a := range announce {
+		fmt.Fprintf(stdout, "mqtt broker listening on %s\n", a)
+	}
 
-	served := make(chan error, 1)
-	go func() { served <- b.Serve(l) }()
+	served := make(chan error, len(listeners))
+	for _, l := range listeners {
+		go func() { served <- b.Serve(l) }()
+	}
+	var err error
+	pending := len(listeners)
 	select {
-	case err := <-served:
-		return err
+	case err = <-served: // a listener failed: shut everything down
+		pending--
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err = b.Shutdown(sctx)
-	if serr := <-served; !errors.Is(serr, broker.ErrServerClosed) {
-		err = errors.Join(err, serr)
+	err = errors.Join(err, b.Shutdown(sctx))
+	for ; pending > 0; pending-- {
+		if serr := <-served; !errors.Is(serr, broker.ErrServerClosed) {
+			err = errors.Join(err, serr)
+		}
+	}
+	if ctx.Err() == nil && err == nil {
+		err = errors.New("listener closed")
 	}
 	return err
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mqttcore/mqtt"
 	"github.com/mqttcore/mqtt/examples/internal/client"
+	"github.com/mqttcore/mqtt/examples/internal/transport"
 	"github.com/mqttcore/mqtt/packet"
 )
 
@@ -60,4 +61,56 @@ func TestRun(t *testing.T) {
 		t.Fatalf("run: %v", err)
 	}
 	<-c.Done()
+}
+
+// Every listener given is served and announced; a TLS listener without a
+// certificate is refused before anything listens.
+func TestListeners(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(runCtx, []string{"-addr", "127.0.0.1:0", "-ws-addr", "127.0.0.1:0", "-quiet"}, pw, io.Discard)
+		pw.Close()
+	}()
+	br := bufio.NewReader(pr)
+	var urls []string
+	for range 2 {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the startup lines: %v", err)
+		}
+		u, ok := strings.CutPrefix(strings.TrimSpace(line), "mqtt broker listening on ")
+		if !ok {
+			t.Fatalf("startup line %q", line)
+		}
+		urls = append(urls, u)
+	}
+	go io.Copy(io.Discard, pr)
+	if !strings.HasPrefix(urls[1], "ws://127.0.0.1:") || !strings.HasSuffix(urls[1], "/mqtt") {
+		t.Fatalf("WebSocket listener announced as %q", urls[1])
+	}
+	nc, err := transport.Dial(ctx, urls[1], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Connect(ctx, nc, &packet.Connect{ClientID: "ws-probe", CleanStart: true}, mqtt.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Publish(ctx, &packet.Publish{Topic: "ws", QoS: packet.QoS1, Payload: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	<-c.Done()
+
+	err = run(ctx, []string{"-tls-addr", "127.0.0.1:0"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("-tls-addr without a certificate: %v", err)
+	}
 }

@@ -72,6 +72,9 @@ type Client struct {
 	subs      map[uint16]chan result[*packet.Suback]
 	unsubs    map[uint16]chan result[*packet.Unsuback]
 	endErr    error
+	inflight  map[uint16]struct{} // our QoS 1/2 exchanges not yet complete
+	parked    []*parkedPublish    // publishes waiting for send quota, in order
+	drains    []chan struct{}     // Drain calls waiting for inflight to empty
 }
 
 // Dial connects to addr over TCP, sends connect and waits for the CONNACK.
@@ -85,22 +88,30 @@ func Dial(ctx context.Context, addr string, connect *packet.Connect, cfg mqtt.Co
 // none). A client without session state must refuse a CONNACK with
 // Session Present 1 (MQTT-3.2.2-4), so resuming needs it.
 func Resume(ctx context.Context, addr string, connect *packet.Connect, cfg mqtt.Config, session []byte) (*Client, error) {
-	mc := mqtt.NewClient[uint16](cfg)
-	if session != nil {
-		if err := mc.ImportSession(session); err != nil {
-			return nil, err
-		}
-	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
+	return Connect(ctx, nc, connect, cfg, session)
+}
+
+// Connect is Resume over a connection the caller opened (TCP, TLS,
+// WebSocket: see package transport). It owns nc from then on, and closes
+// it on error.
+func Connect(ctx context.Context, nc net.Conn, connect *packet.Connect, cfg mqtt.Config, session []byte) (*Client, error) {
+	mc := mqtt.NewClient[uint16](cfg)
+	if session != nil {
+		if err := mc.ImportSession(session); err != nil {
+			nc.Close()
+			return nil, err
+		}
+	}
 	c := &Client{nc: nc, msgs: make(chan *packet.Publish, 1024), reqs: make(chan func()),
 		stop: make(chan struct{}), quit: make(chan struct{}), done: make(chan struct{}),
 		mc: mc, connected: make(chan *packet.Connack, 1),
 		pubs: map[uint16]chan error{}, subs: map[uint16]chan result[*packet.Suback]{},
-		unsubs: map[uint16]chan result[*packet.Unsuback]{}}
+		unsubs: map[uint16]chan result[*packet.Unsuback]{}, inflight: map[uint16]struct{}{}}
 	evs, err := c.mc.Send(connect)
 	if err != nil {
 		nc.Close()
@@ -171,12 +182,21 @@ func (c *Client) run(first []mqtt.Event[uint16]) {
 }
 
 func (c *Client) teardown() {
+	c.closing = true
 	c.nc.Close()
 	close(c.stop)
 	c.timers.StopAll()
 	c.mc.Closed()
 	c.session = c.mc.ExportSession()
 	c.err = c.endErr
+	for id, ch := range c.pubs {
+		ch <- ErrClosed // still in the session, if it persists
+		delete(c.pubs, id)
+	}
+	for _, q := range c.parked {
+		q.run(true) // sees c.closing and answers ErrClosed: never sent
+	}
+	c.parked = nil
 }
 
 // Session returns the client's session state once Done is closed, for
@@ -188,11 +208,22 @@ func (c *Client) Session() []byte {
 
 // handle carries out the events of one call on the Connection.
 func (c *Client) handle(evs []mqtt.Event[uint16]) {
-	closeNow := false
+	closeNow, unpark := false, false
 	for _, e := range evs {
 		switch e.Kind {
 		case mqtt.EventSend:
 			c.wbuf = append(c.wbuf, e.Bytes...)
+			switch p := e.Packet.(type) {
+			case *packet.Publish:
+				if p.QoS > packet.QoS0 {
+					c.inflight[p.PacketID] = struct{}{}
+				}
+			case *packet.Pubrel:
+				c.inflight[p.PacketID] = struct{}{}
+			}
+		case mqtt.EventIDReleased:
+			delete(c.inflight, e.PacketID)
+			unpark = true
 		case mqtt.EventTimerReset:
 			c.timers.Reset(e.Timer, e.Duration)
 		case mqtt.EventTimerCancel:
@@ -218,6 +249,17 @@ func (c *Client) handle(evs []mqtt.Event[uint16]) {
 	if closeNow {
 		c.closing = true
 		c.nc.Close()
+	}
+	if len(c.inflight) == 0 && len(c.drains) > 0 {
+		for _, ch := range c.drains {
+			close(ch)
+		}
+		c.drains = nil
+	}
+	for unpark && !c.closing && len(c.parked) > 0 && c.mc.SendQuota() > 0 {
+		q := c.parked[0]
+		c.parked = c.parked[1:]
+		q.run(true)
 	}
 }
 
@@ -314,26 +356,113 @@ type result[T any] struct {
 // Publish sends p (which it does not modify) and, for QoS 1 and QoS 2,
 // waits until the exchange completes (PUBACK, or PUBCOMP).
 func (c *Client) Publish(ctx context.Context, p *packet.Publish) error {
-	res := make(chan error, 1)
-	err := c.exec(ctx, func() {
+	acked, err := c.PublishAsync(ctx, p)
+	if err != nil {
+		return err
+	}
+	err, werr := wait(ctx, c, acked)
+	return errors.Join(err, werr)
+}
+
+// PublishAsync hands p (which it does not modify) to the connection and
+// returns once it is sent, without waiting for its acknowledgement: the
+// channel returned receives nil when the exchange completes (at once for
+// QoS 0), an *AckError when the server refuses the message, or ErrClosed
+// when the connection ends first (the message then stays in the session
+// if the session persists, and is re-sent after Resume).
+//
+// This is where backpressure comes from: while the server's Receive
+// Maximum of unacknowledged QoS 1 and QoS 2 messages is used up,
+// PublishAsync blocks until an acknowledgement frees a place. Nothing is
+// queued beyond the callers that wait. An error (ErrClosed when the
+// connection ended before p was sent) means p was not sent.
+func (c *Client) PublishAsync(ctx context.Context, p *packet.Publish) (<-chan error, error) {
+	acked := make(chan error, 1)
+	sent := make(chan error, 1)
+	me := new(parkedPublish)
+	try := func(unparked bool) {
+		if c.closing {
+			sent <- ErrClosed
+			return
+		}
+		// Wait for quota, and behind those already waiting: in order.
+		if p.QoS > packet.QoS0 && (c.mc.SendQuota() == 0 || !unparked && len(c.parked) > 0) {
+			c.parked = append(c.parked, me)
+			return
+		}
 		q := *p
 		evs, err := c.mc.Send(&q)
 		if err != nil {
-			res <- err
+			sent <- err
 			return
 		}
 		if q.QoS == packet.QoS0 {
-			res <- nil
+			acked <- nil
 		} else {
-			c.pubs[q.PacketID] = res
+			c.pubs[q.PacketID] = acked
 		}
+		sent <- nil
 		c.handle(evs)
+	}
+	me.run = try
+	if err := c.exec(ctx, func() { try(false) }); err != nil {
+		return nil, err
+	}
+	var err error
+	select {
+	case err = <-sent:
+	case <-c.done: // teardown answered sent
+		err = <-sent
+	case <-ctx.Done():
+		// Take p out of the queue unless it has gone already; either way
+		// sent then holds the outcome.
+		_ = c.exec(context.Background(), func() {
+			for i, q := range c.parked {
+				if q == me {
+					c.parked = append(c.parked[:i], c.parked[i+1:]...)
+					sent <- ctx.Err()
+					return
+				}
+			}
+		})
+		err = <-sent
+	}
+	if err != nil {
+		return nil, err
+	}
+	return acked, nil
+}
+
+// parkedPublish is a PublishAsync waiting for send quota.
+type parkedPublish struct{ run func(unparked bool) }
+
+// Drain waits until every QoS 1 and QoS 2 message sent on this
+// connection (or re-sent from the resumed session) has completed its
+// exchange, the connection ends, or ctx is done.
+func (c *Client) Drain(ctx context.Context) error {
+	ch := make(chan struct{})
+	err := c.exec(ctx, func() {
+		if len(c.inflight) == 0 {
+			close(ch)
+			return
+		}
+		c.drains = append(c.drains, ch)
 	})
 	if err != nil {
 		return err
 	}
-	err, werr := wait(ctx, c, res)
-	return errors.Join(err, werr)
+	_, err = wait(ctx, c, ch)
+	return err
+}
+
+// InFlight returns the number of QoS 1 and QoS 2 exchanges of ours not yet
+// complete.
+func (c *Client) InFlight(ctx context.Context) (int, error) {
+	res := make(chan int, 1)
+	if err := c.exec(ctx, func() { res <- len(c.inflight) }); err != nil {
+		return 0, err
+	}
+	return wait(ctx, c, res)
 }
 
 // Subscribe sends a SUBSCRIBE with subs and waits for the SUBACK.

@@ -1,0 +1,98 @@
+// Command client is a command-line MQTT publisher and subscriber in the
+// spirit of mosquitto_pub and mosquitto_sub, built on the sans-I/O core:
+// MQTT 3.1.1 and 5.0, QoS 0 to 2, over TCP, TLS, WebSocket and WebSocket
+// over TLS, with automatic reconnection that resumes the session,
+// backpressure from the server's Receive Maximum, and rate limiting.
+//
+//	go run ./examples/broker &
+//	go run ./examples/client sub -t 'sensors/#' -v
+//	go run ./examples/client pub -t sensors/room1 -m 21.5 -q 1
+//
+// Run "client pub -h" or "client sub -h" for every option. The exit code
+// is 0 on success, 1 when the broker cannot be reached or refuses, and 2
+// for a bad command line.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := runContext(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // the broker is unreachable, refuses, or the connection failed for good
+	exitUsage = 2 // a bad command line
+)
+
+// run runs the command with arguments args (without the program name),
+// standard input os.Stdin and no interruption.
+func run(args []string, stdout, stderr io.Writer) int {
+	return runContext(context.Background(), args, os.Stdin, stdout, stderr)
+}
+
+const topUsage = `usage: client pub|sub [options]
+
+  client pub   publish messages (-m, -l from standard input, -n times)
+  client sub   subscribe and print the messages that arrive
+
+"client pub -h" and "client sub -h" list the options.
+`
+
+// runContext runs the command until it is done or ctx ends (an interrupt:
+// the client then disconnects cleanly).
+func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, topUsage)
+		return exitUsage
+	}
+	var pub bool
+	switch args[0] {
+	case "pub":
+		pub = true
+	case "sub":
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, topUsage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "client: unknown command %q: want pub or sub (client -h)\n", args[0])
+		return exitUsage
+	}
+	o, err := parse(pub, args[1:], stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "client %s: %v (client %s -h for help)\n", args[0], err, args[0])
+		return exitUsage
+	}
+	if pub {
+		err = publish(ctx, o, stdin, stderr)
+	} else {
+		err = subscribe(ctx, o, stdout, stderr)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "client %s: %v\n", args[0], oneLine(err))
+		return exitError
+	}
+	return exitOK
+}
+
+// oneLine keeps an error message to one line.
+func oneLine(err error) string {
+	return strings.ReplaceAll(err.Error(), "\n", "; ")
+}
