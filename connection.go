@@ -199,6 +199,18 @@ func (c *Connection[ID]) Version() packet.Version { return c.version }
 // sent before the peer's Receive Maximum is reached.
 func (c *Connection[ID]) SendQuota() int { return max(c.sendQuota, 0) }
 
+// InFlight returns the number of our QoS 1 and QoS 2 PUBLISH exchanges not
+// yet completed by the peer (PUBACK, or PUBREC then PUBCOMP).
+func (c *Connection[ID]) InFlight() int {
+	n := 0
+	for _, x := range c.outbound.All() {
+		if x <= awaitPubcomp {
+			n++
+		}
+	}
+	return n
+}
+
 // Queued returns the number of PUBLISH packets waiting to be sent (for
 // send quota, or while offline).
 func (c *Connection[ID]) Queued() int { return len(c.queue) }
