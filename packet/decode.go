@@ -102,7 +102,7 @@ func (d *Decoder[ID]) Decode(b []byte) (p Packet, n int, err error) {
 	}
 	body := b[h.Len:h.Size()]
 	if h.Type == TypePublish { // the hot path: a direct call
-		if err := d.publish.Decode(d.Version, h.Flags, body); err != nil {
+		if err := d.publish.decode(d.Version, h.Flags, body); err != nil {
 			return nil, 0, err
 		}
 		return &d.publish, h.Size(), nil

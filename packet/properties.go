@@ -23,8 +23,11 @@ var (
 // decodeProperties reads a property list at b[off:] into p for packets of
 // type t (property.Will for will properties) and returns the offset after it.
 func decodeProperties(p *property.Properties, t byte, b []byte, off int) (int, error) {
-	n, off, err := readVarint(b, off)
-	if err != nil {
+	var n uint32
+	var err error
+	if off < len(b) && b[off] < 0x80 { // the common one-byte length
+		n, off = uint32(b[off]), off+1
+	} else if n, off, err = readVarint(b, off); err != nil {
 		return off, err
 	}
 	end := off + int(n)

@@ -103,6 +103,11 @@ func (p *PublishOf[ID]) Decode(v Version, flags byte, body []byte) error {
 	if err := checkFlags(TypePublish, flags); err != nil {
 		return err
 	}
+	return p.decode(v, flags, body)
+}
+
+// decode is Decode for flags already checked (by Frame).
+func (p *PublishOf[ID]) decode(v Version, flags byte, body []byte) error {
 	p.Dup, p.QoS, p.Retain = flags&0b1000 != 0, QoS(flags>>1&3), flags&1 != 0
 	if p.Dup && p.QoS == QoS0 {
 		return errDupQoS0
