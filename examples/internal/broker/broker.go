@@ -20,9 +20,12 @@ type Config struct {
 	// MaxPacketSize is the largest packet accepted from a client, and is
 	// announced to v5 clients; 0 means 1 MiB.
 	MaxPacketSize int
-	// MaxQueued caps the messages waiting for one session (its outbox,
-	// mostly filled while its client is offline); 0 means 10,000. Beyond
-	// it new messages for the session are dropped.
+	// MaxQueued caps the messages waiting for one session (its outbox:
+	// filled while its client is offline, or reads too slowly, or leaves
+	// QoS 1 and 2 messages unacknowledged); 0 means 10,000. When the
+	// outbox is full QoS 0 messages are dropped first; a connected client
+	// with a full outbox of QoS 1 and 2 messages is disconnected with 0x97
+	// Quota exceeded, and an offline session loses new messages.
 	MaxQueued int
 	// ConnectTimeout is how long a new connection may take to send its
 	// CONNECT; 0 means 10 seconds.
@@ -133,6 +136,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	for l := range b.listeners {
 		l.Close()
 	}
+	for _, s := range b.sessions {
+		s.stopTimersLocked() // wills are not published on shutdown
+	}
 	conns := make([]*conn, 0, len(b.conns))
 	for c := range b.conns {
 		conns = append(conns, c)
@@ -209,7 +215,17 @@ func newClientID() string {
 // clean start discards the existing session (MQTT-3.1.2-4). It returns the
 // session, whether it existed and is resumed (MQTT-3.1.2-5), and the
 // Connection state exported when its last connection ended.
+//
+// A will waiting for its delay is cancelled by the new connection
+// (MQTT-3.1.2-26), or published when a clean start ends the session
+// (MQTT-3.1.2-8).
 func (b *Broker) claim(c *conn, clientID string, cleanStart bool) (s *session, present bool, state []byte, err error) {
+	var will *message
+	defer func() {
+		if will != nil {
+			b.route(will)
+		}
+	}()
 	for {
 		b.mu.Lock()
 		if b.closing {
@@ -222,6 +238,12 @@ func (b *Broker) claim(c *conn, clientID string, cleanStart bool) (s *session, p
 			b.mu.Unlock()
 			old.takeOver()
 			continue
+		}
+		if s != nil {
+			will = s.stopTimersLocked()
+			if !cleanStart {
+				will = nil
+			}
 		}
 		if s != nil && cleanStart {
 			b.discardLocked(s)
@@ -251,8 +273,68 @@ func (b *Broker) discardLocked(s *session) {
 	filters := s.filters
 	s.filters = nil
 	s.mu.Unlock()
-	for f := range filters {
-		b.tree.unsubscribe(f, s)
+	for _, k := range filters {
+		b.tree.unsubscribe(k, s)
 	}
 	s.state = nil
+	s.stopTimersLocked()
+}
+
+// keepLocked starts the offline life of a persistent session whose
+// connection ended: it is discarded when its Session Expiry Interval (in
+// seconds; neverExpires for none) passes (MQTT-4.1.0-2), and will, the
+// connection's will if it is to be published, waits for its Will Delay
+// Interval or the end of the session, whichever is first (MQTT-3.1.2-8).
+// It returns the will if it is to be published now. b.mu is held.
+func (b *Broker) keepLocked(s *session, expiry uint32, will *message, willDelay uint32) (now *message) {
+	s.stopTimersLocked()
+	gen := s.gen
+	if will != nil && willDelay == 0 {
+		now, will = will, nil
+	}
+	if will != nil {
+		s.will = will
+		if expiry == neverExpires || willDelay < expiry {
+			s.willTimer = time.AfterFunc(seconds(willDelay), func() { b.willDue(s, gen) })
+		}
+	}
+	if expiry != neverExpires {
+		s.expiryTimer = time.AfterFunc(seconds(expiry), func() { b.expire(s, gen) })
+	}
+	return now
+}
+
+func seconds(n uint32) time.Duration { return time.Duration(n) * time.Second }
+
+// willDue publishes the will of an offline session whose Will Delay
+// Interval has passed, unless the session was claimed since.
+func (b *Broker) willDue(s *session, gen uint64) {
+	b.mu.Lock()
+	if b.closing || s.gen != gen || s.owner != nil {
+		b.mu.Unlock()
+		return
+	}
+	w := s.will
+	s.will, s.willTimer = nil, nil
+	b.mu.Unlock()
+	if w != nil {
+		b.route(w)
+	}
+}
+
+// expire discards an offline session whose Session Expiry Interval has
+// passed (MQTT-4.1.0-2), publishing the will still waiting (MQTT-3.1.2-8).
+func (b *Broker) expire(s *session, gen uint64) {
+	b.mu.Lock()
+	if b.closing || s.gen != gen || s.owner != nil {
+		b.mu.Unlock()
+		return
+	}
+	w := s.will
+	b.discardLocked(s)
+	b.mu.Unlock()
+	b.logf("broker: client %q: session expired", s.id)
+	if w != nil {
+		b.route(w)
+	}
 }

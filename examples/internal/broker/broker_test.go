@@ -17,11 +17,17 @@ import (
 // startBroker serves a broker on a free loopback port for the test.
 func startBroker(t *testing.T) string {
 	t.Helper()
+	return startBrokerConfig(t, broker.Config{})
+}
+
+func startBrokerConfig(t *testing.T, cfg broker.Config) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := broker.New(broker.Config{Logf: t.Logf})
+	cfg.Logf = t.Logf
+	b := broker.New(cfg)
 	served := make(chan error, 1)
 	go func() { served <- b.Serve(l) }()
 	t.Cleanup(func() {

@@ -42,7 +42,7 @@ type conn struct {
 	version packet.Version
 	wbuf    []byte
 
-	// From the CONNECT, read before the Connection exists.
+	// From the CONNECT.
 	sess       *session
 	clientID   string
 	assigned   bool   // the broker chose clientID
@@ -51,7 +51,7 @@ type conn struct {
 	cleanStart bool
 	expiry     uint32 // v5 Session Expiry Interval
 	will       *message
-	refuse     packet.ReasonCode // the CONNACK code to refuse the CONNECT with; 0 to accept
+	willDelay  uint32 // v5 Will Delay Interval
 
 	connected bool // a successful CONNACK was sent
 	closing   bool // the socket is closed or closing: leave the loop
@@ -97,39 +97,34 @@ func (c *conn) name() string {
 	return c.nc.RemoteAddr().String()
 }
 
+// connQueueMax bounds the QoS 1 and QoS 2 PUBLISH packets a connection
+// hands its Connection beyond the client's Receive Maximum; the rest wait
+// in the session's outbox, where Config.MaxQueued bounds them.
+const connQueueMax = 64
+
 // run serves the connection from CONNECT to close.
 func (c *conn) run() {
 	defer close(c.done)
 	defer c.teardown()
 	c.reader = netio.NewReader(c.nc, c.stop)
 	c.timers = netio.NewTimers(c.stop)
-
-	// The Connection can import a session only before it sees CONNECT, and
-	// which session is known only from the CONNECT: read it first.
-	first, connect := c.readConnect()
-	if first == nil {
-		return
-	}
-	if connect != nil {
-		c.prepare(connect)
-	}
 	c.mc = mqtt.NewServer[uint16](mqtt.Config{
 		MaxPacketSize:           c.b.cfg.MaxPacketSize,
 		QueueWhenQuotaExhausted: true,
+		MaxQueued:               connQueueMax + c.b.cfg.MaxQueued, // room for retained messages on SUBSCRIBE
 		Clock:                   time.Now,
 	})
-	if c.prevState != nil {
-		if err := c.mc.ImportSession(c.prevState); err != nil {
-			c.logf("session state not restored: %v", err)
-		}
-	}
-	c.handle(c.mc.Recv(first))
+	// The CONNECT must come in time; once it is answered the Connection
+	// watches the Keep Alive.
+	deadline := time.NewTimer(c.b.cfg.ConnectTimeout)
+	defer deadline.Stop()
+	connectBy := deadline.C
 
 	var wake chan struct{}
-	if c.sess != nil {
-		wake = c.sess.wake
-	}
 	for !c.closing {
+		if wake == nil && c.connected {
+			wake, connectBy = c.sess.wake, nil
+		}
 		select {
 		case chunk, ok := <-c.reader.Chunks():
 			if !ok {
@@ -137,12 +132,18 @@ func (c *conn) run() {
 			}
 			c.handle(c.mc.Recv(chunk))
 			c.reader.Release()
+			c.flushPending() // acknowledgements may have freed send quota
 		case f := <-c.timers.C():
 			if c.timers.Accept(f) {
 				c.handle(c.mc.TimerFired(f.Kind))
 			}
 		case <-wake:
 			c.flushPending()
+		case <-connectBy:
+			if !c.connected {
+				c.logf("no CONNECT answered within %v", c.b.cfg.ConnectTimeout)
+				return
+			}
 		case r := <-c.ctl:
 			if r == ctlShutdown {
 				c.shutdown = true
@@ -154,53 +155,19 @@ func (c *conn) run() {
 	}
 }
 
-// readConnect reads until the first packet is whole. It returns the bytes
-// read (nil when the connection ended first) and the CONNECT decoded from
-// them, or nil when they do not start with a valid CONNECT: the
-// Connection then answers as the protocol requires.
-func (c *conn) readConnect() ([]byte, *packet.Connect) {
-	deadline := time.NewTimer(c.b.cfg.ConnectTimeout)
-	defer deadline.Stop()
-	var buf []byte
-	for {
-		select {
-		case chunk, ok := <-c.reader.Chunks():
-			if !ok {
-				return nil, nil
-			}
-			buf = append(buf, chunk...)
-			c.reader.Release()
-		case <-deadline.C:
-			c.logf("no CONNECT within %v", c.b.cfg.ConnectTimeout)
-			return nil, nil
-		case <-c.ctl:
-			return nil, nil
-		}
-		h, need, err := packet.Frame(buf, c.b.cfg.MaxPacketSize)
-		switch {
-		case err != nil || need == 0 && h.Type != packet.TypeConnect:
-			return buf, nil
-		case need > 0:
-			continue
-		}
-		p := new(packet.Connect)
-		if p.Decode(0, h.Flags, buf[h.Len:h.Size()]) != nil {
-			return buf, nil
-		}
-		return buf, p.Clone()
-	}
-}
-
-// prepare applies a CONNECT read ahead of the Connection: it claims the
-// client's session and notes what CONNACK will say.
-func (c *conn) prepare(p *packet.Connect) {
+// prepare claims the session of the CONNECT the Connection accepted, and
+// restores the Connection's state of it; it returns the CONNACK code to
+// refuse the CONNECT with, or 0.
+func (c *conn) prepare(p *packet.Connect) packet.ReasonCode {
 	c.version, c.cleanStart, c.expiry = p.Version, p.CleanStart, p.Props.SessionExpiry
+	if c.version != packet.V5 {
+		c.expiry = neverExpires // a 3.1.1 session that persists does not expire
+	}
 	switch {
 	case p.Version != packet.V5 && p.ClientID == "" && !p.CleanStart:
-		return // the Connection refuses it (MQTT-3.1.3-8 of 3.1.1)
+		return packet.RefusedIdentifierRejected // MQTT-3.1.3-8 of 3.1.1
 	case p.Version == packet.V5 && p.Props.AuthMethod != "":
-		c.refuse = packet.BadAuthenticationMethod // no enhanced authentication here
-		return
+		return packet.BadAuthenticationMethod // no enhanced authentication here
 	}
 	c.clientID = p.ClientID
 	if c.clientID == "" {
@@ -208,13 +175,20 @@ func (c *conn) prepare(p *packet.Connect) {
 	}
 	s, present, state, err := c.b.claim(c, c.clientID, p.CleanStart)
 	if err != nil {
-		c.refuse = packet.ServerUnavailable
 		if c.version != packet.V5 {
-			c.refuse = packet.RefusedServerUnavailable
+			return packet.RefusedServerUnavailable
 		}
-		return
+		return packet.ServerUnavailable
 	}
 	c.sess, c.present, c.prevState = s, present, state
+	if present && state != nil {
+		// The Connection has the CONNECT and has not answered it: the
+		// unfinished exchanges of the session go back in before CONNACK.
+		if err := c.mc.ImportSession(state); err != nil {
+			c.logf("session state not restored: %v", err)
+		}
+	}
+	return 0
 }
 
 // handle carries out the events of one call on the Connection: bytes are
@@ -246,10 +220,18 @@ func (c *conn) handle(evs []mqtt.Event[uint16]) {
 			closeNow = true
 		}
 	}
-	c.flush()
-	if closeNow {
-		c.close()
+	if !closeNow {
+		// A message is routed (and a retained one stored) before its
+		// PUBACK or PUBREC goes out, so that a client that publishes and
+		// then subscribes never sees it twice.
+		for _, x := range todo {
+			c.act(x)
+		}
+		c.flush()
+		return
 	}
+	c.flush()
+	c.close()
 	for _, x := range todo {
 		c.act(x)
 	}
@@ -331,14 +313,8 @@ func (c *conn) disconnect(reason packet.ReasonCode) {
 
 // onConnect answers the CONNECT the Connection accepted.
 func (c *conn) onConnect(p *packet.Connect) {
-	if c.sess == nil && c.refuse == 0 {
-		c.refuse = packet.UnspecifiedError // not read ahead: cannot happen with a valid CONNECT
-		if c.version != packet.V5 {
-			c.refuse = packet.RefusedServerUnavailable
-		}
-	}
-	if c.refuse != 0 {
-		if err := c.send(&packet.Connack{Reason: c.refuse}); err != nil {
+	if refuse := c.prepare(p); refuse != 0 {
+		if err := c.send(&packet.Connack{Reason: refuse}); err != nil {
 			c.logf("CONNACK not sent: %v", err)
 			c.close()
 		}
@@ -351,11 +327,12 @@ func (c *conn) onConnect(p *packet.Connect) {
 		}
 		ack.Props.MaximumPacketSize = uint32(c.b.cfg.MaxPacketSize)
 		ack.Props.TopicAliasMaximum = 16
-		ack.Props.Zero.Add(property.SharedSubscriptionAvailable) // not yet
+		// Shared Subscription Available is left out: it means 1.
 	}
 	if p.HasWill() {
 		w := &p.Will
 		c.will = newMessage(w.Topic, w.Payload, w.QoS, w.Retain, &w.Props, c.sess, time.Now())
+		c.willDelay = w.Props.WillDelay
 	}
 	evs, err := c.mc.Send(ack)
 	if err != nil {
@@ -366,33 +343,34 @@ func (c *conn) onConnect(p *packet.Connect) {
 	c.connected = true
 	c.sess.mu.Lock()
 	c.sess.live = true
-	c.sess.persistent = c.persists()
+	c.sess.persistent = c.mc.SessionPersists()
 	c.sess.mu.Unlock()
 	c.handle(evs) // the CONNACK, re-sent messages, packets held since CONNECT
 	c.flushPending()
 }
 
-// persists reports whether the session outlives this connection.
-func (c *conn) persists() bool {
-	if c.version == packet.V5 {
-		return c.expiry > 0 // MQTT-3.1.2-23 (absent means 0)
-	}
-	return !c.cleanStart
-}
-
-// flushPending sends the session's outbox.
+// flushPending sends the session's outbox: QoS 0 messages as they come,
+// QoS 1 and QoS 2 ones while the Connection holds fewer than connQueueMax
+// waiting for the client's Receive Maximum. A client whose outbox
+// overflowed is disconnected with 0x97 Quota exceeded.
 func (c *conn) flushPending() {
-	if !c.connected || c.closing {
-		return
-	}
-	ds := c.sess.take()
-	for i, d := range ds {
-		if c.closing {
-			c.sess.putBack(ds[i:])
+	for c.connected && !c.closing {
+		d, ok, overflow := c.sess.next(c.ready)
+		if overflow {
+			c.logf("disconnected: too many messages unacknowledged or unread")
+			c.disconnect(packet.QuotaExceeded)
+			return
+		}
+		if !ok {
 			return
 		}
 		c.deliver(d.msg, d.qos, d.retain, d.subIDs)
 	}
+}
+
+// ready reports whether a message of qos can be handed to the Connection.
+func (c *conn) ready(qos packet.QoS) bool {
+	return qos == packet.QoS0 || c.mc.Queued() < connQueueMax
 }
 
 // deliver sends one message to the client.
@@ -416,10 +394,13 @@ func (c *conn) onSubscribe(p *packet.Subscribe) {
 	}
 	existed := make([]bool, len(p.Subscriptions))
 	for i, s := range p.Subscriptions {
-		existed[i] = c.b.tree.subscribe(s.Filter, c.sess, subscription{qos: s.QoS,
+		// The Connection refused No Local on a shared subscription
+		// (MQTT-3.8.3-4) with DISCONNECT 0x82.
+		k := parseFilter(s.Filter, c.version)
+		existed[i] = c.b.tree.subscribe(k, c.sess, subscription{qos: s.QoS,
 			noLocal: s.NoLocal, retainAsPublished: s.RetainAsPublished, id: subID})
 		c.sess.mu.Lock()
-		c.sess.filters[s.Filter] = struct{}{}
+		c.sess.filters[s.Filter] = k
 		c.sess.mu.Unlock()
 		ack.Reasons[i] = packet.ReasonCode(s.QoS) // granted as asked: MQTT-3.8.4-7
 	}
@@ -429,9 +410,9 @@ func (c *conn) onSubscribe(p *packet.Subscribe) {
 	}
 	// Retained messages, after the SUBACK, as Retain Handling asks
 	// (MQTT-3.3.1-9, MQTT-3.3.1-10, MQTT-3.3.1-11); they carry the retain
-	// flag.
+	// flag. A shared subscription gets none (section 4.8.2).
 	for i, s := range p.Subscriptions {
-		if s.RetainHandling == 2 || s.RetainHandling == 1 && existed[i] {
+		if s.RetainHandling == 2 || s.RetainHandling == 1 && existed[i] || c.sess.filters[s.Filter].share != "" {
 			continue
 		}
 		var ids []uint32
@@ -447,7 +428,7 @@ func (c *conn) onSubscribe(p *packet.Subscribe) {
 func (c *conn) onUnsubscribe(p *packet.Unsubscribe) {
 	ack := &packet.Unsuback{PacketID: p.PacketID}
 	for _, f := range p.Filters {
-		existed := c.b.tree.unsubscribe(f, c.sess)
+		existed := c.b.tree.unsubscribe(parseFilter(f, c.version), c.sess)
 		c.sess.mu.Lock()
 		delete(c.sess.filters, f)
 		c.sess.mu.Unlock()
@@ -489,6 +470,12 @@ func (c *conn) teardown() {
 			}
 		}
 	}
+	// MQTT-3.1.2-8: the will is published unless a DISCONNECT 0x00
+	// deleted it, and not on shutdown.
+	will := c.will
+	if !c.connected || c.normal || c.shutdown {
+		will = nil
+	}
 	if s := c.sess; s != nil {
 		b := c.b
 		b.mu.Lock()
@@ -496,18 +483,21 @@ func (c *conn) teardown() {
 		case !c.connected && c.present:
 			// The CONNECT was refused after all: the session is as it was.
 			s.state = c.prevState
-		case c.connected && c.persists():
+			b.keepLocked(s, c.expiry, nil, 0)
+		case c.connected && c.mc.SessionPersists():
 			s.goOffline(true)
 			s.state = c.mc.ExportSession()
+			will = b.keepLocked(s, c.expiry, will, c.willDelay)
 		default:
+			// The session ends with the connection, and a delayed will
+			// with it.
 			s.goOffline(false)
 			b.discardLocked(s)
 		}
 		s.owner = nil
 		b.mu.Unlock()
 	}
-	if c.will != nil && c.connected && !c.normal && !c.shutdown {
-		// MQTT-3.1.2-8; with a Will Delay Interval of 0, at once.
-		c.b.route(c.will)
+	if will != nil {
+		c.b.route(will)
 	}
 }

@@ -45,8 +45,28 @@
 //     delivered.
 //   - Retained messages: stored, replaced, deleted by an empty retained
 //     PUBLISH, and sent on subscription as Retain Handling asks.
+//   - Shared subscriptions "$share/{group}/{filter}" for v5 clients
+//     (announced by leaving Shared Subscription Available out of CONNACK):
+//     each message goes to one member of the group, taken round-robin,
+//     preferring connected members, at that member's granted QoS
+//     (MQTT-4.8.2-3); a message handed to a member stays with its session
+//     (MQTT-4.8.2-4, MQTT-4.8.2-5); no retained messages on subscribing.
+//     No Local on a shared subscription is refused by the Connection
+//     (MQTT-3.8.3-4). In 3.1.1 "$share" is an ordinary topic level.
 //   - Wills, published when the connection ends in any way other than a
-//     DISCONNECT with reason 0x00 (a v5 DISCONNECT 0x04 publishes it).
+//     DISCONNECT with reason 0x00 (a v5 DISCONNECT 0x04 publishes it),
+//     after the Will Delay Interval or when the session ends, whichever
+//     is first (MQTT-3.1.2-8); a reconnection before then cancels it
+//     (MQTT-3.1.2-26).
+//   - Session Expiry: a persistent session left offline is discarded when
+//     its Session Expiry Interval passes (MQTT-4.1.0-2); 3.1.1 sessions
+//     do not expire.
+//   - Bounded memory per client: at most Config.MaxQueued messages wait
+//     in a session's outbox and a few dozen more in its Connection; when
+//     the outbox is full QoS 0 messages are dropped first, and a client
+//     whose QoS 1 and 2 backlog fills it is disconnected with 0x97 Quota
+//     exceeded. A client that breaks the protocol is disconnected with
+//     the reason code the Connection chose; other clients never notice.
 //   - Keep-alive, flow control (Receive Maximum, with messages queued by
 //     the Connection while the client's quota is used up), Maximum Packet
 //     Size and incoming Topic Aliases, all by the Connection.
@@ -54,15 +74,10 @@
 //
 // # Not yet
 //
-// TODO: shared subscriptions ($share/...; announced as unavailable to v5
-// clients, so the core refuses them).
 // TODO: TLS and WebSocket listeners.
-// TODO: Will Delay Interval: wills are published at once.
-// TODO: Session Expiry timing: a session that outlives its connection is
-// kept until a clean start discards it or the process ends.
 // TODO: enhanced authentication and any user name / password check: every
 // client is accepted, and a v5 CONNECT with an Authentication Method is
 // refused with 0x8C.
-// TODO: outgoing Topic Aliases, and limits on the number of sessions and
-// on the messages queued for an offline session beyond a fixed cap.
+// TODO: outgoing Topic Aliases, a limit on the number of sessions, and
+// the queue limits as command-line flags.
 package broker

@@ -35,13 +35,13 @@ func TestTopicMatching(t *testing.T) {
 			}
 			var tree topicTree
 			s := newSession("s")
-			tree.subscribe(tc.filter, s, subscription{})
+			tree.subscribe(filterKey{filter: tc.filter}, s, subscription{})
 			got := false
 			tree.match(tc.topic, func(*session, subscription) { got = true })
 			if got != tc.want {
 				t.Errorf("tree: %q matched %q = %v, want %v", tc.filter, tc.topic, got, tc.want)
 			}
-			if !tree.unsubscribe(tc.filter, s) || len(tree.root.children) != 0 {
+			if !tree.unsubscribe(filterKey{filter: tc.filter}, s) || len(tree.root.children) != 0 {
 				t.Errorf("unsubscribe left %v", tree.root.children)
 			}
 		})

@@ -1,0 +1,21 @@
+module github.com/mqttcore/mqtt/examples/interop
+
+go 1.24.0
+
+require (
+	github.com/eclipse/paho.golang v0.23.0
+	github.com/eclipse/paho.mqtt.golang v1.5.1
+	github.com/mqttcore/mqtt/examples v0.0.0
+)
+
+require (
+	github.com/gorilla/websocket v1.5.3 // indirect
+	github.com/mqttcore/mqtt v0.0.0 // indirect
+	golang.org/x/net v0.44.0 // indirect
+	golang.org/x/sync v0.17.0 // indirect
+)
+
+replace (
+	github.com/mqttcore/mqtt => ../..
+	github.com/mqttcore/mqtt/examples => ..
+)
