@@ -220,6 +220,11 @@ func (c *Connection[ID]) Queued() int { return len(c.queue) }
 // settled it.
 func (c *Connection[ID]) SessionPersists() bool { return c.sess.persists }
 
+// SessionExpiry returns the v5 Session Expiry Interval in force, in
+// seconds, as the CONNECT, the CONNACK and any DISCONNECT have settled it
+// (0 before v5).
+func (c *Connection[ID]) SessionExpiry() uint32 { return c.sess.expiry }
+
 // begin starts a call: the previous call's events and buffers are free.
 func (c *Connection[ID]) begin() {
 	c.events, c.out = c.events[:0], c.out[:0]

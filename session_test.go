@@ -249,3 +249,16 @@ func TestInFlightCountsUnfinishedPublishes(t *testing.T) {
 		t.Fatalf("InFlight after PUBACK = %d, want 1", n)
 	}
 }
+
+func TestSessionExpirySettledByConnackAndDisconnect(t *testing.T) {
+	p := newPair(t, Config{}, Config{})
+	p.connect(&packet.Connect{ClientID: "e", CleanStart: true, Props: property.Properties{SessionExpiry: 30}},
+		&packet.Connack{Props: property.Properties{SessionExpiry: 120}})
+	if p.client.SessionExpiry() != 120 || p.server.SessionExpiry() != 120 {
+		t.Fatalf("after CONNACK: client %d, server %d; want the CONNACK's 120", p.client.SessionExpiry(), p.server.SessionExpiry())
+	}
+	p.send(RoleClient, &packet.Disconnect{Props: property.Properties{Zero: property.NewSet(property.SessionExpiryInterval)}})
+	if p.client.SessionExpiry() != 0 || p.server.SessionExpiry() != 0 || p.server.SessionPersists() {
+		t.Fatalf("after DISCONNECT with 0: client %d, server %d", p.client.SessionExpiry(), p.server.SessionExpiry())
+	}
+}
