@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -260,5 +261,35 @@ func TestSessionExpirySettledByConnackAndDisconnect(t *testing.T) {
 	p.send(RoleClient, &packet.Disconnect{Props: property.Properties{Zero: property.NewSet(property.SessionExpiryInterval)}})
 	if p.client.SessionExpiry() != 0 || p.server.SessionExpiry() != 0 || p.server.SessionPersists() {
 		t.Fatalf("after DISCONNECT with 0: client %d, server %d", p.client.SessionExpiry(), p.server.SessionExpiry())
+	}
+}
+
+// A stored message that no longer fits the peer's Maximum Packet Size on
+// the new connection is dropped with an event, never sent
+// (MQTT-3.2.2-15, and MQTT-3.1.2-28 for the server's side).
+func TestStoredMessageTooLargeForNewConnection(t *testing.T) {
+	p := newPair(t, Config{}, Config{ManualPuback: true})
+	p.connect(&packet.Connect{ClientID: "m", CleanStart: true, Props: property.Properties{SessionExpiry: 60}}, &packet.Connack{})
+	p.send(RoleClient, &packet.Publish{Topic: "big", QoS: 1, Payload: make([]byte, 100)})
+	p.send(RoleClient, &packet.Publish{Topic: "small", QoS: 1, Payload: []byte("x")})
+	p.packets(RoleServer)
+	p.client.Closed()
+	p.server.Closed()
+	p.got[RoleClient] = nil
+
+	p.send(RoleClient, &packet.Connect{ClientID: "m", Props: property.Properties{SessionExpiry: 60}})
+	p.packets(RoleServer)
+	p.send(RoleServer, &packet.Connack{SessionPresent: true, Props: property.Properties{MaximumPacketSize: 50}})
+	got := p.packets(RoleServer)
+	if len(got) != 1 || got[0].(*packet.Publish).Topic != "small" {
+		t.Fatalf("server got %v, want only the small message re-sent", got)
+	}
+	var dropped, released bool
+	for _, e := range p.got[RoleClient] {
+		dropped = dropped || e.Kind == EventDropped && e.PacketID == 1 && errors.Is(e.Err, ErrPacketTooLarge)
+		released = released || e.Kind == EventIDReleased && e.PacketID == 1
+	}
+	if !dropped || !released {
+		t.Fatalf("no EventDropped (too large) and EventIDReleased for the big message: %v", p.got[RoleClient])
 	}
 }
