@@ -227,6 +227,15 @@ func (c *Connection[ID]) SessionExpiry() uint32 { return c.sess.expiry }
 
 // begin starts a call: the previous call's events and buffers are free.
 func (c *Connection[ID]) begin() {
+	if cap(c.events) > keepEvents {
+		c.events = nil
+	}
+	if cap(c.out) > keepOut {
+		c.out = nil
+	}
+	if other := 1 - c.cur; cap(c.bufs[other]) > keepOut {
+		c.bufs[other] = nil // held a large packet once: not kept for ever
+	}
 	c.events, c.out = c.events[:0], c.out[:0]
 	c.usedBuf, c.didSend, c.didRecv = false, false, false
 	c.received.reset()
@@ -442,10 +451,27 @@ func (ps *pools[ID]) get(t packet.Type) packet.Packet {
 
 func (ps *pools[ID]) reset() {
 	for u := ps.used; u != 0; u &= u - 1 {
-		ps.lists[bits.TrailingZeros16(u)].n = 0
+		p := &ps.lists[bits.TrailingZeros16(u)]
+		if len(p.items) > keepPooled {
+			// A flood of small packets in one call: keep a few values for
+			// the steady state and let the rest go.
+			clear(p.items[keepPooled:])
+			p.items = p.items[:keepPooled:keepPooled]
+		}
+		p.n = 0
 	}
 	ps.used = 0
 }
+
+// keepPooled is how many packet values of a type, and keepEvents how many
+// events, a Connection keeps from call to call; keepOut bounds the output
+// buffer it keeps. A call that needs more allocates them, and they are
+// freed after it (see "Resource bounds" in the README).
+const (
+	keepPooled = 64
+	keepEvents = 1024
+	keepOut    = 64 << 10
+)
 
 // connected reports whether packets other than the handshake may flow.
 func (c *Connection[ID]) connected() bool { return c.state == StateConnected && !c.closing }
