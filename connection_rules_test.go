@@ -623,7 +623,7 @@ func TestRulesOversize(t *testing.T) {
 		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{MaximumPacketSize: 500}), connackFor(v, property.Properties{}))
 		wantClose(t, v, c.Recv(header), packet.PacketTooLarge)
 	})
-	t.Run("MQTT-3.1.2-24/hard-cap-in-3.1.1", func(t *testing.T) {
+	t.Run("config-hard-cap-in-3.1.1", func(t *testing.T) {
 		c, _ := clientConn(t, packet.V311, Config{MaxPacketSize: 64}, connectFor(packet.V311, 0, property.Properties{}), connackFor(packet.V311, property.Properties{}))
 		wantClose(t, packet.V311, c.Recv(header), 0)
 	})
