@@ -38,11 +38,17 @@ func TestEnhancedAuthenticationExchange(t *testing.T) {
 	}
 	// MQTT-3.1.2-33: nothing but AUTH or DISCONNECT before CONNACK.
 	if _, err := p.client.Send(&packet.Publish{Topic: "t"}); err != ErrState {
-		t.Fatalf("PUBLISH during authentication: %v", err)
+		t.Fatalf("MQTT-3.1.2-33: PUBLISH during authentication: %v", err)
 	}
 	// MQTT-4.12.0-2: the server's challenge is AUTH 0x18.
 	p.send(RoleServer, authWith(packet.ContinueAuthentication, serverNonce))
 	challenge := p.packets(RoleClient)[0].(*packet.Auth)
+	if challenge.Reason != packet.ContinueAuthentication {
+		t.Fatalf("MQTT-4.12.0-2: challenge with reason %v", challenge.Reason)
+	}
+	if _, err := p.client.Send(authWith(packet.Success, nil)); err != ErrAuth {
+		t.Fatalf("MQTT-4.12.0-3: client answered a challenge with 0x00: %v", err)
+	}
 	// MQTT-4.12.0-3: the client answers with AUTH 0x18.
 	p.send(RoleClient, authWith(packet.ContinueAuthentication, proof("client", clientNonce, challenge.Props.AuthData)))
 	response := p.packets(RoleServer)[0].(*packet.Auth)
@@ -51,7 +57,7 @@ func TestEnhancedAuthenticationExchange(t *testing.T) {
 	}
 	// MQTT-4.12.0-5: a successful CONNACK names the same method.
 	if _, err := p.server.Send(&packet.Connack{}); err != ErrAuth {
-		t.Fatalf("CONNACK without the method: %v", err)
+		t.Fatalf("MQTT-4.12.0-5: CONNACK without the method: %v", err)
 	}
 	p.send(RoleServer, &packet.Connack{Props: property.Properties{AuthMethod: method,
 		AuthData: proof("server", clientNonce, serverNonce)}})
@@ -65,7 +71,7 @@ func TestEnhancedAuthenticationExchange(t *testing.T) {
 
 	// MQTT-4.12.1-1: only the client starts a re-authentication, with 0x19.
 	if _, err := p.server.Send(authWith(packet.ReAuthenticate, nil)); err != ErrAuth {
-		t.Fatalf("server starting re-authentication: %v", err)
+		t.Fatalf("MQTT-4.12.1-1: server starting re-authentication: %v", err)
 	}
 	p.send(RoleClient, authWith(packet.ReAuthenticate, []byte("c-nonce-2")))
 	p.send(RoleServer, authWith(packet.ContinueAuthentication, []byte("s-nonce-10")))

@@ -264,7 +264,7 @@ func TestDropReasonStringToFit(t *testing.T) {
 	}
 	// MQTT-3.4.2-2: the Reason String would exceed the client's maximum.
 	if len(evs[0].Bytes) > 20 || ack.Props.ReasonString != "" {
-		t.Fatalf("sent %d bytes, reason string %q", len(evs[0].Bytes), ack.Props.ReasonString)
+		t.Fatalf("MQTT-3.4.2-2: sent %d bytes, reason string %q", len(evs[0].Bytes), ack.Props.ReasonString)
 	}
 }
 
@@ -327,7 +327,7 @@ func TestRequestProblemInformationZero(t *testing.T) {
 	p.send(RoleServer, ack)
 	got := p.packets(RoleClient)[0].(*packet.Puback)
 	if got.Props.ReasonString != "" || len(got.Props.User) != 0 || got.Reason != packet.NoMatchingSubscribers {
-		t.Fatalf("client got %+v", got)
+		t.Fatalf("MQTT-3.1.2-32: client got %+v", got)
 	}
 	// A client receiving them anyway answers with a protocol error.
 	c := newPair(t, Config{}, Config{})
@@ -345,14 +345,14 @@ func TestConnackMustHonourConnect(t *testing.T) {
 	// MQTT-3.2.2-12, MQTT-3.2.2-13: a server that cannot honour the will
 	// must refuse the connection rather than accept it.
 	if _, err := p.server.Send(&packet.Connack{Props: property.Properties{MaximumQoS: 1}}); !errors.Is(err, ErrNotSupported) {
-		t.Fatalf("accepting a QoS 2 will with Maximum QoS 1: %v", err)
+		t.Fatalf("MQTT-3.2.2-12: accepting a QoS 2 will with Maximum QoS 1: %v", err)
 	}
 	if _, err := p.server.Send(&packet.Connack{Props: property.Properties{Zero: property.NewSet(property.RetainAvailable)}}); !errors.Is(err, ErrNotSupported) {
-		t.Fatalf("accepting a retained will without retain: %v", err)
+		t.Fatalf("MQTT-3.2.2-13: accepting a retained will without retain: %v", err)
 	}
 	// MQTT-3.1.2-31: Response Information only when asked for.
 	if _, err := p.server.Send(&packet.Connack{Props: property.Properties{ResponseInfo: "r/"}}); err != ErrResponseInformation {
-		t.Fatalf("unrequested response information: %v", err)
+		t.Fatalf("MQTT-3.1.2-31: unrequested response information: %v", err)
 	}
 	p.send(RoleServer, &packet.Connack{Reason: packet.QoSNotSupported})
 	if !p.closed[RoleServer] {
@@ -377,5 +377,23 @@ func TestEmptyClientID(t *testing.T) {
 	p.send(RoleServer, &packet.Connack{Props: property.Properties{AssignedClientID: "auto-1"}})
 	if p.server.State() != StateConnected {
 		t.Fatal("not connected after CONNACK with an assigned identifier")
+	}
+}
+
+// MQTT-3.1.2-27, MQTT-3.1.2-28: a PUBLISH too large for the client's
+// Maximum Packet Size is not sent; the server discards it: the call fails,
+// its packet identifier and send quota are as if it had never been tried.
+func TestServerDiscardsPublishTooLargeForClient(t *testing.T) {
+	p := newPair(t, Config{}, Config{})
+	p.connect(&packet.Connect{ClientID: "s", CleanStart: true, Props: property.Properties{MaximumPacketSize: 64}}, &packet.Connack{})
+	quota := p.server.SendQuota()
+	pub := &packet.Publish{Topic: "t", QoS: 1, Payload: make([]byte, 100)}
+	evs, err := p.server.Send(pub)
+	if !errors.Is(err, ErrPacketTooLarge) || evs != nil {
+		t.Fatalf("MQTT-3.1.2-27: Send of 100 bytes to a 64-byte client = %v, %v", evs, err)
+	}
+	if pub.PacketID != 0 || p.server.ids.InUse() != 0 || p.server.SendQuota() != quota {
+		t.Fatalf("MQTT-3.1.2-28: after the discarded PUBLISH: id %d, ids in use %d, quota %d (was %d)",
+			pub.PacketID, p.server.ids.InUse(), p.server.SendQuota(), quota)
 	}
 }

@@ -144,7 +144,7 @@ func TestOfflineQueueAndExpiry(t *testing.T) {
 	// MQTT-3.3.2-5: the first expired before it was sent; MQTT-3.3.2-6:
 	// the second goes out with what remains of its interval.
 	if len(expiries) != 2 || expiries[0] != 70 || expiries[1] != 0 {
-		t.Fatalf("sent expiries %v, want [70 0]", expiries)
+		t.Fatalf("MQTT-3.3.2-5, MQTT-3.3.2-6: sent expiries %v, want [70 0]", expiries)
 	}
 	var dropped bool
 	for _, e := range p.got[RoleClient] {
@@ -180,7 +180,7 @@ func TestWillCarriedToTheServer(t *testing.T) {
 	if got.Will.Topic != will.Topic || got.Will.QoS != will.QoS || !got.Will.Retain ||
 		string(got.Will.Payload) != "gone" || got.Will.Props.WillDelay != 30 ||
 		got.Will.Props.ContentType != "text/plain" || got.Will.Props.MessageExpiry != 3600 {
-		t.Fatalf("server got will %+v", got.Will)
+		t.Fatalf("MQTT-3.1.2-7, MQTT-3.1.2-9: server got will %+v", got.Will)
 	}
 	p.send(RoleServer, &packet.Connack{})
 	p.send(RoleClient, &packet.Disconnect{Reason: packet.DisconnectWithWillMessage})
@@ -290,6 +290,6 @@ func TestStoredMessageTooLargeForNewConnection(t *testing.T) {
 		released = released || e.Kind == EventIDReleased && e.PacketID == 1
 	}
 	if !dropped || !released {
-		t.Fatalf("no EventDropped (too large) and EventIDReleased for the big message: %v", p.got[RoleClient])
+		t.Fatalf("MQTT-3.2.2-15: no EventDropped (too large) and EventIDReleased for the big message: %v", p.got[RoleClient])
 	}
 }
