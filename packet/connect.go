@@ -53,7 +53,7 @@ var (
 	errConnectReserved = malformed("MQTT-3.1.2-3", "reserved CONNECT flag set")
 	errWillFlags       = malformed("MQTT-3.1.2-11", "will QoS or will retain set without the will flag")
 	errWillQoS         = malformed("MQTT-3.1.2-14", "will QoS 3")
-	errPasswordNoUser  = malformed("MQTT-3.1.2-22", "password without user name in MQTT 3.1.1")
+	errPasswordNoUser  = malformed311("MQTT-3.1.2-22", "password without user name in MQTT 3.1.1")
 	errWillEmpty       = malformed("", "will without a topic")
 )
 

@@ -26,7 +26,7 @@ func decodeNoPanic(t *testing.T, what string, decode func() (packet.Packet, int,
 
 // checkRefusal checks that err is a refusal with the reason code want and,
 // when statement is not empty, that it names that statement.
-func checkRefusal(t *testing.T, what string, err error, want packet.ReasonCode, statement string) {
+func checkRefusal(t *testing.T, what string, err error, v packet.Version, want packet.ReasonCode, statement string) {
 	t.Helper()
 	if err == nil {
 		t.Errorf("%s: no error, want reason 0x%02X", what, byte(want))
@@ -51,8 +51,8 @@ func checkRefusal(t *testing.T, what string, err error, want packet.ReasonCode, 
 	var pe *packet.Error
 	if !errors.As(err, &pe) {
 		t.Errorf("%s: %v is not a *packet.Error", what, err)
-	} else if pe.Statement != statement {
-		t.Errorf("%s: %v: statement %q, want %q", what, err, pe.Statement, statement)
+	} else if got := pe.StatementFor(v); got != statement {
+		t.Errorf("%s: %v: statement for %v %q, want %q", what, err, v, got, statement)
 	}
 }
 
@@ -75,14 +75,14 @@ func TestMalformed(t *testing.T) {
 			if p != nil || n != 0 {
 				t.Errorf("Decode = %v, %d; want nil, 0", p, n)
 			}
-			checkRefusal(t, "Decode", err, c.Code, c.Statement)
+			checkRefusal(t, "Decode", err, c.Version, c.Code, c.Statement)
 
 			d := packet.Decoder[uint16]{Version: c.Version}
 			p, n, err = decodeNoPanic(t, "Decoder.Decode", func() (packet.Packet, int, error) { return d.Decode(c.Wire) })
 			if p != nil || n != 0 {
 				t.Errorf("Decoder.Decode = %v, %d; want nil, 0", p, n)
 			}
-			checkRefusal(t, "Decoder.Decode", err, c.Code, c.Statement)
+			checkRefusal(t, "Decoder.Decode", err, c.Version, c.Code, c.Statement)
 
 			// The same bytes with four-byte identifiers and every prefix
 			// must not panic either.
@@ -114,8 +114,8 @@ func TestMalformedStatementIDs(t *testing.T) {
 		if !strings.HasPrefix(c.Name, c.Statement+"/") {
 			t.Errorf("%s: name does not start with %s/", c.Name, c.Statement)
 		}
-		if !v5[c.Statement] && !(c.Version != packet.V5 && v311[c.Statement]) {
-			t.Errorf("%s: statement %s is in neither table", c.Name, c.Statement)
+		if table := map[bool]map[string]bool{true: v5, false: v311}[c.Version == packet.V5]; !table[c.Statement] {
+			t.Errorf("%s: statement %s is not in the table of %v", c.Name, c.Statement, c.Version)
 		}
 	}
 }
@@ -309,7 +309,7 @@ func TestEncodeRefusals(t *testing.T) {
 				dst[:cap(dst)][i] = 0xEE
 			}
 			got, err := c.p.AppendTo(dst, c.v)
-			checkRefusal(t, "AppendTo", err, c.code, c.statement)
+			checkRefusal(t, "AppendTo", err, c.v, c.code, testvectors.StatementFor(c.v, c.statement))
 			if len(got) != 3 || string(got) != "abc" {
 				t.Errorf("AppendTo returned % X, want dst unchanged", got)
 			}

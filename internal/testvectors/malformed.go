@@ -11,11 +11,39 @@ const (
 // bad builds a Bad case; its name is "statement/what" when the case checks a
 // numbered statement.
 func bad(statement, what string, v packet.Version, code packet.ReasonCode, wire ...byte) Bad {
+	statement = StatementFor(v, statement)
 	name := vname(v) + " " + what
 	if statement != "" {
 		name = statement + "/" + name
 	}
 	return Bad{Name: name, Version: v, Wire: wire, Code: code, Statement: statement}
+}
+
+// StatementFor returns the id under which version v numbers the rule that
+// MQTT 5.0 numbers statement: the same id, its 3.1.1 number, or "" where
+// 3.1.1 has no numbered statement for it.
+func StatementFor(v packet.Version, statement string) string {
+	if s, ok := statements311[statement]; ok && v != v5 {
+		return s
+	}
+	return statement
+}
+
+// statements311 maps 5.0 statement ids to the 3.1.1 ids of the same rule,
+// read from the two specifications' tables, so that a 3.1.1 case names the
+// 3.1.1 statement. Rules 3.1.1 numbers the same way need no entry.
+var statements311 = map[string]string{
+	"MQTT-1.5.5-1": "",             // minimal Variable Byte Integer: no 3.1.1 statement
+	"MQTT-3.2.2-1": "",             // reserved CONNACK flags: no 3.1.1 statement
+	"MQTT-1.5.4-1": "MQTT-1.5.3-1", // ill-formed UTF-8
+	"MQTT-1.5.4-2": "MQTT-1.5.3-2", // U+0000
+	"MQTT-2.1.3-1": "MQTT-2.2.2-1", // reserved flags
+	"MQTT-2.2.1-3": "MQTT-2.3.1-1", // non-zero packet identifier
+	"MQTT-3.2.2-6": "MQTT-3.2.2-4", // session present with a failure code
+	"MQTT-3.8.3-2": "MQTT-3.8.3-3", // SUBSCRIBE without a filter
+	"MQTT-3.8.3-5": "MQTT-3.8.3-4", // reserved subscription option bits
+	"MQTT-4.7.1-1": "MQTT-4.7.1-2", // '#' placement
+	"MQTT-4.7.1-2": "MQTT-4.7.1-3", // '+' placement
 }
 
 func vname(v packet.Version) string {
