@@ -40,6 +40,9 @@ var (
 	// ErrResponseInformation: a CONNACK with Response Information for a
 	// client that did not ask for it (MQTT-3.1.2-31).
 	ErrResponseInformation = errors.New("mqtt: response information not requested")
+	// ErrSubscriptionIdentifier: a client's PUBLISH may not carry a
+	// Subscription Identifier (MQTT-3.3.4-6).
+	ErrSubscriptionIdentifier = errors.New("mqtt: a client's PUBLISH carries no Subscription Identifier")
 	// ErrAlias: a Topic Alias above the peer's Topic Alias Maximum.
 	ErrAlias = errors.New("mqtt: topic alias above the peer's maximum")
 )
@@ -81,9 +84,10 @@ var (
 	errWrongSender    = protocolViolation("", "packet the peer's role never sends")
 	errReceiveMaximum = &packet.Error{Code: packet.ReceiveMaximumExceeded, Statement: "MQTT-3.3.4-9",
 		Msg: "more unacknowledged QoS 1 and QoS 2 PUBLISH packets than the Receive Maximum"}
-	errIDInUse          = protocolViolation("MQTT-2.2.1-3", "packet identifier of an exchange still in progress reused")
-	errNoSession        = protocolViolation("MQTT-3.2.2-4", "CONNACK reports a session the client does not have")
-	errDisconnectExpiry = protocolViolation("", "DISCONNECT sets a Session Expiry Interval after a CONNECT with 0")
-	errTooLargeIn       = &packet.Error{Code: packet.PacketTooLarge, Statement: "MQTT-3.2.2-15",
+	errClientSubscriptionID = protocolViolation("MQTT-3.3.4-6", "PUBLISH from a client with a Subscription Identifier")
+	errIDInUse              = protocolViolation("MQTT-2.2.1-3", "packet identifier of an exchange still in progress reused")
+	errNoSession            = protocolViolation("MQTT-3.2.2-4", "CONNACK reports a session the client does not have")
+	errDisconnectExpiry     = protocolViolation("", "DISCONNECT sets a Session Expiry Interval after a CONNECT with 0")
+	errTooLargeIn           = &packet.Error{Code: packet.PacketTooLarge, Statement: "MQTT-3.2.2-15",
 		Msg: "packet larger than the Maximum Packet Size"}
 )

@@ -18,7 +18,13 @@ func (c *Connection[ID]) sendPublish(p *packet.PublishOf[ID]) error {
 		if err := capabilityError(c.caps.checkPublish(p.QoS, p.Retain)); err != nil {
 			return err
 		}
+		if len(p.Props.SubscriptionIDs) > 0 {
+			return ErrSubscriptionIdentifier // MQTT-3.3.4-6
+		}
 	}
+	// A PUBLISH the caller sends is a new message: DUP 0 (MQTT-4.3.1-1,
+	// MQTT-4.3.2-2, MQTT-4.3.3-2). Re-sending is the Connection's job.
+	p.Dup = false
 	if p.QoS == packet.QoS0 {
 		return c.writePublish(p)
 	}
@@ -153,9 +159,15 @@ func (c *Connection[ID]) recvPublish(p *packet.PublishOf[ID]) {
 		}
 		p.Topic = topic
 	}
-	if err := c.caps.checkPublish(p.QoS, p.Retain); err != nil && c.role == RoleServer {
-		c.fail(err)
-		return
+	if c.role == RoleServer {
+		if err := c.caps.checkPublish(p.QoS, p.Retain); err != nil {
+			c.fail(err)
+			return
+		}
+		if len(p.Props.SubscriptionIDs) > 0 {
+			c.fail(errClientSubscriptionID)
+			return
+		}
 	}
 	if p.QoS == packet.QoS0 {
 		c.deliver(p)

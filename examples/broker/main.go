@@ -12,7 +12,8 @@
 // "mqtt broker listening on ADDRESS" (a bare host:port for TCP, a URL for
 // the others).
 //
-// Interrupt it (Ctrl-C, SIGTERM) to shut it down cleanly.
+// Interrupt it (Ctrl-C, SIGTERM) to shut it down cleanly. -cpuprofile FILE
+// writes a CPU profile of the run (for go tool pprof) when it ends.
 package main
 
 import (
@@ -26,6 +27,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -57,6 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	wssAddr := fs.String("wss-addr", "", "WebSocket over TLS address to listen on (needs -tls-cert and -tls-key)")
 	wsPath := fs.String("ws-path", transport.DefaultPath, "HTTP path of the WebSocket listeners")
 	quiet := fs.Bool("quiet", false, "do not log connection errors")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -76,6 +79,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if !strings.HasPrefix(*wsPath, "/") {
 		return fmt.Errorf("-ws-path %q does not start with /", *wsPath)
+	}
+
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 
 	var listeners []net.Listener

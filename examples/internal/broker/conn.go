@@ -41,6 +41,7 @@ type conn struct {
 	timers  *netio.Timers
 	version packet.Version
 	wbuf    []byte
+	batch   bool // flushPending is sending a run of messages: write once at the end
 
 	// From the CONNECT.
 	sess       *session
@@ -96,6 +97,9 @@ func (c *conn) name() string {
 	}
 	return c.nc.RemoteAddr().String()
 }
+
+// batchBytes is how much flushPending lets accumulate before it writes.
+const batchBytes = 64 << 10
 
 // connQueueMax bounds the QoS 1 and QoS 2 PUBLISH packets a connection
 // hands its Connection beyond the client's Receive Maximum; the rest wait
@@ -227,7 +231,9 @@ func (c *conn) handle(evs []mqtt.Event[uint16]) {
 		for _, x := range todo {
 			c.act(x)
 		}
-		c.flush()
+		if !c.batch || len(c.wbuf) >= batchBytes {
+			c.flush()
+		}
 		return
 	}
 	c.flush()
@@ -354,6 +360,13 @@ func (c *conn) onConnect(p *packet.Connect) {
 // waiting for the client's Receive Maximum. A client whose outbox
 // overflowed is disconnected with 0x97 Quota exceeded.
 func (c *conn) flushPending() {
+	// The messages go out in one write (or one per batchBytes), not one
+	// write each.
+	c.batch = true
+	defer func() {
+		c.batch = false
+		c.flush()
+	}()
 	for c.connected && !c.closing {
 		d, ok, overflow := c.sess.next(c.ready)
 		if overflow {

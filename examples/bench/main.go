@@ -1,0 +1,444 @@
+// Command bench is a load generator for MQTT brokers, built on the
+// sans-I/O core: publishers send timestamped messages on one topic as fast
+// as the broker takes them (or at a set rate), subscribers receive them,
+// and at the end it prints the publish rate, the delivery rate, latency
+// percentiles, and the messages lost and duplicated.
+//
+//	go run ./examples/bench -url tcp://127.0.0.1:1883 -fanin 8 -q 1 -d 10s
+//	go run ./examples/bench -url tcp://127.0.0.1:1883 -fanout 8 -q 0 -size 64
+//
+// Every message carries its send time, its publisher and its sequence
+// number in the first 20 bytes of the payload, so latency is measured
+// from the publisher's Send to the subscriber's read (one clock: the
+// program runs both ends), and each subscriber tells which messages never
+// arrived and which arrived twice. At QoS 1 and QoS 2 a lost message, and
+// at QoS 2 a duplicate, make the exit status 1; at QoS 0 losses are
+// counted and reported only.
+//
+// Each client is one core mqtt.Connection over one socket with Keep Alive
+// 0, a clean start, and one subscription (subscribers) at the chosen QoS.
+// At QoS 1 and 2 a publisher keeps at most -inflight messages
+// unacknowledged (and never more than the broker's Receive Maximum).
+// After the run, publishers wait for their acknowledgements and
+// subscribers for the rest of the messages, for up to -drain.
+//
+// The delivery rate is the messages received by all subscribers divided
+// by the time from the first publish to the last message received; the
+// publish rate is the messages published divided by the publishing time.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/mqttcore/mqtt/packet"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	_, err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	var ue usageError
+	switch {
+	case errors.As(err, &ue), errors.Is(err, flag.ErrHelp):
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+		}
+		os.Exit(2)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// usageError is a bad command line (exit status 2).
+type usageError struct{ error }
+
+// options is the parsed command line.
+type options struct {
+	url      string
+	version  packet.Version
+	qos      packet.QoS
+	pubs     int
+	subs     int
+	size     int
+	duration time.Duration
+	count    int
+	rate     float64
+	inflight int
+	topic    string
+	drain    time.Duration
+}
+
+// headerSize is the part of each payload the bench writes: send time
+// (Unix nanoseconds), publisher index, sequence number.
+const headerSize = 8 + 4 + 8
+
+func parse(args []string, stderr io.Writer) (*options, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `usage: bench [flags]
+
+Publishes timestamped messages to an MQTT broker on one topic and reports
+publish and delivery rates, latency percentiles (p50, p90, p99, max) and
+the messages lost or duplicated. Exit status 1 when a QoS 1 or 2 message
+was lost or a QoS 2 message duplicated, or on error; 2 for a bad command
+line.
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
+	o := &options{}
+	fs.StringVar(&o.url, "url", "tcp://127.0.0.1:1883", "broker address: tcp://HOST:PORT, ws://HOST:PORT/PATH (tls:// and wss:// with the system's roots)")
+	v := fs.String("V", "5", "protocol version: 5 or 3.1.1")
+	qos := fs.Int("q", 0, "QoS of the messages and of the subscriptions: 0, 1 or 2")
+	fs.IntVar(&o.pubs, "pubs", 1, "number of publishers")
+	fs.IntVar(&o.subs, "subs", 1, "number of subscribers (each receives every message)")
+	fanin := fs.Int("fanin", 0, "fan-in: N publishers, 1 subscriber (sets -pubs N -subs 1)")
+	fanout := fs.Int("fanout", 0, "fan-out: 1 publisher, M subscribers (sets -pubs 1 -subs M)")
+	fs.IntVar(&o.size, "size", 64, fmt.Sprintf("payload size in bytes (at least %d)", headerSize))
+	fs.DurationVar(&o.duration, "d", 10*time.Second, "how long to publish (unless -n is given)")
+	fs.IntVar(&o.count, "n", 0, "messages per publisher (0: publish for -d instead)")
+	fs.Float64Var(&o.rate, "rate", 0, "messages per second per publisher (0: as fast as the broker takes them)")
+	fs.IntVar(&o.inflight, "inflight", 64, "QoS 1 and 2: most messages a publisher leaves unacknowledged")
+	fs.StringVar(&o.topic, "topic", "", "topic to publish on (default: bench/ and a random suffix)")
+	fs.DurationVar(&o.drain, "drain", 10*time.Second, "at the end, how long to wait for acknowledgements and deliveries")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, usageError{err}
+	}
+	bad := func(format string, args ...any) (*options, error) {
+		return nil, usageError{fmt.Errorf(format, args...)}
+	}
+	if fs.NArg() > 0 {
+		return bad("unexpected argument %q", fs.Arg(0))
+	}
+	switch *v {
+	case "5", "5.0":
+		o.version = packet.V5
+	case "3.1.1", "4":
+		o.version = packet.V311
+	default:
+		return bad("-V %q: want 5 or 3.1.1", *v)
+	}
+	if *qos < 0 || *qos > 2 {
+		return bad("-q %d: want 0, 1 or 2", *qos)
+	}
+	o.qos = packet.QoS(*qos)
+	switch {
+	case *fanin > 0 && *fanout > 0:
+		return bad("-fanin and -fanout exclude each other")
+	case *fanin > 0:
+		o.pubs, o.subs = *fanin, 1
+	case *fanout > 0:
+		o.pubs, o.subs = 1, *fanout
+	}
+	switch {
+	case o.pubs < 1 || o.subs < 0:
+		return bad("need at least one publisher and no negative number of subscribers")
+	case o.size < headerSize || o.size > 1<<20:
+		return bad("-size %d: want %d to %d bytes", o.size, headerSize, 1<<20)
+	case o.count < 0 || o.count == 0 && o.duration <= 0:
+		return bad("give a positive -d or -n")
+	case o.inflight < 1 || o.inflight > 65535:
+		return bad("-inflight %d: want 1 to 65535", o.inflight)
+	case o.rate < 0:
+		return bad("-rate must not be negative")
+	}
+	if o.topic == "" {
+		var r [6]byte
+		_, _ = rand.Read(r[:])
+		o.topic = "bench/" + hex.EncodeToString(r[:])
+	}
+	return o, nil
+}
+
+// result is what a run measured.
+type result struct {
+	Published   int64         // messages sent by all publishers
+	PublishTime time.Duration // from the first publish to the last
+	Expected    int64         // Published × subscribers
+	Delivered   int64         // messages received by all subscribers, duplicates included
+	DeliverTime time.Duration // from the first publish to the last message received
+	Lost        int64         // expected messages that never arrived
+	Duplicated  int64         // messages received more than once
+	Unacked     int64         // QoS 1 and 2 messages still unacknowledged at the end
+	Latency     histogram
+}
+
+// PublishRate returns messages published per second.
+func (r *result) PublishRate() float64 { return rate(r.Published, r.PublishTime) }
+
+// DeliveryRate returns messages delivered per second, over all subscribers.
+func (r *result) DeliveryRate() float64 { return rate(r.Delivered, r.DeliverTime) }
+
+func rate(n int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+// subscriber is one receiving client and what it counted. Its fields are
+// written by its connection's reading goroutine with the connection's
+// mutex held.
+type subscriber struct {
+	c         *benchConn
+	seen      []seqSet // by publisher
+	received  int64
+	distinct  int64
+	dups      int64
+	foreign   int64 // messages not from this run
+	last      time.Time
+	latencies histogram
+}
+
+func (s *subscriber) onPublish(p *packet.Publish, now time.Time) {
+	if len(p.Payload) < headerSize {
+		s.foreign++
+		return
+	}
+	sent := int64(binary.BigEndian.Uint64(p.Payload))
+	pub := binary.BigEndian.Uint32(p.Payload[8:])
+	seq := binary.BigEndian.Uint64(p.Payload[12:])
+	if int(pub) >= len(s.seen) {
+		s.foreign++
+		return
+	}
+	s.received++
+	s.last = now
+	s.latencies.add(now.Sub(time.Unix(0, sent)))
+	if s.seen[pub].add(seq) {
+		s.distinct++
+	} else {
+		s.dups++
+	}
+}
+
+// run parses args, runs the benchmark and prints its report on stdout.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*result, error) {
+	o, err := parse(args, stderr)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stdout, "%s  MQTT %v  QoS %d  %d publisher(s) -> %d subscriber(s)  %d-byte payloads  %s\n",
+		o.url, o.version, o.qos, o.pubs, o.subs, o.size, o.span())
+	r, err := bench(ctx, o)
+	if r != nil {
+		report(stdout, o, r)
+	}
+	if err != nil {
+		return r, err
+	}
+	if o.qos > packet.QoS0 && r.Lost > 0 {
+		return r, fmt.Errorf("%d messages lost at QoS %d", r.Lost, o.qos)
+	}
+	if o.qos == packet.QoS2 && r.Duplicated > 0 {
+		return r, fmt.Errorf("%d messages duplicated at QoS 2", r.Duplicated)
+	}
+	return r, nil
+}
+
+func (o *options) span() string {
+	if o.count > 0 {
+		return fmt.Sprintf("%d messages per publisher", o.count)
+	}
+	return o.duration.String()
+}
+
+// bench connects the clients, publishes, waits for the deliveries and
+// counts.
+func bench(ctx context.Context, o *options) (*result, error) {
+	var tag [4]byte
+	_, _ = rand.Read(tag[:])
+	id := "bench-" + hex.EncodeToString(tag[:])
+
+	var conns []*benchConn
+	defer func() {
+		for _, c := range conns {
+			c.disconnect()
+		}
+	}()
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	subs := make([]*subscriber, o.subs)
+	for i := range subs {
+		s := &subscriber{seen: make([]seqSet, o.pubs)}
+		c, err := dial(dctx, o.url, o.version, fmt.Sprintf("%s-sub-%d", id, i), s.onPublish)
+		if err != nil {
+			return nil, err
+		}
+		conns = append(conns, c)
+		s.c = c
+		if err := c.subscribe(dctx, o.topic, o.qos); err != nil {
+			return nil, err
+		}
+		subs[i] = s
+	}
+	pubs := make([]*benchConn, o.pubs)
+	for i := range pubs {
+		c, err := dial(dctx, o.url, o.version, fmt.Sprintf("%s-pub-%d", id, i), nil)
+		if err != nil {
+			return nil, err
+		}
+		conns = append(conns, c)
+		pubs[i] = c
+	}
+
+	// Publish.
+	var stop atomic.Bool
+	sent := make([]int64, o.pubs)
+	errs := make([]error, o.pubs)
+	var wg sync.WaitGroup
+	start := time.Now()
+	if o.count == 0 {
+		t := time.AfterFunc(o.duration, func() { stop.Store(true) })
+		defer t.Stop()
+	}
+	finished := make(chan struct{})
+	defer close(finished)
+	go func() {
+		select {
+		case <-ctx.Done():
+			stop.Store(true)
+		case <-finished:
+		}
+	}()
+	for i, c := range pubs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sent[i], errs[i] = publish(c, o, uint32(i), start, &stop)
+		}()
+	}
+	wg.Wait()
+	pubEnd := time.Now()
+	r := &result{PublishTime: pubEnd.Sub(start)}
+	for _, n := range sent {
+		r.Published += n
+	}
+	r.Expected = r.Published * int64(o.subs)
+	if err := errors.Join(errs...); err != nil {
+		return r, err
+	}
+
+	// Wait for the acknowledgements, then for the deliveries.
+	deadline := pubEnd.Add(o.drain)
+	for _, c := range pubs {
+		r.Unacked += int64(c.drain(deadline))
+	}
+	lastProgress, lastCount := time.Now(), int64(-1)
+	for {
+		var distinct int64
+		for _, s := range subs {
+			s.c.mu.Lock()
+			distinct += s.distinct
+			s.c.mu.Unlock()
+		}
+		now := time.Now()
+		if distinct != lastCount {
+			lastProgress, lastCount = now, distinct
+		}
+		if distinct >= r.Expected || now.After(deadline) || ctx.Err() != nil ||
+			o.qos == packet.QoS0 && now.Sub(lastProgress) > time.Second {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	var last time.Time
+	for _, s := range subs {
+		s.c.mu.Lock()
+		r.Delivered += s.received
+		r.Duplicated += s.dups
+		r.Lost += r.Published - s.distinct
+		r.Latency.merge(&s.latencies)
+		if s.last.After(last) {
+			last = s.last
+		}
+		s.c.mu.Unlock()
+	}
+	if !last.IsZero() {
+		r.DeliverTime = last.Sub(start)
+	}
+	for _, c := range conns {
+		select {
+		case <-c.done:
+			return r, fmt.Errorf("a connection ended during the run: %w", c.Err())
+		default:
+		}
+	}
+	return r, ctx.Err()
+}
+
+// publish sends messages on c until stop is set or o.count are sent, and
+// returns how many it sent.
+func publish(c *benchConn, o *options, index uint32, start time.Time, stop *atomic.Bool) (int64, error) {
+	payload := make([]byte, o.size)
+	binary.BigEndian.PutUint32(payload[8:], index)
+	p := &packet.Publish{Topic: o.topic, QoS: o.qos, Payload: payload}
+	var interval time.Duration
+	if o.rate > 0 {
+		interval = time.Duration(float64(time.Second) / o.rate)
+	}
+	var n int64
+	for !stop.Load() && (o.count == 0 || n < int64(o.count)) {
+		if interval > 0 {
+			if wait := time.Until(start.Add(time.Duration(n) * interval)); wait > 0 {
+				time.Sleep(wait)
+			}
+		}
+		binary.BigEndian.PutUint64(payload[12:], uint64(n))
+		binary.BigEndian.PutUint64(payload, uint64(time.Now().UnixNano()))
+		p.PacketID = 0
+		if err := c.publish(p, o.inflight); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+func report(w io.Writer, o *options, r *result) {
+	fmt.Fprintf(w, "published   %10d msgs  %10.0f msg/s  (%v)\n", r.Published, r.PublishRate(), r.PublishTime.Round(time.Millisecond))
+	fmt.Fprintf(w, "delivered   %10d msgs  %10.0f msg/s  (%v, %d subscriber(s))\n", r.Delivered, r.DeliveryRate(), r.DeliverTime.Round(time.Millisecond), o.subs)
+	h := &r.Latency
+	fmt.Fprintf(w, "latency     p50 %v  p90 %v  p99 %v  max %v\n",
+		short(h.quantile(0.50)), short(h.quantile(0.90)), short(h.quantile(0.99)), short(h.max))
+	fmt.Fprintf(w, "lost        %10d of %d expected\n", r.Lost, r.Expected)
+	fmt.Fprintf(w, "duplicated  %10d\n", r.Duplicated)
+	if r.Unacked > 0 {
+		fmt.Fprintf(w, "unacked     %10d (QoS %d messages without acknowledgement after -drain)\n", r.Unacked, o.qos)
+	}
+}
+
+// short rounds d to three significant digits or so.
+func short(d time.Duration) time.Duration {
+	switch {
+	case d >= 100*time.Millisecond:
+		return d.Round(time.Millisecond)
+	case d >= 10*time.Millisecond:
+		return d.Round(100 * time.Microsecond)
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	case d >= 10*time.Microsecond:
+		return d.Round(100 * time.Nanosecond)
+	}
+	return d
+}

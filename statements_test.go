@@ -1,0 +1,214 @@
+package mqtt
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/property"
+)
+
+// Behaviour the Connection owes one normative statement each, checked
+// directly; the statement is in each case's name.
+func TestStatements(t *testing.T) {
+	connected := func(t *testing.T, ccfg, scfg Config, c *packet.Connect, a *packet.Connack) *pair {
+		p := newPair(t, ccfg, scfg)
+		p.connect(c, a)
+		return p
+	}
+	basic := func(t *testing.T) *pair {
+		return connected(t, Config{}, Config{}, &packet.Connect{ClientID: "s", CleanStart: true}, &packet.Connack{})
+	}
+	sentPublish := func(t *testing.T, evs []Event[uint16]) *packet.Publish {
+		t.Helper()
+		for _, e := range evs {
+			if e.Kind == EventSend {
+				q, _, err := packet.Decode[uint16](packet.V5, e.Bytes, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if pub, ok := q.(*packet.Publish); ok {
+					return pub
+				}
+			}
+		}
+		t.Fatal("no PUBLISH sent")
+		return nil
+	}
+
+	t.Run("MQTT-2.2.1-2/QoS 0 PUBLISH carries no packet identifier", func(t *testing.T) {
+		p := basic(t)
+		evs, err := p.client.Send(&packet.Publish{Topic: "t", PacketID: 9})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sentPublish(t, evs); got.PacketID != 0 || len(evs[0].Bytes) != 2+2+1+1 {
+			t.Fatalf("QoS 0 PUBLISH on the wire: % X", evs[0].Bytes)
+		}
+	})
+	t.Run("MQTT-2.2.1-4/MQTT-4.3.2-1/MQTT-4.3.3-1/server identifiers non-zero and unused", func(t *testing.T) {
+		p := connected(t, Config{ManualPuback: true, ManualPubrec: true}, Config{},
+			&packet.Connect{ClientID: "s", CleanStart: true}, &packet.Connack{})
+		seen := map[uint16]bool{}
+		for i := 0; i < 20; i++ {
+			evs, err := p.server.Send(&packet.Publish{Topic: "t", QoS: packet.QoS(1 + i%2)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := sentPublish(t, evs).PacketID
+			if id == 0 || seen[id] {
+				t.Fatalf("server PUBLISH %d got identifier %d (seen %v)", i, id, seen)
+			}
+			seen[id] = true
+		}
+	})
+	t.Run("MQTT-4.3.1-1/MQTT-4.3.2-2/MQTT-4.3.3-2/a new PUBLISH goes out with DUP 0", func(t *testing.T) {
+		p := basic(t)
+		for q := packet.QoS0; q <= packet.QoS2; q++ {
+			evs, err := p.client.Send(&packet.Publish{Topic: "t", QoS: q, Dup: q > 0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := sentPublish(t, evs); got.Dup || got.QoS != q {
+				t.Fatalf("QoS %d: sent DUP %v QoS %d", q, got.Dup, got.QoS)
+			}
+		}
+	})
+	t.Run("MQTT-3.2.2-17/client alias above the server's maximum", func(t *testing.T) {
+		p := connected(t, Config{}, Config{}, &packet.Connect{ClientID: "s", CleanStart: true},
+			&packet.Connack{Props: property.Properties{TopicAliasMaximum: 2}})
+		if _, err := p.client.Send(&packet.Publish{Topic: "t", Props: property.Properties{TopicAlias: 3}}); err != ErrAlias {
+			t.Fatalf("alias 3 of 2: %v", err)
+		}
+	})
+	t.Run("MQTT-3.2.2-18/no client alias when the server announced none", func(t *testing.T) {
+		p := basic(t)
+		if _, err := p.client.Send(&packet.Publish{Topic: "t", Props: property.Properties{TopicAlias: 1}}); err != ErrAlias {
+			t.Fatalf("alias without a maximum: %v", err)
+		}
+		auto := connected(t, Config{TopicAliases: AliasAuto}, Config{}, &packet.Connect{ClientID: "s", CleanStart: true}, &packet.Connack{})
+		evs, _ := auto.client.Send(&packet.Publish{Topic: "t"})
+		if got := sentPublish(t, evs); got.Props.TopicAlias != 0 {
+			t.Fatalf("automatic alias %d without a maximum", got.Props.TopicAlias)
+		}
+	})
+	t.Run("MQTT-3.1.2-29/MQTT-3.3.2-11/server alias above the client's maximum", func(t *testing.T) {
+		p := connected(t, Config{}, Config{}, &packet.Connect{ClientID: "s", CleanStart: true,
+			Props: property.Properties{TopicAliasMaximum: 1}}, &packet.Connack{})
+		if _, err := p.server.Send(&packet.Publish{Topic: "t", Props: property.Properties{TopicAlias: 2}}); err != ErrAlias {
+			t.Fatalf("alias 2 of 1: %v", err)
+		}
+	})
+	t.Run("MQTT-3.1.2-30/no server alias when the client announced none", func(t *testing.T) {
+		p := connected(t, Config{}, Config{TopicAliases: AliasAuto}, &packet.Connect{ClientID: "s", CleanStart: true}, &packet.Connack{})
+		if _, err := p.server.Send(&packet.Publish{Topic: "t", Props: property.Properties{TopicAlias: 1}}); err != ErrAlias {
+			t.Fatalf("alias without a maximum: %v", err)
+		}
+		evs, _ := p.server.Send(&packet.Publish{Topic: "t"})
+		if got := sentPublish(t, evs); got.Props.TopicAlias != 0 {
+			t.Fatalf("automatic alias %d without a maximum", got.Props.TopicAlias)
+		}
+	})
+	t.Run("MQTT-3.2.2-22/server keeps the client's Keep Alive without Server Keep Alive", func(t *testing.T) {
+		p := newPair(t, Config{}, Config{})
+		p.send(RoleClient, &packet.Connect{ClientID: "s", CleanStart: true, KeepAlive: 8})
+		evs, err := p.server.Send(&packet.Connack{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var armed time.Duration
+		for _, e := range evs {
+			if e.Kind == EventTimerReset && e.Timer == TimerKeepAlive {
+				armed = e.Duration
+			}
+		}
+		if armed != 12*time.Second {
+			t.Fatalf("keep-alive timer %v, want 1.5 x 8 s", armed)
+		}
+	})
+	t.Run("MQTT-3.3.4-6/client PUBLISH without Subscription Identifier", func(t *testing.T) {
+		p := basic(t)
+		pub := &packet.Publish{Topic: "t", Props: property.Properties{SubscriptionIDs: []uint32{4}}}
+		if _, err := p.client.Send(pub); err != ErrSubscriptionIdentifier {
+			t.Fatalf("client Send: %v", err)
+		}
+		// A server receiving one answers with a protocol error.
+		if code := disconnectCode(p.server.Recv(mustEncode(t, pub))); code != packet.ProtocolError {
+			t.Fatalf("server answered %v", code)
+		}
+	})
+	t.Run("MQTT-3.3.4-10/a server without quota still sends what is not PUBLISH", func(t *testing.T) {
+		p := connected(t, Config{ManualPuback: true}, Config{}, &packet.Connect{ClientID: "s", CleanStart: true,
+			Props: property.Properties{ReceiveMaximum: 1}}, &packet.Connack{})
+		p.send(RoleServer, &packet.Publish{Topic: "t", QoS: 1})
+		if p.server.SendQuota() != 0 {
+			t.Fatalf("quota %d", p.server.SendQuota())
+		}
+		p.send(RoleClient, &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "t"}}})
+		if _, err := p.server.Send(&packet.Suback{PacketID: 1, Reasons: []packet.ReasonCode{0}}); err != nil {
+			t.Fatalf("SUBACK with no send quota: %v", err)
+		}
+		p.send(RoleClient, &packet.Pingreq{})
+		if got := p.packets(RoleClient); len(got) < 2 {
+			t.Fatalf("client got %v, want the SUBACK and the PINGRESP", got)
+		}
+	})
+	t.Run("MQTT-4.5.0-2/MQTT-4.6.0-2/MQTT-4.6.0-3/acknowledgements in arrival order", func(t *testing.T) {
+		p := basic(t)
+		var chunk []byte
+		want := []uint16{5, 3, 9, 4}
+		for i, id := range want {
+			chunk = append(chunk, mustEncode(t, &packet.Publish{Topic: "t", QoS: packet.QoS(1 + i%2), PacketID: id})...)
+		}
+		var got []uint16
+		for _, e := range p.client.Recv(chunk) {
+			if e.Kind == EventSend {
+				switch a := e.Packet.(type) {
+				case *packet.Puback:
+					got = append(got, a.PacketID)
+				case *packet.Pubrec:
+					got = append(got, a.PacketID)
+				}
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("acknowledged %v, want %v", got, want)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("acknowledged %v, want %v in that order", got, want)
+			}
+		}
+	})
+	t.Run("MQTT-4.13.2-1/a failure CONNACK or DISCONNECT closes", func(t *testing.T) {
+		p := newPair(t, Config{}, Config{})
+		p.send(RoleClient, &packet.Connect{ClientID: "s", CleanStart: true})
+		p.send(RoleServer, &packet.Connack{Reason: packet.NotAuthorized})
+		if !p.closed[RoleServer] || !p.closed[RoleClient] {
+			t.Fatalf("after CONNACK 0x87: server closed %v, client closed %v", p.closed[RoleServer], p.closed[RoleClient])
+		}
+		q := basic(t)
+		q.send(RoleServer, &packet.Disconnect{Reason: packet.ServerShuttingDown})
+		if !q.closed[RoleServer] || !q.closed[RoleClient] {
+			t.Fatalf("after DISCONNECT 0x8B: server closed %v, client closed %v", q.closed[RoleServer], q.closed[RoleClient])
+		}
+	})
+	t.Run("MQTT-4.3.3-6/after PUBREL only PUBREL is re-sent", func(t *testing.T) {
+		p := connected(t, Config{}, Config{ManualPubcomp: true}, &packet.Connect{ClientID: "s", CleanStart: true,
+			Props: property.Properties{SessionExpiry: 60}}, &packet.Connack{})
+		p.send(RoleClient, &packet.Publish{Topic: "t", QoS: 2})
+		p.packets(RoleServer)
+		p.client.Closed()
+		p.server.Closed()
+		p.send(RoleClient, &packet.Connect{ClientID: "s", Props: property.Properties{SessionExpiry: 60}})
+		p.packets(RoleServer)
+		p.send(RoleServer, &packet.Connack{SessionPresent: true})
+		for _, g := range p.packets(RoleServer) {
+			if _, ok := g.(*packet.Publish); ok {
+				t.Fatal("the PUBLISH was re-sent after its PUBREL")
+			}
+		}
+	})
+	var _ = errors.Is
+}
