@@ -1,0 +1,169 @@
+package mqtt
+
+import (
+	"testing"
+	"time"
+
+	"github.com/mqttcore/mqtt/packet"
+)
+
+// The MQTT 3.1.1 statements the Connection keeps, under their 3.1.1
+// numbers (which differ from 5.0's); every case runs in 3.1.1.
+func TestStatements311(t *testing.T) {
+	v := packet.V311
+	enc := func(t *testing.T, p packet.Packet) []byte {
+		t.Helper()
+		b, err := p.AppendTo(nil, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	connected := func(t *testing.T, ccfg, scfg Config) *pair {
+		ccfg.Version = v
+		p := newPair(t, ccfg, scfg)
+		p.connect(&packet.Connect{ClientID: "c", CleanStart: true}, &packet.Connack{})
+		return p
+	}
+	closedWithoutAnswer := func(t *testing.T, evs []Event[uint16]) {
+		t.Helper()
+		for _, e := range evs {
+			if e.Kind == EventSend {
+				t.Fatalf("sent %v; 3.1.1 answers a violation by closing", e.Packet.Type())
+			}
+		}
+		if indexOf(evs, EventClose) < 0 {
+			t.Fatalf("no EventClose: %v", evs)
+		}
+	}
+
+	t.Run("MQTT-3.1.0-1 in 3.1.1/first packet not CONNECT", func(t *testing.T) {
+		s := NewServer[uint16](Config{})
+		closedWithoutAnswer(t, s.Recv(enc(t, &packet.Pingreq{})))
+	})
+	t.Run("MQTT-3.1.0-2 MQTT-4.8.0-1 in 3.1.1/second CONNECT", func(t *testing.T) {
+		p := connected(t, Config{}, Config{})
+		closedWithoutAnswer(t, p.server.Recv(enc(t, &packet.Connect{ClientID: "c"})))
+	})
+	t.Run("MQTT-3.1.4-1 in 3.1.1/malformed CONNECT closes without CONNACK", func(t *testing.T) {
+		s := NewServer[uint16](Config{})
+		bad := enc(t, &packet.Connect{ClientID: "c", CleanStart: true})
+		bad[9] |= 0x01 // the reserved Connect Flag
+		closedWithoutAnswer(t, s.Recv(bad))
+	})
+	t.Run("MQTT-3.2.0-1 in 3.1.1/CONNACK first", func(t *testing.T) {
+		p := newPair(t, Config{Version: v}, Config{})
+		p.send(RoleClient, &packet.Connect{ClientID: "c", CleanStart: true})
+		if _, err := p.server.Send(&packet.Publish{Topic: "t"}); err != ErrState {
+			t.Fatalf("PUBLISH before CONNACK: %v", err)
+		}
+	})
+	t.Run("MQTT-3.1.3-8 in 3.1.1/empty ClientId without clean session", func(t *testing.T) {
+		s := NewServer[uint16](Config{})
+		evs := s.Recv(enc(t, &packet.Connect{}))
+		if len(evs) == 0 || evs[0].Kind != EventSend || evs[0].Packet.(*packet.Connack).Reason != packet.RefusedIdentifierRejected || indexOf(evs, EventClose) < 0 {
+			t.Fatalf("events %v, want CONNACK 0x02 then close", evs)
+		}
+	})
+	t.Run("MQTT-3.2.2-4 MQTT-3.2.2-5 in 3.1.1/refusing CONNACK", func(t *testing.T) {
+		p := newPair(t, Config{Version: v}, Config{})
+		p.send(RoleClient, &packet.Connect{ClientID: "c"})
+		if _, err := p.server.Send(&packet.Connack{SessionPresent: true, Reason: packet.RefusedNotAuthorized}); err == nil {
+			t.Fatal("CONNACK with a return code and Session Present 1 was sent")
+		}
+		p.send(RoleServer, &packet.Connack{Reason: packet.RefusedNotAuthorized})
+		if !p.closed[RoleServer] {
+			t.Fatal("the server did not close after a refusing CONNACK")
+		}
+	})
+	t.Run("MQTT-3.12.4-1 in 3.1.1/PINGRESP", func(t *testing.T) {
+		p := connected(t, Config{}, Config{})
+		p.send(RoleClient, &packet.Pingreq{})
+		if got := p.packets(RoleClient); len(got) != 1 || got[0].Type() != packet.TypePingresp {
+			t.Fatalf("client got %v", got)
+		}
+	})
+	t.Run("MQTT-3.3.4-1 MQTT-4.3.2-2 MQTT-4.3.3-2 MQTT-2.3.1-6 in 3.1.1/acknowledgements carry the PUBLISH's identifier", func(t *testing.T) {
+		p := connected(t, Config{}, Config{})
+		evs := p.server.Recv(append(enc(t, &packet.Publish{Topic: "t", QoS: 1, PacketID: 7}),
+			enc(t, &packet.Publish{Topic: "t", QoS: 2, PacketID: 8})...))
+		var acks []packet.Packet
+		for _, e := range evs {
+			if e.Kind == EventSend {
+				acks = append(acks, e.Packet)
+			}
+		}
+		if len(acks) != 2 || acks[0].(*packet.Puback).PacketID != 7 || acks[1].(*packet.Pubrec).PacketID != 8 {
+			t.Fatalf("server answered %v", acks)
+		}
+	})
+	t.Run("MQTT-2.3.1-2 MQTT-4.3.2-1 MQTT-4.3.3-1 MQTT-2.3.1-5 MQTT-4.3.1-1 in 3.1.1/identifiers and DUP", func(t *testing.T) {
+		p := connected(t, Config{}, Config{ManualPuback: true, ManualPubrec: true})
+		seen := map[uint16]bool{}
+		for i := 0; i < 6; i++ {
+			pub := &packet.Publish{Topic: "t", QoS: packet.QoS(i % 3), PacketID: 0}
+			evs, err := p.client.Send(pub)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _, err := packet.Decode[uint16](v, evs[0].Bytes, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := got.(*packet.Publish)
+			if g.Dup || (g.QoS == 0) != (g.PacketID == 0) || g.PacketID != 0 && seen[g.PacketID] {
+				t.Fatalf("PUBLISH %d: DUP %v QoS %d id %d (seen %v)", i, g.Dup, g.QoS, g.PacketID, seen)
+			}
+			seen[g.PacketID] = g.PacketID != 0
+		}
+	})
+	t.Run("MQTT-4.4.0-1 MQTT-4.6.0-1 MQTT-3.3.1-1 MQTT-2.3.1-3 in 3.1.1/re-sent in order, same identifiers, DUP", func(t *testing.T) {
+		p, ids := sessionPair(t, v)
+		reconnect(p, true)
+		got := p.packets(RoleServer)
+		if len(got) != len(ids) {
+			t.Fatalf("re-sent %d of %d", len(got), len(ids))
+		}
+		for i, g := range got {
+			if pub := g.(*packet.Publish); pub.PacketID != ids[i] || !pub.Dup {
+				t.Fatalf("re-sent #%d: id %d DUP %v, want id %d DUP", i, pub.PacketID, pub.Dup, ids[i])
+			}
+		}
+	})
+	t.Run("MQTT-3.14.4-1 MQTT-3.14.4-2 in 3.1.1/after DISCONNECT", func(t *testing.T) {
+		p := connected(t, Config{}, Config{})
+		evs, err := p.client.Send(&packet.Disconnect{})
+		if err != nil || indexOf(evs, EventClose) < 0 {
+			t.Fatalf("DISCONNECT: %v, %v", evs, err)
+		}
+		if _, err := p.client.Send(&packet.Pingreq{}); err != ErrState {
+			t.Fatalf("a packet after DISCONNECT: %v", err)
+		}
+	})
+	t.Run("MQTT-3.1.2-24 in 3.1.1/keep-alive expiry closes", func(t *testing.T) {
+		p := newPair(t, Config{Version: v}, Config{})
+		p.send(RoleClient, &packet.Connect{ClientID: "c", CleanStart: true, KeepAlive: 4})
+		evs, _ := p.server.Send(&packet.Connack{})
+		armed := false
+		for _, e := range evs {
+			armed = armed || e.Kind == EventTimerReset && e.Timer == TimerKeepAlive && e.Duration == 6*time.Second
+		}
+		if !armed {
+			t.Fatalf("no 1.5 x keep-alive timer: %v", evs)
+		}
+		closedWithoutAnswer(t, p.server.TimerFired(TimerKeepAlive))
+	})
+	t.Run("MQTT-3.8.4-2 MQTT-3.10.4-4 in 3.1.1/SUBACK and UNSUBACK answer their request", func(t *testing.T) {
+		p := connected(t, Config{}, Config{})
+		if _, err := p.server.Send(&packet.Suback{PacketID: 3, Reasons: []packet.ReasonCode{0}}); err != ErrIDUnknown {
+			t.Fatalf("SUBACK with no SUBSCRIBE: %v", err)
+		}
+		p.send(RoleClient, &packet.Subscribe{PacketID: 3, Subscriptions: []packet.Subscription{{Filter: "t"}}})
+		p.send(RoleServer, &packet.Suback{PacketID: 3, Reasons: []packet.ReasonCode{0}})
+		p.send(RoleClient, &packet.Unsubscribe{PacketID: 4, Filters: []string{"t"}})
+		p.send(RoleServer, &packet.Unsuback{PacketID: 4})
+		if p.client.ids.InUse() != 0 {
+			t.Fatalf("%d identifiers still in use", p.client.ids.InUse())
+		}
+	})
+}
