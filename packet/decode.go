@@ -93,6 +93,16 @@ var errNoVersion = protocolErr("", "packet before CONNECT on a stream of unknown
 // the number of bytes it took; n == 0 with a nil error means b does not yet
 // hold a whole packet.
 func (d *Decoder[ID]) Decode(b []byte) (p Packet, n int, err error) {
+	// The hot path: a whole PUBLISH with a one-byte Remaining Length and
+	// valid flags needs none of Frame's other cases.
+	if len(b) >= 2 && b[0]>>4 == byte(TypePublish) && b[0]&0b0110 != 0b0110 && b[1] < 0x80 && d.Version != 0 {
+		if n := 2 + int(b[1]); n <= len(b) && (d.MaxSize <= 0 || n <= d.MaxSize) {
+			if err := d.publish.decode(d.Version, b[0]&0x0F, b[2:n]); err != nil {
+				return nil, 0, err
+			}
+			return &d.publish, n, nil
+		}
+	}
 	h, need, err := Frame(b, d.MaxSize)
 	if err != nil || need > 0 {
 		return nil, 0, err
