@@ -88,7 +88,7 @@ func (c *Connection[ID]) drain() {
 		c.queue[0] = message{}
 		c.queue = c.queue[1:]
 		h, _, _ := packet.Frame(m.wire, 0)
-		id := packetIDOf[ID](m.wire[h.Len:], h.Flags)
+		id := packetIDOf[ID](m.wire[h.Len:])
 		c.sendMessage(id, m, m.sent)
 	}
 	if len(c.queue) == 0 {
@@ -98,7 +98,7 @@ func (c *Connection[ID]) drain() {
 
 // packetIDOf reads the packet identifier of an encoded QoS 1 or 2 PUBLISH
 // body.
-func packetIDOf[ID packetid.ID](body []byte, flags byte) ID {
+func packetIDOf[ID packetid.ID](body []byte) ID {
 	n := int(body[0])<<8 | int(body[1])
 	off := 2 + n
 	if packetid.Size[ID]() == 4 {

@@ -30,7 +30,10 @@ var sentBy = [16]uint8{
 //
 // A QoS 1 or QoS 2 PUBLISH, SUBSCRIBE or UNSUBSCRIBE with PacketID 0 gets
 // the next free identifier, written into the packet; one with a PacketID
-// set must name a free identifier.
+// set must name a free identifier. A PUBLISH is a new message: Send clears
+// its DUP flag (re-sending is the Connection's own job). An acknowledgement
+// that would exceed the peer's Maximum Packet Size loses its Reason String
+// and User Properties, in the packet too, as the specification requires.
 func (c *Connection[ID]) Send(p packet.Packet) ([]Event[ID], error) {
 	c.begin()
 	t := p.Type()
