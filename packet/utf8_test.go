@@ -25,3 +25,31 @@ func TestScanTextMatchesReference(t *testing.T) {
 		}
 	})
 }
+
+// Strings with characters the specification says a string SHOULD NOT
+// contain (control characters, non-characters) are accepted by decoding,
+// and Discouraged reports them (MQTT-1.5.4-1 admits them as well-formed).
+func TestDiscouraged(t *testing.T) {
+	cases := []struct {
+		s     string
+		r     rune
+		found bool
+	}{
+		{"sensors/room1", 0, false},
+		{"a\tb", '\t', true},
+		{"x\u007Fy", 0x7F, true},
+		{"\u0085", 0x85, true},
+		{"ok\uFDD0", 0xFDD0, true},
+		{"\U0001FFFE", 0x1FFFE, true},
+		{"\u00e9t\u00e9 \U0001F600", 0, false},
+	}
+	for _, c := range cases {
+		r, found := Discouraged(c.s)
+		if r != c.r || found != c.found {
+			t.Errorf("Discouraged(%q) = %U, %v; want %U, %v", c.s, r, found, c.r, c.found)
+		}
+		if c.found && validUTF8([]byte(c.s)) != nil {
+			t.Errorf("%q refused; it is well-formed and must be accepted", c.s)
+		}
+	}
+}

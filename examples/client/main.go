@@ -39,12 +39,6 @@ const (
 	exitUsage = 2 // a bad command line
 )
 
-// run runs the command with arguments args (without the program name),
-// standard input os.Stdin and no interruption.
-func run(args []string, stdout, stderr io.Writer) int {
-	return runContext(context.Background(), args, os.Stdin, stdout, stderr)
-}
-
 const topUsage = `usage: client pub|sub [options]
 
   client pub   publish messages (-m, -l from standard input, -n times)

@@ -54,14 +54,6 @@ func newSession(id string) *session {
 	return &session{id: id, wake: make(chan struct{}, 1), filters: make(map[string]filterKey)}
 }
 
-// accepts reports whether a delivery at qos would be kept: by a session
-// with a connection, or one that persists for QoS 1 and QoS 2.
-func (s *session) accepts(qos packet.QoS) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return !s.dead && (s.live || s.persistent && qos > packet.QoS0)
-}
-
 // offer appends d to the session's outbox and wakes its connection. With
 // no connection, a persistent session keeps QoS 1 and QoS 2 messages for
 // later and drops QoS 0 ones; other sessions drop everything.
