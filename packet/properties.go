@@ -45,6 +45,7 @@ func decodeProperties(p *property.Properties, t byte, b []byte, off int) (int, e
 		repeatable |= 1 << property.SubscriptionIdentifier
 	}
 	var seen property.Set
+	z := &p.Zero
 	for off < end {
 		id := property.ID(b[off])
 		off++
@@ -58,7 +59,76 @@ func decodeProperties(p *property.Properties, t byte, b []byte, off int) (int, e
 			return off, errPropTwice
 		}
 		seen.Add(id)
-		if off, err = decodeProperty(p, id, b, off); err != nil {
+		// One case per property, each reading its type, checking its
+		// range (section 2.2.2.2) and storing it, with zero values
+		// recorded in p.Zero; in line, as this loop is on the hot path.
+		switch id {
+		case property.PayloadFormatIndicator:
+			off, err = readFlag(b, off, &p.PayloadFormat, z, id)
+		case property.MessageExpiryInterval:
+			off, err = readU32(b, off, &p.MessageExpiry, z, id, nil)
+		case property.ContentType:
+			off, err = readStringProp(b, off, &p.ContentType, z, id)
+		case property.ResponseTopic:
+			if off, err = readStringProp(b, off, &p.ResponseTopic, z, id); err == nil {
+				err = checkResponseTopic(p.ResponseTopic)
+			}
+		case property.CorrelationData:
+			off, err = readBinaryProp(b, off, &p.CorrelationData)
+		case property.SubscriptionIdentifier:
+			var v uint32
+			if v, off, err = readVarint(b, off); err == nil && v == 0 {
+				err = errPropRange
+			}
+			p.SubscriptionIDs = append(p.SubscriptionIDs, v)
+		case property.SessionExpiryInterval:
+			off, err = readU32(b, off, &p.SessionExpiry, z, id, nil)
+		case property.AssignedClientIdentifier:
+			off, err = readStringProp(b, off, &p.AssignedClientID, z, id)
+		case property.ServerKeepAlive:
+			off, err = readU16(b, off, &p.ServerKeepAlive, z, id, nil)
+		case property.AuthenticationMethod:
+			off, err = readStringProp(b, off, &p.AuthMethod, z, id)
+		case property.AuthenticationData:
+			off, err = readBinaryProp(b, off, &p.AuthData)
+		case property.RequestProblemInformation:
+			off, err = readFlag(b, off, &p.RequestProblemInfo, z, id)
+		case property.WillDelayInterval:
+			off, err = readU32(b, off, &p.WillDelay, z, id, nil)
+		case property.RequestResponseInformation:
+			off, err = readFlag(b, off, &p.RequestResponseInfo, z, id)
+		case property.ResponseInformation:
+			off, err = readStringProp(b, off, &p.ResponseInfo, z, id)
+		case property.ServerReference:
+			off, err = readStringProp(b, off, &p.ServerReference, z, id)
+		case property.ReasonString:
+			off, err = readStringProp(b, off, &p.ReasonString, z, id)
+		case property.ReceiveMaximum:
+			off, err = readU16(b, off, &p.ReceiveMaximum, z, id, errPropRange)
+		case property.TopicAliasMaximum:
+			off, err = readU16(b, off, &p.TopicAliasMaximum, z, id, nil)
+		case property.TopicAlias:
+			off, err = readU16(b, off, &p.TopicAlias, z, id, errTopicAliasZero)
+		case property.MaximumQoS:
+			off, err = readFlag(b, off, &p.MaximumQoS, z, id)
+		case property.RetainAvailable:
+			off, err = readFlag(b, off, &p.RetainAvailable, z, id)
+		case property.UserProperty:
+			var k, v string
+			if k, off, err = readString(b, off); err == nil {
+				v, off, err = readString(b, off)
+				p.User = append(p.User, property.User{Key: k, Value: v})
+			}
+		case property.MaximumPacketSize:
+			off, err = readU32(b, off, &p.MaximumPacketSize, z, id, errPropRange)
+		case property.WildcardSubscriptionAvailable:
+			off, err = readFlag(b, off, &p.WildcardSubAvailable, z, id)
+		case property.SubscriptionIdentifierAvailable:
+			off, err = readFlag(b, off, &p.SubscriptionIDsAvailable, z, id)
+		case property.SharedSubscriptionAvailable:
+			off, err = readFlag(b, off, &p.SharedSubAvailable, z, id)
+		}
+		if err != nil {
 			if err == errShort {
 				err = errPropShort
 			}
@@ -74,85 +144,6 @@ func decodeProperties(p *property.Properties, t byte, b []byte, off int) (int, e
 // errAuthDataAlone: Authentication Data without an Authentication Method
 // is a Protocol Error (section 3.1.2.11.10, 3.2.2.3.18, 3.15.2.2.3).
 var errAuthDataAlone = protocolErr("", "Authentication Data without Authentication Method")
-
-// decodeProperty reads the value of property id at b[off:] into p: one
-// case per property, each reading its type, checking its range (section
-// 2.2.2.2) and storing it, with zero values recorded in p.Zero.
-func decodeProperty(p *property.Properties, id property.ID, b []byte, off int) (int, error) {
-	z := &p.Zero
-	switch id {
-	case property.PayloadFormatIndicator:
-		return readFlag(b, off, &p.PayloadFormat, z, id)
-	case property.MessageExpiryInterval:
-		return readU32(b, off, &p.MessageExpiry, z, id, nil)
-	case property.ContentType:
-		return readStringProp(b, off, &p.ContentType, z, id)
-	case property.ResponseTopic:
-		off, err := readStringProp(b, off, &p.ResponseTopic, z, id)
-		if err == nil {
-			err = checkResponseTopic(p.ResponseTopic)
-		}
-		return off, err
-	case property.CorrelationData:
-		return readBinaryProp(b, off, &p.CorrelationData)
-	case property.SubscriptionIdentifier:
-		v, off, err := readVarint(b, off)
-		if err == nil && v == 0 {
-			err = errPropRange
-		}
-		p.SubscriptionIDs = append(p.SubscriptionIDs, v)
-		return off, err
-	case property.SessionExpiryInterval:
-		return readU32(b, off, &p.SessionExpiry, z, id, nil)
-	case property.AssignedClientIdentifier:
-		return readStringProp(b, off, &p.AssignedClientID, z, id)
-	case property.ServerKeepAlive:
-		return readU16(b, off, &p.ServerKeepAlive, z, id, nil)
-	case property.AuthenticationMethod:
-		return readStringProp(b, off, &p.AuthMethod, z, id)
-	case property.AuthenticationData:
-		return readBinaryProp(b, off, &p.AuthData)
-	case property.RequestProblemInformation:
-		return readFlag(b, off, &p.RequestProblemInfo, z, id)
-	case property.WillDelayInterval:
-		return readU32(b, off, &p.WillDelay, z, id, nil)
-	case property.RequestResponseInformation:
-		return readFlag(b, off, &p.RequestResponseInfo, z, id)
-	case property.ResponseInformation:
-		return readStringProp(b, off, &p.ResponseInfo, z, id)
-	case property.ServerReference:
-		return readStringProp(b, off, &p.ServerReference, z, id)
-	case property.ReasonString:
-		return readStringProp(b, off, &p.ReasonString, z, id)
-	case property.ReceiveMaximum:
-		return readU16(b, off, &p.ReceiveMaximum, z, id, errPropRange)
-	case property.TopicAliasMaximum:
-		return readU16(b, off, &p.TopicAliasMaximum, z, id, nil)
-	case property.TopicAlias:
-		return readU16(b, off, &p.TopicAlias, z, id, errTopicAliasZero)
-	case property.MaximumQoS:
-		return readFlag(b, off, &p.MaximumQoS, z, id)
-	case property.RetainAvailable:
-		return readFlag(b, off, &p.RetainAvailable, z, id)
-	case property.UserProperty:
-		k, off, err := readString(b, off)
-		if err != nil {
-			return off, err
-		}
-		v, off, err := readString(b, off)
-		p.User = append(p.User, property.User{Key: k, Value: v})
-		return off, err
-	case property.MaximumPacketSize:
-		return readU32(b, off, &p.MaximumPacketSize, z, id, errPropRange)
-	case property.WildcardSubscriptionAvailable:
-		return readFlag(b, off, &p.WildcardSubAvailable, z, id)
-	case property.SubscriptionIdentifierAvailable:
-		return readFlag(b, off, &p.SubscriptionIDsAvailable, z, id)
-	case property.SharedSubscriptionAvailable:
-		return readFlag(b, off, &p.SharedSubAvailable, z, id)
-	}
-	return off, errPropUnknown
-}
 
 // readFlag reads a one-byte property whose values are 0 and 1.
 func readFlag(b []byte, off int, dst *byte, z *property.Set, id property.ID) (int, error) {

@@ -1,6 +1,8 @@
 package packet
 
 import (
+	"encoding/binary"
+
 	"github.com/mqttcore/mqtt/packetid"
 	"github.com/mqttcore/mqtt/property"
 )
@@ -90,41 +92,74 @@ func (p *PublishOf[ID]) check(v Version) (propsEnc, error) {
 	case len(p.Payload) > MaxRemainingLength:
 		return propsEnc{}, &TooLargeError{Size: len(p.Payload), Max: MaxRemainingLength}
 	}
-	if p.Topic == "" && v == V5 && p.Props.TopicAlias != 0 {
+	switch {
+	case len(p.Topic) != 0 && len(p.Topic) <= 0xFFFF && plainASCII(aliasBytes(p.Topic), true):
+		// the common topic, valid at a glance
+	case p.Topic == "" && v == V5 && p.Props.TopicAlias != 0:
 		// an alias stands in for the topic
-	} else if err := ValidTopicName(p.Topic); err != nil {
-		return propsEnc{}, err
+	default:
+		if err := ValidTopicName(p.Topic); err != nil {
+			return propsEnc{}, err
+		}
 	}
 	return checkPropsFor(v, &p.Props, byte(TypePublish))
 }
 
 // Decode parses a PUBLISH body.
 func (p *PublishOf[ID]) Decode(v Version, flags byte, body []byte) error {
-	if err := checkFlags(TypePublish, flags); err != nil {
-		return err
+	if flags&0b0110 == 0b0110 {
+		return errQoS3
 	}
 	return p.decode(v, flags, body)
 }
 
-// decode is Decode for flags already checked (by Frame).
+// decode is Decode for flags already checked (by Frame). It is the hot path
+// of every receiver, so it reads the Topic Name and packet identifier in
+// line rather than through the offset-threading primitives, with the same
+// checks and errors.
 func (p *PublishOf[ID]) decode(v Version, flags byte, body []byte) error {
-	p.Dup, p.QoS, p.Retain = flags&0b1000 != 0, QoS(flags>>1&3), flags&1 != 0
-	if p.Dup && p.QoS == QoS0 {
+	qos := QoS(flags >> 1 & 3)
+	p.Dup, p.QoS, p.Retain = flags&0b1000 != 0, qos, flags&1 != 0
+	if p.Dup && qos == QoS0 {
 		return errDupQoS0
 	}
-	var err error
-	off := 0
-	if p.Topic, off, err = readTopic(body, off); err != nil {
-		return err
+	if len(body) < 2 {
+		return errShort
 	}
-	p.PacketID = 0
-	if p.QoS > 0 {
-		if p.PacketID, off, err = readID[ID](body, off); err != nil {
+	off := 2 + int(binary.BigEndian.Uint16(body))
+	if off > len(body) {
+		return errShort
+	}
+	topic := body[2:off]
+	if !plainASCII(topic, true) {
+		if err := scanText(topic, true); err != nil {
 			return err
 		}
 	}
-	if off, err = decodePropsFor(v, &p.Props, byte(TypePublish), body, off); err != nil {
-		return err
+	p.Topic = aliasString(topic)
+	p.PacketID = 0
+	if qos > 0 {
+		w := idSize[ID]()
+		if len(body)-off < w {
+			return errShort
+		}
+		if w == 4 {
+			p.PacketID = ID(binary.BigEndian.Uint32(body[off:]))
+		} else {
+			p.PacketID = ID(binary.BigEndian.Uint16(body[off:]))
+		}
+		if p.PacketID == 0 {
+			return errZeroID
+		}
+		off += w
+	}
+	if v == V5 {
+		var err error
+		if off, err = decodeProperties(&p.Props, byte(TypePublish), body, off); err != nil {
+			return err
+		}
+	} else {
+		p.Props.Reset()
 	}
 	if p.Topic == "" {
 		if v != V5 {

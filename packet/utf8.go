@@ -56,25 +56,34 @@ func scanText(b []byte, noWildcards bool) error {
 // offending. A tail shorter than a word is covered by one overlapping word.
 func plainASCII(b []byte, noWildcards bool) bool {
 	n := len(b)
-	var acc uint64
-	switch {
-	case n >= 8:
-		for i := 0; i <= n-8; i += 8 {
-			acc |= badBits(binary.LittleEndian.Uint64(b[i:]), noWildcards)
-		}
-		acc |= badBits(binary.LittleEndian.Uint64(b[n-8:]), noWildcards)
-	case n >= 4: // two overlapping four-byte loads make one word
-		acc = badBits(uint64(binary.LittleEndian.Uint32(b))|
-			uint64(binary.LittleEndian.Uint32(b[n-4:]))<<32, noWildcards)
-	default:
-		for _, c := range b {
-			if c-1 >= 0x7F || noWildcards && c|8 == '+' {
-				return false
+	if n < 8 {
+		if n < 4 {
+			for _, c := range b {
+				if c-1 >= 0x7F || noWildcards && c|8 == '+' {
+					return false
+				}
 			}
+			return true
+		}
+		// two overlapping four-byte loads make one word
+		w := uint64(binary.LittleEndian.Uint32(b)) | uint64(binary.LittleEndian.Uint32(b[n-4:]))<<32
+		return badBits(w, noWildcards)&hiBits == 0
+	}
+	acc := badBits(binary.LittleEndian.Uint64(b[n-8:]), noWildcards)
+	if noWildcards {
+		for ; len(b) > 8; b = b[8:] {
+			acc |= badBits(binary.LittleEndian.Uint64(b), true)
+		}
+	} else {
+		for ; len(b) > 8; b = b[8:] {
+			acc |= badBits(binary.LittleEndian.Uint64(b), false)
 		}
 	}
-	return acc&0x8080808080808080 == 0
+	return acc&hiBits == 0
 }
+
+// hiBits has the high bit of every byte of a word set.
+const hiBits = 0x8080808080808080
 
 // badBits returns a word whose high bits can be set only if a byte of w is
 // NUL or non-ASCII, or, with noWildcards, '+' or '#'.

@@ -75,16 +75,24 @@ func readBinary(b []byte, off int) ([]byte, int, error) {
 }
 
 // readString reads a UTF-8 Encoded String and validates it (MQTT-1.5.4-1,
-// MQTT-1.5.4-2). The result aliases b.
+// MQTT-1.5.4-2). The result aliases b. It is readBinary and validUTF8 in
+// line: every string of every packet passes here.
 func readString(b []byte, off int) (string, int, error) {
-	s, off, err := readBinary(b, off)
-	if err != nil {
-		return "", off, err
+	if len(b)-off < 2 {
+		return "", off, errShort
 	}
-	if err := validUTF8(s); err != nil {
-		return "", off, err
+	start := off + 2
+	end := start + int(binary.BigEndian.Uint16(b[off:]))
+	if end > len(b) {
+		return "", start, errShort
 	}
-	return aliasString(s), off, nil
+	s := b[start:end:end]
+	if !plainASCII(s, false) {
+		if err := scanText(s, false); err != nil {
+			return "", end, err
+		}
+	}
+	return aliasString(s), end, nil
 }
 
 // readTopic reads a string that must not contain wildcards: a Topic Name,

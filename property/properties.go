@@ -97,16 +97,17 @@ func (p *Properties) Has(id ID) bool { return p.Present().Has(id) }
 // IsEmpty reports whether p holds no property at all. It stops at the first
 // one it finds, so it is cheaper than Present.
 func (p *Properties) IsEmpty() bool {
-	return p.Zero == 0 && len(p.User) == 0 && len(p.SubscriptionIDs) == 0 &&
-		p.CorrelationData == nil && p.AuthData == nil &&
-		p.ContentType == "" && p.ResponseTopic == "" && p.AssignedClientID == "" &&
-		p.AuthMethod == "" && p.ResponseInfo == "" && p.ServerReference == "" &&
-		p.ReasonString == "" &&
-		p.MessageExpiry|p.SessionExpiry|p.WillDelay|p.MaximumPacketSize == 0 &&
-		p.ServerKeepAlive|p.ReceiveMaximum|p.TopicAliasMaximum|p.TopicAlias == 0 &&
-		p.PayloadFormat|p.RequestProblemInfo|p.RequestResponseInfo|p.MaximumQoS|
-			p.RetainAvailable|p.WildcardSubAvailable|p.SubscriptionIDsAvailable|
-			p.SharedSubAvailable == 0
+	// One OR of every length and number, so that the common empty list
+	// costs no branch per field.
+	n := uint64(p.Zero) |
+		uint64(len(p.User)|len(p.SubscriptionIDs)|len(p.ContentType)|len(p.ResponseTopic)|
+			len(p.AssignedClientID)|len(p.AuthMethod)|len(p.ResponseInfo)|len(p.ServerReference)|
+			len(p.ReasonString)) |
+		uint64(p.MessageExpiry|p.SessionExpiry|p.WillDelay|p.MaximumPacketSize) |
+		uint64(p.ServerKeepAlive|p.ReceiveMaximum|p.TopicAliasMaximum|p.TopicAlias) |
+		uint64(p.PayloadFormat|p.RequestProblemInfo|p.RequestResponseInfo|p.MaximumQoS|
+			p.RetainAvailable|p.WildcardSubAvailable|p.SubscriptionIDsAvailable|p.SharedSubAvailable)
+	return n == 0 && p.CorrelationData == nil && p.AuthData == nil
 }
 
 // Reset empties p, keeping the capacity of its lists for reuse.
