@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -35,11 +36,12 @@ type benchConn struct {
 	done      chan struct{}                          // closed when reading has ended
 }
 
-// dial connects to url and completes the MQTT handshake as clientID.
+// dial connects to url (over TLS with tlsCfg for tls:// and wss://; nil
+// means the system's roots) and completes the MQTT handshake as clientID.
 // onPublish, if not nil, receives every PUBLISH (aliasing the read buffer).
-func dial(ctx context.Context, url string, v packet.Version, clientID string,
+func dial(ctx context.Context, url string, tlsCfg *tls.Config, v packet.Version, clientID string,
 	onPublish func(*packet.Publish, time.Time)) (*benchConn, error) {
-	nc, err := transport.Dial(ctx, url, nil)
+	nc, err := transport.Dial(ctx, url, tlsCfg)
 	if err != nil {
 		return nil, err
 	}

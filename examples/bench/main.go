@@ -6,6 +6,13 @@
 //
 //	go run ./examples/bench -url tcp://127.0.0.1:1883 -fanin 8 -q 1 -d 10s
 //	go run ./examples/bench -url tcp://127.0.0.1:1883 -fanout 8 -q 0 -size 64
+//	go run ./examples/bench -url tls://127.0.0.1:8883 -cafile ca.pem -q 1 -d 5s
+//
+// The broker address is a URL as the example client takes it: tcp://
+// (mqtt://), tls:// (ssl://, mqtts://), ws:// or wss://. Over TLS the
+// server's certificate is verified against the system's roots, or against
+// -cafile; -insecure skips the verification, and -cert with -key present a
+// client certificate.
 //
 // Every message carries its send time, its publisher and its sequence
 // number in the first 20 bytes of the payload, so latency is measured
@@ -30,6 +37,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -43,6 +51,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mqttcore/mqtt/examples/internal/transport"
 	"github.com/mqttcore/mqtt/packet"
 )
 
@@ -80,6 +89,8 @@ type options struct {
 	inflight int
 	topic    string
 	drain    time.Duration
+	tls      transport.TLSFiles
+	tlsCfg   *tls.Config // for tls:// and wss:// URLs; nil otherwise
 }
 
 // headerSize is the part of each payload the bench writes: send time
@@ -103,7 +114,7 @@ flags:
 		fs.PrintDefaults()
 	}
 	o := &options{}
-	fs.StringVar(&o.url, "url", "tcp://127.0.0.1:1883", "broker address: tcp://HOST:PORT, ws://HOST:PORT/PATH (tls:// and wss:// with the system's roots)")
+	fs.StringVar(&o.url, "url", "tcp://127.0.0.1:1883", "broker `URL`: tcp://HOST:PORT (mqtt://), tls://HOST:PORT (ssl://, mqtts://), ws://HOST:PORT/PATH or wss://HOST:PORT/PATH")
 	v := fs.String("V", "5", "protocol version: 5 or 3.1.1")
 	qos := fs.Int("q", 0, "QoS of the messages and of the subscriptions: 0, 1 or 2")
 	fs.IntVar(&o.pubs, "pubs", 1, "number of publishers")
@@ -117,6 +128,10 @@ flags:
 	fs.IntVar(&o.inflight, "inflight", 64, "QoS 1 and 2: most messages a publisher leaves unacknowledged")
 	fs.StringVar(&o.topic, "topic", "", "topic to publish on (default: bench/ and a random suffix)")
 	fs.DurationVar(&o.drain, "drain", 10*time.Second, "at the end, how long to wait for acknowledgements and deliveries")
+	fs.StringVar(&o.tls.CAFile, "cafile", "", "tls:// and wss://: PEM `file` of the CA certificates to trust (default: the system's roots)")
+	fs.BoolVar(&o.tls.Insecure, "insecure", false, "tls:// and wss://: do not verify the server's certificate")
+	fs.StringVar(&o.tls.CertFile, "cert", "", "tls:// and wss://: PEM client certificate `file` (with -key)")
+	fs.StringVar(&o.tls.KeyFile, "key", "", "tls:// and wss://: PEM private key `file` of -cert")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -160,6 +175,22 @@ flags:
 		return bad("-inflight %d: want 1 to 65535", o.inflight)
 	case o.rate < 0:
 		return bad("-rate must not be negative")
+	}
+	a, err := transport.Parse(o.url)
+	if err != nil {
+		return bad("-url: %v", err)
+	}
+	if (o.tls.CertFile == "") != (o.tls.KeyFile == "") {
+		return bad("-cert and -key go together")
+	}
+	if a.Scheme.Secure() {
+		cfg, err := o.tls.ClientConfig()
+		if err != nil {
+			return nil, err // an unreadable file: not a usage error
+		}
+		o.tlsCfg = cfg
+	} else if o.tls != (transport.TLSFiles{}) {
+		return bad("-cafile, -insecure, -cert and -key need a tls://, ssl://, mqtts:// or wss:// URL")
 	}
 	if o.topic == "" {
 		var r [6]byte
@@ -280,7 +311,7 @@ func bench(ctx context.Context, o *options) (*result, error) {
 	subs := make([]*subscriber, o.subs)
 	for i := range subs {
 		s := &subscriber{seen: make([]seqSet, o.pubs)}
-		c, err := dial(dctx, o.url, o.version, fmt.Sprintf("%s-sub-%d", id, i), s.onPublish)
+		c, err := dial(dctx, o.url, o.tlsCfg, o.version, fmt.Sprintf("%s-sub-%d", id, i), s.onPublish)
 		if err != nil {
 			return nil, err
 		}
@@ -293,7 +324,7 @@ func bench(ctx context.Context, o *options) (*result, error) {
 	}
 	pubs := make([]*benchConn, o.pubs)
 	for i := range pubs {
-		c, err := dial(dctx, o.url, o.version, fmt.Sprintf("%s-pub-%d", id, i), nil)
+		c, err := dial(dctx, o.url, o.tlsCfg, o.version, fmt.Sprintf("%s-pub-%d", id, i), nil)
 		if err != nil {
 			return nil, err
 		}

@@ -3,15 +3,26 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"io"
+	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mqttcore/mqtt/examples/internal/broker"
+	"github.com/mqttcore/mqtt/examples/internal/transport"
 )
 
 // startBroker runs the example broker in-process on a loopback port.
@@ -102,12 +113,18 @@ func TestUsage(t *testing.T) {
 	if _, err := run(context.Background(), []string{"-h"}, io.Discard, &stderr); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("-h: %v", err)
 	}
-	for _, f := range []string{"-url", "-fanin", "-fanout", "-q", "-size", "-d", "-n", "-V"} {
-		if !strings.Contains(stderr.String(), f+" ") {
+	for _, f := range []string{"-url", "-fanin", "-fanout", "-q", "-size", "-d", "-n", "-V", "-cafile", "-insecure", "-cert", "-key"} {
+		if !strings.Contains(stderr.String(), "  "+f+" ") && !strings.Contains(stderr.String(), "  "+f+"\n") {
 			t.Errorf("-h does not document %s", f)
 		}
 	}
-	for _, args := range [][]string{{"-q", "3"}, {"-V", "4.0"}, {"-size", "8"}, {"-fanin", "2", "-fanout", "2"}, {"extra"}} {
+	for _, scheme := range []string{"tls://", "mqtts://", "ssl://", "wss://"} {
+		if !strings.Contains(stderr.String(), scheme) {
+			t.Errorf("-h does not mention %s URLs", scheme)
+		}
+	}
+	for _, args := range [][]string{{"-q", "3"}, {"-V", "4.0"}, {"-size", "8"}, {"-fanin", "2", "-fanout", "2"}, {"extra"},
+		{"-url", "http://x"}, {"-url", "tcp://x", "-cafile", "ca.pem"}, {"-url", "tls://x", "-cert", "c.pem"}} {
 		var ue usageError
 		if _, err := run(context.Background(), args, io.Discard, io.Discard); !errors.As(err, &ue) {
 			t.Errorf("%q: %v, want a usage error", args, err)
@@ -134,4 +151,135 @@ func TestHistogram(t *testing.T) {
 			t.Fatalf("value %d: bucket %d, its middle %d is in bucket %d", v, b, valueOf(b), bucketOf(valueOf(b)))
 		}
 	}
+}
+
+// tlsBroker runs the example broker in-process on a TLS and a WebSocket
+// over TLS loopback listener, with a certificate for 127.0.0.1 signed by
+// a CA made for the test, and returns their URLs and the CA's PEM file.
+func tlsBroker(t *testing.T) (tlsURL, wssURL, caFile string) {
+	t.Helper()
+	caFile, cert := testCertificates(t)
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+	tl, err := transport.Listen("tls://127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wl, err := transport.Listen("wss://127.0.0.1:0/mqtt", cfg)
+	if err != nil {
+		tl.Close()
+		t.Fatal(err)
+	}
+	b := broker.New(broker.Config{})
+	served := make(chan error, 2)
+	go func() { served <- b.Serve(tl) }()
+	go func() { served <- b.Serve(wl) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := b.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		<-served
+		<-served
+	})
+	return "tls://" + tl.Addr().String(), "wss://" + wl.Addr().String() + "/mqtt", caFile
+}
+
+// testCertificates makes a CA and a server certificate for 127.0.0.1
+// signed by it, writes the CA's certificate to a PEM file and returns
+// that file and the server's certificate.
+func testCertificates(t *testing.T) (caFile string, server tls.Certificate) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "bench test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err = x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile = filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return caFile, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// The bench runs over TLS (tls:// and wss://) for a fraction of a second
+// when -cafile names the CA of the broker's certificate, or with
+// -insecure, and reports messages published and delivered; without
+// either, the certificate is refused.
+func TestTLS(t *testing.T) {
+	tlsURL, wssURL, caFile := tlsBroker(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"tls cafile QoS 1", []string{"-url", tlsURL, "-cafile", caFile, "-q", "1"}},
+		{"mqtts cafile QoS 0", []string{"-url", "mqtts" + strings.TrimPrefix(tlsURL, "tls"), "-cafile", caFile, "-q", "0"}},
+		{"wss cafile QoS 2", []string{"-url", wssURL, "-cafile", caFile, "-q", "2", "-V", "3.1.1"}},
+		{"tls insecure QoS 1", []string{"-url", tlsURL, "-insecure", "-q", "1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var out bytes.Buffer
+			r, err := run(ctx, append(tc.args, "-d", "300ms", "-drain", "5s"), &out, io.Discard)
+			t.Log("\n" + out.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Published == 0 || r.Delivered == 0 || r.Lost != 0 {
+				t.Errorf("published %d, delivered %d, lost %d: want messages and no loss", r.Published, r.Delivered, r.Lost)
+			}
+		})
+	}
+	t.Run("untrusted certificate", func(t *testing.T) {
+		for _, url := range []string{tlsURL, wssURL} {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_, err := run(ctx, []string{"-url", url, "-d", "300ms"}, io.Discard, io.Discard)
+			cancel()
+			var unknown x509.UnknownAuthorityError
+			if !errors.As(err, &unknown) {
+				t.Errorf("%s without -cafile: %v, want an unknown authority error", url, err)
+			}
+		}
+	})
+	t.Run("unreadable cafile", func(t *testing.T) {
+		_, err := run(context.Background(), []string{"-url", tlsURL, "-cafile", filepath.Join(t.TempDir(), "none.pem")}, io.Discard, io.Discard)
+		var ue usageError
+		if err == nil || errors.As(err, &ue) || !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("missing -cafile: %v, want a file error (not a usage error)", err)
+		}
+	})
 }

@@ -2,6 +2,9 @@
 // implementations: the eclipse/paho.golang (v5) and eclipse/paho.mqtt.golang
 // (v3.1.1) clients against the example broker, mosquitto_pub and
 // mosquitto_sub against the example broker, and the example client against
-// a mosquitto broker. Everything runs on loopback; the mosquitto tests skip
-// when its programs are not installed.
+// a mosquitto broker (over TCP, TLS, WebSocket and WebSocket over TLS, in
+// process and as the built command) and against an embedded mochi-mqtt
+// broker. Everything runs on loopback; the mosquitto tests skip when its
+// programs are not installed, and the WebSocket ones when this mosquitto
+// cannot serve WebSocket.
 package interop

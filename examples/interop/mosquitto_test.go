@@ -2,18 +2,28 @@ package interop
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/mqttcore/mqtt"
-	"github.com/mqttcore/mqtt/examples/internal/client"
+	"github.com/mqttcore/mqtt/examples/internal/transport"
 	"github.com/mqttcore/mqtt/packet"
 )
 
@@ -78,148 +88,318 @@ func TestMosquittoClientsAgainstBroker(t *testing.T) {
 	}
 }
 
+// mosquittoBroker is a mosquitto process serving on loopback.
+type mosquittoBroker struct {
+	tcp     string // tcp:// URL
+	tls     string // tls:// URL; empty unless started with TLS
+	ws, wss string // ws:// and wss:// URLs; empty when noWS is set
+	noWS    string // why mosquitto has no WebSocket listeners
+	caFile  string // PEM file of the CA that signed the server's certificate
+}
+
 // startMosquitto runs a mosquitto broker on a free loopback port with a
 // generated configuration and returns its address.
 func startMosquitto(t *testing.T) string {
 	t.Helper()
 	bin := tool(t, "mosquitto")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	ports := freePorts(t, 1)
+	conf := "listener " + ports[0] + " 127.0.0.1\n"
+	if log, err := runMosquitto(t, bin, conf, ports); err != nil {
+		t.Fatalf("mosquitto: %v\n%s", err, log)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	_, port, _ := net.SplitHostPort(addr)
+	return "127.0.0.1:" + ports[0]
+}
+
+// startMosquittoSecure runs a mosquitto broker with four loopback
+// listeners: plain TCP, TLS, WebSocket and WebSocket over TLS. Its
+// certificate, for 127.0.0.1, is signed by a CA made for the test. When
+// this mosquitto cannot serve WebSocket (a build without it), it runs
+// with TCP and TLS only and noWS tells why.
+func startMosquittoSecure(t *testing.T) *mosquittoBroker {
+	t.Helper()
+	bin := tool(t, "mosquitto")
+	dir := t.TempDir()
+	b := &mosquittoBroker{}
+	var certFile, keyFile string
+	b.caFile, certFile, keyFile = writeCertificates(t, dir)
+	ports := freePorts(t, 4)
+	tlsFiles := "certfile " + certFile + "\nkeyfile " + keyFile + "\n"
+	base := "listener " + ports[0] + " 127.0.0.1\n" + // mosquitto 2.0 wants a listener that is not WebSocket
+		"listener " + ports[1] + " 127.0.0.1\n" + tlsFiles
+	ws := "listener " + ports[2] + " 127.0.0.1\nprotocol websockets\n" +
+		"listener " + ports[3] + " 127.0.0.1\nprotocol websockets\n" + tlsFiles
+	b.tcp, b.tls = "tcp://127.0.0.1:"+ports[0], "tls://127.0.0.1:"+ports[1]
+	log, err := runMosquitto(t, bin, base+ws, ports)
+	if err == nil {
+		b.ws, b.wss = "ws://127.0.0.1:"+ports[2]+"/mqtt", "wss://127.0.0.1:"+ports[3]+"/mqtt"
+		return b
+	}
+	if !strings.Contains(strings.ToLower(log), "websocket") {
+		t.Fatalf("mosquitto: %v\n%s", err, log)
+	}
+	b.noWS = fmt.Sprintf("this mosquitto does not serve WebSocket (%v): %s", err, strings.TrimSpace(log))
+	if log2, err := runMosquitto(t, bin, base, ports[:2]); err != nil {
+		t.Fatalf("mosquitto without WebSocket listeners: %v\n%s", err, log2)
+	}
+	return b
+}
+
+// freePorts returns n distinct loopback ports that were free a moment
+// ago.
+func freePorts(t *testing.T, n int) []string {
+	t.Helper()
+	var ports []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		_, port, _ := net.SplitHostPort(l.Addr().String())
+		ports = append(ports, port)
+	}
+	return ports
+}
+
+// runMosquitto starts mosquitto with the listeners of conf and waits until
+// it accepts connections on every port. It returns mosquitto's log and an
+// error when mosquitto exits or does not listen in time; otherwise the
+// process runs until the end of the test.
+func runMosquitto(t *testing.T, bin, listeners string, ports []string) (string, error) {
+	t.Helper()
 	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
-	text := "listener " + port + " 127.0.0.1\nallow_anonymous true\npersistence false\n"
+	text := "allow_anonymous true\npersistence false\n" + listeners
+	if u, err := user.Current(); err == nil {
+		// Run as ourselves: started by root, mosquitto would otherwise
+		// switch to the user "mosquitto", who cannot read the test's
+		// certificate files.
+		text = "user " + u.Username + "\n" + text
+	}
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "-c", conf)
-	var log strings.Builder
-	cmd.Stdout, cmd.Stderr = &log, &log
+	log := new(syncBuilder)
+	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := func() {
 		cancel()
-		_ = cmd.Wait()
+		<-exited
+	}
+	for _, port := range ports {
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			nc, err := net.Dial("tcp", "127.0.0.1:"+port)
+			if err == nil {
+				nc.Close()
+				break
+			}
+			select {
+			case err := <-exited:
+				cancel()
+				return log.String(), fmt.Errorf("mosquitto exited: %v", err)
+			default:
+			}
+			if time.Now().After(deadline) {
+				stop()
+				return log.String(), fmt.Errorf("mosquitto does not listen on port %s: %v", port, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	t.Cleanup(func() {
+		stop()
 		if t.Failed() {
 			t.Logf("mosquitto log:\n%s", log.String())
 		}
 	})
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		nc, err := net.Dial("tcp", addr)
-		if err == nil {
-			nc.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto does not listen on %s: %v\n%s", addr, err, log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return log.String(), nil
 }
 
-func dialMosquitto(t *testing.T, addr string, v packet.Version, cn *packet.Connect, session []byte) *client.Client {
+// syncBuilder is a strings.Builder safe for concurrent writes and reads.
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuilder) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// writeCertificates makes a CA and a server certificate for 127.0.0.1
+// signed by it, and writes the CA's certificate, the server's certificate
+// and the server's key as PEM files in dir.
+func writeCertificates(t *testing.T, dir string) (caFile, certFile, keyFile string) {
 	t.Helper()
-	cfg := mqtt.Config{Version: v}
-	var c *client.Client
-	var err error
-	if session != nil {
-		c, err = client.Resume(testContext(t), addr, cn, cfg, session)
-	} else {
-		c, err = client.Dial(testContext(t), addr, cn, cfg)
-	}
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		t.Fatalf("connect %q to mosquitto: %v", cn.ClientID, err)
+		t.Fatal(err)
 	}
-	t.Cleanup(c.Close)
-	return c
-}
-
-func received(t *testing.T, c *client.Client, topic, payload string, qos packet.QoS, retain bool) {
-	t.Helper()
-	select {
-	case m := <-c.Messages():
-		if m.Topic != topic || string(m.Payload) != payload || m.QoS != qos || m.Retain != retain {
-			t.Fatalf("received %q %q qos=%d retain=%v, want %q %q qos=%d retain=%v",
-				m.Topic, m.Payload, m.QoS, m.Retain, topic, payload, qos, retain)
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "mqttcore interop test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:     []string{"localhost"},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, typ string, der []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
 		}
-	case <-c.Done():
-		t.Fatalf("connection ended: %v", c.Err())
-	case <-time.After(3 * time.Second):
-		t.Fatalf("no message on %q within 3s", topic)
+		return p
 	}
+	return write("ca.pem", "CERTIFICATE", caDER), write("server.pem", "CERTIFICATE", der), write("server.key", "PRIVATE KEY", kder)
 }
 
-// The example client against a real mosquitto broker, in both versions:
-// QoS 0, 1 and 2, retained messages, wills and session resume.
+// The example client against a real mosquitto broker over TCP, in both
+// versions: QoS 0, 1 and 2, retained messages, wills and session resume.
 func TestClientAgainstMosquitto(t *testing.T) {
 	t.Parallel()
 	addr := startMosquitto(t)
-	for _, ver := range mosquittoVersions {
-		t.Run(ver.flag, func(t *testing.T) {
-			v := ver.v
-			id := func(s string) string { return s + "-" + ver.flag }
-			conn := func(s string) *packet.Connect {
-				return &packet.Connect{ClientID: id(s), CleanStart: true, KeepAlive: 30}
+	clientScenario(t, urlDialer("tcp://"+addr, nil), "mosquitto")
+}
+
+// The example client against mosquitto over TLS, WebSocket and WebSocket
+// over TLS, in both versions, with QoS 0, 1 and 2 round trips. Over TLS it
+// trusts the test's CA as the client command's -cafile makes it do, and
+// refuses the server's certificate without it.
+func TestClientAgainstMosquittoTransports(t *testing.T) {
+	t.Parallel()
+	b := startMosquittoSecure(t)
+	trusted, err := transport.TLSFiles{CAFile: b.caFile}.ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, url string
+		ws        bool
+	}{{"tls", b.tls, false}, {"ws", b.ws, true}, {"wss", b.wss, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.ws && b.noWS != "" {
+				t.Skip(b.noWS)
 			}
-			sub := dialMosquitto(t, addr, v, conn("sub"), nil)
-			pub := dialMosquitto(t, addr, v, conn("pub"), nil)
-			root := "x/" + ver.flag
-			if _, err := sub.Subscribe(testContext(t), packet.Subscription{Filter: root + "/+/#", QoS: packet.QoS2}); err != nil {
-				t.Fatal(err)
+			var cfg *tls.Config
+			if strings.HasPrefix(tc.url, "tls:") || strings.HasPrefix(tc.url, "wss:") {
+				cfg = trusted
 			}
-			for qos := range packet.QoS(3) {
-				topic := fmt.Sprintf("%s/q%d/t", root, qos)
-				if err := pub.Publish(testContext(t), &packet.Publish{Topic: topic, QoS: qos, Payload: []byte("hi")}); err != nil {
-					t.Fatal(err)
+			for _, v := range []packet.Version{packet.V311, packet.V5} {
+				t.Run(versionName(v), func(t *testing.T) {
+					roundTrips(t, urlDialer(tc.url, cfg), v, "tr/"+tc.name+"/"+versionName(v))
+				})
+			}
+		})
+	}
+	t.Run("untrusted certificate", func(t *testing.T) {
+		urls := []string{b.tls}
+		if b.noWS == "" {
+			urls = append(urls, b.wss)
+		}
+		for _, url := range urls {
+			nc, err := transport.Dial(testContext(t), url, nil)
+			var unknown x509.UnknownAuthorityError
+			if !errors.As(err, &unknown) {
+				if nc != nil {
+					nc.Close()
 				}
-				received(t, sub, topic, "hi", qos, false)
+				t.Errorf("%s with the system's roots: %v, want an unknown authority error", url, err)
 			}
+		}
+	})
+}
 
-			// Retained: stored by mosquitto, sent to a later subscriber.
-			if err := pub.Publish(testContext(t), &packet.Publish{Topic: root + "r/a", QoS: 1, Retain: true, Payload: []byte("kept")}); err != nil {
-				t.Fatal(err)
+// The client command itself, built, publishes retained messages at QoS 0,
+// 1 and 2 to mosquitto over TLS (and WebSocket over TLS) with -cafile and
+// subscribes to get them back, in both versions; without -cafile it exits
+// with status 1 and says why.
+func TestClientCommandAgainstMosquittoTLS(t *testing.T) {
+	t.Parallel()
+	b := startMosquittoSecure(t)
+	bin := buildClientCommand(t)
+	for _, tc := range []struct{ name, url string }{{"tls", b.tls}, {"mqtts", "mqtts" + strings.TrimPrefix(b.tls, "tls")}, {"wss", b.wss}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "wss" && b.noWS != "" {
+				t.Skip(b.noWS)
 			}
-			late := dialMosquitto(t, addr, v, conn("late"), nil)
-			if _, err := late.Subscribe(testContext(t), packet.Subscription{Filter: root + "r/#", QoS: packet.QoS1}); err != nil {
-				t.Fatal(err)
+			for _, ver := range mosquittoVersions {
+				t.Run(versionName(ver.v), func(t *testing.T) {
+					root := "cli/" + tc.name + "/" + versionName(ver.v)
+					common := []string{"-url", tc.url, "-cafile", b.caFile, "-V", ver.flag, "--connect-timeout", "5s", "--retry-max", "0"}
+					var want []string
+					for qos := range 3 {
+						topic := fmt.Sprintf("%s/q%d", root, qos)
+						payload := fmt.Sprintf("over %s %d", tc.name, qos)
+						args := append([]string{"pub"}, common...)
+						args = append(args, "-q", fmt.Sprint(qos), "-r", "-t", topic, "-m", payload)
+						if _, stderr, code := runCommand(t, bin, args...); code != 0 {
+							t.Fatalf("client pub exit %d: %s", code, stderr)
+						}
+						want = append(want, topic+" "+payload)
+					}
+					args := append([]string{"sub"}, common...)
+					args = append(args, "-q", "2", "-t", root+"/#", "-v", "-C", "3")
+					out, stderr, code := runCommand(t, bin, args...)
+					if code != 0 {
+						t.Fatalf("client sub exit %d: %s", code, stderr)
+					}
+					got := strings.Split(strings.TrimSpace(out), "\n")
+					slices.Sort(got)
+					if !slices.Equal(got, want) {
+						t.Fatalf("client sub printed %q, want %q", got, want)
+					}
+				})
 			}
-			received(t, late, root+"r/a", "kept", 1, true)
-
-			// Will: published when the connection drops.
-			wc := conn("will")
-			wc.Will = packet.Will{Topic: root + "/will/x", QoS: 1, Payload: []byte("gone")}
-			dialMosquitto(t, addr, v, wc, nil).Close()
-			received(t, sub, root+"/will/x", "gone", 1, false)
-
-			// Session resume: a QoS 1 message published while the client
-			// is away arrives after it reconnects.
-			pc := conn("persist")
-			pc.CleanStart = false
-			if v == packet.V5 {
-				pc.Props.SessionExpiry = 60
-			}
-			p := dialMosquitto(t, addr, v, pc, nil)
-			if _, err := p.Subscribe(testContext(t), packet.Subscription{Filter: root + "away/#", QoS: packet.QoS1}); err != nil {
-				t.Fatal(err)
-			}
-			if err := p.Disconnect(testContext(t), packet.NormalDisconnection); err != nil {
-				t.Fatal(err)
-			}
-			session := p.Session()
-			if err := pub.Publish(testContext(t), &packet.Publish{Topic: root + "away/1", QoS: 1, Payload: []byte("queued")}); err != nil {
-				t.Fatal(err)
-			}
-			p2 := dialMosquitto(t, addr, v, pc, session)
-			if !p2.Connack().SessionPresent {
-				t.Fatal("mosquitto did not resume the session")
-			}
-			received(t, p2, root+"away/1", "queued", 1, false)
+			t.Run("without cafile", func(t *testing.T) {
+				_, stderr, code := runCommand(t, bin, "pub", "-url", tc.url, "-t", "cli/x", "-m", "x", "--connect-timeout", "5s")
+				if code != 1 || !strings.Contains(stderr, "certificate") {
+					t.Fatalf("exit %d, stderr %q: want 1 and a certificate error", code, stderr)
+				}
+			})
 		})
 	}
 }
