@@ -30,6 +30,9 @@ var (
 	// Client Identifier must name the one it assigned in the CONNACK's
 	// Assigned Client Identifier (MQTT-3.2.2-16).
 	ErrAssignClientID = errors.New("mqtt: CONNACK must carry the assigned client identifier")
+	// ErrClientID: before v5 a CONNECT with an empty Client Identifier must
+	// ask for a clean session (MQTT-3.1.3-7 of 3.1.1).
+	ErrClientID = errors.New("mqtt: empty client identifier without clean session")
 	// ErrSessionPresent: a server may not report a session present to a
 	// client that asked for a clean start (MQTT-3.2.2-2).
 	ErrSessionPresent = errors.New("mqtt: session present after a clean start")

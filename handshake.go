@@ -30,6 +30,9 @@ func maxPacket(p *property.Properties) int {
 
 // sendConnect starts a client's connection.
 func (c *Connection[ID]) sendConnect(p *packet.Connect) error {
+	if c.version != packet.V5 && p.ClientID == "" && !p.CleanStart {
+		return ErrClientID // MQTT-3.1.3-7 (3.1.1)
+	}
 	if err := c.write(p); err != nil {
 		return err
 	}

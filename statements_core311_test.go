@@ -1,0 +1,248 @@
+package mqtt
+
+import (
+	"bytes"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/mqttcore/mqtt/packet"
+)
+
+// MQTT 3.1.1 statements the Connection keeps, under their 3.1.1 numbers
+// (which differ from 5.0's), one subtest each; every case runs in 3.1.1.
+// The helpers are in statements_core_test.go.
+func TestCoreStatementsV311(t *testing.T) {
+	v := packet.V311
+
+	t.Run("MQTT-2.2.2-2 3.1.1/invalid flags close the connection", func(t *testing.T) {
+		toServer := [][]byte{
+			{0x60, 0x02, 0x00, 0x01},                        // PUBREL with flags 0000
+			{0x80, 0x06, 0x00, 0x01, 0x00, 0x01, 'a', 0x00}, // SUBSCRIBE with flags 0000
+			{0xA3, 0x05, 0x00, 0x01, 0x00, 0x01, 'a'},       // UNSUBSCRIBE with flags 0011
+			{0xC8, 0x00}, // PINGREQ with flags 1000
+			{0x36, 0x05, 0x00, 0x01, 'a', 0x00, 0x01}, // PUBLISH with QoS 3
+			{0x39, 0x03, 0x00, 0x01, 'a'},             // PUBLISH QoS 0 with DUP
+			{0x42, 0x02, 0x00, 0x01},                  // PUBACK with flags 0010
+			{0xE1, 0x00},                              // DISCONNECT with flags 0001
+			{0x12, 0x0C, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x00}, // a second CONNECT, flags 0010
+		}
+		for _, b := range toServer {
+			p := pairFor(t, v, Config{}, Config{})
+			wantClose(t, v, p.server.Recv(b), 0)
+		}
+		toClient := [][]byte{
+			{0x91, 0x03, 0x00, 0x01, 0x00}, // SUBACK with flags 0001
+			{0xD4, 0x00},                   // PINGRESP with flags 0100
+			{0x72, 0x02, 0x00, 0x01},       // PUBCOMP with flags 0010
+		}
+		for _, b := range toClient {
+			p := pairFor(t, v, Config{}, Config{})
+			wantClose(t, v, p.client.Recv(b), 0)
+		}
+	})
+
+	t.Run("MQTT-2.3.1-4 3.1.1/the server re-sends with the same identifiers, free only after the acknowledgement", func(t *testing.T) {
+		s := NewServer[uint16](Config{})
+		s.Recv(wire(t, v, &packet.Connect{ClientID: "r"})) // CleanSession 0
+		if _, err := s.Send(&packet.Connack{}); err != nil {
+			t.Fatal(err)
+		}
+		q1, q2 := &packet.Publish{Topic: "t", QoS: 1}, &packet.Publish{Topic: "t", QoS: 2}
+		for _, q := range []*packet.Publish{q1, q2} {
+			if _, err := s.Send(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.Closed()
+		s.Recv(wire(t, v, &packet.Connect{ClientID: "r"}))
+		evs, err := s.Send(&packet.Connack{SessionPresent: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		again := sentOf[*packet.Publish](t, v, evs)
+		if len(again) != 2 || again[0].PacketID != q1.PacketID || again[1].PacketID != q2.PacketID || !again[0].Dup || !again[1].Dup {
+			t.Fatalf("re-sent %v, want identifiers %d and %d with DUP", again, q1.PacketID, q2.PacketID)
+		}
+		refused(t, s, &packet.Publish{Topic: "t", QoS: 1, PacketID: q1.PacketID}, ErrIDInUse)
+		if got := released(s.Recv(wire(t, v, &packet.Puback{PacketID: q1.PacketID}))); !slices.Equal(got, []uint16{q1.PacketID}) {
+			t.Fatalf("PUBACK released %v", got)
+		}
+		evs = s.Recv(wire(t, v, &packet.Pubrec{PacketID: q2.PacketID}))
+		if rel := sentOf[*packet.Pubrel](t, v, evs); len(rel) != 1 || rel[0].PacketID != q2.PacketID || len(released(evs)) != 0 {
+			t.Fatalf("PUBREC: %v", evs)
+		}
+		refused(t, s, &packet.Publish{Topic: "t", QoS: 2, PacketID: q2.PacketID}, ErrIDInUse)
+		if got := released(s.Recv(wire(t, v, &packet.Pubcomp{PacketID: q2.PacketID}))); !slices.Equal(got, []uint16{q2.PacketID}) {
+			t.Fatalf("PUBCOMP released %v", got)
+		}
+	})
+
+	t.Run("MQTT-3.1.2-4 3.1.1/CleanSession 0: the session is stored after the connection and resumed", func(t *testing.T) {
+		c := NewClient[uint16](Config{Version: v})
+		if _, err := c.Send(&packet.Connect{ClientID: "r"}); err != nil {
+			t.Fatal(err)
+		}
+		c.Recv(wire(t, v, &packet.Connack{}))
+		pub := &packet.Publish{Topic: "t", QoS: 1}
+		if _, err := c.Send(pub); err != nil {
+			t.Fatal(err)
+		}
+		evs := c.Closed()
+		if count(evs, EventDropped) != 0 || len(released(evs)) != 0 || !c.SessionPersists() || c.InFlight() != 1 {
+			t.Fatalf("closing a CleanSession 0 connection: %v", evs)
+		}
+		if _, err := c.Send(&packet.Connect{ClientID: "r"}); err != nil {
+			t.Fatal(err)
+		}
+		again := sentOf[*packet.Publish](t, v, c.Recv(wire(t, v, &packet.Connack{SessionPresent: true})))
+		if len(again) != 1 || again[0].PacketID != pub.PacketID || !again[0].Dup {
+			t.Fatalf("re-sent %v", again)
+		}
+	})
+	t.Run("MQTT-3.1.2-23 3.1.1/the client sends PINGREQ when it has sent nothing for Keep Alive", func(t *testing.T) {
+		c := NewClient[uint16](Config{Version: v})
+		if _, err := c.Send(&packet.Connect{ClientID: "k", CleanStart: true, KeepAlive: 5}); err != nil {
+			t.Fatal(err)
+		}
+		if d, ok := timer(c.Recv(wire(t, v, &packet.Connack{})), TimerPing); !ok || d != 5*time.Second {
+			t.Fatalf("ping timer %v %v after CONNACK", d, ok)
+		}
+		evs, err := c.Send(&packet.Publish{Topic: "t"})
+		if d, ok := timer(evs, TimerPing); err != nil || !ok || d != 5*time.Second {
+			t.Fatalf("ping timer %v %v after a PUBLISH: %v", d, ok, err)
+		}
+		evs = c.TimerFired(TimerPing)
+		if !slices.Equal(sentTypes(evs), []packet.Type{packet.TypePingreq}) || !bytes.Equal(sentBytes(evs), []byte{0xC0, 0x00}) {
+			t.Fatalf("ping timer fired: %v", evs)
+		}
+		if _, ok := timer(evs, TimerPingResponse); !ok {
+			t.Fatalf("no PINGRESP timer: %v", evs)
+		}
+	})
+
+	t.Run("MQTT-3.1.3-4 3.1.1/a ClientId that is not UTF-8 is neither sent nor accepted", func(t *testing.T) {
+		clientIDNotUTF8(t, v)
+	})
+	t.Run("MQTT-3.1.3-5 3.1.1/ClientIds of 1 to 23 letters and digits are allowed", func(t *testing.T) {
+		allowedClientIDs(t, v)
+	})
+	t.Run("MQTT-3.1.3-7 3.1.1/a client with an empty ClientId asks for a clean session", func(t *testing.T) {
+		c := NewClient[uint16](Config{Version: v})
+		refused(t, c, &packet.Connect{KeepAlive: 10}, ErrClientID)
+		evs, err := c.Send(&packet.Connect{CleanStart: true, KeepAlive: 10})
+		want := []byte{0x10, 0x0C, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x0A, 0x00, 0x00}
+		if err != nil || !bytes.Equal(sentBytes(evs), want) {
+			t.Fatalf("CONNECT % X, %v; want % X", sentBytes(evs), err, want)
+		}
+	})
+	t.Run("MQTT-3.1.3-9 3.1.1/a rejected ClientId: CONNACK 0x02, then close", func(t *testing.T) {
+		s := NewServer[uint16](Config{})
+		s.Recv(wire(t, v, &packet.Connect{ClientID: "taken", CleanStart: true}))
+		evs, err := s.Send(&packet.Connack{Reason: packet.RefusedIdentifierRejected})
+		if err != nil || !bytes.Equal(sentBytes(evs), []byte{0x20, 0x02, 0x00, 0x02}) || indexOf(evs, EventClose) < indexOf(evs, EventSend) {
+			t.Fatalf("%v, %v", evs, err)
+		}
+		if evs := s.Recv(wire(t, v, &packet.Pingreq{})); len(evs) != 0 {
+			t.Fatalf("after the refusal: %v", evs)
+		}
+	})
+	t.Run("MQTT-3.1.4-3 3.1.1/the server processes CleanSession", func(t *testing.T) {
+		cleanStartProcessed(t, v)
+	})
+	t.Run("MQTT-3.1.4-4 3.1.1/an accepted CONNECT is acknowledged with return code 0", func(t *testing.T) {
+		acceptedWithSuccess(t, v, []byte{0x20, 0x02, 0x00, 0x00})
+	})
+	t.Run("MQTT-3.1.4-5 3.1.1/after a refused CONNECT nothing the client sent is processed", func(t *testing.T) {
+		s := NewServer[uint16](Config{})
+		evs := s.Recv(wire(t, v, &packet.Connect{ClientID: "c", CleanStart: true},
+			&packet.Publish{Topic: "t", QoS: 1, PacketID: 1}, &packet.Pingreq{},
+			&packet.Subscribe{PacketID: 2, Subscriptions: []packet.Subscription{{Filter: "t"}}}))
+		if got := received(evs); len(got) != 1 || got[0].Type() != packet.TypeConnect {
+			t.Fatalf("before CONNACK: %v", evs)
+		}
+		evs, err := s.Send(&packet.Connack{Reason: packet.RefusedNotAuthorized})
+		if err != nil || !slices.Equal(sentTypes(evs), []packet.Type{packet.TypeConnack}) || len(received(evs)) != 0 || indexOf(evs, EventClose) < 0 {
+			t.Fatalf("refusing CONNACK: %v, %v", evs, err)
+		}
+		if evs := s.Recv(wire(t, v, &packet.Publish{Topic: "t", QoS: 1, PacketID: 3}, &packet.Pingreq{})); len(evs) != 0 {
+			t.Fatalf("after the refusal: %v", evs)
+		}
+		// The Connection's own refusal (an empty ClientId without
+		// CleanSession) drops what follows the CONNECT in the same chunk.
+		s = NewServer[uint16](Config{})
+		evs = s.Recv(wire(t, v, &packet.Connect{}, &packet.Publish{Topic: "t", QoS: 1, PacketID: 1}, &packet.Pingreq{}))
+		if !bytes.Equal(sentBytes(evs), []byte{0x20, 0x02, 0x00, 0x02}) || len(received(evs)) != 0 || indexOf(evs, EventClose) < 0 {
+			t.Fatalf("empty ClientId without CleanSession: %v", evs)
+		}
+	})
+	t.Run("MQTT-3.2.2-6 3.1.1/when no return code applies the server closes without CONNACK", func(t *testing.T) {
+		// A v5 reason code has no 3.1.1 return code: no CONNACK carries it,
+		// and the server closes.
+		s := NewServer[uint16](Config{})
+		s.Recv(wire(t, v, &packet.Connect{ClientID: "c", CleanStart: true}))
+		if evs, err := s.Send(&packet.Connack{Reason: packet.NotAuthorized}); err == nil || len(evs) != 0 {
+			t.Fatalf("CONNACK 0x87 in 3.1.1: %v, %v", evs, err)
+		}
+		if evs := s.Closed(); count(evs, EventClose) != 1 || len(sentTypes(evs)) != 0 {
+			t.Fatalf("Closed: %v", evs)
+		}
+		// A CONNECT that breaks the protocol has no return code either.
+		bad := wire(t, v, &packet.Connect{ClientID: "c", CleanStart: true})
+		bad[9] |= 0x18 // Will QoS 3
+		wantClose(t, v, NewServer[uint16](Config{}).Recv(bad), 0)
+	})
+	t.Run("MQTT-3.3.1-3 3.1.1/DUP is set by retransmission only, not copied from the incoming PUBLISH", func(t *testing.T) {
+		dupSetByRetransmission(t, v)
+	})
+
+	t.Run("MQTT-3.8.3-1 3.1.1/a SUBSCRIBE Topic Filter that is not UTF-8 is neither sent nor accepted", func(t *testing.T) {
+		for _, bad := range []string{"a\xffb", "\xed\xa0\x80"} {
+			refusedBothWays(t, v, func(s string) packet.Packet {
+				return &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: s}}}
+			}, bad)
+		}
+	})
+	t.Run("MQTT-3.10.3-1 3.1.1/an UNSUBSCRIBE Topic Filter that is not UTF-8 is neither sent nor accepted", func(t *testing.T) {
+		for _, bad := range []string{"a\xffb", "\xed\xa0\x80"} {
+			refusedBothWays(t, v, func(s string) packet.Packet { return &packet.Unsubscribe{PacketID: 1, Filters: []string{s}} }, bad)
+		}
+	})
+
+	t.Run("MQTT-4.1.0-1 MQTT-4.1.0-2 3.1.1/the session and its state last as long as the connection", func(t *testing.T) {
+		stateKeptWhileConnected(t, v)
+	})
+	t.Run("MQTT-4.5.0-2 MQTT-4.6.0-2 MQTT-4.6.0-3 3.1.1/every PUBLISH acknowledged, in arrival order", func(t *testing.T) {
+		acksInArrivalOrder(t, v)
+	})
+	t.Run("MQTT-4.6.0-4 3.1.1/PUBREL in the order the PUBRECs arrived", func(t *testing.T) {
+		pubrelInPubrecOrder(t, v)
+	})
+	t.Run("MQTT-4.7.1-1 3.1.1/a Topic Name with a wildcard is neither sent nor accepted", func(t *testing.T) {
+		for _, bad := range []string{"a/#", "+/+", "a/+"} {
+			refusedBothWays(t, v, func(s string) packet.Packet { return &packet.Publish{Topic: s, QoS: 2, PacketID: 1} }, bad)
+		}
+	})
+	t.Run("MQTT-4.7.3-2 3.1.1/a Topic Name or Filter with U+0000 is neither sent nor accepted", func(t *testing.T) {
+		refusedBothWays(t, v, func(s string) packet.Packet { return &packet.Publish{Topic: s} }, "a\x00b")
+		refusedBothWays(t, v, func(s string) packet.Packet {
+			return &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: s}}}
+		}, "\x00/#")
+		refusedBothWays(t, v, func(s string) packet.Packet { return &packet.Unsubscribe{PacketID: 1, Filters: []string{s}} }, "a\x00b")
+	})
+	t.Run("MQTT-4.8.0-2 3.1.1/running out of room for what the client sent closes the connection", func(t *testing.T) {
+		// Before its CONNACK the server holds what the client sends after
+		// CONNECT, up to a bound; beyond it, it closes without an answer.
+		s := NewServer[uint16](Config{MaxPacketSize: 1024})
+		s.Recv(wire(t, v, &packet.Connect{ClientID: "c", CleanStart: true}))
+		flood := wire(t, v, &packet.Publish{Topic: "t", Payload: make([]byte, 1000)})
+		var evs []Event[uint16]
+		for i := 0; i < 200 && indexOf(evs, EventClose) < 0; i++ {
+			evs = s.Recv(flood)
+		}
+		wantClose(t, v, evs, 0)
+		if code, _ := packet.ReasonOf(evErr(evs)); code != packet.QuotaExceeded {
+			t.Fatalf("error %v", evErr(evs))
+		}
+	})
+}

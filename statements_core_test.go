@@ -1,0 +1,834 @@
+package mqtt
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/property"
+)
+
+// MQTT 5.0 statements the Connection keeps, one subtest each, named after
+// the statement. The helpers below also serve TestCoreStatementsV311
+// (statements_core311_test.go), which checks the same rules under their
+// 3.1.1 numbers.
+
+// ---- helpers --------------------------------------------------------------
+
+// pairFor returns a client and a server of version v, connected with a
+// clean start; the configurations may turn automatic answers off.
+func pairFor(t *testing.T, v packet.Version, ccfg, scfg Config) *pair {
+	t.Helper()
+	ccfg.Version = v
+	p := newPair(t, ccfg, scfg)
+	p.connect(&packet.Connect{ClientID: "c", CleanStart: true}, &packet.Connack{})
+	return p
+}
+
+// replacedIn returns a copy of b with the only occurrence of old replaced
+// by repl, of the same length, so that the length fields stay right.
+func replacedIn(t *testing.T, b []byte, old, repl string) []byte {
+	t.Helper()
+	if len(old) != len(repl) || bytes.Count(b, []byte(old)) != 1 {
+		t.Fatalf("cannot put %q in place of %q in % X", repl, old, b)
+	}
+	return bytes.Replace(b, []byte(old), []byte(repl), 1)
+}
+
+// sentOf returns the packets of type T that evs send, decoded from the
+// bytes.
+func sentOf[T packet.Packet](t *testing.T, v packet.Version, evs []Event[uint16]) []T {
+	t.Helper()
+	var out []T
+	for _, p := range sent(t, v, evs) {
+		if q, ok := p.(T); ok {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// refusedBothWays checks a rule on text the codec validates: a client's
+// Send of build(bad) fails and changes nothing, and the same packet's
+// bytes close the server's connection (v5: DISCONNECT 0x81; 3.1.1: no
+// answer) without delivering it. bad has three bytes.
+func refusedBothWays(t *testing.T, v packet.Version, build func(s string) packet.Packet, bad string) {
+	t.Helper()
+	p := pairFor(t, v, Config{}, Config{})
+	refused(t, p.client, build(bad), packet.ErrMalformed)
+	evs := p.server.Recv(replacedIn(t, wire(t, v, build("m~m")), "m~m", bad))
+	code := packet.MalformedPacket
+	if v != packet.V5 {
+		code = 0
+	}
+	wantClose(t, v, evs, code)
+	if got := received(evs); len(got) != 0 {
+		t.Fatalf("delivered %v", got)
+	}
+}
+
+// clientIDNotUTF8 checks that a ClientID that is not a UTF-8 Encoded
+// String is neither sent by a client nor accepted by a server (v5: CONNACK
+// 0x81; 3.1.1: closed without CONNACK).
+func clientIDNotUTF8(t *testing.T, v packet.Version) {
+	t.Helper()
+	for _, bad := range []string{"a\xffb", "a\x00b", "\xed\xa0\x80"} {
+		refused(t, NewClient[uint16](Config{Version: v}), &packet.Connect{ClientID: bad, CleanStart: true}, packet.ErrMalformed)
+		evs := NewServer[uint16](Config{}).Recv(replacedIn(t, wire(t, v, &packet.Connect{ClientID: "m~m", CleanStart: true}), "m~m", bad))
+		if len(received(evs)) != 0 || indexOf(evs, EventClose) < 0 {
+			t.Fatalf("ClientID %q: %v", bad, evs)
+		}
+		acks := sentOf[*packet.Connack](t, v, evs)
+		if v == packet.V5 && (len(acks) != 1 || acks[0].Reason != packet.MalformedPacket) || v != packet.V5 && len(acks) != 0 {
+			t.Fatalf("ClientID %q: answered %v", bad, acks)
+		}
+	}
+}
+
+// allowedClientIDs checks that a server accepts every ClientID of 1 to 23
+// characters from 0-9, a-z, A-Z.
+func allowedClientIDs(t *testing.T, v packet.Version) {
+	t.Helper()
+	const chars = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	for n := 1; n <= 23; n++ {
+		for start := 0; start < len(chars); start += 5 {
+			var id strings.Builder
+			for i := range n {
+				id.WriteByte(chars[(start+i*7)%len(chars)])
+			}
+			s := NewServer[uint16](Config{})
+			evs := s.Recv(wire(t, v, &packet.Connect{ClientID: id.String(), CleanStart: n%2 == 0}))
+			got := received(evs)
+			if evErr(evs) != nil || len(got) != 1 || got[0].(*packet.Connect).ClientID != id.String() {
+				t.Fatalf("ClientID %q: %v", id.String(), evs)
+			}
+			if _, err := s.Send(&packet.Connack{}); err != nil || s.State() != StateConnected {
+				t.Fatalf("ClientID %q: CONNACK: %v, %v", id.String(), err, s.State())
+			}
+		}
+	}
+}
+
+// acceptedWithSuccess checks that a server that received CONNECT sends
+// nothing before its CONNACK, and that an accepted CONNECT is answered
+// with the bytes want (return code or reason code 0).
+func acceptedWithSuccess(t *testing.T, v packet.Version, want []byte) {
+	t.Helper()
+	s := NewServer[uint16](Config{})
+	s.Recv(wire(t, v, &packet.Connect{ClientID: "c", CleanStart: true}))
+	for _, p := range []packet.Packet{&packet.Publish{Topic: "t"}, &packet.Pingresp{}, &packet.Disconnect{}} {
+		refused(t, s, p, ErrState)
+	}
+	evs, err := s.Send(&packet.Connack{})
+	if err != nil || !bytes.Equal(sentBytes(evs), want) || s.State() != StateConnected {
+		t.Fatalf("CONNACK: % X, %v, %v; want % X", sentBytes(evs), err, s.State(), want)
+	}
+}
+
+// cleanStartProcessed checks that a server discards the session a
+// CONNECT with a clean start replaces, and resumes it otherwise. The
+// session holds a QoS 1 PUBLISH the client did not acknowledge and a QoS
+// 2 PUBLISH from the client awaiting PUBREL.
+func cleanStartProcessed(t *testing.T, v packet.Version) {
+	t.Helper()
+	for _, clean := range []bool{false, true} {
+		connect := &packet.Connect{ClientID: "s"}
+		if v == packet.V5 {
+			connect.CleanStart, connect.Props.SessionExpiry = true, 60
+		}
+		s := NewServer[uint16](Config{})
+		s.Recv(wire(t, v, connect))
+		if _, err := s.Send(&packet.Connack{}); err != nil {
+			t.Fatal(err)
+		}
+		out := &packet.Publish{Topic: "out", QoS: 1}
+		if _, err := s.Send(out); err != nil {
+			t.Fatal(err)
+		}
+		in := &packet.Publish{Topic: "in", QoS: 2, PacketID: 40}
+		if got := sentTypes(s.Recv(wire(t, v, in))); !slices.Equal(got, []packet.Type{packet.TypePubrec}) {
+			t.Fatalf("QoS 2 PUBLISH answered with %v", got)
+		}
+		s.Closed()
+
+		again := &packet.Connect{ClientID: "s", CleanStart: clean}
+		if v == packet.V5 {
+			again.Props.SessionExpiry = 60
+		}
+		evs := s.Recv(wire(t, v, again))
+		dropped := count(evs, EventDropped) == 1 && slices.Equal(released(evs), []uint16{out.PacketID})
+		if dropped != clean {
+			t.Fatalf("clean start %v: events %v", clean, evs)
+		}
+		if clean {
+			refused(t, s, &packet.Connack{SessionPresent: true}, ErrSessionPresent)
+		}
+		evs, err := s.Send(&packet.Connack{SessionPresent: !clean})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resent := sentOf[*packet.Publish](t, v, evs)
+		if clean && len(resent) != 0 || !clean && (len(resent) != 1 || resent[0].PacketID != out.PacketID || !resent[0].Dup) {
+			t.Fatalf("clean start %v: re-sent %v", clean, resent)
+		}
+		// The client's QoS 2 PUBLISH again: a duplicate of a message
+		// already received in the old session, a new one in a new session.
+		in.Dup = true
+		evs = s.Recv(wire(t, v, in))
+		if delivered := len(received(evs)) == 1; delivered != clean {
+			t.Fatalf("clean start %v: the old QoS 2 identifier: %v", clean, evs)
+		}
+	}
+}
+
+// dupSetByRetransmission checks that the DUP flag of a PUBLISH the server
+// forwards says only whether the server itself is re-sending it: 0 when
+// forwarded, even if it arrived with DUP 1, and 1 when re-sent after a
+// reconnection, even if it arrived with DUP 0.
+func dupSetByRetransmission(t *testing.T, v packet.Version) {
+	t.Helper()
+	connect := &packet.Connect{ClientID: "d"}
+	if v == packet.V5 {
+		connect.CleanStart, connect.Props.SessionExpiry = true, 60
+	}
+	p := newPair(t, Config{Version: v, ManualPuback: true}, Config{})
+	p.connect(connect, &packet.Connack{})
+	var ids []uint16
+	for i, dup := range []bool{true, false} {
+		evs := p.server.Recv(wire(t, v, &packet.Publish{Topic: "t", QoS: 1, PacketID: uint16(50 + i), Dup: dup}))
+		in := received(evs)[0].(*packet.Publish)
+		if in.Dup != dup {
+			t.Fatalf("received DUP %v, sent %v", in.Dup, dup)
+		}
+		fwd := in.Clone()
+		fwd.PacketID = 0
+		evs, err := p.server.Send(fwd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out := sentOf[*packet.Publish](t, v, evs); len(out) != 1 || out[0].Dup {
+			t.Fatalf("forwarded a PUBLISH that arrived with DUP %v: %v", dup, out)
+		}
+		ids = append(ids, fwd.PacketID)
+		p.run(RoleServer, evs)
+	}
+	p.run(RoleClient, p.client.Closed())
+	p.run(RoleServer, p.server.Closed())
+	connect.CleanStart = false
+	p.send(RoleClient, connect)
+	p.packets(RoleServer)
+	evs, err := p.server.Send(&packet.Connack{SessionPresent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := sentOf[*packet.Publish](t, v, evs)
+	if len(again) != 2 {
+		t.Fatalf("re-sent %v", again)
+	}
+	for i, q := range again {
+		if !q.Dup || q.PacketID != ids[i] {
+			t.Fatalf("re-sent #%d: DUP %v id %d, want DUP and id %d", i, q.Dup, q.PacketID, ids[i])
+		}
+	}
+}
+
+// stateKeptWhileConnected checks that a session that ends with the
+// network connection (clean start, no expiry) keeps its state for as long
+// as the connection is open: unacknowledged PUBLISH packets in both
+// directions and the QoS 2 duplicate detection survive any amount of other
+// traffic, and finish normally.
+func stateKeptWhileConnected(t *testing.T, v packet.Version) {
+	t.Helper()
+	p := pairFor(t, v, Config{}, Config{ManualPuback: true, ManualPubrec: true, ManualPubrel: true})
+	q1, q2 := &packet.Publish{Topic: "a", QoS: 1}, &packet.Publish{Topic: "a", QoS: 2}
+	p.send(RoleClient, q1)
+	p.send(RoleClient, q2)
+	s2 := &packet.Publish{Topic: "b", QoS: 2}
+	p.send(RoleServer, s2) // the client answers PUBREC and awaits PUBREL
+	for i := 0; i < 50; i++ {
+		p.send(RoleClient, &packet.Publish{Topic: "c"})
+		p.send(RoleServer, &packet.Publish{Topic: "c"})
+		p.run(RoleClient, p.client.TimerFired(TimerPing))
+		sub := &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "x/#"}}}
+		p.send(RoleClient, sub)
+		p.send(RoleServer, &packet.Suback{PacketID: sub.PacketID, Reasons: []packet.ReasonCode{0}})
+	}
+	if p.closed[RoleClient] || p.closed[RoleServer] || p.client.InFlight() != 2 || p.server.InFlight() != 1 {
+		t.Fatalf("closed %v, in flight %d and %d", p.closed, p.client.InFlight(), p.server.InFlight())
+	}
+	refused(t, p.client, &packet.Publish{Topic: "a", QoS: 1, PacketID: q1.PacketID}, ErrIDInUse)
+	evs := p.client.Recv(wire(t, v, &packet.Publish{Topic: "b", QoS: 2, PacketID: s2.PacketID, Dup: true}))
+	if len(received(evs)) != 0 || !slices.Equal(sentTypes(evs), []packet.Type{packet.TypePubrec}) {
+		t.Fatalf("duplicate QoS 2 PUBLISH: %v", evs)
+	}
+	p.packets(RoleClient)
+	p.packets(RoleServer)
+	p.send(RoleServer, &packet.Puback{PacketID: q1.PacketID})
+	p.send(RoleServer, &packet.Pubrec{PacketID: q2.PacketID})
+	p.send(RoleServer, &packet.Pubrel{PacketID: s2.PacketID})
+	if p.client.InFlight() != 0 || p.server.InFlight() != 0 || p.client.ids.InUse() != 0 || p.server.ids.InUse() != 0 {
+		t.Fatalf("after the acknowledgements: in flight %d and %d", p.client.InFlight(), p.server.InFlight())
+	}
+	got := p.packets(RoleServer)
+	if len(got) != 2 || got[0].Type() != packet.TypePubrel || got[1].Type() != packet.TypePubcomp {
+		t.Fatalf("server received %v, want the PUBREL and PUBCOMP", got)
+	}
+}
+
+// acksInArrivalOrder checks that the client acknowledges every PUBLISH,
+// QoS 1 with PUBACK and QoS 2 with PUBREC, in the order they arrived,
+// whether or not the application does anything with them.
+func acksInArrivalOrder(t *testing.T, v packet.Version) {
+	t.Helper()
+	p := pairFor(t, v, Config{}, Config{})
+	ids := []uint16{9, 2, 7, 3, 8, 1}
+	var chunk []byte
+	for i, id := range ids {
+		chunk = append(chunk, wire(t, v, &packet.Publish{Topic: "t", QoS: packet.QoS(1 + i%2), PacketID: id})...)
+	}
+	evs := p.client.Recv(chunk)
+	var got []uint16
+	for _, a := range sent(t, v, evs) {
+		switch a := a.(type) {
+		case *packet.Puback:
+			got = append(got, a.PacketID)
+		case *packet.Pubrec:
+			got = append(got, a.PacketID)
+		}
+	}
+	types := sentTypes(evs)
+	if !slices.Equal(got, ids) || len(types) != len(ids) || types[0] != packet.TypePuback || types[1] != packet.TypePubrec {
+		t.Fatalf("acknowledged %v %v, want %v alternating PUBACK and PUBREC", types, got, ids)
+	}
+}
+
+// pubrelInPubrecOrder checks that the client sends its PUBRELs in the
+// order the PUBRECs arrived.
+func pubrelInPubrecOrder(t *testing.T, v packet.Version) {
+	t.Helper()
+	p := pairFor(t, v, Config{}, Config{ManualPubrec: true})
+	var ids []uint16
+	for range 4 {
+		pub := &packet.Publish{Topic: "t", QoS: 2}
+		p.send(RoleClient, pub)
+		ids = append(ids, pub.PacketID)
+	}
+	var got, want []uint16
+	var pubrecs []byte
+	for _, i := range []int{2, 0, 3, 1} {
+		pubrecs = append(pubrecs, wire(t, v, &packet.Pubrec{PacketID: ids[i]})...)
+		want = append(want, ids[i])
+	}
+	for _, r := range sentOf[*packet.Pubrel](t, v, p.client.Recv(pubrecs)) {
+		got = append(got, r.PacketID)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("PUBREL for %v, want %v", got, want)
+	}
+}
+
+// sentFitting sends pk from side from, whose peer announced a Maximum
+// Packet Size of max, and returns the packet as it went on the wire, after
+// checking its size and that the peer took it without complaint.
+func sentFitting(t *testing.T, p *pair, from Role, pk packet.Packet, max int) packet.Packet {
+	t.Helper()
+	evs, err := p.conn(from).Send(pk)
+	if err != nil {
+		t.Fatalf("Send(%v): %v", pk.Type(), err)
+	}
+	var got packet.Packet
+	for _, e := range evs {
+		if e.Kind == EventSend && e.Packet.Type() == pk.Type() {
+			if len(e.Bytes) > max {
+				t.Fatalf("%v of %d bytes sent to a peer with a maximum of %d", pk.Type(), len(e.Bytes), max)
+			}
+			got = sent(t, packet.V5, []Event[uint16]{e})[0]
+		}
+	}
+	if got == nil {
+		t.Fatalf("no %v sent: %v", pk.Type(), evs)
+	}
+	peer := p.peer(from)
+	p.run(from, evs)
+	if evErr(p.got[peer]) != nil {
+		t.Fatalf("the peer refused the %v: %v", pk.Type(), p.got[peer])
+	}
+	return got
+}
+
+// propsOf returns the properties of the packets that may lose their
+// Reason String and User Properties.
+func propsOf(p packet.Packet) *property.Properties {
+	switch p := p.(type) {
+	case *packet.Connack:
+		return &p.Props
+	case *packet.Disconnect:
+		return &p.Props
+	case *packet.Auth:
+		return &p.Props
+	case interface{ Properties() *property.Properties }:
+		return p.Properties()
+	}
+	return nil
+}
+
+// ---- MQTT 5.0 ----------------------------------------------------------------
+
+func TestCoreStatements(t *testing.T) {
+	v5 := packet.V5
+	basic := func(t *testing.T) *pair { return pairFor(t, v5, Config{}, Config{}) }
+
+	t.Run("MQTT-3.1.3-4/a ClientID that is not UTF-8 is neither sent nor accepted", func(t *testing.T) {
+		clientIDNotUTF8(t, v5)
+	})
+	t.Run("MQTT-3.1.3-5/ClientIDs of 1 to 23 letters and digits are allowed", func(t *testing.T) {
+		allowedClientIDs(t, v5)
+	})
+	t.Run("MQTT-3.1.3-6/MQTT-3.1.3-7/an empty ClientID is accepted with an Assigned Client Identifier", func(t *testing.T) {
+		p := newPair(t, Config{}, Config{})
+		p.send(RoleClient, &packet.Connect{CleanStart: true})
+		if got := p.packets(RoleServer); len(got) != 1 || got[0].(*packet.Connect).ClientID != "" {
+			t.Fatalf("server received %v", got)
+		}
+		refused(t, p.server, &packet.Connack{}, ErrAssignClientID)
+		p.send(RoleServer, &packet.Connack{Props: property.Properties{AssignedClientID: "auto-1"}})
+		got := p.packets(RoleClient)
+		if len(got) != 1 || got[0].(*packet.Connack).Props.AssignedClientID != "auto-1" || p.client.State() != StateConnected {
+			t.Fatalf("client received %v", got)
+		}
+		// A refusal assigns nothing.
+		q := newPair(t, Config{}, Config{})
+		q.send(RoleClient, &packet.Connect{})
+		q.send(RoleServer, &packet.Connack{Reason: packet.ClientIdentifierNotValid})
+	})
+	t.Run("MQTT-3.1.3-8/a rejected ClientID: CONNACK 0x85, then close", func(t *testing.T) {
+		p := newPair(t, Config{}, Config{})
+		p.send(RoleClient, &packet.Connect{ClientID: "taken", CleanStart: true})
+		evs, err := p.server.Send(&packet.Connack{Reason: packet.ClientIdentifierNotValid})
+		acks := sentOf[*packet.Connack](t, v5, evs)
+		if err != nil || len(acks) != 1 || acks[0].Reason != packet.ClientIdentifierNotValid ||
+			indexOf(evs, EventClose) < indexOf(evs, EventSend) || p.server.State() != StateDisconnected {
+			t.Fatalf("%v, %v", evs, err)
+		}
+		p.run(RoleServer, evs)
+		if !p.closed[RoleClient] {
+			t.Fatal("the client did not close")
+		}
+		if evs := p.server.Recv(wire(t, v5, &packet.Pingreq{})); len(evs) != 0 {
+			t.Fatalf("after the refusal: %v", evs)
+		}
+	})
+	t.Run("MQTT-3.1.4-2/a CONNECT failing the server's checks closes the connection", func(t *testing.T) {
+		for _, code := range []packet.ReasonCode{packet.BadUserNameOrPassword, packet.NotAuthorized, packet.Banned, packet.ServerBusy} {
+			s := NewServer[uint16](Config{})
+			s.Recv(wire(t, v5, &packet.Connect{ClientID: "c", CleanStart: true, Username: "u", Password: []byte("p")}))
+			evs, err := s.Send(&packet.Connack{Reason: code})
+			if err != nil || count(evs, EventClose) != 1 || s.State() != StateDisconnected {
+				t.Fatalf("CONNACK %v: %v, %v", code, evs, err)
+			}
+		}
+		// Or without a CONNACK: the caller closes the transport.
+		s := NewServer[uint16](Config{})
+		s.Recv(wire(t, v5, &packet.Connect{ClientID: "c", CleanStart: true}))
+		if evs := s.Closed(); count(evs, EventClose) != 1 || len(sentTypes(evs)) != 0 {
+			t.Fatalf("Closed: %v", evs)
+		}
+	})
+	t.Run("MQTT-3.1.4-4/the server processes Clean Start", func(t *testing.T) {
+		cleanStartProcessed(t, v5)
+	})
+	t.Run("MQTT-3.1.4-5/an accepted CONNECT is acknowledged with CONNACK 0x00", func(t *testing.T) {
+		acceptedWithSuccess(t, v5, []byte{0x20, 0x03, 0x00, 0x00, 0x00})
+	})
+
+	t.Run("MQTT-3.2.2-9/the Maximum QoS announced in CONNACK is the one enforced", func(t *testing.T) {
+		for _, maxQoS := range []byte{0, 1} {
+			props := property.Properties{MaximumQoS: maxQoS}
+			if maxQoS == 0 {
+				props.Zero = property.NewSet(property.MaximumQoS)
+			}
+			p := newPair(t, Config{}, Config{})
+			p.send(RoleClient, &packet.Connect{ClientID: "q", CleanStart: true})
+			p.packets(RoleServer)
+			evs, err := p.server.Send(&packet.Connack{Props: props})
+			acks := sentOf[*packet.Connack](t, v5, evs)
+			if err != nil || len(acks) != 1 || !acks[0].Props.Has(property.MaximumQoS) || acks[0].Props.MaximumQoS != maxQoS {
+				t.Fatalf("CONNACK %v, %v", acks, err)
+			}
+			p.run(RoleServer, evs)
+			if _, err := p.client.Send(&packet.Publish{Topic: "t", QoS: packet.QoS(maxQoS + 1)}); !errors.Is(err, ErrNotSupported) {
+				t.Fatalf("client PUBLISH above Maximum QoS %d: %v", maxQoS, err)
+			}
+			p.send(RoleClient, &packet.Publish{Topic: "t", QoS: packet.QoS(maxQoS)})
+			if got := p.packets(RoleServer); len(got) != 1 {
+				t.Fatalf("PUBLISH at Maximum QoS %d: server got %v", maxQoS, got)
+			}
+			evs = p.server.Recv(wire(t, v5, &packet.Publish{Topic: "t", QoS: 2, PacketID: 77}))
+			wantClose(t, v5, evs, packet.QoSNotSupported)
+		}
+	})
+	t.Run("MQTT-3.2.2-10/under Maximum QoS 0 SUBSCRIBE with Requested QoS 0, 1, 2 is accepted", func(t *testing.T) {
+		p := newPair(t, Config{}, Config{})
+		p.connect(&packet.Connect{ClientID: "q", CleanStart: true},
+			&packet.Connack{Props: property.Properties{Zero: property.NewSet(property.MaximumQoS)}})
+		sub := &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "a", QoS: 0}, {Filter: "b", QoS: 1}, {Filter: "c", QoS: 2}}}
+		p.send(RoleClient, sub)
+		got := p.packets(RoleServer)
+		if len(got) != 1 || len(got[0].(*packet.Subscribe).Subscriptions) != 3 || p.closed[RoleServer] || evErr(p.got[RoleServer]) != nil {
+			t.Fatalf("server got %v, events %v", got, p.got[RoleServer])
+		}
+		p.send(RoleServer, &packet.Suback{PacketID: sub.PacketID, Reasons: []packet.ReasonCode{0, 0, 0}})
+		if p.client.ids.InUse() != 0 {
+			t.Fatal("SUBSCRIBE not completed")
+		}
+	})
+
+	t.Run("MQTT-3.3.1-3/DUP is set by retransmission only, not copied from the incoming PUBLISH", func(t *testing.T) {
+		dupSetByRetransmission(t, v5)
+	})
+	t.Run("MQTT-3.3.4-1/the receiver answers a PUBLISH as its QoS requires", func(t *testing.T) {
+		p := basic(t)
+		for _, side := range []*Connection[uint16]{p.server, p.client} {
+			evs := side.Recv(wire(t, v5, &packet.Publish{Topic: "t"}, &packet.Publish{Topic: "t", QoS: 1, PacketID: 3},
+				&packet.Publish{Topic: "t", QoS: 2, PacketID: 4}))
+			acks := sent(t, v5, evs)
+			if len(received(evs)) != 3 || len(acks) != 2 || acks[0].(*packet.Puback).PacketID != 3 || acks[1].(*packet.Pubrec).PacketID != 4 {
+				t.Fatalf("%v answered %v", side.Role(), acks)
+			}
+		}
+	})
+
+	// The sender leaves out a Reason String, then User Properties, that
+	// would make a packet exceed the receiver's Maximum Packet Size; a
+	// packet that fits keeps them.
+	const max = 48
+	long := strings.Repeat("r", 60)
+	small := []property.User{{Key: "k", Value: "v"}}
+	var big []property.User
+	for i := range 6 {
+		big = append(big, property.User{Key: "key-" + string(rune('a'+i)), Value: "value-" + string(rune('a'+i))})
+	}
+	// tight connects a pair whose sides both announce max; the CONNECT
+	// may carry an Authentication Method.
+	tight := func(t *testing.T, ccfg, scfg Config, method string) *pair {
+		p := newPair(t, ccfg, scfg)
+		p.connect(&packet.Connect{ClientID: "m", CleanStart: true, Props: property.Properties{MaximumPacketSize: max, AuthMethod: method}},
+			&packet.Connack{Props: property.Properties{MaximumPacketSize: max, AuthMethod: method}})
+		return p
+	}
+	// publish has the client send a PUBLISH of qos and returns its identifier.
+	publish := func(p *pair, qos packet.QoS) uint16 {
+		pub := &packet.Publish{Topic: "t", QoS: qos}
+		p.send(RoleClient, pub)
+		return pub.PacketID
+	}
+	fitCases := []struct {
+		name, reasonString, userProperty string
+		// setup returns a pair ready for the packet, its sender, and the
+		// packet with the given properties.
+		setup func(t *testing.T) (*pair, Role, func(property.Properties) packet.Packet)
+	}{
+		{"CONNACK", "MQTT-3.2.2-19", "MQTT-3.2.2-20", func(t *testing.T) (*pair, Role, func(property.Properties) packet.Packet) {
+			p := newPair(t, Config{}, Config{})
+			p.send(RoleClient, &packet.Connect{ClientID: "m", CleanStart: true, Props: property.Properties{MaximumPacketSize: max}})
+			return p, RoleServer, func(pr property.Properties) packet.Packet { return &packet.Connack{Props: pr} }
+		}},
+		{"PUBACK", "MQTT-3.4.2-2", "MQTT-3.4.2-3", func(t *testing.T) (*pair, Role, func(property.Properties) packet.Packet) {
+			p := tight(t, Config{}, Config{ManualPuback: true}, "")
+			id := publish(p, 1)
+			return p, RoleServer, func(pr property.Properties) packet.Packet {
+				return &packet.Puback{PacketID: id, Reason: packet.NoMatchingSubscribers, Props: pr}
+			}
+		}},
+		{"PUBREC", "MQTT-3.5.2-2", "MQTT-3.5.2-3", func(t *testing.T) (*pair, Role, func(property.Properties) packet.Packet) {
+			p := tight(t, Config{}, Config{ManualPubrec: true}, "")
+			id := publish(p, 2)
+			return p, RoleServer, func(pr property.Properties) packet.Packet { return &packet.Pubrec{PacketID: id, Props: pr} }
+		}},
+		{"PUBREL", "MQTT-3.6.2-2", "MQTT-3.6.2-3", func(t *testing.T) (*pair, Role, func(property.Properties) packet.Packet) {
+			p := tight(t, Config{ManualPubrel: true}, Config{}, "")
+			id := publish(p, 2)
+			return p, RoleClient, func(pr property.Properties) packet.Packet { return &packet.Pubrel{PacketID: id, Props: pr} }
+		}},
+		{"PUBCOMP", "MQTT-3.7.2-2", "MQTT-3.7.2-3", func(t *testing.T) (*pair, Role, func(property.Properties) packet.Packet) {
+			p := tight(t, Config{}, Config{ManualPubcomp: true}, "")
+			id := publish(p, 2)
+			return p, RoleServer, func(pr property.Properties) packet.Packet { return &packet.Pubcomp{PacketID: id, Props: pr} }
+		}},
+		{"SUBACK", "MQTT-3.9.2-1", "MQTT-3.9.2-2", func(t *testing.T) (*pair, Role, func(property.Properties) packet.Packet) {
+			p := tight(t, Config{}, Config{}, "")
+			sub := &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "a/#", QoS: 1}}}
+			p.send(RoleClient, sub)
+			return p, RoleServer, func(pr property.Properties) packet.Packet {
+				return &packet.Suback{PacketID: sub.PacketID, Props: pr, Reasons: []packet.ReasonCode{1}}
+			}
+		}},
+		{"UNSUBACK", "MQTT-3.11.2-1", "MQTT-3.11.2-2", func(t *testing.T) (*pair, Role, func(property.Properties) packet.Packet) {
+			p := tight(t, Config{}, Config{}, "")
+			unsub := &packet.Unsubscribe{Filters: []string{"a/#"}}
+			p.send(RoleClient, unsub)
+			return p, RoleServer, func(pr property.Properties) packet.Packet {
+				return &packet.Unsuback{PacketID: unsub.PacketID, Props: pr, Reasons: []packet.ReasonCode{packet.NoSubscriptionExisted}}
+			}
+		}},
+		{"DISCONNECT from the server", "MQTT-3.14.2-3", "MQTT-3.14.2-4", func(t *testing.T) (*pair, Role, func(property.Properties) packet.Packet) {
+			return tight(t, Config{}, Config{}, ""), RoleServer, func(pr property.Properties) packet.Packet {
+				return &packet.Disconnect{Reason: packet.ServerShuttingDown, Props: pr}
+			}
+		}},
+		{"DISCONNECT from the client", "MQTT-3.14.2-3", "MQTT-3.14.2-4", func(t *testing.T) (*pair, Role, func(property.Properties) packet.Packet) {
+			return tight(t, Config{}, Config{}, ""), RoleClient, func(pr property.Properties) packet.Packet {
+				return &packet.Disconnect{Reason: packet.DisconnectWithWillMessage, Props: pr}
+			}
+		}},
+		{"AUTH before CONNACK", "MQTT-3.15.2-2", "", func(t *testing.T) (*pair, Role, func(property.Properties) packet.Packet) {
+			p := newPair(t, Config{}, Config{})
+			p.send(RoleClient, &packet.Connect{ClientID: "m", CleanStart: true, Props: property.Properties{MaximumPacketSize: max, AuthMethod: "m"}})
+			return p, RoleServer, func(pr property.Properties) packet.Packet {
+				pr.AuthMethod = "m"
+				return &packet.Auth{Reason: packet.ContinueAuthentication, Props: pr}
+			}
+		}},
+		{"AUTH re-authenticating", "MQTT-3.15.2-2", "", func(t *testing.T) (*pair, Role, func(property.Properties) packet.Packet) {
+			return tight(t, Config{}, Config{}, "m"), RoleClient, func(pr property.Properties) packet.Packet {
+				pr.AuthMethod = "m"
+				return &packet.Auth{Reason: packet.ReAuthenticate, Props: pr}
+			}
+		}},
+	}
+	for _, c := range fitCases {
+		// The table has no statement for AUTH's User Property.
+		name := c.reasonString + "/" + c.name
+		if c.userProperty != "" {
+			name = c.reasonString + "/" + c.userProperty + "/" + c.name
+		}
+		t.Run(name, func(t *testing.T) {
+			variants := []struct {
+				what  string
+				props property.Properties
+				ok    func(reason string, user []property.User) bool
+			}{
+				// Leaving out the Reason String is enough: the User
+				// Property stays.
+				{"Reason String too long", property.Properties{ReasonString: long, User: small},
+					func(r string, u []property.User) bool { return r == "" && slices.Equal(u, small) }},
+				// The User Properties go; the short Reason String may.
+				{"User Properties too long", property.Properties{ReasonString: "ok", User: big},
+					func(r string, u []property.User) bool { return (r == "ok" || r == "") && len(u) == 0 }},
+				{"both too long", property.Properties{ReasonString: long, User: big},
+					func(r string, u []property.User) bool { return r == "" && len(u) == 0 }},
+				// What fits is sent.
+				{"both fit", property.Properties{ReasonString: "ok", User: small},
+					func(r string, u []property.User) bool { return r == "ok" && slices.Equal(u, small) }},
+			}
+			for _, w := range variants {
+				p, from, build := c.setup(t)
+				props := w.props
+				props.User = slices.Clone(w.props.User)
+				got := propsOf(sentFitting(t, p, from, build(props), max))
+				if !w.ok(got.ReasonString, got.User) {
+					t.Fatalf("%s: sent Reason String %q, User Properties %v", w.what, got.ReasonString, got.User)
+				}
+			}
+		})
+	}
+
+	t.Run("MQTT-3.8.4-2/SUBACK carries the Packet Identifier of its SUBSCRIBE", func(t *testing.T) {
+		p := basic(t)
+		refused(t, p.server, &packet.Suback{PacketID: 3, Reasons: []packet.ReasonCode{0}}, ErrIDUnknown)
+		p.send(RoleClient, &packet.Subscribe{PacketID: 3, Subscriptions: []packet.Subscription{{Filter: "t"}}})
+		refused(t, p.server, &packet.Suback{PacketID: 4, Reasons: []packet.ReasonCode{0}}, ErrIDUnknown)
+		p.send(RoleServer, &packet.Suback{PacketID: 3, Reasons: []packet.ReasonCode{0}})
+		if got := released(p.got[RoleClient]); !slices.Equal(got, []uint16{3}) {
+			t.Fatalf("client released %v", got)
+		}
+	})
+	t.Run("MQTT-3.8.3-1/a SUBSCRIBE Topic Filter that is not UTF-8 is neither sent nor accepted", func(t *testing.T) {
+		for _, bad := range []string{"a\xffb", "\xed\xa0\x80"} {
+			refusedBothWays(t, v5, func(s string) packet.Packet {
+				return &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: s}}}
+			}, bad)
+		}
+	})
+	t.Run("MQTT-3.10.3-1/an UNSUBSCRIBE Topic Filter that is not UTF-8 is neither sent nor accepted", func(t *testing.T) {
+		for _, bad := range []string{"a\xffb", "\xed\xa0\x80"} {
+			refusedBothWays(t, v5, func(s string) packet.Packet { return &packet.Unsubscribe{PacketID: 1, Filters: []string{s}} }, bad)
+		}
+	})
+
+	t.Run("MQTT-4.1.0-1/the session state is kept while the connection is open", func(t *testing.T) {
+		stateKeptWhileConnected(t, v5)
+	})
+	t.Run("MQTT-4.3.3-3/a QoS 2 PUBLISH stays unacknowledged until PUBREC", func(t *testing.T) {
+		p := newPair(t, Config{}, Config{ManualPubrec: true})
+		p.connect(&packet.Connect{ClientID: "u", CleanStart: true, Props: property.Properties{SessionExpiry: 60}},
+			&packet.Connack{Props: property.Properties{ReceiveMaximum: 5}})
+		pub := &packet.Publish{Topic: "t", QoS: 2}
+		p.send(RoleClient, pub)
+		id := pub.PacketID
+		if p.client.InFlight() != 1 || p.client.SendQuota() != 4 {
+			t.Fatalf("in flight %d, quota %d", p.client.InFlight(), p.client.SendQuota())
+		}
+		// A PUBCOMP out of turn does not end it.
+		if evs := p.client.Recv(wire(t, v5, &packet.Pubcomp{PacketID: id})); len(released(evs)) != 0 || len(sentTypes(evs)) != 0 {
+			t.Fatalf("PUBCOMP before PUBREC: %v", evs)
+		}
+		// Across a reconnection it is the PUBLISH that is re-sent.
+		p.run(RoleClient, p.client.Closed())
+		p.server = NewServer[uint16](Config{ManualPubrec: true})
+		p.send(RoleClient, &packet.Connect{ClientID: "u", Props: property.Properties{SessionExpiry: 60}})
+		p.packets(RoleServer)
+		p.send(RoleServer, &packet.Connack{SessionPresent: true})
+		got := p.packets(RoleServer)
+		if len(got) != 1 || got[0].(*packet.Publish).PacketID != id || !got[0].(*packet.Publish).Dup || p.client.InFlight() != 1 {
+			t.Fatalf("after reconnecting the server got %v", got)
+		}
+		// PUBREC acknowledges it: PUBREL follows.
+		evs, err := p.server.Send(&packet.Pubrec{PacketID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.run(RoleServer, evs)
+		if got := p.packets(RoleServer); len(got) != 1 || got[0].(*packet.Pubrel).PacketID != id {
+			t.Fatalf("after PUBREC the server got %v", got)
+		}
+	})
+	t.Run("MQTT-4.3.3-13/the QoS 2 acknowledgements continue after the message expired", func(t *testing.T) {
+		now := time.Unix(1_000_000, 0)
+		clock := func() time.Time { return now }
+		p := newPair(t, Config{ManualPubrel: true, Clock: clock}, Config{Clock: clock})
+		p.connect(&packet.Connect{ClientID: "x", CleanStart: true}, &packet.Connack{})
+		pub := &packet.Publish{Topic: "t", QoS: 2, Props: property.Properties{MessageExpiry: 1}}
+		p.send(RoleClient, pub)
+		if got := p.packets(RoleClient); len(got) != 1 || got[0].Type() != packet.TypePubrec {
+			t.Fatalf("client got %v", got)
+		}
+		now = now.Add(time.Hour) // long past the Message Expiry Interval
+		dup := *pub
+		dup.Dup = true
+		evs := p.server.Recv(wire(t, v5, &dup))
+		if len(received(evs)) != 0 || !slices.Equal(sentTypes(evs), []packet.Type{packet.TypePubrec}) {
+			t.Fatalf("expired duplicate: %v", evs)
+		}
+		p.send(RoleClient, &packet.Pubrel{PacketID: pub.PacketID})
+		if got := p.packets(RoleClient); len(got) != 1 || got[0].Type() != packet.TypePubcomp || p.client.ids.InUse() != 0 {
+			t.Fatalf("after PUBREL the client got %v", got)
+		}
+	})
+	t.Run("MQTT-4.6.0-4/PUBREL in the order the PUBRECs arrived", func(t *testing.T) {
+		pubrelInPubrecOrder(t, v5)
+	})
+	t.Run("MQTT-4.7.0-1/a Topic Name with a wildcard is neither sent nor accepted", func(t *testing.T) {
+		for _, bad := range []string{"a/#", "+/+", "a/+"} {
+			refusedBothWays(t, v5, func(s string) packet.Packet { return &packet.Publish{Topic: s, QoS: 1, PacketID: 1} }, bad)
+		}
+	})
+	t.Run("MQTT-4.7.3-2/a Topic Name or Filter with U+0000 is neither sent nor accepted", func(t *testing.T) {
+		refusedBothWays(t, v5, func(s string) packet.Packet { return &packet.Publish{Topic: s} }, "a\x00b")
+		refusedBothWays(t, v5, func(s string) packet.Packet {
+			return &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: s}}}
+		}, "\x00/#")
+		refusedBothWays(t, v5, func(s string) packet.Packet { return &packet.Unsubscribe{PacketID: 1, Filters: []string{s}} }, "a\x00b")
+	})
+	t.Run("MQTT-4.9.0-3/with no send quota everything but QoS 1 and 2 PUBLISH flows", func(t *testing.T) {
+		p := newPair(t, Config{}, Config{ManualPuback: true})
+		p.connect(&packet.Connect{ClientID: "z", CleanStart: true}, &packet.Connack{Props: property.Properties{ReceiveMaximum: 1}})
+		p.send(RoleClient, &packet.Publish{Topic: "t", QoS: 1})
+		p.packets(RoleServer)
+		if p.client.SendQuota() != 0 {
+			t.Fatalf("quota %d", p.client.SendQuota())
+		}
+		refused(t, p.client, &packet.Publish{Topic: "t", QoS: 1}, ErrQuotaExceeded)
+		p.send(RoleClient, &packet.Publish{Topic: "t"})
+		sub := &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "t"}}}
+		p.send(RoleClient, sub)
+		p.send(RoleServer, &packet.Suback{PacketID: sub.PacketID, Reasons: []packet.ReasonCode{0}})
+		p.send(RoleServer, &packet.Publish{Topic: "t", QoS: 1})
+		p.send(RoleServer, &packet.Publish{Topic: "t", QoS: 2})
+		p.run(RoleClient, p.client.TimerFired(TimerPing))
+		types := func(ps []packet.Packet) []packet.Type {
+			var ts []packet.Type
+			for _, q := range ps {
+				ts = append(ts, q.Type())
+			}
+			return ts
+		}
+		wantServer := []packet.Type{packet.TypePublish, packet.TypeSubscribe, packet.TypePuback, packet.TypePubrec, packet.TypePubcomp, packet.TypePingreq}
+		wantClient := []packet.Type{packet.TypeSuback, packet.TypePublish, packet.TypePublish, packet.TypePubrel, packet.TypePingresp}
+		if got := types(p.packets(RoleServer)); !slices.Equal(got, wantServer) {
+			t.Fatalf("server received %v, want %v", got, wantServer)
+		}
+		if got := types(p.packets(RoleClient)); !slices.Equal(got, wantClient) {
+			t.Fatalf("client received %v, want %v", got, wantClient)
+		}
+	})
+
+	t.Run("MQTT-4.12.0-1/an unsupported Authentication Method: CONNACK 0x8C or 0x87, then close", func(t *testing.T) {
+		for _, code := range []packet.ReasonCode{packet.BadAuthenticationMethod, packet.NotAuthorized} {
+			p := newPair(t, Config{}, Config{})
+			p.send(RoleClient, &packet.Connect{ClientID: "a", CleanStart: true, Props: property.Properties{AuthMethod: "UNKNOWN-1"}})
+			evs, err := p.server.Send(&packet.Connack{Reason: code})
+			acks := sentOf[*packet.Connack](t, v5, evs)
+			if err != nil || len(acks) != 1 || acks[0].Reason != code || indexOf(evs, EventClose) < indexOf(evs, EventSend) {
+				t.Fatalf("CONNACK %v: %v, %v", code, evs, err)
+			}
+			p.run(RoleServer, evs)
+			if !p.closed[RoleClient] || p.server.State() != StateDisconnected {
+				t.Fatalf("CONNACK %v: client closed %v, server %v", code, p.closed[RoleClient], p.server.State())
+			}
+		}
+	})
+	t.Run("MQTT-4.12.0-4/the server rejects the authentication mid-exchange and closes", func(t *testing.T) {
+		auth := func(r packet.ReasonCode, method string) *packet.Auth {
+			return &packet.Auth{Reason: r, Props: property.Properties{AuthMethod: method}}
+		}
+		p := newPair(t, Config{}, Config{})
+		p.send(RoleClient, &packet.Connect{ClientID: "a", CleanStart: true, Props: property.Properties{AuthMethod: "m"}})
+		p.send(RoleServer, auth(packet.ContinueAuthentication, "m"))
+		p.send(RoleClient, auth(packet.ContinueAuthentication, "m"))
+		evs, err := p.server.Send(&packet.Connack{Reason: packet.NotAuthorized})
+		if acks := sentOf[*packet.Connack](t, v5, evs); err != nil || len(acks) != 1 || count(evs, EventClose) != 1 {
+			t.Fatalf("%v, %v", evs, err)
+		}
+		// The Connection itself rejects an AUTH that breaks the exchange.
+		s := NewServer[uint16](Config{})
+		s.Recv(wire(t, v5, &packet.Connect{ClientID: "a", CleanStart: true, Props: property.Properties{AuthMethod: "m"}}))
+		if _, err := s.Send(auth(packet.ContinueAuthentication, "m")); err != nil {
+			t.Fatal(err)
+		}
+		evs = s.Recv(wire(t, v5, auth(packet.ContinueAuthentication, "other")))
+		acks := sentOf[*packet.Connack](t, v5, evs)
+		if len(acks) != 1 || acks[0].Reason != packet.BadAuthenticationMethod || count(evs, EventClose) != 1 || len(received(evs)) != 0 {
+			t.Fatalf("AUTH with another method: %v", evs)
+		}
+	})
+	t.Run("MQTT-4.12.1-2/a failed re-authentication closes the connection", func(t *testing.T) {
+		auth := func(r packet.ReasonCode, method string) *packet.Auth {
+			return &packet.Auth{Reason: r, Props: property.Properties{AuthMethod: method}}
+		}
+		authed := func(t *testing.T) *pair {
+			p := newPair(t, Config{}, Config{})
+			p.connect(&packet.Connect{ClientID: "a", CleanStart: true, Props: property.Properties{AuthMethod: "m"}},
+				&packet.Connack{Props: property.Properties{AuthMethod: "m"}})
+			return p
+		}
+		// The server application refuses it with DISCONNECT.
+		p := authed(t)
+		p.send(RoleClient, auth(packet.ReAuthenticate, "m"))
+		p.send(RoleServer, &packet.Disconnect{Reason: packet.NotAuthorized})
+		if !p.closed[RoleServer] || !p.closed[RoleClient] {
+			t.Fatalf("closed: %v", p.closed)
+		}
+		// The Connection refuses an AUTH that breaks the re-authentication,
+		// on either side, with DISCONNECT 0x82 (DISCONNECT has no 0x8C).
+		q := authed(t)
+		wantClose(t, v5, q.server.Recv(wire(t, v5, auth(packet.ReAuthenticate, "other"))), packet.ProtocolError)
+		r := authed(t)
+		r.send(RoleClient, auth(packet.ReAuthenticate, "m"))
+		wantClose(t, v5, r.client.Recv(wire(t, v5, auth(packet.ContinueAuthentication, "other"))), packet.ProtocolError)
+	})
+}
