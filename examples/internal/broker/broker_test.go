@@ -518,11 +518,14 @@ func TestAssignedClientID_MQTT_3_2_2_16(t *testing.T) {
 	// 3.1.1: an empty identifier with clean session 1 is accepted.
 	c := dial(t, addr, packet.V311, connect(""))
 	subscribe(t, c, packet.Subscription{Filter: "x", QoS: packet.QoS0})
-	// ... and refused with clean session 0 (MQTT-3.1.3-8 of 3.1.1).
-	_, err := client.Dial(testContext(t), addr, &packet.Connect{}, mqtt.Config{Version: packet.V311})
-	var re *client.RefusedError
-	if !errors.As(err, &re) || re.Reason != packet.RefusedIdentifierRejected {
-		t.Fatalf("empty identifier without clean session: %v, want refused 0x02", err)
+	// ... and refused with clean session 0 (MQTT-3.1.3-8 of 3.1.1), sent
+	// raw: a client Connection refuses to send it (MQTT-3.1.3-7 of 3.1.1).
+	r := dialRaw(t, addr)
+	refusedConnect, _ := (&packet.Connect{}).AppendTo(nil, packet.V311)
+	r.write(refusedConnect)
+	if h, body, ok := r.read(); !ok || h.Type != packet.TypeConnack || len(body) != 2 ||
+		packet.ReasonCode(body[1]) != packet.RefusedIdentifierRejected {
+		t.Fatalf("empty identifier without clean session: %v % X, want CONNACK 0x02", h.Type, body)
 	}
 }
 
