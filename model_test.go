@@ -289,17 +289,32 @@ func (m *model) fire(i int, k TimerKind) {
 	m.handle(i, m.sides[i].c.TimerFired(k))
 }
 
-// drain delivers everything and sends every owed acknowledgement until
+func (m *model) drain(rt *rapid.T) { drainPipes(rt, m) }
+
+func (m *model) backlog(i int) (pipe, owed int) {
+	return len(m.sides[i].pipe), len(m.sides[i].owed)
+}
+
+// pipeModel is what the two model tests share: two sides, each with a pipe
+// of bytes on their way to it and acknowledgements it owes.
+type pipeModel interface {
+	backlog(i int) (pipe, owed int)
+	deliver(i, n int)
+	ack(i, k int)
+}
+
+// drainPipes delivers everything and sends every owed acknowledgement until
 // nothing moves.
-func (m *model) drain(rt *rapid.T) {
+func drainPipes(rt *rapid.T, m pipeModel) {
 	for range 10000 {
 		moved := false
-		for i, s := range m.sides {
-			if len(s.pipe) > 0 {
-				m.deliver(i, len(s.pipe))
+		for i := range 2 {
+			pipe, owed := m.backlog(i)
+			if pipe > 0 {
+				m.deliver(i, pipe)
 				moved = true
 			}
-			if len(s.owed) > 0 {
+			if owed > 0 {
 				m.ack(i, 0)
 				moved = true
 			}
