@@ -30,6 +30,19 @@ type Config struct {
 	// ConnectTimeout is how long a new connection may take to send its
 	// CONNECT; 0 means 10 seconds.
 	ConnectTimeout time.Duration
+	// Authenticate, when set, is asked about each CONNECT before its
+	// session is touched. It returns 0 to accept the client, or the MQTT
+	// 5.0 reason code (0x80 or above) to refuse it with: 0x85 Client
+	// Identifier not valid, 0x86 Bad User Name or Password, 0x87 Not
+	// authorized, ... A 3.1.1 client is refused with the matching return
+	// code (0x02, 0x03 or 0x04; 0x05 Not authorized for the others). The
+	// connection is closed after the refusing CONNACK (MQTT-3.1.4-2).
+	Authenticate func(c *packet.Connect) packet.ReasonCode
+	// MayPublish, when set, reports whether a client may publish on a
+	// topic. A PUBLISH it refuses is acknowledged as usual and dropped:
+	// neither routed nor retained (MQTT-3.3.5-2 of 3.1.1). A CONNECT whose
+	// will it refuses is refused with 0x87 Not authorized (0x05 in 3.1.1).
+	MayPublish func(clientID, topic string) bool
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -164,44 +177,6 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	}
 }
 
-// route delivers a message published by a client (or a will) to every
-// matching subscription, and applies its retain flag.
-func (b *Broker) route(m *message) {
-	if m.retain {
-		b.retained.store(m)
-	}
-	type target struct {
-		qos    int
-		retain bool
-		subIDs []uint32
-	}
-	var targets map[*session]*target
-	b.tree.match(m.topic, func(s *session, sub subscription) {
-		if sub.noLocal && s == m.from {
-			return // MQTT-3.8.3-3
-		}
-		if targets == nil {
-			targets = make(map[*session]*target)
-		}
-		t := targets[s]
-		if t == nil {
-			t = &target{qos: -1}
-			targets[s] = t
-		}
-		// One message per client, at the highest QoS any matching
-		// subscription grants (MQTT-3.3.4-2), with the Subscription
-		// Identifiers of all of them (MQTT-3.3.4-4).
-		t.qos = max(t.qos, int(min(m.qos, sub.qos))) // MQTT-3.8.4-8
-		t.retain = t.retain || sub.retainAsPublished && m.retain
-		if sub.id != 0 {
-			t.subIDs = append(t.subIDs, sub.id)
-		}
-	})
-	for s, t := range targets {
-		s.offer(delivery{msg: m, qos: packet.QoS(t.qos), retain: t.retain, subIDs: t.subIDs}, b)
-	}
-}
-
 // newClientID returns a fresh client identifier for a client that sent an
 // empty one.
 func newClientID() string {
@@ -223,7 +198,7 @@ func (b *Broker) claim(c *conn, clientID string, cleanStart bool) (s *session, p
 	var will *message
 	defer func() {
 		if will != nil {
-			b.route(will)
+			b.route(will, nil)
 		}
 	}()
 	for {
@@ -318,7 +293,7 @@ func (b *Broker) willDue(s *session, gen uint64) {
 	s.will, s.willTimer = nil, nil
 	b.mu.Unlock()
 	if w != nil {
-		b.route(w)
+		b.route(w, nil)
 	}
 }
 
@@ -335,6 +310,6 @@ func (b *Broker) expire(s *session, gen uint64) {
 	b.mu.Unlock()
 	b.logf("broker: client %q: session expired", s.id)
 	if w != nil {
-		b.route(w)
+		b.route(w, nil)
 	}
 }

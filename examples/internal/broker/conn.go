@@ -41,7 +41,14 @@ type conn struct {
 	timers  *netio.Timers
 	version packet.Version
 	wbuf    []byte
-	batch   bool // flushPending is sending a run of messages: write once at the end
+	batch   bool // in batched: write once at the end
+
+	// Reused from message to message, so that the publish path allocates
+	// nothing but the broker's copy of each message.
+	todo   []any          // the packets of handle, while no handle call is using it
+	router router         // route's scratch space
+	taken  []delivery     // the batch flushPending takes from the outbox
+	pub    packet.Publish // the PUBLISH deliver hands the Connection, which only encodes it
 
 	// From the CONNECT.
 	sess       *session
@@ -98,8 +105,14 @@ func (c *conn) name() string {
 	return c.nc.RemoteAddr().String()
 }
 
-// batchBytes is how much flushPending lets accumulate before it writes.
+// batchBytes is how much batched lets accumulate before it writes.
 const batchBytes = 64 << 10
+
+// recvPiece bounds the bytes handed to the Connection in one call. The
+// Connection keeps 64 packet values of each type from call to call and
+// allocates any more that one call needs: pieces of a 32 KiB read hold
+// few enough PUBLISH packets of common sizes to need none.
+const recvPiece = 4 << 10
 
 // connQueueMax bounds the QoS 1 and QoS 2 PUBLISH packets a connection
 // hands its Connection beyond the client's Receive Maximum; the rest wait
@@ -112,12 +125,7 @@ func (c *conn) run() {
 	defer c.teardown()
 	c.reader = netio.NewReader(c.nc, c.stop)
 	c.timers = netio.NewTimers(c.stop)
-	c.mc = mqtt.NewServer[uint16](mqtt.Config{
-		MaxPacketSize:           c.b.cfg.MaxPacketSize,
-		QueueWhenQuotaExhausted: true,
-		MaxQueued:               connQueueMax + c.b.cfg.MaxQueued, // room for retained messages on SUBSCRIBE
-		Clock:                   time.Now,
-	})
+	c.mc = newServer(&c.b.cfg)
 	// The CONNECT must come in time; once it is answered the Connection
 	// watches the Keep Alive.
 	deadline := time.NewTimer(c.b.cfg.ConnectTimeout)
@@ -134,9 +142,11 @@ func (c *conn) run() {
 			if !ok {
 				return
 			}
-			c.handle(c.mc.Recv(chunk))
-			c.reader.Release()
-			c.flushPending() // acknowledgements may have freed send quota
+			c.batched(func() {
+				c.recv(chunk)
+				c.reader.Release()
+				c.flushPending() // acknowledgements may have freed send quota
+			})
 		case f := <-c.timers.C():
 			if c.timers.Accept(f) {
 				c.handle(c.mc.TimerFired(f.Kind))
@@ -153,10 +163,94 @@ func (c *conn) run() {
 				c.shutdown = true
 				c.disconnect(packet.ServerShuttingDown)
 			} else {
-				c.disconnect(packet.SessionTakenOver) // MQTT-3.1.4-3
+				// What the client sent before it was taken over counts:
+				// a DISCONNECT that deletes the will, say.
+				c.drainRead()
+				if !c.closing {
+					c.disconnect(packet.SessionTakenOver) // MQTT-3.1.4-3
+				}
 			}
 		}
 	}
+}
+
+// takeoverGrace bounds how long a connection being taken over, whose
+// will is at stake, goes on reading: a DISCONNECT its client sent before
+// the new connection came, which deletes the will, may still be on its
+// way to the reader goroutine.
+const takeoverGrace = 50 * time.Millisecond
+
+// drainRead handles what the client sent before the take over: the
+// chunks the reader has ready and, while there is a will to publish or
+// not, those that come until the client closes its side (a client that
+// reconnects), the connection ends (its DISCONNECT arrived) or
+// takeoverGrace passes (a client still connected).
+func (c *conn) drainRead() {
+	var grace <-chan time.Time
+	if c.will != nil {
+		t := time.NewTimer(takeoverGrace)
+		defer t.Stop()
+		grace = t.C
+	}
+	for !c.closing {
+		var chunk []byte
+		var ok bool
+		if grace == nil {
+			select {
+			case chunk, ok = <-c.reader.Chunks():
+			default:
+				return
+			}
+		} else {
+			select {
+			case chunk, ok = <-c.reader.Chunks():
+			case <-grace:
+				return
+			}
+		}
+		if !ok {
+			c.closing = true
+			return
+		}
+		c.batched(func() {
+			c.recv(chunk)
+			c.reader.Release()
+		})
+	}
+}
+
+// newServer returns the server Connection of a new network connection.
+func newServer(cfg *Config) *mqtt.Connection[uint16] {
+	return mqtt.NewServer[uint16](mqtt.Config{
+		MaxPacketSize:           cfg.MaxPacketSize,
+		QueueWhenQuotaExhausted: true,
+		MaxQueued:               connQueueMax + cfg.MaxQueued, // room for retained messages on SUBSCRIBE
+		Clock:                   time.Now,
+	})
+}
+
+// recv hands bytes read from the socket to the Connection, a piece at a
+// time, and carries out the events.
+func (c *conn) recv(chunk []byte) {
+	for len(chunk) > 0 && !c.closing {
+		n := min(len(chunk), recvPiece)
+		c.handle(c.mc.Recv(chunk[:n]))
+		chunk = chunk[n:]
+	}
+}
+
+// batched runs fn with the bytes it has the Connection send held back
+// until it returns (but for one write per batchBytes), and then written
+// at once.
+func (c *conn) batched(fn func()) {
+	if c.batch {
+		fn()
+		return
+	}
+	c.batch = true
+	fn()
+	c.batch = false
+	c.flush()
 }
 
 // prepare claims the session of the CONNECT the Connection accepted, and
@@ -177,6 +271,14 @@ func (c *conn) prepare(p *packet.Connect) packet.ReasonCode {
 	if c.clientID == "" {
 		c.clientID, c.assigned = newClientID(), true
 	}
+	if auth := c.b.cfg.Authenticate; auth != nil {
+		if r := auth(p); r != 0 {
+			return refusal(c.version, r)
+		}
+	}
+	if p.HasWill() && !c.mayPublish(p.Will.Topic) {
+		return refusal(c.version, packet.NotAuthorized)
+	}
 	s, present, state, err := c.b.claim(c, c.clientID, p.CleanStart)
 	if err != nil {
 		if c.version != packet.V5 {
@@ -195,12 +297,41 @@ func (c *conn) prepare(p *packet.Connect) packet.ReasonCode {
 	return 0
 }
 
+// mayPublish asks Config.MayPublish whether the client may publish on
+// topic.
+func (c *conn) mayPublish(topic string) bool {
+	return c.b.cfg.MayPublish == nil || c.b.cfg.MayPublish(c.clientID, topic)
+}
+
+// refusal returns the CONNACK code that refuses a client of version v for
+// the v5 reason r.
+func refusal(v packet.Version, r packet.ReasonCode) packet.ReasonCode {
+	if v == packet.V5 {
+		return r
+	}
+	switch r {
+	case packet.ClientIdentifierNotValid:
+		return packet.RefusedIdentifierRejected
+	case packet.ServerUnavailable, packet.ServerBusy:
+		return packet.RefusedServerUnavailable
+	case packet.BadUserNameOrPassword:
+		return packet.RefusedBadUserNameOrPassword
+	}
+	return packet.RefusedNotAuthorized
+}
+
 // handle carries out the events of one call on the Connection: bytes are
 // written, timers armed, and the packets that need the broker copied (the
 // events are valid only until the next call) and then acted on, each of
 // which may call the Connection again.
 func (c *conn) handle(evs []mqtt.Event[uint16]) {
-	var todo []any
+	// A call made while acting on a packet uses a list of its own.
+	todo := c.todo[:0]
+	c.todo = nil
+	defer func() {
+		clear(todo)
+		c.todo = todo[:0]
+	}()
 	closeNow := false
 	for _, e := range evs {
 		switch e.Kind {
@@ -249,7 +380,7 @@ func (c *conn) copyIn(p packet.Packet) any {
 	case *packet.Connect:
 		return p.Clone()
 	case *packet.Publish:
-		return newMessage(p.Topic, p.Payload, p.QoS, p.Retain, &p.Props, c.sess, time.Now())
+		return newMessage(p.Topic, p.Payload, p.QoS, p.Retain, &p.Props, c.sess)
 	case *packet.Subscribe:
 		return p.Clone()
 	case *packet.Unsubscribe:
@@ -266,7 +397,11 @@ func (c *conn) act(x any) {
 	case *packet.Connect:
 		c.onConnect(x)
 	case *message:
-		c.b.route(x)
+		if c.mayPublish(x.topic) {
+			c.b.route(x, &c.router)
+		} else {
+			c.logf("not authorized to publish on %q: message dropped", x.topic)
+		}
 	case *packet.Subscribe:
 		c.onSubscribe(x)
 	case *packet.Unsubscribe:
@@ -337,7 +472,7 @@ func (c *conn) onConnect(p *packet.Connect) {
 	}
 	if p.HasWill() {
 		w := &p.Will
-		c.will = newMessage(w.Topic, w.Payload, w.QoS, w.Retain, &w.Props, c.sess, time.Now())
+		c.will = newMessage(w.Topic, w.Payload, w.QoS, w.Retain, &w.Props, c.sess)
 		c.willDelay = w.Props.WillDelay
 	}
 	evs, err := c.mc.Send(ack)
@@ -355,44 +490,63 @@ func (c *conn) onConnect(p *packet.Connect) {
 	c.flushPending()
 }
 
-// flushPending sends the session's outbox: QoS 0 messages as they come,
-// QoS 1 and QoS 2 ones while the Connection holds fewer than connQueueMax
-// waiting for the client's Receive Maximum. A client whose outbox
-// overflowed is disconnected with 0x97 Quota exceeded.
+// flushPending sends what the session's outbox holds (one batch of it, a
+// lock of the outbox each): QoS 0 messages as they come, QoS 1 and QoS 2
+// ones while the Connection holds fewer than connQueueMax waiting for the
+// client's Receive Maximum. A client whose outbox overflowed is
+// disconnected with 0x97 Quota exceeded.
+//
+// It then wakes its own connection for the next batch rather than take
+// it, so that a client whose messages arrive faster than they can be sent
+// still has its packets read, its timers and the broker's requests served
+// in between.
 func (c *conn) flushPending() {
 	// The messages go out in one write (or one per batchBytes), not one
 	// write each.
-	c.batch = true
-	defer func() {
-		c.batch = false
-		c.flush()
-	}()
-	for c.connected && !c.closing {
-		d, ok, overflow := c.sess.next(c.ready)
-		if overflow {
-			c.logf("disconnected: too many messages unacknowledged or unread")
-			c.disconnect(packet.QuotaExceeded)
-			return
-		}
-		if !ok {
-			return
-		}
-		c.deliver(d.msg, d.qos, d.retain, d.subIDs)
-	}
+	c.batched(c.sendBatch)
 }
 
-// ready reports whether a message of qos can be handed to the Connection.
-func (c *conn) ready(qos packet.QoS) bool {
-	return qos == packet.QoS0 || c.mc.Queued() < connQueueMax
+// sendBatch takes one batch from the outbox and sends it.
+func (c *conn) sendBatch() {
+	if !c.connected || c.closing {
+		return
+	}
+	// Each QoS 1 or QoS 2 message sent adds at most one to the
+	// Connection's queue.
+	batch, overflow := c.sess.take(c.taken, connQueueMax-c.mc.Queued())
+	if overflow {
+		c.logf("disconnected: too many messages unacknowledged or unread")
+		c.disconnect(packet.QuotaExceeded)
+		return
+	}
+	if len(batch) == 0 {
+		c.taken = batch
+		if cap(batch) > keepOutbox {
+			c.taken = nil // a burst is over
+		}
+		return
+	}
+	now := time.Now()
+	for i, d := range batch {
+		if c.closing {
+			// What the client was not sent stays in the session.
+			c.sess.giveBack(batch[i:])
+			break
+		}
+		c.deliver(d.msg, d.qos, d.retain, d.subIDs, now)
+	}
+	clear(batch)
+	c.taken = batch[:0]
+	c.sess.signal()
 }
 
 // deliver sends one message to the client.
-func (c *conn) deliver(m *message, qos packet.QoS, retain bool, subIDs []uint32) {
-	p, ok := m.publish(c.version, qos, retain, subIDs, time.Now())
-	if !ok {
+func (c *conn) deliver(m *message, qos packet.QoS, retain bool, subIDs []uint32, now time.Time) {
+	p := &c.pub
+	if !m.fill(p, c.version, qos, retain, subIDs, now) {
 		return // expired
 	}
-	if err := c.send(&p); err != nil {
+	if err := c.send(p); err != nil {
 		// Too large for the client (MQTT-3.1.2-25) or the connection is
 		// closing; the message is not delivered.
 		c.logf("message on %q not delivered: %v", m.topic, err)
@@ -411,7 +565,7 @@ func (c *conn) onSubscribe(p *packet.Subscribe) {
 		// (MQTT-3.8.3-4) with DISCONNECT 0x82.
 		k := parseFilter(s.Filter, c.version)
 		existed[i] = c.b.tree.subscribe(k, c.sess, subscription{qos: s.QoS,
-			noLocal: s.NoLocal, retainAsPublished: s.RetainAsPublished, id: subID})
+			noLocal: s.NoLocal, retainAsPublished: s.RetainAsPublished, ids: subscriptionIDs(subID)})
 		c.sess.mu.Lock()
 		c.sess.filters[s.Filter] = k
 		c.sess.mu.Unlock()
@@ -428,12 +582,9 @@ func (c *conn) onSubscribe(p *packet.Subscribe) {
 		if s.RetainHandling == 2 || s.RetainHandling == 1 && existed[i] || c.sess.filters[s.Filter].share != "" {
 			continue
 		}
-		var ids []uint32
-		if subID != 0 {
-			ids = []uint32{subID}
-		}
+		ids := subscriptionIDs(subID)
 		for _, m := range c.b.retained.matching(s.Filter) {
-			c.deliver(m, min(m.qos, s.QoS), true, ids)
+			c.deliver(m, min(m.qos, s.QoS), true, ids, time.Now())
 		}
 	}
 }
@@ -511,6 +662,6 @@ func (c *conn) teardown() {
 		b.mu.Unlock()
 	}
 	if will != nil {
-		c.b.route(will)
+		c.b.route(will, &c.router)
 	}
 }

@@ -19,6 +19,14 @@
 // is no broker-wide lock on the publish path. The broker-wide mutex guards
 // only the table of sessions, taken when clients connect and disconnect.
 //
+// The publish path allocates only the broker's one copy of each message
+// (its struct, and one buffer for the topic, the payload and the
+// properties forwarded), which every delivery shares read-only: the topic
+// tree is walked level by level in place, each connection goroutine keeps
+// its scratch lists from one message to the next, the owner takes its
+// outbox in batches (swapping arrays with it), and what a batch has the
+// Connection send goes out in one write.
+//
 // # What it does
 //
 //   - MQTT 3.1.1 and 5.0 clients on the same listener: each server
@@ -71,13 +79,16 @@
 //     the Connection while the client's quota is used up), Maximum Packet
 //     Size and incoming Topic Aliases, all by the Connection.
 //   - Shutdown: listeners close, v5 clients get DISCONNECT 0x8B.
+//   - Optional hooks: Config.Authenticate accepts or refuses each CONNECT
+//     (user name, password, client identifier), and Config.MayPublish
+//     each topic a client publishes on (its will included); a refused
+//     PUBLISH is acknowledged as usual and dropped.
 //
 // # Not yet
 //
 // TODO: TLS and WebSocket listeners.
-// TODO: enhanced authentication and any user name / password check: every
-// client is accepted, and a v5 CONNECT with an Authentication Method is
-// refused with 0x8C.
+// TODO: enhanced authentication: a v5 CONNECT with an Authentication
+// Method is refused with 0x8C; authorization of subscriptions.
 // TODO: outgoing Topic Aliases, a limit on the number of sessions, and
 // the queue limits as command-line flags.
 package broker

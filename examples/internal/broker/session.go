@@ -93,8 +93,15 @@ func (s *session) offer(d delivery, b *Broker) {
 		b.logf("broker: client %q: outbox full, message on %q dropped", s.id, lost)
 	}
 	s.pending = append(s.pending, d)
+	first := len(s.pending) == 1
 	s.mu.Unlock()
-	s.signal()
+	if first {
+		// An outbox that was not empty has woken its connection already:
+		// after each batch it takes, the connection wakes itself for the
+		// next, until it finds the outbox empty or has to wait for the
+		// client's acknowledgements (and looks again when they come).
+		s.signal()
+	}
 }
 
 func (s *session) signal() {
@@ -104,8 +111,65 @@ func (s *session) signal() {
 	}
 }
 
+// keepOutbox bounds the array an empty outbox keeps, and the one its
+// connection keeps for the next batch once the outbox is empty: while the
+// outbox is busy the two arrays go back and forth, whatever their size.
+const keepOutbox = 1024
+
+// take moves the deliveries at the front of the outbox that may go to the
+// client now into batch, which is empty: every QoS 0 one, and at most room
+// QoS 1 and QoS 2 ones, up to the first one past room. When it takes the
+// whole outbox it swaps it for batch's array, so a connection that hands
+// its batches back allocates nothing. overflow reports that the client is
+// to be disconnected.
+func (s *session) take(batch []delivery, room int) (_ []delivery, overflow bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.overflow {
+		return batch, true
+	}
+	if len(s.pending) == 0 && cap(s.pending) > keepOutbox {
+		s.pending = nil // a burst is over
+	}
+	n := 0
+	for _, d := range s.pending {
+		if d.qos > packet.QoS0 {
+			if room <= 0 {
+				break
+			}
+			room--
+		}
+		n++
+	}
+	switch {
+	case n == 0:
+	case n == len(s.pending):
+		batch, s.pending = s.pending, batch[:0]
+	default:
+		batch = append(batch, s.pending[:n]...)
+		clear(s.pending[:n])
+		s.pending = s.pending[n:]
+	}
+	return batch, false
+}
+
+// giveBack puts deliveries taken but not sent back at the front of the
+// outbox.
+func (s *session) giveBack(ds []delivery) {
+	if len(ds) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dead {
+		return
+	}
+	s.pending = append(append(make([]delivery, 0, len(ds)+len(s.pending)), ds...), s.pending...)
+}
+
 // next removes and returns the first delivery of the outbox if ready
-// accepts its QoS. overflow reports that the client is to be disconnected.
+// accepts its QoS (take does the same for many at once). overflow reports
+// that the client is to be disconnected.
 func (s *session) next(ready func(packet.QoS) bool) (d delivery, ok, overflow bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

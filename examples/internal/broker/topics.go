@@ -13,33 +13,56 @@ type subscription struct {
 	qos               packet.QoS // the granted maximum QoS
 	noLocal           bool
 	retainAsPublished bool
-	id                uint32 // v5 Subscription Identifier; 0 for none
+	// ids is the v5 Subscription Identifier as a list of one, made once
+	// when subscribing and shared, read-only, by every delivery it
+	// matches; nil for none.
+	ids []uint32
+}
+
+// subscriptionIDs returns the list of one Subscription Identifier of a
+// subscription; nil for 0, which is none.
+func subscriptionIDs(id uint32) []uint32 {
+	if id == 0 {
+		return nil
+	}
+	return []uint32{id}
 }
 
 // topicTree holds every subscription, one level of the topic filter per
-// node. Matching takes the read lock only.
+// node. Matching takes the read lock only, and walks the levels of the
+// topic name in place: it allocates nothing.
 type topicTree struct {
 	mu   sync.RWMutex
 	root node
 }
 
 type node struct {
-	children map[string]*node
-	subs     map[*session]subscription
-	groups   map[string]*shareGroup // shared subscriptions to this filter, by ShareName
+	children map[string]*node // by topic filter level, but for the wildcards
+	plus     *node            // the "+" level below this one
+	hash     *node            // the "#" level below this one
+
+	// The ordinary subscriptions to the filter that ends here, in no
+	// particular order, and where each session's is in the list.
+	subs  []member
+	index map[*session]int
+
+	groups map[string]*shareGroup // shared subscriptions to this filter, by ShareName
+}
+
+// member is a session with one of its subscriptions: one ordinary
+// subscription, one member of a share group, or one subscription that
+// matched a topic.
+type member struct {
+	s   *session
+	sub subscription
 }
 
 // shareGroup is the shared subscription "$share/{name}/{filter}": each
 // message is delivered to one of its members, taken in turn (section
 // 4.8.2).
 type shareGroup struct {
-	members []shareMember // in the order they joined
+	members []member      // in the order they joined
 	next    atomic.Uint32 // where the next turn starts; advanced under the read lock
-}
-
-type shareMember struct {
-	s   *session
-	sub subscription
 }
 
 // filterKey is a subscription's place in the tree: the topic filter and,
@@ -60,22 +83,60 @@ func parseFilter(f string, v packet.Version) filterKey {
 	return filterKey{filter: f}
 }
 
+// child returns the child of n for the filter level, creating it when
+// create is set; otherwise it is nil if there is none.
+func (n *node) child(level string, create bool) *node {
+	var p **node
+	switch level {
+	case "+":
+		p = &n.plus
+	case "#":
+		p = &n.hash
+	default:
+		c := n.children[level]
+		if c == nil && create {
+			if n.children == nil {
+				n.children = make(map[string]*node)
+			}
+			c = &node{}
+			n.children[level] = c
+		}
+		return c
+	}
+	if *p == nil && create {
+		*p = &node{}
+	}
+	return *p
+}
+
+// unlink removes the child of n for the filter level.
+func (n *node) unlink(level string) {
+	switch level {
+	case "+":
+		n.plus = nil
+	case "#":
+		n.hash = nil
+	default:
+		delete(n.children, level)
+	}
+}
+
+// empty reports whether n holds nothing and leads to nothing.
+func (n *node) empty() bool {
+	return len(n.subs) == 0 && len(n.groups) == 0 &&
+		len(n.children) == 0 && n.plus == nil && n.hash == nil
+}
+
 // subscribe adds or replaces (MQTT-3.8.4-3) the subscription of s to
 // filter, and reports whether one existed.
 func (t *topicTree) subscribe(k filterKey, s *session, sub subscription) (existed bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := &t.root
-	for level := range strings.SplitSeq(k.filter, "/") {
-		child := n.children[level]
-		if child == nil {
-			if n.children == nil {
-				n.children = make(map[string]*node)
-			}
-			child = &node{}
-			n.children[level] = child
-		}
-		n = child
+	for rest, more := k.filter, true; more; {
+		var level string
+		level, rest, more = strings.Cut(rest, "/")
+		n = n.child(level, true)
 	}
 	if k.share != "" {
 		g := n.groups[k.share]
@@ -92,15 +153,19 @@ func (t *topicTree) subscribe(k filterKey, s *session, sub subscription) (existe
 				return true
 			}
 		}
-		g.members = append(g.members, shareMember{s, sub})
+		g.members = append(g.members, member{s, sub})
 		return false
 	}
-	if n.subs == nil {
-		n.subs = make(map[*session]subscription)
+	if i, ok := n.index[s]; ok {
+		n.subs[i].sub = sub
+		return true
 	}
-	_, existed = n.subs[s]
-	n.subs[s] = sub
-	return existed
+	if n.index == nil {
+		n.index = make(map[*session]int)
+	}
+	n.index[s] = len(n.subs)
+	n.subs = append(n.subs, member{s, sub})
+	return false
 }
 
 // unsubscribe removes the subscription of s to filter, and reports
@@ -108,27 +173,48 @@ func (t *topicTree) subscribe(k filterKey, s *session, sub subscription) (existe
 func (t *topicTree) unsubscribe(k filterKey, s *session) (existed bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.root.remove(strings.Split(k.filter, "/"), k.share, s)
+	return t.root.remove(k.filter, k.share, s)
 }
 
-func (n *node) remove(levels []string, share string, s *session) bool {
-	if len(levels) == 0 {
-		if share != "" {
-			return n.leave(share, s)
-		}
-		_, ok := n.subs[s]
-		delete(n.subs, s)
-		return ok
-	}
-	child := n.children[levels[0]]
+// remove removes the subscription of s to the filter levels below n.
+func (n *node) remove(filter, share string, s *session) bool {
+	level, rest, more := strings.Cut(filter, "/")
+	child := n.child(level, false)
 	if child == nil {
 		return false
 	}
-	ok := child.remove(levels[1:], share, s)
-	if len(child.subs) == 0 && len(child.children) == 0 && len(child.groups) == 0 {
-		delete(n.children, levels[0])
+	var ok bool
+	switch {
+	case more:
+		ok = child.remove(rest, share, s)
+	case share != "":
+		ok = child.leave(share, s)
+	default:
+		ok = child.drop(s)
+	}
+	if child.empty() {
+		n.unlink(level)
 	}
 	return ok
+}
+
+// drop removes the ordinary subscription of s from n: the last one takes
+// its place in the list.
+func (n *node) drop(s *session) bool {
+	i, ok := n.index[s]
+	if !ok {
+		return false
+	}
+	last := len(n.subs) - 1
+	n.subs[i] = n.subs[last]
+	n.index[n.subs[i].s] = i
+	n.subs[last] = member{}
+	n.subs = n.subs[:last]
+	delete(n.index, s)
+	if last == 0 {
+		n.subs, n.index = nil, nil
+	}
+	return true
 }
 
 // leave removes s from the share group; a group left empty goes. The
@@ -154,8 +240,8 @@ func (n *node) leave(share string, s *session) bool {
 // visit calls fn for every subscription at the node: each ordinary one,
 // and for each share group the member whose turn it is.
 func (n *node) visit(fn func(*session, subscription)) {
-	for s, sub := range n.subs {
-		fn(s, sub)
+	for i := range n.subs {
+		fn(n.subs[i].s, n.subs[i].sub)
 	}
 	for _, g := range n.groups {
 		if m, ok := g.pick(); ok {
@@ -170,10 +256,10 @@ func (n *node) visit(fn func(*session, subscription)) {
 // the subscription's QoS while offline. The message then belongs to that
 // session: if it ends before delivering it, no other member gets it
 // (MQTT-4.8.2-4, MQTT-4.8.2-5).
-func (g *shareGroup) pick() (shareMember, bool) {
+func (g *shareGroup) pick() (member, bool) {
 	n := uint32(len(g.members))
 	if n == 0 {
-		return shareMember{}, false
+		return member{}, false
 	}
 	start := g.next.Add(1) - 1
 	fallback := -1
@@ -191,7 +277,7 @@ func (g *shareGroup) pick() (shareMember, bool) {
 		}
 	}
 	if fallback < 0 {
-		return shareMember{}, false
+		return member{}, false
 	}
 	return g.members[fallback], true
 }
@@ -201,32 +287,35 @@ func (g *shareGroup) pick() (shareMember, bool) {
 func (t *topicTree) match(topic string, fn func(*session, subscription)) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	levels := strings.Split(topic, "/")
 	// MQTT-4.7.2-1: a filter beginning with a wildcard does not match a
 	// topic beginning with $.
-	t.root.match(levels, strings.HasPrefix(topic, "$"), fn)
+	t.root.match(topic, false, strings.HasPrefix(topic, "$"), fn)
 }
 
-func (n *node) match(levels []string, dollar bool, fn func(*session, subscription)) {
-	if len(levels) == 0 {
+// match calls fn for the subscriptions at or below n whose filters match
+// the levels of the topic name that remain: those of rest, or none when
+// done is set.
+func (n *node) match(rest string, done, dollar bool, fn func(*session, subscription)) {
+	if done {
 		n.visit(fn)
 		// "a/#" also matches "a": # stands for the parent level too.
-		if hash := n.children["#"]; hash != nil {
-			hash.visit(fn)
+		if n.hash != nil {
+			n.hash.visit(fn)
 		}
 		return
 	}
-	if child := n.children[levels[0]]; child != nil {
-		child.match(levels[1:], false, fn)
+	level, rest, more := strings.Cut(rest, "/")
+	if child := n.children[level]; child != nil {
+		child.match(rest, !more, false, fn)
 	}
 	if dollar {
 		return
 	}
-	if plus := n.children["+"]; plus != nil {
-		plus.match(levels[1:], false, fn)
+	if n.plus != nil {
+		n.plus.match(rest, !more, false, fn)
 	}
-	if hash := n.children["#"]; hash != nil {
-		hash.visit(fn)
+	if n.hash != nil {
+		n.hash.visit(fn)
 	}
 }
 

@@ -1,0 +1,99 @@
+package broker
+
+import "github.com/mqttcore/mqtt/packet"
+
+// router is the scratch space of route: each connection goroutine keeps
+// one and reuses it, so that routing a message allocates nothing.
+type router struct {
+	hits    []member         // the subscriptions that match the topic
+	targets []target         // the sessions they belong to, once each
+	index   map[*session]int // where each session is in targets, when many match
+}
+
+// target is one session a message goes to, with what its matching
+// subscriptions grant.
+type target struct {
+	s      *session
+	qos    packet.QoS
+	retain bool
+	subIDs []uint32 // read-only: it may be a subscription's own list
+}
+
+// linearTargets is how many matching subscriptions route looks through
+// for a session's earlier ones before it uses a map.
+const linearTargets = 16
+
+// keepRouted bounds the lists a router keeps from one message to the
+// next: a message that matched more subscriptions lets them go.
+const keepRouted = 1024
+
+// route delivers a message published by a client (or a will) to every
+// matching subscription, and applies its retain flag. r is the caller's
+// scratch space; nil makes one for this message.
+func (b *Broker) route(m *message, r *router) {
+	if m.retain {
+		b.retained.store(m)
+	}
+	if r == nil {
+		r = &router{}
+	}
+	hits := r.hits[:0]
+	b.tree.match(m.topic, func(s *session, sub subscription) {
+		hits = append(hits, member{s, sub})
+	})
+	many := len(hits) > linearTargets
+	if many && r.index == nil {
+		r.index = make(map[*session]int)
+	}
+	targets := r.targets[:0]
+	for _, h := range hits {
+		if h.sub.noLocal && h.s == m.from {
+			continue // MQTT-3.8.3-3
+		}
+		qos := min(m.qos, h.sub.qos) // MQTT-3.8.4-8
+		retain := h.sub.retainAsPublished && m.retain
+		i := -1
+		if many {
+			if j, ok := r.index[h.s]; ok {
+				i = j
+			}
+		} else {
+			for j := range targets {
+				if targets[j].s == h.s {
+					i = j
+					break
+				}
+			}
+		}
+		if i < 0 {
+			if many {
+				r.index[h.s] = len(targets)
+			}
+			targets = append(targets, target{s: h.s, qos: qos, retain: retain, subIDs: h.sub.ids})
+			continue
+		}
+		// One message per client, at the highest QoS any matching
+		// subscription grants (MQTT-3.3.4-2), with the Subscription
+		// Identifiers of all of them (MQTT-3.3.4-4).
+		t := &targets[i]
+		t.qos = max(t.qos, qos)
+		t.retain = t.retain || retain
+		if len(h.sub.ids) > 0 {
+			// A new list: the one held may be a subscription's.
+			t.subIDs = append(t.subIDs[:len(t.subIDs):len(t.subIDs)], h.sub.ids...)
+		}
+	}
+	for _, t := range targets {
+		t.s.offer(delivery{msg: m, qos: t.qos, retain: t.retain, subIDs: t.subIDs}, b)
+	}
+	// Nothing is kept that would keep a session or a message alive.
+	clear(hits)
+	clear(targets)
+	if many {
+		clear(r.index)
+	}
+	r.hits, r.targets = hits[:0], targets[:0]
+	if cap(hits) > keepRouted {
+		r.hits, r.targets, r.index = nil, nil, nil
+	}
+}

@@ -1,0 +1,400 @@
+package broker
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/mqttcore/mqtt/examples/internal/netio"
+	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/property"
+)
+
+// The publish path, measured without the network: a client's PUBLISH
+// packets go through its server Connection and the broker (copy, topic
+// tree, outbox) to a subscriber's Connection, whose bytes are written to a
+// net.Conn that discards them. Each benchmark reports one message per op.
+//
+//	go test ./examples/internal/broker -run '^$' -bench . -benchmem
+
+// benchTopic is a topic like the load generator's (bench/ and a random
+// suffix); benchPayload is 64 bytes, its default size.
+const benchTopic = "bench/5f0c3a9e1b7d"
+
+var benchPayload = bytes.Repeat([]byte{'x'}, 64)
+
+// discard is a net.Conn that swallows what is written to it.
+type discard struct{ written int }
+
+func (d *discard) Read([]byte) (int, error)         { return 0, io.EOF }
+func (d *discard) Write(b []byte) (int, error)      { d.written += len(b); return len(b), nil }
+func (d *discard) Close() error                     { return nil }
+func (d *discard) LocalAddr() net.Addr              { return &net.TCPAddr{} }
+func (d *discard) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
+func (d *discard) SetDeadline(time.Time) error      { return nil }
+func (d *discard) SetReadDeadline(time.Time) error  { return nil }
+func (d *discard) SetWriteDeadline(time.Time) error { return nil }
+
+// encode returns the bytes of packets.
+func encode(tb testing.TB, v packet.Version, ps ...packet.Packet) []byte {
+	tb.Helper()
+	var out []byte
+	for _, p := range ps {
+		var err error
+		if out, err = p.AppendTo(out, v); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return out
+}
+
+// benchClient returns a connection of br that has accepted a v5 client's
+// CONNECT and its subscriptions, as run would, with no goroutine of its
+// own: the caller feeds it bytes.
+func benchClient(tb testing.TB, br *Broker, id string, subs ...packet.Subscription) *conn {
+	tb.Helper()
+	c := newConn(br, &discard{})
+	c.timers = netio.NewTimers(c.stop)
+	c.mc = newServer(&br.cfg)
+	tb.Cleanup(func() { close(c.stop) })
+	feed(c, encode(tb, packet.V5, &packet.Connect{ClientID: id, CleanStart: true}))
+	if !c.connected {
+		tb.Fatalf("%s: not connected", id)
+	}
+	if len(subs) > 0 {
+		feed(c, encode(tb, packet.V5, &packet.Subscribe{PacketID: 1, Subscriptions: subs}))
+	}
+	return c
+}
+
+// feed hands the connection bytes from its client, as run does.
+func feed(c *conn, chunk []byte) {
+	c.batched(func() {
+		c.recv(chunk)
+		c.flushPending()
+	})
+}
+
+// BenchmarkPublishQoS0FanIn is the broker's side of the load generator's
+// fan-in at QoS 0 (-fanin 8 -q 0 -size 64): PUBLISH packets arrive in
+// chunks as large as netio's reads, are copied, routed and delivered to
+// the one subscriber, whose bytes are written in batches.
+func BenchmarkPublishQoS0FanIn(b *testing.B) {
+	br := New(Config{})
+	sub := benchClient(b, br, "sub", packet.Subscription{Filter: benchTopic})
+	pub := benchClient(b, br, "pub")
+	one := encode(b, packet.V5, &packet.Publish{Topic: benchTopic, Payload: benchPayload})
+	per := (32 << 10) / len(one)
+	chunk := bytes.Repeat(one, per)
+	out := sub.nc.(*discard)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := 0; n < b.N; n += per {
+		feed(pub, chunk)
+		sub.flushPending()
+	}
+	b.StopTimer()
+	if want := (b.N + per - 1) / per * per * (len(one)); out.written < want {
+		b.Fatalf("subscriber was sent %d bytes, want at least %d", out.written, want)
+	}
+}
+
+// BenchmarkRouteQoS0 is the part of the publish path that is the
+// broker's own: a decoded PUBLISH is copied and routed to the one
+// subscriber, which takes it from its outbox.
+func BenchmarkRouteQoS0(b *testing.B) {
+	br := New(Config{})
+	sub := benchClient(b, br, "sub", packet.Subscription{Filter: benchTopic})
+	pub := benchClient(b, br, "pub")
+	p := &packet.Publish{Topic: benchTopic, Payload: benchPayload}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		pub.act(pub.copyIn(p))
+		if takeAll(sub) != 1 {
+			b.Fatal("message not routed")
+		}
+	}
+}
+
+// BenchmarkRouteQoS0Wildcards routes in a tree of 3,000 subscriptions
+// (exact, + and #); the topic matches 4 of them, of 3 sessions, one of
+// which has 2 matching subscriptions with Subscription Identifiers.
+func BenchmarkRouteQoS0Wildcards(b *testing.B) {
+	br := New(Config{})
+	var noise []*session
+	for i := range 1000 {
+		s := newSession(fmt.Sprint("noise", i))
+		s.live = true
+		noise = append(noise, s)
+		br.tree.subscribe(filterKey{filter: fmt.Sprintf("site/%d/+/temp", i)}, s, subscription{})
+		br.tree.subscribe(filterKey{filter: fmt.Sprintf("site/%d/room/#", i)}, s, subscription{})
+		br.tree.subscribe(filterKey{filter: fmt.Sprintf("other/%d", i)}, s, subscription{})
+	}
+	a := benchClient(b, br, "a",
+		packet.Subscription{Filter: "site/7/+/temp"}, packet.Subscription{Filter: "site/#"})
+	pub := benchClient(b, br, "pub")
+	p := &packet.Publish{Topic: "site/7/room/temp", Payload: benchPayload}
+	sessions := []*session{a.sess, noise[7]}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		pub.act(pub.copyIn(p))
+		for _, s := range sessions {
+			s.mu.Lock()
+			clear(s.pending)
+			s.pending = s.pending[:0]
+			s.mu.Unlock()
+		}
+	}
+}
+
+// BenchmarkTopicMatch matches one topic against the tree of
+// BenchmarkRouteQoS0Wildcards.
+func BenchmarkTopicMatch(b *testing.B) {
+	var tree topicTree
+	for i := range 1000 {
+		s := newSession(fmt.Sprint("s", i))
+		tree.subscribe(filterKey{filter: fmt.Sprintf("site/%d/+/temp", i)}, s, subscription{})
+		tree.subscribe(filterKey{filter: fmt.Sprintf("site/%d/room/#", i)}, s, subscription{})
+		tree.subscribe(filterKey{filter: fmt.Sprintf("other/%d", i)}, s, subscription{})
+	}
+	n := 0
+	count := func(*session, subscription) { n++ }
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		tree.match("site/7/room/temp", count)
+	}
+	if n != 2*b.N {
+		b.Fatalf("%d matches, want %d", n, 2*b.N)
+	}
+}
+
+// takeAll empties the outbox of c's session and returns how many
+// deliveries it held.
+func takeAll(c *conn) int {
+	batch, _ := c.sess.take(c.taken, connQueueMax)
+	n := len(batch)
+	clear(batch)
+	c.taken = batch[:0]
+	return n
+}
+
+// Routing a QoS 0 message to a subscriber allocates nothing: the message
+// is copied once (its struct and one buffer) and shared.
+func TestPublishPathAllocations(t *testing.T) {
+	br := New(Config{})
+	sub := benchClient(t, br, "sub", packet.Subscription{Filter: benchTopic})
+	pub := benchClient(t, br, "pub")
+	p := &packet.Publish{Topic: benchTopic, Payload: benchPayload}
+	m := newMessage(p.Topic, p.Payload, p.QoS, p.Retain, &p.Props, pub.sess)
+	if got := testing.AllocsPerRun(100, func() {
+		br.route(m, &pub.router)
+		sub.flushPending()
+	}); got != 0 {
+		t.Errorf("route and deliver: %v allocations per message, want 0", got)
+	}
+	if got := testing.AllocsPerRun(100, func() {
+		newMessage(p.Topic, p.Payload, p.QoS, p.Retain, &p.Props, pub.sess)
+	}); got > 2 {
+		t.Errorf("newMessage: %v allocations, want at most 2", got)
+	}
+}
+
+// newMessage copies everything it keeps: the read buffer the PUBLISH was
+// decoded from is reused at once.
+func TestNewMessageCopies(t *testing.T) {
+	// Decoded packets' strings alias the read buffer too.
+	buf := []byte("topic/apayloadctrespcorrkv")
+	alias := func(b []byte) string { return unsafe.String(&b[0], len(b)) }
+	props := &property.Properties{PayloadFormat: 1, ContentType: alias(buf[14:16]),
+		ResponseTopic: alias(buf[16:20]), CorrelationData: buf[20:24],
+		User: []property.User{{Key: alias(buf[24:25]), Value: alias(buf[25:26])}}, MessageExpiry: 10, TopicAlias: 3,
+		SubscriptionIDs: []uint32{9}}
+	before := time.Now()
+	m := newMessage(alias(buf[:7]), buf[7:14], packet.QoS1, true, props, nil)
+	after := time.Now()
+	for i := range buf {
+		buf[i] = '!'
+	}
+	want := &property.Properties{PayloadFormat: 1, ContentType: "ct", ResponseTopic: "resp",
+		CorrelationData: []byte("corr"), User: []property.User{{Key: "k", Value: "v"}}}
+	if m.topic != "topic/a" || string(m.payload) != "payload" || m.qos != packet.QoS1 || !m.retain {
+		t.Errorf("message %q %q qos %d retain %v", m.topic, m.payload, m.qos, m.retain)
+	}
+	if m.props == nil || m.props.ContentType != want.ContentType || m.props.ResponseTopic != want.ResponseTopic ||
+		!bytes.Equal(m.props.CorrelationData, want.CorrelationData) || !slices.Equal(m.props.User, want.User) ||
+		m.props.PayloadFormat != 1 || m.props.TopicAlias != 0 || m.props.SubscriptionIDs != nil {
+		t.Errorf("forwarded properties %+v, want %+v", m.props, want)
+	}
+	if m.expires.Before(before.Add(10*time.Second)) || m.expires.After(after.Add(10*time.Second)) {
+		t.Errorf("expires %v, want 10s after %v", m.expires, before)
+	}
+	// Appending to the payload cannot reach the bytes of the topic.
+	_ = append(m.payload, "more"...)
+	if m.topic != "topic/a" || m.props.ContentType != "ct" {
+		t.Errorf("topic %q content type %q after an append to the payload", m.topic, m.props.ContentType)
+	}
+
+	// Present but empty Correlation Data stays present; an empty payload
+	// is nil, and no properties to forward are none.
+	m = newMessage("t", []byte{}, 0, false, &property.Properties{CorrelationData: []byte{}}, nil)
+	if m.payload != nil || m.props == nil || m.props.CorrelationData == nil || !m.expires.IsZero() {
+		t.Errorf("payload %v props %+v expires %v", m.payload, m.props, m.expires)
+	}
+	if m = newMessage("t", nil, 0, false, &property.Properties{TopicAlias: 1}, nil); m.props != nil {
+		t.Errorf("forwarded properties %+v, want none", m.props)
+	}
+}
+
+// fill leaves nothing of an earlier delivery in the PUBLISH it reuses.
+func TestFillReusesPacket(t *testing.T) {
+	props := &property.Properties{PayloadFormat: 1, ContentType: "ct", ResponseTopic: "r",
+		CorrelationData: []byte("c"), User: []property.User{{Key: "k", Value: "v"}}, MessageExpiry: 60}
+	rich := newMessage("a/b", []byte("rich"), packet.QoS2, true, props, nil)
+	plain := newMessage("c", []byte("plain"), packet.QoS0, false, &property.Properties{}, nil)
+	var p packet.Publish
+	if !rich.fill(&p, packet.V5, packet.QoS1, true, []uint32{4}, time.Now()) {
+		t.Fatal("message expired")
+	}
+	if p.Props.MessageExpiry != 60 || p.Props.ContentType != "ct" || len(p.Props.SubscriptionIDs) != 1 || !p.Retain {
+		t.Fatalf("first PUBLISH %+v", p)
+	}
+	p.PacketID, p.Dup = 7, true // what Send may have written
+	plain.fill(&p, packet.V5, packet.QoS0, false, nil, time.Now())
+	want := packet.Publish{Topic: "c", Payload: []byte("plain")}
+	if !reflect.DeepEqual(p, want) {
+		t.Errorf("second PUBLISH\n%+v, want\n%+v", p, want)
+	}
+	// A 3.1.1 PUBLISH has no properties.
+	rich.fill(&p, packet.V311, packet.QoS1, false, []uint32{4}, time.Now())
+	want = packet.Publish{Topic: "a/b", QoS: packet.QoS1, Payload: []byte("rich")}
+	if !reflect.DeepEqual(p, want) {
+		t.Errorf("3.1.1 PUBLISH\n%+v, want\n%+v", p, want)
+	}
+}
+
+// route gives a session one delivery however many of its subscriptions
+// match, at the highest QoS they grant, with all their Subscription
+// Identifiers, both when it looks sessions up in a list and in a map (more
+// than linearTargets matches).
+func TestRouteOverlapping(t *testing.T) {
+	for _, sessions := range []int{2, linearTargets} {
+		t.Run(fmt.Sprintf("MQTT-3.3.4-2 MQTT-3.3.4-3 MQTT-3.3.4-4 %d sessions", sessions), func(t *testing.T) {
+			br := New(Config{})
+			var ss []*session
+			for i := range sessions {
+				s := newSession(fmt.Sprint("s", i))
+				s.live = true
+				ss = append(ss, s)
+				br.tree.subscribe(filterKey{filter: "a/b"}, s, subscription{qos: 0, ids: subscriptionIDs(uint32(10 + i))})
+				br.tree.subscribe(filterKey{filter: "a/+"}, s, subscription{qos: 1})
+				br.tree.subscribe(filterKey{filter: "#"}, s, subscription{qos: 0, ids: subscriptionIDs(uint32(100 + i))})
+			}
+			var r router
+			for range 2 { // the second time with the router's lists reused
+				br.route(newMessage("a/b", []byte("x"), packet.QoS2, false, &property.Properties{}, nil), &r)
+			}
+			for i, s := range ss {
+				if len(s.pending) != 2 {
+					t.Fatalf("session %d: %d deliveries, want 2", i, len(s.pending))
+				}
+				for _, d := range s.pending {
+					var p packet.Publish
+					if !d.msg.fill(&p, packet.V5, d.qos, d.retain, d.subIDs, time.Now()) {
+						t.Fatal("message expired")
+					}
+					ids := slices.Sorted(slices.Values(p.Props.SubscriptionIDs))
+					if p.QoS != packet.QoS1 || !slices.Equal(ids, []uint32{uint32(10 + i), uint32(100 + i)}) {
+						t.Errorf("session %d: PUBLISH at QoS %d with identifiers %v, want QoS 1 with %d and %d",
+							i, p.QoS, p.Props.SubscriptionIDs, 10+i, 100+i)
+					}
+				}
+			}
+			// The subscriptions' own lists are shared read-only, never
+			// appended to in place.
+			br.tree.match("a/b", func(s *session, sub subscription) {
+				if len(sub.ids) > 1 {
+					t.Errorf("%s: subscription identifiers grew to %v", s.id, sub.ids)
+				}
+			})
+			if len(r.hits) != 0 || len(r.targets) != 0 {
+				t.Errorf("router kept %d hits and %d targets", len(r.hits), len(r.targets))
+			}
+		})
+	}
+}
+
+// take hands over the outbox in batches, stopping at the QoS 1 or QoS 2
+// message past room; giveBack puts what was not sent back in front.
+func TestTakeAndGiveBack(t *testing.T) {
+	b := New(Config{})
+	s := newSession("x")
+	s.live = true
+	for i, q := range []packet.QoS{0, 1, 0, 2, 0, 1} {
+		s.offer(delivery{msg: &message{topic: fmt.Sprint(i)}, qos: q}, b)
+	}
+	topics := func(ds []delivery) (out string) {
+		for _, d := range ds {
+			out += d.msg.topic
+		}
+		return out
+	}
+	batch, overflow := s.take(nil, 1)
+	if got := topics(batch); got != "012" || overflow || topics(s.pending) != "345" {
+		t.Fatalf("took %q leaving %q, want 012 leaving 345", got, topics(s.pending))
+	}
+	s.giveBack(batch[1:])
+	if got := topics(s.pending); got != "12345" {
+		t.Fatalf("outbox %q after giving back 12, want 12345", got)
+	}
+	batch, _ = s.take(batch[:0], 0)
+	if got := topics(batch); got != "" {
+		t.Fatalf("took %q with no room, want nothing", got)
+	}
+	spare := make([]delivery, 0, 8)
+	batch, _ = s.take(spare, 10)
+	if got := topics(batch); got != "12345" || len(s.pending) != 0 || cap(s.pending) != 8 {
+		t.Fatalf("took %q leaving %d of capacity %d, want all, and the spare array in their place",
+			got, len(s.pending), cap(s.pending))
+	}
+	// An empty outbox lets a large array go.
+	s.pending = make([]delivery, 0, keepOutbox+1)
+	if batch, _ = s.take(batch[:0], 10); len(batch) != 0 || s.pending != nil {
+		t.Fatalf("took %d from an empty outbox, which kept capacity %d", len(batch), cap(s.pending))
+	}
+	s.overflow = true
+	if _, overflow := s.take(nil, 10); !overflow {
+		t.Fatal("take does not report the overflow")
+	}
+}
+
+// Wildcard levels are pruned like the others when their last
+// subscription goes.
+func TestTopicTreePrunesWildcards(t *testing.T) {
+	var tree topicTree
+	s1, s2 := newSession("1"), newSession("2")
+	filters := []string{"+", "#", "+/#", "a/+/#", "a/+", "/+"}
+	for _, f := range filters {
+		tree.subscribe(filterKey{filter: f}, s1, subscription{})
+		tree.subscribe(filterKey{filter: f}, s2, subscription{})
+	}
+	for _, f := range filters {
+		if !tree.unsubscribe(filterKey{filter: f}, s1) || !tree.unsubscribe(filterKey{filter: f}, s2) {
+			t.Errorf("%q: a subscription was not found", f)
+		}
+		if tree.unsubscribe(filterKey{filter: f}, s1) {
+			t.Errorf("%q: unsubscribed twice", f)
+		}
+	}
+	if !tree.root.empty() {
+		t.Errorf("tree not empty: %+v", tree.root)
+	}
+}

@@ -1,0 +1,821 @@
+package broker_test
+
+// The MQTT 3.1.1 statements about what a server does, each checked end to
+// end against the example broker with 3.1.1 clients and named by its ID
+// and "3.1.1". The helpers are in statements_test.go.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqttcore/mqtt"
+	"github.com/mqttcore/mqtt/examples/internal/broker"
+	"github.com/mqttcore/mqtt/examples/internal/client"
+	"github.com/mqttcore/mqtt/packet"
+)
+
+var v311 = mqtt.Config{Version: packet.V311}
+
+// persistent311 is the CONNECT of a 3.1.1 client with Clean Session 0.
+func persistent311(id string) *packet.Connect {
+	return &packet.Connect{ClientID: id, KeepAlive: 30}
+}
+
+// raw311 opens a raw connection and connects it as a 3.1.1 client.
+func raw311(t *testing.T, addr string, cn *packet.Connect) (*raw, *packet.Connack) {
+	t.Helper()
+	r := dialRaw(t, addr)
+	sendAs(r, packet.V311, cn)
+	ack := readType[*packet.Connack](r, packet.V311)
+	if ack.Reason != packet.ConnectionAccepted {
+		t.Fatalf("CONNACK return code %v", ack.Reason)
+	}
+	return r, ack
+}
+
+func TestSessionStatements311(t *testing.T) {
+	t.Parallel()
+	addr := startBroker(t)
+	pub := dial(t, addr, packet.V311, connect("sess-pub"))
+
+	t.Run("MQTT-3.1.2-4 3.1.1 clean session 0 creates a session, then resumes it", func(t *testing.T) {
+		c := dial(t, addr, packet.V311, persistent311("resumer"))
+		if c.Connack().SessionPresent {
+			t.Fatal("session present for a client identifier never seen")
+		}
+		subscribe(t, c, packet.Subscription{Filter: "resumer/#", QoS: packet.QoS1})
+		c.Close()
+		publish(t, pub, "resumer/x", packet.QoS1, false, "while away")
+		c = resume(t, addr, persistent311("resumer"), v311, c.Session())
+		if !c.Connack().SessionPresent {
+			t.Fatal("session not resumed")
+		}
+		expect(t, c, "resumer/x", "while away", packet.QoS1)
+		publish(t, pub, "resumer/y", packet.QoS1, false, "live")
+		expect(t, c, "resumer/y", "live", packet.QoS1)
+	})
+
+	t.Run("MQTT-3.2.2-3 3.1.1 session present 0 without stored state", func(t *testing.T) {
+		for _, cn := range []*packet.Connect{persistent311("new-persistent"), connect("new-clean")} {
+			c := dial(t, addr, packet.V311, cn)
+			if c.Connack().SessionPresent || c.Connack().Reason != packet.ConnectionAccepted {
+				t.Errorf("%q: session present %v, return code %v", cn.ClientID, c.Connack().SessionPresent, c.Connack().Reason)
+			}
+		}
+	})
+
+	t.Run("MQTT-3.2.2-2 3.1.1 session present 1 with stored state", func(t *testing.T) {
+		c := dial(t, addr, packet.V311, persistent311("stored"))
+		c.Close()
+		c = resume(t, addr, persistent311("stored"), v311, c.Session())
+		if !c.Connack().SessionPresent || c.Connack().Reason != packet.ConnectionAccepted {
+			t.Errorf("session present %v, return code %v", c.Connack().SessionPresent, c.Connack().Reason)
+		}
+	})
+
+	t.Run("MQTT-3.1.2-5 3.1.1 QoS 1 and 2 messages stored while disconnected", func(t *testing.T) {
+		c := dial(t, addr, packet.V311, persistent311("stores"))
+		subscribe(t, c, packet.Subscription{Filter: "stores/+", QoS: packet.QoS2})
+		c.Close()
+		publish(t, pub, "stores/a", packet.QoS1, false, "one")
+		publish(t, pub, "stores/b", packet.QoS2, false, "two")
+		c = resume(t, addr, persistent311("stores"), v311, c.Session())
+		expect(t, c, "stores/a", "one", packet.QoS1)
+		expect(t, c, "stores/b", "two", packet.QoS2)
+		quiet(t, c)
+	})
+
+	t.Run("MQTT-4.1.0-1 3.1.1 session state kept for the whole session", func(t *testing.T) {
+		cfg := mqtt.Config{Version: packet.V311, ManualPuback: true}
+		c := dialConfig(t, addr, persistent311("whole"), cfg)
+		subscribe(t, c, packet.Subscription{Filter: "whole", QoS: packet.QoS1})
+		c.Close()
+		c = resume(t, addr, persistent311("whole"), cfg, c.Session())
+		c.Close()
+		publish(t, pub, "whole", packet.QoS1, false, "after two disconnections")
+		c = resume(t, addr, persistent311("whole"), cfg, c.Session())
+		first := expect(t, c, "whole", "after two disconnections", packet.QoS1)
+		c.Close() // not acknowledged
+		c = resume(t, addr, persistent311("whole"), v311, c.Session())
+		again := expect(t, c, "whole", "after two disconnections", packet.QoS1)
+		if !again.Dup || again.PacketID != first.PacketID {
+			t.Errorf("re-sent with DUP %v and packet id %d, want DUP and %d", again.Dup, again.PacketID, first.PacketID)
+		}
+		quiet(t, c)
+	})
+
+	t.Run("MQTT-4.1.0-2 3.1.1 the session lasts as long as the connection", func(t *testing.T) {
+		c := dial(t, addr, packet.V311, connect("lasting"))
+		subscribe(t, c, packet.Subscription{Filter: "lasting", QoS: packet.QoS1})
+		// Other clients come and go meanwhile.
+		for i := range 3 {
+			o := dial(t, addr, packet.V311, connect(fmt.Sprint("passing-", i)))
+			o.Close()
+		}
+		time.Sleep(500 * time.Millisecond)
+		publish(t, pub, "lasting", packet.QoS1, false, "still here")
+		expect(t, c, "lasting", "still here", packet.QoS1)
+	})
+
+	t.Run("MQTT-3.1.4-3 3.1.1 clean session 1 discards the session", func(t *testing.T) {
+		c := dial(t, addr, packet.V311, persistent311("cleaned"))
+		subscribe(t, c, packet.Subscription{Filter: "cleaned", QoS: packet.QoS1})
+		c.Close()
+		publish(t, pub, "cleaned", packet.QoS1, false, "queued")
+		c = dial(t, addr, packet.V311, connect("cleaned"))
+		if c.Connack().SessionPresent {
+			t.Fatal("session present after clean session 1")
+		}
+		quiet(t, c)
+		subscribe(t, c, packet.Subscription{Filter: "cleaned/new", QoS: packet.QoS1})
+		c.Close()
+		// Neither the old session nor the clean one is left.
+		c = dial(t, addr, packet.V311, persistent311("cleaned"))
+		if c.Connack().SessionPresent {
+			t.Fatal("the clean session outlived its connection")
+		}
+		publish(t, pub, "cleaned", packet.QoS1, false, "old subscription")
+		publish(t, pub, "cleaned/new", packet.QoS1, false, "clean session's subscription")
+		quiet(t, c)
+	})
+
+	t.Run("MQTT-3.1.4-4 3.1.1 CONNACK return code 0", func(t *testing.T) {
+		raw311(t, addr, connect("acked"))
+	})
+
+	t.Run("MQTT-3.1.4-2 3.1.1 the same client identifier disconnects the first connection", func(t *testing.T) {
+		first := dial(t, addr, packet.V311, connect("twin"))
+		subscribe(t, first, packet.Subscription{Filter: "twin", QoS: packet.QoS1})
+		second := dial(t, addr, packet.V311, connect("twin"))
+		select {
+		case <-first.Done():
+		case <-time.After(3 * time.Second):
+			t.Fatal("first connection still open")
+		}
+		var de *client.DisconnectError
+		if errors.As(first.Err(), &de) {
+			t.Errorf("a 3.1.1 client was sent DISCONNECT %v", de.Reason)
+		}
+		subscribe(t, second, packet.Subscription{Filter: "twin", QoS: packet.QoS1})
+		publish(t, pub, "twin", packet.QoS1, false, "to the second")
+		expect(t, second, "twin", "to the second", packet.QoS1)
+	})
+}
+
+func TestClientIDStatements311(t *testing.T) {
+	t.Parallel()
+	addr := startBrokerConfig(t, broker.Config{Authenticate: func(c *packet.Connect) packet.ReasonCode {
+		switch {
+		case c.ClientID == "banned":
+			return packet.ClientIdentifierNotValid
+		case c.Username == "mallory":
+			return packet.BadUserNameOrPassword
+		}
+		return 0
+	}})
+	pub := dial(t, addr, packet.V311, connect("id-pub"))
+	watcher := dial(t, addr, packet.V311, connect("id-watcher"))
+	subscribe(t, watcher, packet.Subscription{Filter: "refused/#", QoS: packet.QoS1})
+
+	t.Run("MQTT-3.1.3-2 3.1.1 the client identifier keys the session", func(t *testing.T) {
+		a := dial(t, addr, packet.V311, persistent311("key-a"))
+		b := dial(t, addr, packet.V311, persistent311("key-b"))
+		subscribe(t, a, packet.Subscription{Filter: "key/a", QoS: packet.QoS1})
+		subscribe(t, b, packet.Subscription{Filter: "key/b", QoS: packet.QoS1})
+		a.Close()
+		b.Close()
+		publish(t, pub, "key/a", packet.QoS1, false, "for a")
+		publish(t, pub, "key/b", packet.QoS1, false, "for b")
+		b = resume(t, addr, persistent311("key-b"), v311, b.Session())
+		expect(t, b, "key/b", "for b", packet.QoS1)
+		quiet(t, b)
+		a = resume(t, addr, persistent311("key-a"), v311, a.Session())
+		expect(t, a, "key/a", "for a", packet.QoS1)
+		quiet(t, a)
+	})
+
+	t.Run("MQTT-3.1.3-5 3.1.1 identifiers of 1 to 23 letters and digits", func(t *testing.T) {
+		ids := []string{"7", "q", "Q", "abcdefghijklmnopqrstuvw", "XYZ0123456789xyzABCDEFG"}
+		var cs []*client.Client
+		for _, id := range ids {
+			c := dial(t, addr, packet.V311, connect(id))
+			if c.Connack().Reason != packet.ConnectionAccepted {
+				t.Fatalf("%q: return code %v", id, c.Connack().Reason)
+			}
+			cs = append(cs, c)
+		}
+		for i, c := range cs { // all still connected: distinct clients
+			subscribe(t, c, packet.Subscription{Filter: "id/" + ids[i], QoS: packet.QoS1})
+		}
+	})
+
+	t.Run("MQTT-3.1.3-6 3.1.1 an empty identifier is replaced by a unique one", func(t *testing.T) {
+		var cs []*client.Client
+		for i := range 3 {
+			c := dial(t, addr, packet.V311, connect(""))
+			subscribe(t, c, packet.Subscription{Filter: fmt.Sprint("anon/", i), QoS: packet.QoS1})
+			cs = append(cs, c)
+		}
+		// Had they shared an identifier, each would have taken the one
+		// before over.
+		for i, c := range cs {
+			publish(t, pub, fmt.Sprint("anon/", i), packet.QoS1, false, "hi")
+			expect(t, c, fmt.Sprint("anon/", i), "hi", packet.QoS1)
+		}
+	})
+
+	t.Run("MQTT-3.1.3-9 3.1.1 refused identifier: 0x02, then close", func(t *testing.T) {
+		refused(t, addr, packet.V311, connect("banned"), packet.RefusedIdentifierRejected)
+		// The broker's own rule: an empty identifier with Clean Session 0.
+		refused(t, addr, packet.V311, &packet.Connect{KeepAlive: 30}, packet.RefusedIdentifierRejected)
+	})
+
+	t.Run("3.1.1 refused user name: 0x04, then close", func(t *testing.T) {
+		cn := connect("mallorys-client")
+		cn.Username, cn.Password = "mallory", []byte("guess")
+		refused(t, addr, packet.V311, cn, packet.RefusedBadUserNameOrPassword)
+	})
+
+	t.Run("MQTT-3.1.4-5 3.1.1 nothing processed after a refused CONNECT", func(t *testing.T) {
+		for _, cn := range []*packet.Connect{connect("banned"), {KeepAlive: 30}} {
+			r := dialRaw(t, addr)
+			sendAs(r, packet.V311, cn,
+				&packet.Publish{Topic: "refused/x", QoS: packet.QoS0, Retain: true, Payload: []byte("q0")},
+				&packet.Publish{Topic: "refused/y", QoS: packet.QoS1, PacketID: 1, Payload: []byte("q1")},
+				&packet.Subscribe{PacketID: 2, Subscriptions: []packet.Subscription{{Filter: "#"}}})
+			if ack := readType[*packet.Connack](r, packet.V311); ack.Reason != packet.RefusedIdentifierRejected {
+				t.Fatalf("CONNACK %v", ack.Reason)
+			}
+			if p := readAs(r, packet.V311); p != nil {
+				t.Fatalf("broker sent %T after refusing the CONNECT", p)
+			}
+		}
+		quiet(t, watcher)
+		late := dial(t, addr, packet.V311, connect("refused-late"))
+		subscribe(t, late, packet.Subscription{Filter: "refused/#", QoS: packet.QoS1})
+		quiet(t, late)
+	})
+}
+
+func TestWillStatements311(t *testing.T) {
+	t.Parallel()
+	addr := startBroker(t)
+	watcher := dial(t, addr, packet.V311, connect("will-watcher"))
+	subscribe(t, watcher, packet.Subscription{Filter: "wills/#", QoS: packet.QoS2})
+	withWill := func(cn *packet.Connect, qos packet.QoS, retain bool) *packet.Connect {
+		cn.Will = packet.Will{Topic: "wills/" + cn.ClientID, QoS: qos, Retain: retain,
+			Payload: []byte(cn.ClientID + " is gone")}
+		return cn
+	}
+	lateRetained := func(t *testing.T, id string) *packet.Publish {
+		t.Helper()
+		late := dial(t, addr, packet.V311, connect("late-"+id))
+		subscribe(t, late, packet.Subscription{Filter: "wills/" + id, QoS: packet.QoS2})
+		select {
+		case m := <-late.Messages():
+			return m
+		case <-time.After(200 * time.Millisecond):
+			return nil
+		}
+	}
+
+	t.Run("MQTT-3.1.2-8 3.1.1 will published when the connection closes", func(t *testing.T) {
+		c := dial(t, addr, packet.V311, withWill(connect("crash"), packet.QoS1, false))
+		c.Close()
+		expect(t, watcher, "wills/crash", "crash is gone", packet.QoS1)
+	})
+
+	t.Run("MQTT-3.14.4-3 3.1.1 DISCONNECT discards the will", func(t *testing.T) {
+		c := dial(t, addr, packet.V311, withWill(connect("polite"), packet.QoS1, false))
+		if err := c.Disconnect(testContext(t), 0); err != nil {
+			t.Fatal(err)
+		}
+		quiet(t, watcher)
+	})
+
+	t.Run("MQTT-3.14.4-3 3.1.1 DISCONNECT then at once a new connection: no will", func(t *testing.T) {
+		for range 20 {
+			c := dial(t, addr, packet.V311, withWill(connect("quick"), packet.QoS1, false))
+			if err := c.Disconnect(testContext(t), 0); err != nil {
+				t.Fatal(err)
+			}
+			dial(t, addr, packet.V311, connect("quick"))
+		}
+		quiet(t, watcher)
+	})
+
+	t.Run("MQTT-3.1.2-9 3.1.1 will QoS and retain used", func(t *testing.T) {
+		for q := packet.QoS0; q <= packet.QoS2; q++ {
+			id := fmt.Sprint("qos", q)
+			c := dial(t, addr, packet.V311, withWill(connect(id), q, q == packet.QoS2))
+			c.Close()
+			expect(t, watcher, "wills/"+id, id+" is gone", q)
+			if m := lateRetained(t, id); (m != nil) != (q == packet.QoS2) {
+				t.Errorf("will retain %v: later subscriber got %v", q == packet.QoS2, m)
+			}
+		}
+	})
+
+	t.Run("MQTT-3.1.2-10 3.1.1 will removed once published", func(t *testing.T) {
+		c := dial(t, addr, packet.V311, withWill(persistent311("published"), packet.QoS1, false))
+		c.Close()
+		expect(t, watcher, "wills/published", "published is gone", packet.QoS1)
+		c = resume(t, addr, persistent311("published"), v311, c.Session())
+		c.Close()
+		quiet(t, watcher)
+	})
+
+	t.Run("MQTT-3.1.2-10 3.1.1 will removed by DISCONNECT", func(t *testing.T) {
+		c := dial(t, addr, packet.V311, withWill(persistent311("leaving"), packet.QoS1, false))
+		if err := c.Disconnect(testContext(t), 0); err != nil {
+			t.Fatal(err)
+		}
+		c = resume(t, addr, persistent311("leaving"), v311, c.Session())
+		c.Close()
+		quiet(t, watcher)
+	})
+
+	t.Run("MQTT-3.1.2-12 3.1.1 no will flag, no will", func(t *testing.T) {
+		c := dial(t, addr, packet.V311, connect("willless"))
+		c.Close()
+		quiet(t, watcher)
+		c = dial(t, addr, packet.V311, withWill(connect("next"), packet.QoS0, false))
+		c.Close()
+		expect(t, watcher, "wills/next", "next is gone", packet.QoS0) // the first message since
+	})
+
+	t.Run("MQTT-3.1.2-16 3.1.1 will retain 0: not retained", func(t *testing.T) {
+		c := dial(t, addr, packet.V311, withWill(connect("fleeting"), packet.QoS1, false))
+		c.Close()
+		expect(t, watcher, "wills/fleeting", "fleeting is gone", packet.QoS1)
+		if m := lateRetained(t, "fleeting"); m != nil {
+			t.Errorf("a non-retained will was retained: %q", m.Payload)
+		}
+	})
+
+	t.Run("MQTT-3.1.2-17 3.1.1 will retain 1: retained", func(t *testing.T) {
+		c := dial(t, addr, packet.V311, withWill(connect("lasting"), packet.QoS1, true))
+		c.Close()
+		expect(t, watcher, "wills/lasting", "lasting is gone", packet.QoS1)
+		m := lateRetained(t, "lasting")
+		if m == nil || string(m.Payload) != "lasting is gone" || !m.Retain {
+			t.Errorf("later subscriber got %v, want the retained will", m)
+		}
+	})
+}
+
+func TestRetainedStatements311(t *testing.T) {
+	t.Parallel()
+	addr := startBroker(t)
+	pub := dial(t, addr, packet.V311, connect("retain-pub"))
+	live := dial(t, addr, packet.V311, connect("retain-live"))
+	subscribe(t, live, packet.Subscription{Filter: "#", QoS: packet.QoS2})
+	// publishSeen publishes and waits for the live subscriber to get it.
+	publishSeen := func(t *testing.T, topic string, qos packet.QoS, retain bool, payload string) *packet.Publish {
+		t.Helper()
+		publish(t, pub, topic, qos, retain, payload)
+		return expect(t, live, topic, payload, qos)
+	}
+	// late subscribes a new client to filter and returns the retained
+	// messages it gets, by topic.
+	n := 0
+	late := func(t *testing.T, filter string, want int) map[string]*packet.Publish {
+		t.Helper()
+		n++
+		c := dial(t, addr, packet.V311, connect(fmt.Sprint("retain-late-", n)))
+		subscribe(t, c, packet.Subscription{Filter: filter, QoS: packet.QoS2})
+		got := map[string]*packet.Publish{}
+		for range want {
+			m := next(t, c)
+			got[m.Topic] = m
+		}
+		quiet(t, c)
+		return got
+	}
+
+	t.Run("MQTT-3.3.1-5 3.1.1 stored with its QoS for later subscribers", func(t *testing.T) {
+		for q := packet.QoS0; q <= packet.QoS2; q++ {
+			publishSeen(t, fmt.Sprint("stored/", q), q, true, fmt.Sprint("at ", q))
+		}
+		got := late(t, "stored/+", 3)
+		for q := packet.QoS0; q <= packet.QoS2; q++ {
+			if m := got[fmt.Sprint("stored/", q)]; m == nil || m.QoS != q || string(m.Payload) != fmt.Sprint("at ", q) {
+				t.Errorf("stored/%d: got %+v, want QoS %d", q, m, q)
+			}
+		}
+	})
+
+	t.Run("MQTT-3.3.1-6 3.1.1 the last retained message of each matching topic", func(t *testing.T) {
+		publishSeen(t, "last/a", packet.QoS1, true, "1")
+		publishSeen(t, "last/a", packet.QoS1, true, "2")
+		publishSeen(t, "last/b/c", packet.QoS1, true, "x")
+		publishSeen(t, "lastly", packet.QoS1, true, "no match")
+		got := late(t, "last/#", 2)
+		if a, b := got["last/a"], got["last/b/c"]; a == nil || string(a.Payload) != "2" || b == nil || string(b.Payload) != "x" {
+			t.Errorf("got %v, want last/a 2 and last/b/c x", got)
+		}
+	})
+
+	t.Run("MQTT-3.3.1-7 3.1.1 a retained QoS 0 message replaces the one before", func(t *testing.T) {
+		publishSeen(t, "zero", packet.QoS1, true, "old")
+		publishSeen(t, "zero", packet.QoS0, true, "new")
+		if m := late(t, "zero", 1)["zero"]; m == nil || string(m.Payload) != "new" || m.QoS != packet.QoS0 {
+			t.Errorf("got %+v, want the QoS 0 message", m)
+		}
+	})
+
+	t.Run("MQTT-3.3.1-8 3.1.1 retain flag 1 on a message sent for a new subscription", func(t *testing.T) {
+		publishSeen(t, "flag/new", packet.QoS1, true, "r")
+		if m := late(t, "flag/new", 1)["flag/new"]; m == nil || !m.Retain {
+			t.Errorf("got %+v, want the retain flag", m)
+		}
+	})
+
+	t.Run("MQTT-3.3.1-9 3.1.1 retain flag 0 on an established subscription", func(t *testing.T) {
+		if m := publishSeen(t, "flag/live", packet.QoS1, true, "r"); m.Retain {
+			t.Error("retain flag set on a message for an established subscription")
+		}
+	})
+
+	t.Run("MQTT-3.3.1-10 3.1.1 an empty retained message is delivered and clears the topic", func(t *testing.T) {
+		publishSeen(t, "clear", packet.QoS1, true, "something")
+		if m := publishSeen(t, "clear", packet.QoS1, true, ""); m.Retain || len(m.Payload) != 0 {
+			t.Errorf("delivered %+v, want an ordinary empty message", m)
+		}
+		late(t, "clear", 0)
+	})
+
+	t.Run("MQTT-3.3.1-11 3.1.1 an empty retained message is not stored", func(t *testing.T) {
+		publishSeen(t, "never/full", packet.QoS1, true, "here")
+		publishSeen(t, "never/empty", packet.QoS1, true, "")
+		if got := late(t, "never/+", 1); got["never/full"] == nil {
+			t.Errorf("got %v, want never/full only", got)
+		}
+	})
+
+	t.Run("MQTT-3.3.1-12 3.1.1 retain 0 neither stores, removes nor replaces", func(t *testing.T) {
+		publishSeen(t, "kept/a", packet.QoS1, true, "one")
+		publishSeen(t, "kept/a", packet.QoS1, false, "two")
+		publishSeen(t, "kept/a", packet.QoS1, false, "")
+		publishSeen(t, "kept/b", packet.QoS1, false, "not stored")
+		got := late(t, "kept/#", 1)
+		if m := got["kept/a"]; m == nil || string(m.Payload) != "one" {
+			t.Errorf("got %v, want kept/a one", got)
+		}
+	})
+
+	t.Run("MQTT-3.1.2-7 3.1.1 retained messages outlive the publisher's session", func(t *testing.T) {
+		c := dial(t, addr, packet.V311, connect("short-lived"))
+		publish(t, c, "outlive/clean", packet.QoS1, true, "from a clean session")
+		c.Close()
+		p := dial(t, addr, packet.V311, persistent311("long-lived"))
+		publish(t, p, "outlive/persistent", packet.QoS1, true, "from a persistent session")
+		if err := p.Disconnect(testContext(t), 0); err != nil {
+			t.Fatal(err)
+		}
+		p = dial(t, addr, packet.V311, connect("long-lived")) // clean session 1 ends that session
+		p.Close()
+		got := late(t, "outlive/+", 2)
+		if got["outlive/clean"] == nil || got["outlive/persistent"] == nil {
+			t.Errorf("got %v", got)
+		}
+	})
+}
+
+func TestRoutingStatements311(t *testing.T) {
+	t.Parallel()
+	addr := startBroker(t)
+	pub := dial(t, addr, packet.V311, connect("route-pub"))
+
+	t.Run("MQTT-3.3.2-3 3.1.1 topic name as published, matching the filter", func(t *testing.T) {
+		c := dial(t, addr, packet.V311, connect("route-sub"))
+		subscribe(t, c, packet.Subscription{Filter: "a/+/c/#", QoS: packet.QoS1})
+		for _, topic := range []string{"a/b/c", "a/bb/c/d/e", "a//c/"} {
+			publish(t, pub, topic, packet.QoS1, false, "x")
+			expect(t, c, topic, "x", packet.QoS1)
+		}
+		publish(t, pub, "a/b/d", packet.QoS1, false, "x")
+		quiet(t, c)
+	})
+
+	t.Run("MQTT-3.3.5-1 3.1.1 once, at the highest QoS of the matching subscriptions", func(t *testing.T) {
+		c := dial(t, addr, packet.V311, connect("overlap"))
+		subscribe(t, c, packet.Subscription{Filter: "ov/+", QoS: packet.QoS0},
+			packet.Subscription{Filter: "ov/#", QoS: packet.QoS2},
+			packet.Subscription{Filter: "ov/x", QoS: packet.QoS1})
+		for q := packet.QoS0; q <= packet.QoS2; q++ {
+			publish(t, pub, "ov/x", q, false, fmt.Sprint(q))
+			expect(t, c, "ov/x", fmt.Sprint(q), q)
+		}
+		quiet(t, c)
+	})
+
+	t.Run("MQTT-3.8.4-6 3.1.1 the lower of the message's QoS and the granted QoS", func(t *testing.T) {
+		var subs []*client.Client
+		for q := packet.QoS0; q <= packet.QoS2; q++ {
+			c := dial(t, addr, packet.V311, connect(fmt.Sprint("granted-", q)))
+			subscribe(t, c, packet.Subscription{Filter: "granted", QoS: q})
+			subs = append(subs, c)
+		}
+		for pq := packet.QoS0; pq <= packet.QoS2; pq++ {
+			publish(t, pub, "granted", pq, false, fmt.Sprint(pq))
+			for sq, c := range subs {
+				expect(t, c, "granted", fmt.Sprint(pq), min(pq, packet.QoS(sq)))
+			}
+		}
+	})
+
+	t.Run("MQTT-4.5.0-1 3.1.1 added to the session of each matching subscriber", func(t *testing.T) {
+		away := dial(t, addr, packet.V311, persistent311("owner-away"))
+		subscribe(t, away, packet.Subscription{Filter: "own/#", QoS: packet.QoS2})
+		other := dial(t, addr, packet.V311, persistent311("owner-other"))
+		subscribe(t, other, packet.Subscription{Filter: "own/y", QoS: packet.QoS2})
+		away.Close()
+		other.Close()
+		publish(t, pub, "own/x", packet.QoS2, false, "owned")
+		away = resume(t, addr, persistent311("owner-away"), v311, away.Session())
+		expect(t, away, "own/x", "owned", packet.QoS2)
+		other = resume(t, addr, persistent311("owner-other"), v311, other.Session())
+		quiet(t, other)
+	})
+
+	t.Run("MQTT-4.7.2-1 3.1.1 wildcards do not match $ topics", func(t *testing.T) {
+		all := dial(t, addr, packet.V311, connect("dollar-all"))
+		subscribe(t, all, packet.Subscription{Filter: "#", QoS: packet.QoS1},
+			packet.Subscription{Filter: "+/info", QoS: packet.QoS1})
+		sys := dial(t, addr, packet.V311, connect("dollar-sys"))
+		subscribe(t, sys, packet.Subscription{Filter: "$SYS/+", QoS: packet.QoS1})
+		publish(t, pub, "$SYS/info", packet.QoS1, false, "hidden")
+		expect(t, sys, "$SYS/info", "hidden", packet.QoS1)
+		quiet(t, all)
+		publish(t, pub, "sys/info", packet.QoS1, false, "seen")
+		expect(t, all, "sys/info", "seen", packet.QoS1)
+		quiet(t, all) // once, for its two subscriptions
+	})
+
+	t.Run("MQTT-4.7.3-4 3.1.1 no normalization of topics or filters", func(t *testing.T) {
+		const nfc, nfd = "\u00c5ngstr\u00f6m", "A\u030angstro\u0308m"
+		subs := map[string]*client.Client{}
+		for _, f := range []string{nfc, nfd, "x/y"} {
+			c := dial(t, addr, packet.V311, connect(fmt.Sprintf("norm-%x", f)))
+			subscribe(t, c, packet.Subscription{Filter: f, QoS: packet.QoS1})
+			subs[f] = c
+		}
+		for _, tc := range []struct{ topic, filter string }{
+			{nfd, nfd}, {nfc, nfc}, {"\u212bngstr\u00f6m", ""}, {"x/y/", ""}, {"x//y", ""},
+			{"X/y", ""}, {"x/y\u200b", ""}, {"x/y", "x/y"},
+		} {
+			publish(t, pub, tc.topic, packet.QoS1, false, "p")
+			if tc.filter != "" {
+				expect(t, subs[tc.filter], tc.topic, "p", packet.QoS1)
+			}
+		}
+		for f, c := range subs {
+			select {
+			case m := <-c.Messages():
+				t.Errorf("%q got %q", f, m.Topic)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
+}
+
+func TestOrderStatements311(t *testing.T) {
+	t.Parallel()
+	addr := startBroker(t)
+	var subs []*client.Client
+	for q := packet.QoS0; q <= packet.QoS2; q++ {
+		c := dial(t, addr, packet.V311, connect(fmt.Sprint("order-", q)))
+		subscribe(t, c, packet.Subscription{Filter: "ord/+", QoS: q})
+		subs = append(subs, c)
+	}
+	pub := dial(t, addr, packet.V311, connect("order-pub"))
+	const n = 100
+	var acks []<-chan error
+	for i := range n {
+		for q := packet.QoS0; q <= packet.QoS2; q++ {
+			ch, err := pub.PublishAsync(testContext(t), &packet.Publish{
+				Topic: fmt.Sprint("ord/", q), QoS: q, Payload: []byte(fmt.Sprint(i))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			acks = append(acks, ch)
+		}
+	}
+	for _, ch := range acks {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(t *testing.T) {
+		for sq, c := range subs {
+			nextOf := map[string]int{}
+			for range 3 * n {
+				m := next(t, c)
+				if want := fmt.Sprint(nextOf[m.Topic]); string(m.Payload) != want {
+					t.Fatalf("subscriber at QoS %d, %q: got message %s, want %s", sq, m.Topic, m.Payload, want)
+				}
+				nextOf[m.Topic]++
+			}
+			quiet(t, c)
+		}
+	}
+	t.Run("MQTT-4.6.0-5 MQTT-4.6.0-6 3.1.1 every topic ordered: sent in the order received, per topic and QoS", check)
+}
+
+func TestSubscribeStatements311(t *testing.T) {
+	t.Parallel()
+	addr := startBroker(t)
+	pub := dial(t, addr, packet.V311, connect("subscribe-pub"))
+
+	r, _ := raw311(t, addr, connect("subscribe-raw"))
+	sendAs(r, packet.V311, &packet.Subscribe{PacketID: 0x0102, Subscriptions: []packet.Subscription{
+		{Filter: "s/a", QoS: packet.QoS1}, {Filter: "s/b", QoS: packet.QoS2}, {Filter: "s/a", QoS: packet.QoS0}}})
+	ack := readType[*packet.Suback](r, packet.V311)
+	sendAs(r, packet.V311, &packet.Pingreq{})
+	readType[*packet.Pingresp](r, packet.V311) // not a second SUBACK
+
+	t.Run("MQTT-3.8.4-1 3.1.1 a SUBACK answers the SUBSCRIBE", func(t *testing.T) {
+		if ack.PacketID != 0x0102 {
+			t.Errorf("SUBACK packet identifier %#x, want 0x0102", ack.PacketID)
+		}
+	})
+	t.Run("MQTT-3.8.4-5 3.1.1 a return code for each filter, the granted QoS", func(t *testing.T) {
+		if want := []packet.ReasonCode{1, 2, 0}; !slices.Equal(ack.Reasons, want) {
+			t.Errorf("SUBACK return codes %v, want %v", ack.Reasons, want)
+		}
+	})
+	t.Run("MQTT-3.8.4-4 3.1.1 handled as a sequence of SUBSCRIBEs, with one SUBACK", func(t *testing.T) {
+		publish(t, pub, "s/a", packet.QoS2, false, "a") // s/a was replaced at QoS 0
+		if m := readType[*packet.Publish](r, packet.V311); m.Topic != "s/a" || m.QoS != packet.QoS0 {
+			t.Fatalf("got %q at QoS %d, want s/a at QoS 0", m.Topic, m.QoS)
+		}
+		publish(t, pub, "s/b", packet.QoS1, false, "b")
+		m := readType[*packet.Publish](r, packet.V311)
+		if m.Topic != "s/b" || m.QoS != packet.QoS1 {
+			t.Fatalf("got %q at QoS %d, want s/b at QoS 1", m.Topic, m.QoS)
+		}
+		sendAs(r, packet.V311, &packet.Puback{PacketID: m.PacketID})
+		rawQuiet(r)
+	})
+
+	t.Run("MQTT-3.8.4-3 3.1.1 an identical filter replaces the subscription and re-sends retained messages", func(t *testing.T) {
+		c := dial(t, addr, packet.V311, connect("replace"))
+		publish(t, pub, "rs/kept", packet.QoS2, true, "retained")
+		subscribe(t, c, packet.Subscription{Filter: "rs/+", QoS: packet.QoS2})
+		expect(t, c, "rs/kept", "retained", packet.QoS2)
+		subscribe(t, c, packet.Subscription{Filter: "rs/+", QoS: packet.QoS1})
+		if m := expect(t, c, "rs/kept", "retained", packet.QoS1); !m.Retain {
+			t.Error("re-sent retained message without the retain flag")
+		}
+		publish(t, pub, "rs/live", packet.QoS2, false, "live")
+		expect(t, c, "rs/live", "live", packet.QoS1) // the new maximum QoS, once
+		quiet(t, c)
+	})
+
+	t.Run("MQTT-3.8.4-3 3.1.1 the flow of publications is not interrupted", func(t *testing.T) {
+		c := dial(t, addr, packet.V311, connect("uninterrupted"))
+		s := packet.Subscription{Filter: "flow", QoS: packet.QoS1}
+		subscribe(t, c, s)
+		stop, done := make(chan struct{}), make(chan error, 1)
+		go func() {
+			for count := 0; ; count++ {
+				select {
+				case <-stop:
+					if count == 0 {
+						done <- errors.New("never resubscribed")
+					}
+					close(done)
+					return
+				default:
+				}
+				if _, err := c.Subscribe(context.Background(), s); err != nil {
+					done <- err
+					return
+				}
+			}
+		}()
+		const n = 100
+		for i := range n {
+			publish(t, pub, "flow", packet.QoS1, false, fmt.Sprint(i))
+		}
+		close(stop)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			expect(t, c, "flow", fmt.Sprint(i), packet.QoS1)
+		}
+		quiet(t, c)
+	})
+}
+
+func TestUnsubscribeStatements311(t *testing.T) {
+	t.Parallel()
+	addr := startBroker(t)
+	pub := dial(t, addr, packet.V311, connect("unsub-pub"))
+
+	t.Run("MQTT-3.10.4-1 3.1.1 filters compared character by character", func(t *testing.T) {
+		c := dial(t, addr, packet.V311, connect("unsub-exact"))
+		subscribe(t, c, packet.Subscription{Filter: "u/+", QoS: packet.QoS0},
+			packet.Subscription{Filter: "u/b", QoS: packet.QoS2})
+		if _, err := c.Unsubscribe(testContext(t), "U/+", "u/b", "u/#", "u/+/", "u/b "); err != nil {
+			t.Fatal(err)
+		}
+		// u/b is gone (it would give QoS 2); u/+ is left.
+		publish(t, pub, "u/b", packet.QoS2, false, "x")
+		expect(t, c, "u/b", "x", packet.QoS0)
+		quiet(t, c)
+	})
+
+	t.Run("MQTT-3.10.4-2 3.1.1 no new messages once the subscription is deleted", func(t *testing.T) {
+		c := dial(t, addr, packet.V311, connect("unsub-stop"))
+		subscribe(t, c, packet.Subscription{Filter: "stop/#", QoS: packet.QoS1})
+		publish(t, pub, "stop/x", packet.QoS1, false, "before")
+		expect(t, c, "stop/x", "before", packet.QoS1)
+		if _, err := c.Unsubscribe(testContext(t), "stop/#"); err != nil {
+			t.Fatal(err)
+		}
+		publish(t, pub, "stop/x", packet.QoS1, false, "after")
+		quiet(t, c)
+	})
+
+	t.Run("MQTT-3.10.4-3 3.1.1 QoS 2 delivery in progress completes", func(t *testing.T) {
+		r, _ := raw311(t, addr, connect("unsub-q2"))
+		sendAs(r, packet.V311, &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "q2", QoS: packet.QoS2}}})
+		readType[*packet.Suback](r, packet.V311)
+		publish(t, pub, "q2", packet.QoS2, false, "in flight")
+		m := readType[*packet.Publish](r, packet.V311)
+		sendAs(r, packet.V311, &packet.Unsubscribe{PacketID: 2, Filters: []string{"q2"}})
+		readType[*packet.Unsuback](r, packet.V311)
+		sendAs(r, packet.V311, &packet.Pubrec{PacketID: m.PacketID})
+		if rel := readType[*packet.Pubrel](r, packet.V311); rel.PacketID != m.PacketID {
+			t.Fatalf("PUBREL %d, want %d", rel.PacketID, m.PacketID)
+		}
+		sendAs(r, packet.V311, &packet.Pubcomp{PacketID: m.PacketID})
+		rawQuiet(r)
+	})
+
+	r, _ := raw311(t, addr, connect("unsub-raw"))
+	sendAs(r, packet.V311, &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{
+		{Filter: "x/a", QoS: packet.QoS1}, {Filter: "x/b", QoS: packet.QoS1}}})
+	readType[*packet.Suback](r, packet.V311)
+
+	t.Run("MQTT-3.10.4-5 3.1.1 UNSUBACK even when nothing was deleted", func(t *testing.T) {
+		sendAs(r, packet.V311, &packet.Unsubscribe{PacketID: 0x0909, Filters: []string{"none"}})
+		if a := readType[*packet.Unsuback](r, packet.V311); a.PacketID != 0x0909 {
+			t.Errorf("UNSUBACK packet identifier %#x, want 0x0909", a.PacketID)
+		}
+	})
+
+	t.Run("MQTT-3.10.4-6 3.1.1 handled as a sequence of UNSUBSCRIBEs, with one UNSUBACK", func(t *testing.T) {
+		sendAs(r, packet.V311, &packet.Unsubscribe{PacketID: 3, Filters: []string{"x/a", "never", "x/b"}})
+		if a := readType[*packet.Unsuback](r, packet.V311); a.PacketID != 3 {
+			t.Errorf("UNSUBACK packet identifier %d, want 3", a.PacketID)
+		}
+		sendAs(r, packet.V311, &packet.Pingreq{})
+		readType[*packet.Pingresp](r, packet.V311) // not a second UNSUBACK
+		publish(t, pub, "x/a", packet.QoS1, false, "a")
+		publish(t, pub, "x/b", packet.QoS1, false, "b")
+		rawQuiet(r)
+	})
+}
+
+// With an authorization hook, a PUBLISH the client may not make is
+// acknowledged as usual and dropped.
+func TestAuthorizationStatements311(t *testing.T) {
+	t.Parallel()
+	addr := startBrokerConfig(t, broker.Config{MayPublish: func(clientID, topic string) bool {
+		return clientID == "admin" || !strings.HasPrefix(topic, "secret/")
+	}})
+	watcher := dial(t, addr, packet.V311, connect("auth-watcher"))
+	subscribe(t, watcher, packet.Subscription{Filter: "secret/#", QoS: packet.QoS2},
+		packet.Subscription{Filter: "open", QoS: packet.QoS2})
+	c := dial(t, addr, packet.V311, connect("user"))
+
+	t.Run("MQTT-3.3.5-2 3.1.1 positive acknowledgement, message dropped", func(t *testing.T) {
+		for q := packet.QoS0; q <= packet.QoS2; q++ {
+			// PUBACK, PUBREC and PUBCOMP as usual: Publish returns nil.
+			publish(t, c, "secret/x", q, true, fmt.Sprint("not allowed ", q))
+		}
+		publish(t, c, "open", packet.QoS1, false, "allowed")
+		expect(t, watcher, "open", "allowed", packet.QoS1) // the first message the watcher gets
+		late := dial(t, addr, packet.V311, connect("auth-late"))
+		subscribe(t, late, packet.Subscription{Filter: "secret/#", QoS: packet.QoS1})
+		quiet(t, late) // not retained either
+		admin := dial(t, addr, packet.V311, connect("admin"))
+		publish(t, admin, "secret/y", packet.QoS1, false, "allowed for admin")
+		expect(t, watcher, "secret/y", "allowed for admin", packet.QoS1)
+	})
+
+	t.Run("3.1.1 a will on a topic not allowed refuses the CONNECT with 0x05", func(t *testing.T) {
+		cn := connect("sneaky")
+		cn.Will = packet.Will{Topic: "secret/x", Payload: []byte("will")}
+		refused(t, addr, packet.V311, cn, packet.RefusedNotAuthorized)
+	})
+}
