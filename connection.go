@@ -229,6 +229,10 @@ func (c *Connection[ID]) SessionExpiry() uint32 { return c.sess.expiry }
 func (c *Connection[ID]) begin() {
 	if cap(c.events) > keepEvents {
 		c.events = nil
+	} else if len(c.events) > keepPooled {
+		// The events of a flood point to packet values the pools let go
+		// of: forget them, or the kept slice would keep them alive.
+		clear(c.events)
 	}
 	if cap(c.out) > keepOut {
 		c.out = nil
@@ -454,20 +458,69 @@ func (ps *pools[ID]) reset() {
 		p := &ps.lists[bits.TrailingZeros16(u)]
 		if len(p.items) > keepPooled {
 			// A flood of small packets in one call: keep a few values for
-			// the steady state and let the rest go.
-			clear(p.items[keepPooled:])
-			p.items = p.items[:keepPooled:keepPooled]
+			// the steady state and let the rest go, with the array that
+			// held them all.
+			p.items = append([]packet.Packet(nil), p.items[:keepPooled]...)
+		}
+		for _, v := range p.items[:min(p.n, keepPooled)] {
+			trimLists[ID](v)
 		}
 		p.n = 0
 	}
 	ps.used = 0
 }
 
+// trimLists lets go of the lists of a kept packet value (User Properties,
+// Subscription Identifiers, subscriptions, filters, reason codes) that grew
+// beyond keepList elements. Decoding reuses a value's lists, so without
+// this each kept value would hold on to the longest lists any packet
+// decoded into it ever had: up to 64 values per packet type, each of about
+// 7 times the size of a packet as large as the read chunk.
+func trimLists[ID packetid.ID](p packet.Packet) {
+	switch p := p.(type) {
+	case *packet.PublishOf[ID]:
+		trimProps(&p.Props)
+	case *packet.SubscribeOf[ID]:
+		p.Subscriptions = trimList(p.Subscriptions)
+		trimProps(&p.Props)
+	case *packet.UnsubscribeOf[ID]:
+		p.Filters = trimList(p.Filters)
+		trimProps(&p.Props)
+	case *packet.SubackOf[ID]:
+		p.Reasons = trimList(p.Reasons)
+		trimProps(&p.Props)
+	case *packet.UnsubackOf[ID]:
+		p.Reasons = trimList(p.Reasons)
+		trimProps(&p.Props)
+	case *packet.Connect:
+		trimProps(&p.Props)
+		trimProps(&p.Will.Props)
+	default: // CONNACK, the four acknowledgements, DISCONNECT, AUTH
+		if props := droppable(p); props != nil {
+			trimProps(props)
+		}
+	}
+}
+
+func trimProps(p *property.Properties) {
+	p.User = trimList(p.User)
+	p.SubscriptionIDs = trimList(p.SubscriptionIDs)
+}
+
+func trimList[T any](s []T) []T {
+	if cap(s) > keepList {
+		return nil
+	}
+	return s
+}
+
 // keepPooled is how many packet values of a type, and keepEvents how many
 // events, a Connection keeps from call to call; keepOut bounds the output
-// buffer it keeps. A call that needs more allocates them, and they are
-// freed after it (see "Resource bounds" in the README).
+// buffer it keeps, and keepList the elements of each list a kept packet
+// value keeps. A call that needs more allocates them, and they are freed
+// after it (see "Resource bounds" in the README).
 const (
+	keepList   = 16
 	keepPooled = 64
 	keepEvents = 1024
 	keepOut    = 64 << 10

@@ -1,0 +1,1123 @@
+package mqtt
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/property"
+)
+
+// Adversarial tests: a hostile client against the server Connection. Each
+// test plays one attack, checks the reaction the protocol asks for, and
+// measures the live heap that many connections (hostileConns, fewer for the
+// heavy attacks) hold at the attack's worst, divided per connection, against
+// a bound derived from the limits in force ("Resource bounds" in the
+// README): a test fails when what the Connection keeps follows the
+// attacker's input instead of the limits. The numbers are logged
+// (go test -run Hostile -v).
+
+const (
+	hostileMax       = 4 << 10 // Config.MaxPacketSize and the Maximum Packet Size announced
+	hostileRecvMax   = 8       // the server's Receive Maximum
+	hostileAliasMax  = 8       // the server's Topic Alias Maximum
+	hostileKeepAlive = 2       // the client's Keep Alive, in seconds
+	hostileConns     = 100     // connections held at once to measure memory
+)
+
+// hostileServer returns a server that accepted a client of version v under
+// the limits above.
+func hostileServer(tb testing.TB, v packet.Version) *Connection[uint16] {
+	tb.Helper()
+	return serverConn(tb, v, Config{MaxPacketSize: hostileMax},
+		connectFor(v, hostileKeepAlive, property.Properties{}),
+		connackFor(v, property.Properties{MaximumPacketSize: hostileMax,
+			ReceiveMaximum: hostileRecvMax, TopicAliasMaximum: hostileAliasMax}))
+}
+
+// liveHeap returns the bytes of live heap objects. It collects twice: what
+// sync.Pool caches survives one collection.
+func liveHeap() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}
+
+// allocatedBy returns the bytes fn allocates: an upper bound of the
+// transient peak it causes.
+func allocatedBy(fn func()) int64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	before := m.TotalAlloc
+	fn()
+	runtime.ReadMemStats(&m)
+	return int64(m.TotalAlloc - before)
+}
+
+// perConnection returns the live heap per connection that n connections
+// hold at once, each made and brought to its state by mk.
+func perConnection(n int, mk func(i int) any) int64 {
+	held := make([]any, n)
+	before := liveHeap()
+	for i := range held {
+		held[i] = mk(i)
+	}
+	after := liveHeap()
+	runtime.KeepAlive(held)
+	return (after - before) / int64(n)
+}
+
+// idleServer returns the live heap per connected, idle hostileServer.
+func idleServer(t *testing.T, v packet.Version) int64 {
+	return perConnection(hostileConns, func(int) any { return hostileServer(t, v) })
+}
+
+// checkHeld logs and checks the memory measured for an attack.
+func checkHeld(t *testing.T, what string, n int, held, idle, bound int64) {
+	t.Helper()
+	t.Logf("memory: %s: %d bytes per connection (%d connections; an idle one holds %d); bound %d",
+		what, held, n, idle, bound)
+	if held > bound {
+		t.Fatalf("%s: %d bytes per connection, over the bound of %d", what, held, bound)
+	}
+}
+
+// fixedHeader returns the fixed header of a packet whose first byte is
+// first and whose Remaining Length is n.
+func fixedHeader(first byte, n int) []byte {
+	b := []byte{first}
+	for {
+		d := byte(n % 128)
+		if n /= 128; n > 0 {
+			d |= 0x80
+		}
+		b = append(b, d)
+		if n == 0 {
+			return b
+		}
+	}
+}
+
+// virtualTimers runs a Connection's timers on a virtual clock.
+type virtualTimers struct {
+	now time.Duration
+	due map[TimerKind]time.Duration
+}
+
+func (vt *virtualTimers) apply(evs []Event[uint16]) {
+	if vt.due == nil {
+		vt.due = make(map[TimerKind]time.Duration)
+	}
+	for _, e := range evs {
+		switch e.Kind {
+		case EventTimerReset:
+			vt.due[e.Timer] = vt.now + e.Duration
+		case EventTimerCancel:
+			delete(vt.due, e.Timer)
+		}
+	}
+}
+
+// advance moves the clock on by d and fires the first timer that falls
+// due, returning the events of TimerFired (nil when none is due).
+func (vt *virtualTimers) advance(c *Connection[uint16], d time.Duration) []Event[uint16] {
+	vt.now += d
+	for k, at := range vt.due {
+		if at <= vt.now {
+			delete(vt.due, k)
+			evs := c.TimerFired(k)
+			vt.apply(evs)
+			return evs
+		}
+	}
+	return nil
+}
+
+// TestHostileSlowloris: a client that trickles one byte per Keep Alive
+// period never completes a Control Packet, so the server's keep-alive timer
+// is never re-armed and closes the connection one and a half Keep Alive
+// periods after the last whole packet (MQTT-3.1.2-24), with DISCONNECT 0x8D
+// in v5. Meanwhile the server holds the partial packet: at most the maximum
+// packet size.
+func TestHostileSlowloris(t *testing.T) {
+	period := hostileKeepAlive * time.Second
+	const step = 500 * time.Millisecond
+	for _, v := range versions {
+		t.Run("MQTT-3.1.2-24/"+v.String()+"/one-byte-per-keep-alive-period", func(t *testing.T) {
+			s := NewServer[uint16](Config{MaxPacketSize: hostileMax})
+			var vt virtualTimers
+			vt.apply(s.Recv(wire(t, v, connectFor(v, hostileKeepAlive, property.Properties{}))))
+			evs, err := s.Send(connackFor(v, property.Properties{}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			vt.apply(evs)
+			if d, ok := timer(evs, TimerKeepAlive); !ok || d != period*3/2 {
+				t.Fatalf("keep-alive timer %v %v, want %v", d, ok, period*3/2)
+			}
+			// A well-behaved client sending a PINGREQ every period is kept
+			// for ten periods: only silence closes.
+			for range 10 {
+				for range period / step {
+					if evs := vt.advance(s, step); evs != nil {
+						t.Fatalf("closed at %v despite a PINGREQ every period: %v", vt.now, evs)
+					}
+				}
+				vt.apply(s.Recv(wire(t, v, &packet.Pingreq{})))
+			}
+			last := vt.now // the last whole packet
+			stream := wire(t, v, &packet.Publish{Topic: "slow", Payload: make([]byte, 100)})
+			for i := 0; ; i++ {
+				if i == len(stream) {
+					t.Fatal("the whole packet arrived one byte per period and the server never closed")
+				}
+				if i%int(period/step) == 0 {
+					if evs := s.Recv(stream[i : i+1]); len(evs) != 0 {
+						t.Fatalf("byte %d: %v, want nothing (a partial packet is no Control Packet)", i, evs)
+					}
+				}
+				if evs := vt.advance(s, step); evs != nil {
+					code := packet.ReasonCode(0)
+					if v == packet.V5 {
+						code = packet.KeepAliveTimeout
+					}
+					wantClose(t, v, evs, code)
+					if !errors.Is(evErr(evs), ErrKeepAliveTimeout) || statement(evErr(evs)) != "MQTT-3.1.2-24" {
+						t.Fatalf("error %v, want the keep-alive timeout (MQTT-3.1.2-24)", evErr(evs))
+					}
+					if d := vt.now - last; d != period*3/2 {
+						t.Fatalf("closed %v after the last whole packet, want %v", d, period*3/2)
+					}
+					break
+				}
+			}
+			if evs := s.Recv(stream); len(evs) != 0 {
+				t.Fatalf("input handled after the close: %v", evs)
+			}
+		})
+		t.Run(v.String()+"/memory", func(t *testing.T) {
+			// Each connection's worst: all but the last byte of a packet of
+			// the maximum size, sent one byte per call.
+			p := &packet.Publish{Topic: "slow"}
+			for len(wire(t, v, p)) < hostileMax {
+				p.Payload = append(p.Payload, 0)
+			}
+			stream := wire(t, v, p)
+			if len(stream) != hostileMax {
+				t.Fatalf("packet of %d bytes, want %d", len(stream), hostileMax)
+			}
+			idle := idleServer(t, v)
+			held := perConnection(hostileConns, func(int) any {
+				s := hostileServer(t, v)
+				for i := range len(stream) - 1 {
+					if evs := s.Recv(stream[i : i+1]); len(evs) != 0 {
+						t.Fatalf("byte %d: %v", i, evs)
+					}
+				}
+				return s
+			})
+			checkHeld(t, v.String()+" partial packet of the maximum size, one byte per call", hostileConns, held, idle,
+				idle+2*hostileMax+1<<10)
+		})
+	}
+}
+
+// TestHostileHugeLength: a fixed header announcing more than the maximum
+// packet size, up to the protocol's 268,435,455 bytes, is refused from the
+// header alone (v5: DISCONNECT 0x95), before anything is buffered; and
+// without a configured limit a large announced length allocates nothing
+// until the bytes arrive.
+func TestHostileHugeLength(t *testing.T) {
+	types := []struct {
+		name  string
+		first byte
+	}{{"PUBLISH", 0x30}, {"PUBLISH-QoS2", 0x34}, {"PUBREL", 0x62}, {"SUBSCRIBE", 0x82},
+		{"UNSUBSCRIBE", 0xa2}, {"PINGREQ", 0xc0}, {"DISCONNECT", 0xe0}, {"AUTH", 0xf0}}
+	lengths := []int{hostileMax - 1, 1 << 20, packet.MaxRemainingLength}
+	for _, v := range versions {
+		for _, typ := range types {
+			for _, n := range lengths {
+				name := fmt.Sprintf("%s/%s/declared-%d", v, typ.name, n)
+				if v == packet.V5 {
+					name = "MQTT-3.2.2-15/" + name
+				}
+				t.Run(name, func(t *testing.T) {
+					s := hostileServer(t, v)
+					hdr := fixedHeader(typ.first, n)
+					var evs []Event[uint16]
+					alloc := allocatedBy(func() { evs = s.Recv(hdr) })
+					code := packet.ReasonCode(0)
+					if v == packet.V5 {
+						code = packet.PacketTooLarge
+					}
+					wantClose(t, v, evs, code)
+					if !errors.Is(evErr(evs), packet.ErrPacketTooLarge) {
+						t.Fatalf("error %v, want packet too large", evErr(evs))
+					}
+					if alloc > 1<<10 {
+						t.Fatalf("refusing the header allocated %d bytes", alloc)
+					}
+				})
+			}
+		}
+		t.Run(v.String()+"/at-the-maximum-accepted", func(t *testing.T) {
+			s := hostileServer(t, v)
+			hdr := fixedHeader(0x30, hostileMax-3)
+			if len(hdr)+hostileMax-3 != hostileMax {
+				t.Fatal("header size")
+			}
+			if evs := s.Recv(hdr); len(evs) != 0 {
+				t.Fatalf("a packet of exactly the maximum size refused: %v", evs)
+			}
+		})
+	}
+	t.Run("before-CONNECT/declared-268435455", func(t *testing.T) {
+		s := NewServer[uint16](Config{MaxPacketSize: hostileMax})
+		evs := s.Recv(fixedHeader(0x10, packet.MaxRemainingLength))
+		wantClose(t, packet.V5, evs, 0) // no version yet: no CONNACK
+		if !errors.Is(evErr(evs), packet.ErrPacketTooLarge) {
+			t.Fatalf("%v", evErr(evs))
+		}
+	})
+	for _, v := range versions {
+		t.Run(v.String()+"/no-limit/nothing-allocated-for-the-declared-length", func(t *testing.T) {
+			// No Config.MaxPacketSize and no Maximum Packet Size announced:
+			// the protocol's limit applies, and the server buffers what
+			// arrives, not what is announced.
+			mk := func() *Connection[uint16] {
+				return serverConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+			}
+			s := mk()
+			chunk := append(fixedHeader(0x30, packet.MaxRemainingLength), 0, 1, 'a')
+			chunk = append(chunk, make([]byte, 1<<10)...)
+			var evs []Event[uint16]
+			alloc := allocatedBy(func() { evs = s.Recv(chunk) })
+			if len(evs) != 0 {
+				t.Fatalf("%v", evs)
+			}
+			t.Logf("header announcing %d bytes plus %d bytes of body: %d bytes allocated", packet.MaxRemainingLength, len(chunk)-5, alloc)
+			if alloc > 16<<10 {
+				t.Fatalf("%d bytes allocated for %d bytes received", alloc, len(chunk))
+			}
+			idle := perConnection(hostileConns, func(int) any { return mk() })
+			held := perConnection(hostileConns, func(int) any {
+				s := mk()
+				s.Recv(fixedHeader(0x30, packet.MaxRemainingLength))
+				return s
+			})
+			checkHeld(t, v.String()+" header announcing 268,435,455 bytes, no limit configured", hostileConns, held, idle, idle+1<<10)
+		})
+	}
+}
+
+// fillUpTo grows a list of p through add until its v5 encoding would pass
+// hostileMax (undo takes the last element back), and returns the encoding
+// at its largest within hostileMax.
+func fillUpTo(tb testing.TB, p packet.Packet, add func(), undo func()) []byte {
+	tb.Helper()
+	b := wire(tb, packet.V5, p)
+	for {
+		add()
+		next, err := p.AppendTo(nil, packet.V5)
+		if err != nil || len(next) > hostileMax {
+			undo()
+			return b
+		}
+		b = next
+	}
+}
+
+// listBound bounds the bytes allocated to decode a list filling a packet
+// of the maximum size, of elements of elem bytes that take at least wire
+// bytes each on the wire: the list, at most twice its length as it grows,
+// and the lists it grew from, as much again; plus a little for the rest.
+func listBound(elem uintptr, wire int) int64 {
+	return 4*hostileMax/int64(wire)*int64(elem) + 4<<10
+}
+
+// TestHostilePropertyFlood: packets filled with User Properties (and
+// subscriptions, filters) up to the maximum packet size are decoded whole;
+// one property more is refused with 0x95. The transient cost of one flood
+// is a few times the packet's size.
+func TestHostilePropertyFlood(t *testing.T) {
+	v := packet.V5
+	pub := &packet.Publish{Topic: "flood"}
+	sub := &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "f"}}}
+	ack := &packet.Puback{PacketID: 9, Reason: packet.NoMatchingSubscribers}
+	dis := &packet.Disconnect{}
+	cases := []struct {
+		name  string
+		p     packet.Packet
+		props *property.Properties
+		got   func(packet.Packet) int // the User Properties delivered
+	}{
+		{"PUBLISH-user-properties", pub, &pub.Props, func(p packet.Packet) int { return len(p.(*packet.Publish).Props.User) }},
+		{"SUBSCRIBE-user-properties", sub, &sub.Props, func(p packet.Packet) int { return len(p.(*packet.Subscribe).Props.User) }},
+		{"PUBACK-user-properties", ack, &ack.Props, func(p packet.Packet) int { return len(p.(*packet.Puback).Props.User) }},
+		{"DISCONNECT-user-properties", dis, &dis.Props, func(p packet.Packet) int { return len(p.(*packet.Disconnect).Props.User) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := fillUpTo(t, tc.p, func() { tc.props.User = append(tc.props.User, property.User{}) },
+				func() { tc.props.User = tc.props.User[:len(tc.props.User)-1] })
+			n := len(tc.props.User)
+			s := hostileServer(t, v)
+			var evs []Event[uint16]
+			alloc := allocatedBy(func() { evs = s.Recv(b) })
+			ps := received(evs)
+			if len(ps) != 1 || tc.got(ps[0]) != n {
+				t.Fatalf("%v, want the packet with its %d User Properties", evs, n)
+			}
+			if tc.p.Type() != packet.TypeDisconnect && evErr(evs) != nil {
+				t.Fatalf("%v", evs)
+			}
+			t.Logf("%s: %d bytes, %d User Properties: %d bytes allocated (%.1f per byte)", tc.name, len(b), n, alloc, float64(alloc)/float64(len(b)))
+			if bound := listBound(unsafe.Sizeof(property.User{}), 5); alloc > bound {
+				t.Fatalf("decoding the flood allocated %d bytes, bound %d", alloc, bound)
+			}
+			// One more property passes the maximum: refused from the header.
+			tc.props.User = append(tc.props.User, property.User{})
+			over := wire(t, v, tc.p)
+			wantClose(t, v, hostileServer(t, v).Recv(over), packet.PacketTooLarge)
+		})
+	}
+	t.Run("CONNECT-user-and-will-properties", func(t *testing.T) {
+		c := &packet.Connect{ClientID: "flood", CleanStart: true, Will: packet.Will{Topic: "w"}}
+		b := fillUpTo(t, c, func() {
+			c.Props.User = append(c.Props.User, property.User{})
+			c.Will.Props.User = append(c.Will.Props.User, property.User{})
+		}, func() {
+			c.Props.User = c.Props.User[:len(c.Props.User)-1]
+			c.Will.Props.User = c.Will.Props.User[:len(c.Will.Props.User)-1]
+		})
+		s := NewServer[uint16](Config{MaxPacketSize: hostileMax})
+		ps := received(s.Recv(b))
+		if len(ps) != 1 || len(ps[0].(*packet.Connect).Props.User) != len(c.Props.User) ||
+			len(ps[0].(*packet.Connect).Will.Props.User) != len(c.Will.Props.User) {
+			t.Fatalf("CONNECT of %d bytes not decoded whole: %v", len(b), ps)
+		}
+		c.Props.User = append(c.Props.User, property.User{}, property.User{})
+		wantClose(t, v, NewServer[uint16](Config{MaxPacketSize: hostileMax}).Recv(wire(t, v, c)), 0)
+	})
+	t.Run("SUBSCRIBE-filters", func(t *testing.T) {
+		p := &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "f"}}}
+		b := fillUpTo(t, p, func() { p.Subscriptions = append(p.Subscriptions, packet.Subscription{Filter: "f"}) },
+			func() { p.Subscriptions = p.Subscriptions[:len(p.Subscriptions)-1] })
+		s := hostileServer(t, v)
+		var evs []Event[uint16]
+		alloc := allocatedBy(func() { evs = s.Recv(b) })
+		ps := received(evs)
+		if len(ps) != 1 || len(ps[0].(*packet.Subscribe).Subscriptions) != len(p.Subscriptions) {
+			t.Fatalf("%v", evs)
+		}
+		t.Logf("SUBSCRIBE: %d bytes, %d filters: %d bytes allocated", len(b), len(p.Subscriptions), alloc)
+		if bound := listBound(unsafe.Sizeof(packet.Subscription{}), 4); alloc > bound {
+			t.Fatalf("decoding the filters allocated %d bytes, bound %d", alloc, bound)
+		}
+	})
+	t.Run("UNSUBSCRIBE-filters", func(t *testing.T) {
+		p := &packet.Unsubscribe{PacketID: 1, Filters: []string{"f"}}
+		b := fillUpTo(t, p, func() { p.Filters = append(p.Filters, "f") }, func() { p.Filters = p.Filters[:len(p.Filters)-1] })
+		s := hostileServer(t, v)
+		var evs []Event[uint16]
+		alloc := allocatedBy(func() { evs = s.Recv(b) })
+		ps := received(evs)
+		if len(ps) != 1 || len(ps[0].(*packet.Unsubscribe).Filters) != len(p.Filters) {
+			t.Fatalf("%v", evs)
+		}
+		t.Logf("UNSUBSCRIBE: %d bytes, %d filters: %d bytes allocated", len(b), len(p.Filters), alloc)
+		if bound := listBound(unsafe.Sizeof(""), 3); alloc > bound {
+			t.Fatalf("decoding the filters allocated %d bytes, bound %d", alloc, bound)
+		}
+	})
+}
+
+// TestHostilePropertyFloodRetained is the regression test of a leak: a
+// kept packet value reused its lists from packet to packet, so each of the
+// up to 64 values kept per packet type held on to the longest list any
+// packet decoded into it ever had. A client sending, call after call, k
+// small packets and then one full of User Properties made every kept value
+// hold about 7 times a maximum-size packet: 1.8 MB per connection here,
+// growing with the number of calls rather than with the limits.
+func TestHostilePropertyFloodRetained(t *testing.T) {
+	v := packet.V5
+	pub := &packet.Publish{Topic: "flood"}
+	floodPub := fillUpTo(t, pub, func() { pub.Props.User = append(pub.Props.User, property.User{}) },
+		func() { pub.Props.User = pub.Props.User[:len(pub.Props.User)-1] })
+	ack := &packet.Puback{PacketID: 9, Reason: packet.NoMatchingSubscribers}
+	floodAck := fillUpTo(t, ack, func() { ack.Props.User = append(ack.Props.User, property.User{}) },
+		func() { ack.Props.User = ack.Props.User[:len(ack.Props.User)-1] })
+	smallPub := wire(t, v, &packet.Publish{Topic: "a"})
+	smallAck := wire(t, v, &packet.Puback{PacketID: 9})
+	calls := make([][]byte, keepPooled)
+	for k := range calls {
+		var chunk []byte
+		for range k {
+			chunk = append(chunk, smallPub...)
+			chunk = append(chunk, smallAck...)
+		}
+		calls[k] = append(append(chunk, floodPub...), floodAck...)
+	}
+	idle := idleServer(t, v)
+	held := perConnection(hostileConns/4, func(int) any {
+		s := hostileServer(t, v)
+		for _, chunk := range calls {
+			if evs := s.Recv(chunk); evErr(evs) != nil {
+				t.Fatal(evs)
+			}
+		}
+		s.Recv(smallPub) // the next call frees the values of the last
+		return s
+	})
+	bound := idle + 2*hostileMax + keptPerCall()
+	checkHeld(t, fmt.Sprintf("%d calls of k small packets then a PUBLISH and a PUBACK of %d User Properties",
+		len(calls), len(pub.Props.User)), hostileConns/4, held, idle, bound)
+}
+
+// TestHostileFloodHeldUntilNextCall: a chunk full of minimal packets
+// costs a packet value and an event or two per packet, which the events
+// returned need until the next call; then the Connection lets go of all
+// but what it keeps from call to call, whatever the size of the flood. A
+// caller that reads and then waits (a broker whose client goes quiet after
+// a burst) holds the first amount per connection until its next call: it
+// is bounded by the size of the reads.
+//
+// Regression: the kept pool of packet values kept the array that had held
+// every value of the flood, and the kept events pointed to the values let
+// go, so what stayed grew with the largest flood.
+func TestHostileFloodHeldUntilNextCall(t *testing.T) {
+	const n = 3
+	for _, v := range versions {
+		for _, qos := range []packet.QoS{0, 1, 2} {
+			t.Run(fmt.Sprintf("%v/QoS%d", v, qos), func(t *testing.T) {
+				mk := func() *Connection[uint16] {
+					return serverConn(t, v, Config{MaxPacketSize: hostileMax}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+				}
+				idle := perConnection(hostileConns, func(int) any { return mk() })
+				var kept []int64
+				counts := []int{100, 800, 10000}
+				for _, count := range counts {
+					var chunk []byte
+					for id := 1; id <= count; id++ {
+						chunk = append(chunk, wire(t, v, &packet.Publish{Topic: "a", QoS: qos, PacketID: uint16(id)})...)
+					}
+					flood := func() *Connection[uint16] {
+						s := mk()
+						evs := s.Recv(chunk)
+						if evErr(evs) != nil || len(received(evs)) != count {
+							t.Fatalf("%d delivered of %d: %v", len(received(evs)), count, evErr(evs))
+						}
+						return s
+					}
+					during := perConnection(n, func(int) any { return flood() })
+					checkHeld(t, fmt.Sprintf("%v %d QoS %d PUBLISH in one chunk of %d bytes, until the next call", v, count, qos, len(chunk)),
+						n, during, idle, idle+200*int64(len(chunk)))
+					after := perConnection(n, func(int) any {
+						s := flood()
+						s.Recv(nil)
+						return s
+					})
+					checkHeld(t, fmt.Sprintf("%v after the next call", v), n, after, idle, idle+keptPerCall()+12*int64(count))
+					kept = append(kept, after)
+				}
+				// From the smallest flood to the largest, what is kept may
+				// grow by the events kept (their number follows the
+				// largest call up to keepEvents) and, for QoS 2, by the
+				// table of unreleased exchanges; by nothing else.
+				for i, k := range kept[1:] {
+					grow := keepEvents*int64(unsafe.Sizeof(Event[uint16]{})) + 8<<10
+					if qos == 2 {
+						grow += 12 * int64(counts[i+1]) // at most 4 slots of 3 bytes per exchange
+					}
+					if k-kept[0] > grow {
+						t.Fatalf("after %d packets %d bytes kept, after %d: %d; want at most %d more",
+							counts[i+1], k, counts[0], kept[0], grow)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestHostileTopicAliases: every alias up to the announced maximum is
+// accepted and resolved; one above it ends the connection with 0x94 Topic
+// Alias invalid. Rotating thousands of topics through the aliases keeps at
+// most one topic per alias.
+func TestHostileTopicAliases(t *testing.T) {
+	v := packet.V5
+	withAlias := func(topic string, alias uint16) *packet.Publish {
+		return &packet.Publish{Topic: topic, Props: property.Properties{TopicAlias: alias}}
+	}
+	t.Run("MQTT-3.3.2-12/every-alias-up-to-the-maximum", func(t *testing.T) {
+		s := hostileServer(t, v)
+		var in []packet.Packet
+		for a := uint16(1); a <= hostileAliasMax; a++ {
+			in = append(in, withAlias(fmt.Sprint("t/", a), a))
+		}
+		for a := uint16(hostileAliasMax); a >= 1; a-- {
+			in = append(in, withAlias("", a))
+		}
+		evs := s.Recv(wire(t, v, in...))
+		ps := received(evs)
+		if evErr(evs) != nil || len(ps) != 2*hostileAliasMax {
+			t.Fatalf("%v", evs)
+		}
+		for i, p := range ps[hostileAliasMax:] {
+			if want := fmt.Sprint("t/", hostileAliasMax-i); p.(*packet.Publish).Topic != want {
+				t.Fatalf("alias %d resolved to %q, want %q", hostileAliasMax-i, p.(*packet.Publish).Topic, want)
+			}
+		}
+	})
+	for _, a := range []uint16{hostileAliasMax + 1, 1000, 65535} {
+		t.Run(fmt.Sprintf("MQTT-3.3.2-9/alias-%d-above-the-maximum-0x94", a), func(t *testing.T) {
+			s := hostileServer(t, v)
+			var in []packet.Packet
+			for i := uint16(1); i <= hostileAliasMax; i++ {
+				in = append(in, withAlias("x", i))
+			}
+			in = append(in, withAlias("x", a), &packet.Pingreq{})
+			evs := s.Recv(wire(t, v, in...))
+			wantClose(t, v, evs, packet.TopicAliasInvalid)
+			if n := len(received(evs)); n != hostileAliasMax {
+				t.Fatalf("%d packets delivered, want the %d before the bad alias", n, hostileAliasMax)
+			}
+		})
+	}
+	longTopic := func(i int) string {
+		s := fmt.Sprintf("%08d/", i)
+		return s + strings.Repeat("x", hostileMax-32-len(s))
+	}
+	t.Run("rotation-keeps-one-topic-per-alias", func(t *testing.T) {
+		s := hostileServer(t, v)
+		before := liveHeap()
+		for i := range 10000 {
+			if evs := s.Recv(wire(t, v, withAlias(longTopic(i), uint16(i%hostileAliasMax+1)))); evErr(evs) != nil {
+				t.Fatal(evs)
+			}
+		}
+		grown := liveHeap() - before
+		t.Logf("10,000 topics of %d bytes through %d aliases: %d bytes kept", len(longTopic(0)), hostileAliasMax, grown)
+		if grown > 2*hostileAliasMax*hostileMax {
+			t.Fatalf("%d bytes kept for %d aliases", grown, hostileAliasMax)
+		}
+		runtime.KeepAlive(s)
+	})
+	t.Run("memory", func(t *testing.T) {
+		idle := idleServer(t, v)
+		held := perConnection(hostileConns, func(int) any {
+			s := hostileServer(t, v)
+			for a := range hostileAliasMax {
+				if evs := s.Recv(wire(t, v, withAlias(longTopic(a), uint16(a+1)))); evErr(evs) != nil {
+					t.Fatal(evs)
+				}
+			}
+			return s
+		})
+		checkHeld(t, fmt.Sprintf("%d aliases mapped to topics of %d bytes", hostileAliasMax, len(longTopic(0))),
+			hostileConns, held, idle, idle+hostileAliasMax*hostileMax+keepOut)
+	})
+}
+
+// TestHostileQoS2Replay: a QoS 2 PUBLISH repeated with the same packet
+// identifier before PUBREL is acknowledged each time and delivered once;
+// after PUBREL and PUBCOMP the identifier starts a new message; a replayed
+// PUBREL delivers nothing.
+func TestHostileQoS2Replay(t *testing.T) {
+	for _, v := range versions {
+		t.Run("MQTT-4.3.3-10/"+v.String()+"/same-id-before-PUBREL-delivered-once", func(t *testing.T) {
+			s := hostileServer(t, v)
+			var in []packet.Packet
+			for i := range 500 {
+				in = append(in, &packet.Publish{Topic: "q2", QoS: 2, PacketID: 7, Dup: i%2 == 1, Payload: []byte(fmt.Sprint(i))})
+			}
+			evs := s.Recv(wire(t, v, in...))
+			ps := received(evs)
+			if evErr(evs) != nil || len(ps) != 1 || string(ps[0].(*packet.Publish).Payload) != "0" {
+				t.Fatalf("%d packets delivered (%v), want the first one only", len(ps), evErr(evs))
+			}
+			out := sent(t, v, evs)
+			if len(out) != 500 {
+				t.Fatalf("%d packets sent, want 500 PUBREC", len(out))
+			}
+			for _, p := range out {
+				if r, ok := p.(*packet.Pubrec); !ok || r.PacketID != 7 {
+					t.Fatalf("sent %v, want PUBREC 7", p)
+				}
+			}
+			if s.inbound.Len() != 1 || s.inflightIn != 1 {
+				t.Fatalf("%d exchanges, %d counted; want 1", s.inbound.Len(), s.inflightIn)
+			}
+		})
+		t.Run("MQTT-4.3.3-12/"+v.String()+"/same-id-after-PUBCOMP-is-new", func(t *testing.T) {
+			s := hostileServer(t, v)
+			q2 := func(payload string) *packet.Publish {
+				return &packet.Publish{Topic: "q2", QoS: 2, PacketID: 7, Payload: []byte(payload)}
+			}
+			for _, payload := range []string{"one", "two", "three"} {
+				evs := s.Recv(wire(t, v, q2(payload), &packet.Pubrel{PacketID: 7}))
+				ps := received(evs)
+				if evErr(evs) != nil || len(ps) != 2 || string(ps[0].(*packet.Publish).Payload) != payload {
+					t.Fatalf("%q: %v", payload, evs)
+				}
+				if c, ok := sent(t, v, evs)[1].(*packet.Pubcomp); !ok || c.PacketID != 7 || c.Reason != 0 {
+					t.Fatalf("%q: %v, want PUBCOMP 7", payload, sentTypes(evs))
+				}
+			}
+		})
+		t.Run("MQTT-4.3.3-11/"+v.String()+"/PUBREL-replayed-after-PUBCOMP", func(t *testing.T) {
+			s := hostileServer(t, v)
+			s.Recv(wire(t, v, &packet.Publish{Topic: "q2", QoS: 2, PacketID: 7}, &packet.Pubrel{PacketID: 7}))
+			var in []packet.Packet
+			for range 200 {
+				in = append(in, &packet.Pubrel{PacketID: 7})
+			}
+			evs := s.Recv(wire(t, v, in...))
+			want := packet.ReasonCode(0)
+			if v == packet.V5 {
+				want = packet.PacketIdentifierNotFound
+			}
+			for _, p := range received(evs) {
+				if p.Type() == packet.TypePublish {
+					t.Fatal("a replayed PUBREL delivered a message")
+				}
+			}
+			out := sent(t, v, evs)
+			if evErr(evs) != nil || len(out) != 200 {
+				t.Fatalf("%v", evs)
+			}
+			for _, p := range out {
+				if c, ok := p.(*packet.Pubcomp); !ok || c.PacketID != 7 || c.Reason != want {
+					t.Fatalf("sent %v, want PUBCOMP 7 with %v", p, want)
+				}
+			}
+			if s.inbound.Len() != 0 || s.inflightIn != 0 {
+				t.Fatalf("%d exchanges left", s.inbound.Len())
+			}
+		})
+	}
+}
+
+// TestHostileReceiveMaximum: unreleased QoS 2 exchanges count toward the
+// server's Receive Maximum, repeats of them do not, and one more ends the
+// connection with 0x93. Without a Receive Maximum (3.1.1, or v5 with the
+// default 65,535) the identifier space bounds them: a client that leaves
+// all 65,535 identifiers unreleased costs the server its exchange table.
+func TestHostileReceiveMaximum(t *testing.T) {
+	t.Run("MQTT-3.3.4-7/5.0/overrun-0x93", func(t *testing.T) {
+		v := packet.V5
+		s := hostileServer(t, v)
+		var in []packet.Packet
+		for id := uint16(1); id <= hostileRecvMax; id++ {
+			in = append(in, &packet.Publish{Topic: "q2", QoS: 2, PacketID: id})
+		}
+		for range 100 { // repeats are no new exchanges
+			for id := uint16(1); id <= hostileRecvMax; id++ {
+				in = append(in, &packet.Publish{Topic: "q2", QoS: 2, PacketID: id, Dup: true})
+			}
+		}
+		evs := s.Recv(wire(t, v, in...))
+		if evErr(evs) != nil || len(received(evs)) != hostileRecvMax {
+			t.Fatalf("within the Receive Maximum: %v", evErr(evs))
+		}
+		// Releasing one makes room for one.
+		evs = s.Recv(wire(t, v, &packet.Pubrel{PacketID: 1}, &packet.Publish{Topic: "q2", QoS: 2, PacketID: 100}))
+		if evErr(evs) != nil {
+			t.Fatalf("%v", evs)
+		}
+		evs = s.Recv(wire(t, v, &packet.Publish{Topic: "q2", QoS: 2, PacketID: 101}, &packet.Pingreq{}))
+		wantClose(t, v, evs, packet.ReceiveMaximumExceeded)
+		if len(received(evs)) != 0 {
+			t.Fatalf("the PUBLISH over the Receive Maximum was delivered: %v", evs)
+		}
+	})
+	for _, v := range versions {
+		t.Run(v.String()+"/every-identifier-unreleased/memory", func(t *testing.T) {
+			mk := func() *Connection[uint16] {
+				return serverConn(t, v, Config{MaxPacketSize: hostileMax}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+			}
+			// QoS 2 PUBLISH "q" of every identifier, encoded by hand for
+			// speed; the first is checked against the encoder.
+			one := wire(t, v, &packet.Publish{Topic: "q", QoS: 2, PacketID: 1})
+			all := make([]byte, 0, 65535*len(one))
+			for id := 1; id <= 65535; id++ {
+				all = append(all, one...)
+				all[len(all)-len(one)+5], all[len(all)-len(one)+6] = byte(id>>8), byte(id)
+			}
+			if !bytes.Equal(all[:len(one)], one) || !bytes.Equal(all[len(all)-len(one):], wire(t, v, &packet.Publish{Topic: "q", QoS: 2, PacketID: 65535})) {
+				t.Fatalf("hand encoding % x", all[:len(one)])
+			}
+			const n = 4
+			idle := perConnection(hostileConns, func(int) any { return mk() })
+			held := perConnection(n, func(int) any {
+				s := mk()
+				for chunk := range inChunks(all, 4<<10) {
+					if evs := s.Recv(chunk); evErr(evs) != nil {
+						t.Fatal(evs)
+					}
+				}
+				if s.inbound.Len() != 65535 {
+					t.Fatalf("%d exchanges", s.inbound.Len())
+				}
+				s.Recv(nil) // the values of the last chunk's call go
+				return s
+			})
+			// The table of exchanges (an identifier and a step per slot, at
+			// most half full, and the table it grew from), and what a
+			// Connection keeps from call to call.
+			checkHeld(t, v.String()+" 65,535 unreleased QoS 2 exchanges", n, held, idle, idle+2*65536*3+keptPerCall())
+		})
+	}
+}
+
+// keptPerCall bounds what a Connection keeps from one call to the next
+// whatever the calls were, by its own constants: the output and spare
+// input buffers, the events, and a few packet types' kept values with
+// short lists (their stale strings alias buffers counted apart).
+func keptPerCall() int64 {
+	value := int64(unsafe.Sizeof(packet.Publish{})) + keepList*int64(unsafe.Sizeof(property.User{}))
+	return 2*keepOut + keepEvents*int64(unsafe.Sizeof(Event[uint16]{})) + 4*keepPooled*value
+}
+
+// inChunks yields b in chunks of at most n bytes, as reads would.
+func inChunks(b []byte, n int) func(func([]byte) bool) {
+	return func(yield func([]byte) bool) {
+		for len(b) > 0 {
+			k := min(n, len(b))
+			if !yield(b[:k]) {
+				return
+			}
+			b = b[k:]
+		}
+	}
+}
+
+// TestHostileSubscribeStorm: thousands of SUBSCRIBE packets sent without
+// waiting are each delivered with their own identifier and answered; one
+// reusing the identifier of a request not yet answered is a protocol error
+// (0x82). A chunk full of SUBSCRIBE packets costs a bounded amount per byte.
+func TestHostileSubscribeStorm(t *testing.T) {
+	for _, v := range versions {
+		t.Run(v.String()+"/2000-SUBSCRIBE-in-one-chunk", func(t *testing.T) {
+			s := hostileServer(t, v)
+			var chunk []byte
+			for id := 1; id <= 2000; id++ {
+				p := &packet.Subscribe{PacketID: uint16(id)}
+				for f := range 8 {
+					p.Subscriptions = append(p.Subscriptions, packet.Subscription{Filter: fmt.Sprintf("s/%d/%d", id, f), QoS: 1})
+				}
+				chunk = append(chunk, wire(t, v, p)...)
+			}
+			var evs []Event[uint16]
+			alloc := allocatedBy(func() { evs = s.Recv(chunk) })
+			ps := received(evs)
+			if evErr(evs) != nil || len(ps) != 2000 {
+				t.Fatalf("%d delivered, %v", len(ps), evErr(evs))
+			}
+			var ids []uint16
+			for i, p := range ps {
+				sp := p.(*packet.Subscribe)
+				if int(sp.PacketID) != i+1 || len(sp.Subscriptions) != 8 || sp.Subscriptions[7].Filter != fmt.Sprintf("s/%d/7", i+1) {
+					t.Fatalf("SUBSCRIBE %d delivered as %d with %d filters", i+1, sp.PacketID, len(sp.Subscriptions))
+				}
+				ids = append(ids, sp.PacketID)
+			}
+			t.Logf("%d bytes of SUBSCRIBE: %d bytes allocated (%.0f per input byte)", len(chunk), alloc, float64(alloc)/float64(len(chunk)))
+			if alloc > 200*int64(len(chunk)) {
+				t.Fatalf("%d bytes allocated for %d bytes of input", alloc, len(chunk))
+			}
+			for _, id := range ids {
+				if _, err := s.Send(&packet.Suback{PacketID: id, Reasons: make([]packet.ReasonCode, 8)}); err != nil {
+					t.Fatalf("SUBACK %d: %v", id, err)
+				}
+			}
+			if s.inbound.Len() != 0 {
+				t.Fatalf("%d requests left unanswered", s.inbound.Len())
+			}
+		})
+		name := "MQTT-2.2.1-3/" + v.String() + "/identifier-of-an-unanswered-SUBSCRIBE-reused"
+		if v == packet.V311 {
+			name = "MQTT-2.3.1-1/" + v.String() + "/identifier-of-an-unanswered-SUBSCRIBE-reused"
+		}
+		t.Run(name, func(t *testing.T) {
+			s := hostileServer(t, v)
+			sub := func(id uint16) *packet.Subscribe {
+				return &packet.Subscribe{PacketID: id, Subscriptions: []packet.Subscription{{Filter: "a"}}}
+			}
+			evs := s.Recv(wire(t, v, sub(1), sub(2), sub(1), &packet.Pingreq{}))
+			code := packet.ReasonCode(0)
+			if v == packet.V5 {
+				code = packet.ProtocolError
+			}
+			wantClose(t, v, evs, code)
+			if len(received(evs)) != 2 {
+				t.Fatalf("%v", evs)
+			}
+		})
+	}
+}
+
+// The invalid strings put in place of a valid one of the same length.
+// The statement each breaks is given for 5.0 and for 3.1.1.
+var badStrings = []struct {
+	name, bytes    string
+	stmt, stmtV311 string
+	null           bool
+}{
+	{"ill-formed", "\xc3\x28a", "MQTT-1.5.4-1", "MQTT-1.5.3-1", false},
+	{"surrogate-U+D800", "\xed\xa0\x80", "MQTT-1.5.4-1", "MQTT-1.5.3-1", false},
+	{"overlong", "\xe0\x80\xaf", "MQTT-1.5.4-1", "MQTT-1.5.3-1", false},
+	{"U+0000", "a\x00a", "MQTT-1.5.4-2", "MQTT-1.5.3-2", true},
+}
+
+const utf8Marker = "{|}" // valid, 3 bytes like each of badStrings
+
+// utf8Place is a place a UTF-8 Encoded String goes: a packet with the
+// marker there, and the 5.0 statement other than MQTT-1.5.4-1/2 that a bad
+// string there breaks ("" for none). placeStatementsV311 has the places
+// that exist in 3.1.1, with their 3.1.1 statements.
+type utf8Place struct {
+	name        string
+	connect     bool
+	stmt        string
+	packet      func() packet.Packet
+	nullStmtTop bool // a NUL here also breaks MQTT-4.7.3-2 (topic names and filters)
+}
+
+// placeStatementsV311 maps the places that exist in 3.1.1 to the 3.1.1
+// statement a bad string there breaks, besides MQTT-1.5.3-1/2.
+func placeStatementsV311() map[string]string {
+	return map[string]string{
+		"CONNECT-client-id":  "MQTT-3.1.3-4",
+		"CONNECT-user-name":  "MQTT-3.1.3-11",
+		"CONNECT-will-topic": "MQTT-3.1.3-10",
+		"PUBLISH-topic":      "MQTT-3.3.2-1",
+		"SUBSCRIBE-filter":   "MQTT-3.8.3-1",
+		"UNSUBSCRIBE-filter": "MQTT-3.10.3-1",
+	}
+}
+
+func utf8Places() []utf8Place {
+	m := utf8Marker
+	conn := func(f func(c *packet.Connect)) func() packet.Packet {
+		return func() packet.Packet {
+			c := &packet.Connect{ClientID: "c", CleanStart: true, KeepAlive: hostileKeepAlive}
+			f(c)
+			return c
+		}
+	}
+	return []utf8Place{
+		{name: "CONNECT-client-id", connect: true, stmt: "MQTT-3.1.3-4",
+			packet: conn(func(c *packet.Connect) { c.ClientID = m })},
+		{name: "CONNECT-user-name", connect: true, stmt: "MQTT-3.1.3-10",
+			packet: conn(func(c *packet.Connect) { c.Username = m })},
+		{name: "CONNECT-will-topic", connect: true, stmt: "MQTT-3.1.3-9", nullStmtTop: true,
+			packet: conn(func(c *packet.Connect) { c.Will = packet.Will{Topic: m, Payload: []byte("p")} })},
+		{name: "CONNECT-user-property-key", connect: true, stmt: "MQTT-1.5.7-1",
+			packet: conn(func(c *packet.Connect) { c.Props.User = []property.User{{Key: m, Value: "v"}} })},
+		{name: "CONNECT-user-property-value", connect: true, stmt: "MQTT-1.5.7-1",
+			packet: conn(func(c *packet.Connect) { c.Props.User = []property.User{{Key: "k", Value: m}} })},
+		{name: "CONNECT-authentication-method", connect: true,
+			packet: conn(func(c *packet.Connect) { c.Props.AuthMethod = m })},
+		{name: "CONNECT-will-content-type", connect: true, stmt: "MQTT-3.3.2-19",
+			packet: conn(func(c *packet.Connect) {
+				c.Will = packet.Will{Topic: "w", Props: property.Properties{ContentType: m}}
+			})},
+		{name: "CONNECT-will-response-topic", connect: true, stmt: "MQTT-3.3.2-13",
+			packet: conn(func(c *packet.Connect) {
+				c.Will = packet.Will{Topic: "w", Props: property.Properties{ResponseTopic: m}}
+			})},
+		{name: "CONNECT-will-user-property", connect: true, stmt: "MQTT-1.5.7-1",
+			packet: conn(func(c *packet.Connect) {
+				c.Will = packet.Will{Topic: "w", Props: property.Properties{User: []property.User{{Key: "k", Value: m}}}}
+			})},
+		{name: "PUBLISH-topic", stmt: "MQTT-3.3.2-1", nullStmtTop: true,
+			packet: func() packet.Packet { return &packet.Publish{Topic: m, QoS: 1, PacketID: 1} }},
+		{name: "PUBLISH-content-type", stmt: "MQTT-3.3.2-19",
+			packet: func() packet.Packet { return &packet.Publish{Topic: "t", Props: property.Properties{ContentType: m}} }},
+		{name: "PUBLISH-response-topic", stmt: "MQTT-3.3.2-13",
+			packet: func() packet.Packet { return &packet.Publish{Topic: "t", Props: property.Properties{ResponseTopic: m}} }},
+		{name: "PUBLISH-user-property-key", stmt: "MQTT-1.5.7-1",
+			packet: func() packet.Packet {
+				return &packet.Publish{Topic: "t", Props: property.Properties{User: []property.User{{Key: m, Value: "v"}}}}
+			}},
+		{name: "PUBLISH-user-property-value", stmt: "MQTT-1.5.7-1",
+			packet: func() packet.Packet {
+				return &packet.Publish{Topic: "t", Props: property.Properties{User: []property.User{{Key: "k", Value: m}}}}
+			}},
+		{name: "SUBSCRIBE-filter", stmt: "MQTT-3.8.3-1", nullStmtTop: true,
+			packet: func() packet.Packet {
+				return &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "ok"}, {Filter: m}}}
+			}},
+		{name: "SUBSCRIBE-user-property", stmt: "MQTT-1.5.7-1",
+			packet: func() packet.Packet {
+				return &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "ok"}},
+					Props: property.Properties{User: []property.User{{Key: m, Value: "v"}}}}
+			}},
+		{name: "UNSUBSCRIBE-filter", stmt: "MQTT-3.10.3-1", nullStmtTop: true,
+			packet: func() packet.Packet { return &packet.Unsubscribe{PacketID: 1, Filters: []string{"ok", m}} }},
+		{name: "UNSUBSCRIBE-user-property", stmt: "MQTT-1.5.7-1",
+			packet: func() packet.Packet {
+				return &packet.Unsubscribe{PacketID: 1, Filters: []string{"ok"},
+					Props: property.Properties{User: []property.User{{Key: "k", Value: m}}}}
+			}},
+		{name: "PUBACK-reason-string",
+			packet: func() packet.Packet {
+				return &packet.Puback{PacketID: 1, Reason: packet.UnspecifiedError, Props: property.Properties{ReasonString: m}}
+			}},
+		{name: "PUBREC-reason-string",
+			packet: func() packet.Packet {
+				return &packet.Pubrec{PacketID: 1, Reason: packet.UnspecifiedError, Props: property.Properties{ReasonString: m}}
+			}},
+		{name: "PUBREL-reason-string",
+			packet: func() packet.Packet {
+				return &packet.Pubrel{PacketID: 1, Reason: packet.PacketIdentifierNotFound, Props: property.Properties{ReasonString: m}}
+			}},
+		{name: "PUBCOMP-user-property", stmt: "MQTT-1.5.7-1",
+			packet: func() packet.Packet {
+				return &packet.Pubcomp{PacketID: 1, Props: property.Properties{User: []property.User{{Key: m, Value: "v"}}}}
+			}},
+		{name: "DISCONNECT-reason-string",
+			packet: func() packet.Packet {
+				return &packet.Disconnect{Reason: packet.UnspecifiedError, Props: property.Properties{ReasonString: m}}
+			}},
+		{name: "AUTH-reason-string",
+			packet: func() packet.Packet {
+				return &packet.Auth{Reason: packet.ContinueAuthentication, Props: property.Properties{AuthMethod: "m", ReasonString: m}}
+			}},
+	}
+}
+
+// withBadString encodes p for v with the marker replaced by bad.
+func withBadString(tb testing.TB, v packet.Version, p packet.Packet, bad string) []byte {
+	tb.Helper()
+	b := wire(tb, v, p)
+	if bytes.Count(b, []byte(utf8Marker)) != 1 {
+		tb.Fatalf("marker not once in % x", b)
+	}
+	return bytes.Replace(b, []byte(utf8Marker), []byte(bad), 1)
+}
+
+// TestHostileInvalidUTF8: an ill-formed string (an invalid sequence, a
+// surrogate, an overlong encoding, or U+0000) anywhere a UTF-8 Encoded
+// String goes makes the packet malformed: a v5 CONNECT is answered with
+// CONNACK 0x81, a later packet with DISCONNECT 0x81, and the connection
+// closes without handling what follows; 3.1.1 closes without an answer
+// (MQTT-1.5.3-1, MQTT-1.5.3-2).
+func TestHostileInvalidUTF8(t *testing.T) {
+	for _, v := range versions {
+		for _, place := range utf8Places() {
+			stmt := place.stmt
+			if v == packet.V311 {
+				var ok bool
+				if stmt, ok = placeStatementsV311()[place.name]; !ok {
+					continue // no such place in 3.1.1
+				}
+			}
+			for _, bad := range badStrings {
+				ids := []string{bad.stmt}
+				if v == packet.V311 {
+					ids[0] = bad.stmtV311
+				}
+				if stmt != "" {
+					ids = append(ids, stmt)
+				}
+				if bad.null && place.nullStmtTop {
+					ids = append(ids, "MQTT-4.7.3-2")
+				}
+				name := strings.Join(ids, "/") + "/" + v.String() + "/" + place.name + "/" + bad.name
+				t.Run(name, func(t *testing.T) {
+					b := withBadString(t, v, place.packet(), bad.bytes)
+					var s *Connection[uint16]
+					if place.connect {
+						s = NewServer[uint16](Config{MaxPacketSize: hostileMax})
+					} else {
+						s = hostileServer(t, v)
+					}
+					evs := s.Recv(append(b, wire(t, v, &packet.Pingreq{})...))
+					if len(received(evs)) != 0 {
+						t.Fatalf("delivered %v", received(evs))
+					}
+					switch {
+					case !place.connect:
+						code := packet.ReasonCode(0)
+						if v == packet.V5 {
+							code = packet.MalformedPacket
+						}
+						wantClose(t, v, evs, code)
+					case v == packet.V5:
+						ps := sent(t, v, evs)
+						if len(ps) != 1 || ps[0].Type() != packet.TypeConnack || ps[0].(*packet.Connack).Reason != packet.MalformedPacket {
+							t.Fatalf("sent %v, want CONNACK 0x81", sentTypes(evs))
+						}
+						if indexOf(evs, EventError) < 0 || indexOf(evs, EventClose) < 0 {
+							t.Fatalf("%v", evs)
+						}
+					default:
+						wantClose(t, v, evs, 0)
+					}
+					var pe *packet.Error
+					if !errors.As(evErr(evs), &pe) || pe.Code != packet.MalformedPacket || pe.StatementFor(v) != ids[0] {
+						t.Fatalf("error %v, want malformed (%s)", evErr(evs), ids[0])
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestHostileReconnectStorm: one server Connection reused through Closed
+// for a thousand connections of a client that leaves QoS 2 exchanges,
+// aliases and a partial packet behind each time keeps no more than after
+// the first few.
+func TestHostileReconnectStorm(t *testing.T) {
+	for _, v := range versions {
+		t.Run(v.String(), func(t *testing.T) {
+			s := NewServer[uint16](Config{MaxPacketSize: hostileMax})
+			cn := connectFor(v, hostileKeepAlive, property.Properties{SessionExpiry: 60})
+			cn.CleanStart = false
+			cycle := func(i int) {
+				s.Recv(wire(t, v, cn))
+				ack := connackFor(v, property.Properties{TopicAliasMaximum: hostileAliasMax, ReceiveMaximum: hostileRecvMax})
+				ack.SessionPresent = i > 0
+				if _, err := s.Send(ack); err != nil {
+					t.Fatal(err)
+				}
+				var in []packet.Packet
+				for k := range hostileRecvMax {
+					p := &packet.Publish{Topic: fmt.Sprint("r/", i, "/", k), QoS: 2, PacketID: uint16(i*hostileRecvMax+k)%65535 + 1}
+					if v == packet.V5 {
+						p.Props.TopicAlias = uint16(k + 1)
+					}
+					in = append(in, p)
+				}
+				b := wire(t, v, in...)
+				if evs := s.Recv(append(b, fixedHeader(0x30, hostileMax/2)...)); evErr(evs) != nil {
+					t.Fatalf("connection %d: %v", i, evs)
+				}
+				s.Closed()
+			}
+			for i := range 10 {
+				cycle(i)
+			}
+			before := liveHeap()
+			for i := 10; i < 1000; i++ {
+				cycle(i)
+			}
+			grown := liveHeap() - before
+			t.Logf("990 more connections: %d bytes more kept (%d exchanges in the session)", grown, s.inbound.Len())
+			// The session keeps the unreleased exchanges (at most the
+			// identifier space); nothing else may grow.
+			if bound := int64(4*65536*3 + hostileMax); grown > bound {
+				t.Fatalf("%d bytes more after 990 reconnections, bound %d", grown, bound)
+			}
+		})
+	}
+}
