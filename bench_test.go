@@ -28,7 +28,7 @@ func benchPublish(qos packet.QoS, id uint16) *packet.Publish {
 
 // benchServer returns a v5 server past its handshake, with a keep-alive so
 // that its timer is re-armed as in real use.
-func benchServer(b *testing.B) *Connection[uint16] {
+func benchServer(b testing.TB) *Connection[uint16] {
 	s := NewServer[uint16](Config{})
 	s.Recv(wire(b, packet.V5, &packet.Connect{ClientID: "bench", CleanStart: true, KeepAlive: 60}))
 	if _, err := s.Send(&packet.Connack{}); err != nil {

@@ -226,10 +226,13 @@ func (c *Connection[ID]) SessionPersists() bool { return c.sess.persists }
 func (c *Connection[ID]) SessionExpiry() uint32 { return c.sess.expiry }
 
 // begin starts a call: the previous call's events and buffers are free.
-func (c *Connection[ID]) begin() {
+// With trim, the pools keep no more than their minimum.
+func (c *Connection[ID]) begin(trim bool) {
+	shrunk := c.received.reset(trim)
+	shrunk = c.sent.reset(trim) || shrunk
 	if cap(c.events) > keepEvents {
 		c.events = nil
-	} else if len(c.events) > keepPooled {
+	} else if shrunk {
 		// The events of a flood point to packet values the pools let go
 		// of: forget them, or the kept slice would keep them alive.
 		clear(c.events)
@@ -242,8 +245,6 @@ func (c *Connection[ID]) begin() {
 	}
 	c.events, c.out = c.events[:0], c.out[:0]
 	c.usedBuf, c.didSend, c.didRecv = false, false, false
-	c.received.reset()
-	c.sent.reset()
 }
 
 // end finishes a call: the keep-alive timers follow what was sent and
@@ -266,12 +267,18 @@ func (c *Connection[ID]) emit(e Event[ID]) { c.events = append(c.events, e) }
 // in it is handled, and a partial packet at its end is kept for the next
 // call. Any split of a byte stream into chunks gives the same events.
 //
+// The packet values of the events are reused from call to call: a
+// Connection keeps as many of each type as the last call that received
+// that type needed (at least 64, at most 256), so that a steady flow of
+// chunks allocates nothing. Recv(nil) lets go of all but 64 of each, and of the previous
+// call's events: call it when a connection goes quiet after a burst.
+//
 // A server that has received CONNECT handles nothing but AUTH and
 // DISCONNECT until it has sent CONNACK: it holds the bytes after them (up
 // to its maximum packet size plus 64 KiB) and handles them in the Send call
 // that sends a successful CONNACK.
 func (c *Connection[ID]) Recv(chunk []byte) []Event[ID] {
-	c.begin()
+	c.begin(len(chunk) == 0)
 	if !c.closing {
 		c.consume(chunk)
 	}
@@ -435,7 +442,8 @@ func (c *Connection[ID]) handle(h packet.Header, body []byte) {
 // their own value. Only the lists used in a call are reset.
 type pools[ID packetid.ID] struct {
 	lists [16]pool
-	used  uint16
+	used  uint16 // the lists the current call takes values from
+	large uint16 // the lists that keep more than keepPooled values
 }
 
 type pool struct {
@@ -453,21 +461,43 @@ func (ps *pools[ID]) get(t packet.Type) packet.Packet {
 	return p.items[p.n-1]
 }
 
-func (ps *pools[ID]) reset() {
-	for u := ps.used; u != 0; u &= u - 1 {
-		p := &ps.lists[bits.TrailingZeros16(u)]
-		if len(p.items) > keepPooled {
-			// A flood of small packets in one call: keep a few values for
-			// the steady state and let the rest go, with the array that
-			// held them all.
-			p.items = append([]packet.Packet(nil), p.items[:keepPooled]...)
+// reset makes the values of the previous call free for reuse. Of each
+// list that call took values from it keeps as many as it took, at least
+// keepPooled and at most maxPooled, shrinking a list only when it holds
+// more than twice that: a steady flow of chunks allocates nothing, calls of
+// alternating sizes neither, and what a flood made grow is let go of. Calls
+// that take nothing from a list (a Send between two Recv) leave it alone.
+// With trim every list keeps keepPooled values. It reports whether it let
+// any value go.
+func (ps *pools[ID]) reset(trim bool) (shrunk bool) {
+	visit := ps.used
+	if trim {
+		visit |= ps.large
+	}
+	for u := visit; u != 0; u &= u - 1 {
+		t := bits.TrailingZeros16(u)
+		p := &ps.lists[t]
+		want := min(max(p.n, keepPooled), maxPooled)
+		if trim {
+			want = keepPooled
 		}
-		for _, v := range p.items[:min(p.n, keepPooled)] {
+		if len(p.items) > 2*want || len(p.items) > maxPooled || trim && len(p.items) > want {
+			// Copy what is kept, to let go of the array that held them all.
+			p.items = append([]packet.Packet(nil), p.items[:want]...)
+			shrunk = true
+		}
+		for _, v := range p.items[:min(p.n, len(p.items))] {
 			trimLists[ID](v)
+		}
+		if len(p.items) > keepPooled {
+			ps.large |= 1 << t
+		} else {
+			ps.large &^= 1 << t
 		}
 		p.n = 0
 	}
 	ps.used = 0
+	return shrunk
 }
 
 // trimLists lets go of the lists of a kept packet value (User Properties,
@@ -514,14 +544,16 @@ func trimList[T any](s []T) []T {
 	return s
 }
 
-// keepPooled is how many packet values of a type, and keepEvents how many
-// events, a Connection keeps from call to call; keepOut bounds the output
-// buffer it keeps, and keepList the elements of each list a kept packet
-// value keeps. A call that needs more allocates them, and they are freed
-// after it (see "Resource bounds" in the README).
+// keepPooled and maxPooled bound how many packet values of a type a
+// Connection keeps from call to call (see pools.reset), keepEvents how many
+// events; keepOut bounds the output buffer it keeps, and keepList the
+// elements of each list a kept packet value keeps. A call that needs more
+// allocates them, and they are freed after it (see "Resource bounds" in the
+// README).
 const (
 	keepList   = 16
 	keepPooled = 64
+	maxPooled  = 256
 	keepEvents = 1024
 	keepOut    = 64 << 10
 )
@@ -582,7 +614,7 @@ func (c *Connection[ID]) close() {
 // identifiers are released, each with an event. PUBLISH packets not yet sent
 // (queued) are kept either way.
 func (c *Connection[ID]) Closed() []Event[ID] {
-	c.begin()
+	c.begin(true)
 	if !c.closing && c.state != StateDisconnected {
 		c.close()
 	}

@@ -281,7 +281,7 @@ func (c *Connection[ID]) recvPingresp(p *packet.Pingresp) {
 // TimerFired tells the Connection that the timer k, armed by an
 // EventTimerReset, has expired.
 func (c *Connection[ID]) TimerFired(k TimerKind) []Event[ID] {
-	c.begin()
+	c.begin(false)
 	if !c.connected() {
 		return c.events
 	}

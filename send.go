@@ -35,7 +35,7 @@ var sentBy = [16]uint8{
 // that would exceed the peer's Maximum Packet Size loses its Reason String
 // and User Properties, in the packet too, as the specification requires.
 func (c *Connection[ID]) Send(p packet.Packet) ([]Event[ID], error) {
-	c.begin()
+	c.begin(false)
 	t := p.Type()
 	if sentBy[t]&(1<<c.role) == 0 {
 		return nil, ErrRole

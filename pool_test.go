@@ -1,0 +1,122 @@
+package mqtt
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/mqttcore/mqtt/packet"
+)
+
+// publishChunk returns n v5 PUBLISH packets of QoS qos (identifiers from
+// 1) in one chunk.
+func publishChunk(t testing.TB, qos packet.QoS, n int) []byte {
+	var chunk []byte
+	for i := range n {
+		id := uint16(0)
+		if qos > 0 {
+			id = uint16(i + 1)
+		}
+		chunk = append(chunk, wire(t, packet.V5, benchPublish(qos, id))...)
+	}
+	return chunk
+}
+
+// TestSteadyFlowAllocatesNothing: once its pools have grown to the size of
+// the chunks it is given, a Connection allocates nothing per message, for
+// chunks of up to 256 packets and for calls of alternating sizes.
+func TestSteadyFlowAllocatesNothing(t *testing.T) {
+	for _, qos := range []packet.QoS{packet.QoS0, packet.QoS1, packet.QoS2} {
+		for _, sizes := range [][]int{{1}, {100}, {250}, {100, 1, 60, 3}} {
+			t.Run(fmt.Sprintf("server QoS %d chunks of %v", qos, sizes), func(t *testing.T) {
+				s := benchServer(t)
+				var chunks [][]byte
+				for _, n := range sizes {
+					chunks = append(chunks, publishChunk(t, qos, n))
+				}
+				var pubrels [][]byte
+				if qos == packet.QoS2 {
+					for _, n := range sizes {
+						var b []byte
+						for id := 1; id <= n; id++ {
+							b = append(b, wire(t, packet.V5, &packet.Pubrel{PacketID: uint16(id)})...)
+						}
+						pubrels = append(pubrels, b)
+					}
+				}
+				round := func() {
+					for i, chunk := range chunks {
+						evs := s.Recv(chunk)
+						if count(evs, EventPacket) != sizes[i] || count(evs, EventError) != 0 {
+							t.Fatalf("%d delivered of %d: %v", count(evs, EventPacket), sizes[i], evErr(evs))
+						}
+						if qos == packet.QoS2 {
+							s.Recv(pubrels[i])
+						}
+					}
+				}
+				round() // the pools grow to their size
+				if allocs := testing.AllocsPerRun(20, round); allocs != 0 {
+					t.Fatalf("%v allocations per round of %v packets", allocs, sizes)
+				}
+			})
+		}
+	}
+	t.Run("client QoS 1", func(t *testing.T) {
+		c := NewClient[uint16](Config{})
+		if _, err := c.Send(&packet.Connect{ClientID: "c", CleanStart: true, KeepAlive: 60}); err != nil {
+			t.Fatal(err)
+		}
+		c.Recv(wire(t, packet.V5, &packet.Connack{}))
+		p := benchPublish(packet.QoS1, 0)
+		acks := make([]byte, 0, 4*200)
+		round := func() {
+			acks = acks[:0]
+			for range 200 {
+				p.PacketID = 0
+				if _, err := c.Send(p); err != nil {
+					t.Fatal(err)
+				}
+				acks = append(acks, byte(packet.TypePuback)<<4, 2, byte(p.PacketID>>8), byte(p.PacketID))
+			}
+			if evs := c.Recv(acks); count(evs, EventPacket) != 200 {
+				t.Fatalf("%d PUBACKs handled: %v", count(evs, EventPacket), evs)
+			}
+		}
+		round()
+		if allocs := testing.AllocsPerRun(20, round); allocs != 0 {
+			t.Fatalf("%v allocations per round of 200 messages", allocs)
+		}
+	})
+}
+
+// TestPoolsLetGoOfAFlood: after a call with more packets of a type than
+// the pools keep, the next call keeps at most maxPooled values of it, a
+// small call after that at most twice keepPooled, and Recv(nil) and
+// Closed keepPooled.
+func TestPoolsLetGoOfAFlood(t *testing.T) {
+	kept := func(c *Connection[uint16]) int { return len(c.received.lists[packet.TypePublish].items) }
+	s := benchServer(t)
+	flood, one := publishChunk(t, packet.QoS0, 5000), publishChunk(t, packet.QoS0, 1)
+	s.Recv(flood)
+	if n := kept(s); n != 5000 {
+		t.Fatalf("%d values during a call of 5000 packets", n)
+	}
+	s.Recv(one)
+	if n := kept(s); n > maxPooled {
+		t.Fatalf("%d values kept after a flood, want at most %d", n, maxPooled)
+	}
+	s.Recv(one)
+	if n := kept(s); n > 2*keepPooled {
+		t.Fatalf("%d values kept after a small call, want at most %d", n, 2*keepPooled)
+	}
+	s.Recv(publishChunk(t, packet.QoS0, 500))
+	s.Recv(nil)
+	if n := kept(s); n != keepPooled {
+		t.Fatalf("%d values kept after Recv(nil), want %d", n, keepPooled)
+	}
+	s.Recv(publishChunk(t, packet.QoS0, 500))
+	s.Closed()
+	if n := kept(s); n != keepPooled {
+		t.Fatalf("%d values kept after Closed, want %d", n, keepPooled)
+	}
+}
