@@ -230,7 +230,7 @@ func (c *Connection[ID]) SessionExpiry() uint32 { return c.sess.expiry }
 func (c *Connection[ID]) begin(trim bool) {
 	shrunk := c.received.reset(trim)
 	shrunk = c.sent.reset(trim) || shrunk
-	if cap(c.events) > keepEvents {
+	if cap(c.events) > keepEvents || trim && cap(c.events) > keepPooled {
 		c.events = nil
 	} else if shrunk {
 		// The events of a flood point to packet values the pools let go

@@ -92,7 +92,7 @@ func TestSteadyFlowAllocatesNothing(t *testing.T) {
 // TestPoolsLetGoOfAFlood: after a call with more packets of a type than
 // the pools keep, the next call keeps at most maxPooled values of it, a
 // small call after that at most twice keepPooled, and Recv(nil) and
-// Closed keepPooled.
+// Closed keepPooled; Recv(nil) lets go of a long events slice too.
 func TestPoolsLetGoOfAFlood(t *testing.T) {
 	kept := func(c *Connection[uint16]) int { return len(c.received.lists[packet.TypePublish].items) }
 	s := benchServer(t)
@@ -113,6 +113,9 @@ func TestPoolsLetGoOfAFlood(t *testing.T) {
 	s.Recv(nil)
 	if n := kept(s); n != keepPooled {
 		t.Fatalf("%d values kept after Recv(nil), want %d", n, keepPooled)
+	}
+	if n := cap(s.events); n > keepPooled {
+		t.Fatalf("room for %d events kept after Recv(nil), want at most %d", n, keepPooled)
 	}
 	s.Recv(publishChunk(t, packet.QoS0, 500))
 	s.Closed()

@@ -12,6 +12,13 @@
 // "mqtt broker listening on ADDRESS" (a bare host:port for TCP, a URL for
 // the others).
 //
+// Limits on what one client may hold: -max-subscriptions (default 1,000
+// subscriptions; more are refused in the SUBACK), -max-keepalive (default
+// 300 s: a longer Keep Alive, or none, is cut to it; v5 clients are told,
+// 3.1.1 clients are closed after 1.5 times it without a packet) and
+// -receive-maximum (default 256 QoS 2 messages a v5 client may leave
+// unreleased). -max-subscriptions -1 and -max-keepalive -1 lift the limit.
+//
 // Interrupt it (Ctrl-C, SIGTERM) to shut it down cleanly. -cpuprofile FILE
 // writes a CPU profile of the run (for go tool pprof) when it ends.
 package main
@@ -58,6 +65,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	wsAddr := fs.String("ws-addr", "", "WebSocket address to listen on")
 	wssAddr := fs.String("wss-addr", "", "WebSocket over TLS address to listen on (needs -tls-cert and -tls-key)")
 	wsPath := fs.String("ws-path", transport.DefaultPath, "HTTP path of the WebSocket listeners")
+	maxSubs := fs.Int("max-subscriptions", 1000, "subscriptions a client may hold; more are refused in the SUBACK (-1: no limit)")
+	maxKeepAlive := fs.Int("max-keepalive", 300, "longest Keep Alive in seconds; a longer one or none is cut to it (-1: no limit)")
+	receiveMax := fs.Int("receive-maximum", 256, "QoS 2 messages a v5 client may have unreleased at once (1 to 65535)")
 	quiet := fs.Bool("quiet", false, "do not log connection errors")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
@@ -79,6 +89,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if !strings.HasPrefix(*wsPath, "/") {
 		return fmt.Errorf("-ws-path %q does not start with /", *wsPath)
+	}
+	switch {
+	case *maxSubs == 0 || *maxSubs < -1:
+		return fmt.Errorf("-max-subscriptions %d: want -1 or above 0", *maxSubs)
+	case *maxKeepAlive == 0 || *maxKeepAlive < -1 || *maxKeepAlive > 0xFFFF:
+		return fmt.Errorf("-max-keepalive %d: want -1 or 1 to 65535", *maxKeepAlive)
+	case *receiveMax < 1 || *receiveMax > 0xFFFF:
+		return fmt.Errorf("-receive-maximum %d: want 1 to 65535", *receiveMax)
 	}
 
 	if *cpuProfile != "" {
@@ -128,7 +146,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			announce = append(announce, sp.scheme+"://"+got+sp.path)
 		}
 	}
-	cfg := broker.Config{}
+	cfg := broker.Config{MaxSubscriptions: *maxSubs, MaxKeepAlive: *maxKeepAlive, ReceiveMaximum: *receiveMax}
 	if !*quiet {
 		cfg.Logf = log.New(stderr, "", log.LstdFlags).Printf
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -138,4 +139,54 @@ func TestCPUProfile(t *testing.T) {
 	if fi, err := os.Stat(file); err != nil || fi.Size() == 0 {
 		t.Fatalf("profile: %v, %v", fi, err)
 	}
+}
+
+// The limits on a client reach the broker: -max-keepalive and
+// -receive-maximum in the CONNACK of a v5 client asking for no Keep Alive,
+// -max-subscriptions in the SUBACK; out-of-range values are refused
+// before anything listens.
+func TestLimitFlags(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, bad := range [][]string{{"-max-subscriptions", "0"}, {"-max-keepalive", "65536"},
+		{"-max-keepalive", "-2"}, {"-receive-maximum", "0"}, {"-receive-maximum", "65536"}} {
+		if err := run(ctx, append([]string{"-addr", "127.0.0.1:0"}, bad...), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), bad[0]) {
+			t.Errorf("%v: %v, want an error naming the flag", bad, err)
+		}
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(runCtx, []string{"-addr", "127.0.0.1:0", "-quiet",
+			"-max-subscriptions", "2", "-max-keepalive", "7", "-receive-maximum", "5"}, pw, io.Discard)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the startup line: %v", err)
+	}
+	go io.Copy(io.Discard, pr)
+	addr := strings.TrimPrefix(strings.TrimSpace(line), "mqtt broker listening on ")
+
+	c, err := client.Dial(ctx, addr, &packet.Connect{ClientID: "limits", CleanStart: true}, mqtt.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Connack(); a.Props.ServerKeepAlive != 7 || a.Props.ReceiveMaximum != 5 {
+		t.Errorf("CONNACK with Server Keep Alive %d and Receive Maximum %d, want 7 and 5", a.Props.ServerKeepAlive, a.Props.ReceiveMaximum)
+	}
+	ack, err := c.Subscribe(ctx, packet.Subscription{Filter: "a"}, packet.Subscription{Filter: "b"}, packet.Subscription{Filter: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []packet.ReasonCode{packet.GrantedQoS0, packet.GrantedQoS0, packet.QuotaExceeded}; !slices.Equal(ack.Reasons, want) {
+		t.Errorf("SUBACK %v, want %v", ack.Reasons, want)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	<-c.Done()
 }

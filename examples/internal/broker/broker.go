@@ -30,6 +30,28 @@ type Config struct {
 	// ConnectTimeout is how long a new connection may take to send its
 	// CONNECT; 0 means 10 seconds.
 	ConnectTimeout time.Duration
+	// MaxSubscriptions caps the subscriptions of one session (each
+	// distinct topic filter, shared ones included; subscribing again to
+	// a filter replaces its subscription and does not count twice); 0
+	// means 1,000, a negative value no limit. A filter beyond it is
+	// refused in the SUBACK with 0x97 Quota exceeded (0x80 Failure in
+	// 3.1.1), the other filters of the SUBSCRIBE being granted as usual.
+	MaxSubscriptions int
+	// MaxKeepAlive is the longest Keep Alive, in seconds, a client may
+	// have; 0 means 300, a negative value no limit; at most 65,535. A v5
+	// client asking for 0 (none) or for more is sent this value as Server
+	// Keep Alive in the CONNACK, which it must use (MQTT-3.2.2-21) and the
+	// broker enforces. A 3.1.1 client asking for 0 or for more cannot be
+	// told: the broker closes its connection when no packet has come from
+	// it for one and a half times this maximum.
+	MaxKeepAlive int
+	// ReceiveMaximum is the Receive Maximum announced to v5 clients: how
+	// many QoS 2 messages a client may leave unreleased (PUBLISH received,
+	// PUBREL not yet; QoS 1 ones are acknowledged at once); one more ends
+	// the connection with DISCONNECT 0x93 Receive Maximum exceeded. 0
+	// means 256; at most 65,535. 3.1.1 has no such limit: a 3.1.1 client
+	// is bounded by its 65,535 packet identifiers.
+	ReceiveMaximum int
 	// Authenticate, when set, is asked about each CONNECT before its
 	// session is touched. It returns 0 to accept the client, or the MQTT
 	// 5.0 reason code (0x80 or above) to refuse it with: 0x85 Client
@@ -75,6 +97,21 @@ func New(cfg Config) *Broker {
 	}
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 10 * time.Second
+	}
+	if cfg.MaxSubscriptions == 0 {
+		cfg.MaxSubscriptions = 1000
+	}
+	switch {
+	case cfg.MaxKeepAlive == 0:
+		cfg.MaxKeepAlive = 300
+	case cfg.MaxKeepAlive > 0xFFFF:
+		cfg.MaxKeepAlive = 0xFFFF
+	}
+	switch {
+	case cfg.ReceiveMaximum <= 0:
+		cfg.ReceiveMaximum = 256
+	case cfg.ReceiveMaximum > 0xFFFF:
+		cfg.ReceiveMaximum = 0xFFFF
 	}
 	return &Broker{cfg: cfg, sessions: make(map[string]*session),
 		conns: make(map[*conn]struct{}), listeners: make(map[net.Listener]struct{})}

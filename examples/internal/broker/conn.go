@@ -61,6 +61,20 @@ type conn struct {
 	will       *message
 	willDelay  uint32 // v5 Will Delay Interval
 
+	// A 3.1.1 client whose Keep Alive is 0 or above Config.MaxKeepAlive
+	// is closed when no packet comes from it for idle (0: the Connection
+	// watches the Keep Alive itself). heard is when one last came; the
+	// timer, armed for idle, looks at it when it fires.
+	idle      time.Duration
+	heard     time.Time
+	idleTimer *time.Timer
+
+	// A read whose calls on the Connection made more than trimEvents
+	// events arms quietTimer; if no read comes before it fires, the
+	// Connection is told to let go of the values of that burst.
+	peakEvents int
+	quietTimer *time.Timer
+
 	connected bool // a successful CONNACK was sent
 	closing   bool // the socket is closed or closing: leave the loop
 	normal    bool // a DISCONNECT with reason 0x00 arrived: no will (MQTT-3.14.4-3)
@@ -114,6 +128,17 @@ const batchBytes = 64 << 10
 // few enough PUBLISH packets of common sizes to need none.
 const recvPiece = 4 << 10
 
+// trimEvents is the number of events of one call on the Connection above
+// which, once the client has gone quiet for trimQuiet, the connection calls
+// Recv(nil): the Connection then lets go of the packet values and events
+// it kept from its largest calls. Reads of common packets stay below it
+// and cost nothing more; a flood of small packets that goes on is not
+// trimmed between its reads.
+const (
+	trimEvents = 64
+	trimQuiet  = 20 * time.Millisecond
+)
+
 // connQueueMax bounds the QoS 1 and QoS 2 PUBLISH packets a connection
 // hands its Connection beyond the client's Receive Maximum; the rest wait
 // in the session's outbox, where Config.MaxQueued bounds them.
@@ -131,22 +156,42 @@ func (c *conn) run() {
 	deadline := time.NewTimer(c.b.cfg.ConnectTimeout)
 	defer deadline.Stop()
 	connectBy := deadline.C
+	defer c.stopTimer(&c.idleTimer)
+	defer c.stopTimer(&c.quietTimer)
 
 	var wake chan struct{}
+	var idle, quiet <-chan time.Time
 	for !c.closing {
 		if wake == nil && c.connected {
 			wake, connectBy = c.sess.wake, nil
+			if c.idleTimer != nil {
+				idle = c.idleTimer.C
+			}
 		}
 		select {
 		case chunk, ok := <-c.reader.Chunks():
 			if !ok {
 				return
 			}
+			c.peakEvents = 0
 			c.batched(func() {
 				c.recv(chunk)
 				c.reader.Release()
 				c.flushPending() // acknowledgements may have freed send quota
 			})
+			if c.peakEvents > trimEvents && !c.closing {
+				quiet = c.arm(&c.quietTimer, trimQuiet)
+			}
+		case <-quiet:
+			quiet = nil
+			c.trim() // the burst is over
+		case <-idle:
+			if since := time.Since(c.heard); since < c.idle {
+				c.idleTimer.Reset(c.idle - since)
+				break
+			}
+			c.logf("no packet for %v (Keep Alive above the maximum of %d s): closed", c.idle, c.b.cfg.MaxKeepAlive)
+			c.close()
 		case f := <-c.timers.C():
 			if c.timers.Accept(f) {
 				c.handle(c.mc.TimerFired(f.Kind))
@@ -219,6 +264,38 @@ func (c *conn) drainRead() {
 	}
 }
 
+// trim lets go of what the connection and its Connection kept for the
+// largest calls of a burst: the Connection's packet values and events
+// beyond its minimum (Recv(nil)), the list of packets to act on and the
+// write buffer.
+func (c *conn) trim() {
+	c.handle(c.mc.Recv(nil))
+	if cap(c.todo) > trimEvents {
+		c.todo = nil
+	}
+	if len(c.wbuf) == 0 && cap(c.wbuf) > recvPiece {
+		c.wbuf = nil
+	}
+}
+
+// arm starts *t, made on first use, to fire after d, and returns its
+// channel.
+func (c *conn) arm(t **time.Timer, d time.Duration) <-chan time.Time {
+	if *t == nil {
+		*t = time.NewTimer(d)
+	} else {
+		(*t).Reset(d)
+	}
+	return (*t).C
+}
+
+// stopTimer stops *t, if it was ever made.
+func (c *conn) stopTimer(t **time.Timer) {
+	if *t != nil {
+		(*t).Stop()
+	}
+}
+
 // newServer returns the server Connection of a new network connection.
 func newServer(cfg *Config) *mqtt.Connection[uint16] {
 	return mqtt.NewServer[uint16](mqtt.Config{
@@ -230,13 +307,32 @@ func newServer(cfg *Config) *mqtt.Connection[uint16] {
 }
 
 // recv hands bytes read from the socket to the Connection, a piece at a
-// time, and carries out the events.
+// time, and carries out the events. It notes the most events a piece
+// made, and for a client watched by the idle timer whether a whole packet
+// came.
 func (c *conn) recv(chunk []byte) {
 	for len(chunk) > 0 && !c.closing {
 		n := min(len(chunk), recvPiece)
-		c.handle(c.mc.Recv(chunk[:n]))
+		evs := c.mc.Recv(chunk[:n])
+		c.peakEvents = max(c.peakEvents, len(evs))
+		if c.idle > 0 && receivedPacket(evs) {
+			c.heard = time.Now()
+		}
+		c.handle(evs)
 		chunk = chunk[n:]
 	}
+}
+
+// receivedPacket reports whether the events of a Recv call show a whole
+// packet received: every packet the Connection accepts is either reported
+// or answered (a repeated QoS 2 PUBLISH is only acknowledged again).
+func receivedPacket(evs []mqtt.Event[uint16]) bool {
+	for _, e := range evs {
+		if e.Kind == mqtt.EventPacket || e.Kind == mqtt.EventSend {
+			return true
+		}
+	}
+	return false
 }
 
 // batched runs fn with the bytes it has the Connection send held back
@@ -468,7 +564,23 @@ func (c *conn) onConnect(p *packet.Connect) {
 		}
 		ack.Props.MaximumPacketSize = uint32(c.b.cfg.MaxPacketSize)
 		ack.Props.TopicAliasMaximum = 16
+		if c.b.cfg.ReceiveMaximum < 0xFFFF {
+			// The Connection refuses one more open QoS 2 exchange with
+			// DISCONNECT 0x93 Receive Maximum exceeded (section 3.3.4).
+			ack.Props.ReceiveMaximum = uint16(c.b.cfg.ReceiveMaximum)
+		}
 		// Shared Subscription Available is left out: it means 1.
+	}
+	if limit := c.b.cfg.MaxKeepAlive; limit > 0 && (p.KeepAlive == 0 || int(p.KeepAlive) > limit) {
+		if c.version == packet.V5 {
+			// The client must use it (MQTT-3.2.2-21), and the
+			// Connection watches it.
+			ack.Props.ServerKeepAlive = uint16(limit)
+		} else {
+			// A 3.1.1 client cannot be told: the broker watches the
+			// maximum itself, as the Connection would a Keep Alive.
+			c.idle = time.Duration(limit) * time.Second * 3 / 2
+		}
 	}
 	if p.HasWill() {
 		w := &p.Will
@@ -482,6 +594,10 @@ func (c *conn) onConnect(p *packet.Connect) {
 		return
 	}
 	c.connected = true
+	if c.idle > 0 {
+		c.heard = time.Now()
+		c.arm(&c.idleTimer, c.idle)
+	}
 	c.sess.mu.Lock()
 	c.sess.live = true
 	c.sess.persistent = c.mc.SessionPersists()
@@ -553,6 +669,9 @@ func (c *conn) deliver(m *message, qos packet.QoS, retain bool, subIDs []uint32,
 	}
 }
 
+// onSubscribe subscribes the session to each filter of p, up to
+// Config.MaxSubscriptions, answers with the SUBACK, and then sends the
+// retained messages of the filters granted.
 func (c *conn) onSubscribe(p *packet.Subscribe) {
 	ack := &packet.Suback{PacketID: p.PacketID, Reasons: make([]packet.ReasonCode, len(p.Subscriptions))}
 	var subID uint32
@@ -561,6 +680,10 @@ func (c *conn) onSubscribe(p *packet.Subscribe) {
 	}
 	existed := make([]bool, len(p.Subscriptions))
 	for i, s := range p.Subscriptions {
+		if !c.mayAdd(s.Filter) {
+			ack.Reasons[i] = c.quotaExceeded()
+			continue
+		}
 		// The Connection refused No Local on a shared subscription
 		// (MQTT-3.8.3-4) with DISCONNECT 0x82.
 		k := parseFilter(s.Filter, c.version)
@@ -577,9 +700,11 @@ func (c *conn) onSubscribe(p *packet.Subscribe) {
 	}
 	// Retained messages, after the SUBACK, as Retain Handling asks
 	// (MQTT-3.3.1-9, MQTT-3.3.1-10, MQTT-3.3.1-11); they carry the retain
-	// flag. A shared subscription gets none (section 4.8.2).
+	// flag. A shared subscription gets none (section 4.8.2), nor does a
+	// filter refused.
 	for i, s := range p.Subscriptions {
-		if s.RetainHandling == 2 || s.RetainHandling == 1 && existed[i] || c.sess.filters[s.Filter].share != "" {
+		if ack.Reasons[i].IsError() || s.RetainHandling == 2 || s.RetainHandling == 1 && existed[i] ||
+			parseFilter(s.Filter, c.version).share != "" {
 			continue
 		}
 		ids := subscriptionIDs(subID)
@@ -587,6 +712,30 @@ func (c *conn) onSubscribe(p *packet.Subscribe) {
 			c.deliver(m, min(m.qos, s.QoS), true, ids, time.Now())
 		}
 	}
+}
+
+// mayAdd reports whether the session may subscribe to filter: it has it
+// already (subscribing again replaces the subscription, MQTT-3.8.4-3), or
+// has fewer than Config.MaxSubscriptions.
+func (c *conn) mayAdd(filter string) bool {
+	limit := c.b.cfg.MaxSubscriptions
+	if limit < 0 {
+		return true
+	}
+	c.sess.mu.Lock()
+	defer c.sess.mu.Unlock()
+	_, ok := c.sess.filters[filter]
+	return ok || len(c.sess.filters) < limit
+}
+
+// quotaExceeded is the SUBACK code of a filter refused for the
+// subscription limit: 0x97 Quota exceeded, or 0x80 Failure in 3.1.1
+// (MQTT-3.9.3-2 of 3.1.1).
+func (c *conn) quotaExceeded() packet.ReasonCode {
+	if c.version == packet.V5 {
+		return packet.QuotaExceeded
+	}
+	return packet.SubscribeFailure
 }
 
 func (c *conn) onUnsubscribe(p *packet.Unsubscribe) {

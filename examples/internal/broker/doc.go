@@ -73,11 +73,34 @@
 //     in a session's outbox and a few dozen more in its Connection; when
 //     the outbox is full QoS 0 messages are dropped first, and a client
 //     whose QoS 1 and 2 backlog fills it is disconnected with 0x97 Quota
-//     exceeded. A client that breaks the protocol is disconnected with
-//     the reason code the Connection chose; other clients never notice.
+//     exceeded. A session holds at most Config.MaxSubscriptions (1,000)
+//     subscriptions: a filter beyond them is refused in its SUBACK with
+//     0x97 Quota exceeded (0x80 Failure in 3.1.1), the other filters of
+//     the SUBSCRIBE being granted; subscribing again to a filter the
+//     session has replaces it and does not count. A v5 client may leave
+//     at most Config.ReceiveMaximum (256, announced in the CONNACK) QoS 2
+//     messages unreleased; one more and the Connection disconnects it
+//     with 0x93 Receive Maximum exceeded (a 3.1.1 client is bounded by its
+//     65,535 packet identifiers only). A client that sends a burst of
+//     many small packets and goes quiet does not leave the broker holding
+//     what the burst needed: after a read that made more than 64 events,
+//     the connection calls Recv(nil) once the client has been quiet for
+//     20 ms, and the Connection keeps only its minimum. A client that
+//     breaks the protocol is disconnected with the reason code the
+//     Connection chose; other clients never notice.
 //   - Keep-alive, flow control (Receive Maximum, with messages queued by
 //     the Connection while the client's quota is used up), Maximum Packet
 //     Size and incoming Topic Aliases, all by the Connection.
+//   - A maximum Keep Alive, Config.MaxKeepAlive (300 s, as mosquitto's
+//     max_keepalive), so that no client holds a connection for ever by
+//     sending nothing: a v5 client asking for 0 (no keep-alive) or for
+//     more is sent the maximum as Server Keep Alive in the CONNACK, which
+//     it must use (MQTT-3.2.2-21) and its Connection enforces. 3.1.1 has
+//     no way to tell the client: when a 3.1.1 client asks for 0 or for
+//     more, the broker closes its connection after one and a half times
+//     the maximum without a whole packet from it, as if that were its
+//     Keep Alive (a 3.1.1 client that means to stay idle longer must send
+//     PINGREQ meanwhile).
 //   - Shutdown: listeners close, v5 clients get DISCONNECT 0x8B.
 //   - Optional hooks: Config.Authenticate accepts or refuses each CONNECT
 //     (user name, password, client identifier), and Config.MayPublish
@@ -86,9 +109,9 @@
 //
 // # Not yet
 //
-// TODO: TLS and WebSocket listeners.
 // TODO: enhanced authentication: a v5 CONNECT with an Authentication
 // Method is refused with 0x8C; authorization of subscriptions.
 // TODO: outgoing Topic Aliases, a limit on the number of sessions, and
-// the queue limits as command-line flags.
+// the queue and packet size limits as command-line flags (the command has
+// -max-subscriptions, -max-keepalive and -receive-maximum).
 package broker
