@@ -269,7 +269,7 @@ func (h *connHarness) check(evs []mqtt.Event[uint16]) {
 			if e.Packet == nil {
 				h.t.Fatalf("EventSend without its packet")
 			}
-			p, n, err := packet.Decode[uint16](h.v, e.Bytes, 0)
+			p, n, err := packet.Decode[uint16](h.c.Version(), e.Bytes, 0)
 			if err != nil || n != len(e.Bytes) || p.Type() != e.Packet.Type() {
 				h.t.Fatalf("EventSend %v: bytes % x decode to %v, %d, %v", e.Packet.Type(), e.Bytes, p, n, err)
 			}
@@ -285,9 +285,17 @@ func (h *connHarness) check(evs []mqtt.Event[uint16]) {
 	}
 }
 
-// noteManual queues the acknowledgement a manual mode leaves to the caller.
+// noteManual queues the acknowledgement a manual mode leaves to the caller,
+// and the server's answer to a CONNECT or AUTH in the fresh targets.
 func (h *connHarness) noteManual(p packet.Packet) {
 	switch p := p.(type) {
+	case *packet.Connect:
+		h.acks = append(h.acks, freshConnack(h.mode, p))
+	case *packet.Auth:
+		if h.c.Role() == mqtt.RoleServer {
+			h.acks = append(h.acks, &packet.Auth{Reason: packet.ContinueAuthentication,
+				Props: property.Properties{AuthMethod: p.Props.AuthMethod, AuthData: []byte("s")}})
+		}
 	case *packet.Publish:
 		if p.QoS == 1 && h.mode&2 != 0 {
 			h.acks = append(h.acks, &packet.Puback{PacketID: p.PacketID})
