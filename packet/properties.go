@@ -194,14 +194,21 @@ func readU32(b []byte, off int, dst *uint32, z *property.Set, id property.ID, ze
 }
 
 func readStringProp(b []byte, off int, dst *string, z *property.Set, id property.ID) (int, error) {
-	s, off, err := readString(b, off)
+	// readString with the validation in line, as Content Type and
+	// Response Topic are on the PUBLISH hot path.
+	v, off, err := readBinary(b, off)
 	if err != nil {
 		return off, err
 	}
-	if s == "" {
+	if !plainASCII(v, false) {
+		if err := scanText(v, false); err != nil {
+			return off, err
+		}
+	}
+	if len(v) == 0 {
 		z.Add(id)
 	}
-	*dst = s
+	*dst = aliasString(v)
 	return off, nil
 }
 

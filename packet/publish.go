@@ -169,9 +169,10 @@ func (p *PublishOf[ID]) decode(v Version, flags byte, body []byte) error {
 			return errTopicNoAlias
 		}
 	}
-	p.Payload = nil
 	if off < len(body) {
 		p.Payload = body[off:]
+	} else {
+		p.Payload = nil
 	}
 	return nil
 }

@@ -70,14 +70,12 @@ func plainASCII(b []byte, noWildcards bool) bool {
 		return badBits(w, noWildcards)&hiBits == 0
 	}
 	acc := badBits(binary.LittleEndian.Uint64(b[n-8:]), noWildcards)
-	if noWildcards {
-		for ; len(b) > 8; b = b[8:] {
-			acc |= badBits(binary.LittleEndian.Uint64(b), true)
-		}
-	} else {
-		for ; len(b) > 8; b = b[8:] {
-			acc |= badBits(binary.LittleEndian.Uint64(b), false)
-		}
+	for ; len(b) > 16; b = b[16:] { // two words a round
+		acc |= badBits(binary.LittleEndian.Uint64(b), noWildcards) |
+			badBits(binary.LittleEndian.Uint64(b[8:]), noWildcards)
+	}
+	if len(b) > 8 {
+		acc |= badBits(binary.LittleEndian.Uint64(b), noWildcards)
 	}
 	return acc&hiBits == 0
 }

@@ -26,6 +26,31 @@ func TestScanTextMatchesReference(t *testing.T) {
 	})
 }
 
+// TestValidTextMatchesReference checks the fast path (plainASCII, a word
+// or two at a time) with the byte-by-byte fallback behind it: plain ASCII
+// strings of every length up to 70 with at most one offending byte at any
+// position (MQTT-1.5.4-2, MQTT-3.3.2-2).
+func TestValidTextMatchesReference(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		b := rapid.SliceOfN(rapid.SampledFrom([]byte("az/09~ ")), 0, 70).Draw(t, "b")
+		if len(b) > 0 && rapid.Bool().Draw(t, "spoil") {
+			i := rapid.IntRange(0, len(b)-1).Draw(t, "at")
+			b[i] = rapid.SampledFrom([]byte{0, '+', '#', 0x80, 0xC3, 0xFF, 0x7F, '*', 0x2A ^ 8, 0x23 ^ 8}).Draw(t, "byte")
+		}
+		for _, noWild := range []bool{false, true} {
+			want := utf8.Valid(b) && bytes.IndexByte(b, 0) < 0 &&
+				(!noWild || !bytes.ContainsAny(b, "+#"))
+			check := validUTF8
+			if noWild {
+				check = validTopicText
+			}
+			if got := check(b) == nil; got != want {
+				t.Fatalf("valid(%q, no wildcards %v) = %v, want %v", b, noWild, got, want)
+			}
+		}
+	})
+}
+
 // Strings with characters the specification says a string SHOULD NOT
 // contain (control characters, non-characters) are accepted by decoding,
 // and Discouraged reports them (MQTT-1.5.4-1 admits them as well-formed).
