@@ -2,10 +2,10 @@ package broker_test
 
 // The MQTT 3.1.1 statements about what a server does, each checked end to
 // end against the example broker with 3.1.1 clients and named by its ID
-// and "3.1.1". The helpers are in statements_test.go.
+// and "3.1.1". The helpers are in statements_test.go, the scenarios
+// shared with MQTT 5.0 in scenarios_test.go.
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -26,38 +26,13 @@ func persistent311(id string) *packet.Connect {
 	return &packet.Connect{ClientID: id, KeepAlive: 30}
 }
 
-// raw311 opens a raw connection and connects it as a 3.1.1 client.
-func raw311(t *testing.T, addr string, cn *packet.Connect) (*raw, *packet.Connack) {
-	t.Helper()
-	r := dialRaw(t, addr)
-	sendAs(r, packet.V311, cn)
-	ack := readType[*packet.Connack](r, packet.V311)
-	if ack.Reason != packet.ConnectionAccepted {
-		t.Fatalf("CONNACK return code %v", ack.Reason)
-	}
-	return r, ack
-}
-
 func TestSessionStatements311(t *testing.T) {
 	t.Parallel()
 	addr := startBroker(t)
 	pub := dial(t, addr, packet.V311, connect("sess-pub"))
 
 	t.Run("MQTT-3.1.2-4 3.1.1 clean session 0 creates a session, then resumes it", func(t *testing.T) {
-		c := dial(t, addr, packet.V311, persistent311("resumer"))
-		if c.Connack().SessionPresent {
-			t.Fatal("session present for a client identifier never seen")
-		}
-		subscribe(t, c, packet.Subscription{Filter: "resumer/#", QoS: packet.QoS1})
-		c.Close()
-		publish(t, pub, "resumer/x", packet.QoS1, false, "while away")
-		c = resume(t, addr, persistent311("resumer"), v311, c.Session())
-		if !c.Connack().SessionPresent {
-			t.Fatal("session not resumed")
-		}
-		expect(t, c, "resumer/x", "while away", packet.QoS1)
-		publish(t, pub, "resumer/y", packet.QoS1, false, "live")
-		expect(t, c, "resumer/y", "live", packet.QoS1)
+		sessionCreatedAndResumed(t, proto311, addr, pub, "resumer")
 	})
 
 	t.Run("MQTT-3.2.2-3 3.1.1 session present 0 without stored state", func(t *testing.T) {
@@ -123,15 +98,7 @@ func TestSessionStatements311(t *testing.T) {
 	})
 
 	t.Run("MQTT-3.1.4-3 3.1.1 clean session 1 discards the session", func(t *testing.T) {
-		c := dial(t, addr, packet.V311, persistent311("cleaned"))
-		subscribe(t, c, packet.Subscription{Filter: "cleaned", QoS: packet.QoS1})
-		c.Close()
-		publish(t, pub, "cleaned", packet.QoS1, false, "queued")
-		c = dial(t, addr, packet.V311, connect("cleaned"))
-		if c.Connack().SessionPresent {
-			t.Fatal("session present after clean session 1")
-		}
-		quiet(t, c)
+		c := cleanStartDiscards(t, proto311, addr, pub, "cleaned")
 		subscribe(t, c, packet.Subscription{Filter: "cleaned/new", QoS: packet.QoS1})
 		c.Close()
 		// Neither the old session nor the clean one is left.
@@ -145,7 +112,7 @@ func TestSessionStatements311(t *testing.T) {
 	})
 
 	t.Run("MQTT-3.1.4-4 3.1.1 CONNACK return code 0", func(t *testing.T) {
-		raw311(t, addr, connect("acked"))
+		proto311.rawConnect(t, addr, connect("acked"))
 	})
 
 	t.Run("MQTT-3.1.4-2 3.1.1 the same client identifier disconnects the first connection", func(t *testing.T) {
@@ -169,34 +136,13 @@ func TestSessionStatements311(t *testing.T) {
 
 func TestClientIDStatements311(t *testing.T) {
 	t.Parallel()
-	addr := startBrokerConfig(t, broker.Config{Authenticate: func(c *packet.Connect) packet.ReasonCode {
-		switch {
-		case c.ClientID == "banned":
-			return packet.ClientIdentifierNotValid
-		case c.Username == "mallory":
-			return packet.BadUserNameOrPassword
-		}
-		return 0
-	}})
+	addr := startBrokerConfig(t, authenticateTestUsers())
 	pub := dial(t, addr, packet.V311, connect("id-pub"))
 	watcher := dial(t, addr, packet.V311, connect("id-watcher"))
 	subscribe(t, watcher, packet.Subscription{Filter: "refused/#", QoS: packet.QoS1})
 
 	t.Run("MQTT-3.1.3-2 3.1.1 the client identifier keys the session", func(t *testing.T) {
-		a := dial(t, addr, packet.V311, persistent311("key-a"))
-		b := dial(t, addr, packet.V311, persistent311("key-b"))
-		subscribe(t, a, packet.Subscription{Filter: "key/a", QoS: packet.QoS1})
-		subscribe(t, b, packet.Subscription{Filter: "key/b", QoS: packet.QoS1})
-		a.Close()
-		b.Close()
-		publish(t, pub, "key/a", packet.QoS1, false, "for a")
-		publish(t, pub, "key/b", packet.QoS1, false, "for b")
-		b = resume(t, addr, persistent311("key-b"), v311, b.Session())
-		expect(t, b, "key/b", "for b", packet.QoS1)
-		quiet(t, b)
-		a = resume(t, addr, persistent311("key-a"), v311, a.Session())
-		expect(t, a, "key/a", "for a", packet.QoS1)
-		quiet(t, a)
+		identifierKeysSession(t, proto311, addr, pub)
 	})
 
 	t.Run("MQTT-3.1.3-5 3.1.1 identifiers of 1 to 23 letters and digits", func(t *testing.T) {
@@ -267,11 +213,6 @@ func TestWillStatements311(t *testing.T) {
 	addr := startBroker(t)
 	watcher := dial(t, addr, packet.V311, connect("will-watcher"))
 	subscribe(t, watcher, packet.Subscription{Filter: "wills/#", QoS: packet.QoS2})
-	withWill := func(cn *packet.Connect, qos packet.QoS, retain bool) *packet.Connect {
-		cn.Will = packet.Will{Topic: "wills/" + cn.ClientID, QoS: qos, Retain: retain,
-			Payload: []byte(cn.ClientID + " is gone")}
-		return cn
-	}
 	lateRetained := func(t *testing.T, id string) *packet.Publish {
 		t.Helper()
 		late := dial(t, addr, packet.V311, connect("late-"+id))
@@ -299,14 +240,7 @@ func TestWillStatements311(t *testing.T) {
 	})
 
 	t.Run("MQTT-3.14.4-3 3.1.1 DISCONNECT then at once a new connection: no will", func(t *testing.T) {
-		for range 20 {
-			c := dial(t, addr, packet.V311, withWill(connect("quick"), packet.QoS1, false))
-			if err := c.Disconnect(testContext(t), 0); err != nil {
-				t.Fatal(err)
-			}
-			dial(t, addr, packet.V311, connect("quick"))
-		}
-		quiet(t, watcher)
+		disconnectThenTakeOver(t, proto311, addr, watcher)
 	})
 
 	t.Run("MQTT-3.1.2-9 3.1.1 will QoS and retain used", func(t *testing.T) {
@@ -322,12 +256,7 @@ func TestWillStatements311(t *testing.T) {
 	})
 
 	t.Run("MQTT-3.1.2-10 3.1.1 will removed once published", func(t *testing.T) {
-		c := dial(t, addr, packet.V311, withWill(persistent311("published"), packet.QoS1, false))
-		c.Close()
-		expect(t, watcher, "wills/published", "published is gone", packet.QoS1)
-		c = resume(t, addr, persistent311("published"), v311, c.Session())
-		c.Close()
-		quiet(t, watcher)
+		willRemovedOncePublished(t, proto311, addr, watcher, "published")
 	})
 
 	t.Run("MQTT-3.1.2-10 3.1.1 will removed by DISCONNECT", func(t *testing.T) {
@@ -341,12 +270,7 @@ func TestWillStatements311(t *testing.T) {
 	})
 
 	t.Run("MQTT-3.1.2-12 3.1.1 no will flag, no will", func(t *testing.T) {
-		c := dial(t, addr, packet.V311, connect("willless"))
-		c.Close()
-		quiet(t, watcher)
-		c = dial(t, addr, packet.V311, withWill(connect("next"), packet.QoS0, false))
-		c.Close()
-		expect(t, watcher, "wills/next", "next is gone", packet.QoS0) // the first message since
+		noWillWithoutFlag(t, proto311, addr, watcher, packet.QoS0)
 	})
 
 	t.Run("MQTT-3.1.2-16 3.1.1 will retain 0: not retained", func(t *testing.T) {
@@ -381,28 +305,17 @@ func TestRetainedStatements311(t *testing.T) {
 		publish(t, pub, topic, qos, retain, payload)
 		return expect(t, live, topic, payload, qos)
 	}
-	// late subscribes a new client to filter and returns the retained
-	// messages it gets, by topic.
-	n := 0
-	late := func(t *testing.T, filter string, want int) map[string]*packet.Publish {
+	late := &lateSubscribers{p: proto311, addr: addr}
+	sent := func(t *testing.T, topic string, qos packet.QoS, retain bool, payload string) {
 		t.Helper()
-		n++
-		c := dial(t, addr, packet.V311, connect(fmt.Sprint("retain-late-", n)))
-		subscribe(t, c, packet.Subscription{Filter: filter, QoS: packet.QoS2})
-		got := map[string]*packet.Publish{}
-		for range want {
-			m := next(t, c)
-			got[m.Topic] = m
-		}
-		quiet(t, c)
-		return got
+		publishSeen(t, topic, qos, retain, payload)
 	}
 
 	t.Run("MQTT-3.3.1-5 3.1.1 stored with its QoS for later subscribers", func(t *testing.T) {
 		for q := packet.QoS0; q <= packet.QoS2; q++ {
 			publishSeen(t, fmt.Sprint("stored/", q), q, true, fmt.Sprint("at ", q))
 		}
-		got := late(t, "stored/+", 3)
+		got := late.get(t, "stored/+", 3)
 		for q := packet.QoS0; q <= packet.QoS2; q++ {
 			if m := got[fmt.Sprint("stored/", q)]; m == nil || m.QoS != q || string(m.Payload) != fmt.Sprint("at ", q) {
 				t.Errorf("stored/%d: got %+v, want QoS %d", q, m, q)
@@ -415,7 +328,7 @@ func TestRetainedStatements311(t *testing.T) {
 		publishSeen(t, "last/a", packet.QoS1, true, "2")
 		publishSeen(t, "last/b/c", packet.QoS1, true, "x")
 		publishSeen(t, "lastly", packet.QoS1, true, "no match")
-		got := late(t, "last/#", 2)
+		got := late.get(t, "last/#", 2)
 		if a, b := got["last/a"], got["last/b/c"]; a == nil || string(a.Payload) != "2" || b == nil || string(b.Payload) != "x" {
 			t.Errorf("got %v, want last/a 2 and last/b/c x", got)
 		}
@@ -424,14 +337,14 @@ func TestRetainedStatements311(t *testing.T) {
 	t.Run("MQTT-3.3.1-7 3.1.1 a retained QoS 0 message replaces the one before", func(t *testing.T) {
 		publishSeen(t, "zero", packet.QoS1, true, "old")
 		publishSeen(t, "zero", packet.QoS0, true, "new")
-		if m := late(t, "zero", 1)["zero"]; m == nil || string(m.Payload) != "new" || m.QoS != packet.QoS0 {
+		if m := late.get(t, "zero", 1)["zero"]; m == nil || string(m.Payload) != "new" || m.QoS != packet.QoS0 {
 			t.Errorf("got %+v, want the QoS 0 message", m)
 		}
 	})
 
 	t.Run("MQTT-3.3.1-8 3.1.1 retain flag 1 on a message sent for a new subscription", func(t *testing.T) {
 		publishSeen(t, "flag/new", packet.QoS1, true, "r")
-		if m := late(t, "flag/new", 1)["flag/new"]; m == nil || !m.Retain {
+		if m := late.get(t, "flag/new", 1)["flag/new"]; m == nil || !m.Retain {
 			t.Errorf("got %+v, want the retain flag", m)
 		}
 	})
@@ -447,26 +360,15 @@ func TestRetainedStatements311(t *testing.T) {
 		if m := publishSeen(t, "clear", packet.QoS1, true, ""); m.Retain || len(m.Payload) != 0 {
 			t.Errorf("delivered %+v, want an ordinary empty message", m)
 		}
-		late(t, "clear", 0)
+		late.get(t, "clear", 0)
 	})
 
 	t.Run("MQTT-3.3.1-11 3.1.1 an empty retained message is not stored", func(t *testing.T) {
-		publishSeen(t, "never/full", packet.QoS1, true, "here")
-		publishSeen(t, "never/empty", packet.QoS1, true, "")
-		if got := late(t, "never/+", 1); got["never/full"] == nil {
-			t.Errorf("got %v, want never/full only", got)
-		}
+		emptyRetainedNotStored(t, sent, late, "never")
 	})
 
 	t.Run("MQTT-3.3.1-12 3.1.1 retain 0 neither stores, removes nor replaces", func(t *testing.T) {
-		publishSeen(t, "kept/a", packet.QoS1, true, "one")
-		publishSeen(t, "kept/a", packet.QoS1, false, "two")
-		publishSeen(t, "kept/a", packet.QoS1, false, "")
-		publishSeen(t, "kept/b", packet.QoS1, false, "not stored")
-		got := late(t, "kept/#", 1)
-		if m := got["kept/a"]; m == nil || string(m.Payload) != "one" {
-			t.Errorf("got %v, want kept/a one", got)
-		}
+		retainZeroKeepsRetained(t, sent, late, "kept")
 	})
 
 	t.Run("MQTT-3.1.2-7 3.1.1 retained messages outlive the publisher's session", func(t *testing.T) {
@@ -480,7 +382,7 @@ func TestRetainedStatements311(t *testing.T) {
 		}
 		p = dial(t, addr, packet.V311, connect("long-lived")) // clean session 1 ends that session
 		p.Close()
-		got := late(t, "outlive/+", 2)
+		got := late.get(t, "outlive/+", 2)
 		if got["outlive/clean"] == nil || got["outlive/persistent"] == nil {
 			t.Errorf("got %v", got)
 		}
@@ -504,15 +406,7 @@ func TestRoutingStatements311(t *testing.T) {
 	})
 
 	t.Run("MQTT-3.3.5-1 3.1.1 once, at the highest QoS of the matching subscriptions", func(t *testing.T) {
-		c := dial(t, addr, packet.V311, connect("overlap"))
-		subscribe(t, c, packet.Subscription{Filter: "ov/+", QoS: packet.QoS0},
-			packet.Subscription{Filter: "ov/#", QoS: packet.QoS2},
-			packet.Subscription{Filter: "ov/x", QoS: packet.QoS1})
-		for q := packet.QoS0; q <= packet.QoS2; q++ {
-			publish(t, pub, "ov/x", q, false, fmt.Sprint(q))
-			expect(t, c, "ov/x", fmt.Sprint(q), q)
-		}
-		quiet(t, c)
+		onceAtHighestQoS(t, proto311, addr, pub)
 	})
 
 	t.Run("MQTT-3.8.4-6 3.1.1 the lower of the message's QoS and the granted QoS", func(t *testing.T) {
@@ -531,17 +425,7 @@ func TestRoutingStatements311(t *testing.T) {
 	})
 
 	t.Run("MQTT-4.5.0-1 3.1.1 added to the session of each matching subscriber", func(t *testing.T) {
-		away := dial(t, addr, packet.V311, persistent311("owner-away"))
-		subscribe(t, away, packet.Subscription{Filter: "own/#", QoS: packet.QoS2})
-		other := dial(t, addr, packet.V311, persistent311("owner-other"))
-		subscribe(t, other, packet.Subscription{Filter: "own/y", QoS: packet.QoS2})
-		away.Close()
-		other.Close()
-		publish(t, pub, "own/x", packet.QoS2, false, "owned")
-		away = resume(t, addr, persistent311("owner-away"), v311, away.Session())
-		expect(t, away, "own/x", "owned", packet.QoS2)
-		other = resume(t, addr, persistent311("owner-other"), v311, other.Session())
-		quiet(t, other)
+		addedToMatchingSessions(t, proto311, addr, pub)
 	})
 
 	t.Run("MQTT-4.7.2-1 3.1.1 wildcards do not match $ topics", func(t *testing.T) {
@@ -560,28 +444,11 @@ func TestRoutingStatements311(t *testing.T) {
 
 	t.Run("MQTT-4.7.3-4 3.1.1 no normalization of topics or filters", func(t *testing.T) {
 		const nfc, nfd = "\u00c5ngstr\u00f6m", "A\u030angstro\u0308m"
-		subs := map[string]*client.Client{}
-		for _, f := range []string{nfc, nfd, "x/y"} {
-			c := dial(t, addr, packet.V311, connect(fmt.Sprintf("norm-%x", f)))
-			subscribe(t, c, packet.Subscription{Filter: f, QoS: packet.QoS1})
-			subs[f] = c
-		}
-		for _, tc := range []struct{ topic, filter string }{
+		subs := subscribeEach(t, proto311, addr, nfc, nfd, "x/y")
+		matchedExactly(t, pub, subs, []topicCase{
 			{nfd, nfd}, {nfc, nfc}, {"\u212bngstr\u00f6m", ""}, {"x/y/", ""}, {"x//y", ""},
 			{"X/y", ""}, {"x/y\u200b", ""}, {"x/y", "x/y"},
-		} {
-			publish(t, pub, tc.topic, packet.QoS1, false, "p")
-			if tc.filter != "" {
-				expect(t, subs[tc.filter], tc.topic, "p", packet.QoS1)
-			}
-		}
-		for f, c := range subs {
-			select {
-			case m := <-c.Messages():
-				t.Errorf("%q got %q", f, m.Topic)
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
+		})
 	})
 }
 
@@ -596,36 +463,12 @@ func TestOrderStatements311(t *testing.T) {
 	}
 	pub := dial(t, addr, packet.V311, connect("order-pub"))
 	const n = 100
-	var acks []<-chan error
-	for i := range n {
-		for q := packet.QoS0; q <= packet.QoS2; q++ {
-			ch, err := pub.PublishAsync(testContext(t), &packet.Publish{
-				Topic: fmt.Sprint("ord/", q), QoS: q, Payload: []byte(fmt.Sprint(i))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			acks = append(acks, ch)
-		}
-	}
-	for _, ch := range acks {
-		if err := <-ch; err != nil {
-			t.Fatal(err)
-		}
-	}
-	check := func(t *testing.T) {
+	publishInterleaved(t, pub, n)
+	t.Run("MQTT-4.6.0-5 MQTT-4.6.0-6 3.1.1 every topic ordered: sent in the order received, per topic and QoS", func(t *testing.T) {
 		for sq, c := range subs {
-			nextOf := map[string]int{}
-			for range 3 * n {
-				m := next(t, c)
-				if want := fmt.Sprint(nextOf[m.Topic]); string(m.Payload) != want {
-					t.Fatalf("subscriber at QoS %d, %q: got message %s, want %s", sq, m.Topic, m.Payload, want)
-				}
-				nextOf[m.Topic]++
-			}
-			quiet(t, c)
+			receivedInOrder(t, c, n, fmt.Sprint("subscriber at QoS ", sq))
 		}
-	}
-	t.Run("MQTT-4.6.0-5 MQTT-4.6.0-6 3.1.1 every topic ordered: sent in the order received, per topic and QoS", check)
+	})
 }
 
 func TestSubscribeStatements311(t *testing.T) {
@@ -633,12 +476,8 @@ func TestSubscribeStatements311(t *testing.T) {
 	addr := startBroker(t)
 	pub := dial(t, addr, packet.V311, connect("subscribe-pub"))
 
-	r, _ := raw311(t, addr, connect("subscribe-raw"))
-	sendAs(r, packet.V311, &packet.Subscribe{PacketID: 0x0102, Subscriptions: []packet.Subscription{
-		{Filter: "s/a", QoS: packet.QoS1}, {Filter: "s/b", QoS: packet.QoS2}, {Filter: "s/a", QoS: packet.QoS0}}})
-	ack := readType[*packet.Suback](r, packet.V311)
-	sendAs(r, packet.V311, &packet.Pingreq{})
-	readType[*packet.Pingresp](r, packet.V311) // not a second SUBACK
+	r, _ := proto311.rawConnect(t, addr, connect("subscribe-raw"))
+	ack := subscribeThree(r, packet.V311, 0x0102)
 
 	t.Run("MQTT-3.8.4-1 3.1.1 a SUBACK answers the SUBSCRIBE", func(t *testing.T) {
 		if ack.PacketID != 0x0102 {
@@ -652,14 +491,9 @@ func TestSubscribeStatements311(t *testing.T) {
 	})
 	t.Run("MQTT-3.8.4-4 3.1.1 handled as a sequence of SUBSCRIBEs, with one SUBACK", func(t *testing.T) {
 		publish(t, pub, "s/a", packet.QoS2, false, "a") // s/a was replaced at QoS 0
-		if m := readType[*packet.Publish](r, packet.V311); m.Topic != "s/a" || m.QoS != packet.QoS0 {
-			t.Fatalf("got %q at QoS %d, want s/a at QoS 0", m.Topic, m.QoS)
-		}
+		readPublish(r, packet.V311, "s/a", packet.QoS0)
 		publish(t, pub, "s/b", packet.QoS1, false, "b")
-		m := readType[*packet.Publish](r, packet.V311)
-		if m.Topic != "s/b" || m.QoS != packet.QoS1 {
-			t.Fatalf("got %q at QoS %d, want s/b at QoS 1", m.Topic, m.QoS)
-		}
+		m := readPublish(r, packet.V311, "s/b", packet.QoS1)
 		sendAs(r, packet.V311, &packet.Puback{PacketID: m.PacketID})
 		rawQuiet(r)
 	})
@@ -679,39 +513,7 @@ func TestSubscribeStatements311(t *testing.T) {
 	})
 
 	t.Run("MQTT-3.8.4-3 3.1.1 the flow of publications is not interrupted", func(t *testing.T) {
-		c := dial(t, addr, packet.V311, connect("uninterrupted"))
-		s := packet.Subscription{Filter: "flow", QoS: packet.QoS1}
-		subscribe(t, c, s)
-		stop, done := make(chan struct{}), make(chan error, 1)
-		go func() {
-			for count := 0; ; count++ {
-				select {
-				case <-stop:
-					if count == 0 {
-						done <- errors.New("never resubscribed")
-					}
-					close(done)
-					return
-				default:
-				}
-				if _, err := c.Subscribe(context.Background(), s); err != nil {
-					done <- err
-					return
-				}
-			}
-		}()
-		const n = 100
-		for i := range n {
-			publish(t, pub, "flow", packet.QoS1, false, fmt.Sprint(i))
-		}
-		close(stop)
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-		for i := range n {
-			expect(t, c, "flow", fmt.Sprint(i), packet.QoS1)
-		}
-		quiet(t, c)
+		resubscribeLosesNothing(t, proto311, addr, pub, "flow")
 	})
 }
 
@@ -734,37 +536,16 @@ func TestUnsubscribeStatements311(t *testing.T) {
 	})
 
 	t.Run("MQTT-3.10.4-2 3.1.1 no new messages once the subscription is deleted", func(t *testing.T) {
-		c := dial(t, addr, packet.V311, connect("unsub-stop"))
-		subscribe(t, c, packet.Subscription{Filter: "stop/#", QoS: packet.QoS1})
-		publish(t, pub, "stop/x", packet.QoS1, false, "before")
-		expect(t, c, "stop/x", "before", packet.QoS1)
-		if _, err := c.Unsubscribe(testContext(t), "stop/#"); err != nil {
-			t.Fatal(err)
-		}
-		publish(t, pub, "stop/x", packet.QoS1, false, "after")
-		quiet(t, c)
+		nothingAfterUnsubscribe(t, proto311, addr, pub)
 	})
 
 	t.Run("MQTT-3.10.4-3 3.1.1 QoS 2 delivery in progress completes", func(t *testing.T) {
-		r, _ := raw311(t, addr, connect("unsub-q2"))
-		sendAs(r, packet.V311, &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "q2", QoS: packet.QoS2}}})
-		readType[*packet.Suback](r, packet.V311)
-		publish(t, pub, "q2", packet.QoS2, false, "in flight")
-		m := readType[*packet.Publish](r, packet.V311)
-		sendAs(r, packet.V311, &packet.Unsubscribe{PacketID: 2, Filters: []string{"q2"}})
-		readType[*packet.Unsuback](r, packet.V311)
-		sendAs(r, packet.V311, &packet.Pubrec{PacketID: m.PacketID})
-		if rel := readType[*packet.Pubrel](r, packet.V311); rel.PacketID != m.PacketID {
-			t.Fatalf("PUBREL %d, want %d", rel.PacketID, m.PacketID)
-		}
-		sendAs(r, packet.V311, &packet.Pubcomp{PacketID: m.PacketID})
-		rawQuiet(r)
+		unsubscribeCompletesQoS2(t, proto311, addr, pub)
 	})
 
-	r, _ := raw311(t, addr, connect("unsub-raw"))
-	sendAs(r, packet.V311, &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{
-		{Filter: "x/a", QoS: packet.QoS1}, {Filter: "x/b", QoS: packet.QoS1}}})
-	readType[*packet.Suback](r, packet.V311)
+	r, _ := proto311.rawConnect(t, addr, connect("unsub-raw"))
+	rawSubscribe(r, packet.V311, packet.Subscription{Filter: "x/a", QoS: packet.QoS1},
+		packet.Subscription{Filter: "x/b", QoS: packet.QoS1})
 
 	t.Run("MQTT-3.10.4-5 3.1.1 UNSUBACK even when nothing was deleted", func(t *testing.T) {
 		sendAs(r, packet.V311, &packet.Unsubscribe{PacketID: 0x0909, Filters: []string{"none"}})

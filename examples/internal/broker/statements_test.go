@@ -3,11 +3,11 @@ package broker_test
 // The MQTT 5.0 statements about what a server does, each checked end to
 // end against the example broker and named by its ID: clients built on
 // the core, or raw ones (type raw) where the test needs to see or choose
-// the bytes. The 3.1.1 statements are in statements311_test.go.
+// the bytes. The 3.1.1 statements are in statements311_test.go, the
+// scenarios both versions run in scenarios_test.go.
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"slices"
@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/mqttcore/mqtt"
-	"github.com/mqttcore/mqtt/examples/internal/broker"
 	"github.com/mqttcore/mqtt/examples/internal/client"
 	"github.com/mqttcore/mqtt/packet"
 	"github.com/mqttcore/mqtt/property"
@@ -108,35 +107,12 @@ func TestSessionStatements(t *testing.T) {
 	v5 := mqtt.Config{Version: packet.V5}
 
 	t.Run("MQTT-3.1.2-6 clean start 0 without a session creates one", func(t *testing.T) {
-		cn := persistent("fresh", 60)
-		c := dial(t, addr, packet.V5, cn)
-		if c.Connack().SessionPresent {
-			t.Fatal("session present for a client identifier never seen")
-		}
-		subscribe(t, c, packet.Subscription{Filter: "fresh/#", QoS: packet.QoS1})
-		c.Close()
-		publish(t, pub, "fresh/x", packet.QoS1, false, "kept")
-		c = resume(t, addr, cn, v5, c.Session())
-		if !c.Connack().SessionPresent {
-			t.Fatal("the session created was not kept")
-		}
-		expect(t, c, "fresh/x", "kept", packet.QoS1)
+		sessionCreatedAndResumed(t, proto5, addr, pub, "fresh")
 	})
 
 	t.Run("MQTT-3.1.4-4 clean start 1 discards the session", func(t *testing.T) {
-		cn := persistent("restart", 60)
-		c := dial(t, addr, packet.V5, cn)
-		subscribe(t, c, packet.Subscription{Filter: "restart/#", QoS: packet.QoS1})
-		c.Close()
-		publish(t, pub, "restart/x", packet.QoS1, false, "queued")
-		again := *cn
-		again.CleanStart = true
-		c = dial(t, addr, packet.V5, &again)
-		if c.Connack().SessionPresent {
-			t.Fatal("session present after a clean start")
-		}
-		quiet(t, c) // the queued message went with the session
-		publish(t, pub, "restart/x", packet.QoS1, false, "no subscription")
+		c := cleanStartDiscards(t, proto5, addr, pub, "restart")
+		publish(t, pub, "restart", packet.QoS1, false, "no subscription")
 		quiet(t, c)
 	})
 
@@ -149,20 +125,7 @@ func TestSessionStatements(t *testing.T) {
 	})
 
 	t.Run("MQTT-3.1.3-2 the client identifier keys the session", func(t *testing.T) {
-		a := dial(t, addr, packet.V5, persistent("key-a", 60))
-		b := dial(t, addr, packet.V5, persistent("key-b", 60))
-		subscribe(t, a, packet.Subscription{Filter: "key/a", QoS: packet.QoS1})
-		subscribe(t, b, packet.Subscription{Filter: "key/b", QoS: packet.QoS1})
-		a.Close()
-		b.Close()
-		publish(t, pub, "key/a", packet.QoS1, false, "for a")
-		publish(t, pub, "key/b", packet.QoS1, false, "for b")
-		a = resume(t, addr, persistent("key-a", 60), v5, a.Session())
-		expect(t, a, "key/a", "for a", packet.QoS1)
-		quiet(t, a)
-		b = resume(t, addr, persistent("key-b", 60), v5, b.Session())
-		expect(t, b, "key/b", "for b", packet.QoS1)
-		quiet(t, b)
+		identifierKeysSession(t, proto5, addr, pub)
 	})
 
 	t.Run("MQTT-4.1.0-1 the session is kept while the connection is open", func(t *testing.T) {
@@ -180,34 +143,13 @@ func TestSessionStatements(t *testing.T) {
 	})
 
 	t.Run("MQTT-4.5.0-1 a message is added to the sessions of matching subscribers", func(t *testing.T) {
-		away := dial(t, addr, packet.V5, persistent("owner-away", 60))
-		subscribe(t, away, packet.Subscription{Filter: "own/+", QoS: packet.QoS2})
-		here := dial(t, addr, packet.V5, connect("owner-here"))
-		subscribe(t, here, packet.Subscription{Filter: "own/x", QoS: packet.QoS1})
-		other := dial(t, addr, packet.V5, persistent("owner-other", 60))
-		subscribe(t, other, packet.Subscription{Filter: "own/y", QoS: packet.QoS1})
-		away.Close()
-		other.Close()
-		publish(t, pub, "own/x", packet.QoS2, false, "owned") // PUBREC: the broker owns it
-		expect(t, here, "own/x", "owned", packet.QoS1)
-		away = resume(t, addr, persistent("owner-away", 60), v5, away.Session())
-		expect(t, away, "own/x", "owned", packet.QoS2)
-		other = resume(t, addr, persistent("owner-other", 60), v5, other.Session())
-		quiet(t, other)
+		addedToMatchingSessions(t, proto5, addr, pub)
 	})
 }
 
 func TestClientIDStatements(t *testing.T) {
 	t.Parallel()
-	addr := startBrokerConfig(t, broker.Config{Authenticate: func(c *packet.Connect) packet.ReasonCode {
-		switch {
-		case c.ClientID == "banned":
-			return packet.ClientIdentifierNotValid
-		case c.Username == "mallory":
-			return packet.BadUserNameOrPassword
-		}
-		return 0
-	}})
+	addr := startBrokerConfig(t, authenticateTestUsers())
 	v5 := mqtt.Config{Version: packet.V5}
 
 	t.Run("MQTT-3.1.3-5 identifiers of 1 to 23 letters and digits", func(t *testing.T) {
@@ -278,26 +220,15 @@ func TestWillStatements(t *testing.T) {
 	addr := startBroker(t)
 	watcher := dial(t, addr, packet.V5, connect("will-watcher"))
 	subscribe(t, watcher, packet.Subscription{Filter: "#", QoS: packet.QoS1, RetainAsPublished: true})
-	withWill := func(id string, retain bool) *packet.Connect {
-		c := connect(id)
-		c.Will = packet.Will{Topic: "wills/" + id, QoS: packet.QoS1, Retain: retain, Payload: []byte(id + " is gone")}
-		return c
-	}
+	will := func(id string, retain bool) *packet.Connect { return withWill(connect(id), packet.QoS1, retain) }
 	v5 := mqtt.Config{Version: packet.V5}
 
 	t.Run("MQTT-3.1.2-12 no will flag, no will", func(t *testing.T) {
-		c := dial(t, addr, packet.V5, connect("no-will"))
-		c.Close()
-		quiet(t, watcher)
-		// The next connection that ends publishes its will: it is the
-		// first message the watcher gets.
-		c = dial(t, addr, packet.V5, withWill("after", false))
-		c.Close()
-		expect(t, watcher, "wills/after", "after is gone", packet.QoS1)
+		noWillWithoutFlag(t, proto5, addr, watcher, packet.QoS1)
 	})
 
 	t.Run("MQTT-3.1.2-16 will retain 0: not retained", func(t *testing.T) {
-		c := dial(t, addr, packet.V5, withWill("plain", false))
+		c := dial(t, addr, packet.V5, will("plain", false))
 		c.Close()
 		if m := expect(t, watcher, "wills/plain", "plain is gone", packet.QoS1); m.Retain {
 			t.Error("will published as a retained message")
@@ -308,7 +239,7 @@ func TestWillStatements(t *testing.T) {
 	})
 
 	t.Run("MQTT-3.1.2-17 will retain 1: retained", func(t *testing.T) {
-		c := dial(t, addr, packet.V5, withWill("kept", true))
+		c := dial(t, addr, packet.V5, will("kept", true))
 		c.Close()
 		if m := expect(t, watcher, "wills/kept", "kept is gone", packet.QoS1); !m.Retain {
 			t.Error("will published as a non-retained message")
@@ -322,7 +253,7 @@ func TestWillStatements(t *testing.T) {
 
 	t.Run("MQTT-3.1.2-10 removed once published", func(t *testing.T) {
 		t.Run("session ending later", func(t *testing.T) {
-			cn := withWill("once", false)
+			cn := will("once", false)
 			cn.Props.SessionExpiry = 1
 			c := dial(t, addr, packet.V5, cn)
 			c.Close()
@@ -336,37 +267,16 @@ func TestWillStatements(t *testing.T) {
 			}
 		})
 		t.Run("session resumed", func(t *testing.T) {
-			cn := withWill("resumed", false)
-			cn.Props.SessionExpiry = 60
-			c := dial(t, addr, packet.V5, cn)
-			c.Close()
-			expect(t, watcher, "wills/resumed", "resumed is gone", packet.QoS1)
-			again := persistent("resumed", 60)
-			c = resume(t, addr, again, v5, c.Session())
-			if !c.Connack().SessionPresent {
-				t.Fatal("session not present")
-			}
-			c.Close()
-			quiet(t, watcher)
+			willRemovedOncePublished(t, proto5, addr, watcher, "resumed")
 		})
 	})
 
 	t.Run("MQTT-3.14.4-3 DISCONNECT 0x00 then at once a new connection: no will", func(t *testing.T) {
-		// The new connection may reach the broker before the old one's
-		// DISCONNECT has been read: the broker reads it before the take
-		// over.
-		for range 20 {
-			c := dial(t, addr, packet.V5, withWill("quick", false))
-			if err := c.Disconnect(testContext(t), packet.NormalDisconnection); err != nil {
-				t.Fatal(err)
-			}
-			dial(t, addr, packet.V5, connect("quick"))
-		}
-		quiet(t, watcher)
+		disconnectThenTakeOver(t, proto5, addr, watcher)
 	})
 
 	t.Run("MQTT-3.1.2-10 removed by DISCONNECT 0x00", func(t *testing.T) {
-		cn := withWill("bye", false)
+		cn := will("bye", false)
 		cn.Props.SessionExpiry = 60
 		cn.Will.Props.WillDelay = 1
 		c := dial(t, addr, packet.V5, cn)
@@ -391,50 +301,25 @@ func TestRetainedStatements(t *testing.T) {
 	t.Parallel()
 	addr := startBroker(t)
 	pub := dial(t, addr, packet.V5, connect("retain-pub"))
-	// late subscribes a new client to filter and returns the retained
-	// messages it gets, by topic.
-	n := 0
-	late := func(t *testing.T, filter string, want int) map[string]*packet.Publish {
+	late := &lateSubscribers{p: proto5, addr: addr}
+	send := func(t *testing.T, topic string, qos packet.QoS, retain bool, payload string) {
 		t.Helper()
-		n++
-		c := dial(t, addr, packet.V5, connect(fmt.Sprint("retain-late-", n)))
-		subscribe(t, c, packet.Subscription{Filter: filter, QoS: packet.QoS2})
-		got := map[string]*packet.Publish{}
-		for range want {
-			m := next(t, c)
-			if !m.Retain {
-				t.Errorf("%q sent on subscription without the retain flag", m.Topic)
-			}
-			got[m.Topic] = m
-		}
-		quiet(t, c)
-		return got
+		publish(t, pub, topic, qos, retain, payload)
 	}
 
 	t.Run("MQTT-3.3.1-7 an empty retained message is not stored", func(t *testing.T) {
-		publish(t, pub, "empty/full", packet.QoS1, true, "here")
-		publish(t, pub, "empty/none", packet.QoS1, true, "")
-		if got := late(t, "empty/#", 1); got["empty/full"] == nil {
-			t.Fatalf("got %v, want only empty/full", got)
-		}
+		emptyRetainedNotStored(t, send, late, "empty")
 	})
 
 	t.Run("MQTT-3.3.1-8 retain 0 neither stores, removes nor replaces", func(t *testing.T) {
-		publish(t, pub, "keep/a", packet.QoS1, true, "one")
-		publish(t, pub, "keep/a", packet.QoS1, false, "two")
-		publish(t, pub, "keep/a", packet.QoS1, false, "")
-		publish(t, pub, "keep/b", packet.QoS1, false, "not stored")
-		got := late(t, "keep/#", 1)
-		if m := got["keep/a"]; m == nil || string(m.Payload) != "one" {
-			t.Fatalf("got %v, want keep/a \"one\"", got)
-		}
+		retainZeroKeepsRetained(t, send, late, "keep")
 	})
 
 	t.Run("MQTT-3.3.1-9 retain handling 0 sends all matching retained messages", func(t *testing.T) {
 		for _, topic := range []string{"all/a", "all/b", "all/c", "all/b/deeper", "other/a"} {
 			publish(t, pub, topic, packet.QoS1, true, "r:"+topic)
 		}
-		got := late(t, "all/+", 3)
+		got := late.get(t, "all/+", 3)
 		for _, topic := range []string{"all/a", "all/b", "all/c"} {
 			if m := got[topic]; m == nil || string(m.Payload) != "r:"+topic {
 				t.Errorf("%q: got %v", topic, m)
@@ -456,42 +341,7 @@ func TestRetainedStatements(t *testing.T) {
 	})
 
 	t.Run("MQTT-3.8.4-4 no publication lost while the subscription is replaced", func(t *testing.T) {
-		c := dial(t, addr, packet.V5, connect("resub"))
-		s := packet.Subscription{Filter: "resub", QoS: packet.QoS1}
-		subscribe(t, c, s)
-		stop, done := make(chan struct{}), make(chan error, 1)
-		go func() {
-			resubscribed := 0
-			for {
-				select {
-				case <-stop:
-					if resubscribed == 0 {
-						done <- fmt.Errorf("never resubscribed")
-						return
-					}
-					done <- nil
-					return
-				default:
-				}
-				if _, err := c.Subscribe(context.Background(), s); err != nil {
-					done <- err
-					return
-				}
-				resubscribed++
-			}
-		}()
-		const n = 100
-		for i := range n {
-			publish(t, pub, "resub", packet.QoS1, false, fmt.Sprint(i))
-		}
-		close(stop)
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-		for i := range n {
-			expect(t, c, "resub", fmt.Sprint(i), packet.QoS1)
-		}
-		quiet(t, c)
+		resubscribeLosesNothing(t, proto5, addr, pub, "resub")
 	})
 }
 
@@ -651,17 +501,7 @@ func TestOverlapStatements(t *testing.T) {
 	}
 
 	t.Run("MQTT-3.3.4-2 once, at the highest QoS of the matching subscriptions", func(t *testing.T) {
-		c := dial(t, addr, packet.V5, connect("overlap-qos"))
-		subscribe(t, c, packet.Subscription{Filter: "ov/+", QoS: packet.QoS0},
-			packet.Subscription{Filter: "ov/#", QoS: packet.QoS2},
-			packet.Subscription{Filter: "ov/x", QoS: packet.QoS1})
-		for q := packet.QoS0; q <= packet.QoS2; q++ {
-			publish(t, pub, "ov/x", q, false, fmt.Sprint(q))
-			expect(t, c, "ov/x", fmt.Sprint(q), q)
-		}
-		publish(t, pub, "ov/y", packet.QoS2, false, "y") // ov/+ and ov/#
-		expect(t, c, "ov/y", "y", packet.QoS2)
-		quiet(t, c)
+		onceAtHighestQoS(t, proto5, addr, pub)
 	})
 
 	t.Run("MQTT-3.3.4-3 the Subscription Identifiers of all of them", func(t *testing.T) {
@@ -724,14 +564,7 @@ func TestSubscribeStatements(t *testing.T) {
 	pub := dial(t, addr, packet.V5, connect("subscribe-pub"))
 	r := dialRaw(t, addr)
 	r.connect(&packet.Connect{ClientID: "subscribe-raw", CleanStart: true, KeepAlive: 30})
-	// Three filters, the third the same as the first. The broker answers
-	// a SUBSCRIBE before it reads on: a second SUBACK would come before
-	// the PINGRESP.
-	sendAs(r, packet.V5, &packet.Subscribe{PacketID: 0x1234, Subscriptions: []packet.Subscription{
-		{Filter: "s/a", QoS: packet.QoS1}, {Filter: "s/b", QoS: packet.QoS2}, {Filter: "s/a", QoS: packet.QoS0}}})
-	ack := readType[*packet.Suback](r, packet.V5)
-	sendAs(r, packet.V5, &packet.Pingreq{})
-	readType[*packet.Pingresp](r, packet.V5)
+	ack := subscribeThree(r, packet.V5, 0x1234)
 
 	t.Run("MQTT-3.8.4-2 SUBACK with the packet identifier of the SUBSCRIBE", func(t *testing.T) {
 		if ack.PacketID != 0x1234 {
@@ -752,14 +585,9 @@ func TestSubscribeStatements(t *testing.T) {
 		// One SUBACK (the PINGRESP came next); s/a was subscribed at QoS 1
 		// then replaced at QoS 0.
 		publish(t, pub, "s/a", packet.QoS2, false, "a")
-		if m := readType[*packet.Publish](r, packet.V5); m.Topic != "s/a" || m.QoS != packet.QoS0 {
-			t.Fatalf("got %q at QoS %d, want s/a at QoS 0", m.Topic, m.QoS)
-		}
+		readPublish(r, packet.V5, "s/a", packet.QoS0)
 		publish(t, pub, "s/b", packet.QoS2, false, "b")
-		m := readType[*packet.Publish](r, packet.V5)
-		if m.Topic != "s/b" || m.QoS != packet.QoS2 {
-			t.Fatalf("got %q at QoS %d, want s/b at QoS 2", m.Topic, m.QoS)
-		}
+		m := readPublish(r, packet.V5, "s/b", packet.QoS2)
 		sendAs(r, packet.V5, &packet.Pubrec{PacketID: m.PacketID})
 		readType[*packet.Pubrel](r, packet.V5)
 		sendAs(r, packet.V5, &packet.Pubcomp{PacketID: m.PacketID})
@@ -797,32 +625,11 @@ func TestUnsubscribeStatements(t *testing.T) {
 	})
 
 	t.Run("MQTT-3.10.4-2 no new messages after UNSUBSCRIBE", func(t *testing.T) {
-		c := dial(t, addr, packet.V5, connect("unsub-stop"))
-		subscribe(t, c, packet.Subscription{Filter: "stop/#", QoS: packet.QoS1})
-		publish(t, pub, "stop/x", packet.QoS1, false, "before")
-		expect(t, c, "stop/x", "before", packet.QoS1)
-		if _, err := c.Unsubscribe(testContext(t), "stop/#"); err != nil {
-			t.Fatal(err)
-		}
-		publish(t, pub, "stop/x", packet.QoS1, false, "after")
-		quiet(t, c)
+		nothingAfterUnsubscribe(t, proto5, addr, pub)
 	})
 
 	t.Run("MQTT-3.10.4-3 QoS 2 delivery in progress completes", func(t *testing.T) {
-		r := dialRaw(t, addr)
-		r.connect(&packet.Connect{ClientID: "unsub-q2", CleanStart: true, KeepAlive: 30})
-		sendAs(r, packet.V5, &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "q2", QoS: packet.QoS2}}})
-		readType[*packet.Suback](r, packet.V5)
-		publish(t, pub, "q2", packet.QoS2, false, "in flight")
-		m := readType[*packet.Publish](r, packet.V5)
-		sendAs(r, packet.V5, &packet.Unsubscribe{PacketID: 2, Filters: []string{"q2"}})
-		readType[*packet.Unsuback](r, packet.V5)
-		sendAs(r, packet.V5, &packet.Pubrec{PacketID: m.PacketID})
-		if rel := readType[*packet.Pubrel](r, packet.V5); rel.PacketID != m.PacketID || rel.Reason != packet.Success {
-			t.Fatalf("PUBREL %d %v, want %d success", rel.PacketID, rel.Reason, m.PacketID)
-		}
-		sendAs(r, packet.V5, &packet.Pubcomp{PacketID: m.PacketID})
-		rawQuiet(r)
+		unsubscribeCompletesQoS2(t, proto5, addr, pub)
 	})
 
 	t.Run("MQTT-3.10.4-3 QoS 1 delivery in progress completes after a reconnection", func(t *testing.T) {
@@ -830,8 +637,7 @@ func TestUnsubscribeStatements(t *testing.T) {
 			Props: property.Properties{SessionExpiry: 60}}
 		r := dialRaw(t, addr)
 		r.connect(cn)
-		sendAs(r, packet.V5, &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "q1", QoS: packet.QoS1}}})
-		readType[*packet.Suback](r, packet.V5)
+		rawSubscribe(r, packet.V5, packet.Subscription{Filter: "q1", QoS: packet.QoS1})
 		publish(t, pub, "q1", packet.QoS1, false, "in flight")
 		m := readType[*packet.Publish](r, packet.V5)
 		sendAs(r, packet.V5, &packet.Unsubscribe{PacketID: 2, Filters: []string{"q1"}})
@@ -853,9 +659,8 @@ func TestUnsubscribeStatements(t *testing.T) {
 
 	r := dialRaw(t, addr)
 	r.connect(&packet.Connect{ClientID: "unsub-raw", CleanStart: true, KeepAlive: 30})
-	sendAs(r, packet.V5, &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{
-		{Filter: "x/a", QoS: packet.QoS1}, {Filter: "x/b", QoS: packet.QoS1}}})
-	readType[*packet.Suback](r, packet.V5)
+	rawSubscribe(r, packet.V5, packet.Subscription{Filter: "x/a", QoS: packet.QoS1},
+		packet.Subscription{Filter: "x/b", QoS: packet.QoS1})
 	sendAs(r, packet.V5, &packet.Unsubscribe{PacketID: 0x4321, Filters: []string{"x/a", "never", "x/b"}})
 	ack := readType[*packet.Unsuback](r, packet.V5)
 	sendAs(r, packet.V5, &packet.Pingreq{})
@@ -899,38 +704,13 @@ func TestOrderStatements(t *testing.T) {
 	subscribe(t, one, packet.Subscription{Filter: "ord/+", QoS: packet.QoS1})
 	pub := dial(t, addr, packet.V5, connect("order-pub"))
 	const n = 100
-	// Sent without waiting for acknowledgements, QoS 0, 1 and 2 on a
-	// topic each, interleaved.
-	var acks []<-chan error
-	for i := range n {
-		for q := packet.QoS0; q <= packet.QoS2; q++ {
-			ch, err := pub.PublishAsync(testContext(t), &packet.Publish{
-				Topic: fmt.Sprint("ord/", q), QoS: q, Payload: []byte(fmt.Sprint(i))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			acks = append(acks, ch)
-		}
-	}
-	for _, ch := range acks {
-		if err := <-ch; err != nil {
-			t.Fatal(err)
-		}
-	}
-	check := func(t *testing.T, c *client.Client) {
-		t.Helper()
-		nextOf := map[string]int{}
-		for range 3 * n {
-			m := next(t, c)
-			if want := fmt.Sprint(nextOf[m.Topic]); string(m.Payload) != want {
-				t.Fatalf("%q: got message %s, want %s", m.Topic, m.Payload, want)
-			}
-			nextOf[m.Topic]++
-		}
-		quiet(t, c)
-	}
-	t.Run("MQTT-4.6.0-5 in the order received, per topic and QoS", func(t *testing.T) { check(t, all) })
-	t.Run("MQTT-4.6.0-6 every topic ordered on non-shared subscriptions", func(t *testing.T) { check(t, one) })
+	publishInterleaved(t, pub, n)
+	t.Run("MQTT-4.6.0-5 in the order received, per topic and QoS", func(t *testing.T) {
+		receivedInOrder(t, all, n, "ord/#")
+	})
+	t.Run("MQTT-4.6.0-6 every topic ordered on non-shared subscriptions", func(t *testing.T) {
+		receivedInOrder(t, one, n, "ord/+")
+	})
 }
 
 func TestTopicMatchingStatements(t *testing.T) {
@@ -938,30 +718,12 @@ func TestTopicMatchingStatements(t *testing.T) {
 	addr := startBroker(t)
 	pub := dial(t, addr, packet.V5, connect("match-pub"))
 	const nfc, nfd = "caf\u00e9/x", "cafe\u0301/x" // é composed, and e with a combining accent
-	subs := map[string]*client.Client{}
-	for _, f := range []string{nfc, nfd, "a/b", "A/B/+"} {
-		c := dial(t, addr, packet.V5, connect(fmt.Sprintf("match-%x", f)))
-		subscribe(t, c, packet.Subscription{Filter: f, QoS: packet.QoS1})
-		subs[f] = c
-	}
+	subs := subscribeEach(t, proto5, addr, nfc, nfd, "a/b", "A/B/+")
 	t.Run("MQTT-4.7.3-4 no normalization of topics or filters", func(t *testing.T) {
-		for _, tc := range []struct{ topic, filter string }{
+		matchedExactly(t, pub, subs, []topicCase{
 			{nfd, nfd}, {nfc, nfc}, {"CAF\u00c9/x", ""}, {"a/b/", ""}, {"a//b", ""}, {"/a/b", ""},
 			{"a/b ", ""}, {"A/b", ""}, {"A/B/c", "A/B/+"}, {"a/B/c", ""}, {"a/b", "a/b"},
-		} {
-			publish(t, pub, tc.topic, packet.QoS1, false, "p")
-			if tc.filter != "" {
-				// The topic arrives as published, byte for byte.
-				expect(t, subs[tc.filter], tc.topic, "p", packet.QoS1)
-			}
-		}
-		for f, c := range subs {
-			select {
-			case m := <-c.Messages():
-				t.Errorf("%q got %q", f, m.Topic)
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
+		})
 	})
 }
 
@@ -978,8 +740,7 @@ func TestSharedStatements(t *testing.T) {
 		cn := &packet.Connect{ClientID: id, CleanStart: true, KeepAlive: 30, Props: property.Properties{SessionExpiry: expiry}}
 		r := dialRaw(t, addr)
 		r.connect(cn)
-		sendAs(r, packet.V5, &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "$share/g/" + topic, QoS: qos}}})
-		if ack := readType[*packet.Suback](r, packet.V5); ack.Reasons[0] != packet.ReasonCode(qos) {
+		if ack := rawSubscribe(r, packet.V5, packet.Subscription{Filter: "$share/g/" + topic, QoS: qos}); ack.Reasons[0] != packet.ReasonCode(qos) {
 			t.Fatalf("SUBACK %v", ack.Reasons)
 		}
 		other := dial(t, addr, packet.V5, connect(id+"-other"))
