@@ -406,7 +406,9 @@ func TestHostileBrokerSlowloris(t *testing.T) {
 		g0, h0 := runtime.NumGoroutine(), liveHeap()
 		stream := maxPublish(t, "good/slow")
 		m, hs := holdHostile(t, addr, hostileConns, func(i int, h *hostileClient) {
-			h.connect(&packet.Connect{ClientID: fmt.Sprint("slowloris-", i), CleanStart: true, KeepAlive: 2})
+			// A keep-alive long enough that none ends while the others
+			// are still being set up on a loaded machine.
+			h.connect(&packet.Connect{ClientID: fmt.Sprint("slowloris-", i), CleanStart: true, KeepAlive: 5})
 			if err := h.write(stream[:len(stream)-1]); err != nil {
 				t.Fatal(err)
 			}
@@ -415,7 +417,7 @@ func TestHostileBrokerSlowloris(t *testing.T) {
 		w.check(t)
 		// The keep-alive ends them all.
 		for _, h := range hs {
-			h.expectEnd(packet.KeepAliveTimeout, false, 5*time.Second)
+			h.expectEnd(packet.KeepAliveTimeout, false, 12*time.Second)
 		}
 		w.check(t)
 		closeAll(t, hs, g0, h0)
