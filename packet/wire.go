@@ -95,19 +95,6 @@ func readString(b []byte, off int) (string, int, error) {
 	return aliasString(s), end, nil
 }
 
-// readTopic reads a string that must not contain wildcards: a Topic Name,
-// possibly empty (the caller decides whether empty is allowed).
-func readTopic(b []byte, off int) (string, int, error) {
-	s, off, err := readBinary(b, off)
-	if err != nil {
-		return "", off, err
-	}
-	if err := validTopicText(s); err != nil {
-		return "", off, err
-	}
-	return aliasString(s), off, nil
-}
-
 // aliasString returns a string sharing b's memory: the zero-copy decoding
 // the package documents. The string is valid while b is not modified.
 func aliasString(b []byte) string {

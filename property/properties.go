@@ -94,8 +94,8 @@ func bit(id ID, present bool) Set {
 // Has reports whether the property id is present in p.
 func (p *Properties) Has(id ID) bool { return p.Present().Has(id) }
 
-// IsEmpty reports whether p holds no property at all. It stops at the first
-// one it finds, so it is cheaper than Present.
+// IsEmpty reports whether p holds no property at all; it is cheaper than
+// Present.
 func (p *Properties) IsEmpty() bool {
 	// One OR of every length and number, so that the common empty list
 	// costs no branch per field.
