@@ -250,20 +250,29 @@ func TestHostileHugeLength(t *testing.T) {
 					name = "MQTT-3.2.2-15/" + name
 				}
 				t.Run(name, func(t *testing.T) {
-					s := hostileServer(t, v)
 					hdr := fixedHeader(typ.first, n)
-					var evs []Event[uint16]
-					alloc := allocatedBy(func() { evs = s.Recv(hdr) })
 					code := packet.ReasonCode(0)
 					if v == packet.V5 {
 						code = packet.PacketTooLarge
 					}
-					wantClose(t, v, evs, code)
-					if !errors.Is(evErr(evs), packet.ErrPacketTooLarge) {
-						t.Fatalf("error %v, want packet too large", evErr(evs))
+					// The allocation count is the process's: a goroutine
+					// of an earlier test can add to one attempt, so the
+					// least of three counts.
+					least := int64(-1)
+					for range 3 {
+						s := hostileServer(t, v)
+						var evs []Event[uint16]
+						alloc := allocatedBy(func() { evs = s.Recv(hdr) })
+						wantClose(t, v, evs, code)
+						if !errors.Is(evErr(evs), packet.ErrPacketTooLarge) {
+							t.Fatalf("error %v, want packet too large", evErr(evs))
+						}
+						if least < 0 || alloc < least {
+							least = alloc
+						}
 					}
-					if alloc > 1<<10 {
-						t.Fatalf("refusing the header allocated %d bytes", alloc)
+					if least > 1<<10 {
+						t.Fatalf("refusing the header allocated %d bytes", least)
 					}
 				})
 			}
