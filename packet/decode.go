@@ -97,7 +97,7 @@ func (d *Decoder[ID]) Decode(b []byte) (p Packet, n int, err error) {
 	// valid flags needs none of Frame's other cases.
 	if len(b) >= 2 && b[0]>>4 == byte(TypePublish) && b[0]&0b0110 != 0b0110 && b[1] < 0x80 && d.Version != 0 {
 		if n := 2 + int(b[1]); n <= len(b) && (d.MaxSize <= 0 || n <= d.MaxSize) {
-			if err := d.publish.decode(d.Version, b[0]&0x0F, b[2:n]); err != nil {
+			if err := d.publish.Decode(d.Version, b[0]&0x0F, b[2:n]); err != nil {
 				return nil, 0, err
 			}
 			return &d.publish, n, nil
@@ -112,7 +112,7 @@ func (d *Decoder[ID]) Decode(b []byte) (p Packet, n int, err error) {
 	}
 	body := b[h.Len:h.Size()]
 	if h.Type == TypePublish { // the hot path: a direct call
-		if err := d.publish.decode(d.Version, h.Flags, body); err != nil {
+		if err := d.publish.Decode(d.Version, h.Flags, body); err != nil {
 			return nil, 0, err
 		}
 		return &d.publish, h.Size(), nil

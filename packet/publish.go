@@ -105,19 +105,13 @@ func (p *PublishOf[ID]) check(v Version) (propsEnc, error) {
 	return checkPropsFor(v, &p.Props, byte(TypePublish))
 }
 
-// Decode parses a PUBLISH body.
+// Decode parses a PUBLISH body. It is the hot path of every receiver, so
+// it reads the Topic Name and packet identifier in line rather than through
+// the offset-threading primitives, with the same checks and errors.
 func (p *PublishOf[ID]) Decode(v Version, flags byte, body []byte) error {
 	if flags&0b0110 == 0b0110 {
 		return errQoS3
 	}
-	return p.decode(v, flags, body)
-}
-
-// decode is Decode for flags already checked (by Frame). It is the hot path
-// of every receiver, so it reads the Topic Name and packet identifier in
-// line rather than through the offset-threading primitives, with the same
-// checks and errors.
-func (p *PublishOf[ID]) decode(v Version, flags byte, body []byte) error {
 	qos := QoS(flags >> 1 & 3)
 	p.Dup, p.QoS, p.Retain = flags&0b1000 != 0, qos, flags&1 != 0
 	if p.Dup && qos == QoS0 {
