@@ -360,22 +360,6 @@ func sentFitting(t *testing.T, p *pair, from Role, pk packet.Packet, max int) pa
 	return got
 }
 
-// propsOf returns the properties of the packets that may lose their
-// Reason String and User Properties.
-func propsOf(p packet.Packet) *property.Properties {
-	switch p := p.(type) {
-	case *packet.Connack:
-		return &p.Props
-	case *packet.Disconnect:
-		return &p.Props
-	case *packet.Auth:
-		return &p.Props
-	case interface{ Properties() *property.Properties }:
-		return p.Properties()
-	}
-	return nil
-}
-
 // ---- MQTT 5.0 ----------------------------------------------------------------
 
 func TestCoreStatements(t *testing.T) {
@@ -629,7 +613,7 @@ func TestCoreStatements(t *testing.T) {
 				p, from, build := c.setup(t)
 				props := w.props
 				props.User = slices.Clone(w.props.User)
-				got := propsOf(sentFitting(t, p, from, build(props), max))
+				got := droppable(sentFitting(t, p, from, build(props), max))
 				if !w.ok(got.ReasonString, got.User) {
 					t.Fatalf("%s: sent Reason String %q, User Properties %v", w.what, got.ReasonString, got.User)
 				}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mqttcore/mqtt"
 	"github.com/mqttcore/mqtt/examples/internal/client"
+	"github.com/mqttcore/mqtt/examples/internal/cmdtest"
 	"github.com/mqttcore/mqtt/examples/internal/transport"
 	"github.com/mqttcore/mqtt/packet"
 )
@@ -22,45 +23,12 @@ import (
 func TestRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	runCtx, stop := context.WithCancel(ctx)
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(runCtx, []string{"-addr", "127.0.0.1:0"}, pw, io.Discard)
-		pw.Close()
-	}()
-
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading the startup line: %v", err)
+	addrs, stop := cmdtest.Start(t, run, 1, "-addr", "127.0.0.1:0")
+	if !strings.HasPrefix(addrs[0], "127.0.0.1:") {
+		t.Fatalf("announced %q", addrs[0])
 	}
-	go io.Copy(io.Discard, pr)
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "mqtt broker listening on ")
-	if !ok || !strings.HasPrefix(addr, "127.0.0.1:") {
-		t.Fatalf("startup line %q", line)
-	}
-
-	c, err := client.Dial(ctx, addr, &packet.Connect{ClientID: "probe", CleanStart: true}, mqtt.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Subscribe(ctx, packet.Subscription{Filter: "probe/#", QoS: packet.QoS1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Publish(ctx, &packet.Publish{Topic: "probe/1", QoS: packet.QoS1, Payload: []byte("hi")}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case m := <-c.Messages():
-		if m.Topic != "probe/1" || string(m.Payload) != "hi" {
-			t.Fatalf("received %q %q", m.Topic, m.Payload)
-		}
-	case <-ctx.Done():
-		t.Fatal("no message")
-	}
-
-	stop()
-	if err := <-done; err != nil {
+	c := cmdtest.RoundTrip(t, ctx, addrs[0])
+	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	<-c.Done()
@@ -71,27 +39,7 @@ func TestRun(t *testing.T) {
 func TestListeners(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	runCtx, stop := context.WithCancel(ctx)
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(runCtx, []string{"-addr", "127.0.0.1:0", "-ws-addr", "127.0.0.1:0", "-quiet"}, pw, io.Discard)
-		pw.Close()
-	}()
-	br := bufio.NewReader(pr)
-	var urls []string
-	for range 2 {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatalf("reading the startup lines: %v", err)
-		}
-		u, ok := strings.CutPrefix(strings.TrimSpace(line), "mqtt broker listening on ")
-		if !ok {
-			t.Fatalf("startup line %q", line)
-		}
-		urls = append(urls, u)
-	}
-	go io.Copy(io.Discard, pr)
+	urls, stop := cmdtest.Start(t, run, 2, "-addr", "127.0.0.1:0", "-ws-addr", "127.0.0.1:0", "-quiet")
 	if !strings.HasPrefix(urls[1], "ws://127.0.0.1:") || !strings.HasSuffix(urls[1], "/mqtt") {
 		t.Fatalf("WebSocket listener announced as %q", urls[1])
 	}
@@ -106,8 +54,7 @@ func TestListeners(t *testing.T) {
 	if err := c.Publish(ctx, &packet.Publish{Topic: "ws", QoS: packet.QoS1, Payload: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
-	stop()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	<-c.Done()

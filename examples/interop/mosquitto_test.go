@@ -2,16 +2,10 @@ package interop
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -23,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqttcore/mqtt/examples/internal/testcert"
 	"github.com/mqttcore/mqtt/examples/internal/transport"
 	"github.com/mqttcore/mqtt/packet"
 )
@@ -120,10 +115,13 @@ func startMosquittoSecure(t *testing.T) *mosquittoBroker {
 	bin := tool(t, "mosquitto")
 	dir := t.TempDir()
 	b := &mosquittoBroker{}
-	var certFile, keyFile string
-	b.caFile, certFile, keyFile = writeCertificates(t, dir)
+	files, err := testcert.Write(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.caFile = files.CA
 	ports := freePorts(t, 4)
-	tlsFiles := "certfile " + certFile + "\nkeyfile " + keyFile + "\n"
+	tlsFiles := "certfile " + files.Cert + "\nkeyfile " + files.Key + "\n"
 	base := "listener " + ports[0] + " 127.0.0.1\n" + // mosquitto 2.0 wants a listener that is not WebSocket
 		"listener " + ports[1] + " 127.0.0.1\n" + tlsFiles
 	ws := "listener " + ports[2] + " 127.0.0.1\nprotocol websockets\n" +
@@ -237,64 +235,6 @@ func (s *syncBuilder) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-// writeCertificates makes a CA and a server certificate for 127.0.0.1
-// signed by it, and writes the CA's certificate, the server's certificate
-// and the server's key as PEM files in dir.
-func writeCertificates(t *testing.T, dir string) (caFile, certFile, keyFile string) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "mqttcore interop test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:     []string{"localhost"},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(name, typ string, der []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	return write("ca.pem", "CERTIFICATE", caDER), write("server.pem", "CERTIFICATE", der), write("server.key", "PRIVATE KEY", kder)
 }
 
 // The example client against a real mosquitto broker over TCP, in both

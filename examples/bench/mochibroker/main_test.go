@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"io"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/mqttcore/mqtt"
-	"github.com/mqttcore/mqtt/examples/internal/client"
+	"github.com/mqttcore/mqtt/examples/internal/cmdtest"
 	"github.com/mqttcore/mqtt/packet"
 )
 
@@ -18,44 +15,13 @@ import (
 func TestRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	runCtx, stop := context.WithCancel(ctx)
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(runCtx, []string{"-addr", "127.0.0.1:0"}, pw, io.Discard)
-		pw.Close()
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading the startup line: %v", err)
+	addrs, stop := cmdtest.Start(t, run, 1, "-addr", "127.0.0.1:0")
+	if !strings.HasPrefix(addrs[0], "127.0.0.1:") {
+		t.Fatalf("announced %q", addrs[0])
 	}
-	go io.Copy(io.Discard, pr)
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "mqtt broker listening on ")
-	if !ok || !strings.HasPrefix(addr, "127.0.0.1:") {
-		t.Fatalf("startup line %q", line)
-	}
-
-	c, err := client.Dial(ctx, addr, &packet.Connect{ClientID: "probe", CleanStart: true}, mqtt.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Subscribe(ctx, packet.Subscription{Filter: "probe/#", QoS: packet.QoS1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Publish(ctx, &packet.Publish{Topic: "probe/1", QoS: packet.QoS1, Payload: []byte("hi")}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case m := <-c.Messages():
-		if m.Topic != "probe/1" || string(m.Payload) != "hi" {
-			t.Fatalf("received %q %q", m.Topic, m.Payload)
-		}
-	case <-ctx.Done():
-		t.Fatal("no message")
-	}
+	c := cmdtest.RoundTrip(t, ctx, addrs[0])
 	_ = c.Disconnect(ctx, packet.NormalDisconnection)
-	stop()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
 }
