@@ -410,14 +410,93 @@ func mochiAuthIn311(d *disagreement) bool {
 // Message Expiry Interval, Content Type, Response Topic, Correlation Data,
 // Will Delay Interval) among the CONNECT properties and a CONNECT-only one
 // among the Will Properties (sections 3.1.2.11 and 3.1.3.2 list them
-// apart). Evidence: the peer's CONNECT holds a property in the wrong list.
+// apart). Evidence: a property in the wrong list, read from the wire (paho's
+// struct cannot show it when its value is an empty string, which paho takes
+// for absent).
 func pahoMergedConnectProperties(d *disagreement) bool {
-	if !d.is(weRefuse, "paho") || !d.ourErrorIs(rulePropNotAllowed) {
+	if !d.is(weRefuse, "paho") || !d.ourErrorIs(rulePropNotAllowed) || d.h.typ != packet.TypeConnect {
 		return false
 	}
-	c, ok := d.theirs.p.(*packet.Connect)
-	return ok && (c.Props.Present()&^property.Allowed(byte(packet.TypeConnect)) != 0 ||
-		c.Will.Props.Present()&^property.Allowed(property.Will) != 0)
+	props, will := connectPropertyIDs(d.body())
+	return props&^property.Allowed(byte(packet.TypeConnect)) != 0 ||
+		will&^property.Allowed(property.Will) != 0
+}
+
+// connectPropertyIDs returns the identifiers in the CONNECT properties and
+// in the Will Properties of a v5 CONNECT body, as far as the body can be
+// read; it checks nothing else.
+func connectPropertyIDs(body []byte) (props, will property.Set) {
+	r := wireReader{b: body}
+	r.skip(int(r.uint16())) // Protocol Name
+	r.skip(1)               // Protocol Version
+	flags := r.byte()
+	r.skip(2) // Keep Alive
+	props = r.propertyIDs()
+	r.skip(int(r.uint16())) // Client Identifier
+	if flags&0b100 != 0 {
+		will = r.propertyIDs()
+	}
+	return props, will
+}
+
+// wireReader reads fields from a packet body for the classifiers' evidence;
+// a read past the end yields zeros and stops every later read.
+type wireReader struct{ b []byte }
+
+func (r *wireReader) skip(n int) { r.b = r.b[min(n, len(r.b)):] }
+
+func (r *wireReader) byte() byte {
+	if len(r.b) == 0 {
+		return 0
+	}
+	v := r.b[0]
+	r.skip(1)
+	return v
+}
+
+func (r *wireReader) uint16() uint16 { return uint16(r.byte())<<8 | uint16(r.byte()) }
+
+func (r *wireReader) varint() int {
+	n := 0
+	for shift := 0; shift < 28; shift += 7 {
+		c := r.byte()
+		n |= int(c&0x7f) << shift
+		if c < 0x80 {
+			break
+		}
+	}
+	return n
+}
+
+// propertyIDs reads a Property Length and the properties it covers.
+func (r *wireReader) propertyIDs() property.Set {
+	n := r.varint()
+	list := wireReader{b: r.b[:min(n, len(r.b))]}
+	r.skip(n)
+	var ids property.Set
+	for len(list.b) > 0 {
+		id := property.ID(list.varint())
+		if !id.Known() {
+			break
+		}
+		ids.Add(id)
+		switch id.Kind() {
+		case property.KindByte:
+			list.skip(1)
+		case property.KindUint16:
+			list.skip(2)
+		case property.KindUint32:
+			list.skip(4)
+		case property.KindVarint:
+			list.varint()
+		case property.KindString, property.KindBinary:
+			list.skip(int(list.uint16()))
+		case property.KindStringPair:
+			list.skip(int(list.uint16()))
+			list.skip(int(list.uint16()))
+		}
+	}
+	return ids
 }
 
 // propertiesPastLength: the properties of a packet end where its Property
