@@ -28,6 +28,29 @@ func (h Header) Size() int { return h.Len + h.Remaining }
 // buffered. It needs no protocol version: AUTH (type 15) is framed in any
 // version and refused by the version-aware decoder.
 func Frame(b []byte, maxSize int) (h Header, need int, err error) {
+	// The common case first, in a few instructions: a one-byte Remaining
+	// Length, the whole packet there, a first byte checkFlags accepts, and
+	// a size within maxSize (uint(maxSize-1) is huge when maxSize <= 0).
+	if len(b) >= 2 {
+		c, n := b[0], int(b[1])
+		if n < 0x80 && n+2 <= len(b) && uint(maxSize-1) > uint(n) && framingOK[c] {
+			return Header{Type(c >> 4), c & 0x0F, n, 2}, 0, nil
+		}
+	}
+	return frame(b, maxSize)
+}
+
+// framingOK tells for every first byte of a fixed header whether
+// checkFlags accepts it.
+var framingOK = func() (ok [256]bool) {
+	for c := range ok {
+		ok[c] = checkFlags(Type(c>>4), byte(c)&0x0F) == nil
+	}
+	return ok
+}()
+
+// frame is Frame for every case its fast path leaves.
+func frame(b []byte, maxSize int) (h Header, need int, err error) {
 	if len(b) == 0 {
 		return Header{}, 2, nil
 	}
