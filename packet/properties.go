@@ -1,6 +1,7 @@
 package packet
 
 import (
+	"encoding/binary"
 	"math/bits"
 
 	"github.com/mqttcore/mqtt/property"
@@ -194,12 +195,17 @@ func readU32(b []byte, off int, dst *uint32, z *property.Set, id property.ID, ze
 }
 
 func readStringProp(b []byte, off int, dst *string, z *property.Set, id property.ID) (int, error) {
-	// readString with the validation in line, as Content Type and
+	// readBinary and readString's validation in line, as Content Type and
 	// Response Topic are on the PUBLISH hot path.
-	v, off, err := readBinary(b, off)
-	if err != nil {
-		return off, err
+	if len(b)-off < 2 {
+		return off, errShort
 	}
+	end := off + 2 + int(binary.BigEndian.Uint16(b[off:]))
+	if end > len(b) {
+		return off + 2, errShort
+	}
+	v := b[off+2 : end]
+	off = end
 	if !plainASCII(v, false) {
 		if err := scanText(v, false); err != nil {
 			return off, err
