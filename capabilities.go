@@ -24,6 +24,7 @@ type CapabilityError struct {
 	Statement string
 }
 
+// Error names the reason code and the statement the packet would break.
 func (e *CapabilityError) Error() string {
 	return "mqtt: server does not support it: " + e.Code.String() + " (" + e.Statement + ")"
 }

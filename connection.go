@@ -32,6 +32,7 @@ const (
 	StateConnected
 )
 
+// String returns the state's name.
 func (s State) String() string {
 	switch s {
 	case StateConnecting:

@@ -46,6 +46,7 @@ const (
 var eventKindNames = [...]string{"", "send", "timer reset", "timer cancel", "packet",
 	"id released", "error", "dropped", "close"}
 
+// String returns the kind's name.
 func (k EventKind) String() string {
 	if int(k) < len(eventKindNames) && k != 0 {
 		return eventKindNames[k]
@@ -70,6 +71,7 @@ const (
 	TimerKeepAlive
 )
 
+// String returns the timer's name.
 func (k TimerKind) String() string {
 	switch k {
 	case TimerPing:
@@ -96,6 +98,7 @@ type Event[ID packetid.ID] struct {
 	Err      error         // EventError, EventDropped
 }
 
+// String describes the event in one line, for logs and tests.
 func (e Event[ID]) String() string {
 	switch e.Kind {
 	case EventSend, EventPacket, EventDropped:

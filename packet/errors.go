@@ -31,6 +31,7 @@ func (e *Error) StatementFor(v Version) string {
 	return e.Statement311
 }
 
+// Error gives the rule broken and, where it has one, its statement.
 func (e *Error) Error() string {
 	s := e.Statement
 	if s == "" {
@@ -72,6 +73,7 @@ type TooLargeError struct {
 	Max  int // the limit it exceeds
 }
 
+// Error gives the size and the limit.
 func (e *TooLargeError) Error() string {
 	return fmt.Sprintf("packet: packet of %d bytes exceeds the maximum of %d", e.Size, e.Max)
 }

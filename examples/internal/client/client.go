@@ -28,6 +28,7 @@ var ErrClosed = errors.New("client: connection closed")
 // RefusedError is returned by Dial when the server refuses the CONNECT.
 type RefusedError struct{ Reason packet.ReasonCode }
 
+// Error gives the reason code, in hexadecimal and by name.
 func (e *RefusedError) Error() string {
 	return fmt.Sprintf("client: connection refused: 0x%02X %v", byte(e.Reason), e.Reason)
 }
@@ -36,6 +37,7 @@ func (e *RefusedError) Error() string {
 // DISCONNECT (v5).
 type DisconnectError struct{ Reason packet.ReasonCode }
 
+// Error gives the reason code, in hexadecimal and by name.
 func (e *DisconnectError) Error() string {
 	return fmt.Sprintf("client: disconnected by the server: 0x%02X %v", byte(e.Reason), e.Reason)
 }
@@ -44,6 +46,7 @@ func (e *DisconnectError) Error() string {
 // reason code.
 type AckError struct{ Reason packet.ReasonCode }
 
+// Error gives the reason code, in hexadecimal and by name.
 func (e *AckError) Error() string {
 	return fmt.Sprintf("client: publish refused: 0x%02X %v", byte(e.Reason), e.Reason)
 }

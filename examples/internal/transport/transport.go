@@ -36,6 +36,7 @@ const (
 	WSS
 )
 
+// String returns the scheme as a URL writes it.
 func (s Scheme) String() string {
 	switch s {
 	case TCP:
