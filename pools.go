@@ -78,8 +78,16 @@ func (ps *pools[ID]) reset(trim bool) (shrunk bool) {
 // decoded into it ever had: up to 256 values per packet type, each of
 // about 7 times the size of a packet as large as the read chunk.
 func trimLists[ID packetid.ID](p packet.Packet) {
-	switch p := p.(type) {
+	switch p := p.(type) { // the types of the steady flow first
 	case *packet.PublishOf[ID]:
+		trimProps(&p.Props)
+	case *packet.PubackOf[ID]:
+		trimProps(&p.Props)
+	case *packet.PubrecOf[ID]:
+		trimProps(&p.Props)
+	case *packet.PubrelOf[ID]:
+		trimProps(&p.Props)
+	case *packet.PubcompOf[ID]:
 		trimProps(&p.Props)
 	case *packet.SubscribeOf[ID]:
 		p.Subscriptions = trimList(p.Subscriptions)
@@ -96,16 +104,22 @@ func trimLists[ID packetid.ID](p packet.Packet) {
 	case *packet.Connect:
 		trimProps(&p.Props)
 		trimProps(&p.Will.Props)
-	default: // CONNACK, the four acknowledgements, DISCONNECT, AUTH
+	default: // CONNACK, DISCONNECT, AUTH
 		if props := droppable(p); props != nil {
 			trimProps(props)
 		}
 	}
 }
 
+// trimProps lets go of the lists of p that grew beyond keepList elements;
+// it writes nothing otherwise, as it runs for every packet.
 func trimProps(p *property.Properties) {
-	p.User = trimList(p.User)
-	p.SubscriptionIDs = trimList(p.SubscriptionIDs)
+	if cap(p.User) > keepList {
+		p.User = nil
+	}
+	if cap(p.SubscriptionIDs) > keepList {
+		p.SubscriptionIDs = nil
+	}
 }
 
 func trimList[T any](s []T) []T {
