@@ -110,11 +110,11 @@ var errReasonV311 = malformed("", "reason code in an MQTT 3.1.1 packet that has 
 // checkReason refuses to encode a reason code the packet cannot carry; in
 // v3.1.1 only packets with return codes may carry a non-zero one.
 func checkReason(t Type, v Version, r ReasonCode) error {
-	if v != V5 && reasonsFor(t, v) == nil {
-		if r != 0 {
-			return errReasonV311
-		}
+	if r == 0 { // Success (Granted QoS 0, Accepted): valid in every packet with a reason code
 		return nil
+	}
+	if v != V5 && reasonsFor(t, v) == nil {
+		return errReasonV311
 	}
 	if !ValidReason(t, v, r) {
 		return reasonErr(t, v)
