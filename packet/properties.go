@@ -206,7 +206,8 @@ func readStringProp(b []byte, off int, dst *string, z *property.Set, id property
 	}
 	v := b[off+2 : end]
 	off = end
-	if !plainASCII(v, false) {
+	// Short values (a Content Type such as "json") are checked in line.
+	if !(len(v) >= 4 && len(v) <= 8 && plainASCII4to8(v, false)) && !plainASCII(v, false) {
 		if err := scanText(v, false); err != nil {
 			return off, err
 		}

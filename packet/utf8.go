@@ -65,9 +65,7 @@ func plainASCII(b []byte, noWildcards bool) bool {
 			}
 			return true
 		}
-		// two overlapping four-byte loads make one word
-		w := uint64(binary.LittleEndian.Uint32(b)) | uint64(binary.LittleEndian.Uint32(b[n-4:]))<<32
-		return badBits(w, noWildcards)&hiBits == 0
+		return plainASCII4to8(b, noWildcards)
 	}
 	acc := badBits(binary.LittleEndian.Uint64(b[n-8:]), noWildcards)
 	for ; len(b) > 16; b = b[16:] { // two words a round
@@ -78,6 +76,13 @@ func plainASCII(b []byte, noWildcards bool) bool {
 		acc |= badBits(binary.LittleEndian.Uint64(b), noWildcards)
 	}
 	return acc&hiBits == 0
+}
+
+// plainASCII4to8 is plainASCII for 4 to 8 bytes, small enough to be
+// inlined: two overlapping four-byte loads make one word.
+func plainASCII4to8(b []byte, noWildcards bool) bool {
+	w := uint64(binary.LittleEndian.Uint32(b)) | uint64(binary.LittleEndian.Uint32(b[len(b)-4:]))<<32
+	return badBits(w, noWildcards)&hiBits == 0
 }
 
 // hiBits has the high bit of every byte of a word set.
