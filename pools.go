@@ -90,16 +90,16 @@ func trimLists[ID packetid.ID](p packet.Packet) {
 	case *packet.PubcompOf[ID]:
 		trimProps(&p.Props)
 	case *packet.SubscribeOf[ID]:
-		p.Subscriptions = trimList(p.Subscriptions)
+		trimList(&p.Subscriptions)
 		trimProps(&p.Props)
 	case *packet.UnsubscribeOf[ID]:
-		p.Filters = trimList(p.Filters)
+		trimList(&p.Filters)
 		trimProps(&p.Props)
 	case *packet.SubackOf[ID]:
-		p.Reasons = trimList(p.Reasons)
+		trimList(&p.Reasons)
 		trimProps(&p.Props)
 	case *packet.UnsubackOf[ID]:
-		p.Reasons = trimList(p.Reasons)
+		trimList(&p.Reasons)
 		trimProps(&p.Props)
 	case *packet.Connect:
 		trimProps(&p.Props)
@@ -111,22 +111,17 @@ func trimLists[ID packetid.ID](p packet.Packet) {
 	}
 }
 
-// trimProps lets go of the lists of p that grew beyond keepList elements;
-// it writes nothing otherwise, as it runs for every packet.
 func trimProps(p *property.Properties) {
-	if cap(p.User) > keepList {
-		p.User = nil
-	}
-	if cap(p.SubscriptionIDs) > keepList {
-		p.SubscriptionIDs = nil
-	}
+	trimList(&p.User)
+	trimList(&p.SubscriptionIDs)
 }
 
-func trimList[T any](s []T) []T {
-	if cap(s) > keepList {
-		return nil
+// trimList lets go of *s if it grew beyond keepList elements; it writes
+// nothing otherwise, as it runs for every kept packet value.
+func trimList[T any](s *[]T) {
+	if cap(*s) > keepList {
+		*s = nil
 	}
-	return s
 }
 
 // keepPooled and maxPooled bound how many packet values of a type a
