@@ -8,7 +8,6 @@ import (
 	"errors"
 	"flag"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mqttcore/mqtt/examples/internal/broker"
+	"github.com/mqttcore/mqtt/examples/internal/brokertest"
 	"github.com/mqttcore/mqtt/examples/internal/testcert"
 	"github.com/mqttcore/mqtt/examples/internal/transport"
 )
@@ -23,22 +23,7 @@ import (
 // startBroker runs the example broker in-process on a loopback port.
 func startBroker(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := broker.New(broker.Config{})
-	served := make(chan error, 1)
-	go func() { served <- b.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := b.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		<-served
-	})
-	return "tcp://" + l.Addr().String()
+	return "tcp://" + brokertest.Start(t, broker.Config{})
 }
 
 // A one-second run at QoS 1, two publishers to one subscriber, delivers

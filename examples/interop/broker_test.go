@@ -2,36 +2,18 @@ package interop
 
 import (
 	"context"
-	"errors"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/mqttcore/mqtt/examples/internal/broker"
+	"github.com/mqttcore/mqtt/examples/internal/brokertest"
 )
 
 // startBroker serves the example broker on a free loopback port for the
 // test and returns its address.
 func startBroker(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := broker.New(broker.Config{Logf: t.Logf})
-	served := make(chan error, 1)
-	go func() { served <- b.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		if err := b.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-served; !errors.Is(err, broker.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return l.Addr().String()
+	return brokertest.Start(t, broker.Config{Logf: t.Logf})
 }
 
 func testContext(t *testing.T) context.Context {

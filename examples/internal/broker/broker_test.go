@@ -9,6 +9,7 @@ import (
 
 	"github.com/mqttcore/mqtt"
 	"github.com/mqttcore/mqtt/examples/internal/broker"
+	"github.com/mqttcore/mqtt/examples/internal/brokertest"
 	"github.com/mqttcore/mqtt/examples/internal/client"
 	"github.com/mqttcore/mqtt/packet"
 	"github.com/mqttcore/mqtt/property"
@@ -22,25 +23,8 @@ func startBroker(t *testing.T) string {
 
 func startBrokerConfig(t *testing.T, cfg broker.Config) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg.Logf = t.Logf
-	b := broker.New(cfg)
-	served := make(chan error, 1)
-	go func() { served <- b.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		if err := b.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-served; !errors.Is(err, broker.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return l.Addr().String()
+	return brokertest.Start(t, cfg)
 }
 
 func testContext(t *testing.T) context.Context {

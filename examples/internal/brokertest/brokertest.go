@@ -1,0 +1,38 @@
+// Package brokertest serves the example broker in-process for the
+// examples' tests.
+package brokertest
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/mqttcore/mqtt/examples/internal/broker"
+)
+
+// Start serves a broker made with cfg on a loopback TCP port until the test
+// ends, then shuts it down and checks that Serve ended as Shutdown says it
+// does. It returns the listening address (host:port).
+func Start(t testing.TB, cfg broker.Config) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := broker.New(cfg)
+	served := make(chan error, 1)
+	go func() { served <- b.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := b.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-served; !errors.Is(err, broker.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return l.Addr().String()
+}
