@@ -1,7 +1,6 @@
 package mqtt
 
 import (
-	"errors"
 	"time"
 
 	"github.com/mqttcore/mqtt/packet"
@@ -57,21 +56,9 @@ type Connection[ID packetid.ID] struct {
 	state   State
 	closing bool // EventClose was returned; input is ignored until Closed
 
-	// Receiving: a partial packet waits in one of two buffers. Packets
-	// decoded in a call alias the chunk or the buffer they came from, so the
-	// tail of a chunk goes to the buffer no packet of this call uses.
-	bufs     [2][]byte
-	cur      int
-	usedBuf  bool // bufs[cur] holds a packet delivered in this call
-	received pools[ID]
-	aliasIn  topicalias.Receiver
-
-	// Output of the current call.
-	events []Event[ID]
-	out    []byte
-	sent   pools[ID] // automatic packets sent in this call
-	didSend,
-	didRecv bool
+	handler      Handler[ID]
+	*scratch[ID] // what calls work in (call.go); nil while idle
+	aliasIn      topicalias.Receiver
 
 	// Packet identifiers and the exchanges awaiting them.
 	ids        packetid.Allocator[ID]
@@ -133,15 +120,23 @@ func (x exchange) step() exchange { return x &^ counted }
 // inStep returns the step of the peer's exchange id (0 for none).
 func (c *Connection[ID]) inStep(id ID) exchange { return c.inbound.Value(id).step() }
 
-// NewClient returns a Connection for the client side.
-func NewClient[ID packetid.ID](cfg Config) *Connection[ID] { return newConnection[ID](RoleClient, cfg) }
+// NewClient returns a Connection for the client side, which hands its
+// events to h. It panics if h is nil.
+func NewClient[ID packetid.ID](cfg Config, h Handler[ID]) *Connection[ID] {
+	return newConnection(RoleClient, cfg, h)
+}
 
 // NewServer returns a Connection for the server side of one client's
-// connection.
-func NewServer[ID packetid.ID](cfg Config) *Connection[ID] { return newConnection[ID](RoleServer, cfg) }
+// connection, which hands its events to h. It panics if h is nil.
+func NewServer[ID packetid.ID](cfg Config, h Handler[ID]) *Connection[ID] {
+	return newConnection(RoleServer, cfg, h)
+}
 
-func newConnection[ID packetid.ID](r Role, cfg Config) *Connection[ID] {
-	c := &Connection[ID]{role: r, cfg: cfg}
+func newConnection[ID packetid.ID](r Role, cfg Config, h Handler[ID]) *Connection[ID] {
+	if h == nil {
+		panic("mqtt: a Connection needs a Handler for its events")
+	}
+	c := &Connection[ID]{role: r, cfg: cfg, handler: h}
 	c.reset()
 	c.sess.version = c.version
 	return c
@@ -151,7 +146,9 @@ func newConnection[ID packetid.ID](r Role, cfg Config) *Connection[ID] {
 func (c *Connection[ID]) reset() {
 	c.version = c.cfg.version(c.role)
 	c.state, c.closing, c.began = StateDisconnected, false, false
-	c.bufs[c.cur] = c.bufs[c.cur][:0]
+	if c.scratch != nil {
+		c.bufs[c.cur] = c.bufs[c.cur][:0] // a partial packet of the old transport
+	}
 	c.keepAlive, c.pingTimeout, c.pingOutstanding = 0, 0, false
 	c.recvMax, c.sendQuota = 65535, 65535
 	c.maxIn, c.maxOut = c.capIn(0), packet.MaxPacketSize
@@ -225,218 +222,6 @@ func (c *Connection[ID]) SessionPersists() bool { return c.sess.persists }
 // (0 before v5).
 func (c *Connection[ID]) SessionExpiry() uint32 { return c.sess.expiry }
 
-// begin starts a call: the previous call's events and buffers are free.
-// With trim, the pools keep no more than their minimum.
-func (c *Connection[ID]) begin(trim bool) {
-	shrunk := c.received.reset(trim)
-	shrunk = c.sent.reset(trim) || shrunk
-	if cap(c.events) > keepEvents || trim && cap(c.events) > keepPooled {
-		c.events = nil
-	} else if shrunk {
-		// The events of a flood point to packet values the pools let go
-		// of: forget them, or the kept slice would keep them alive.
-		clear(c.events)
-	}
-	if cap(c.out) > keepOut {
-		c.out = nil
-	}
-	if other := 1 - c.cur; cap(c.bufs[other]) > keepOut {
-		c.bufs[other] = nil // held a large packet once: not kept for ever
-	}
-	c.events, c.out = c.events[:0], c.out[:0]
-	c.usedBuf, c.didSend, c.didRecv = false, false, false
-}
-
-// end finishes a call: the keep-alive timers follow what was sent and
-// received.
-func (c *Connection[ID]) end() []Event[ID] {
-	if c.state == StateConnected && !c.closing && c.keepAlive > 0 {
-		if c.role == RoleClient && c.didSend {
-			c.emit(Event[ID]{Kind: EventTimerReset, Timer: TimerPing, Duration: c.keepAlive})
-		}
-		if c.role == RoleServer && c.didRecv {
-			c.emit(Event[ID]{Kind: EventTimerReset, Timer: TimerKeepAlive, Duration: c.keepAlive * 3 / 2})
-		}
-	}
-	return c.events
-}
-
-func (c *Connection[ID]) emit(e Event[ID]) { c.events = append(c.events, e) }
-
-// Recv consumes a chunk of bytes from the transport: every complete packet
-// in it is handled, and a partial packet at its end is kept for the next
-// call. Any split of a byte stream into chunks gives the same events.
-//
-// The packet values of the events are reused from call to call: a
-// Connection keeps as many of each type as the last call that received
-// that type needed (at least 64, at most 256), so that a steady flow of
-// chunks allocates nothing. Recv(nil) lets go of all but 64 of each and of
-// a long events slice: call it when a connection goes quiet after a burst.
-//
-// A server that has received CONNECT handles nothing but AUTH and
-// DISCONNECT until it has sent CONNACK: it holds the bytes after them (up
-// to its maximum packet size plus 64 KiB) and handles them in the Send call
-// that sends a successful CONNACK.
-func (c *Connection[ID]) Recv(chunk []byte) []Event[ID] {
-	c.begin(len(chunk) == 0)
-	if !c.closing {
-		c.consume(chunk)
-	}
-	return c.end()
-}
-
-// consume handles the held bytes followed by chunk.
-func (c *Connection[ID]) consume(chunk []byte) {
-	held := c.bufs[c.cur]
-	off := 0
-	for off < len(held) {
-		h, need, err := packet.Frame(held[off:], c.maxIn)
-		if err != nil {
-			c.fail(frameError(err))
-			return
-		}
-		if need > 0 {
-			if len(chunk) == 0 {
-				c.keep(held[off:], nil)
-				return
-			}
-			take := min(need, len(chunk))
-			held, chunk = append(held, chunk[:take]...), chunk[take:]
-			continue
-		}
-		if c.mustHold(h.Type) {
-			c.keep(held[off:], chunk)
-			return
-		}
-		c.usedBuf = true
-		c.handle(h, held[off+h.Len:off+h.Size()])
-		off += h.Size()
-		if c.closing {
-			return
-		}
-	}
-	c.bufs[c.cur] = held[:0]
-	for len(chunk) > 0 {
-		h, need, err := packet.Frame(chunk, c.maxIn)
-		if err != nil {
-			c.fail(frameError(err))
-			return
-		}
-		if need > 0 || c.mustHold(h.Type) {
-			c.keep(nil, chunk)
-			return
-		}
-		c.handle(h, chunk[h.Len:h.Size()])
-		chunk = chunk[h.Size():]
-		if c.closing {
-			return
-		}
-	}
-}
-
-// holdExtra bounds the bytes a server holds while it decides on a CONNECT.
-const holdExtra = 64 << 10
-
-var errHoldOverflow = &packet.Error{Code: packet.QuotaExceeded,
-	Msg: "client sent too much before its CONNECT was answered"}
-
-// mustHold reports whether a packet of type t waits for the server's CONNACK.
-func (c *Connection[ID]) mustHold(t packet.Type) bool {
-	return c.role == RoleServer && c.state == StateConnecting &&
-		t != packet.TypeAuth && t != packet.TypeDisconnect
-}
-
-// keep stores a, then b, as the bytes to handle next. a is nil or the
-// unhandled rest of the held bytes. Packets of this call may alias the held
-// buffer; then the bytes move to the other buffer, which no packet aliases.
-func (c *Connection[ID]) keep(a, b []byte) {
-	if len(a)+len(b) > c.maxIn+holdExtra {
-		c.fail(errHoldOverflow)
-		return
-	}
-	if c.usedBuf {
-		c.cur, c.usedBuf = 1-c.cur, false
-		c.bufs[c.cur] = append(append(c.bufs[c.cur][:0], a...), b...)
-		return
-	}
-	if a == nil {
-		a = c.bufs[c.cur][:0]
-	}
-	c.bufs[c.cur] = append(a, b...) // nothing handled from a: it starts its buffer
-}
-
-// frameError maps a framing error to the error reported for it.
-func frameError(err error) error {
-	if errors.Is(err, packet.ErrPacketTooLarge) {
-		return errTooLargeIn
-	}
-	return err
-}
-
-// handle decodes one whole packet and acts on it.
-func (c *Connection[ID]) handle(h packet.Header, body []byte) {
-	c.didRecv = true
-	if sentBy[h.Type]&(1<<c.peerRole()) == 0 {
-		c.fail(errWrongSender)
-		return
-	}
-	if c.role == RoleServer && c.state == StateDisconnected && h.Type != packet.TypeConnect {
-		c.fail(errFirstNotConnect)
-		return
-	}
-	if c.version == 0 { // a server learning the version from CONNECT
-		v, err := packet.ProtocolVersion(body)
-		if err != nil {
-			c.refuseConnect(err)
-			return
-		}
-		c.version = v
-	}
-	p := c.received.get(h.Type)
-	if err := p.Decode(c.version, h.Flags, body); err != nil {
-		if h.Type == packet.TypeConnect && c.state == StateDisconnected && c.role == RoleServer {
-			c.refuseConnect(err)
-		} else {
-			c.fail(err)
-		}
-		return
-	}
-	if c.problemInfoViolation(p) {
-		c.fail(errProblemInfo)
-		return
-	}
-	switch p := p.(type) {
-	case *packet.Connect:
-		c.recvConnect(p)
-	case *packet.Connack:
-		c.recvConnack(p)
-	case *packet.PublishOf[ID]:
-		c.recvPublish(p)
-	case *packet.PubackOf[ID]:
-		c.recvPuback(p)
-	case *packet.PubrecOf[ID]:
-		c.recvPubrec(p)
-	case *packet.PubrelOf[ID]:
-		c.recvPubrel(p)
-	case *packet.PubcompOf[ID]:
-		c.recvPubcomp(p)
-	case *packet.SubscribeOf[ID], *packet.UnsubscribeOf[ID]:
-		c.recvRequest(p)
-	case *packet.SubackOf[ID]:
-		c.recvListAck(p, p.PacketID, awaitSuback)
-	case *packet.UnsubackOf[ID]:
-		c.recvListAck(p, p.PacketID, awaitUnsuback)
-	case *packet.Pingreq:
-		c.recvPingreq(p)
-	case *packet.Pingresp:
-		c.recvPingresp(p)
-	case *packet.Disconnect:
-		c.recvDisconnect(p)
-	case *packet.Auth:
-		c.recvAuth(p)
-	}
-}
-
 // connected reports whether packets other than the handshake may flow.
 func (c *Connection[ID]) connected() bool { return c.state == StateConnected && !c.closing }
 
@@ -492,8 +277,9 @@ func (c *Connection[ID]) close() {
 // session present, or exported with ExportSession. Otherwise their packet
 // identifiers are released, each with an event. PUBLISH packets not yet sent
 // (queued) are kept either way.
-func (c *Connection[ID]) Closed() []Event[ID] {
-	c.begin(true)
+func (c *Connection[ID]) Closed() {
+	c.enter()
+	c.idle = true
 	if !c.closing && c.state != StateDisconnected {
 		c.close()
 	}
@@ -530,7 +316,7 @@ func (c *Connection[ID]) Closed() []Event[ID] {
 		c.dropStored()
 	}
 	c.reset()
-	return c.events
+	c.leave()
 }
 
 // droppable returns the properties of a packet whose Reason String and User
@@ -582,11 +368,4 @@ func (c *Connection[ID]) write(p packet.Packet) error {
 	c.out = out
 	c.sentBytes(p, start)
 	return nil
-}
-
-// sentBytes emits EventSend for p, encoded in c.out from start on.
-func (c *Connection[ID]) sentBytes(p packet.Packet, start int) {
-	c.didSend = true
-	end := len(c.out)
-	c.emit(Event[ID]{Kind: EventSend, Bytes: c.out[start:end:end], Packet: p})
 }

@@ -173,9 +173,9 @@ func connackFor(v packet.Version, props property.Properties) *packet.Connack {
 }
 
 // serverConn returns a server that received connect and sent connack.
-func serverConn(tb testing.TB, v packet.Version, cfg Config, connect *packet.Connect, connack *packet.Connack) *Connection[uint16] {
+func serverConn(tb testing.TB, v packet.Version, cfg Config, connect *packet.Connect, connack *packet.Connack) *tconn[uint16] {
 	tb.Helper()
-	s := NewServer[uint16](cfg)
+	s := newTestServer[uint16](cfg)
 	evs := s.Recv(wire(tb, v, connect))
 	if ps := received(evs); len(ps) != 1 || ps[0].Type() != packet.TypeConnect || evErr(evs) != nil {
 		tb.Fatalf("server Recv(CONNECT): %v", evs)
@@ -190,10 +190,10 @@ func serverConn(tb testing.TB, v packet.Version, cfg Config, connect *packet.Con
 }
 
 // clientConn returns a client that sent connect and received connack.
-func clientConn(tb testing.TB, v packet.Version, cfg Config, connect *packet.Connect, connack *packet.Connack) (*Connection[uint16], []Event[uint16]) {
+func clientConn(tb testing.TB, v packet.Version, cfg Config, connect *packet.Connect, connack *packet.Connack) (*tconn[uint16], []Event[uint16]) {
 	tb.Helper()
 	cfg.Version = v
-	c := NewClient[uint16](cfg)
+	c := newTestClient[uint16](cfg)
 	if _, err := c.Send(connect); err != nil {
 		tb.Fatalf("client Send(CONNECT): %v", err)
 	}
@@ -217,7 +217,7 @@ type snapshot struct {
 	pingOutstanding bool
 }
 
-func snap(c *Connection[uint16]) snapshot {
+func snap(c *tconn[uint16]) snapshot {
 	return snapshot{c.state, c.closing, c.sendQuota, c.ids.InUse(), maps(c.outbound), maps(c.inbound), c.inflightIn, c.pingOutstanding}
 }
 
@@ -247,7 +247,7 @@ func (s snapshot) equal(o snapshot) bool {
 }
 
 // refused checks that Send(p) fails with want and changes nothing.
-func refused(t *testing.T, c *Connection[uint16], p packet.Packet, want error) {
+func refused(t *testing.T, c *tconn[uint16], p packet.Packet, want error) {
 	t.Helper()
 	before := snap(c)
 	evs, err := c.Send(p)
@@ -274,7 +274,7 @@ func TestRulesRoles(t *testing.T) {
 			t.Run("sec2.1.2/"+v.String()+"/client-sends-"+p.Type().String(), func(t *testing.T) {
 				c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
 				refused(t, c, p, ErrRole)
-				d := NewClient[uint16](Config{Version: v}) // and before CONNECT
+				d := newTestClient[uint16](Config{Version: v}) // and before CONNECT
 				refused(t, d, p, ErrRole)
 			})
 		}
@@ -282,7 +282,7 @@ func TestRulesRoles(t *testing.T) {
 			t.Run("sec2.1.2/"+v.String()+"/server-sends-"+p.Type().String(), func(t *testing.T) {
 				s := serverConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
 				refused(t, s, p, ErrRole)
-				refused(t, NewServer[uint16](Config{}), p, ErrRole)
+				refused(t, newTestServer[uint16](Config{}), p, ErrRole)
 			})
 		}
 	}
@@ -296,14 +296,14 @@ func TestRulesStatesSend(t *testing.T) {
 	v := packet.V5
 	pub := func() *packet.Publish { return &packet.Publish{Topic: "a", QoS: 1} }
 	t.Run("MQTT-3.1.0-1/client-PUBLISH-before-CONNECT", func(t *testing.T) {
-		refused(t, NewClient[uint16](Config{}), pub(), ErrState)
-		refused(t, NewClient[uint16](Config{}), &packet.Pingreq{}, ErrState)
-		refused(t, NewClient[uint16](Config{}), &packet.Disconnect{}, ErrState)
+		refused(t, newTestClient[uint16](Config{}), pub(), ErrState)
+		refused(t, newTestClient[uint16](Config{}), &packet.Pingreq{}, ErrState)
+		refused(t, newTestClient[uint16](Config{}), &packet.Disconnect{}, ErrState)
 	})
 	t.Run("sec3.1.4/client-PUBLISH-before-CONNACK", func(t *testing.T) {
 		// The protocol lets a client send before CONNACK; the core refuses,
 		// as its documentation says.
-		c := NewClient[uint16](Config{})
+		c := newTestClient[uint16](Config{})
 		if _, err := c.Send(connectFor(v, 0, property.Properties{})); err != nil {
 			t.Fatal(err)
 		}
@@ -311,7 +311,7 @@ func TestRulesStatesSend(t *testing.T) {
 		refused(t, c, &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "a"}}}, ErrState)
 	})
 	t.Run("MQTT-3.1.0-2/client-second-CONNECT", func(t *testing.T) {
-		c := NewClient[uint16](Config{})
+		c := newTestClient[uint16](Config{})
 		if _, err := c.Send(connectFor(v, 0, property.Properties{})); err != nil {
 			t.Fatal(err)
 		}
@@ -320,14 +320,14 @@ func TestRulesStatesSend(t *testing.T) {
 		refused(t, c, connectFor(v, 0, property.Properties{}), ErrState)
 	})
 	t.Run("MQTT-3.2.0-1/server-PUBLISH-before-CONNACK", func(t *testing.T) {
-		s := NewServer[uint16](Config{})
+		s := newTestServer[uint16](Config{})
 		refused(t, s, pub(), ErrState)
 		s.Recv(wire(t, v, connectFor(v, 0, property.Properties{})))
 		refused(t, s, pub(), ErrState)
 		refused(t, s, &packet.Pingresp{}, ErrState)
 	})
 	t.Run("MQTT-3.14.0-1/server-DISCONNECT-before-CONNACK", func(t *testing.T) {
-		s := NewServer[uint16](Config{})
+		s := newTestServer[uint16](Config{})
 		s.Recv(wire(t, v, connectFor(v, 0, property.Properties{})))
 		refused(t, s, &packet.Disconnect{Reason: packet.ServerBusy}, ErrState)
 	})
@@ -370,7 +370,7 @@ func TestRulesStatesRecv(t *testing.T) {
 			}
 		})
 		t.Run("MQTT-3.1.0-2/"+v.String()+"/second-CONNECT-while-CONNACK-pending", func(t *testing.T) {
-			s := NewServer[uint16](Config{})
+			s := newTestServer[uint16](Config{})
 			c := connectFor(v, 0, property.Properties{})
 			s.Recv(wire(t, v, c, c))
 			evs, err := s.Send(connackFor(v, property.Properties{}))
@@ -387,7 +387,7 @@ func TestRulesStatesRecv(t *testing.T) {
 		for _, first := range []packet.Packet{&packet.Publish{Topic: "a"}, &packet.Pingreq{}, &packet.Disconnect{},
 			&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "a"}}}} {
 			t.Run("MQTT-3.1.0-1/"+v.String()+"/first-packet-"+first.Type().String(), func(t *testing.T) {
-				s := NewServer[uint16](Config{})
+				s := newTestServer[uint16](Config{})
 				evs := s.Recv(wire(t, v, first))
 				wantClose(t, v, evs, 0) // no CONNACK yet: nothing may be sent (MQTT-3.2.0-1)
 				if got := statement(evErr(evs)); got != "MQTT-3.1.0-1" {
@@ -399,7 +399,7 @@ func TestRulesStatesRecv(t *testing.T) {
 			s := serverConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
 			evs := s.Recv(wire(t, v, &packet.Connack{}))
 			wantClose(t, v, evs, code(packet.ProtocolError))
-			s = NewServer[uint16](Config{})
+			s = newTestServer[uint16](Config{})
 			wantClose(t, v, s.Recv(wire(t, v, &packet.Connack{})), 0)
 		})
 		for _, p := range []packet.Packet{&packet.Connect{ClientID: "x"}, &packet.Pingreq{},
@@ -414,7 +414,7 @@ func TestRulesStatesRecv(t *testing.T) {
 			wantClose(t, v, c.Recv(wire(t, v, &packet.Connack{})), code(packet.ProtocolError))
 		})
 		t.Run("MQTT-3.2.0-1/"+v.String()+"/PUBLISH-to-client-before-CONNACK", func(t *testing.T) {
-			c := NewClient[uint16](Config{Version: v})
+			c := newTestClient[uint16](Config{Version: v})
 			if _, err := c.Send(connectFor(v, 0, property.Properties{})); err != nil {
 				t.Fatal(err)
 			}
@@ -477,7 +477,7 @@ func trace(tb testing.TB, v packet.Version, evs []Event[uint16]) []string {
 }
 
 // feedSplit gives stream to c in chunks cut by cut, and returns the trace.
-func feedSplit(tb testing.TB, v packet.Version, c *Connection[uint16], stream []byte, cut func(rest int) int) []string {
+func feedSplit(tb testing.TB, v packet.Version, c *tconn[uint16], stream []byte, cut func(rest int) int) []string {
 	var out []string
 	for len(stream) > 0 {
 		n := min(cut(len(stream)), len(stream))
@@ -508,7 +508,7 @@ func TestRulesFraming(t *testing.T) {
 				packet.Packet(&packet.Publish{QoS: 1, PacketID: 9, Props: property.Properties{TopicAlias: 2}}))
 		}
 		stream := wire(t, v, clientStream...)
-		mk := func() *Connection[uint16] {
+		mk := func() *tconn[uint16] {
 			return serverConn(t, v, Config{}, connectFor(v, 30, property.Properties{}), connackFor(v, props))
 		}
 		want := trace(t, v, mk().Recv(stream))
@@ -537,7 +537,7 @@ func TestRulesFraming(t *testing.T) {
 			var ref []string
 			r := rand.New(rand.NewPCG(2, uint64(v)))
 			for i := range 50 {
-				s := NewServer[uint16](Config{})
+				s := newTestServer[uint16](Config{})
 				cut := func(rest int) int { return r.IntN(min(rest, 64)) + 1 }
 				if i == 0 {
 					cut = func(rest int) int { return rest }
@@ -561,7 +561,7 @@ func TestRulesFraming(t *testing.T) {
 	}
 	t.Run("client/random-splits", func(t *testing.T) {
 		v := packet.V5
-		mk := func() *Connection[uint16] {
+		mk := func() *tconn[uint16] {
 			c, _ := clientConn(t, v, Config{}, connectFor(v, 30, property.Properties{TopicAliasMaximum: 3}), connackFor(v, property.Properties{}))
 			for _, p := range []packet.Packet{&packet.Publish{Topic: "q", QoS: 1}, &packet.Publish{Topic: "q", QoS: 2},
 				&packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "#"}}}} {
@@ -615,7 +615,7 @@ func TestRulesOversize(t *testing.T) {
 		}
 	})
 	t.Run("MQTT-3.2.2-15/server-before-CONNECT", func(t *testing.T) {
-		s := NewServer[uint16](Config{MaxPacketSize: 100})
+		s := newTestServer[uint16](Config{MaxPacketSize: 100})
 		wantClose(t, packet.V5, s.Recv([]byte{0x10, 0xe5, 0x07}), 0)
 	})
 	t.Run("MQTT-3.1.2-27/client-refuses-from-fixed-header", func(t *testing.T) {
@@ -823,7 +823,7 @@ func TestRulesPacketIDs(t *testing.T) {
 
 func TestRulesReceiverQoS(t *testing.T) {
 	for _, v := range versions {
-		srv := func(t *testing.T, cfg Config) *Connection[uint16] {
+		srv := func(t *testing.T, cfg Config) *tconn[uint16] {
 			return serverConn(t, v, cfg, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
 		}
 		t.Run("MQTT-4.3.2-4/"+v.String()+"/PUBACK", func(t *testing.T) {
@@ -1006,7 +1006,7 @@ func TestRulesKeepAlive(t *testing.T) {
 			}
 		})
 		t.Run("MQTT-3.1.2-24/"+v.String()+"/server-keep-alive-1.5x", func(t *testing.T) {
-			s := NewServer[uint16](Config{})
+			s := newTestServer[uint16](Config{})
 			s.Recv(wire(t, v, connectFor(v, 10, property.Properties{})))
 			evs, err := s.Send(connackFor(v, property.Properties{}))
 			if d, ok := timer(evs, TimerKeepAlive); err != nil || !ok || d != 15*time.Second {
@@ -1035,7 +1035,7 @@ func TestRulesKeepAlive(t *testing.T) {
 			}
 		})
 		t.Run("MQTT-3.1.2-24/"+v.String()+"/keep-alive-0-no-server-timer", func(t *testing.T) {
-			s := NewServer[uint16](Config{})
+			s := newTestServer[uint16](Config{})
 			s.Recv(wire(t, v, connectFor(v, 0, property.Properties{})))
 			evs, _ := s.Send(connackFor(v, property.Properties{}))
 			if indexOf(evs, EventTimerReset) >= 0 {
@@ -1062,7 +1062,7 @@ func TestRulesKeepAlive(t *testing.T) {
 	})
 	t.Run("MQTT-3.2.2-21/v5/server-uses-its-Server-Keep-Alive", func(t *testing.T) {
 		v := packet.V5
-		s := NewServer[uint16](Config{})
+		s := newTestServer[uint16](Config{})
 		s.Recv(wire(t, v, connectFor(v, 100, property.Properties{})))
 		evs, _ := s.Send(connackFor(v, property.Properties{ServerKeepAlive: 20}))
 		if d, ok := timer(evs, TimerKeepAlive); !ok || d != 30*time.Second {
@@ -1174,7 +1174,7 @@ func TestRulesReceiveMaximum(t *testing.T) {
 
 func TestRulesTopicAliasRecv(t *testing.T) {
 	v := packet.V5
-	srv := func(t *testing.T) *Connection[uint16] {
+	srv := func(t *testing.T) *tconn[uint16] {
 		return serverConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{TopicAliasMaximum: 2}))
 	}
 	t.Run("MQTT-3.3.2-12/server-accepts-and-resolves", func(t *testing.T) {
@@ -1245,7 +1245,7 @@ func rawConnect(name string, level byte) []byte {
 func TestRulesConnect(t *testing.T) {
 	t.Run("MQTT-3.1.2-2/3.1.1/old-level-return-code-0x01", func(t *testing.T) {
 		for _, level := range []byte{1, 2, 3} {
-			s := NewServer[uint16](Config{})
+			s := newTestServer[uint16](Config{})
 			evs := s.Recv(rawConnect("MQTT", level))
 			if !slices.Equal(sentBytes(evs), []byte{0x20, 0x02, 0x00, 0x01}) {
 				t.Fatalf("level %d: sent % x", level, sentBytes(evs))
@@ -1256,14 +1256,14 @@ func TestRulesConnect(t *testing.T) {
 		}
 	})
 	t.Run("MQTT-3.1.2-2/v5-only-server-3.1.1-client-return-code-0x01", func(t *testing.T) {
-		s := NewServer[uint16](Config{Version: packet.V5})
+		s := newTestServer[uint16](Config{Version: packet.V5})
 		evs := s.Recv(rawConnect("MQTT", 4))
 		if !slices.Equal(sentBytes(evs), []byte{0x20, 0x02, 0x00, 0x01}) || indexOf(evs, EventClose) < 0 {
 			t.Fatalf("sent % x: %v", sentBytes(evs), evs)
 		}
 	})
 	t.Run("MQTT-3.1.2-2/3.1.1-only-server-v5-client-CONNACK-0x84", func(t *testing.T) {
-		s := NewServer[uint16](Config{Version: packet.V311})
+		s := newTestServer[uint16](Config{Version: packet.V311})
 		evs := s.Recv(rawConnect("MQTT", 5))
 		if !slices.Equal(sentBytes(evs), []byte{0x20, 0x03, 0x00, 0x84, 0x00}) || indexOf(evs, EventClose) < 0 {
 			t.Fatalf("sent % x: %v", sentBytes(evs), evs)
@@ -1271,7 +1271,7 @@ func TestRulesConnect(t *testing.T) {
 	})
 	t.Run("MQTT-3.1.0-1/configured-version-first-packet-not-CONNECT", func(t *testing.T) {
 		for _, v := range versions {
-			evs := NewServer[uint16](Config{Version: v}).Recv(wire(t, v, &packet.Pingreq{}))
+			evs := newTestServer[uint16](Config{Version: v}).Recv(wire(t, v, &packet.Pingreq{}))
 			wantClose(t, v, evs, 0)
 			if statement(evErr(evs)) != "MQTT-3.1.0-1" {
 				t.Fatalf("%v: %v", v, evErr(evs))
@@ -1279,14 +1279,14 @@ func TestRulesConnect(t *testing.T) {
 		}
 	})
 	t.Run("MQTT-3.1.2-1/bad-protocol-name-closes", func(t *testing.T) {
-		s := NewServer[uint16](Config{})
+		s := newTestServer[uint16](Config{})
 		evs := s.Recv(rawConnect("MQTX", 4))
 		if indexOf(evs, EventClose) < 0 || evErr(evs) == nil {
 			t.Fatalf("%v", evs)
 		}
 	})
 	t.Run("MQTT-3.1.2-2/v5-server-level-5-accepted", func(t *testing.T) {
-		s := NewServer[uint16](Config{Version: packet.V5})
+		s := newTestServer[uint16](Config{Version: packet.V5})
 		if evs := s.Recv(rawConnect("MQTT", 5)); len(received(evs)) != 1 {
 			t.Fatalf("%v", evs)
 		}
@@ -1294,7 +1294,7 @@ func TestRulesConnect(t *testing.T) {
 	t.Run("MQTT-3.1.4-1/v5/malformed-CONNECT-CONNACK-0x81", func(t *testing.T) {
 		b := rawConnect("MQTT", 5)
 		b[9] |= 0x01 // reserved flag (MQTT-3.1.2-3)
-		s := NewServer[uint16](Config{})
+		s := newTestServer[uint16](Config{})
 		evs := s.Recv(b)
 		ps := sent(t, packet.V5, evs)
 		if len(ps) != 1 || ps[0].(*packet.Connack).Reason != packet.MalformedPacket {
@@ -1307,12 +1307,12 @@ func TestRulesConnect(t *testing.T) {
 	t.Run("MQTT-3.1.4-1/3.1.1/malformed-CONNECT-closes-without-CONNACK", func(t *testing.T) {
 		b := rawConnect("MQTT", 4)
 		b[9] |= 0x01
-		evs := NewServer[uint16](Config{}).Recv(b)
+		evs := newTestServer[uint16](Config{}).Recv(b)
 		wantClose(t, packet.V311, evs, 0)
 	})
 	for _, v := range versions {
 		t.Run("MQTT-3.2.2-7/"+v.String()+"/client-CONNACK-failure-closes", func(t *testing.T) {
-			c := NewClient[uint16](Config{Version: v})
+			c := newTestClient[uint16](Config{Version: v})
 			if _, err := c.Send(connectFor(v, 30, property.Properties{})); err != nil {
 				t.Fatal(err)
 			}
@@ -1331,7 +1331,7 @@ func TestRulesConnect(t *testing.T) {
 			}
 		})
 		t.Run("MQTT-3.1.4-6/"+v.String()+"/server-CONNACK-failure-drops-held-packets", func(t *testing.T) {
-			s := NewServer[uint16](Config{})
+			s := newTestServer[uint16](Config{})
 			evs := s.Recv(wire(t, v, connectFor(v, 30, property.Properties{}), &packet.Publish{Topic: "a", QoS: 1, PacketID: 1}, &packet.Pingreq{}))
 			if len(received(evs)) != 1 {
 				t.Fatalf("%v", evs)
@@ -1349,7 +1349,7 @@ func TestRulesConnect(t *testing.T) {
 			}
 		})
 		t.Run("MQTT-3.2.0-1/"+v.String()+"/held-until-CONNACK", func(t *testing.T) {
-			s := NewServer[uint16](Config{})
+			s := newTestServer[uint16](Config{})
 			evs := s.Recv(wire(t, v, connectFor(v, 30, property.Properties{}),
 				&packet.Publish{Topic: "a", QoS: 1, PacketID: 1}, &packet.Pingreq{},
 				&packet.Subscribe{PacketID: 2, Subscriptions: []packet.Subscription{{Filter: "b"}}}))
@@ -1386,7 +1386,7 @@ func TestRulesConnect(t *testing.T) {
 	}
 	t.Run("MQTT-3.1.4-6/AUTH-and-DISCONNECT-not-held", func(t *testing.T) {
 		v := packet.V5
-		s := NewServer[uint16](Config{})
+		s := newTestServer[uint16](Config{})
 		evs := s.Recv(wire(t, v, connectFor(v, 0, property.Properties{AuthMethod: "m"}),
 			&packet.Auth{Reason: packet.ContinueAuthentication, Props: property.Properties{AuthMethod: "m"}}))
 		if len(received(evs)) != 2 {
@@ -1399,7 +1399,7 @@ func TestRulesConnect(t *testing.T) {
 	})
 	t.Run("sec3.1.4/hold-limit", func(t *testing.T) {
 		v := packet.V5
-		s := NewServer[uint16](Config{MaxPacketSize: 1024})
+		s := newTestServer[uint16](Config{MaxPacketSize: 1024})
 		s.Recv(wire(t, v, connectFor(v, 0, property.Properties{})))
 		big := wire(t, v, &packet.Publish{Topic: "a", Payload: make([]byte, 1000)})
 		var evs []Event[uint16]

@@ -13,17 +13,17 @@ import (
 // fed to the other, and everything else is recorded.
 type pair struct {
 	t              testing.TB
-	client, server *Connection[uint16]
+	client, server *tconn[uint16]
 	got            map[Role][]Event[uint16] // non-send events, copied
 	closed         map[Role]bool
 }
 
 func newPair(t testing.TB, ccfg, scfg Config) *pair {
-	return &pair{t: t, client: NewClient[uint16](ccfg), server: NewServer[uint16](scfg),
+	return &pair{t: t, client: newTestClient[uint16](ccfg), server: newTestServer[uint16](scfg),
 		got: map[Role][]Event[uint16]{}, closed: map[Role]bool{}}
 }
 
-func (p *pair) conn(r Role) *Connection[uint16] {
+func (p *pair) conn(r Role) *tconn[uint16] {
 	if r == RoleClient {
 		return p.client
 	}
@@ -161,8 +161,8 @@ func TestHandshakeAndQoSFlows(t *testing.T) {
 }
 
 func TestByteAtATime(t *testing.T) {
-	srv := NewServer[uint16](Config{})
-	cl := NewClient[uint16](Config{})
+	srv := newTestServer[uint16](Config{})
+	cl := newTestClient[uint16](Config{})
 	evs, _ := cl.Send(&packet.Connect{ClientID: "x", KeepAlive: 10,
 		Props: property.Properties{ReceiveMaximum: 5}})
 	wire := append([]byte(nil), evs[0].Bytes...)
@@ -363,7 +363,7 @@ func TestConnackMustHonourConnect(t *testing.T) {
 func TestEmptyClientID(t *testing.T) {
 	// MQTT-3.1.3-8 (3.1.1): zero-byte ClientId with CleanSession 0, sent
 	// raw: a client Connection refuses to send it (MQTT-3.1.3-7 of 3.1.1).
-	evs := NewServer[uint16](Config{}).Recv(wire(t, packet.V311, &packet.Connect{}))
+	evs := newTestServer[uint16](Config{}).Recv(wire(t, packet.V311, &packet.Connect{}))
 	got := sent(t, packet.V311, evs)
 	if len(got) != 1 || got[0].(*packet.Connack).Reason != packet.RefusedIdentifierRejected || indexOf(evs, EventClose) < 0 {
 		t.Fatalf("server events %v", evs)

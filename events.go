@@ -84,17 +84,16 @@ func (k TimerKind) String() string {
 	return fmt.Sprintf("TimerKind(%d)", byte(k))
 }
 
-// Event is one thing the caller must do or learn, returned by the
-// Connection's methods in a slice the Connection owns. The slice, and the
-// Bytes and Packet of its events, are valid until the next call on the
-// Connection: copy (packet Clone methods) what must live longer.
+// Event is one thing the caller must do or learn, handed to the
+// Connection's Handler. Its Bytes and Packet are valid until the handler
+// returns: copy (packet Clone methods) what must live longer.
 type Event[ID packetid.ID] struct {
 	Kind     EventKind
-	Bytes    []byte        // EventSend
-	Packet   packet.Packet // EventSend, EventPacket
 	Timer    TimerKind     // EventTimerReset, EventTimerCancel
+	PacketID ID            // EventIDReleased, EventDropped
+	Bytes    []byte        // EventSend
+	Packet   packet.Packet // EventSend, EventPacket, EventDropped
 	Duration time.Duration // EventTimerReset
-	PacketID ID            // EventIDReleased
 	Err      error         // EventError, EventDropped
 }
 

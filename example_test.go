@@ -8,57 +8,56 @@ import (
 )
 
 // A client and a server Connection joined in memory: the bytes one side is
-// asked to send are what the other side receives.
+// asked to send are what the other side receives. The client subscribes
+// from its handler when the CONNACK arrives, as a real client would.
 func Example() {
-	client := mqtt.NewClient[uint16](mqtt.Config{Version: packet.V5})
-	server := mqtt.NewServer[uint16](mqtt.Config{})
+	var client, server *mqtt.Connection[uint16]
 
-	// deliver carries out one side's events: sent bytes go to the other
+	// handler carries out one side's events: sent bytes go to the other
 	// side, whose events are carried out in turn.
-	var deliver func(from string, evs []mqtt.Event[uint16])
-	deliver = func(from string, evs []mqtt.Event[uint16]) {
-		var wire []byte
-		for _, e := range evs {
+	handler := func(name string, peer **mqtt.Connection[uint16]) mqtt.Handler[uint16] {
+		return func(e mqtt.Event[uint16]) {
 			switch e.Kind {
 			case mqtt.EventSend:
-				wire = append(wire, e.Bytes...)
+				(*peer).Recv(e.Bytes)
 			case mqtt.EventPacket:
-				if p, ok := e.Packet.(*packet.Publish); ok {
-					fmt.Printf("%s received %s: %s\n", from, p.Topic, p.Payload)
-				} else {
-					fmt.Printf("%s received %v\n", from, e.Packet.Type())
+				switch p := e.Packet.(type) {
+				case *packet.Publish:
+					fmt.Printf("%s received %s: %s\n", name, p.Topic, p.Payload)
+				case *packet.Connack:
+					fmt.Printf("%s received CONNACK\n", name)
+					// A nested call: safe, and its bytes go out after
+					// those of the call being carried out.
+					err := client.Send(&packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "sensors/#"}}})
+					if err != nil {
+						fmt.Println(err)
+					}
+				default:
+					fmt.Printf("%s received %v\n", name, p.Type())
 				}
 			case mqtt.EventIDReleased:
-				fmt.Printf("%s: packet id %d free again\n", from, e.PacketID)
+				fmt.Printf("%s: packet id %d free again\n", name, e.PacketID)
 			}
 		}
-		if len(wire) == 0 {
-			return
-		}
-		if from == "client" {
-			deliver("server", server.Recv(wire))
-		} else {
-			deliver("client", client.Recv(wire))
-		}
 	}
-	send := func(from string, c *mqtt.Connection[uint16], p packet.Packet) {
-		evs, err := c.Send(p)
-		if err != nil {
-			fmt.Println(err)
-			return
-		}
-		deliver(from, evs)
-	}
+	client = mqtt.NewClient(mqtt.Config{Version: packet.V5}, handler("client", &server))
+	server = mqtt.NewServer(mqtt.Config{}, handler("server", &client))
 
-	send("client", client, &packet.Connect{ClientID: "sensor-7", CleanStart: true})
-	send("server", server, &packet.Connack{}) // the application accepts the client
-	send("client", client, &packet.Publish{Topic: "sensors/7/temp", QoS: packet.QoS1, Payload: []byte("21.5")})
+	send := func(c *mqtt.Connection[uint16], p packet.Packet) {
+		if err := c.Send(p); err != nil {
+			fmt.Println(err)
+		}
+	}
+	send(client, &packet.Connect{ClientID: "sensor-7", CleanStart: true})
+	send(server, &packet.Connack{}) // the application accepts the client
+	send(client, &packet.Publish{Topic: "sensors/7/temp", QoS: packet.QoS1, Payload: []byte("21.5")})
 	fmt.Println(client.State(), server.State())
 	// Output:
 	// server received CONNECT
 	// client received CONNACK
+	// server received SUBSCRIBE
 	// server received sensors/7/temp: 21.5
-	// client: packet id 1 free again
+	// client: packet id 2 free again
 	// client received PUBACK
 	// connected connected
 }

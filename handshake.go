@@ -280,10 +280,11 @@ func (c *Connection[ID]) recvPingresp(p *packet.Pingresp) {
 
 // TimerFired tells the Connection that the timer k, armed by an
 // EventTimerReset, has expired.
-func (c *Connection[ID]) TimerFired(k TimerKind) []Event[ID] {
-	c.begin(false)
+func (c *Connection[ID]) TimerFired(k TimerKind) {
+	c.enter()
 	if !c.connected() {
-		return c.events
+		c.leave()
+		return
 	}
 	switch {
 	case k == TimerPing && c.role == RoleClient:
@@ -297,7 +298,7 @@ func (c *Connection[ID]) TimerFired(k TimerKind) []Event[ID] {
 	case k == TimerKeepAlive && c.role == RoleServer:
 		c.fail(ErrKeepAliveTimeout)
 	}
-	return c.end()
+	c.leave()
 }
 
 // sendDisconnect sends the caller's DISCONNECT and closes; a client's may

@@ -33,7 +33,7 @@ const (
 
 // hostileServer returns a server that accepted a client of version v under
 // the limits above.
-func hostileServer(tb testing.TB, v packet.Version) *Connection[uint16] {
+func hostileServer(tb testing.TB, v packet.Version) *tconn[uint16] {
 	tb.Helper()
 	return serverConn(tb, v, Config{MaxPacketSize: hostileMax},
 		connectFor(v, hostileKeepAlive, property.Properties{}),
@@ -128,7 +128,7 @@ func (vt *virtualTimers) apply(evs []Event[uint16]) {
 
 // advance moves the clock on by d and fires the first timer that falls
 // due, returning the events of TimerFired (nil when none is due).
-func (vt *virtualTimers) advance(c *Connection[uint16], d time.Duration) []Event[uint16] {
+func (vt *virtualTimers) advance(c *tconn[uint16], d time.Duration) []Event[uint16] {
 	vt.now += d
 	for k, at := range vt.due {
 		if at <= vt.now {
@@ -152,7 +152,7 @@ func TestHostileSlowloris(t *testing.T) {
 	const step = 500 * time.Millisecond
 	for _, v := range versions {
 		t.Run("MQTT-3.1.2-24/"+v.String()+"/one-byte-per-keep-alive-period", func(t *testing.T) {
-			s := NewServer[uint16](Config{MaxPacketSize: hostileMax})
+			s := newTestServer[uint16](Config{MaxPacketSize: hostileMax})
 			var vt virtualTimers
 			vt.apply(s.Recv(wire(t, v, connectFor(v, hostileKeepAlive, property.Properties{}))))
 			evs, err := s.Send(connackFor(v, property.Properties{}))
@@ -289,7 +289,7 @@ func TestHostileHugeLength(t *testing.T) {
 		})
 	}
 	t.Run("before-CONNECT/declared-268435455", func(t *testing.T) {
-		s := NewServer[uint16](Config{MaxPacketSize: hostileMax})
+		s := newTestServer[uint16](Config{MaxPacketSize: hostileMax})
 		evs := s.Recv(fixedHeader(0x10, packet.MaxRemainingLength))
 		wantClose(t, packet.V5, evs, 0) // no version yet: no CONNACK
 		if !errors.Is(evErr(evs), packet.ErrPacketTooLarge) {
@@ -301,7 +301,7 @@ func TestHostileHugeLength(t *testing.T) {
 			// No Config.MaxPacketSize and no Maximum Packet Size announced:
 			// the protocol's limit applies, and the server buffers what
 			// arrives, not what is announced.
-			mk := func() *Connection[uint16] {
+			mk := func() *tconn[uint16] {
 				return serverConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
 			}
 			s := mk()
@@ -407,14 +407,14 @@ func TestHostilePropertyFlood(t *testing.T) {
 			c.Props.User = c.Props.User[:len(c.Props.User)-1]
 			c.Will.Props.User = c.Will.Props.User[:len(c.Will.Props.User)-1]
 		})
-		s := NewServer[uint16](Config{MaxPacketSize: hostileMax})
+		s := newTestServer[uint16](Config{MaxPacketSize: hostileMax})
 		ps := received(s.Recv(b))
 		if len(ps) != 1 || len(ps[0].(*packet.Connect).Props.User) != len(c.Props.User) ||
 			len(ps[0].(*packet.Connect).Will.Props.User) != len(c.Will.Props.User) {
 			t.Fatalf("CONNECT of %d bytes not decoded whole: %v", len(b), ps)
 		}
 		c.Props.User = append(c.Props.User, property.User{}, property.User{})
-		wantClose(t, v, NewServer[uint16](Config{MaxPacketSize: hostileMax}).Recv(wire(t, v, c)), 0)
+		wantClose(t, v, newTestServer[uint16](Config{MaxPacketSize: hostileMax}).Recv(wire(t, v, c)), 0)
 	})
 	t.Run("SUBSCRIBE-filters", func(t *testing.T) {
 		p := &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "f"}}}
@@ -507,7 +507,7 @@ func TestHostileFloodHeldUntilNextCall(t *testing.T) {
 	for _, v := range versions {
 		for _, qos := range []packet.QoS{0, 1, 2} {
 			t.Run(fmt.Sprintf("%v/QoS%d", v, qos), func(t *testing.T) {
-				mk := func() *Connection[uint16] {
+				mk := func() *tconn[uint16] {
 					return serverConn(t, v, Config{MaxPacketSize: hostileMax}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
 				}
 				idle := perConnection(hostileConns, func(int) any { return mk() })
@@ -518,7 +518,7 @@ func TestHostileFloodHeldUntilNextCall(t *testing.T) {
 					for id := 1; id <= count; id++ {
 						chunk = append(chunk, wire(t, v, &packet.Publish{Topic: "a", QoS: qos, PacketID: uint16(id)})...)
 					}
-					flood := func() *Connection[uint16] {
+					flood := func() *tconn[uint16] {
 						s := mk()
 						evs := s.Recv(chunk)
 						if evErr(evs) != nil || len(received(evs)) != count {
@@ -749,7 +749,7 @@ func TestHostileReceiveMaximum(t *testing.T) {
 	})
 	for _, v := range versions {
 		t.Run(v.String()+"/every-identifier-unreleased/memory", func(t *testing.T) {
-			mk := func() *Connection[uint16] {
+			mk := func() *tconn[uint16] {
 				return serverConn(t, v, Config{MaxPacketSize: hostileMax}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
 			}
 			// QoS 2 PUBLISH "q" of every identifier, encoded by hand for
@@ -1044,9 +1044,9 @@ func TestHostileInvalidUTF8(t *testing.T) {
 				name := strings.Join(ids, "/") + "/" + v.String() + "/" + place.name + "/" + bad.name
 				t.Run(name, func(t *testing.T) {
 					b := withBadString(t, v, place.packet(), bad.bytes)
-					var s *Connection[uint16]
+					var s *tconn[uint16]
 					if place.connect {
-						s = NewServer[uint16](Config{MaxPacketSize: hostileMax})
+						s = newTestServer[uint16](Config{MaxPacketSize: hostileMax})
 					} else {
 						s = hostileServer(t, v)
 					}
@@ -1089,7 +1089,7 @@ func TestHostileInvalidUTF8(t *testing.T) {
 func TestHostileReconnectStorm(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v.String(), func(t *testing.T) {
-			s := NewServer[uint16](Config{MaxPacketSize: hostileMax})
+			s := newTestServer[uint16](Config{MaxPacketSize: hostileMax})
 			cn := connectFor(v, hostileKeepAlive, property.Properties{SessionExpiry: 60})
 			cn.CleanStart = false
 			cycle := func(i int) {

@@ -142,7 +142,7 @@ func (st *sessStats) add(m *sessModel) {
 
 type sessSide struct {
 	role    Role
-	c       *Connection[uint16]
+	c       *tconn[uint16]
 	cfg     Config
 	pipe    []byte            // bytes sent, not yet delivered to the peer
 	owed    []packet.Packet   // acknowledgements left to the caller
@@ -192,9 +192,9 @@ func newSessModel(rt *rapid.T) *sessModel {
 		if r == RoleClient {
 			s.cfg.Version = v
 			s.cfg.OfflineQueue = rapid.Bool().Draw(rt, "offline queue")
-			s.c = NewClient[uint16](s.cfg)
+			s.c = newTestClient[uint16](s.cfg)
 		} else {
-			s.c = NewServer[uint16](s.cfg)
+			s.c = newTestServer[uint16](s.cfg)
 		}
 		s.recvMax = rapid.IntRange(1, 4).Draw(rt, fmt.Sprint(r, " receive maximum"))
 		m.sides[i] = s
@@ -420,9 +420,9 @@ func (m *sessModel) restart(i int) {
 	s := m.sides[i]
 	data := s.c.ExportSession()
 	if i == 0 {
-		s.c = NewClient[uint16](s.cfg)
+		s.c = newTestClient[uint16](s.cfg)
 	} else {
-		s.c = NewServer[uint16](s.cfg)
+		s.c = newTestServer[uint16](s.cfg)
 	}
 	m.restarts++
 	if err := s.c.ImportSession(data); err != nil {
@@ -454,7 +454,7 @@ func (m *sessModel) reconnect(rt *rapid.T, first bool) {
 			}
 		}
 		m.sides[1].ids = map[uint16]string{}
-		m.sides[1].c = NewServer[uint16](m.sides[1].cfg)
+		m.sides[1].c = newTestServer[uint16](m.sides[1].cfg)
 		m.hasSession[1] = false
 	case first:
 	case clean:
@@ -468,7 +468,7 @@ func (m *sessModel) reconnect(rt *rapid.T, first bool) {
 			m.restart(1)
 		default: // a new one importing the session between CONNECT and CONNACK
 			m.lateImport = m.sides[1].c.ExportSession()
-			m.sides[1].c = NewServer[uint16](m.sides[1].cfg)
+			m.sides[1].c = newTestServer[uint16](m.sides[1].cfg)
 			m.restarts++
 		}
 	}

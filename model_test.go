@@ -38,9 +38,9 @@ func TestModelPipe(t *testing.T) {
 			recvMax[i] = uint16(rapid.IntRange(1, 4).Draw(rt, fmt.Sprint(r, " receive maximum")))
 			if r == RoleClient {
 				cfg.Version = v
-				m.sides[i] = &side{role: r, c: NewClient[uint16](cfg), cfg: cfg}
+				m.sides[i] = &side{role: r, c: newTestClient[uint16](cfg), cfg: cfg}
 			} else {
-				m.sides[i] = &side{role: r, c: NewServer[uint16](cfg), cfg: cfg}
+				m.sides[i] = &side{role: r, c: newTestServer[uint16](cfg), cfg: cfg}
 			}
 			m.sides[i].ids = map[uint16]bool{}
 		}
@@ -123,7 +123,7 @@ func TestModelPipe(t *testing.T) {
 
 type side struct {
 	role    Role
-	c       *Connection[uint16]
+	c       *tconn[uint16]
 	cfg     Config
 	pipe    []byte          // bytes sent, not yet delivered to the peer
 	owed    []packet.Packet // acknowledgements left to the caller

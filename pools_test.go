@@ -21,6 +21,17 @@ func publishChunk(t testing.TB, qos packet.QoS, n int) []byte {
 	return chunk
 }
 
+// handshakenServer returns a v5 server past its handshake, with a
+// keep-alive.
+func handshakenServer(t testing.TB) *tconn[uint16] {
+	s := newTestServer[uint16](Config{})
+	s.Recv(wire(t, packet.V5, &packet.Connect{ClientID: "steady", CleanStart: true, KeepAlive: 60}))
+	if _, err := s.Send(&packet.Connack{}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // TestSteadyFlowAllocatesNothing: once its pools have grown to the size of
 // the chunks it is given, a Connection allocates nothing per message, for
 // chunks of up to 256 packets and for calls of alternating sizes.
@@ -28,7 +39,7 @@ func TestSteadyFlowAllocatesNothing(t *testing.T) {
 	for _, qos := range []packet.QoS{packet.QoS0, packet.QoS1, packet.QoS2} {
 		for _, sizes := range [][]int{{1}, {100}, {250}, {100, 1, 60, 3}} {
 			t.Run(fmt.Sprintf("server QoS %d chunks of %v", qos, sizes), func(t *testing.T) {
-				s := benchServer(t)
+				s := handshakenServer(t)
 				var chunks [][]byte
 				for _, n := range sizes {
 					chunks = append(chunks, publishChunk(t, qos, n))
@@ -62,7 +73,7 @@ func TestSteadyFlowAllocatesNothing(t *testing.T) {
 		}
 	}
 	t.Run("client QoS 1", func(t *testing.T) {
-		c := NewClient[uint16](Config{})
+		c := newTestClient[uint16](Config{})
 		if _, err := c.Send(&packet.Connect{ClientID: "c", CleanStart: true, KeepAlive: 60}); err != nil {
 			t.Fatal(err)
 		}
@@ -91,11 +102,17 @@ func TestSteadyFlowAllocatesNothing(t *testing.T) {
 
 // TestPoolsLetGoOfAFlood: after a call with more packets of a type than
 // the pools keep, the next call keeps at most maxPooled values of it, a
-// small call after that at most twice keepPooled, and Recv(nil) and
-// Closed keepPooled; Recv(nil) lets go of a long events slice too.
+// small call after that at most twice keepPooled; Recv(nil) and Closed let
+// go of the whole scratch, or, while a partial packet waits, keep
+// keepPooled values and a short events slice.
 func TestPoolsLetGoOfAFlood(t *testing.T) {
-	kept := func(c *Connection[uint16]) int { return len(c.received.lists[packet.TypePublish].items) }
-	s := benchServer(t)
+	kept := func(c *tconn[uint16]) int {
+		if c.scratch == nil {
+			return 0
+		}
+		return len(c.received.lists[packet.TypePublish].items)
+	}
+	s := handshakenServer(t)
 	flood, one := publishChunk(t, packet.QoS0, 5000), publishChunk(t, packet.QoS0, 1)
 	s.Recv(flood)
 	if n := kept(s); n != 5000 {
@@ -111,15 +128,25 @@ func TestPoolsLetGoOfAFlood(t *testing.T) {
 	}
 	s.Recv(publishChunk(t, packet.QoS0, 500))
 	s.Recv(nil)
+	if s.scratch != nil {
+		t.Fatalf("scratch kept after Recv(nil) with nothing held")
+	}
+	// A partial packet waits: the scratch stays, trimmed on the next call.
+	s.Recv(append(publishChunk(t, packet.QoS0, 500), 0x30))
+	s.Recv(nil)
+	if s.scratch == nil {
+		t.Fatalf("scratch let go of with a partial packet waiting")
+	}
+	s.Recv(nil)
 	if n := kept(s); n != keepPooled {
-		t.Fatalf("%d values kept after Recv(nil), want %d", n, keepPooled)
+		t.Fatalf("%d values kept after Recv(nil) with a partial packet, want %d", n, keepPooled)
 	}
 	if n := cap(s.events); n > keepPooled {
 		t.Fatalf("room for %d events kept after Recv(nil), want at most %d", n, keepPooled)
 	}
 	s.Recv(publishChunk(t, packet.QoS0, 500))
 	s.Closed()
-	if n := kept(s); n != keepPooled {
-		t.Fatalf("%d values kept after Closed, want %d", n, keepPooled)
+	if s.scratch != nil {
+		t.Fatalf("scratch kept after Closed")
 	}
 }

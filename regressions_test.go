@@ -13,7 +13,7 @@ import (
 
 // inflightConsistent checks that the count of inbound exchanges toward our
 // Receive Maximum matches the exchanges themselves.
-func inflightConsistent(t *testing.T, c *Connection[uint16], step string) {
+func inflightConsistent(t *testing.T, c *tconn[uint16], step string) {
 	t.Helper()
 	n := 0
 	for _, x := range c.inbound.All() {
@@ -129,10 +129,10 @@ func TestRegressionManualPubrelWithErrorLeaksIDAndQuota(t *testing.T) {
 // the State documentation says it changes only with Closed.
 func TestRegressionStateAfterEventClose(t *testing.T) {
 	v := packet.V5
-	for name, trigger := range map[string]func(*Connection[uint16]) []Event[uint16]{
-		"peer-DISCONNECT": func(s *Connection[uint16]) []Event[uint16] { return s.Recv(wire(t, v, &packet.Disconnect{})) },
-		"protocol-error":  func(s *Connection[uint16]) []Event[uint16] { return s.Recv(wire(t, v, &packet.Connack{})) },
-		"keep-alive":      func(s *Connection[uint16]) []Event[uint16] { return s.TimerFired(TimerKeepAlive) },
+	for name, trigger := range map[string]func(*tconn[uint16]) []Event[uint16]{
+		"peer-DISCONNECT": func(s *tconn[uint16]) []Event[uint16] { return s.Recv(wire(t, v, &packet.Disconnect{})) },
+		"protocol-error":  func(s *tconn[uint16]) []Event[uint16] { return s.Recv(wire(t, v, &packet.Connack{})) },
+		"keep-alive":      func(s *tconn[uint16]) []Event[uint16] { return s.TimerFired(TimerKeepAlive) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := serverConn(t, v, Config{}, connectFor(v, 10, property.Properties{}), connackFor(v, property.Properties{}))

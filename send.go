@@ -34,21 +34,28 @@ var sentBy = [16]uint8{
 // its DUP flag (re-sending is the Connection's own job). An acknowledgement
 // that would exceed the peer's Maximum Packet Size loses its Reason String
 // and User Properties, in the packet too, as the specification requires.
-func (c *Connection[ID]) Send(p packet.Packet) ([]Event[ID], error) {
-	c.begin(false)
+func (c *Connection[ID]) Send(p packet.Packet) error {
+	first := c.enter()
+	if err := c.send(p); err != nil {
+		c.abandon(first)
+		return err
+	}
+	c.leave()
+	return nil
+}
+
+// send checks, encodes and records the caller's packet.
+func (c *Connection[ID]) send(p packet.Packet) error {
 	t := p.Type()
 	if sentBy[t]&(1<<c.role) == 0 {
-		return nil, ErrRole
+		return ErrRole
 	}
 	if pub, ok := p.(*packet.PublishOf[ID]); ok && c.cfg.OfflineQueue && pub.QoS > 0 &&
 		c.role == RoleClient && (c.state != StateConnected || c.closing) {
-		if err := c.enqueue(pub); err != nil {
-			return nil, err
-		}
-		return c.events, nil
+		return c.enqueue(pub)
 	}
 	if c.closing || !c.maySend(t) {
-		return nil, ErrState
+		return ErrState
 	}
 	var err error
 	switch p := p.(type) {
@@ -88,11 +95,7 @@ func (c *Connection[ID]) Send(p packet.Packet) ([]Event[ID], error) {
 	default:
 		err = ErrRole // a packet type of another identifier width
 	}
-	if err != nil {
-		c.events = c.events[:0]
-		return nil, err
-	}
-	return c.end(), nil
+	return err
 }
 
 // maySend reports whether a packet of type t may be sent in the current

@@ -33,6 +33,17 @@ type session struct {
 	present  bool           // this side holds state of an earlier network connection
 	seq      uint64
 	spare    [][]byte // encodings to reuse
+	retired  [][]byte // encodings let go of in this dispatch: its events may alias them
+}
+
+// retire keeps an encoding no longer needed for reuse after the dispatch.
+func (s *session) retire(wire []byte) { s.retired = append(s.retired, wire) }
+
+// recycle makes the encodings retired in the last dispatch reusable.
+func (s *session) recycle() {
+	s.spare = append(s.spare, s.retired...)
+	clear(s.retired)
+	s.retired = s.retired[:0]
 }
 
 // persistent reports whether a CONNECT (and CONNACK) make the session
@@ -83,7 +94,7 @@ func (c *Connection[ID]) forget(id ID, keepOrder bool) {
 		return
 	}
 	if m.wire != nil {
-		c.sess.spare = append(c.sess.spare, m.wire)
+		c.sess.retire(m.wire)
 		m.wire = nil
 	}
 	if keepOrder {
@@ -255,7 +266,7 @@ func (c *Connection[ID]) sendMessage(id ID, m message, again bool) {
 		m.at, m.sent = time.Time{}, true
 		c.stored.Set(id, m)
 	} else {
-		c.sess.spare = append(c.sess.spare, m.wire)
+		c.sess.retire(m.wire)
 	}
 }
 
@@ -263,7 +274,7 @@ func (c *Connection[ID]) sendMessage(id ID, m message, again bool) {
 // reuse and its identifier freed.
 func (c *Connection[ID]) release(id ID, m message) {
 	if m.wire != nil {
-		c.sess.spare = append(c.sess.spare, m.wire)
+		c.sess.retire(m.wire)
 	}
 	c.stored.Delete(id)
 	c.outbound.Delete(id)

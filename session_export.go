@@ -217,7 +217,7 @@ func (c *Connection[ID]) ImportSession(data []byte) error {
 		sess.version, sess.expiry, sess.persists, sess.present = c.version, c.sess.expiry, c.sess.persists, true
 	}
 	c.ids.SetLast(ID(last))
-	sess.spare = c.sess.spare
+	sess.spare, sess.retired = c.sess.spare, c.sess.retired
 	c.sess, c.outbound, c.stored, c.queue = sess, outbound, stored, queue
 	for id, x := range inbound.All() {
 		c.inbound.Set(id, x) // resumed: not counted, see counted

@@ -21,15 +21,15 @@ func TestRestartIsInvisible(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		v := rapid.SampledFrom([]packet.Version{packet.V311, packet.V5}).Draw(t, "version")
 		cfg := Config{Version: v}
-		a, b := NewClient[uint16](cfg), NewClient[uint16](cfg)
-		server := NewServer[uint16](Config{ManualPuback: true, ManualPubrec: true, ManualPubcomp: true})
+		a, b := newTestClient[uint16](cfg), newTestClient[uint16](cfg)
+		server := newTestServer[uint16](Config{ManualPuback: true, ManualPubrec: true, ManualPubcomp: true})
 		delivered := map[string]int{} // payload -> deliveries at the server
 		qos := map[string]packet.QoS{}
 		owed := []packet.Packet{} // acknowledgements the server still owes
 
 		// both runs the same call on A and B and checks they agree; it
 		// returns A's outgoing bytes.
-		both := func(call func(*Connection[uint16]) []Event[uint16]) []byte {
+		both := func(call func(*tconn[uint16]) []Event[uint16]) []byte {
 			ea, eb := call(a), call(b)
 			if d := diffEvents(ea, eb); d != "" {
 				t.Fatalf("restarted client differs: %s", d)
@@ -70,7 +70,7 @@ func TestRestartIsInvisible(t *testing.T) {
 			}
 		}
 		toClient = func(wire []byte) {
-			if out := both(func(c *Connection[uint16]) []Event[uint16] { return c.Recv(wire) }); len(out) > 0 {
+			if out := both(func(c *tconn[uint16]) []Event[uint16] { return c.Recv(wire) }); len(out) > 0 {
 				toServer(out)
 			}
 		}
@@ -95,7 +95,7 @@ func TestRestartIsInvisible(t *testing.T) {
 			if v == packet.V5 {
 				c.Props.SessionExpiry = 600
 			}
-			toServer(both(func(c2 *Connection[uint16]) []Event[uint16] {
+			toServer(both(func(c2 *tconn[uint16]) []Event[uint16] {
 				evs, err := c2.Send(c)
 				if err != nil {
 					t.Fatal(err)
@@ -112,7 +112,7 @@ func TestRestartIsInvisible(t *testing.T) {
 				payload := fmt.Sprint(n)
 				n++
 				qos[payload] = q
-				wire := both(func(c *Connection[uint16]) []Event[uint16] {
+				wire := both(func(c *tconn[uint16]) []Event[uint16] {
 					evs, err := c.Send(&packet.Publish{Topic: "r/t", QoS: q, Payload: []byte(payload),
 						Props: property.Properties{}})
 					if err != nil {
@@ -132,11 +132,11 @@ func TestRestartIsInvisible(t *testing.T) {
 				fromServer(p)
 			},
 			"reconnect": func(t *rapid.T) {
-				both(func(c *Connection[uint16]) []Event[uint16] { return c.Closed() })
+				both(func(c *tconn[uint16]) []Event[uint16] { return c.Closed() })
 				server.Closed()
 				owed = owed[:0]
 				data := b.ExportSession()
-				b = NewClient[uint16](cfg)
+				b = newTestClient[uint16](cfg)
 				if err := b.ImportSession(data); err != nil {
 					t.Fatalf("import: %v", err)
 				}

@@ -24,7 +24,7 @@ var sessVersions = []packet.Version{packet.V311, packet.V5}
 // pipe until delivered, and can be lost.
 type sessLink struct {
 	t              *testing.T
-	client, server *Connection[uint16]
+	client, server *tconn[uint16]
 	toServer       []byte
 	toClient       []byte
 	got            map[Role]map[string]int  // payloads delivered to each side
@@ -33,7 +33,7 @@ type sessLink struct {
 }
 
 func newSessLink(t *testing.T, ccfg, scfg Config) *sessLink {
-	return &sessLink{t: t, client: NewClient[uint16](ccfg), server: NewServer[uint16](scfg),
+	return &sessLink{t: t, client: newTestClient[uint16](ccfg), server: newTestServer[uint16](scfg),
 		got: map[Role]map[string]int{RoleClient: {}, RoleServer: {}}, events: map[Role][]Event[uint16]{},
 		sent: map[Role][]string{}}
 }
@@ -100,7 +100,7 @@ func (l *sessLink) cut(scfg Config) {
 	l.note(RoleClient, l.client.Closed())
 	l.note(RoleServer, l.server.Closed())
 	data := l.server.ExportSession()
-	l.server = NewServer[uint16](scfg)
+	l.server = newTestServer[uint16](scfg)
 	if err := l.server.ImportSession(data); err != nil {
 		l.t.Fatalf("server import: %v", err)
 	}
@@ -163,7 +163,7 @@ func describe(p packet.Packet) string {
 func (l *sessLink) restartClient(cfg Config) {
 	l.t.Helper()
 	data := l.client.ExportSession()
-	l.client = NewClient[uint16](cfg)
+	l.client = newTestClient[uint16](cfg)
 	if err := l.client.ImportSession(data); err != nil {
 		l.t.Fatalf("client import: %v", err)
 	}
@@ -171,7 +171,7 @@ func (l *sessLink) restartClient(cfg Config) {
 
 func (l *sessLink) idsFree() {
 	l.t.Helper()
-	for _, c := range []*Connection[uint16]{l.client, l.server} {
+	for _, c := range []*tconn[uint16]{l.client, l.server} {
 		if c.ids.InUse() != 0 || c.outbound.Len() != 0 || c.inbound.Len() != 0 || len(c.queue) != 0 {
 			l.t.Fatalf("%v: ids %d, outbound %v, inbound %v, queue %d after the flows", roleName(c.role),
 				c.ids.InUse(), c.outbound, c.inbound, len(c.queue))
@@ -287,7 +287,7 @@ func TestSessionRulesSessionPresent(t *testing.T) {
 		})
 		t.Run("MQTT-3.2.2-5/"+v.String(), func(t *testing.T) {
 			l := sessWithInflight(t, v)
-			l.server = NewServer[uint16](Config{}) // the broker lost the session
+			l.server = newTestServer[uint16](Config{}) // the broker lost the session
 			l.connect(false, false, 60, 0)
 			if d, r := l.count(RoleClient, EventDropped), l.count(RoleClient, EventIDReleased); d != 2 || r != 2 {
 				t.Errorf("client dropped %d, released %d; want 2 and 2", d, r)
@@ -531,7 +531,7 @@ func TestSessionImportSameIDBothDirections(t *testing.T) {
 			}
 			p.server.Closed()
 			data := p.server.ExportSession()
-			fresh := NewServer[uint16](Config{})
+			fresh := newTestServer[uint16](Config{})
 			if err := fresh.ImportSession(data); err != nil {
 				t.Fatalf("ImportSession(ExportSession()) = %v", err)
 			}

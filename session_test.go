@@ -29,7 +29,7 @@ func sessionPair(t *testing.T, v packet.Version) (*pair, []uint16) {
 	}
 	p.packets(RoleServer)
 	p.run(RoleClient, p.client.Closed())
-	p.server = NewServer[uint16](Config{ManualPuback: true, ManualPubrec: true})
+	p.server = newTestServer[uint16](Config{ManualPuback: true, ManualPubrec: true})
 	p.got, p.closed = map[Role][]Event[uint16]{}, map[Role]bool{}
 	return p, ids
 }
@@ -204,7 +204,7 @@ func TestServerImportsSessionAfterConnect(t *testing.T) {
 		t.Fatal("MQTT-3.1.2-25: session with expiry 60 does not persist")
 	}
 
-	p.server = NewServer[uint16](Config{})
+	p.server = newTestServer[uint16](Config{})
 	p.send(RoleClient, &packet.Connect{ClientID: "b", Props: property.Properties{SessionExpiry: 60}})
 	p.packets(RoleServer)
 	if err := p.server.ImportSession(saved); err != nil {
@@ -217,7 +217,7 @@ func TestServerImportsSessionAfterConnect(t *testing.T) {
 	}
 
 	// A CONNECT with a clean start asks for a new session: no import.
-	s := NewServer[uint16](Config{})
+	s := newTestServer[uint16](Config{})
 	s.Recv(mustEncode(t, &packet.Connect{ClientID: "b", CleanStart: true}))
 	if err := s.ImportSession(saved); err == nil {
 		t.Fatal("imported a session after a clean start")
@@ -225,7 +225,7 @@ func TestServerImportsSessionAfterConnect(t *testing.T) {
 }
 
 func TestQueueCap(t *testing.T) {
-	c := NewClient[uint16](Config{OfflineQueue: true, MaxQueued: 2})
+	c := newTestClient[uint16](Config{OfflineQueue: true, MaxQueued: 2})
 	for i := 0; i < 2; i++ {
 		if _, err := c.Send(&packet.Publish{Topic: "q", QoS: 1}); err != nil {
 			t.Fatal(err)

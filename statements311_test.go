@@ -38,7 +38,7 @@ func TestStatements311(t *testing.T) {
 	}
 
 	t.Run("MQTT-3.1.0-1 in 3.1.1/first packet not CONNECT", func(t *testing.T) {
-		s := NewServer[uint16](Config{})
+		s := newTestServer[uint16](Config{})
 		closedWithoutAnswer(t, s.Recv(enc(t, &packet.Pingreq{})))
 	})
 	t.Run("MQTT-3.1.0-2 MQTT-4.8.0-1 in 3.1.1/second CONNECT", func(t *testing.T) {
@@ -46,7 +46,7 @@ func TestStatements311(t *testing.T) {
 		closedWithoutAnswer(t, p.server.Recv(enc(t, &packet.Connect{ClientID: "c"})))
 	})
 	t.Run("MQTT-3.1.4-1 in 3.1.1/malformed CONNECT closes without CONNACK", func(t *testing.T) {
-		s := NewServer[uint16](Config{})
+		s := newTestServer[uint16](Config{})
 		bad := enc(t, &packet.Connect{ClientID: "c", CleanStart: true})
 		bad[9] |= 0x01 // the reserved Connect Flag
 		closedWithoutAnswer(t, s.Recv(bad))
@@ -59,7 +59,7 @@ func TestStatements311(t *testing.T) {
 		}
 	})
 	t.Run("MQTT-3.1.3-8 in 3.1.1/empty ClientId without clean session", func(t *testing.T) {
-		s := NewServer[uint16](Config{})
+		s := newTestServer[uint16](Config{})
 		evs := s.Recv(enc(t, &packet.Connect{}))
 		if len(evs) == 0 || evs[0].Kind != EventSend || evs[0].Packet.(*packet.Connack).Reason != packet.RefusedIdentifierRejected || indexOf(evs, EventClose) < 0 {
 			t.Fatalf("events %v, want CONNACK 0x02 then close", evs)

@@ -43,7 +43,7 @@ func TestCoreStatementsV311(t *testing.T) {
 	})
 
 	t.Run("MQTT-2.3.1-4 3.1.1/the server re-sends with the same identifiers, free only after the acknowledgement", func(t *testing.T) {
-		s := NewServer[uint16](Config{})
+		s := newTestServer[uint16](Config{})
 		s.Recv(wire(t, v, &packet.Connect{ClientID: "r"})) // CleanSession 0
 		if _, err := s.Send(&packet.Connack{}); err != nil {
 			t.Fatal(err)
@@ -79,7 +79,7 @@ func TestCoreStatementsV311(t *testing.T) {
 	})
 
 	t.Run("MQTT-3.1.2-4 3.1.1/CleanSession 0: the session is stored after the connection and resumed", func(t *testing.T) {
-		c := NewClient[uint16](Config{Version: v})
+		c := newTestClient[uint16](Config{Version: v})
 		if _, err := c.Send(&packet.Connect{ClientID: "r"}); err != nil {
 			t.Fatal(err)
 		}
@@ -101,7 +101,7 @@ func TestCoreStatementsV311(t *testing.T) {
 		}
 	})
 	t.Run("MQTT-3.1.2-23 3.1.1/the client sends PINGREQ when it has sent nothing for Keep Alive", func(t *testing.T) {
-		c := NewClient[uint16](Config{Version: v})
+		c := newTestClient[uint16](Config{Version: v})
 		if _, err := c.Send(&packet.Connect{ClientID: "k", CleanStart: true, KeepAlive: 5}); err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +128,7 @@ func TestCoreStatementsV311(t *testing.T) {
 		allowedClientIDs(t, v)
 	})
 	t.Run("MQTT-3.1.3-7 3.1.1/a client with an empty ClientId asks for a clean session", func(t *testing.T) {
-		c := NewClient[uint16](Config{Version: v})
+		c := newTestClient[uint16](Config{Version: v})
 		refused(t, c, &packet.Connect{KeepAlive: 10}, ErrClientID)
 		evs, err := c.Send(&packet.Connect{CleanStart: true, KeepAlive: 10})
 		want := []byte{0x10, 0x0C, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x0A, 0x00, 0x00}
@@ -137,7 +137,7 @@ func TestCoreStatementsV311(t *testing.T) {
 		}
 	})
 	t.Run("MQTT-3.1.3-9 3.1.1/a rejected ClientId: CONNACK 0x02, then close", func(t *testing.T) {
-		s := NewServer[uint16](Config{})
+		s := newTestServer[uint16](Config{})
 		s.Recv(wire(t, v, &packet.Connect{ClientID: "taken", CleanStart: true}))
 		evs, err := s.Send(&packet.Connack{Reason: packet.RefusedIdentifierRejected})
 		if err != nil || !bytes.Equal(sentBytes(evs), []byte{0x20, 0x02, 0x00, 0x02}) || indexOf(evs, EventClose) < indexOf(evs, EventSend) {
@@ -154,7 +154,7 @@ func TestCoreStatementsV311(t *testing.T) {
 		acceptedWithSuccess(t, v, []byte{0x20, 0x02, 0x00, 0x00})
 	})
 	t.Run("MQTT-3.1.4-5 3.1.1/after a refused CONNECT nothing the client sent is processed", func(t *testing.T) {
-		s := NewServer[uint16](Config{})
+		s := newTestServer[uint16](Config{})
 		evs := s.Recv(wire(t, v, &packet.Connect{ClientID: "c", CleanStart: true},
 			&packet.Publish{Topic: "t", QoS: 1, PacketID: 1}, &packet.Pingreq{},
 			&packet.Subscribe{PacketID: 2, Subscriptions: []packet.Subscription{{Filter: "t"}}}))
@@ -170,7 +170,7 @@ func TestCoreStatementsV311(t *testing.T) {
 		}
 		// The Connection's own refusal (an empty ClientId without
 		// CleanSession) drops what follows the CONNECT in the same chunk.
-		s = NewServer[uint16](Config{})
+		s = newTestServer[uint16](Config{})
 		evs = s.Recv(wire(t, v, &packet.Connect{}, &packet.Publish{Topic: "t", QoS: 1, PacketID: 1}, &packet.Pingreq{}))
 		if !bytes.Equal(sentBytes(evs), []byte{0x20, 0x02, 0x00, 0x02}) || len(received(evs)) != 0 || indexOf(evs, EventClose) < 0 {
 			t.Fatalf("empty ClientId without CleanSession: %v", evs)
@@ -179,7 +179,7 @@ func TestCoreStatementsV311(t *testing.T) {
 	t.Run("MQTT-3.2.2-6 3.1.1/when no return code applies the server closes without CONNACK", func(t *testing.T) {
 		// A v5 reason code has no 3.1.1 return code: no CONNACK carries it,
 		// and the server closes.
-		s := NewServer[uint16](Config{})
+		s := newTestServer[uint16](Config{})
 		s.Recv(wire(t, v, &packet.Connect{ClientID: "c", CleanStart: true}))
 		if evs, err := s.Send(&packet.Connack{Reason: packet.NotAuthorized}); err == nil || len(evs) != 0 {
 			t.Fatalf("CONNACK 0x87 in 3.1.1: %v, %v", evs, err)
@@ -190,7 +190,7 @@ func TestCoreStatementsV311(t *testing.T) {
 		// A CONNECT that breaks the protocol has no return code either.
 		bad := wire(t, v, &packet.Connect{ClientID: "c", CleanStart: true})
 		bad[9] |= 0x18 // Will QoS 3
-		wantClose(t, v, NewServer[uint16](Config{}).Recv(bad), 0)
+		wantClose(t, v, newTestServer[uint16](Config{}).Recv(bad), 0)
 	})
 	t.Run("MQTT-3.3.1-3 3.1.1/DUP is set by retransmission only, not copied from the incoming PUBLISH", func(t *testing.T) {
 		dupSetByRetransmission(t, v)
@@ -233,7 +233,7 @@ func TestCoreStatementsV311(t *testing.T) {
 	t.Run("MQTT-4.8.0-2 3.1.1/running out of room for what the client sent closes the connection", func(t *testing.T) {
 		// Before its CONNACK the server holds what the client sends after
 		// CONNECT, up to a bound; beyond it, it closes without an answer.
-		s := NewServer[uint16](Config{MaxPacketSize: 1024})
+		s := newTestServer[uint16](Config{MaxPacketSize: 1024})
 		s.Recv(wire(t, v, &packet.Connect{ClientID: "c", CleanStart: true}))
 		flood := wire(t, v, &packet.Publish{Topic: "t", Payload: make([]byte, 1000)})
 		var evs []Event[uint16]

@@ -77,8 +77,8 @@ func refusedBothWays(t *testing.T, v packet.Version, build func(s string) packet
 func clientIDNotUTF8(t *testing.T, v packet.Version) {
 	t.Helper()
 	for _, bad := range []string{"a\xffb", "a\x00b", "\xed\xa0\x80"} {
-		refused(t, NewClient[uint16](Config{Version: v}), &packet.Connect{ClientID: bad, CleanStart: true}, packet.ErrMalformed)
-		evs := NewServer[uint16](Config{}).Recv(replacedIn(t, wire(t, v, &packet.Connect{ClientID: "m~m", CleanStart: true}), "m~m", bad))
+		refused(t, newTestClient[uint16](Config{Version: v}), &packet.Connect{ClientID: bad, CleanStart: true}, packet.ErrMalformed)
+		evs := newTestServer[uint16](Config{}).Recv(replacedIn(t, wire(t, v, &packet.Connect{ClientID: "m~m", CleanStart: true}), "m~m", bad))
 		if len(received(evs)) != 0 || indexOf(evs, EventClose) < 0 {
 			t.Fatalf("ClientID %q: %v", bad, evs)
 		}
@@ -100,7 +100,7 @@ func allowedClientIDs(t *testing.T, v packet.Version) {
 			for i := range n {
 				id.WriteByte(chars[(start+i*7)%len(chars)])
 			}
-			s := NewServer[uint16](Config{})
+			s := newTestServer[uint16](Config{})
 			evs := s.Recv(wire(t, v, &packet.Connect{ClientID: id.String(), CleanStart: n%2 == 0}))
 			got := received(evs)
 			if evErr(evs) != nil || len(got) != 1 || got[0].(*packet.Connect).ClientID != id.String() {
@@ -118,7 +118,7 @@ func allowedClientIDs(t *testing.T, v packet.Version) {
 // with the bytes want (return code or reason code 0).
 func acceptedWithSuccess(t *testing.T, v packet.Version, want []byte) {
 	t.Helper()
-	s := NewServer[uint16](Config{})
+	s := newTestServer[uint16](Config{})
 	s.Recv(wire(t, v, &packet.Connect{ClientID: "c", CleanStart: true}))
 	for _, p := range []packet.Packet{&packet.Publish{Topic: "t"}, &packet.Pingresp{}, &packet.Disconnect{}} {
 		refused(t, s, p, ErrState)
@@ -140,7 +140,7 @@ func cleanStartProcessed(t *testing.T, v packet.Version) {
 		if v == packet.V5 {
 			connect.CleanStart, connect.Props.SessionExpiry = true, 60
 		}
-		s := NewServer[uint16](Config{})
+		s := newTestServer[uint16](Config{})
 		s.Recv(wire(t, v, connect))
 		if _, err := s.Send(&packet.Connack{}); err != nil {
 			t.Fatal(err)
@@ -408,7 +408,7 @@ func TestCoreStatements(t *testing.T) {
 	})
 	t.Run("MQTT-3.1.4-2/a CONNECT failing the server's checks closes the connection", func(t *testing.T) {
 		for _, code := range []packet.ReasonCode{packet.BadUserNameOrPassword, packet.NotAuthorized, packet.Banned, packet.ServerBusy} {
-			s := NewServer[uint16](Config{})
+			s := newTestServer[uint16](Config{})
 			s.Recv(wire(t, v5, &packet.Connect{ClientID: "c", CleanStart: true, Username: "u", Password: []byte("p")}))
 			evs, err := s.Send(&packet.Connack{Reason: code})
 			if err != nil || count(evs, EventClose) != 1 || s.State() != StateDisconnected {
@@ -416,7 +416,7 @@ func TestCoreStatements(t *testing.T) {
 			}
 		}
 		// Or without a CONNACK: the caller closes the transport.
-		s := NewServer[uint16](Config{})
+		s := newTestServer[uint16](Config{})
 		s.Recv(wire(t, v5, &packet.Connect{ClientID: "c", CleanStart: true}))
 		if evs := s.Closed(); count(evs, EventClose) != 1 || len(sentTypes(evs)) != 0 {
 			t.Fatalf("Closed: %v", evs)
@@ -476,7 +476,7 @@ func TestCoreStatements(t *testing.T) {
 	})
 	t.Run("MQTT-3.3.4-1/the receiver answers a PUBLISH as its QoS requires", func(t *testing.T) {
 		p := basic(t)
-		for _, side := range []*Connection[uint16]{p.server, p.client} {
+		for _, side := range []*tconn[uint16]{p.server, p.client} {
 			evs := side.Recv(wire(t, v5, &packet.Publish{Topic: "t"}, &packet.Publish{Topic: "t", QoS: 1, PacketID: 3},
 				&packet.Publish{Topic: "t", QoS: 2, PacketID: 4}))
 			acks := sent(t, v5, evs)
@@ -663,7 +663,7 @@ func TestCoreStatements(t *testing.T) {
 		}
 		// Across a reconnection it is the PUBLISH that is re-sent.
 		p.run(RoleClient, p.client.Closed())
-		p.server = NewServer[uint16](Config{ManualPubrec: true})
+		p.server = newTestServer[uint16](Config{ManualPubrec: true})
 		p.send(RoleClient, &packet.Connect{ClientID: "u", Props: property.Properties{SessionExpiry: 60}})
 		p.packets(RoleServer)
 		p.send(RoleServer, &packet.Connack{SessionPresent: true})
@@ -779,7 +779,7 @@ func TestCoreStatements(t *testing.T) {
 			t.Fatalf("%v, %v", evs, err)
 		}
 		// The Connection itself rejects an AUTH that breaks the exchange.
-		s := NewServer[uint16](Config{})
+		s := newTestServer[uint16](Config{})
 		s.Recv(wire(t, v5, &packet.Connect{ClientID: "a", CleanStart: true, Props: property.Properties{AuthMethod: "m"}}))
 		if _, err := s.Send(auth(packet.ContinueAuthentication, "m")); err != nil {
 			t.Fatal(err)

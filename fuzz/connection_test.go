@@ -137,7 +137,7 @@ func connClientSeed(v packet.Version) []packet.Packet {
 // connHarness is a Connection under fuzzing with the invariants' state.
 type connHarness struct {
 	t       *testing.T
-	c       *mqtt.Connection[uint16]
+	c       *recorder[uint16]
 	v       packet.Version
 	closes  int
 	closing bool
@@ -147,7 +147,7 @@ type connHarness struct {
 
 func connServer(t *testing.T, mode byte) *connHarness {
 	v := connVersion(mode)
-	h := &connHarness{t: t, c: mqtt.NewServer[uint16](connConfig(mode)), v: v, mode: mode}
+	h := &connHarness{t: t, c: newRecorder[uint16](mqtt.RoleServer, connConfig(mode)), v: v, mode: mode}
 	connect := &packet.Connect{ClientID: "f", KeepAlive: 30}
 	if v == packet.V5 {
 		connect.Props = property.Properties{ReceiveMaximum: 3, TopicAliasMaximum: 2}
@@ -173,7 +173,7 @@ func connClient(t *testing.T, mode byte) *connHarness {
 	v := connVersion(mode)
 	cfg := connConfig(mode)
 	cfg.Version = v
-	h := &connHarness{t: t, c: mqtt.NewClient[uint16](cfg), v: v, mode: mode}
+	h := &connHarness{t: t, c: newRecorder[uint16](mqtt.RoleClient, cfg), v: v, mode: mode}
 	connect := &packet.Connect{ClientID: "f", KeepAlive: 30}
 	if v == packet.V5 {
 		connect.Props = property.Properties{ReceiveMaximum: 3, TopicAliasMaximum: 2, MaximumPacketSize: 4096}

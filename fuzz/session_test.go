@@ -72,11 +72,11 @@ func TestImportSessionHugeCounts(t *testing.T) {
 			data := bytes.Clone(seed)
 			binary.BigEndian.PutUint32(data[32:], 0xFFFFFFFF)
 			role := mqtt.Role(data[5])
-			newConn := func() *mqtt.Connection[uint16] {
+			newConn := func() *recorder[uint16] {
 				if role == mqtt.RoleClient {
-					return mqtt.NewClient[uint16](mqtt.Config{})
+					return newRecorder[uint16](mqtt.RoleClient, mqtt.Config{})
 				}
-				return mqtt.NewServer[uint16](mqtt.Config{})
+				return newRecorder[uint16](mqtt.RoleServer, mqtt.Config{})
 			}
 			if err := newConn().ImportSession(data); err == nil {
 				t.Fatalf("import with outbound count 2^32-1 of %d bytes succeeded", len(data))
@@ -89,11 +89,11 @@ func TestImportSessionHugeCounts(t *testing.T) {
 	}
 }
 
-func newSessConn[ID packetid.ID](r mqtt.Role, cfg mqtt.Config) *mqtt.Connection[ID] {
+func newSessConn[ID packetid.ID](r mqtt.Role, cfg mqtt.Config) *recorder[ID] {
 	if r == mqtt.RoleClient {
-		return mqtt.NewClient[ID](cfg)
+		return newRecorder[ID](mqtt.RoleClient, cfg)
 	}
-	return mqtt.NewServer[ID](cfg)
+	return newRecorder[ID](mqtt.RoleServer, cfg)
 }
 
 // sessImport checks one role and identifier width.
@@ -125,7 +125,7 @@ func sessImport[ID packetid.ID](t *testing.T, r mqtt.Role, data []byte) {
 
 // sessResume connects the Connection that imported a session to a peer and
 // acknowledges whatever it re-sends, for a few rounds.
-func sessResume[ID packetid.ID](t *testing.T, c *mqtt.Connection[ID], r mqtt.Role, level byte) {
+func sessResume[ID packetid.ID](t *testing.T, c *recorder[ID], r mqtt.Role, level byte) {
 	v := packet.Version(level)
 	if !v.Valid() {
 		v = packet.V5
@@ -188,8 +188,8 @@ func sessResume[ID packetid.ID](t *testing.T, c *mqtt.Connection[ID], r mqtt.Rol
 // QoS 1 and QoS 2 exchanges in flight both ways, queued messages and
 // inbound QoS 2 state, and an offline client with only queued messages.
 func sessSeeds[ID packetid.ID](tb testing.TB, v packet.Version) [][]byte {
-	client := mqtt.NewClient[ID](mqtt.Config{Version: v, QueueWhenQuotaExhausted: true, OfflineQueue: true})
-	server := mqtt.NewServer[ID](mqtt.Config{ManualPuback: true, ManualPubrec: true, ManualPubcomp: true,
+	client := newRecorder[ID](mqtt.RoleClient, mqtt.Config{Version: v, QueueWhenQuotaExhausted: true, OfflineQueue: true})
+	server := newRecorder[ID](mqtt.RoleServer, mqtt.Config{ManualPuback: true, ManualPubrec: true, ManualPubcomp: true,
 		QueueWhenQuotaExhausted: true})
 	var toServer, toClient []byte
 	var owed []packet.Packet // the server's acknowledgements
@@ -236,7 +236,7 @@ func sessSeeds[ID packetid.ID](tb testing.TB, v packet.Version) [][]byte {
 		}
 	}
 	var seeds [][]byte
-	offline := mqtt.NewClient[ID](mqtt.Config{Version: v, OfflineQueue: true})
+	offline := newRecorder[ID](mqtt.RoleClient, mqtt.Config{Version: v, OfflineQueue: true})
 	for qos := packet.QoS(1); qos <= 2; qos++ {
 		if _, err := offline.Send(&packet.PublishOf[ID]{Topic: "o/q", QoS: qos, Payload: []byte("offline")}); err != nil {
 			tb.Fatalf("seed: offline publish: %v", err)
