@@ -37,7 +37,7 @@ func FuzzServerRecvFresh(f *testing.F) {
 	f.Add(byte(0), []byte{}, []byte{0x10, 0x00})                    // empty CONNECT
 	f.Add(byte(0), []byte{2}, []byte{0x10, 0xff, 0xff, 0xff, 0x7f}) // oversize CONNECT
 	f.Fuzz(func(t *testing.T, mode byte, cuts, data []byte) {
-		h := &connHarness{t: t, c: newRecorder[uint16](mqtt.RoleServer, connConfig(mode &^ 1)), mode: mode}
+		h := &connHarness{t: t, c: newRecorder[uint16](mqtt.RoleServer, connConfig(mode&^1)), mode: mode}
 		h.feed(cuts, data)
 	})
 }
