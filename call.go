@@ -36,6 +36,10 @@ type scratch[ID packetid.ID] struct {
 	cur    int
 	pinned uint8 // bit i: bufs[i] holds packets of the current dispatch
 
+	// Encodings of stored PUBLISH packets to reuse, and those let go of in
+	// this dispatch, whose events may still alias them.
+	spare, retired [][]byte
+
 	dispatching bool // the handler is carrying out the events
 	idle        bool // a call of this dispatch asked to let go of the scratch
 	didSend,
@@ -49,6 +53,7 @@ func (c *Connection[ID]) enter() int {
 	if c.scratch == nil {
 		c.scratch = new(scratch[ID])
 	}
+	c.takeFlight()
 	if !c.dispatching {
 		c.begin()
 	}
@@ -75,7 +80,17 @@ func (c *Connection[ID]) begin() {
 	}
 	c.events, c.out = c.events[:0], c.out[:0]
 	c.pinned, c.idle = 0, false
-	c.sess.recycle()
+	c.recycle()
+}
+
+// retire keeps an encoding no longer needed, for reuse after the dispatch.
+func (s *scratch[ID]) retire(wire []byte) { s.retired = append(s.retired, wire) }
+
+// recycle makes the encodings retired in the last dispatch reusable.
+func (s *scratch[ID]) recycle() {
+	s.spare = append(s.spare, s.retired...)
+	clear(s.retired)
+	s.retired = s.retired[:0]
 }
 
 // leave finishes a call: the keep-alive timers follow what it sent and
@@ -96,8 +111,8 @@ func (c *Connection[ID]) leave() {
 }
 
 // dispatch hands the events to the handler, those that nested calls add
-// included, then lets go of the scratch when a call asked for it and no
-// partial packet waits.
+// included. When a call asked for it, it then lets go of the flight state
+// if nothing is in flight, and of the scratch if no partial packet waits.
 func (c *Connection[ID]) dispatch() {
 	s := c.scratch
 	s.dispatching = true
@@ -105,10 +120,11 @@ func (c *Connection[ID]) dispatch() {
 	for i := 0; i < len(s.events); i++ {
 		c.handler(s.events[i])
 	}
-	if s.idle && len(s.bufs[s.cur]) == 0 && c.scratch == s {
-		c.scratch = nil
-		c.sess.recycle()
-		c.sess.spare = nil
+	if s.idle && c.scratch == s {
+		c.dropFlight()
+		if len(s.bufs[s.cur]) == 0 {
+			c.scratch = nil
+		}
 	}
 }
 

@@ -58,18 +58,10 @@ type Connection[ID packetid.ID] struct {
 
 	handler      Handler[ID]
 	*scratch[ID] // what calls work in (call.go); nil while idle
+	*flight[ID]  // exchanges in progress and messages waiting (flight.go); nil while idle with none
+	lastID       ID // the packet identifier handed out last, while flight is nil
 	aliasIn      topicalias.Receiver
-
-	// Packet identifiers and the exchanges awaiting them.
-	ids        packetid.Allocator[ID]
-	outbound   packetid.Map[ID, exchange] // our PUBLISH, SUBSCRIBE, UNSUBSCRIBE awaiting the peer
-	inbound    packetid.Map[ID, exchange] // the peer's PUBLISH, SUBSCRIBE, UNSUBSCRIBE awaiting our answer
-	inflightIn int                        // inbound exchanges counting toward our Receive Maximum
-
-	// The session (session.go).
-	sess   session
-	stored packetid.Map[ID, message] // encodings of our PUBLISH packets in outbound, when the session persists
-	queue  []message                 // PUBLISH packets not yet sent: no quota, or offline
+	sess         session // what of the session is not in flight (session.go)
 
 	// Limits negotiated at CONNECT / CONNACK.
 	keepAlive       time.Duration // client: ping interval; server: the client's Keep Alive
@@ -199,6 +191,9 @@ func (c *Connection[ID]) SendQuota() int { return max(c.sendQuota, 0) }
 // InFlight returns the number of our QoS 1 and QoS 2 PUBLISH exchanges not
 // yet completed by the peer (PUBACK, or PUBREC then PUBCOMP).
 func (c *Connection[ID]) InFlight() int {
+	if c.flight == nil {
+		return 0
+	}
 	n := 0
 	for _, x := range c.outbound.All() {
 		if x <= awaitPubcomp {
@@ -210,7 +205,12 @@ func (c *Connection[ID]) InFlight() int {
 
 // Queued returns the number of PUBLISH packets waiting to be sent (for
 // send quota, or while offline).
-func (c *Connection[ID]) Queued() int { return len(c.queue) }
+func (c *Connection[ID]) Queued() int {
+	if c.flight == nil {
+		return 0
+	}
+	return len(c.queue)
+}
 
 // SessionPersists reports whether the session outlives the current
 // network connection, as the CONNECT, the CONNACK and any DISCONNECT have

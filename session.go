@@ -32,18 +32,6 @@ type session struct {
 	persists bool           // the session outlives the current network connection
 	present  bool           // this side holds state of an earlier network connection
 	seq      uint64
-	spare    [][]byte // encodings to reuse
-	retired  [][]byte // encodings let go of in this dispatch: its events may alias them
-}
-
-// retire keeps an encoding no longer needed for reuse after the dispatch.
-func (s *session) retire(wire []byte) { s.retired = append(s.retired, wire) }
-
-// recycle makes the encodings retired in the last dispatch reusable.
-func (s *session) recycle() {
-	s.spare = append(s.spare, s.retired...)
-	clear(s.retired)
-	s.retired = s.retired[:0]
 }
 
 // persistent reports whether a CONNECT (and CONNACK) make the session
@@ -73,8 +61,8 @@ func (c *Connection[ID]) newMessage(p *packet.PublishOf[ID]) message {
 	}
 	p.Props.TopicAlias, p.Dup = 0, false
 	var buf []byte
-	if n := len(c.sess.spare); n > 0 {
-		buf, c.sess.spare = c.sess.spare[n-1][:0], c.sess.spare[:n-1]
+	if n := len(c.spare); n > 0 {
+		buf, c.spare = c.spare[n-1][:0], c.spare[:n-1]
 	}
 	buf, _ = p.AppendTo(buf, c.sess.version) // it was just encoded: it cannot fail
 	p.Topic, p.Props.TopicAlias, p.Dup = topic, alias, dup
@@ -94,7 +82,7 @@ func (c *Connection[ID]) forget(id ID, keepOrder bool) {
 		return
 	}
 	if m.wire != nil {
-		c.sess.retire(m.wire)
+		c.retire(m.wire)
 		m.wire = nil
 	}
 	if keepOrder {
@@ -266,7 +254,7 @@ func (c *Connection[ID]) sendMessage(id ID, m message, again bool) {
 		m.at, m.sent = time.Time{}, true
 		c.stored.Set(id, m)
 	} else {
-		c.sess.retire(m.wire)
+		c.retire(m.wire)
 	}
 }
 
@@ -274,7 +262,7 @@ func (c *Connection[ID]) sendMessage(id ID, m message, again bool) {
 // reuse and its identifier freed.
 func (c *Connection[ID]) release(id ID, m message) {
 	if m.wire != nil {
-		c.sess.retire(m.wire)
+		c.retire(m.wire)
 	}
 	c.stored.Delete(id)
 	c.outbound.Delete(id)

@@ -49,6 +49,8 @@ var ErrSessionFormat = errors.New("mqtt: invalid exported session")
 // identifier type, after a process restart, continues exactly where this
 // one stopped. Export after Closed, when the state no longer changes.
 func (c *Connection[ID]) ExportSession() []byte {
+	c.takeFlight()
+	defer c.dropFlight()
 	b := []byte(exportMagic)
 	var flags byte
 	if c.sess.persists {
@@ -118,6 +120,8 @@ func appendMessage(b []byte, m message) []byte {
 // from the CONNECT, imports that client's session, then sends CONNACK with
 // Session Present 1. It validates everything and changes nothing on error.
 func (c *Connection[ID]) ImportSession(data []byte) error {
+	c.takeFlight()
+	defer c.dropFlight()
 	resuming := c.role == RoleServer && c.state == StateConnecting && !c.closing
 	if c.state != StateDisconnected && !resuming || c.outbound.Len()+c.inbound.Len()+len(c.queue) > 0 {
 		return fmt.Errorf("%w: import into a connection that has state", ErrState)
@@ -217,7 +221,6 @@ func (c *Connection[ID]) ImportSession(data []byte) error {
 		sess.version, sess.expiry, sess.persists, sess.present = c.version, c.sess.expiry, c.sess.persists, true
 	}
 	c.ids.SetLast(ID(last))
-	sess.spare, sess.retired = c.sess.spare, c.sess.retired
 	c.sess, c.outbound, c.stored, c.queue = sess, outbound, stored, queue
 	for id, x := range inbound.All() {
 		c.inbound.Set(id, x) // resumed: not counted, see counted
