@@ -57,8 +57,8 @@ type Connection[ID packetid.ID] struct {
 	closing bool // EventClose was returned; input is ignored until Closed
 
 	handler      Handler[ID]
-	*scratch[ID] // what calls work in (call.go); nil while idle
-	*flight[ID]  // exchanges in progress and messages waiting (flight.go); nil while idle with none
+	*scratch[ID]    // what calls work in (call.go); nil while idle
+	*flight[ID]     // exchanges in progress and messages waiting (flight.go); nil while idle with none
 	lastID       ID // the packet identifier handed out last, while flight is nil
 	aliasIn      topicalias.Receiver
 	sess         session // what of the session is not in flight (session.go)

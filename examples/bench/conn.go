@@ -16,16 +16,21 @@ import (
 
 // benchConn is a lean MQTT client for load generation: one core client
 // Connection over one net.Conn, shared under a mutex by the goroutine that
-// publishes and the goroutine that reads the socket. Bytes the Connection
-// asks to send are written while the mutex is held, so writes stay in
-// order. It sends Keep Alive 0, so the Connection arms no timers.
+// publishes and the goroutine that reads the socket. Every call on the
+// Connection is made with the mutex held, so its handler runs with it held
+// too, and the bytes the Connection asks to send are written before the
+// mutex is let go of: writes stay in order. It sends Keep Alive 0, so the
+// Connection arms no timers.
 type benchConn struct {
 	nc net.Conn
 
 	mu        sync.Mutex
 	cond      *sync.Cond // signalled when a packet identifier is released or the connection ends
 	mc        *mqtt.Connection[uint16]
-	wbuf      []byte
+	wbuf      []byte        // the bytes of the last call on mc, for flushLocked to write
+	closeNow  bool          // the last call on mc asked to close, for flushLocked
+	now       time.Time     // when the bytes handed to Recv were read
+	ended     bool          // Closed is called: its events are not carried out
 	inflight  int           // our QoS 1 and QoS 2 exchanges not yet complete
 	ours      [1 << 16]bool // the packet identifiers of those exchanges
 	closed    bool
@@ -45,9 +50,9 @@ func dial(ctx context.Context, url string, tlsCfg *tls.Config, v packet.Version,
 	if err != nil {
 		return nil, err
 	}
-	c := &benchConn{nc: nc, mc: mqtt.NewClient[uint16](mqtt.Config{Version: v}),
-		connack: make(chan *packet.Connack, 1), suback: make(chan *packet.Suback, 1),
+	c := &benchConn{nc: nc, connack: make(chan *packet.Connack, 1), suback: make(chan *packet.Suback, 1),
 		onPublish: onPublish, done: make(chan struct{})}
+	c.mc = mqtt.NewClient(mqtt.Config{Version: v}, c.eventLocked)
 	c.cond = sync.NewCond(&c.mu)
 	c.mu.Lock()
 	err = c.sendLocked(&packet.Connect{ClientID: clientID, CleanStart: true})
@@ -81,12 +86,17 @@ func (c *benchConn) read() {
 		now := time.Now()
 		c.mu.Lock()
 		if n > 0 {
-			c.handleLocked(c.mc.Recv(buf[:n]), now)
+			c.now = now
+			c.mc.Recv(buf[:n])
+			c.flushLocked()
 		}
 		if err != nil {
 			if c.err == nil && !c.closed {
 				c.err = err
 			}
+			// The identifiers Closed releases are those of messages
+			// lost: drain counts them.
+			c.ended = true
 			c.mc.Closed()
 			c.closed = true
 			c.cond.Broadcast()
@@ -102,56 +112,65 @@ func (c *benchConn) sendLocked(p packet.Packet) error {
 	if c.closed {
 		return c.errLocked()
 	}
-	evs, err := c.mc.Send(p)
-	if err != nil {
+	if err := c.mc.Send(p); err != nil {
 		return err
 	}
-	c.handleLocked(evs, time.Time{})
+	c.flushLocked()
 	if c.closed {
 		return c.errLocked()
 	}
 	return nil
 }
 
-func (c *benchConn) handleLocked(evs []mqtt.Event[uint16], now time.Time) {
-	closeNow := false
-	for _, e := range evs {
-		switch e.Kind {
-		case mqtt.EventSend:
-			c.wbuf = append(c.wbuf, e.Bytes...)
-			if p, ok := e.Packet.(*packet.Publish); ok && p.QoS > packet.QoS0 && !c.ours[p.PacketID] {
-				c.ours[p.PacketID] = true
-				c.inflight++
-			}
-		case mqtt.EventIDReleased:
-			if c.ours[e.PacketID] {
-				c.ours[e.PacketID] = false
-				c.inflight--
-				c.cond.Broadcast()
-			}
-		case mqtt.EventPacket:
-			switch p := e.Packet.(type) {
-			case *packet.Connack:
-				c.connack <- p.Clone()
-			case *packet.Suback:
-				c.suback <- p.Clone()
-			case *packet.Publish:
-				if c.onPublish != nil {
-					c.onPublish(p, now)
-				}
-			case *packet.Disconnect:
-				if c.err == nil {
-					c.err = fmt.Errorf("disconnected by the broker: 0x%02X %v", byte(p.Reason), p.Reason)
-				}
-			}
-		case mqtt.EventError:
-			if c.err == nil {
-				c.err = e.Err
-			}
-		case mqtt.EventClose:
-			closeNow = true
-		}
+// eventLocked is the Connection's handler; it runs inside the calls on
+// the Connection, with the mutex held. The bytes wait for flushLocked, so
+// that each call is written at once.
+func (c *benchConn) eventLocked(e mqtt.Event[uint16]) {
+	if c.ended {
+		return
 	}
+	switch e.Kind {
+	case mqtt.EventSend:
+		c.wbuf = append(c.wbuf, e.Bytes...)
+		if p, ok := e.Packet.(*packet.Publish); ok && p.QoS > packet.QoS0 && !c.ours[p.PacketID] {
+			c.ours[p.PacketID] = true
+			c.inflight++
+		}
+	case mqtt.EventIDReleased:
+		if c.ours[e.PacketID] {
+			c.ours[e.PacketID] = false
+			c.inflight--
+			c.cond.Broadcast()
+		}
+	case mqtt.EventPacket:
+		switch p := e.Packet.(type) {
+		case *packet.Connack:
+			c.connack <- p.Clone()
+		case *packet.Suback:
+			c.suback <- p.Clone()
+		case *packet.Publish:
+			if c.onPublish != nil {
+				c.onPublish(p, c.now)
+			}
+		case *packet.Disconnect:
+			if c.err == nil {
+				c.err = fmt.Errorf("disconnected by the broker: 0x%02X %v", byte(p.Reason), p.Reason)
+			}
+		}
+	case mqtt.EventError:
+		if c.err == nil {
+			c.err = e.Err
+		}
+	case mqtt.EventClose:
+		c.closeNow = true
+	}
+}
+
+// flushLocked finishes a call on the Connection: it writes the bytes the
+// call produced and closes the connection if it asked to.
+func (c *benchConn) flushLocked() {
+	closeNow := c.closeNow
+	c.closeNow = false
 	if len(c.wbuf) > 0 && !c.closed {
 		if _, err := c.nc.Write(c.wbuf); err != nil {
 			if c.err == nil {

@@ -43,9 +43,15 @@ type conn struct {
 	wbuf    []byte
 	batch   bool // in batched: write once at the end
 
+	// What the handler (event) notes during a call on mc, for carryOut to
+	// act on once the call has returned.
+	todo     []any // copies of the packets received
+	closeNow bool  // the Connection asked to close the socket
+	events   int   // events handed to the handler since recv reset it
+	packetIn bool  // a whole packet came since recv reset it: see event
+
 	// Reused from message to message, so that the publish path allocates
 	// nothing but the broker's copy of each message.
-	todo   []any          // the packets of handle, while no handle call is using it
 	router router         // route's scratch space
 	taken  []delivery     // the batch flushPending takes from the outbox
 	pub    packet.Publish // the PUBLISH deliver hands the Connection, which only encodes it
@@ -150,7 +156,7 @@ func (c *conn) run() {
 	defer c.teardown()
 	c.reader = netio.NewReader(c.nc, c.stop)
 	c.timers = netio.NewTimers(c.stop)
-	c.mc = newServer(&c.b.cfg)
+	c.mc = newServer(&c.b.cfg, c.event)
 	// The CONNECT must come in time; once it is answered the Connection
 	// watches the Keep Alive.
 	deadline := time.NewTimer(c.b.cfg.ConnectTimeout)
@@ -194,7 +200,8 @@ func (c *conn) run() {
 			c.close()
 		case f := <-c.timers.C():
 			if c.timers.Accept(f) {
-				c.handle(c.mc.TimerFired(f.Kind))
+				c.mc.TimerFired(f.Kind)
+				c.carryOut()
 			}
 		case <-wake:
 			c.flushPending()
@@ -269,7 +276,8 @@ func (c *conn) drainRead() {
 // beyond its minimum (Recv(nil)), the list of packets to act on and the
 // write buffer.
 func (c *conn) trim() {
-	c.handle(c.mc.Recv(nil))
+	c.mc.Recv(nil)
+	c.carryOut()
 	if cap(c.todo) > trimEvents {
 		c.todo = nil
 	}
@@ -296,14 +304,15 @@ func (c *conn) stopTimer(t **time.Timer) {
 	}
 }
 
-// newServer returns the server Connection of a new network connection.
-func newServer(cfg *Config) *mqtt.Connection[uint16] {
-	return mqtt.NewServer[uint16](mqtt.Config{
+// newServer returns the server Connection of a new network connection,
+// which hands its events to h.
+func newServer(cfg *Config, h mqtt.Handler[uint16]) *mqtt.Connection[uint16] {
+	return mqtt.NewServer(mqtt.Config{
 		MaxPacketSize:           cfg.MaxPacketSize,
 		QueueWhenQuotaExhausted: true,
 		MaxQueued:               connQueueMax + cfg.MaxQueued, // room for retained messages on SUBSCRIBE
 		Clock:                   time.Now,
-	})
+	}, h)
 }
 
 // recv hands bytes read from the socket to the Connection, a piece at a
@@ -313,26 +322,15 @@ func newServer(cfg *Config) *mqtt.Connection[uint16] {
 func (c *conn) recv(chunk []byte) {
 	for len(chunk) > 0 && !c.closing {
 		n := min(len(chunk), recvPiece)
-		evs := c.mc.Recv(chunk[:n])
-		c.peakEvents = max(c.peakEvents, len(evs))
-		if c.idle > 0 && receivedPacket(evs) {
+		c.events, c.packetIn = 0, false
+		c.mc.Recv(chunk[:n])
+		c.peakEvents = max(c.peakEvents, c.events)
+		if c.idle > 0 && c.packetIn {
 			c.heard = time.Now()
 		}
-		c.handle(evs)
+		c.carryOut()
 		chunk = chunk[n:]
 	}
-}
-
-// receivedPacket reports whether the events of a Recv call show a whole
-// packet received: every packet the Connection accepts is either reported
-// or answered (a repeated QoS 2 PUBLISH is only acknowledged again).
-func receivedPacket(evs []mqtt.Event[uint16]) bool {
-	for _, e := range evs {
-		if e.Kind == mqtt.EventPacket || e.Kind == mqtt.EventSend {
-			return true
-		}
-	}
-	return false
 }
 
 // batched runs fn with the bytes it has the Connection send held back
@@ -416,41 +414,56 @@ func refusal(v packet.Version, r packet.ReasonCode) packet.ReasonCode {
 	return packet.RefusedNotAuthorized
 }
 
-// handle carries out the events of one call on the Connection: bytes are
-// written, timers armed, and the packets that need the broker copied (the
-// events are valid only until the next call) and then acted on, each of
-// which may call the Connection again.
-func (c *conn) handle(evs []mqtt.Event[uint16]) {
-	// A call made while acting on a packet uses a list of its own.
-	todo := c.todo[:0]
-	c.todo = nil
+// event is the Connection's handler. It runs inside each call on the
+// Connection and takes notes: bytes to write, timers to arm, the packets
+// that need the broker copied (the events are valid only during the call),
+// the close. carryOut acts on them once the call has returned, so that
+// each packet the broker sends in answer is a call of its own, whose
+// bytes and packet values the Connection reuses for the next; as nested
+// calls, a SUBSCRIBE matching many retained messages would have the
+// Connection hold all of them until the end of the read.
+//
+// It also counts the events and notes whether a whole packet came, for
+// recv: every packet the Connection accepts is either reported or answered
+// (a repeated QoS 2 PUBLISH is only acknowledged again).
+func (c *conn) event(e mqtt.Event[uint16]) {
+	c.events++
+	switch e.Kind {
+	case mqtt.EventSend:
+		c.packetIn = true
+		c.wbuf = append(c.wbuf, e.Bytes...)
+	case mqtt.EventTimerReset:
+		c.timers.Reset(e.Timer, e.Duration)
+	case mqtt.EventTimerCancel:
+		c.timers.Stop(e.Timer)
+	case mqtt.EventPacket:
+		c.packetIn = true
+		if x := c.copyIn(e.Packet); x != nil {
+			c.todo = append(c.todo, x)
+		}
+	case mqtt.EventError:
+		c.logf("%v", e.Err)
+	case mqtt.EventDropped:
+		if p, ok := e.Packet.(*packet.Publish); ok {
+			c.logf("message on %q dropped: %v", p.Topic, e.Err)
+		}
+	case mqtt.EventClose:
+		c.closeNow = true
+	}
+}
+
+// carryOut finishes a call on the Connection once its events have been
+// handed to event: the packets received are acted on, each of which may
+// call the Connection again, and the bytes are written (at the end of the
+// batch, if one is open) or the socket closed.
+func (c *conn) carryOut() {
+	// A call made while acting on a packet notes in a list of its own.
+	todo, closeNow := c.todo, c.closeNow
+	c.todo, c.closeNow = nil, false
 	defer func() {
 		clear(todo)
 		c.todo = todo[:0]
 	}()
-	closeNow := false
-	for _, e := range evs {
-		switch e.Kind {
-		case mqtt.EventSend:
-			c.wbuf = append(c.wbuf, e.Bytes...)
-		case mqtt.EventTimerReset:
-			c.timers.Reset(e.Timer, e.Duration)
-		case mqtt.EventTimerCancel:
-			c.timers.Stop(e.Timer)
-		case mqtt.EventPacket:
-			if x := c.copyIn(e.Packet); x != nil {
-				todo = append(todo, x)
-			}
-		case mqtt.EventError:
-			c.logf("%v", e.Err)
-		case mqtt.EventDropped:
-			if p, ok := e.Packet.(*packet.Publish); ok {
-				c.logf("message on %q dropped: %v", p.Topic, e.Err)
-			}
-		case mqtt.EventClose:
-			closeNow = true
-		}
-	}
 	if !closeNow {
 		// A message is routed (and a retained one stored) before its
 		// PUBACK or PUBREC goes out, so that a client that publishes and
@@ -509,11 +522,10 @@ func (c *conn) act(x any) {
 
 // send sends a packet the broker built and carries out the events.
 func (c *conn) send(p packet.Packet) error {
-	evs, err := c.mc.Send(p)
-	if err != nil {
+	if err := c.mc.Send(p); err != nil {
 		return err
 	}
-	c.handle(evs)
+	c.carryOut()
 	return nil
 }
 
@@ -587,8 +599,7 @@ func (c *conn) onConnect(p *packet.Connect) {
 		c.will = newMessage(w.Topic, w.Payload, w.QoS, w.Retain, &w.Props, c.sess)
 		c.willDelay = w.Props.WillDelay
 	}
-	evs, err := c.mc.Send(ack)
-	if err != nil {
+	if err := c.mc.Send(ack); err != nil {
 		c.logf("CONNACK not sent: %v", err)
 		c.close()
 		return
@@ -602,7 +613,7 @@ func (c *conn) onConnect(p *packet.Connect) {
 	c.sess.live = true
 	c.sess.persistent = c.mc.SessionPersists()
 	c.sess.mu.Unlock()
-	c.handle(evs) // the CONNACK, re-sent messages, packets held since CONNECT
+	c.carryOut() // the CONNACK, re-sent messages, packets held since CONNECT
 	c.flushPending()
 }
 
@@ -775,13 +786,7 @@ func (c *conn) teardown() {
 	close(c.stop)
 	c.timers.StopAll()
 	if c.mc != nil {
-		for _, e := range c.mc.Closed() {
-			if e.Kind == mqtt.EventDropped {
-				if p, ok := e.Packet.(*packet.Publish); ok {
-					c.logf("message on %q dropped: %v", p.Topic, e.Err)
-				}
-			}
-		}
+		c.mc.Closed() // event logs the messages dropped; nothing else is left to do
 	}
 	// MQTT-3.1.2-8: the will is published unless a DISCONNECT 0x00
 	// deleted it, and not on shutdown.

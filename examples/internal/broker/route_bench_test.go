@@ -61,7 +61,7 @@ func benchClient(tb testing.TB, br *Broker, id string, subs ...packet.Subscripti
 	tb.Helper()
 	c := newConn(br, &discard{})
 	c.timers = netio.NewTimers(c.stop)
-	c.mc = newServer(&br.cfg)
+	c.mc = newServer(&br.cfg, c.event)
 	tb.Cleanup(func() { close(c.stop) })
 	feed(c, encode(tb, packet.V5, &packet.Connect{ClientID: id, CleanStart: true}))
 	if !c.connected {

@@ -68,7 +68,9 @@ type Client struct {
 	mc        *mqtt.Connection[uint16]
 	reader    *netio.Reader
 	timers    *netio.Timers
-	wbuf      []byte
+	wbuf      []byte // the bytes of the last call on mc, for finish to write
+	closeNow  bool   // the last call on mc asked to close: for finish
+	unpark    bool   // the last call on mc released an identifier: for finish
 	closing   bool
 	connected chan *packet.Connack
 	pubs      map[uint16]chan error
@@ -103,26 +105,27 @@ func Resume(ctx context.Context, addr string, connect *packet.Connect, cfg mqtt.
 // WebSocket: see package transport). It owns nc from then on, and closes
 // it on error.
 func Connect(ctx context.Context, nc net.Conn, connect *packet.Connect, cfg mqtt.Config, session []byte) (*Client, error) {
-	mc := mqtt.NewClient[uint16](cfg)
+	c := &Client{nc: nc, msgs: make(chan *packet.Publish, 1024), reqs: make(chan func()),
+		stop: make(chan struct{}), quit: make(chan struct{}), done: make(chan struct{}),
+		connected: make(chan *packet.Connack, 1), pubs: map[uint16]chan error{},
+		subs: map[uint16]chan result[*packet.Suback]{}, unsubs: map[uint16]chan result[*packet.Unsuback]{},
+		inflight: map[uint16]struct{}{}}
+	c.mc = mqtt.NewClient[uint16](cfg, c.event)
 	if session != nil {
-		if err := mc.ImportSession(session); err != nil {
+		if err := c.mc.ImportSession(session); err != nil {
 			nc.Close()
 			return nil, err
 		}
 	}
-	c := &Client{nc: nc, msgs: make(chan *packet.Publish, 1024), reqs: make(chan func()),
-		stop: make(chan struct{}), quit: make(chan struct{}), done: make(chan struct{}),
-		mc: mc, connected: make(chan *packet.Connack, 1),
-		pubs: map[uint16]chan error{}, subs: map[uint16]chan result[*packet.Suback]{},
-		unsubs: map[uint16]chan result[*packet.Unsuback]{}, inflight: map[uint16]struct{}{}}
-	evs, err := c.mc.Send(connect)
-	if err != nil {
+	// The handler runs inside Send, here, before run takes the Connection
+	// over: what it uses must exist already.
+	c.timers = netio.NewTimers(c.stop)
+	if err := c.mc.Send(connect); err != nil {
 		nc.Close()
 		return nil, err
 	}
 	c.reader = netio.NewReader(nc, c.stop)
-	c.timers = netio.NewTimers(c.stop)
-	go c.run(evs)
+	go c.run()
 	var ack *packet.Connack
 	select {
 	case ack = <-c.connected:
@@ -159,10 +162,10 @@ func (c *Client) Done() <-chan struct{} { return c.done }
 // Disconnect, a *DisconnectError when the server sent DISCONNECT.
 func (c *Client) Err() error { return c.err }
 
-func (c *Client) run(first []mqtt.Event[uint16]) {
+func (c *Client) run() {
 	defer close(c.done)
 	defer c.teardown()
-	c.handle(first)
+	c.finish() // the CONNECT
 	for !c.closing {
 		select {
 		case chunk, ok := <-c.reader.Chunks():
@@ -172,11 +175,13 @@ func (c *Client) run(first []mqtt.Event[uint16]) {
 				}
 				return
 			}
-			c.handle(c.mc.Recv(chunk))
+			c.mc.Recv(chunk)
+			c.finish()
 			c.reader.Release()
 		case f := <-c.timers.C():
 			if c.timers.Accept(f) {
-				c.handle(c.mc.TimerFired(f.Kind))
+				c.mc.TimerFired(f.Kind)
+				c.finish()
 			}
 		case fn := <-c.reqs:
 			fn()
@@ -189,7 +194,7 @@ func (c *Client) teardown() {
 	c.nc.Close()
 	close(c.stop)
 	c.timers.StopAll()
-	c.mc.Closed()
+	c.mc.Closed() // its events change nothing read from here on: no finish
 	c.session = c.mc.ExportSession()
 	c.err = c.endErr
 	for id, ch := range c.pubs {
@@ -209,38 +214,52 @@ func (c *Client) Session() []byte {
 	return c.session
 }
 
-// handle carries out the events of one call on the Connection.
-func (c *Client) handle(evs []mqtt.Event[uint16]) {
-	closeNow, unpark := false, false
-	for _, e := range evs {
-		switch e.Kind {
-		case mqtt.EventSend:
-			c.wbuf = append(c.wbuf, e.Bytes...)
-			switch p := e.Packet.(type) {
-			case *packet.Publish:
-				if p.QoS > packet.QoS0 {
-					c.inflight[p.PacketID] = struct{}{}
-				}
-			case *packet.Pubrel:
+// event is the Connection's handler. It runs inside each call on the
+// Connection, on the goroutine that owns it, and takes notes: the bytes to
+// write, the identifiers in flight, the packets received (copied where
+// they are kept). What waits for the end of the call is left to finish:
+// one write, the close, waking Drain, sending the publishes parked for
+// quota. Those are not sent from here as nested calls: an EventIDReleased
+// comes before the acknowledgement that caused it, which settles its
+// publish by identifier, so no new publish may take that identifier
+// (possible when all the others are in use) until the packet has come.
+func (c *Client) event(e mqtt.Event[uint16]) {
+	switch e.Kind {
+	case mqtt.EventSend:
+		c.wbuf = append(c.wbuf, e.Bytes...)
+		switch p := e.Packet.(type) {
+		case *packet.Publish:
+			if p.QoS > packet.QoS0 {
 				c.inflight[p.PacketID] = struct{}{}
 			}
-		case mqtt.EventIDReleased:
-			delete(c.inflight, e.PacketID)
-			unpark = true
-		case mqtt.EventTimerReset:
-			c.timers.Reset(e.Timer, e.Duration)
-		case mqtt.EventTimerCancel:
-			c.timers.Stop(e.Timer)
-		case mqtt.EventPacket:
-			c.received(e.Packet)
-		case mqtt.EventError:
-			if c.endErr == nil {
-				c.endErr = e.Err
-			}
-		case mqtt.EventClose:
-			closeNow = true
+		case *packet.Pubrel:
+			c.inflight[p.PacketID] = struct{}{}
 		}
+	case mqtt.EventIDReleased:
+		delete(c.inflight, e.PacketID)
+		c.unpark = true
+	case mqtt.EventTimerReset:
+		c.timers.Reset(e.Timer, e.Duration)
+	case mqtt.EventTimerCancel:
+		c.timers.Stop(e.Timer)
+	case mqtt.EventPacket:
+		c.received(e.Packet)
+	case mqtt.EventError:
+		if c.endErr == nil {
+			c.endErr = e.Err
+		}
+	case mqtt.EventClose:
+		c.closeNow = true
 	}
+}
+
+// finish completes a call on the Connection once its events have been
+// handed to event: the bytes are written in one write, the connection
+// closed if asked, Drain woken, and parked publishes sent while there is
+// quota (each such Send followed by a finish of its own).
+func (c *Client) finish() {
+	closeNow, unpark := c.closeNow, c.unpark
+	c.closeNow, c.unpark = false, false
 	if len(c.wbuf) > 0 {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		if _, err := c.nc.Write(c.wbuf); err != nil && c.endErr == nil {
@@ -394,8 +413,7 @@ func (c *Client) PublishAsync(ctx context.Context, p *packet.Publish) (<-chan er
 			return
 		}
 		q := *p
-		evs, err := c.mc.Send(&q)
-		if err != nil {
+		if err := c.mc.Send(&q); err != nil {
 			sent <- err
 			return
 		}
@@ -405,7 +423,7 @@ func (c *Client) PublishAsync(ctx context.Context, p *packet.Publish) (<-chan er
 			c.pubs[q.PacketID] = acked
 		}
 		sent <- nil
-		c.handle(evs)
+		c.finish()
 	}
 	me.run = try
 	if err := c.exec(ctx, func() { try(false) }); err != nil {
@@ -478,13 +496,12 @@ func (c *Client) SubscribeWith(ctx context.Context, p *packet.Subscribe) (*packe
 	res := make(chan result[*packet.Suback], 1)
 	err := c.exec(ctx, func() {
 		q := *p
-		evs, err := c.mc.Send(&q)
-		if err != nil {
+		if err := c.mc.Send(&q); err != nil {
 			res <- result[*packet.Suback]{err: err}
 			return
 		}
 		c.subs[q.PacketID] = res
-		c.handle(evs)
+		c.finish()
 	})
 	if err != nil {
 		return nil, err
@@ -498,13 +515,12 @@ func (c *Client) Unsubscribe(ctx context.Context, filters ...string) (*packet.Un
 	res := make(chan result[*packet.Unsuback], 1)
 	err := c.exec(ctx, func() {
 		q := &packet.Unsubscribe{Filters: filters}
-		evs, err := c.mc.Send(q)
-		if err != nil {
+		if err := c.mc.Send(q); err != nil {
 			res <- result[*packet.Unsuback]{err: err}
 			return
 		}
 		c.unsubs[q.PacketID] = res
-		c.handle(evs)
+		c.finish()
 	})
 	if err != nil {
 		return nil, err
@@ -519,10 +535,10 @@ func (c *Client) Unsubscribe(ctx context.Context, filters ...string) (*packet.Un
 func (c *Client) Disconnect(ctx context.Context, reason packet.ReasonCode) error {
 	errc := make(chan error, 1)
 	err := c.exec(ctx, func() {
-		evs, err := c.mc.Send(&packet.Disconnect{Reason: reason})
+		err := c.mc.Send(&packet.Disconnect{Reason: reason})
 		errc <- err
 		if err == nil {
-			c.handle(evs)
+			c.finish()
 		}
 	})
 	if err != nil {
