@@ -99,10 +99,10 @@ func (s *scratch[ID]) recycle() {
 func (c *Connection[ID]) leave() {
 	if c.state == StateConnected && !c.closing && c.keepAlive > 0 {
 		if c.role == RoleClient && c.didSend {
-			c.emit(Event[ID]{Kind: EventTimerReset, Timer: TimerPing, Duration: c.keepAlive})
+			c.arm(TimerPing, c.keepAlive)
 		}
 		if c.role == RoleServer && c.didRecv {
-			c.emit(Event[ID]{Kind: EventTimerReset, Timer: TimerKeepAlive, Duration: c.keepAlive * 3 / 2})
+			c.arm(TimerKeepAlive, c.keepAlive*3/2)
 		}
 	}
 	if !c.dispatching {

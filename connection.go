@@ -63,6 +63,11 @@ type Connection[ID packetid.ID] struct {
 	aliasIn      topicalias.Receiver
 	sess         session // what of the session is not in flight (session.go)
 
+	// Timers (keepalive.go): those armed, and with Config.Clock their
+	// deadlines in Unix nanoseconds, by kind.
+	armed     uint8
+	deadlines [timerLast]int64
+
 	// Limits negotiated at CONNECT / CONNACK.
 	keepAlive       time.Duration // client: ping interval; server: the client's Keep Alive
 	pingTimeout     time.Duration
@@ -255,15 +260,8 @@ func (c *Connection[ID]) fail(err error) {
 func (c *Connection[ID]) close() {
 	c.closing = true
 	c.emit(Event[ID]{Kind: EventClose})
-	if c.keepAlive > 0 {
-		if c.role == RoleClient {
-			c.emit(Event[ID]{Kind: EventTimerCancel, Timer: TimerPing})
-			if c.pingOutstanding {
-				c.emit(Event[ID]{Kind: EventTimerCancel, Timer: TimerPingResponse})
-			}
-		} else {
-			c.emit(Event[ID]{Kind: EventTimerCancel, Timer: TimerKeepAlive})
-		}
+	for k := TimerPing; k <= timerLast; k++ {
+		c.disarm(k)
 	}
 }
 
@@ -283,6 +281,7 @@ func (c *Connection[ID]) Closed() {
 	if !c.closing && c.state != StateDisconnected {
 		c.close()
 	}
+	c.disarm(TimerConnect) // a server that got no CONNECT
 	if !c.began {
 		// No CONNECT on this network connection: the session is as it was.
 	} else if c.sess.persists {

@@ -59,6 +59,10 @@ var (
 	// ErrExpired: the message's Message Expiry Interval passed before it
 	// could be sent.
 	ErrExpired = errors.New("mqtt: message expired before it was sent")
+	// ErrConnectTimeout: the handshake did not complete within
+	// Config.ConnectTimeout (no CONNACK for a client, no CONNECT for a
+	// server).
+	ErrConnectTimeout = errors.New("mqtt: handshake not completed in time")
 	// ErrPingTimeout: the server did not answer PINGREQ in time.
 	ErrPingTimeout = errors.New("mqtt: no PINGRESP in time")
 	// ErrKeepAliveTimeout: the client sent nothing for one and a half

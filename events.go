@@ -57,7 +57,19 @@ func (k EventKind) String() string {
 // TimerKind names one of the timers a Connection asks the caller to run.
 type TimerKind uint8
 
-// The timers. The caller runs at most one of each kind at a time.
+// The timers. The caller runs one timer of each kind at most, and the
+// contract is the same for all:
+//
+//   - EventTimerReset(k, d): stop timer k if it runs, and start it for d.
+//   - EventTimerCancel(k): stop timer k.
+//   - When timer k expires, call TimerFired(k) (under whatever lock
+//     serialises the calls on the Connection).
+//
+// One time.Timer per kind, created once and re-armed with Reset, is all a
+// driver needs; see the Example of TimerKind. A firing that raced with a
+// Reset or a cancel (the timer expired while the Connection was busy) is
+// harmless: TimerFired ignores a timer it no longer expects, and with
+// Config.Clock it also recognises one that fires before its deadline.
 const (
 	// TimerPing (client): when it fires, the Connection sends PINGREQ. It
 	// is re-armed after every packet sent (MQTT-3.1.2-22).
@@ -69,6 +81,14 @@ const (
 	// without a packet from it (MQTT-3.1.2-24); when it fires the server
 	// disconnects the client.
 	TimerKeepAlive
+	// TimerConnect: Config.ConnectTimeout for the handshake. A client arms
+	// it when it sends CONNECT and stops it when the CONNACK arrives,
+	// however many AUTH round trips come between; a server arms it in
+	// Opened and stops it when the CONNECT arrives. When it fires the
+	// Connection reports ErrConnectTimeout and closes.
+	TimerConnect
+
+	timerLast = TimerConnect
 )
 
 // String returns the timer's name.
@@ -80,6 +100,8 @@ func (k TimerKind) String() string {
 		return "ping response"
 	case TimerKeepAlive:
 		return "keep alive"
+	case TimerConnect:
+		return "connect"
 	}
 	return fmt.Sprintf("TimerKind(%d)", byte(k))
 }

@@ -41,6 +41,9 @@ func (c *Connection[ID]) sendConnect(p *packet.Connect) error {
 	c.noteRequests(p)
 	c.state = StateConnecting
 	c.keepAlive = seconds(p.KeepAlive)
+	if c.cfg.ConnectTimeout > 0 {
+		c.arm(TimerConnect, c.cfg.ConnectTimeout)
+	}
 	if c.version == packet.V5 {
 		c.recvMax = receiveMaximum(&p.Props)
 		c.maxIn = c.capIn(p.Props.MaximumPacketSize)
@@ -62,6 +65,7 @@ func (c *Connection[ID]) recvConnack(p *packet.Connack) {
 		c.fail(errConnackMethod)
 		return
 	}
+	c.disarm(TimerConnect)
 	c.deliver(p)
 	if p.Reason != packet.Success {
 		c.close() // MQTT-3.2.2-7: the server closes too
@@ -88,7 +92,7 @@ func (c *Connection[ID]) recvConnack(p *packet.Connack) {
 		c.pingTimeout = c.keepAlive
 	}
 	if c.keepAlive > 0 {
-		c.emit(Event[ID]{Kind: EventTimerReset, Timer: TimerPing, Duration: c.keepAlive})
+		c.arm(TimerPing, c.keepAlive)
 	}
 	if p.SessionPresent && (c.cleanStart || !c.sess.present) {
 		c.fail(errNoSession) // MQTT-3.2.2-4
@@ -139,6 +143,7 @@ func (c *Connection[ID]) recvConnect(p *packet.Connect) {
 		c.fail(errSecondConnect)
 		return
 	}
+	c.disarm(TimerConnect)
 	if c.cfg.Version != 0 && p.Version != c.cfg.Version {
 		c.version = p.Version // answer in the client's own version
 		c.refuseConnect(&packet.Error{Code: packet.UnsupportedProtocolVersion,
@@ -225,7 +230,7 @@ func (c *Connection[ID]) sendConnack(p *packet.Connack) error {
 		c.caps = capabilitiesOf(&p.Props)
 	}
 	if c.keepAlive > 0 {
-		c.emit(Event[ID]{Kind: EventTimerReset, Timer: TimerKeepAlive, Duration: c.keepAlive * 3 / 2})
+		c.arm(TimerKeepAlive, c.keepAlive*3/2)
 	}
 	c.resume(p.SessionPresent)
 	c.consume(nil) // what the client sent after CONNECT
@@ -248,57 +253,6 @@ func (c *Connection[ID]) recvDisconnect(p *packet.Disconnect) {
 	}
 	c.deliver(p)
 	c.close()
-}
-
-func (c *Connection[ID]) recvPingreq(p *packet.Pingreq) {
-	if !c.connected() {
-		c.fail(errUnexpected)
-		return
-	}
-	c.deliver(p)
-	if !c.cfg.ManualPingresp {
-		_ = c.write(&pingresp) // MQTT-3.12.4-1
-	}
-}
-
-var (
-	pingreq  packet.Pingreq
-	pingresp packet.Pingresp
-)
-
-func (c *Connection[ID]) recvPingresp(p *packet.Pingresp) {
-	if !c.connected() {
-		c.fail(errUnexpected)
-		return
-	}
-	if c.pingOutstanding {
-		c.pingOutstanding = false
-		c.emit(Event[ID]{Kind: EventTimerCancel, Timer: TimerPingResponse})
-	}
-	c.deliver(p)
-}
-
-// TimerFired tells the Connection that the timer k, armed by an
-// EventTimerReset, has expired.
-func (c *Connection[ID]) TimerFired(k TimerKind) {
-	c.enter()
-	if !c.connected() {
-		c.leave()
-		return
-	}
-	switch {
-	case k == TimerPing && c.role == RoleClient:
-		if err := c.write(&pingreq); err == nil && !c.pingOutstanding {
-			c.pingOutstanding = true
-			c.emit(Event[ID]{Kind: EventTimerReset, Timer: TimerPingResponse, Duration: c.pingTimeout})
-		}
-	case k == TimerPingResponse && c.role == RoleClient && c.pingOutstanding:
-		c.emit(Event[ID]{Kind: EventError, Err: ErrPingTimeout})
-		c.close()
-	case k == TimerKeepAlive && c.role == RoleServer:
-		c.fail(ErrKeepAliveTimeout)
-	}
-	c.leave()
 }
 
 // sendDisconnect sends the caller's DISCONNECT and closes; a client's may

@@ -81,3 +81,12 @@ func (t *tconn[ID]) ExportSession() []byte {
 	defer t.takeFlight()
 	return t.Connection.ExportSession()
 }
+
+// capture runs a call of the Connection that has no wrapper here (Opened)
+// and returns its events.
+func (t *tconn[ID]) capture(call func()) []Event[ID] {
+	t.forget()
+	call()
+	t.takeFlight()
+	return t.evs
+}

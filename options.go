@@ -22,6 +22,12 @@ type Config struct {
 	// it is buffered.
 	MaxPacketSize int
 
+	// ConnectTimeout bounds the handshake: a client that has sent CONNECT
+	// and has no CONNACK within it (AUTH round trips included), or a server
+	// whose transport opened (Opened) and got no CONNECT within it, reports
+	// ErrConnectTimeout and closes. 0 means no limit.
+	ConnectTimeout time.Duration
+
 	// PingInterval overrides the interval between a client's PINGREQs;
 	// 0 means the Server Keep Alive, or else the CONNECT's Keep Alive.
 	PingInterval time.Duration

@@ -720,7 +720,7 @@ func TestCoreStatements(t *testing.T) {
 	})
 	t.Run("MQTT-4.9.0-3/with no send quota everything but QoS 1 and 2 PUBLISH flows", func(t *testing.T) {
 		p := newPair(t, Config{}, Config{ManualPuback: true})
-		p.connect(&packet.Connect{ClientID: "z", CleanStart: true}, &packet.Connack{Props: property.Properties{ReceiveMaximum: 1}})
+		p.connect(&packet.Connect{ClientID: "z", CleanStart: true, KeepAlive: 30}, &packet.Connack{Props: property.Properties{ReceiveMaximum: 1}})
 		p.send(RoleClient, &packet.Publish{Topic: "t", QoS: 1})
 		p.packets(RoleServer)
 		if p.client.SendQuota() != 0 {
