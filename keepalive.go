@@ -113,4 +113,3 @@ func (c *Connection[ID]) due(k TimerKind) bool {
 	c.armed &^= 1 << k
 	return true
 }
-
