@@ -29,7 +29,7 @@ func benchPublish(qos packet.QoS, id uint16) *packet.Publish {
 // tally is the handler of the benchmarks: it counts the events by kind and
 // the bytes to send, as a driver looks at each event and writes its bytes.
 type tally struct {
-	kinds [EventClose + 1]int
+	kinds [eventLast + 1]int
 	bytes int
 }
 

@@ -40,6 +40,8 @@ type scratch[ID packetid.ID] struct {
 	// this dispatch, whose events may still alias them.
 	spare, retired [][]byte
 
+	journal []byte // records of the current call's session changes (journal.go)
+
 	dispatching bool // the handler is carrying out the events
 	idle        bool // a call of this dispatch asked to let go of the scratch
 	didSend,
@@ -93,10 +95,11 @@ func (s *scratch[ID]) recycle() {
 	s.retired = s.retired[:0]
 }
 
-// leave finishes a call: the keep-alive timers follow what it sent and
-// received. A top-level call then hands every event to the handler,
-// including those of the calls the handler makes.
-func (c *Connection[ID]) leave() {
+// leave finishes the call whose first event is first: the keep-alive
+// timers follow what it sent and received, and its journal batch goes
+// before its events. A top-level call then hands every event to the
+// handler, including those of the calls the handler makes.
+func (c *Connection[ID]) leave(first int) {
 	if c.state == StateConnected && !c.closing && c.keepAlive > 0 {
 		if c.role == RoleClient && c.didSend {
 			c.arm(TimerPing, c.keepAlive)
@@ -105,6 +108,7 @@ func (c *Connection[ID]) leave() {
 			c.arm(TimerKeepAlive, c.keepAlive*3/2)
 		}
 	}
+	c.journalBatch(first)
 	if !c.dispatching {
 		c.dispatch()
 	}
@@ -132,6 +136,7 @@ func (c *Connection[ID]) dispatch() {
 func (c *Connection[ID]) abandon(first int) {
 	clear(c.events[first:])
 	c.events = c.events[:first]
+	c.journal = c.journal[:0]
 }
 
 func (c *Connection[ID]) emit(e Event[ID]) { c.events = append(c.events, e) }

@@ -62,6 +62,7 @@ type Connection[ID packetid.ID] struct {
 	lastID       ID // the packet identifier handed out last, while flight is nil
 	aliasIn      topicalias.Receiver
 	sess         session // what of the session is not in flight (session.go)
+	journaled    journaledSession // the session as the last journal batch described it
 
 	// Timers (keepalive.go): those armed, and with Config.Clock their
 	// deadlines in Unix nanoseconds, by kind.
@@ -276,7 +277,7 @@ func (c *Connection[ID]) close() {
 // identifiers are released, each with an event. PUBLISH packets not yet sent
 // (queued) are kept either way.
 func (c *Connection[ID]) Closed() {
-	c.enter()
+	first := c.enter()
 	c.idle = true
 	if !c.closing && c.state != StateDisconnected {
 		c.close()
@@ -305,6 +306,7 @@ func (c *Connection[ID]) Closed() {
 				c.advance(&c.inbound, id, 0, 0)
 			case owePubrec, owePubcomp:
 				c.inbound.Set(id, awaitPubrel)
+				c.logTheirs(id, x)
 			default:
 				c.inbound.Set(id, x) // no longer counted: see counted
 			}
@@ -315,7 +317,7 @@ func (c *Connection[ID]) Closed() {
 		c.dropStored()
 	}
 	c.reset()
-	c.leave()
+	c.leave(first)
 }
 
 // droppable returns the properties of a packet whose Reason String and User

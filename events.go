@@ -41,10 +41,20 @@ const (
 	// EventClose: close the transport now. Every call after it returns no
 	// events until the Connection is reused with Closed and a new CONNECT.
 	EventClose
+	// EventJournal (with Config.Journal): Bytes is a batch of records of
+	// the session state the call changed, handed over before the call's
+	// other events; Replay rebuilds the session from the batches. Treat a
+	// call as one unit: make its batches, and the messages it delivered,
+	// durable together (one append and sync at the end of the call), then
+	// write its bytes. Then a crash loses no QoS 1 message and neither
+	// loses nor duplicates a QoS 2 message.
+	EventJournal
+
+	eventLast = EventJournal
 )
 
 var eventKindNames = [...]string{"", "send", "timer reset", "timer cancel", "packet",
-	"id released", "error", "dropped", "close"}
+	"id released", "error", "dropped", "close", "journal"}
 
 // String returns the kind's name.
 func (k EventKind) String() string {

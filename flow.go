@@ -55,6 +55,7 @@ func (c *Connection[ID]) startPublish(p *packet.PublishOf[ID]) {
 		c.outbound.Set(p.PacketID, awaitPubrec)
 	}
 	c.store(p)
+	c.logOurs(p.PacketID)
 }
 
 // enqueue validates p, gives it a packet identifier, and queues its
@@ -77,7 +78,9 @@ func (c *Connection[ID]) enqueue(p *packet.PublishOf[ID]) error {
 		c.unclaimID(&p.PacketID, fresh)
 		return err
 	}
-	c.queue = append(c.queue, c.newMessage(p))
+	m := c.newMessage(p)
+	c.queue = append(c.queue, m)
+	c.logQueued(p.PacketID, m)
 	return nil
 }
 
@@ -221,6 +224,7 @@ func (c *Connection[ID]) recvPublish(p *packet.PublishOf[ID]) {
 		c.autoAck(packet.TypePubrec, p.PacketID, 0)
 		c.advance(&c.inbound, p.PacketID, awaitPubrel, 0)
 	}
+	c.logTheirs(p.PacketID, x)
 }
 
 // autoAck sends an acknowledgement the Connection makes itself, through
@@ -271,6 +275,7 @@ func (c *Connection[ID]) complete(id ID, publish bool) {
 	c.ids.Release(id)
 	c.emit(Event[ID]{Kind: EventIDReleased, PacketID: id})
 	if publish {
+		c.logOurs(id)
 		c.sendQuota++
 		c.drain()
 	}
@@ -306,6 +311,7 @@ func (c *Connection[ID]) recvPubrec(p *packet.PubrecOf[ID]) {
 			c.autoAck(packet.TypePubrel, p.PacketID, 0)
 			c.outbound.Set(p.PacketID, awaitPubcomp)
 		}
+		c.logOurs(p.PacketID)
 	case awaitPubcomp:
 		c.autoAck(packet.TypePubrel, p.PacketID, 0) // our PUBREL may be lost: send it again
 	default:
@@ -329,6 +335,7 @@ func (c *Connection[ID]) recvPubrel(p *packet.PubrelOf[ID]) {
 			c.autoAck(packet.TypePubcomp, p.PacketID, 0)
 			c.advance(&c.inbound, p.PacketID, 0, 0)
 		}
+		c.logTheirs(p.PacketID, x)
 	case owePubcomp:
 		// A repeated PUBREL while the caller has not answered the first.
 	default:

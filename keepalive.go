@@ -47,7 +47,7 @@ func (c *Connection[ID]) recvPingresp(p *packet.Pingresp) {
 // after this firing was scheduled): the Connection then asks for the timer
 // again for the time left.
 func (c *Connection[ID]) TimerFired(k TimerKind) {
-	c.enter()
+	first := c.enter()
 	if c.due(k) {
 		switch {
 		case k == TimerConnect:
@@ -66,7 +66,7 @@ func (c *Connection[ID]) TimerFired(k TimerKind) {
 			c.fail(ErrKeepAliveTimeout)
 		}
 	}
-	c.leave()
+	c.leave(first)
 }
 
 // Opened tells a server Connection that a client's transport has opened:
@@ -74,11 +74,11 @@ func (c *Connection[ID]) TimerFired(k TimerKind) {
 // connection if no CONNECT arrives in time. A client arms that timer when
 // it sends CONNECT, and Opened does nothing for it.
 func (c *Connection[ID]) Opened() {
-	c.enter()
+	first := c.enter()
 	if c.role == RoleServer && c.state == StateDisconnected && !c.closing && c.cfg.ConnectTimeout > 0 {
 		c.arm(TimerConnect, c.cfg.ConnectTimeout)
 	}
-	c.leave()
+	c.leave(first)
 }
 
 // arm asks the caller to (re)arm timer k for d.

@@ -50,6 +50,14 @@ type Config struct {
 	// quota and sent after the next successful CONNACK.
 	OfflineQueue bool
 
+	// Journal makes the Connection hand out, before the events of each call
+	// that changes the persistent session state, an EventJournal whose
+	// Bytes record the changes: make them durable with what the call
+	// delivered before writing the call's bytes, and a new process rebuilds
+	// the session with Replay (see EventJournal, and journal.go for the
+	// format).
+	Journal bool
+
 	// Clock, when set, tells the Connection the time, so that a PUBLISH
 	// kept for later (queued, or stored in the session) is sent with its
 	// Message Expiry Interval counted down, and one that expires before it

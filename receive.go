@@ -27,14 +27,14 @@ import (
 // to its maximum packet size plus 64 KiB) and handles them in the Send call
 // that sends a successful CONNACK.
 func (c *Connection[ID]) Recv(chunk []byte) {
-	c.enter()
+	first := c.enter()
 	if len(chunk) == 0 {
 		c.idle = true
 	}
 	if !c.closing {
 		c.consume(chunk)
 	}
-	c.leave()
+	c.leave(first)
 }
 
 // consume handles the held bytes followed by chunk.

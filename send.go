@@ -40,7 +40,7 @@ func (c *Connection[ID]) Send(p packet.Packet) error {
 		c.abandon(first)
 		return err
 	}
-	c.leave()
+	c.leave(first)
 	return nil
 }
 
@@ -162,5 +162,10 @@ func (c *Connection[ID]) sendAck(p packet.Packet, id ID, m *packetid.Map[ID, exc
 		return err
 	}
 	c.advance(m, id, next, r)
+	if m == &c.outbound {
+		c.logOurs(id)
+	} else {
+		c.logTheirs(id, owed)
+	}
 	return nil
 }

@@ -161,7 +161,11 @@ func (c *Connection[ID]) dropStored() {
 	}
 	clear(c.queue[len(kept):])
 	c.queue = kept
-	c.inbound.Clear()
+	for _, id := range c.inbound.Keys(nil) {
+		x := c.inStep(id)
+		c.inbound.Delete(id)
+		c.logTheirs(id, x)
+	}
 	c.inflightIn = 0
 	c.sess.present = false
 }
@@ -205,6 +209,7 @@ func (c *Connection[ID]) resend() {
 		case owePubrel, awaitPubcomp:
 			c.autoAck(packet.TypePubrel, id, 0)
 			c.outbound.Set(id, awaitPubcomp)
+			c.logOurs(id)
 			c.sendQuota--
 		case awaitPuback, awaitPubrec:
 			m := c.stored.Value(id)
@@ -213,6 +218,7 @@ func (c *Connection[ID]) resend() {
 				waiting = append(waiting, m)
 				c.outbound.Delete(id)
 				c.stored.Delete(id)
+				c.logQueued(id, m)
 				continue
 			}
 			c.sendMessage(id, m, true)
@@ -253,8 +259,10 @@ func (c *Connection[ID]) sendMessage(id ID, m message, again bool) {
 	if c.sess.persists {
 		m.at, m.sent = time.Time{}, true
 		c.stored.Set(id, m)
+		c.logOurs(id)
 	} else {
 		c.retire(m.wire)
+		c.logOursEnded(id) // out of the queue, and not kept
 	}
 }
 
@@ -267,5 +275,6 @@ func (c *Connection[ID]) release(id ID, m message) {
 	c.stored.Delete(id)
 	c.outbound.Delete(id)
 	c.ids.Release(id)
+	c.logOursEnded(id)
 	c.emit(Event[ID]{Kind: EventIDReleased, PacketID: id})
 }
