@@ -61,7 +61,7 @@ type Connection[ID packetid.ID] struct {
 	*flight[ID]     // exchanges in progress and messages waiting (flight.go); nil while idle with none
 	lastID       ID // the packet identifier handed out last, while flight is nil
 	aliasIn      topicalias.Receiver
-	sess         session // what of the session is not in flight (session.go)
+	sess         session          // what of the session is not in flight (session.go)
 	journaled    journaledSession // the session as the last journal batch described it
 
 	// Timers (keepalive.go): those armed, and with Config.Clock their
