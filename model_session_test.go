@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/packetid"
 	"github.com/mqttcore/mqtt/property"
 	"pgregory.net/rapid"
 )
@@ -37,100 +38,125 @@ import (
 // delivered at least once and every QoS 2 message exactly once unless its
 // drop was reported (then at most once), no identifier in use, no exchange
 // or queued message left.
+//
+// Each run draws the identifier width, Connection[uint16] or the 4-byte
+// Connection[uint32], and where each side's identifiers start (see
+// drawLastID); the invariants are the same for both widths.
 func TestModelSession(t *testing.T) {
 	var st sessStats
 	defer func() { t.Logf("%+v", st) }()
 	rapid.Check(t, func(rt *rapid.T) {
 		st.runs++
-		m := newSessModel(rt)
-		m.reconnect(rt, true)
-		// Actions by weight: the pipe and publishing dominate, a network
-		// event every twenty steps or so.
-		type action struct {
-			weight int
-			name   string
-			run    func(*rapid.T)
+		if drawWide(rt) {
+			st.wide++
+			st.add(runModelSession[uint32](rt))
+		} else {
+			st.add(runModelSession[uint16](rt))
 		}
-		actions := []action{
-			{6, "publish", func(rt *rapid.T) {
-				i := rapid.IntRange(0, 1).Draw(rt, "from")
-				m.publish(i, packet.QoS(rapid.IntRange(1, 2).Draw(rt, "qos")))
-			}},
-			{8, "deliver", func(rt *rapid.T) {
-				i := rapid.IntRange(0, 1).Draw(rt, "direction")
-				if n := len(m.sides[i].pipe); n > 0 {
-					m.deliver(i, rapid.IntRange(1, n).Draw(rt, "bytes"))
-				}
-			}},
-			{4, "ack", func(rt *rapid.T) {
-				i := rapid.IntRange(0, 1).Draw(rt, "side")
-				if n := len(m.sides[i].owed); n > 0 {
-					m.ack(i, rapid.IntRange(0, n-1).Draw(rt, "which"))
-				}
-			}},
-			{1, "subscribe", func(rt *rapid.T) {
-				if m.connected {
-					m.send(0, &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "m/#", QoS: 2}}})
-				}
-			}},
-			{1, "ping", func(rt *rapid.T) {
-				if m.connected {
-					m.handle(0, m.sides[0].c.TimerFired(TimerPing))
-				}
-			}},
-			{2, "disconnect", func(rt *rapid.T) {
-				if m.connected {
-					m.disconnect(rt)
-				}
-			}},
-			{1, "restart client", func(rt *rapid.T) {
-				if !m.connected {
-					m.restart(0)
-				}
-			}},
-			{1, "restart server", func(rt *rapid.T) {
-				if !m.connected {
-					m.restart(1)
-				}
-			}},
-			{3, "reconnect", func(rt *rapid.T) {
-				if !m.connected {
-					m.reconnect(rt, false)
-				}
-			}},
-		}
-		total := 0
-		for _, a := range actions {
-			total += a.weight
-		}
-		steps := 50 + rapid.IntRange(0, 250).Draw(rt, "steps")
-		for range steps {
-			w := rapid.IntRange(0, total-1).Draw(rt, "action")
-			for _, a := range actions {
-				if w < a.weight {
-					a.run(rt)
-					break
-				}
-				w -= a.weight
-			}
-			m.check()
-		}
-		if !m.connected {
-			m.restart(1)
-			m.handshake(rt, false, false)
-		}
-		m.drain(rt)
-		m.final()
-		st.add(m)
 	})
+}
+
+func runModelSession[ID packetid.ID](rt *rapid.T) sessLedger {
+	m := newSessModel[ID](rt)
+	m.reconnect(rt, true)
+	// Actions by weight: the pipe and publishing dominate, a network
+	// event every twenty steps or so.
+	type action struct {
+		weight int
+		name   string
+		run    func(*rapid.T)
+	}
+	actions := []action{
+		{6, "publish", func(rt *rapid.T) {
+			i := rapid.IntRange(0, 1).Draw(rt, "from")
+			m.publish(i, packet.QoS(rapid.IntRange(1, 2).Draw(rt, "qos")))
+		}},
+		{8, "deliver", func(rt *rapid.T) {
+			i := rapid.IntRange(0, 1).Draw(rt, "direction")
+			if n := len(m.sides[i].pipe); n > 0 {
+				m.deliver(i, rapid.IntRange(1, n).Draw(rt, "bytes"))
+			}
+		}},
+		{4, "ack", func(rt *rapid.T) {
+			i := rapid.IntRange(0, 1).Draw(rt, "side")
+			if n := len(m.sides[i].owed); n > 0 {
+				m.ack(i, rapid.IntRange(0, n-1).Draw(rt, "which"))
+			}
+		}},
+		{1, "subscribe", func(rt *rapid.T) {
+			if m.connected {
+				m.send(0, &packet.SubscribeOf[ID]{Subscriptions: []packet.Subscription{{Filter: "m/#", QoS: 2}}})
+			}
+		}},
+		{1, "ping", func(rt *rapid.T) {
+			if m.connected {
+				m.handle(0, m.sides[0].c.TimerFired(TimerPing))
+			}
+		}},
+		{2, "disconnect", func(rt *rapid.T) {
+			if m.connected {
+				m.disconnect(rt)
+			}
+		}},
+		{1, "restart client", func(rt *rapid.T) {
+			if !m.connected {
+				m.restart(0)
+			}
+		}},
+		{1, "restart server", func(rt *rapid.T) {
+			if !m.connected {
+				m.restart(1)
+			}
+		}},
+		{3, "reconnect", func(rt *rapid.T) {
+			if !m.connected {
+				m.reconnect(rt, false)
+			}
+		}},
+	}
+	total := 0
+	for _, a := range actions {
+		total += a.weight
+	}
+	steps := 50 + rapid.IntRange(0, 250).Draw(rt, "steps")
+	for range steps {
+		w := rapid.IntRange(0, total-1).Draw(rt, "action")
+		for _, a := range actions {
+			if w < a.weight {
+				a.run(rt)
+				break
+			}
+			w -= a.weight
+		}
+		m.check()
+	}
+	if !m.connected {
+		m.restart(1)
+		m.handshake(rt, false, false)
+	}
+	m.drain(rt)
+	m.final()
+	return m.sessLedger
 }
 
 // sessStats counts what the runs exercised, for the test log.
 type sessStats struct {
-	runs, messages, delivered, dropped, reconnects, clean, forgot, restarts int
+	runs, wide, messages, delivered, dropped, reconnects, clean, forgot, restarts int
 }
 
-func (st *sessStats) add(m *sessModel) {
+// sessLedger is what happened to the messages of one run, by payload,
+// and how often the network events came: nothing in it depends on the
+// identifier width.
+type sessLedger struct {
+	seq                                 uint64
+	reconnects, clean, forgot, restarts int
+	sentQoS                             map[string]packet.QoS
+	delivered                           map[string]int
+	dropped                             map[string]bool // reported with EventDropped
+	excused                             map[string]bool // thrown away by the broker application itself
+}
+
+func (st *sessStats) add(m sessLedger) {
 	st.messages += len(m.sentQoS)
 	st.delivered += len(m.delivered)
 	st.dropped += len(m.dropped)
@@ -140,22 +166,26 @@ func (st *sessStats) add(m *sessModel) {
 	st.restarts += m.restarts
 }
 
-type sessSide struct {
+type sessSide[ID packetid.ID] struct {
 	role    Role
-	c       *tconn[uint16]
+	c       *tconn[ID]
 	cfg     Config
-	pipe    []byte            // bytes sent, not yet delivered to the peer
-	owed    []packet.Packet   // acknowledgements left to the caller
-	ids     map[uint16]string // identifiers in use: the payload of their PUBLISH, "" for SUBSCRIBE
-	dropped map[uint16]bool   // dropped in the current call, release awaited
+	pipe    []byte          // bytes sent, not yet delivered to the peer
+	owed    []packet.Packet // acknowledgements left to the caller
+	ids     map[ID]string   // identifiers in use: the payload of their PUBLISH, "" for SUBSCRIBE
+	dropped map[ID]bool     // dropped in the current call, release awaited
 	armed   [4]bool
 	recvMax int // the Receive Maximum this side announced on the current connection
+	firstID ID  // a new Connection's identifiers follow it, until it imports a session
 }
 
-type sessModel struct {
+// newConn returns a new Connection for side s, without session.
+func (s *sessSide[ID]) newConn() *tconn[ID] { return newModelConn(s.role, s.cfg, s.firstID) }
+
+type sessModel[ID packetid.ID] struct {
 	t     *rapid.T
 	v     packet.Version
-	sides [2]*sessSide
+	sides [2]*sessSide[ID]
 
 	connected   bool
 	persistent  bool    // the current (or last) connection's session outlives it
@@ -167,45 +197,33 @@ type sessModel struct {
 	lateImport            []byte // the server's session, imported once CONNECT arrives
 	releaseIsDrop         bool   // see TestRegressionClosedNonPersistentNoEventDropped
 
-	seq                                 uint64
-	reconnects, clean, forgot, restarts int
-	sentQoS                             map[string]packet.QoS
-	delivered                           map[string]int
-	dropped                             map[string]bool // reported with EventDropped
-	excused                             map[string]bool // thrown away by the broker application itself
+	sessLedger
 }
 
-func newSessModel(rt *rapid.T) *sessModel {
+func newSessModel[ID packetid.ID](rt *rapid.T) *sessModel[ID] {
 	v := rapid.SampledFrom([]packet.Version{packet.V311, packet.V5}).Draw(rt, "version")
-	m := &sessModel{t: rt, v: v, sentQoS: map[string]packet.QoS{}, delivered: map[string]int{},
-		dropped: map[string]bool{}, excused: map[string]bool{}}
+	m := &sessModel[ID]{t: rt, v: v, sessLedger: sessLedger{sentQoS: map[string]packet.QoS{}, delivered: map[string]int{},
+		dropped: map[string]bool{}, excused: map[string]bool{}}}
 	m.varyRecvMax = rapid.Bool().Draw(rt, "vary receive maximum")
 	for i, r := range []Role{RoleClient, RoleServer} {
-		cfg := Config{
-			ManualPuback:            rapid.Bool().Draw(rt, fmt.Sprint(r, " manual puback")),
-			ManualPubrec:            rapid.Bool().Draw(rt, fmt.Sprint(r, " manual pubrec")),
-			ManualPubrel:            rapid.Bool().Draw(rt, fmt.Sprint(r, " manual pubrel")),
-			ManualPubcomp:           rapid.Bool().Draw(rt, fmt.Sprint(r, " manual pubcomp")),
-			QueueWhenQuotaExhausted: rapid.Bool().Draw(rt, fmt.Sprint(r, " queue")),
-		}
-		s := &sessSide{role: r, cfg: cfg, ids: map[uint16]string{}, dropped: map[uint16]bool{}}
+		cfg := drawModelConfig(rt, r)
+		s := &sessSide[ID]{role: r, cfg: cfg, ids: map[ID]string{}, dropped: map[ID]bool{}}
 		if r == RoleClient {
 			s.cfg.Version = v
 			s.cfg.OfflineQueue = rapid.Bool().Draw(rt, "offline queue")
-			s.c = newTestClient[uint16](s.cfg)
-		} else {
-			s.c = newTestServer[uint16](s.cfg)
 		}
+		s.firstID = drawLastID[ID](rt, fmt.Sprint(r, " first id"))
+		s.c = s.newConn()
 		s.recvMax = rapid.IntRange(1, 4).Draw(rt, fmt.Sprint(r, " receive maximum"))
 		m.sides[i] = s
 	}
 	return m
 }
 
-func (m *sessModel) name(i int) string { return roleName(m.sides[i].role) }
+func (m *sessModel[ID]) name(i int) string { return roleName(m.sides[i].role) }
 
 // handle carries out the events of side i.
-func (m *sessModel) handle(i int, evs []Event[uint16]) {
+func (m *sessModel[ID]) handle(i int, evs []Event[ID]) {
 	s := m.sides[i]
 	for _, e := range evs {
 		switch e.Kind {
@@ -221,7 +239,7 @@ func (m *sessModel) handle(i int, evs []Event[uint16]) {
 			// PacketID names the message; Packet is a copy when the
 			// Connection kept one.
 			key := s.ids[e.PacketID]
-			if p, ok := e.Packet.(*packet.Publish); ok && (string(p.Payload) != key || p.PacketID != e.PacketID) {
+			if p, ok := e.Packet.(*packet.PublishOf[ID]); ok && (string(p.Payload) != key || p.PacketID != e.PacketID) {
 				m.t.Fatalf("%v: dropped message %x under id %d, the model has %x there", m.name(i), p.Payload, e.PacketID, key)
 			} else if !ok && e.Packet != nil {
 				m.t.Fatalf("%v: EventDropped of %T", m.name(i), e.Packet)
@@ -261,10 +279,10 @@ func (m *sessModel) handle(i int, evs []Event[uint16]) {
 
 // received notes a packet side i received, and the acknowledgement it
 // owes when that is left to the caller.
-func (m *sessModel) received(i int, p packet.Packet) {
+func (m *sessModel[ID]) received(i int, p packet.Packet) {
 	s := m.sides[i]
 	switch p := p.(type) {
-	case *packet.Publish:
+	case *packet.PublishOf[ID]:
 		key := string(p.Payload)
 		want, ok := m.sentQoS[key]
 		if !ok || want != p.QoS {
@@ -278,37 +296,37 @@ func (m *sessModel) received(i int, p packet.Packet) {
 			m.t.Fatalf("MQTT-4.3.3-10: QoS 2 message %x delivered %d times (dropped %v)", key, m.delivered[key], m.dropped[key])
 		}
 		if p.QoS == packet.QoS1 && s.cfg.ManualPuback {
-			s.owed = append(s.owed, &packet.Puback{PacketID: p.PacketID})
+			s.owed = append(s.owed, &packet.PubackOf[ID]{PacketID: p.PacketID})
 		}
 		if p.QoS == packet.QoS2 && s.cfg.ManualPubrec {
-			s.owed = append(s.owed, &packet.Pubrec{PacketID: p.PacketID})
+			s.owed = append(s.owed, &packet.PubrecOf[ID]{PacketID: p.PacketID})
 		}
-	case *packet.Pubrec:
+	case *packet.PubrecOf[ID]:
 		if s.cfg.ManualPubrel {
-			s.owed = append(s.owed, &packet.Pubrel{PacketID: p.PacketID})
+			s.owed = append(s.owed, &packet.PubrelOf[ID]{PacketID: p.PacketID})
 		}
-	case *packet.Pubrel:
+	case *packet.PubrelOf[ID]:
 		if s.cfg.ManualPubcomp {
-			s.owed = append(s.owed, &packet.Pubcomp{PacketID: p.PacketID})
+			s.owed = append(s.owed, &packet.PubcompOf[ID]{PacketID: p.PacketID})
 		}
-	case *packet.Subscribe:
-		s.owed = append(s.owed, &packet.Suback{PacketID: p.PacketID, Reasons: []packet.ReasonCode{2}})
+	case *packet.SubscribeOf[ID]:
+		s.owed = append(s.owed, &packet.SubackOf[ID]{PacketID: p.PacketID, Reasons: []packet.ReasonCode{2}})
 	}
 }
 
 // send has side i send p; it must succeed.
-func (m *sessModel) send(i int, p packet.Packet) {
+func (m *sessModel[ID]) send(i int, p packet.Packet) {
 	evs, err := m.sides[i].c.Send(p)
 	if err != nil {
 		m.t.Fatalf("%v Send(%v): %v", m.name(i), p.Type(), err)
 	}
-	if s, ok := p.(*packet.Subscribe); ok {
+	if s, ok := p.(*packet.SubscribeOf[ID]); ok {
 		m.noteID(i, s.PacketID, "")
 	}
 	m.handle(i, evs)
 }
 
-func (m *sessModel) noteID(i int, id uint16, payload string) {
+func (m *sessModel[ID]) noteID(i int, id ID, payload string) {
 	s := m.sides[i]
 	if id == 0 {
 		m.t.Fatalf("MQTT-2.2.1-3: %v sent a packet without identifier", m.name(i))
@@ -320,14 +338,14 @@ func (m *sessModel) noteID(i int, id uint16, payload string) {
 }
 
 // publish has side i publish a new message, if it can now.
-func (m *sessModel) publish(i int, qos packet.QoS) {
+func (m *sessModel[ID]) publish(i int, qos packet.QoS) {
 	s := m.sides[i]
 	if !m.connected && (i == 1 || !s.cfg.OfflineQueue) {
 		return // a broker keeps offline messages itself; not modelled
 	}
 	m.seq++
 	payload := binary.BigEndian.AppendUint64([]byte{byte(i)}, m.seq)
-	p := &packet.Publish{Topic: "m/t", QoS: qos, Payload: payload}
+	p := &packet.PublishOf[ID]{Topic: "m/t", QoS: qos, Payload: payload}
 	if m.v == packet.V5 && m.seq%3 == 0 {
 		p.Props = property.Properties{ContentType: "c", User: []property.User{{Key: "k", Value: "v"}}}
 	}
@@ -347,7 +365,7 @@ func (m *sessModel) publish(i int, qos packet.QoS) {
 }
 
 // deliver hands the first n bytes side i sent to the peer.
-func (m *sessModel) deliver(i, n int) {
+func (m *sessModel[ID]) deliver(i, n int) {
 	s, peer := m.sides[i], 1-i
 	chunk := s.pipe[:n]
 	s.pipe = s.pipe[n:]
@@ -355,7 +373,7 @@ func (m *sessModel) deliver(i, n int) {
 }
 
 // ack sends the k-th acknowledgement side i owes.
-func (m *sessModel) ack(i, k int) {
+func (m *sessModel[ID]) ack(i, k int) {
 	s := m.sides[i]
 	p := s.owed[k]
 	s.owed = append(s.owed[:k], s.owed[k+1:]...)
@@ -365,7 +383,7 @@ func (m *sessModel) ack(i, k int) {
 // disconnect ends the network connection: abruptly (what is in flight is
 // lost) or, in v5, after a client DISCONNECT that may change the Session
 // Expiry Interval and may or may not reach the server.
-func (m *sessModel) disconnect(rt *rapid.T) {
+func (m *sessModel[ID]) disconnect(rt *rapid.T) {
 	m.allowClose = true
 	if m.v == packet.V5 && rapid.Bool().Draw(rt, "graceful") {
 		d := &packet.Disconnect{}
@@ -416,14 +434,10 @@ func (m *sessModel) disconnect(rt *rapid.T) {
 // restart replaces side i's Connection by a new one that imports what the
 // old one exported (a process restart; for the server, the new Connection
 // a broker makes for each network connection).
-func (m *sessModel) restart(i int) {
+func (m *sessModel[ID]) restart(i int) {
 	s := m.sides[i]
 	data := s.c.ExportSession()
-	if i == 0 {
-		s.c = newTestClient[uint16](s.cfg)
-	} else {
-		s.c = newTestServer[uint16](s.cfg)
-	}
+	s.c = s.newConn()
 	m.restarts++
 	if err := s.c.ImportSession(data); err != nil {
 		m.t.Fatalf("%v: import: %v", m.name(i), err)
@@ -436,7 +450,7 @@ func (m *sessModel) restart(i int) {
 // reconnect opens a new network connection. The first starts the session;
 // later ones resume it, except for an occasional clean start or a broker
 // that lost the session.
-func (m *sessModel) reconnect(rt *rapid.T, first bool) {
+func (m *sessModel[ID]) reconnect(rt *rapid.T, first bool) {
 	clean := first && m.v == packet.V5
 	forget := false
 	if !first {
@@ -453,8 +467,8 @@ func (m *sessModel) reconnect(rt *rapid.T, first bool) {
 				m.excused[payload] = true
 			}
 		}
-		m.sides[1].ids = map[uint16]string{}
-		m.sides[1].c = newTestServer[uint16](m.sides[1].cfg)
+		m.sides[1].ids = map[ID]string{}
+		m.sides[1].c = m.sides[1].newConn()
 		m.hasSession[1] = false
 	case first:
 	case clean:
@@ -468,7 +482,7 @@ func (m *sessModel) reconnect(rt *rapid.T, first bool) {
 			m.restart(1)
 		default: // a new one importing the session between CONNECT and CONNACK
 			m.lateImport = m.sides[1].c.ExportSession()
-			m.sides[1].c = newTestServer[uint16](m.sides[1].cfg)
+			m.sides[1].c = m.sides[1].newConn()
 			m.restarts++
 		}
 	}
@@ -490,7 +504,7 @@ func (m *sessModel) reconnect(rt *rapid.T, first bool) {
 
 // handshake sends CONNECT and the CONNACK answering it, each delivered
 // whole.
-func (m *sessModel) handshake(rt *rapid.T, clean, first bool) {
+func (m *sessModel[ID]) handshake(rt *rapid.T, clean, first bool) {
 	cl, sv := m.sides[0], m.sides[1]
 	present := !clean && m.hasSession[1]
 	connect := &packet.Connect{ClientID: "ms", CleanStart: clean, KeepAlive: 60}
@@ -552,14 +566,14 @@ func (m *sessModel) handshake(rt *rapid.T, clean, first bool) {
 	m.check()
 }
 
-func (m *sessModel) drain(rt *rapid.T) { drainPipes(rt, m) }
+func (m *sessModel[ID]) drain(rt *rapid.T) { drainPipes(rt, m) }
 
-func (m *sessModel) backlog(i int) (pipe, owed int) {
+func (m *sessModel[ID]) backlog(i int) (pipe, owed int) {
 	return len(m.sides[i].pipe), len(m.sides[i].owed)
 }
 
 // check verifies the invariants that hold at every step.
-func (m *sessModel) check() {
+func (m *sessModel[ID]) check() {
 	for i, s := range m.sides {
 		c, peer := s.c, m.sides[1-i]
 		if q := c.SendQuota(); q < 0 {
@@ -596,7 +610,7 @@ func (m *sessModel) check() {
 }
 
 // final checks the drained state.
-func (m *sessModel) final() {
+func (m *sessModel[ID]) final() {
 	m.check()
 	for i, s := range m.sides {
 		c := s.c

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/packetid"
 	"github.com/mqttcore/mqtt/property"
 	"pgregory.net/rapid"
 )
@@ -22,121 +23,163 @@ import (
 // use. When the pipe is drained at the end: every QoS 1 and QoS 2 message
 // delivered (QoS 2 exactly once, QoS 1 at least once), no identifier in
 // use, no exchange pending, quotas back to their start.
+//
+// Each run draws the identifier width, Connection[uint16] or the 4-byte
+// Connection[uint32], and where each side's identifiers start (see
+// drawLastID); the invariants are the same for both widths.
 func TestModelPipe(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
-		v := rapid.SampledFrom([]packet.Version{packet.V311, packet.V5}).Draw(rt, "version")
-		m := &model{t: rt, v: v}
-		var recvMax [2]uint16
-		for i, r := range []Role{RoleClient, RoleServer} {
-			cfg := Config{
-				ManualPuback:            rapid.Bool().Draw(rt, fmt.Sprint(r, " manual puback")),
-				ManualPubrec:            rapid.Bool().Draw(rt, fmt.Sprint(r, " manual pubrec")),
-				ManualPubrel:            rapid.Bool().Draw(rt, fmt.Sprint(r, " manual pubrel")),
-				ManualPubcomp:           rapid.Bool().Draw(rt, fmt.Sprint(r, " manual pubcomp")),
-				QueueWhenQuotaExhausted: rapid.Bool().Draw(rt, fmt.Sprint(r, " queue")),
-			}
-			recvMax[i] = uint16(rapid.IntRange(1, 4).Draw(rt, fmt.Sprint(r, " receive maximum")))
-			if r == RoleClient {
-				cfg.Version = v
-				m.sides[i] = &side{role: r, c: newTestClient[uint16](cfg), cfg: cfg}
-			} else {
-				m.sides[i] = &side{role: r, c: newTestServer[uint16](cfg), cfg: cfg}
-			}
-			m.sides[i].ids = map[uint16]bool{}
-		}
-		connect := &packet.Connect{ClientID: "model", CleanStart: true, KeepAlive: 60}
-		connack := &packet.Connack{}
-		if v == packet.V5 {
-			connect.Props.ReceiveMaximum = recvMax[0]
-			connack.Props.ReceiveMaximum = recvMax[1]
-			m.sides[0].recvMax, m.sides[1].recvMax = int(recvMax[0]), int(recvMax[1])
+		if drawWide(rt) {
+			runModelPipe[uint32](rt)
 		} else {
-			m.sides[0].recvMax, m.sides[1].recvMax = 65535, 65535
+			runModelPipe[uint16](rt)
 		}
-		m.send(0, connect)
-		m.drain(rt)
-		if m.sides[1].c.State() != StateConnecting {
-			rt.Fatalf("server did not get CONNECT: %v", m.sides[1].c.State())
-		}
-		m.send(1, connack)
-		m.drain(rt)
-		for i := range m.sides {
-			if m.sides[i].c.State() != StateConnected {
-				rt.Fatalf("%v not connected", roleName(m.sides[i].role))
-			}
-			m.sides[i].quota0 = m.sides[i].c.SendQuota()
-		}
-
-		rt.Repeat(map[string]func(*rapid.T){
-			"publish": func(rt *rapid.T) {
-				i := rapid.IntRange(0, 1).Draw(rt, "from")
-				m.publish(i, packet.QoS(rapid.IntRange(0, 2).Draw(rt, "qos")))
-			},
-			"deliver": func(rt *rapid.T) {
-				i := rapid.IntRange(0, 1).Draw(rt, "direction")
-				if n := len(m.sides[i].pipe); n > 0 {
-					m.deliver(i, rapid.IntRange(1, n).Draw(rt, "bytes"))
-				}
-			},
-			"ack": func(rt *rapid.T) {
-				i := rapid.IntRange(0, 1).Draw(rt, "side")
-				if n := len(m.sides[i].owed); n > 0 {
-					m.ack(i, rapid.IntRange(0, n-1).Draw(rt, "which"))
-				}
-			},
-			"subscribe": func(rt *rapid.T) {
-				if rapid.Bool().Draw(rt, "unsubscribe") {
-					m.send(0, &packet.Unsubscribe{Filters: []string{"m/#"}})
-				} else {
-					m.send(0, &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "m/#", QoS: 2}}})
-				}
-			},
-			"ping": func(rt *rapid.T) {
-				if rapid.Bool().Draw(rt, "timer") {
-					m.fire(0, TimerPing)
-				} else {
-					m.send(0, &packet.Pingreq{})
-				}
-			},
-			"stale timer": func(rt *rapid.T) {
-				// A timer the Connection cancelled, or never armed, firing
-				// late does nothing.
-				i := rapid.IntRange(0, 1).Draw(rt, "side")
-				k := TimerPingResponse
-				if i == 1 {
-					k = TimerPing // the server has no ping timer
-				}
-				if m.sides[i].armed[k] {
-					return
-				}
-				if evs := m.sides[i].c.TimerFired(k); len(evs) != 0 {
-					rt.Fatalf("%v: stale %v fired: %v", roleName(m.sides[i].role), k, evs)
-				}
-			},
-			"": func(rt *rapid.T) { m.check() },
-		})
-
-		m.drain(rt)
-		m.final()
 	})
 }
 
-type side struct {
+// drawWide draws the identifier width of a model run: true for
+// Connection[uint32], the 4-byte extension.
+func drawWide(rt *rapid.T) bool { return rapid.Bool().Draw(rt, "uint32 identifiers") }
+
+// drawLastID draws where a new Connection's identifiers start: at 1, or
+// just before the end of the identifier space, so that a run crosses the
+// wrap to 1, or (for uint32) just below 0x10000, so that it uses
+// identifiers that do not fit in two bytes.
+func drawLastID[ID packetid.ID](rt *rapid.T, label string) ID {
+	switch rapid.IntRange(0, 2).Draw(rt, label) {
+	case 1:
+		return ^ID(0) - 2
+	case 2:
+		return ID(0xFFFF - 2)
+	}
+	return 0
+}
+
+// drawModelConfig draws the acknowledgements a model's side r leaves to
+// the caller, and whether it queues on an exhausted send quota.
+func drawModelConfig(rt *rapid.T, r Role) Config {
+	return Config{
+		ManualPuback:            rapid.Bool().Draw(rt, fmt.Sprint(r, " manual puback")),
+		ManualPubrec:            rapid.Bool().Draw(rt, fmt.Sprint(r, " manual pubrec")),
+		ManualPubrel:            rapid.Bool().Draw(rt, fmt.Sprint(r, " manual pubrel")),
+		ManualPubcomp:           rapid.Bool().Draw(rt, fmt.Sprint(r, " manual pubcomp")),
+		QueueWhenQuotaExhausted: rapid.Bool().Draw(rt, fmt.Sprint(r, " queue")),
+	}
+}
+
+// newModelConn returns a new Connection of role r whose first identifier
+// follows last.
+func newModelConn[ID packetid.ID](r Role, cfg Config, last ID) *tconn[ID] {
+	c := newTestConn[ID](r, cfg)
+	c.ids.SetLast(last)
+	return c
+}
+
+func runModelPipe[ID packetid.ID](rt *rapid.T) {
+	v := rapid.SampledFrom([]packet.Version{packet.V311, packet.V5}).Draw(rt, "version")
+	m := &model[ID]{t: rt, v: v}
+	var recvMax [2]uint16
+	for i, r := range []Role{RoleClient, RoleServer} {
+		cfg := drawModelConfig(rt, r)
+		recvMax[i] = uint16(rapid.IntRange(1, 4).Draw(rt, fmt.Sprint(r, " receive maximum")))
+		if r == RoleClient {
+			cfg.Version = v
+		}
+		m.sides[i] = &side[ID]{role: r, c: newModelConn(r, cfg, drawLastID[ID](rt, fmt.Sprint(r, " first id"))), cfg: cfg}
+		m.sides[i].ids = map[ID]bool{}
+	}
+	connect := &packet.Connect{ClientID: "model", CleanStart: true, KeepAlive: 60}
+	connack := &packet.Connack{}
+	if v == packet.V5 {
+		connect.Props.ReceiveMaximum = recvMax[0]
+		connack.Props.ReceiveMaximum = recvMax[1]
+		m.sides[0].recvMax, m.sides[1].recvMax = int(recvMax[0]), int(recvMax[1])
+	} else {
+		m.sides[0].recvMax, m.sides[1].recvMax = 65535, 65535
+	}
+	m.send(0, connect)
+	m.drain(rt)
+	if m.sides[1].c.State() != StateConnecting {
+		rt.Fatalf("server did not get CONNECT: %v", m.sides[1].c.State())
+	}
+	m.send(1, connack)
+	m.drain(rt)
+	for i := range m.sides {
+		if m.sides[i].c.State() != StateConnected {
+			rt.Fatalf("%v not connected", roleName(m.sides[i].role))
+		}
+		m.sides[i].quota0 = m.sides[i].c.SendQuota()
+	}
+
+	rt.Repeat(map[string]func(*rapid.T){
+		"publish": func(rt *rapid.T) {
+			i := rapid.IntRange(0, 1).Draw(rt, "from")
+			m.publish(i, packet.QoS(rapid.IntRange(0, 2).Draw(rt, "qos")))
+		},
+		"deliver": func(rt *rapid.T) {
+			i := rapid.IntRange(0, 1).Draw(rt, "direction")
+			if n := len(m.sides[i].pipe); n > 0 {
+				m.deliver(i, rapid.IntRange(1, n).Draw(rt, "bytes"))
+			}
+		},
+		"ack": func(rt *rapid.T) {
+			i := rapid.IntRange(0, 1).Draw(rt, "side")
+			if n := len(m.sides[i].owed); n > 0 {
+				m.ack(i, rapid.IntRange(0, n-1).Draw(rt, "which"))
+			}
+		},
+		"subscribe": func(rt *rapid.T) {
+			if rapid.Bool().Draw(rt, "unsubscribe") {
+				m.send(0, &packet.UnsubscribeOf[ID]{Filters: []string{"m/#"}})
+			} else {
+				m.send(0, &packet.SubscribeOf[ID]{Subscriptions: []packet.Subscription{{Filter: "m/#", QoS: 2}}})
+			}
+		},
+		"ping": func(rt *rapid.T) {
+			if rapid.Bool().Draw(rt, "timer") {
+				m.fire(0, TimerPing)
+			} else {
+				m.send(0, &packet.Pingreq{})
+			}
+		},
+		"stale timer": func(rt *rapid.T) {
+			// A timer the Connection cancelled, or never armed, firing
+			// late does nothing.
+			i := rapid.IntRange(0, 1).Draw(rt, "side")
+			k := TimerPingResponse
+			if i == 1 {
+				k = TimerPing // the server has no ping timer
+			}
+			if m.sides[i].armed[k] {
+				return
+			}
+			if evs := m.sides[i].c.TimerFired(k); len(evs) != 0 {
+				rt.Fatalf("%v: stale %v fired: %v", roleName(m.sides[i].role), k, evs)
+			}
+		},
+		"": func(rt *rapid.T) { m.check() },
+	})
+
+	m.drain(rt)
+	m.final()
+}
+
+type side[ID packetid.ID] struct {
 	role    Role
-	c       *tconn[uint16]
+	c       *tconn[ID]
 	cfg     Config
 	pipe    []byte          // bytes sent, not yet delivered to the peer
 	owed    []packet.Packet // acknowledgements left to the caller
-	ids     map[uint16]bool // identifiers in use by our exchanges
+	ids     map[ID]bool     // identifiers in use by our exchanges
 	armed   [4]bool         // timers armed
 	recvMax int             // the Receive Maximum this side announced
 	quota0  int
 }
 
-type model struct {
+type model[ID packetid.ID] struct {
 	t     *rapid.T
 	v     packet.Version
-	sides [2]*side
+	sides [2]*side[ID]
 	seq   uint64
 	// messages sent by side i at QoS q, and deliveries, by payload
 	sentQoS   map[string]packet.QoS
@@ -144,7 +187,7 @@ type model struct {
 }
 
 // handle carries out the events of side i.
-func (m *model) handle(i int, evs []Event[uint16]) {
+func (m *model[ID]) handle(i int, evs []Event[ID]) {
 	s := m.sides[i]
 	for _, e := range evs {
 		switch e.Kind {
@@ -169,10 +212,10 @@ func (m *model) handle(i int, evs []Event[uint16]) {
 
 // received notes a packet side i received, and the acknowledgement it
 // owes when that is left to the caller.
-func (m *model) received(i int, p packet.Packet) {
+func (m *model[ID]) received(i int, p packet.Packet) {
 	s := m.sides[i]
 	switch p := p.(type) {
-	case *packet.Publish:
+	case *packet.PublishOf[ID]:
 		key := string(p.Payload)
 		want, ok := m.sentQoS[key]
 		if !ok || want != p.QoS {
@@ -183,23 +226,23 @@ func (m *model) received(i int, p packet.Packet) {
 			m.t.Fatalf("MQTT-4.3.3-10: QoS 2 message %q delivered %d times", key, m.delivered[key])
 		}
 		if p.QoS == packet.QoS1 && s.cfg.ManualPuback {
-			s.owed = append(s.owed, &packet.Puback{PacketID: p.PacketID})
+			s.owed = append(s.owed, &packet.PubackOf[ID]{PacketID: p.PacketID})
 		}
 		if p.QoS == packet.QoS2 && s.cfg.ManualPubrec {
-			s.owed = append(s.owed, &packet.Pubrec{PacketID: p.PacketID})
+			s.owed = append(s.owed, &packet.PubrecOf[ID]{PacketID: p.PacketID})
 		}
-	case *packet.Pubrec:
+	case *packet.PubrecOf[ID]:
 		if s.cfg.ManualPubrel {
-			s.owed = append(s.owed, &packet.Pubrel{PacketID: p.PacketID})
+			s.owed = append(s.owed, &packet.PubrelOf[ID]{PacketID: p.PacketID})
 		}
-	case *packet.Pubrel:
+	case *packet.PubrelOf[ID]:
 		if s.cfg.ManualPubcomp {
-			s.owed = append(s.owed, &packet.Pubcomp{PacketID: p.PacketID})
+			s.owed = append(s.owed, &packet.PubcompOf[ID]{PacketID: p.PacketID})
 		}
-	case *packet.Subscribe:
-		s.owed = append(s.owed, &packet.Suback{PacketID: p.PacketID, Reasons: []packet.ReasonCode{2}})
-	case *packet.Unsubscribe:
-		u := &packet.Unsuback{PacketID: p.PacketID}
+	case *packet.SubscribeOf[ID]:
+		s.owed = append(s.owed, &packet.SubackOf[ID]{PacketID: p.PacketID, Reasons: []packet.ReasonCode{2}})
+	case *packet.UnsubscribeOf[ID]:
+		u := &packet.UnsubackOf[ID]{PacketID: p.PacketID}
 		if m.v == packet.V5 {
 			u.Reasons = []packet.ReasonCode{0}
 		}
@@ -208,7 +251,7 @@ func (m *model) received(i int, p packet.Packet) {
 }
 
 // send has side i send p; it must succeed.
-func (m *model) send(i int, p packet.Packet) {
+func (m *model[ID]) send(i int, p packet.Packet) {
 	evs, err := m.sides[i].c.Send(p)
 	if err != nil {
 		m.t.Fatalf("%v Send(%v): %v", roleName(m.sides[i].role), p.Type(), err)
@@ -218,14 +261,14 @@ func (m *model) send(i int, p packet.Packet) {
 }
 
 // noteID records the identifier a successful Send gave p.
-func (m *model) noteID(i int, p packet.Packet) {
-	var id uint16
+func (m *model[ID]) noteID(i int, p packet.Packet) {
+	var id ID
 	switch p := p.(type) {
-	case *packet.Publish:
+	case *packet.PublishOf[ID]:
 		id = p.PacketID
-	case *packet.Subscribe:
+	case *packet.SubscribeOf[ID]:
 		id = p.PacketID
-	case *packet.Unsubscribe:
+	case *packet.UnsubscribeOf[ID]:
 		id = p.PacketID
 	default:
 		return
@@ -240,13 +283,13 @@ func (m *model) noteID(i int, p packet.Packet) {
 	s.ids[id] = true
 }
 
-func (m *model) publish(i int, qos packet.QoS) {
+func (m *model[ID]) publish(i int, qos packet.QoS) {
 	if m.sentQoS == nil {
 		m.sentQoS, m.delivered = map[string]packet.QoS{}, map[string]int{}
 	}
 	m.seq++
 	payload := binary.BigEndian.AppendUint64([]byte{byte(i)}, m.seq)
-	p := &packet.Publish{Topic: "m/t", QoS: qos, Payload: payload}
+	p := &packet.PublishOf[ID]{Topic: "m/t", QoS: qos, Payload: payload}
 	if m.v == packet.V5 && m.seq%3 == 0 {
 		p.Props = property.Properties{MessageExpiry: 60, ContentType: "c"}
 	}
@@ -270,7 +313,7 @@ func (m *model) publish(i int, qos packet.QoS) {
 }
 
 // deliver hands the first n bytes side i sent to the peer.
-func (m *model) deliver(i, n int) {
+func (m *model[ID]) deliver(i, n int) {
 	s, peer := m.sides[i], 1-i
 	chunk := s.pipe[:n]
 	s.pipe = s.pipe[n:]
@@ -278,20 +321,20 @@ func (m *model) deliver(i, n int) {
 }
 
 // ack sends the k-th acknowledgement side i owes.
-func (m *model) ack(i, k int) {
+func (m *model[ID]) ack(i, k int) {
 	s := m.sides[i]
 	p := s.owed[k]
 	s.owed = append(s.owed[:k], s.owed[k+1:]...)
 	m.send(i, p)
 }
 
-func (m *model) fire(i int, k TimerKind) {
+func (m *model[ID]) fire(i int, k TimerKind) {
 	m.handle(i, m.sides[i].c.TimerFired(k))
 }
 
-func (m *model) drain(rt *rapid.T) { drainPipes(rt, m) }
+func (m *model[ID]) drain(rt *rapid.T) { drainPipes(rt, m) }
 
-func (m *model) backlog(i int) (pipe, owed int) {
+func (m *model[ID]) backlog(i int) (pipe, owed int) {
 	return len(m.sides[i].pipe), len(m.sides[i].owed)
 }
 
@@ -327,7 +370,7 @@ func drainPipes(rt *rapid.T, m pipeModel) {
 }
 
 // check verifies the invariants that hold at every step.
-func (m *model) check() {
+func (m *model[ID]) check() {
 	for i, s := range m.sides {
 		c, peer := s.c, m.sides[1-i]
 		if c.State() != StateConnected || c.closing {
@@ -356,7 +399,7 @@ func (m *model) check() {
 }
 
 // final checks the drained state.
-func (m *model) final() {
+func (m *model[ID]) final() {
 	m.check()
 	for _, s := range m.sides {
 		c := s.c
