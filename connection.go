@@ -83,6 +83,7 @@ type Connection[ID packetid.ID] struct {
 	began           bool         // a CONNECT was sent or received on this network connection
 	pingOutstanding bool
 	emptyClientID   bool         // server: the CONNECT had an empty Client Identifier
+	clientID        string       // the Client Identifier in force (ClientID)
 	auth            auth         // enhanced authentication (auth.go)
 	responseInfo    bool         // server: the client asked for Response Information
 	will            capabilities // server: what the client's will needs
@@ -185,6 +186,21 @@ func (c *Connection[ID]) State() State {
 	}
 	return c.state
 }
+
+// ClientID returns the Client Identifier in force on the current or last
+// network connection: the CONNECT's, or the one the server assigned to a
+// client that sent an empty one.
+//
+// A server assigns one as soon as it receives such a CONNECT, so the
+// caller has it while handling the CONNECT (to find the client's session):
+// Config.AssignClientID's, or a random one. A v5 CONNACK then names it in
+// its Assigned Client Identifier (MQTT-3.2.2-16): Send sends a copy of a
+// successful CONNACK that carries it, leaving the caller's packet as it
+// was, unless the caller set one itself, which then is the identifier in
+// force. A 3.1.1 client is not told (MQTT-3.1.3-6: the server treats the
+// CONNECT as if the client had given that identifier). A client returns
+// the identifier of its CONNECT, or the one its CONNACK assigned.
+func (c *Connection[ID]) ClientID() string { return c.clientID }
 
 // Version returns the protocol version in use; 0 for a server that has not
 // yet received CONNECT.

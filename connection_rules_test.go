@@ -1502,19 +1502,32 @@ func TestRulesManualAcks(t *testing.T) {
 			s := serverConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
 			evs := s.Recv(wire(t, v, &packet.Subscribe{PacketID: 8, Subscriptions: []packet.Subscription{{Filter: "a"}}},
 				&packet.Unsubscribe{PacketID: 9, Filters: []string{"a"}}))
-			if len(received(evs)) != 2 || len(sentTypes(evs)) != 0 {
+			ps := received(evs)
+			if len(ps) != 2 || len(sentTypes(evs)) != 0 {
 				t.Fatalf("%v", evs)
 			}
+			// The acknowledgements built from the requests received, in
+			// the connection's version (packet.SubscribeOf.Ack).
+			suback, err := ps[0].(*packet.Subscribe).Ack(s.Version(), packet.GrantedQoS0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			unsuback, err := ps[1].(*packet.Unsubscribe).Ack(s.Version(), packet.NoSubscriptionExisted)
+			if err != nil {
+				t.Fatal(err)
+			}
 			refused(t, s, &packet.Suback{PacketID: 9, Reasons: []packet.ReasonCode{0}}, ErrIDUnknown)
-			if _, err := s.Send(&packet.Suback{PacketID: 8, Reasons: []packet.ReasonCode{0}}); err != nil {
-				t.Fatal(err)
+			var out []packet.Packet
+			for _, p := range []packet.Packet{suback, unsuback} {
+				evs, err := s.Send(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, sent(t, v, evs)...)
 			}
-			u := &packet.Unsuback{PacketID: 9}
-			if v == packet.V5 {
-				u.Reasons = []packet.ReasonCode{0}
-			}
-			if _, err := s.Send(u); err != nil {
-				t.Fatal(err)
+			if len(out) != 2 || out[0].(*packet.Suback).PacketID != 8 || out[1].(*packet.Unsuback).PacketID != 9 ||
+				v == packet.V5 && out[1].(*packet.Unsuback).Reasons[0] != packet.NoSubscriptionExisted {
+				t.Fatalf("MQTT-3.8.4-2/MQTT-3.10.4-5: sent %v", out)
 			}
 			if s.inbound.Len() != 0 {
 				t.Fatalf("%v", s.inbound)

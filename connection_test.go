@@ -368,16 +368,7 @@ func TestEmptyClientID(t *testing.T) {
 	if len(got) != 1 || got[0].(*packet.Connack).Reason != packet.RefusedIdentifierRejected || indexOf(evs, EventClose) < 0 {
 		t.Fatalf("server events %v", evs)
 	}
-	// MQTT-3.2.2-16: a v5 server must assign one.
-	p := newPair(t, Config{}, Config{})
-	p.send(RoleClient, &packet.Connect{CleanStart: true})
-	if _, err := p.server.Send(&packet.Connack{}); err != ErrAssignClientID {
-		t.Fatalf("CONNACK without assigned identifier: %v", err)
-	}
-	p.send(RoleServer, &packet.Connack{Props: property.Properties{AssignedClientID: "auto-1"}})
-	if p.server.State() != StateConnected {
-		t.Fatal("not connected after CONNACK with an assigned identifier")
-	}
+	// A v5 server assigns one: TestClientIDAssigned.
 }
 
 // MQTT-3.1.2-27, MQTT-3.1.2-28: a PUBLISH too large for the client's

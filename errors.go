@@ -28,7 +28,8 @@ var (
 	ErrIDUnknown = errors.New("mqtt: no exchange awaits this packet identifier")
 	// ErrAssignClientID: a v5 server accepting a CONNECT with an empty
 	// Client Identifier must name the one it assigned in the CONNACK's
-	// Assigned Client Identifier (MQTT-3.2.2-16).
+	// Assigned Client Identifier (MQTT-3.2.2-16), and Config.AssignClientID
+	// returned an empty one.
 	ErrAssignClientID = errors.New("mqtt: CONNACK must carry the assigned client identifier")
 	// ErrClientID: before v5 a CONNECT with an empty Client Identifier must
 	// ask for a clean session (MQTT-3.1.3-7 of 3.1.1).

@@ -1,6 +1,8 @@
 package mqtt
 
 import (
+	"crypto/rand"
+	"strings"
 	"time"
 
 	"github.com/mqttcore/mqtt/packet"
@@ -41,6 +43,7 @@ func (c *Connection[ID]) sendConnect(p *packet.Connect) error {
 	c.noteRequests(p)
 	c.state = StateConnecting
 	c.keepAlive = seconds(p.KeepAlive)
+	c.clientID = strings.Clone(p.ClientID)
 	if c.cfg.ConnectTimeout > 0 {
 		c.arm(TimerConnect, c.cfg.ConnectTimeout)
 	}
@@ -73,6 +76,9 @@ func (c *Connection[ID]) recvConnack(p *packet.Connack) {
 	}
 	c.state = StateConnected
 	if c.version == packet.V5 {
+		if p.Props.AssignedClientID != "" {
+			c.clientID = strings.Clone(p.Props.AssignedClientID) // p aliases the input
+		}
 		c.sendQuota = receiveMaximum(&p.Props)
 		if p.Props.Has(property.SessionExpiryInterval) {
 			c.setExpiry(p.Props.SessionExpiry)
@@ -163,6 +169,10 @@ func (c *Connection[ID]) recvConnect(p *packet.Connect) {
 	c.state = StateConnecting
 	c.keepAlive = seconds(p.KeepAlive)
 	c.emptyClientID = p.ClientID == ""
+	c.clientID = strings.Clone(p.ClientID) // p aliases the input
+	if c.emptyClientID {
+		c.clientID = c.assignClientID() // MQTT-3.1.3-6
+	}
 	if c.version == packet.V5 {
 		c.sendQuota = receiveMaximum(&p.Props)
 		c.maxOut = maxPacket(&p.Props)
@@ -195,9 +205,19 @@ func (c *Connection[ID]) writeConnack(code packet.ReasonCode) {
 	_ = c.write(a)
 }
 
+// assignClientID returns a Client Identifier for a client that sent an
+// empty one: Config.AssignClientID's, or 23 random letters and digits.
+func (c *Connection[ID]) assignClientID() string {
+	if c.cfg.AssignClientID != nil {
+		return c.cfg.AssignClientID()
+	}
+	return rand.Text()[:23] // 23 characters of A-Z and 2-7: 115 random bits
+}
+
 // sendConnack answers the client's CONNECT.
 func (c *Connection[ID]) sendConnack(p *packet.Connack) error {
-	if c.version == packet.V5 && p.Reason == packet.Success && c.emptyClientID && p.Props.AssignedClientID == "" {
+	assign := c.version == packet.V5 && p.Reason == packet.Success && c.emptyClientID && p.Props.AssignedClientID == ""
+	if assign && c.clientID == "" {
 		return ErrAssignClientID // MQTT-3.2.2-16
 	}
 	if p.SessionPresent && c.cleanStart {
@@ -209,7 +229,15 @@ func (c *Connection[ID]) sendConnack(p *packet.Connack) error {
 	if err := c.checkConnackAnswers(p); err != nil {
 		return err
 	}
-	if err := c.write(p); err != nil {
+	sent := p
+	if assign {
+		// Send a copy naming the identifier; the caller's packet stays
+		// as it was, to be reused for other clients.
+		sent = c.sent.get(packet.TypeConnack).(*packet.Connack)
+		*sent = *p
+		sent.Props.AssignedClientID = c.clientID
+	}
+	if err := c.write(sent); err != nil {
 		return err
 	}
 	if p.Reason != packet.Success {
@@ -218,6 +246,9 @@ func (c *Connection[ID]) sendConnack(p *packet.Connack) error {
 	}
 	c.state = StateConnected
 	if c.version == packet.V5 {
+		if id := p.Props.AssignedClientID; id != "" && id != c.clientID {
+			c.clientID = strings.Clone(id)
+		}
 		c.recvMax = receiveMaximum(&p.Props)
 		c.maxIn = c.capIn(p.Props.MaximumPacketSize)
 		if p.Props.Has(property.SessionExpiryInterval) {

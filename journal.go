@@ -53,9 +53,6 @@ const (
 // batch, or that does not fit the Connection.
 var ErrJournal = errors.New("mqtt: invalid session journal")
 
-// journalStep is the export format's step of an exchange.
-func journalStep(x exchange) byte { return byte(x.step()) }
-
 // record starts a record of the given kind in the call's journal batch and
 // returns the offset of its length, for endRecord.
 func (c *Connection[ID]) record(kind byte) int {
@@ -81,7 +78,7 @@ func (c *Connection[ID]) logOurs(id ID) {
 	at := c.record(recOurs)
 	m := c.stored.Value(id)
 	c.journal = binary.BigEndian.AppendUint32(c.journal, uint32(id))
-	c.journal = append(c.journal, journalStep(x))
+	c.journal = append(c.journal, exportStep(x))
 	c.journal = binary.BigEndian.AppendUint64(c.journal, m.seq)
 	c.journal = appendMessage(c.journal, m)
 	c.endRecord(at)
@@ -121,7 +118,7 @@ func (c *Connection[ID]) logTheirs(id ID, before exchange) {
 	case kept(x):
 		at := c.record(recTheirs)
 		c.journal = binary.BigEndian.AppendUint32(c.journal, uint32(id))
-		c.journal = append(c.journal, journalStep(x))
+		c.journal = append(c.journal, exportStep(x))
 		c.endRecord(at)
 	case kept(before.step()):
 		at := c.record(recTheirsEnded)
@@ -288,15 +285,16 @@ func parseRecord[ID packetid.ID](b []byte, r Role, v packet.Version) (journalRec
 	rec.id = ID(id)
 	switch rec.kind {
 	case recOurs:
-		rec.step = exchange(rd.byte())
+		step := rd.byte()
 		rec.msg = rd.message(rd.uint64())
 		if rd.err != nil || len(rd.b) != 0 {
 			return bad("malformed")
 		}
-		var c Connection[ID]
-		if err := c.checkStored(rec.id, rec.step, rec.msg, v); err != nil {
+		x, err := checkStored(rec.id, step, rec.msg, v)
+		if err != nil {
 			return bad(err.Error())
 		}
+		rec.step = x
 	case recQueued:
 		rec.msg = rd.message(rd.uint64())
 		if rd.err != nil || len(rd.b) != 0 {
@@ -307,10 +305,11 @@ func parseRecord[ID packetid.ID](b []byte, r Role, v packet.Version) (journalRec
 			return bad("not a QoS 1 or QoS 2 PUBLISH with its identifier")
 		}
 	case recTheirs:
-		rec.step = exchange(rd.byte())
-		if rec.step != owePubrec && rec.step != awaitPubrel && rec.step != owePubcomp {
+		x, ok := importStep(rd.byte(), true)
+		if !ok {
 			return bad("step")
 		}
+		rec.step = x
 	case recOursEnded, recTheirsEnded:
 	default:
 		return bad("unknown kind")

@@ -66,6 +66,15 @@ type Config struct {
 	// message.
 	Clock func() time.Time
 
+	// AssignClientID gives a server the Client Identifier of a client
+	// that connects with an empty one and is accepted (v5, and 3.1.1 with
+	// clean session 1): it must return an identifier no other session of
+	// the server uses (MQTT-3.1.3-6, MQTT-3.2.2-16). nil means a random
+	// one of 23 letters and digits, valid with every server (MQTT-3.1.3-5)
+	// and, at 115 random bits, unique in practice. It is called while the
+	// CONNECT is received; see Connection.ClientID.
+	AssignClientID func() string
+
 	// TopicAliases chooses how a v5 Connection uses Topic Aliases on its
 	// own for PUBLISH packets sent without one, within the peer's Topic
 	// Alias Maximum.

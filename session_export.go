@@ -29,14 +29,73 @@ import (
 //	    stored at 8 bytes, sent 1 byte, length 4 bytes, the PUBLISH packet
 //	inbound count  4 bytes, then per exchange: id 4 bytes, step 1 byte
 //
-// Steps use the values of the exchange type: 1 PUBLISH QoS 1 sent, 2
-// PUBLISH QoS 2 sent, 3 PUBREC received, 4 PUBREL sent; 8 PUBLISH QoS 2
-// received, 9 PUBREC sent, 10 PUBREL received.
+// A step is where an exchange stands, with values of the format's own
+// (the step constants below), not those of the exchange type: outbound 1
+// PUBLISH QoS 1 sent, 2 PUBLISH QoS 2 sent, 3 PUBREC received, 4 PUBREL
+// sent; inbound 8 PUBLISH QoS 2 received, 9 PUBREC sent, 10 PUBREL
+// received.
+//
+// Format 1 is fixed: testdata/session-v1 holds sessions of both roles, both
+// protocol versions and both identifier widths written in it, and
+// TestSessionGoldenV1 imports each, exports it again byte for byte and
+// resumes it. A later format gets a new format number; ImportSession of
+// every later version must still import these files, and they are never
+// regenerated.
 
 const (
 	exportMagic   = "MQCS"
 	exportVersion = 1
 )
+
+// The steps of an exchange in the exported format. The values are part of
+// the format and never change.
+const (
+	stepPublishQoS1Sent     byte = 1  // outbound: awaiting PUBACK
+	stepPublishQoS2Sent     byte = 2  // outbound: awaiting PUBREC
+	stepPubrecReceived      byte = 3  // outbound: PUBREL owed
+	stepPubrelSent          byte = 4  // outbound: awaiting PUBCOMP
+	stepPublishQoS2Received byte = 8  // inbound: PUBREC owed
+	stepPubrecSent          byte = 9  // inbound: awaiting PUBREL
+	stepPubrelReceived      byte = 10 // inbound: PUBCOMP owed
+)
+
+// exportSteps pairs each exchange an exported session keeps with its step
+// in the format; the exchange type's own values are free to change.
+var exportSteps = [...]struct {
+	x       exchange
+	step    byte
+	inbound bool
+}{
+	{awaitPuback, stepPublishQoS1Sent, false},
+	{awaitPubrec, stepPublishQoS2Sent, false},
+	{owePubrel, stepPubrecReceived, false},
+	{awaitPubcomp, stepPubrelSent, false},
+	{owePubrec, stepPublishQoS2Received, true},
+	{awaitPubrel, stepPubrecSent, true},
+	{owePubcomp, stepPubrelReceived, true},
+}
+
+// exportStep returns the format's step for an exchange an exported session
+// keeps (0 for one it does not).
+func exportStep(x exchange) byte {
+	for _, s := range exportSteps {
+		if s.x == x {
+			return s.step
+		}
+	}
+	return 0
+}
+
+// importStep returns the exchange for a step of the format read in the
+// outbound or the inbound list, and whether that list may hold the step.
+func importStep(step byte, inbound bool) (exchange, bool) {
+	for _, s := range exportSteps {
+		if s.step == step && s.inbound == inbound {
+			return s.x, true
+		}
+	}
+	return 0, false
+}
 
 // ErrSessionFormat is returned by ImportSession for bytes that are not a
 // session exported by this version of the package, or are corrupt.
@@ -75,7 +134,7 @@ func (c *Connection[ID]) ExportSession() []byte {
 	for _, id := range ids {
 		m := c.stored.Value(id)
 		b = binary.BigEndian.AppendUint32(b, uint32(id))
-		b = append(b, byte(c.outbound.Value(id)))
+		b = append(b, exportStep(c.outbound.Value(id)))
 		b = binary.BigEndian.AppendUint64(b, m.seq)
 		b = appendMessage(b, m)
 	}
@@ -93,7 +152,7 @@ func (c *Connection[ID]) ExportSession() []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(len(ids)))
 	for _, id := range ids {
 		b = binary.BigEndian.AppendUint32(b, uint32(id))
-		b = append(b, byte(c.inStep(id)))
+		b = append(b, exportStep(c.inStep(id)))
 	}
 	return b
 }
@@ -164,10 +223,11 @@ func (c *Connection[ID]) ImportSession(data []byte) error {
 		if err != nil {
 			return err
 		}
-		x := exchange(r.byte())
+		step := r.byte()
 		seq := r.uint64()
 		m := r.message(seq)
-		if err := c.checkStored(id, x, m, version); err != nil || r.err != nil {
+		x, err := checkStored(id, step, m, version)
+		if err != nil || r.err != nil {
 			return errors.Join(err, r.err)
 		}
 		outbound.Set(id, x)
@@ -193,9 +253,10 @@ func (c *Connection[ID]) ImportSession(data []byte) error {
 		if err != nil {
 			return err
 		}
-		x := exchange(r.byte())
-		if x != owePubrec && x != awaitPubrel && x != owePubcomp {
-			return fmt.Errorf("%w: inbound step %d", ErrSessionFormat, x)
+		step := r.byte()
+		x, ok := importStep(step, true)
+		if !ok {
+			return fmt.Errorf("%w: inbound step %d", ErrSessionFormat, step)
 		}
 		inbound.Set(id, x)
 	}
@@ -228,25 +289,27 @@ func (c *Connection[ID]) ImportSession(data []byte) error {
 	return nil
 }
 
-// checkStored validates one imported outbound exchange.
-func (c *Connection[ID]) checkStored(id ID, x exchange, m message, v packet.Version) error {
-	switch x {
-	case owePubrel, awaitPubcomp:
+// checkStored validates one imported outbound exchange and returns its
+// step as an exchange.
+func checkStored[ID packetid.ID](id ID, step byte, m message, v packet.Version) (exchange, error) {
+	x, ok := importStep(step, false)
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("%w: outbound step %d", ErrSessionFormat, step)
+	case x == owePubrel || x == awaitPubcomp:
 		if m.wire != nil {
-			return fmt.Errorf("%w: PUBLISH kept past PUBREC", ErrSessionFormat)
+			return 0, fmt.Errorf("%w: PUBLISH kept past PUBREC", ErrSessionFormat)
 		}
-		return nil
-	case awaitPuback, awaitPubrec:
-		p, err := decodeStored[ID](m.wire, v)
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrSessionFormat, err)
-		}
-		if p.PacketID != id || (x == awaitPuback) != (p.QoS == packet.QoS1) || p.QoS == 0 {
-			return fmt.Errorf("%w: PUBLISH %d does not match its exchange", ErrSessionFormat, id)
-		}
-		return nil
+		return x, nil
 	}
-	return fmt.Errorf("%w: outbound step %d", ErrSessionFormat, x)
+	p, err := decodeStored[ID](m.wire, v)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrSessionFormat, err)
+	}
+	if p.PacketID != id || (x == awaitPuback) != (p.QoS == packet.QoS1) || p.QoS == 0 {
+		return 0, fmt.Errorf("%w: PUBLISH %d does not match its exchange", ErrSessionFormat, id)
+	}
+	return x, nil
 }
 
 // decodeStored decodes one stored PUBLISH, which must be exactly one packet.

@@ -378,11 +378,12 @@ func TestCoreStatements(t *testing.T) {
 		if got := p.packets(RoleServer); len(got) != 1 || got[0].(*packet.Connect).ClientID != "" {
 			t.Fatalf("server received %v", got)
 		}
-		refused(t, p.server, &packet.Connack{}, ErrAssignClientID)
-		p.send(RoleServer, &packet.Connack{Props: property.Properties{AssignedClientID: "auto-1"}})
+		assigned := p.server.ClientID()
+		p.send(RoleServer, &packet.Connack{})
 		got := p.packets(RoleClient)
-		if len(got) != 1 || got[0].(*packet.Connack).Props.AssignedClientID != "auto-1" || p.client.State() != StateConnected {
-			t.Fatalf("client received %v", got)
+		if len(got) != 1 || assigned == "" || got[0].(*packet.Connack).Props.AssignedClientID != assigned ||
+			p.client.State() != StateConnected || p.client.ClientID() != assigned {
+			t.Fatalf("server assigned %q, client received %v, uses %q", assigned, got, p.client.ClientID())
 		}
 		// A refusal assigns nothing.
 		q := newPair(t, Config{}, Config{})

@@ -57,3 +57,44 @@ func ExampleError() {
 	// 0x81 Malformed Packet MQTT-3.3.1-4
 	// true
 }
+
+// A server answers a SUBSCRIBE with one result per topic filter, in order;
+// Ack writes them in the codes of the connection's version.
+func ExampleSubscribeOf_Ack() {
+	sub := &packet.Subscribe{PacketID: 7, Subscriptions: []packet.Subscription{
+		{Filter: "sensors/#", QoS: packet.QoS2},
+		{Filter: "admin/#", QoS: packet.QoS1},
+	}}
+	results := []packet.ReasonCode{packet.GrantedQoS1, packet.NotAuthorized}
+	for _, v := range []packet.Version{packet.V5, packet.V311} {
+		ack, err := sub.Ack(v, results...)
+		if err != nil {
+			panic(err)
+		}
+		b, _ := ack.AppendTo(nil, v)
+		fmt.Printf("%v: % x\n", v, b)
+	}
+	_, err := sub.Ack(packet.V5, packet.GrantedQoS1)
+	fmt.Println(err)
+	// Output:
+	// 5.0: 90 05 00 07 00 01 87
+	// 3.1.1: 90 04 00 07 01 80
+	// packet: SUBACK takes one reason code per topic filter of its SUBSCRIBE (MQTT-3.8.4-6)
+}
+
+// An UNSUBACK carries one reason code per topic filter in v5, none in 3.1.1.
+func ExampleUnsubscribeOf_Ack() {
+	unsub := &packet.Unsubscribe{PacketID: 8, Filters: []string{"sensors/#", "never/subscribed"}}
+	results := []packet.ReasonCode{packet.Success, packet.NoSubscriptionExisted}
+	for _, v := range []packet.Version{packet.V5, packet.V311} {
+		ack, err := unsub.Ack(v, results...)
+		if err != nil {
+			panic(err)
+		}
+		b, _ := ack.AppendTo(nil, v)
+		fmt.Printf("%v: % x\n", v, b)
+	}
+	// Output:
+	// 5.0: b0 05 00 08 00 00 11
+	// 3.1.1: b0 02 00 08
+}

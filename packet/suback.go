@@ -35,6 +35,45 @@ type (
 	UnsubackOf[ID packetid.ID] = ListAck[unsubackKind, ID]
 )
 
+var (
+	errSubackCount = &Error{Code: ProtocolError, Statement: "MQTT-3.8.4-6", Statement311: "MQTT-3.8.4-5",
+		Msg: "SUBACK takes one reason code per topic filter of its SUBSCRIBE"}
+	errUnsubackCount = &Error{Code: ProtocolError, Statement: "MQTT-3.11.3-1",
+		Msg: "UNSUBACK takes one reason code per topic filter of its UNSUBSCRIBE"}
+)
+
+// ackOf returns the SUBACK or UNSUBACK for a request with identifier id and
+// n topic filters, in version v, from one v5 reason code per filter: see
+// SubscribeOf.Ack and UnsubscribeOf.Ack.
+func ackOf[K listAckKind, ID packetid.ID](id ID, n int, v Version, results []ReasonCode) (*ListAck[K, ID], error) {
+	a := &ListAck[K, ID]{PacketID: id}
+	t := a.Type()
+	switch {
+	case !v.Valid():
+		return nil, errVersion
+	case len(results) != n && t == TypeSuback:
+		return nil, errSubackCount
+	case len(results) != n:
+		return nil, errUnsubackCount
+	}
+	for _, r := range results {
+		if !ValidReason(t, V5, r) {
+			return nil, reasonErr(t, V5)
+		}
+	}
+	if !a.hasReasons(v) {
+		return a, nil // a 3.1.1 UNSUBACK has no payload
+	}
+	a.Reasons = make([]ReasonCode, n)
+	for i, r := range results {
+		if v != V5 && r.IsError() {
+			r = SubscribeFailure // the one 3.1.1 failure code
+		}
+		a.Reasons[i] = r
+	}
+	return a, nil
+}
+
 // emptyErr is the error for a packet without reason codes: one is due for
 // every topic filter of the request.
 func (p *ListAck[K, ID]) emptyErr() error {

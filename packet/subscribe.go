@@ -171,6 +171,21 @@ func (p *SubscribeOf[ID]) Decode(v Version, flags byte, body []byte) error {
 	return nil
 }
 
+// Ack returns the SUBACK that answers p in version v (MQTT-3.8.4-1): p's
+// packet identifier (MQTT-3.8.4-2) and results[i] for p.Subscriptions[i],
+// one per topic filter, in their order (MQTT-3.8.4-6, MQTT-3.9.3-1).
+//
+// The results are v5 SUBACK reason codes whatever the version: the QoS
+// granted (GrantedQoS0 to GrantedQoS2) or a failure (NotAuthorized,
+// TopicFilterInvalid, ...). In 3.1.1 every failure is written as 0x80, the
+// one failure return code it has (MQTT-3.9.3-2). Ack refuses a count of
+// results other than the number of filters, and a code SUBACK does not
+// have. The SUBACK has no properties; a v5 Reason String or User Property
+// may be added before it is sent.
+func (p *SubscribeOf[ID]) Ack(v Version, results ...ReasonCode) (*SubackOf[ID], error) {
+	return ackOf[subackKind](p.PacketID, len(p.Subscriptions), v, results)
+}
+
 // Clone returns a deep copy of p that does not alias decoded bytes.
 func (p *SubscribeOf[ID]) Clone() *SubscribeOf[ID] {
 	c := *p

@@ -97,6 +97,20 @@ func (p *UnsubscribeOf[ID]) Decode(v Version, flags byte, body []byte) error {
 	return nil
 }
 
+// Ack returns the UNSUBACK that answers p in version v (MQTT-3.10.4-4): p's
+// packet identifier (MQTT-3.10.4-5) and, in v5, results[i] for
+// p.Filters[i], one per topic filter, in their order (MQTT-3.11.3-1).
+//
+// The results are v5 UNSUBACK reason codes whatever the version: Success,
+// NoSubscriptionExisted or a failure (MQTT-3.11.3-2). A 3.1.1 UNSUBACK
+// carries none: Ack checks them and leaves them out. Ack refuses a count
+// of results other than the number of filters, and a code UNSUBACK does
+// not have. The UNSUBACK has no properties; a v5 Reason String or User
+// Property may be added before it is sent.
+func (p *UnsubscribeOf[ID]) Ack(v Version, results ...ReasonCode) (*UnsubackOf[ID], error) {
+	return ackOf[unsubackKind](p.PacketID, len(p.Filters), v, results)
+}
+
 // Clone returns a deep copy of p that does not alias decoded bytes.
 func (p *UnsubscribeOf[ID]) Clone() *UnsubscribeOf[ID] {
 	c := *p
