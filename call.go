@@ -14,8 +14,10 @@ import (
 // changes the state at once and returns its error at once, but its events
 // are handed to the handler after those of the call being carried out, as
 // if the caller had collected the packets to send and sent them after the
-// loop. An event, its Bytes and its Packet are valid until the handler
-// returns: copy (packet Clone methods) what must live longer.
+// loop. An event's Bytes and Packet stay valid until the next call on the
+// Connection made from outside the handler: a driver may collect the Bytes
+// of a call's EventSend events and write them at once after the call
+// returns (net.Buffers). Copy (packet Clone methods) what must live longer.
 type Handler[ID packetid.ID] func(Event[ID])
 
 // scratch is what the calls on a Connection work in, apart from the

@@ -117,8 +117,9 @@ func (k TimerKind) String() string {
 }
 
 // Event is one thing the caller must do or learn, handed to the
-// Connection's Handler. Its Bytes and Packet are valid until the handler
-// returns: copy (packet Clone methods) what must live longer.
+// Connection's Handler. Its Bytes and Packet are valid until the next call
+// on the Connection made from outside the handler (see Handler): copy
+// (packet Clone methods) what must live longer.
 type Event[ID packetid.ID] struct {
 	Kind     EventKind
 	Timer    TimerKind     // EventTimerReset, EventTimerCancel

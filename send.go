@@ -25,8 +25,10 @@ var sentBy = [16]uint8{
 }
 
 // Send sends a packet the caller built. It checks that this side may send
-// it now, encodes it, updates the protocol state and returns the events,
-// the EventSend first. On error nothing is sent and no state changes.
+// it now, encodes it, updates the protocol state and hands the events to
+// the handler, the EventSend first (after an EventJournal, with
+// Config.Journal). On error nothing is sent, no state changes and the
+// handler gets nothing. EventSend's Packet is p itself.
 //
 // A QoS 1 or QoS 2 PUBLISH, SUBSCRIBE or UNSUBSCRIBE with PacketID 0 gets
 // the next free identifier, written into the packet; one with a PacketID
