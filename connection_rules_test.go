@@ -288,7 +288,7 @@ func TestRulesRoles(t *testing.T) {
 	}
 	t.Run("sec2.1.2/other-identifier-width", func(t *testing.T) {
 		c, _ := clientConn(t, packet.V5, Config{}, connectFor(packet.V5, 0, property.Properties{}), connackFor(packet.V5, property.Properties{}))
-		refused(t, c, &packet.PublishOf[uint32]{Topic: "a", QoS: 1}, ErrRole)
+		refused(t, c, &packet.PublishOf[uint32]{Topic: "a", QoS: 1}, ErrIDWidth)
 	})
 }
 

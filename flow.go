@@ -69,6 +69,7 @@ func (c *Connection[ID]) enqueue(p *packet.PublishOf[ID]) error {
 	}
 	start := len(c.out)
 	_, err = p.AppendTo(c.out, c.version)
+	err = encodeError(err)
 	c.out = c.out[:start]
 	if err == nil && c.state == StateConnected && p.Size(c.version) > c.maxOut {
 		err = ErrPacketTooLarge

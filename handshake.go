@@ -141,8 +141,7 @@ func (c *Connection[ID]) recvConnect(p *packet.Connect) {
 	}
 	if c.cfg.Version != 0 && p.Version != c.cfg.Version {
 		c.version = p.Version // answer in the client's own version
-		c.refuseConnect(&packet.Error{Code: packet.UnsupportedProtocolVersion,
-			Statement: "MQTT-3.1.2-2", Msg: "protocol version not accepted by this server"})
+		c.refuseConnect(errVersionRefused)
 		return
 	}
 	if c.version != packet.V5 && p.ClientID == "" && !p.CleanStart {

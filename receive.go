@@ -44,7 +44,7 @@ func (c *Connection[ID]) consume(chunk []byte) {
 	for off < len(held) {
 		h, need, err := packet.Frame(held[off:], c.maxIn)
 		if err != nil {
-			c.fail(frameError(err))
+			c.fail(c.frameError(err))
 			return
 		}
 		if need > 0 {
@@ -71,7 +71,7 @@ func (c *Connection[ID]) consume(chunk []byte) {
 	for len(chunk) > 0 {
 		h, need, err := packet.Frame(chunk, c.maxIn)
 		if err != nil {
-			c.fail(frameError(err))
+			c.fail(c.frameError(err))
 			return
 		}
 		if need > 0 || c.mustHold(h.Type) {
@@ -89,7 +89,7 @@ func (c *Connection[ID]) consume(chunk []byte) {
 // holdExtra bounds the bytes a server holds while it decides on a CONNECT.
 const holdExtra = 64 << 10
 
-var errHoldOverflow = &packet.Error{Code: packet.QuotaExceeded,
+var errHoldOverflow = &PeerError{Code: packet.QuotaExceeded,
 	Msg: "client sent too much before its CONNECT was answered"}
 
 // mustHold reports whether a packet of type t waits for the server's CONNACK.
@@ -122,11 +122,14 @@ func (c *Connection[ID]) keep(a, b []byte) {
 }
 
 // frameError maps a framing error to the error reported for it.
-func frameError(err error) error {
-	if errors.Is(err, packet.ErrPacketTooLarge) {
-		return errTooLargeIn
+func (c *Connection[ID]) frameError(err error) error {
+	if !errors.Is(err, packet.ErrPacketTooLarge) {
+		return err
 	}
-	return err
+	if c.role == RoleServer {
+		return errTooLargeFromClient
+	}
+	return errTooLargeFromServer
 }
 
 // handle decodes one whole packet and acts on it.

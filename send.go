@@ -93,7 +93,7 @@ func (c *Connection[ID]) send(p packet.Packet) error {
 	case *packet.Pingreq, *packet.Pingresp:
 		err = c.write(p)
 	default:
-		err = ErrRole // a packet type of another identifier width
+		err = ErrIDWidth // a packet of another identifier type
 	}
 	return err
 }
