@@ -1194,14 +1194,25 @@ func TestRulesTopicAliasRecv(t *testing.T) {
 	t.Run("MQTT-3.3.2-12/server-alias-above-maximum-0x94", func(t *testing.T) {
 		evs := srv(t).Recv(wire(t, v, &packet.Publish{Topic: "x", Props: property.Properties{TopicAlias: 3}}))
 		wantClose(t, v, evs, packet.TopicAliasInvalid)
+		if statement(evErr(evs)) != "MQTT-3.3.2-12" {
+			t.Fatalf("%v", evErr(evs))
+		}
 	})
 	t.Run("MQTT-3.3.2-10/client-alias-above-maximum-0x94", func(t *testing.T) {
 		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
-		wantClose(t, v, c.Recv(wire(t, v, &packet.Publish{Topic: "x", Props: property.Properties{TopicAlias: 1}})), packet.TopicAliasInvalid)
-	})
-	t.Run("MQTT-3.3.2-7/unknown-alias-0x94", func(t *testing.T) {
-		evs := srv(t).Recv(wire(t, v, &packet.Publish{Props: property.Properties{TopicAlias: 1}}))
+		evs := c.Recv(wire(t, v, &packet.Publish{Topic: "x", Props: property.Properties{TopicAlias: 1}}))
 		wantClose(t, v, evs, packet.TopicAliasInvalid)
+		if statement(evErr(evs)) != "MQTT-3.3.2-10" {
+			t.Fatalf("%v", evErr(evs))
+		}
+	})
+	// Section 3.3.4: an alias with no mapping and a zero-length Topic Name
+	// is a Protocol Error, not an invalid alias (it was answered with 0x94).
+	t.Run("sec3.3.4/unmapped-alias-without-topic-0x82", func(t *testing.T) {
+		evs := srv(t).Recv(wire(t, v, &packet.Publish{Props: property.Properties{TopicAlias: 1}}))
+		wantClose(t, v, evs, packet.ProtocolError)
+		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{TopicAliasMaximum: 4}), connackFor(v, property.Properties{}))
+		wantClose(t, v, c.Recv(wire(t, v, &packet.Publish{Props: property.Properties{TopicAlias: 4}})), packet.ProtocolError)
 	})
 	t.Run("MQTT-3.3.2-7/mappings-not-carried-to-next-connection", func(t *testing.T) {
 		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{TopicAliasMaximum: 4}), connackFor(v, property.Properties{}))
@@ -1213,12 +1224,20 @@ func TestRulesTopicAliasRecv(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Recv(wire(t, v, &packet.Connack{}))
-		wantClose(t, v, c.Recv(wire(t, v, &packet.Publish{Props: property.Properties{TopicAlias: 1}})), packet.TopicAliasInvalid)
+		// The alias is unmapped on the new connection: a Protocol Error.
+		wantClose(t, v, c.Recv(wire(t, v, &packet.Publish{Props: property.Properties{TopicAlias: 1}})), packet.ProtocolError)
 	})
-	t.Run("MQTT-3.3.2-8/alias-0-0x82", func(t *testing.T) {
-		// Topic Alias 0 on the wire: PUBLISH "a" with property 0x23 = 0.
-		evs := srv(t).Recv([]byte{0x30, 0x07, 0x00, 0x01, 'a', 0x03, 0x23, 0x00, 0x00})
-		wantClose(t, v, evs, packet.ProtocolError)
+	// Topic Alias 0 on the wire: PUBLISH "a" with property 0x23 = 0. It is
+	// answered like an alias above the maximum (it was answered with 0x82).
+	t.Run("MQTT-3.3.2-8/alias-0-0x94", func(t *testing.T) {
+		alias0 := []byte{0x30, 0x07, 0x00, 0x01, 'a', 0x03, 0x23, 0x00, 0x00}
+		evs := srv(t).Recv(alias0)
+		wantClose(t, v, evs, packet.TopicAliasInvalid)
+		if statement(evErr(evs)) != "MQTT-3.3.2-8" {
+			t.Fatalf("%v", evErr(evs))
+		}
+		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{TopicAliasMaximum: 4}), connackFor(v, property.Properties{}))
+		wantClose(t, v, c.Recv(alias0), packet.TopicAliasInvalid)
 	})
 	t.Run("MQTT-3.3.2-9/send-alias-above-peer-maximum", func(t *testing.T) {
 		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{TopicAliasMaximum: 1}))
