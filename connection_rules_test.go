@@ -421,6 +421,32 @@ func TestRulesStatesRecv(t *testing.T) {
 			wantClose(t, v, c.Recv(wire(t, v, &packet.Publish{Topic: "a"})), 0)
 		})
 	}
+	// A 3.1.1 server never sends DISCONNECT (section 2.2.1 of 3.1.1): one
+	// that does breaks the protocol, and the client closes as on any other
+	// violation, without delivering it. It was taken for a normal
+	// disconnect.
+	t.Run("MQTT-4.8.0-1/3.1.1/client-receives-DISCONNECT", func(t *testing.T) {
+		v := packet.V311
+		c, _ := clientConn(t, v, Config{}, connectFor(v, 10, property.Properties{}), connackFor(v, property.Properties{}))
+		evs := c.Recv(wire(t, v, &packet.Disconnect{}))
+		wantClose(t, v, evs, 0)
+		var pe *packet.Error
+		if err := evErr(evs); !errors.As(err, &pe) || pe.Code != packet.ProtocolError || pe.StatementFor(v) != "MQTT-4.8.0-1" {
+			t.Fatalf("%v", err)
+		}
+		if len(received(evs)) != 0 || !cancels(evs, TimerPing) {
+			t.Fatalf("%v", evs)
+		}
+	})
+	t.Run("sec2.2.1/3.1.1/server-sends-no-DISCONNECT", func(t *testing.T) {
+		v := packet.V311
+		s := serverConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+		refused(t, s, &packet.Disconnect{}, ErrRole)
+		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+		if _, err := c.Send(&packet.Disconnect{}); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("MQTT-3.14.2-2/server-DISCONNECT-with-Session-Expiry", func(t *testing.T) {
 		v := packet.V5
 		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))

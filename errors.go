@@ -120,8 +120,12 @@ var (
 	errFirstNotConnect = protocolViolation("MQTT-3.1.0-1", "first packet from the client is not CONNECT")
 	errEmptyClientID   = &PeerError{Code: packet.ClientIdentifierNotValid, Statement: "MQTT-3.1.3-8",
 		Msg: "empty client identifier without clean session"}
-	errUnexpected     = protocolViolation("", "packet not allowed in this state")
-	errWrongSender    = protocolViolation("", "packet the peer's role never sends")
+	errUnexpected  = protocolViolation("", "packet not allowed in this state")
+	errWrongSender = protocolViolation("", "packet the peer's role never sends")
+	// A 3.1.1 server never sends DISCONNECT: a protocol violation, on which
+	// the client closes (MQTT-4.8.0-1 of 3.1.1).
+	errServerDisconnect = &PeerError{Code: packet.ProtocolError, Statement311: "MQTT-4.8.0-1",
+		Msg: "DISCONNECT from a server before MQTT 5.0"}
 	errReceiveMaximum = &PeerError{Code: packet.ReceiveMaximumExceeded, Statement: "MQTT-3.3.4-9",
 		Msg: "more unacknowledged QoS 1 and QoS 2 PUBLISH packets than the Receive Maximum"}
 	errClientSubscriptionID = protocolViolation("MQTT-3.3.4-6", "PUBLISH from a client with a Subscription Identifier")

@@ -135,8 +135,12 @@ func (c *Connection[ID]) frameError(err error) error {
 // handle decodes one whole packet and acts on it.
 func (c *Connection[ID]) handle(h packet.Header, body []byte) {
 	c.didRecv = true
-	if sentBy[h.Type]&(1<<c.peerRole()) == 0 {
-		c.fail(errWrongSender)
+	if !sends(c.peerRole(), h.Type, c.version) {
+		if h.Type == packet.TypeDisconnect {
+			c.fail(errServerDisconnect)
+		} else {
+			c.fail(errWrongSender)
+		}
 		return
 	}
 	if c.role == RoleServer && c.state == StateDisconnected && h.Type != packet.TypeConnect {
