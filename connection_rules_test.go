@@ -1349,11 +1349,58 @@ func TestRulesConnect(t *testing.T) {
 			t.Fatalf("%v", evs)
 		}
 	})
+	// A CONNECT whose fixed-header flags are not 0000 is malformed like one
+	// with a bad body: the v5 client learns it from CONNACK 0x81, whatever
+	// the split of the stream (the framing refused it before any CONNACK).
+	t.Run("MQTT-3.1.4-1/MQTT-2.1.3-1/v5/CONNECT-with-invalid-flags-CONNACK-0x81", func(t *testing.T) {
+		for _, flags := range []byte{0x01, 0x02, 0x08, 0x0F} {
+			b := rawConnect("MQTT", 5)
+			b[0] |= flags
+			for _, split := range []int{len(b), 1, 2, 5} {
+				s := newTestServer[uint16](Config{})
+				var evs []Event[uint16]
+				for rest := b; len(rest) > 0; {
+					k := min(split, len(rest))
+					evs = append(evs, s.Recv(rest[:k])...)
+					rest = rest[k:]
+				}
+				ps := sent(t, packet.V5, evs)
+				if len(ps) != 1 || ps[0].(*packet.Connack).Reason != packet.MalformedPacket {
+					t.Fatalf("flags %04b, chunks of %d: %v", flags, split, evs)
+				}
+				if indexOf(evs, EventClose) < indexOf(evs, EventSend) || statement(evErr(evs)) != "MQTT-2.1.3-1" ||
+					len(received(evs)) != 0 {
+					t.Fatalf("flags %04b, chunks of %d: %v", flags, split, evs)
+				}
+			}
+		}
+		// A server configured for v5 answers so too.
+		b := rawConnect("MQTT", 5)
+		b[0] |= 0x02
+		if ps := sent(t, packet.V5, newTestServer[uint16](Config{Version: packet.V5}).Recv(b)); len(ps) != 1 ||
+			ps[0].(*packet.Connack).Reason != packet.MalformedPacket {
+			t.Fatalf("%v", ps)
+		}
+	})
+	t.Run("MQTT-3.1.4-1/3.1.1/CONNECT-with-invalid-flags-closes-without-CONNACK", func(t *testing.T) {
+		b := rawConnect("MQTT", 4)
+		b[0] |= 0x02
+		for _, cfg := range []Config{{}, {Version: packet.V5}} { // also to a v5 server: the client speaks 3.1.1
+			evs := newTestServer[uint16](cfg).Recv(b)
+			wantClose(t, packet.V311, evs, 0)
+			if !errors.Is(evErr(evs), packet.ErrMalformed) {
+				t.Fatalf("%v", evErr(evs))
+			}
+		}
+	})
 	t.Run("MQTT-3.1.4-1/3.1.1/malformed-CONNECT-closes-without-CONNACK", func(t *testing.T) {
 		b := rawConnect("MQTT", 4)
 		b[9] |= 0x01
 		evs := newTestServer[uint16](Config{}).Recv(b)
 		wantClose(t, packet.V311, evs, 0)
+		// A server configured for v5 reads the client's version too: no v5
+		// CONNACK for a 3.1.1 client (it sent CONNACK 0x81).
+		wantClose(t, packet.V311, newTestServer[uint16](Config{Version: packet.V5}).Recv(b), 0)
 	})
 	for _, v := range versions {
 		t.Run("MQTT-3.2.2-7/"+v.String()+"/client-CONNACK-failure-closes", func(t *testing.T) {

@@ -42,7 +42,7 @@ func (c *Connection[ID]) consume(chunk []byte) {
 	held := c.bufs[c.cur]
 	off := 0
 	for off < len(held) {
-		h, need, err := packet.Frame(held[off:], c.maxIn)
+		h, need, err := c.frame(held[off:])
 		if err != nil {
 			c.fail(c.frameError(err))
 			return
@@ -69,7 +69,7 @@ func (c *Connection[ID]) consume(chunk []byte) {
 	}
 	c.bufs[c.cur] = held[:0]
 	for len(chunk) > 0 {
-		h, need, err := packet.Frame(chunk, c.maxIn)
+		h, need, err := c.frame(chunk)
 		if err != nil {
 			c.fail(c.frameError(err))
 			return
@@ -84,6 +84,25 @@ func (c *Connection[ID]) consume(chunk []byte) {
 			return
 		}
 	}
+}
+
+// frame frames the packet at the front of b. A server's first packet that
+// is a CONNECT with invalid fixed-header flags is framed all the same, so
+// that its version can be read and a v5 client told why with CONNACK 0x81
+// (MQTT-3.1.4-1): the decoder refuses the flags.
+func (c *Connection[ID]) frame(b []byte) (packet.Header, int, error) {
+	h, need, err := packet.Frame(b, c.maxIn)
+	if err == nil || c.role != RoleServer || c.state != StateDisconnected || packet.Type(b[0]>>4) != packet.TypeConnect {
+		return h, need, err
+	}
+	var hdr [5]byte // the fixed header, at most 5 bytes, with the flags cleared
+	n := copy(hdr[:], b)
+	hdr[0] &= 0xF0
+	if h, need, err = packet.Frame(hdr[:n], c.maxIn); err == nil && h.Len > 0 {
+		h.Flags = b[0] & 0x0F
+		need = max(h.Size()-len(b), 0)
+	}
+	return h, need, err
 }
 
 // holdExtra bounds the bytes a server holds while it decides on a CONNECT.
@@ -158,6 +177,9 @@ func (c *Connection[ID]) handle(h packet.Header, body []byte) {
 	p := c.received.get(h.Type)
 	if err := p.Decode(c.version, h.Flags, body); err != nil {
 		if h.Type == packet.TypeConnect && c.state == StateDisconnected && c.role == RoleServer {
+			if v, verr := packet.ProtocolVersion(body); verr == nil {
+				c.version = v // answer in the client's version, or not at all before v5
+			}
 			c.refuseConnect(err)
 		} else {
 			c.fail(err)
