@@ -233,7 +233,17 @@ func (c *Connection[ID]) sendConnack(p *packet.Connack) error {
 
 var errServerSessionExpiry = protocolViolation("MQTT-3.14.2-2", "server sent Session Expiry Interval in DISCONNECT")
 
+// sendsDisconnect reports whether this side sends DISCONNECT: a server
+// before v5 does not (section 2.2.1 of 3.1.1).
+func (c *Connection[ID]) sendsDisconnect() bool {
+	return c.role == RoleClient || c.version == packet.V5 || c.version == 0
+}
+
 func (c *Connection[ID]) recvDisconnect(p *packet.Disconnect) {
+	if c.role == RoleClient && c.version != packet.V5 {
+		c.fail(errServerDisconnect) // a 3.1.1 server never sends one
+		return
+	}
 	if p.Props.Has(property.SessionExpiryInterval) {
 		switch {
 		case c.role == RoleClient:

@@ -42,10 +42,12 @@ func (c *Connection[ID]) consume(chunk []byte) {
 	held := c.bufs[c.cur]
 	off := 0
 	for off < len(held) {
-		h, need, err := c.frame(held[off:])
+		h, need, err := packet.Frame(held[off:], c.maxIn)
 		if err != nil {
-			c.fail(c.frameError(err))
-			return
+			if h, need, err = c.reframe(held[off:], err); err != nil {
+				c.fail(c.frameError(err))
+				return
+			}
 		}
 		if need > 0 {
 			if len(chunk) == 0 {
@@ -69,10 +71,12 @@ func (c *Connection[ID]) consume(chunk []byte) {
 	}
 	c.bufs[c.cur] = held[:0]
 	for len(chunk) > 0 {
-		h, need, err := c.frame(chunk)
+		h, need, err := packet.Frame(chunk, c.maxIn)
 		if err != nil {
-			c.fail(c.frameError(err))
-			return
+			if h, need, err = c.reframe(chunk, err); err != nil {
+				c.fail(c.frameError(err))
+				return
+			}
 		}
 		if need > 0 || c.mustHold(h.Type) {
 			c.keep(nil, chunk)
@@ -86,19 +90,19 @@ func (c *Connection[ID]) consume(chunk []byte) {
 	}
 }
 
-// frame frames the packet at the front of b. A server's first packet that
-// is a CONNECT with invalid fixed-header flags is framed all the same, so
-// that its version can be read and a v5 client told why with CONNACK 0x81
-// (MQTT-3.1.4-1): the decoder refuses the flags.
-func (c *Connection[ID]) frame(b []byte) (packet.Header, int, error) {
-	h, need, err := packet.Frame(b, c.maxIn)
-	if err == nil || c.role != RoleServer || c.state != StateDisconnected || packet.Type(b[0]>>4) != packet.TypeConnect {
-		return h, need, err
+// reframe answers a framing error: a server's first packet that is a
+// CONNECT with invalid fixed-header flags is framed all the same, so that
+// its version can be read and a v5 client told why with CONNACK 0x81
+// (MQTT-3.1.4-1); the decoder refuses the flags. Other errors stand.
+func (c *Connection[ID]) reframe(b []byte, err error) (packet.Header, int, error) {
+	if c.role != RoleServer || c.state != StateDisconnected || packet.Type(b[0]>>4) != packet.TypeConnect {
+		return packet.Header{}, 0, err
 	}
 	var hdr [5]byte // the fixed header, at most 5 bytes, with the flags cleared
 	n := copy(hdr[:], b)
 	hdr[0] &= 0xF0
-	if h, need, err = packet.Frame(hdr[:n], c.maxIn); err == nil && h.Len > 0 {
+	h, need, err := packet.Frame(hdr[:n], c.maxIn)
+	if err == nil && h.Len > 0 {
 		h.Flags = b[0] & 0x0F
 		need = max(h.Size()-len(b), 0)
 	}
@@ -154,12 +158,8 @@ func (c *Connection[ID]) frameError(err error) error {
 // handle decodes one whole packet and acts on it.
 func (c *Connection[ID]) handle(h packet.Header, body []byte) {
 	c.didRecv = true
-	if !sends(c.peerRole(), h.Type, c.version) {
-		if h.Type == packet.TypeDisconnect {
-			c.fail(errServerDisconnect)
-		} else {
-			c.fail(errWrongSender)
-		}
+	if sentBy[h.Type]&(1<<c.peerRole()) == 0 {
+		c.fail(errWrongSender)
 		return
 	}
 	if c.role == RoleServer && c.state == StateDisconnected && h.Type != packet.TypeConnect {

@@ -5,7 +5,8 @@ import (
 	"github.com/mqttcore/mqtt/packetid"
 )
 
-// sentBy says which roles send each packet type.
+// sentBy says which roles send each packet type in v5; before v5 only the
+// client sends DISCONNECT (sendsDisconnect).
 var sentBy = [16]uint8{
 	packet.TypeConnect:     1 << RoleClient,
 	packet.TypeConnack:     1 << RoleServer,
@@ -22,16 +23,6 @@ var sentBy = [16]uint8{
 	packet.TypePingresp:    1 << RoleServer,
 	packet.TypeDisconnect:  1<<RoleClient | 1<<RoleServer,
 	packet.TypeAuth:        1<<RoleClient | 1<<RoleServer,
-}
-
-// sends reports whether role r sends packets of type t in version v (0:
-// not yet known). Before v5 only the client sends DISCONNECT (section 2.2.1
-// of 3.1.1).
-func sends(r Role, t packet.Type, v packet.Version) bool {
-	if t == packet.TypeDisconnect && r == RoleServer && v != packet.V5 && v != 0 {
-		return false
-	}
-	return sentBy[t]&(1<<r) != 0
 }
 
 // Send sends a packet the caller built. It checks that this side may send
@@ -57,7 +48,7 @@ func (c *Connection[ID]) Send(p packet.Packet) error {
 // send checks, encodes and records the caller's packet.
 func (c *Connection[ID]) send(p packet.Packet) error {
 	t := p.Type()
-	if !sends(c.role, t, c.version) {
+	if sentBy[t]&(1<<c.role) == 0 || t == packet.TypeDisconnect && !c.sendsDisconnect() {
 		return ErrRole
 	}
 	if pub, ok := p.(*packet.PublishOf[ID]); ok && c.cfg.OfflineQueue && pub.QoS > 0 &&
