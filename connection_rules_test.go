@@ -1274,6 +1274,71 @@ func TestRulesTopicAliasRecv(t *testing.T) {
 	})
 }
 
+// ---- MQTT 3.1 ("MQIsdp", level 3) ---------------------------------------------
+
+// TestRulesMQTT31: where 3.1 differs from 3.1.1. It has no numbered
+// statements; the cases name the 3.1.1 statement of the same rule.
+func TestRulesMQTT31(t *testing.T) {
+	v := packet.V31
+	t.Run("MQTT-3.1.3-9 3.1.1 numbering/3.1/empty-client-id-rejected-0x02", func(t *testing.T) {
+		// 3.1 asks for a Client Identifier of 1 to 23 characters, even
+		// with a clean session.
+		s := newTestServer[uint16](Config{})
+		evs := s.Recv(wire(t, v, &packet.Connect{CleanStart: true}))
+		if !slices.Equal(sentBytes(evs), []byte{0x20, 0x02, 0x00, 0x02}) || len(received(evs)) != 0 {
+			t.Fatalf("%v", evs)
+		}
+		if ie, ic := indexOf(evs, EventError), indexOf(evs, EventClose); ie < 0 || ic < ie {
+			t.Fatalf("want EventError then EventClose: %v", evs)
+		}
+		if code, _ := packet.ReasonOf(evErr(evs)); code != packet.ClientIdentifierNotValid || statement311(evErr(evs)) != "MQTT-3.1.3-9" {
+			t.Fatalf("%v", evErr(evs))
+		}
+		c := newTestClient[uint16](Config{Version: v})
+		refused(t, c, &packet.Connect{CleanStart: true}, ErrClientID)
+		// 3.1.1 allows it with a clean session.
+		if evs := newTestServer[uint16](Config{}).Recv(wire(t, packet.V311, &packet.Connect{CleanStart: true})); len(received(evs)) != 1 {
+			t.Fatalf("3.1.1: %v", evs)
+		}
+	})
+	t.Run("MQTT-3.6.1-1 3.1.1 numbering/3.1/re-sent-PUBREL-with-DUP-accepted", func(t *testing.T) {
+		pubrelDUP := []byte{0x6A, 0x02, 0x00, 0x01}
+		s := serverConn(t, v, Config{}, &packet.Connect{ClientID: "c", CleanStart: true}, &packet.Connack{})
+		s.Recv(wire(t, v, &packet.Publish{Topic: "a", QoS: 2, PacketID: 1}))
+		for range 2 { // the PUBREL, then the same re-sent
+			evs := s.Recv(pubrelDUP)
+			if ts := sentTypes(evs); evErr(evs) != nil || len(ts) != 1 || ts[0] != packet.TypePubcomp {
+				t.Fatalf("%v", evs)
+			}
+		}
+		// SUBSCRIBE and UNSUBSCRIBE re-sent with DUP too.
+		sub := wire(t, v, &packet.Subscribe{PacketID: 2, Subscriptions: []packet.Subscription{{Filter: "a"}}},
+			&packet.Unsubscribe{PacketID: 3, Filters: []string{"a"}})
+		sub[0] |= 0x08
+		sub[len(sub)-7] |= 0x08 // the UNSUBSCRIBE: 2 header bytes, id, filter "a"
+		if evs := s.Recv(sub); evErr(evs) != nil || len(received(evs)) != 2 {
+			t.Fatalf("%v", evs)
+		}
+		// 3.1.1 refuses DUP on PUBREL (MQTT-3.6.1-1 of 3.1.1).
+		s = serverConn(t, packet.V311, Config{}, connectFor(packet.V311, 0, property.Properties{}), &packet.Connack{})
+		s.Recv(wire(t, packet.V311, &packet.Publish{Topic: "a", QoS: 2, PacketID: 1}))
+		evs := s.Recv(pubrelDUP)
+		wantClose(t, packet.V311, evs, 0)
+		if statement311(evErr(evs)) != "MQTT-3.6.1-1" {
+			t.Fatalf("%v", evErr(evs))
+		}
+	})
+}
+
+// statement311 returns the 3.1.1 normative statement an error names, or "".
+func statement311(err error) string {
+	var pe *packet.Error
+	if errors.As(err, &pe) {
+		return pe.Statement311
+	}
+	return ""
+}
+
 // ---- CONNECT / CONNACK ------------------------------------------------------
 
 // rawConnect is a CONNECT with protocol name and level of our choice.

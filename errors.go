@@ -120,6 +120,8 @@ var (
 	errFirstNotConnect = protocolViolation("MQTT-3.1.0-1", "first packet from the client is not CONNECT")
 	errEmptyClientID   = &PeerError{Code: packet.ClientIdentifierNotValid, Statement: "MQTT-3.1.3-8",
 		Msg: "empty client identifier without clean session"}
+	errEmptyClientID31 = &PeerError{Code: packet.ClientIdentifierNotValid, Statement311: "MQTT-3.1.3-9",
+		Msg: "empty client identifier in MQTT 3.1"}
 	errUnexpected  = protocolViolation("", "packet not allowed in this state")
 	errWrongSender = protocolViolation("", "packet the peer's role never sends")
 	// A 3.1.1 server never sends DISCONNECT: a protocol violation, on which

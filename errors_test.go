@@ -20,7 +20,7 @@ var peerErrors = []*PeerError{
 	errDisconnectExpiry, errTooLargeFromClient, errTooLargeFromServer, errVersionRefused,
 	errHoldOverflow, errServerSessionExpiry, errProblemInfo, errAuthNoMethod, errAuthMethod,
 	errAuthStep, errConnackMethod, errCapQoS, errCapRetain, errCapWildcard, errCapSubID, errCapShared,
-	errAliasFromClient, errAliasFromServer, errAliasUnmapped, errServerDisconnect,
+	errAliasFromClient, errAliasFromServer, errAliasUnmapped, errServerDisconnect, errEmptyClientID31,
 }
 
 func TestErrorFamily(t *testing.T) {

@@ -30,8 +30,8 @@ func maxPacket(p *property.Properties) int {
 
 // sendConnect starts a client's connection.
 func (c *Connection[ID]) sendConnect(p *packet.Connect) error {
-	if c.version != packet.V5 && p.ClientID == "" && !p.CleanStart {
-		return ErrClientID // MQTT-3.1.3-7 (3.1.1)
+	if emptyClientIDRefused(c.version, p) {
+		return ErrClientID // MQTT-3.1.3-7 (3.1.1); 3.1 has none
 	}
 	if err := c.write(p); err != nil {
 		return err
@@ -144,10 +144,15 @@ func (c *Connection[ID]) recvConnect(p *packet.Connect) {
 		c.refuseConnect(errVersionRefused)
 		return
 	}
-	if c.version != packet.V5 && p.ClientID == "" && !p.CleanStart {
-		// MQTT-3.1.3-8 (3.1.1): identifier rejected, then close.
+	if emptyClientIDRefused(c.version, p) {
+		// MQTT-3.1.3-8 (3.1.1): identifier rejected, then close. MQTT 3.1
+		// asks for 1 to 23 characters: an empty one is rejected alike.
 		c.writeConnack(packet.RefusedIdentifierRejected)
-		c.emit(Event[ID]{Kind: EventError, Err: errEmptyClientID})
+		err := errEmptyClientID
+		if c.version == packet.V31 {
+			err = errEmptyClientID31
+		}
+		c.emit(Event[ID]{Kind: EventError, Err: err})
 		c.close()
 		return
 	}
@@ -163,6 +168,13 @@ func (c *Connection[ID]) recvConnect(p *packet.Connect) {
 		c.aliasOut = *topicalias.NewSender(p.Props.TopicAliasMaximum)
 	}
 	c.deliver(p)
+}
+
+// emptyClientIDRefused reports whether version v refuses the empty Client
+// Identifier of p: 3.1.1 without a clean session (MQTT-3.1.3-7), 3.1
+// always.
+func emptyClientIDRefused(v packet.Version, p *packet.Connect) bool {
+	return p.ClientID == "" && (v == packet.V31 || v == packet.V311 && !p.CleanStart)
 }
 
 // refuseConnect answers a CONNECT the server cannot accept: with a CONNACK

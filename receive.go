@@ -42,7 +42,7 @@ func (c *Connection[ID]) consume(chunk []byte) {
 	held := c.bufs[c.cur]
 	off := 0
 	for off < len(held) {
-		h, need, err := packet.Frame(held[off:], c.maxIn)
+		h, need, err := packet.FrameFor(held[off:], c.maxIn, c.version)
 		if err != nil {
 			if h, need, err = c.reframe(held[off:], err); err != nil {
 				c.fail(c.frameError(err))
@@ -71,7 +71,7 @@ func (c *Connection[ID]) consume(chunk []byte) {
 	}
 	c.bufs[c.cur] = held[:0]
 	for len(chunk) > 0 {
-		h, need, err := packet.Frame(chunk, c.maxIn)
+		h, need, err := packet.FrameFor(chunk, c.maxIn, c.version)
 		if err != nil {
 			if h, need, err = c.reframe(chunk, err); err != nil {
 				c.fail(c.frameError(err))
