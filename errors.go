@@ -106,6 +106,17 @@ var (
 	// times its Keep Alive (MQTT-3.1.2-24).
 	ErrKeepAliveTimeout = &PeerError{Code: packet.KeepAliveTimeout, Statement: "MQTT-3.1.2-24",
 		Msg: "no packet from the client within one and a half times its keep alive"}
+	// ErrNoSession: the server's CONNACK says Session Present 1, but the
+	// client holds no session to resume. It is what a new process meets
+	// when it connects with Clean Start 0 (3.1.1: Clean Session 0) to a
+	// server that kept its predecessor's session: the Connection starts
+	// with no session state, and MQTT-3.2.2-4 has the client close (a v5
+	// client sends DISCONNECT 0x82 first). Such a client should either
+	// connect with Clean Start 1, which discards the server's copy, or
+	// restore the state its predecessor saved with ExportSession, through
+	// ImportSession before it sends CONNECT; then Session Present 1 resumes
+	// the session.
+	ErrNoSession = protocolViolation("MQTT-3.2.2-4", "CONNACK reports a session the client does not have")
 )
 
 // protocolViolation builds the error for a rule the peer broke that the
@@ -132,7 +143,6 @@ var (
 		Msg: "more unacknowledged QoS 1 and QoS 2 PUBLISH packets than the Receive Maximum"}
 	errClientSubscriptionID = protocolViolation("MQTT-3.3.4-6", "PUBLISH from a client with a Subscription Identifier")
 	errIDInUse              = protocolViolation("MQTT-2.2.1-3", "packet identifier of an exchange still in progress reused")
-	errNoSession            = protocolViolation("MQTT-3.2.2-4", "CONNACK reports a session the client does not have")
 	errDisconnectExpiry     = protocolViolation("", "DISCONNECT sets a Session Expiry Interval after a CONNECT with 0")
 	errTooLargeFromClient   = &PeerError{Code: packet.PacketTooLarge, Statement: "MQTT-3.2.2-15",
 		Msg: "packet from the client larger than the server's maximum packet size"}

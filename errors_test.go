@@ -16,7 +16,7 @@ import (
 // peerErrors are the Connection's own findings, one per rule.
 var peerErrors = []*PeerError{
 	ErrKeepAliveTimeout, errSecondConnect, errFirstNotConnect, errEmptyClientID, errUnexpected,
-	errWrongSender, errReceiveMaximum, errClientSubscriptionID, errIDInUse, errNoSession,
+	errWrongSender, errReceiveMaximum, errClientSubscriptionID, errIDInUse, ErrNoSession,
 	errDisconnectExpiry, errTooLargeFromClient, errTooLargeFromServer, errVersionRefused,
 	errHoldOverflow, errServerSessionExpiry, errProblemInfo, errAuthNoMethod, errAuthMethod,
 	errAuthStep, errConnackMethod, errCapQoS, errCapRetain, errCapWildcard, errCapSubID, errCapShared,

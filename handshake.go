@@ -91,7 +91,7 @@ func (c *Connection[ID]) recvConnack(p *packet.Connack) {
 		c.emit(Event[ID]{Kind: EventTimerReset, Timer: TimerPing, Duration: c.keepAlive})
 	}
 	if p.SessionPresent && (c.cleanStart || !c.sess.present) {
-		c.fail(errNoSession) // MQTT-3.2.2-4
+		c.fail(ErrNoSession) // MQTT-3.2.2-4
 		return
 	}
 	c.resume(p.SessionPresent)
