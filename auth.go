@@ -20,7 +20,7 @@ var ErrAuth = errors.New("mqtt: AUTH not allowed here")
 
 var (
 	errAuthNoMethod = protocolViolation("MQTT-4.12.0-6", "AUTH without an Authentication Method in CONNECT")
-	errAuthMethod   = &packet.Error{Code: packet.BadAuthenticationMethod, Statement: "MQTT-4.12.0-5",
+	errAuthMethod   = &PeerError{Code: packet.BadAuthenticationMethod, Statement: "MQTT-4.12.0-5",
 		Msg: "authentication method differs from the CONNECT's"}
 	errAuthStep      = protocolViolation("MQTT-4.12.0-3", "AUTH reason code does not fit the authentication step")
 	errConnackMethod = protocolViolation("MQTT-4.12.0-5", "CONNACK authentication method differs from the CONNECT's")

@@ -53,14 +53,14 @@ func capabilitiesOf(p *property.Properties) capabilities {
 }
 
 var (
-	errCapQoS      = &packet.Error{Code: packet.QoSNotSupported, Statement: "MQTT-3.2.2-11", Msg: "PUBLISH above the Maximum QoS"}
-	errCapRetain   = &packet.Error{Code: packet.RetainNotSupported, Statement: "MQTT-3.2.2-14", Msg: "retained PUBLISH though Retain Available is 0"}
-	errCapWildcard = &packet.Error{Code: packet.WildcardSubscriptionsNotSupported, Msg: "wildcard subscription though Wildcard Subscription Available is 0"}
-	errCapSubID    = &packet.Error{Code: packet.SubscriptionIdentifiersNotSupported, Msg: "Subscription Identifier though Subscription Identifier Available is 0"}
-	errCapShared   = &packet.Error{Code: packet.SharedSubscriptionsNotSupported, Msg: "shared subscription though Shared Subscription Available is 0"}
+	errCapQoS      = &PeerError{Code: packet.QoSNotSupported, Statement: "MQTT-3.2.2-11", Msg: "PUBLISH above the Maximum QoS"}
+	errCapRetain   = &PeerError{Code: packet.RetainNotSupported, Statement: "MQTT-3.2.2-14", Msg: "retained PUBLISH though Retain Available is 0"}
+	errCapWildcard = &PeerError{Code: packet.WildcardSubscriptionsNotSupported, Msg: "wildcard subscription though Wildcard Subscription Available is 0"}
+	errCapSubID    = &PeerError{Code: packet.SubscriptionIdentifiersNotSupported, Msg: "Subscription Identifier though Subscription Identifier Available is 0"}
+	errCapShared   = &PeerError{Code: packet.SharedSubscriptionsNotSupported, Msg: "shared subscription though Shared Subscription Available is 0"}
 )
 
-func (k capabilities) checkPublish(qos packet.QoS, retain bool) *packet.Error {
+func (k capabilities) checkPublish(qos packet.QoS, retain bool) *PeerError {
 	switch {
 	case qos > k.maxQoS:
 		return errCapQoS
@@ -70,7 +70,7 @@ func (k capabilities) checkPublish(qos packet.QoS, retain bool) *packet.Error {
 	return nil
 }
 
-func (k capabilities) checkSubscribe(subs []packet.Subscription, props *property.Properties) *packet.Error {
+func (k capabilities) checkSubscribe(subs []packet.Subscription, props *property.Properties) *PeerError {
 	if k.noSubIDs && len(props.SubscriptionIDs) > 0 {
 		return errCapSubID
 	}
@@ -87,7 +87,7 @@ func (k capabilities) checkSubscribe(subs []packet.Subscription, props *property
 }
 
 // capabilityError turns a violation into the caller's error.
-func capabilityError(e *packet.Error) error {
+func capabilityError(e *PeerError) error {
 	if e == nil {
 		return nil
 	}

@@ -1,6 +1,8 @@
 package mqtt
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/mqttcore/mqtt/packet"
@@ -17,6 +19,17 @@ const (
 	RoleClient Role = iota + 1
 	RoleServer
 )
+
+// String returns "client" or "server".
+func (r Role) String() string {
+	switch r {
+	case RoleClient:
+		return "client"
+	case RoleServer:
+		return "server"
+	}
+	return fmt.Sprintf("Role(%d)", byte(r))
+}
 
 // State is where a Connection is in the life of a network connection.
 type State uint8
@@ -352,6 +365,16 @@ func droppable(p packet.Packet) *property.Properties {
 	return nil
 }
 
+// encodeError maps the codec's refusal to encode a packet to Send's error:
+// a packet over the protocol's size limit is ErrPacketTooLarge, as one over
+// the peer's Maximum Packet Size is.
+func encodeError(err error) error {
+	if errors.Is(err, packet.ErrPacketTooLarge) {
+		return ErrPacketTooLarge
+	}
+	return err
+}
+
 // write encodes p, checks it against the peer's Maximum Packet Size, and
 // emits EventSend. Nothing is written on error.
 func (c *Connection[ID]) write(p packet.Packet) error {
@@ -359,7 +382,7 @@ func (c *Connection[ID]) write(p packet.Packet) error {
 	start := len(c.out)
 	out, err := p.AppendTo(c.out, c.version)
 	if err != nil {
-		return err
+		return encodeError(err)
 	}
 	if len(out)-start > c.maxOut {
 		c.out = out[:start]

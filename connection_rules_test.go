@@ -288,7 +288,7 @@ func TestRulesRoles(t *testing.T) {
 	}
 	t.Run("sec2.1.2/other-identifier-width", func(t *testing.T) {
 		c, _ := clientConn(t, packet.V5, Config{}, connectFor(packet.V5, 0, property.Properties{}), connackFor(packet.V5, property.Properties{}))
-		refused(t, c, &packet.PublishOf[uint32]{Topic: "a", QoS: 1}, ErrRole)
+		refused(t, c, &packet.PublishOf[uint32]{Topic: "a", QoS: 1}, ErrIDWidth)
 	})
 }
 
@@ -421,6 +421,32 @@ func TestRulesStatesRecv(t *testing.T) {
 			wantClose(t, v, c.Recv(wire(t, v, &packet.Publish{Topic: "a"})), 0)
 		})
 	}
+	// A 3.1.1 server never sends DISCONNECT (section 2.2.1 of 3.1.1): one
+	// that does breaks the protocol, and the client closes as on any other
+	// violation, without delivering it. It was taken for a normal
+	// disconnect.
+	t.Run("MQTT-4.8.0-1/3.1.1/client-receives-DISCONNECT", func(t *testing.T) {
+		v := packet.V311
+		c, _ := clientConn(t, v, Config{}, connectFor(v, 10, property.Properties{}), connackFor(v, property.Properties{}))
+		evs := c.Recv(wire(t, v, &packet.Disconnect{}))
+		wantClose(t, v, evs, 0)
+		var pe *packet.Error
+		if err := evErr(evs); !errors.As(err, &pe) || pe.Code != packet.ProtocolError || pe.StatementFor(v) != "MQTT-4.8.0-1" {
+			t.Fatalf("%v", err)
+		}
+		if len(received(evs)) != 0 || !cancels(evs, TimerPing) {
+			t.Fatalf("%v", evs)
+		}
+	})
+	t.Run("sec2.2.1/3.1.1/server-sends-no-DISCONNECT", func(t *testing.T) {
+		v := packet.V311
+		s := serverConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+		refused(t, s, &packet.Disconnect{}, ErrRole)
+		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+		if _, err := c.Send(&packet.Disconnect{}); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("MQTT-3.14.2-2/server-DISCONNECT-with-Session-Expiry", func(t *testing.T) {
 		v := packet.V5
 		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
@@ -1194,14 +1220,25 @@ func TestRulesTopicAliasRecv(t *testing.T) {
 	t.Run("MQTT-3.3.2-12/server-alias-above-maximum-0x94", func(t *testing.T) {
 		evs := srv(t).Recv(wire(t, v, &packet.Publish{Topic: "x", Props: property.Properties{TopicAlias: 3}}))
 		wantClose(t, v, evs, packet.TopicAliasInvalid)
+		if statement(evErr(evs)) != "MQTT-3.3.2-12" {
+			t.Fatalf("%v", evErr(evs))
+		}
 	})
 	t.Run("MQTT-3.3.2-10/client-alias-above-maximum-0x94", func(t *testing.T) {
 		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
-		wantClose(t, v, c.Recv(wire(t, v, &packet.Publish{Topic: "x", Props: property.Properties{TopicAlias: 1}})), packet.TopicAliasInvalid)
-	})
-	t.Run("MQTT-3.3.2-7/unknown-alias-0x94", func(t *testing.T) {
-		evs := srv(t).Recv(wire(t, v, &packet.Publish{Props: property.Properties{TopicAlias: 1}}))
+		evs := c.Recv(wire(t, v, &packet.Publish{Topic: "x", Props: property.Properties{TopicAlias: 1}}))
 		wantClose(t, v, evs, packet.TopicAliasInvalid)
+		if statement(evErr(evs)) != "MQTT-3.3.2-10" {
+			t.Fatalf("%v", evErr(evs))
+		}
+	})
+	// Section 3.3.4: an alias with no mapping and a zero-length Topic Name
+	// is a Protocol Error, not an invalid alias (it was answered with 0x94).
+	t.Run("sec3.3.4/unmapped-alias-without-topic-0x82", func(t *testing.T) {
+		evs := srv(t).Recv(wire(t, v, &packet.Publish{Props: property.Properties{TopicAlias: 1}}))
+		wantClose(t, v, evs, packet.ProtocolError)
+		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{TopicAliasMaximum: 4}), connackFor(v, property.Properties{}))
+		wantClose(t, v, c.Recv(wire(t, v, &packet.Publish{Props: property.Properties{TopicAlias: 4}})), packet.ProtocolError)
 	})
 	t.Run("MQTT-3.3.2-7/mappings-not-carried-to-next-connection", func(t *testing.T) {
 		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{TopicAliasMaximum: 4}), connackFor(v, property.Properties{}))
@@ -1213,12 +1250,20 @@ func TestRulesTopicAliasRecv(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Recv(wire(t, v, &packet.Connack{}))
-		wantClose(t, v, c.Recv(wire(t, v, &packet.Publish{Props: property.Properties{TopicAlias: 1}})), packet.TopicAliasInvalid)
+		// The alias is unmapped on the new connection: a Protocol Error.
+		wantClose(t, v, c.Recv(wire(t, v, &packet.Publish{Props: property.Properties{TopicAlias: 1}})), packet.ProtocolError)
 	})
-	t.Run("MQTT-3.3.2-8/alias-0-0x82", func(t *testing.T) {
-		// Topic Alias 0 on the wire: PUBLISH "a" with property 0x23 = 0.
-		evs := srv(t).Recv([]byte{0x30, 0x07, 0x00, 0x01, 'a', 0x03, 0x23, 0x00, 0x00})
-		wantClose(t, v, evs, packet.ProtocolError)
+	// Topic Alias 0 on the wire: PUBLISH "a" with property 0x23 = 0. It is
+	// answered like an alias above the maximum (it was answered with 0x82).
+	t.Run("MQTT-3.3.2-8/alias-0-0x94", func(t *testing.T) {
+		alias0 := []byte{0x30, 0x07, 0x00, 0x01, 'a', 0x03, 0x23, 0x00, 0x00}
+		evs := srv(t).Recv(alias0)
+		wantClose(t, v, evs, packet.TopicAliasInvalid)
+		if statement(evErr(evs)) != "MQTT-3.3.2-8" {
+			t.Fatalf("%v", evErr(evs))
+		}
+		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{TopicAliasMaximum: 4}), connackFor(v, property.Properties{}))
+		wantClose(t, v, c.Recv(alias0), packet.TopicAliasInvalid)
 	})
 	t.Run("MQTT-3.3.2-9/send-alias-above-peer-maximum", func(t *testing.T) {
 		c, _ := clientConn(t, v, Config{}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{TopicAliasMaximum: 1}))
@@ -1227,6 +1272,71 @@ func TestRulesTopicAliasRecv(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// ---- MQTT 3.1 ("MQIsdp", level 3) ---------------------------------------------
+
+// TestRulesMQTT31: where 3.1 differs from 3.1.1. It has no numbered
+// statements; the cases name the 3.1.1 statement of the same rule.
+func TestRulesMQTT31(t *testing.T) {
+	v := packet.V31
+	t.Run("MQTT-3.1.3-9 3.1.1 numbering/3.1/empty-client-id-rejected-0x02", func(t *testing.T) {
+		// 3.1 asks for a Client Identifier of 1 to 23 characters, even
+		// with a clean session.
+		s := newTestServer[uint16](Config{})
+		evs := s.Recv(wire(t, v, &packet.Connect{CleanStart: true}))
+		if !slices.Equal(sentBytes(evs), []byte{0x20, 0x02, 0x00, 0x02}) || len(received(evs)) != 0 {
+			t.Fatalf("%v", evs)
+		}
+		if ie, ic := indexOf(evs, EventError), indexOf(evs, EventClose); ie < 0 || ic < ie {
+			t.Fatalf("want EventError then EventClose: %v", evs)
+		}
+		if code, _ := packet.ReasonOf(evErr(evs)); code != packet.ClientIdentifierNotValid || statement311(evErr(evs)) != "MQTT-3.1.3-9" {
+			t.Fatalf("%v", evErr(evs))
+		}
+		c := newTestClient[uint16](Config{Version: v})
+		refused(t, c, &packet.Connect{CleanStart: true}, ErrClientID)
+		// 3.1.1 allows it with a clean session.
+		if evs := newTestServer[uint16](Config{}).Recv(wire(t, packet.V311, &packet.Connect{CleanStart: true})); len(received(evs)) != 1 {
+			t.Fatalf("3.1.1: %v", evs)
+		}
+	})
+	t.Run("MQTT-3.6.1-1 3.1.1 numbering/3.1/re-sent-PUBREL-with-DUP-accepted", func(t *testing.T) {
+		pubrelDUP := []byte{0x6A, 0x02, 0x00, 0x01}
+		s := serverConn(t, v, Config{}, &packet.Connect{ClientID: "c", CleanStart: true}, &packet.Connack{})
+		s.Recv(wire(t, v, &packet.Publish{Topic: "a", QoS: 2, PacketID: 1}))
+		for range 2 { // the PUBREL, then the same re-sent
+			evs := s.Recv(pubrelDUP)
+			if ts := sentTypes(evs); evErr(evs) != nil || len(ts) != 1 || ts[0] != packet.TypePubcomp {
+				t.Fatalf("%v", evs)
+			}
+		}
+		// SUBSCRIBE and UNSUBSCRIBE re-sent with DUP too.
+		sub := wire(t, v, &packet.Subscribe{PacketID: 2, Subscriptions: []packet.Subscription{{Filter: "a"}}},
+			&packet.Unsubscribe{PacketID: 3, Filters: []string{"a"}})
+		sub[0] |= 0x08
+		sub[len(sub)-7] |= 0x08 // the UNSUBSCRIBE: 2 header bytes, id, filter "a"
+		if evs := s.Recv(sub); evErr(evs) != nil || len(received(evs)) != 2 {
+			t.Fatalf("%v", evs)
+		}
+		// 3.1.1 refuses DUP on PUBREL (MQTT-3.6.1-1 of 3.1.1).
+		s = serverConn(t, packet.V311, Config{}, connectFor(packet.V311, 0, property.Properties{}), &packet.Connack{})
+		s.Recv(wire(t, packet.V311, &packet.Publish{Topic: "a", QoS: 2, PacketID: 1}))
+		evs := s.Recv(pubrelDUP)
+		wantClose(t, packet.V311, evs, 0)
+		if statement311(evErr(evs)) != "MQTT-3.6.1-1" {
+			t.Fatalf("%v", evErr(evs))
+		}
+	})
+}
+
+// statement311 returns the 3.1.1 normative statement an error names, or "".
+func statement311(err error) string {
+	var pe *packet.Error
+	if errors.As(err, &pe) {
+		return pe.Statement311
+	}
+	return ""
 }
 
 // ---- CONNECT / CONNACK ------------------------------------------------------
@@ -1304,11 +1414,58 @@ func TestRulesConnect(t *testing.T) {
 			t.Fatalf("%v", evs)
 		}
 	})
+	// A CONNECT whose fixed-header flags are not 0000 is malformed like one
+	// with a bad body: the v5 client learns it from CONNACK 0x81, whatever
+	// the split of the stream (the framing refused it before any CONNACK).
+	t.Run("MQTT-3.1.4-1/MQTT-2.1.3-1/v5/CONNECT-with-invalid-flags-CONNACK-0x81", func(t *testing.T) {
+		for _, flags := range []byte{0x01, 0x02, 0x08, 0x0F} {
+			b := rawConnect("MQTT", 5)
+			b[0] |= flags
+			for _, split := range []int{len(b), 1, 2, 5} {
+				s := newTestServer[uint16](Config{})
+				var evs []Event[uint16]
+				for rest := b; len(rest) > 0; {
+					k := min(split, len(rest))
+					evs = append(evs, s.Recv(rest[:k])...)
+					rest = rest[k:]
+				}
+				ps := sent(t, packet.V5, evs)
+				if len(ps) != 1 || ps[0].(*packet.Connack).Reason != packet.MalformedPacket {
+					t.Fatalf("flags %04b, chunks of %d: %v", flags, split, evs)
+				}
+				if indexOf(evs, EventClose) < indexOf(evs, EventSend) || statement(evErr(evs)) != "MQTT-2.1.3-1" ||
+					len(received(evs)) != 0 {
+					t.Fatalf("flags %04b, chunks of %d: %v", flags, split, evs)
+				}
+			}
+		}
+		// A server configured for v5 answers so too.
+		b := rawConnect("MQTT", 5)
+		b[0] |= 0x02
+		if ps := sent(t, packet.V5, newTestServer[uint16](Config{Version: packet.V5}).Recv(b)); len(ps) != 1 ||
+			ps[0].(*packet.Connack).Reason != packet.MalformedPacket {
+			t.Fatalf("%v", ps)
+		}
+	})
+	t.Run("MQTT-3.1.4-1/3.1.1/CONNECT-with-invalid-flags-closes-without-CONNACK", func(t *testing.T) {
+		b := rawConnect("MQTT", 4)
+		b[0] |= 0x02
+		for _, cfg := range []Config{{}, {Version: packet.V5}} { // also to a v5 server: the client speaks 3.1.1
+			evs := newTestServer[uint16](cfg).Recv(b)
+			wantClose(t, packet.V311, evs, 0)
+			if !errors.Is(evErr(evs), packet.ErrMalformed) {
+				t.Fatalf("%v", evErr(evs))
+			}
+		}
+	})
 	t.Run("MQTT-3.1.4-1/3.1.1/malformed-CONNECT-closes-without-CONNACK", func(t *testing.T) {
 		b := rawConnect("MQTT", 4)
 		b[9] |= 0x01
 		evs := newTestServer[uint16](Config{}).Recv(b)
 		wantClose(t, packet.V311, evs, 0)
+		// A server configured for v5 reads the client's version too: no v5
+		// CONNACK for a 3.1.1 client (it sent CONNACK 0x81).
+		wantClose(t, packet.V311, newTestServer[uint16](Config{Version: packet.V5}).Recv(b), 0)
 	})
 	for _, v := range versions {
 		t.Run("MQTT-3.2.2-7/"+v.String()+"/client-CONNACK-failure-closes", func(t *testing.T) {

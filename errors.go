@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/mqttcore/mqtt/packet"
 )
@@ -10,17 +11,24 @@ import (
 // them changes the Connection's state.
 var (
 	// ErrRole: the packet is never sent by this side (a client sending
-	// CONNACK, a server sending CONNECT).
+	// CONNACK, a server sending CONNECT, a server sending DISCONNECT before
+	// v5).
 	ErrRole = errors.New("mqtt: packet not sent by this role")
+	// ErrIDWidth: the packet's identifier type is not the Connection's (a
+	// PublishOf[uint32] sent on a Connection[uint16]).
+	ErrIDWidth = errors.New("mqtt: packet identifier width differs from the connection's")
 	// ErrState: the packet may not be sent in the connection's state
 	// (PUBLISH before CONNACK, a second CONNECT, anything after close).
 	ErrState = errors.New("mqtt: packet not allowed in this state")
 	// ErrQuotaExceeded: the peer's Receive Maximum of unacknowledged QoS 1
 	// and QoS 2 PUBLISH packets is reached (MQTT-3.3.4-7, MQTT-3.3.4-9).
 	ErrQuotaExceeded = errors.New("mqtt: send quota exhausted")
-	// ErrPacketTooLarge: the packet exceeds the peer's Maximum Packet Size
-	// (MQTT-3.1.2-27, MQTT-3.2.2-15).
-	ErrPacketTooLarge = errors.New("mqtt: packet exceeds the peer's maximum packet size")
+	// ErrPacketTooLarge: the packet is too large to send: over the peer's
+	// Maximum Packet Size (MQTT-3.1.2-27, MQTT-3.2.2-15) or the protocol's
+	// limit. It is never reported for a packet received: one over this
+	// side's limit arrives in EventError as a *PeerError that matches
+	// packet.ErrPacketTooLarge.
+	ErrPacketTooLarge = errors.New("mqtt: packet too large to send")
 	// ErrIDInUse: a packet names a packet identifier already in use.
 	ErrIDInUse = errors.New("mqtt: packet identifier in use")
 	// ErrIDUnknown: an acknowledgement names a packet identifier with no
@@ -32,8 +40,9 @@ var (
 	// returned an empty one.
 	ErrAssignClientID = errors.New("mqtt: CONNACK must carry the assigned client identifier")
 	// ErrClientID: before v5 a CONNECT with an empty Client Identifier must
-	// ask for a clean session (MQTT-3.1.3-7 of 3.1.1).
-	ErrClientID = errors.New("mqtt: empty client identifier without clean session")
+	// ask for a clean session (MQTT-3.1.3-7 of 3.1.1), and MQTT 3.1 has no
+	// empty Client Identifier at all.
+	ErrClientID = errors.New("mqtt: empty client identifier not allowed")
 	// ErrSessionPresent: a server may not report a session present to a
 	// client that asked for a clean start (MQTT-3.2.2-2).
 	ErrSessionPresent = errors.New("mqtt: session present after a clean start")
@@ -50,6 +59,38 @@ var (
 	// ErrAlias: a Topic Alias above the peer's Topic Alias Maximum.
 	ErrAlias = errors.New("mqtt: topic alias above the peer's maximum")
 )
+
+// PeerError is a rule of the protocol the peer broke that the Connection
+// found where the codec cannot: a well-formed packet not allowed here (a
+// second CONNECT, a Receive Maximum exceeded, a Topic Alias never mapped),
+// a packet over this side's size limit, or a silent peer. EventError
+// carries it; what the codec refuses arrives there as a *packet.Error.
+//
+// A PeerError has the fields of a packet.Error (Code is the reason code the
+// Connection answered with where the version has one) and unwraps to one,
+// so the same matching serves both: packet.ReasonOf(err) for the code,
+// errors.As(err, &pe) with pe a *packet.Error for the code and the
+// statement, errors.Is(err, packet.ErrProtocol) (ErrMalformed,
+// ErrPacketTooLarge) by code. errors.As(err, &ce) with ce a *PeerError
+// tells the Connection's findings from the codec's. Its text starts with
+// "mqtt: ".
+type PeerError packet.Error
+
+// Error gives the rule broken and, where it has one, its statement, as
+// packet.Error does, with the Connection's prefix.
+func (e *PeerError) Error() string {
+	return "mqtt: " + strings.TrimPrefix((*packet.Error)(e).Error(), "packet: ")
+}
+
+// Unwrap returns e as a *packet.Error, for packet.ReasonOf, errors.As and
+// errors.Is.
+func (e *PeerError) Unwrap() error { return (*packet.Error)(e) }
+
+// StatementFor returns the statement e breaks in version v, as
+// packet.Error's StatementFor does.
+func (e *PeerError) StatementFor(v packet.Version) string {
+	return (*packet.Error)(e).StatementFor(v)
+}
 
 // Errors reported in EventError and EventDropped for what happened on the
 // connection.
@@ -68,34 +109,50 @@ var (
 	ErrPingTimeout = errors.New("mqtt: no PINGRESP in time")
 	// ErrKeepAliveTimeout: the client sent nothing for one and a half
 	// times its Keep Alive (MQTT-3.1.2-24).
-	ErrKeepAliveTimeout = &packet.Error{Code: packet.KeepAliveTimeout, Statement: "MQTT-3.1.2-24",
+	ErrKeepAliveTimeout = &PeerError{Code: packet.KeepAliveTimeout, Statement: "MQTT-3.1.2-24",
 		Msg: "no packet from the client within one and a half times its keep alive"}
-	// ErrConnectionRefused: the server answered CONNECT with a failure code.
-	ErrConnectionRefused = errors.New("mqtt: connection refused")
-	// ErrDisconnected: the peer sent DISCONNECT; EventPacket carried it.
-	ErrDisconnected = errors.New("mqtt: peer disconnected")
+	// ErrNoSession: the server's CONNACK says Session Present 1, but the
+	// client holds no session to resume. It is what a new process meets
+	// when it connects with Clean Start 0 (3.1.1: Clean Session 0) to a
+	// server that kept its predecessor's session: the Connection starts
+	// with no session state, and MQTT-3.2.2-4 has the client close (a v5
+	// client sends DISCONNECT 0x82 first). Such a client should either
+	// connect with Clean Start 1, which discards the server's copy, or
+	// restore the state its predecessor saved with ExportSession, through
+	// ImportSession before it sends CONNECT; then Session Present 1 resumes
+	// the session.
+	ErrNoSession = protocolViolation("MQTT-3.2.2-4", "CONNACK reports a session the client does not have")
 )
 
 // protocolViolation builds the error for a rule the peer broke that the
 // codec cannot see (the packet is well formed but not allowed here).
-func protocolViolation(statement, msg string) *packet.Error {
-	return &packet.Error{Code: packet.ProtocolError, Statement: statement, Msg: msg}
+func protocolViolation(statement, msg string) *PeerError {
+	return &PeerError{Code: packet.ProtocolError, Statement: statement, Msg: msg}
 }
 
 // Rules the peer can break, checked by the Connection.
 var (
 	errSecondConnect   = protocolViolation("MQTT-3.1.0-2", "second CONNECT on a connection")
 	errFirstNotConnect = protocolViolation("MQTT-3.1.0-1", "first packet from the client is not CONNECT")
-	errEmptyClientID   = &packet.Error{Code: packet.ClientIdentifierNotValid, Statement: "MQTT-3.1.3-8",
+	errEmptyClientID   = &PeerError{Code: packet.ClientIdentifierNotValid, Statement: "MQTT-3.1.3-8",
 		Msg: "empty client identifier without clean session"}
-	errUnexpected     = protocolViolation("", "packet not allowed in this state")
-	errWrongSender    = protocolViolation("", "packet the peer's role never sends")
-	errReceiveMaximum = &packet.Error{Code: packet.ReceiveMaximumExceeded, Statement: "MQTT-3.3.4-9",
+	errEmptyClientID31 = &PeerError{Code: packet.ClientIdentifierNotValid, Statement311: "MQTT-3.1.3-9",
+		Msg: "empty client identifier in MQTT 3.1"}
+	errUnexpected  = protocolViolation("", "packet not allowed in this state")
+	errWrongSender = protocolViolation("", "packet the peer's role never sends")
+	// A 3.1.1 server never sends DISCONNECT: a protocol violation, on which
+	// the client closes (MQTT-4.8.0-1 of 3.1.1).
+	errServerDisconnect = &PeerError{Code: packet.ProtocolError, Statement311: "MQTT-4.8.0-1",
+		Msg: "DISCONNECT from a server before MQTT 5.0"}
+	errReceiveMaximum = &PeerError{Code: packet.ReceiveMaximumExceeded, Statement: "MQTT-3.3.4-9",
 		Msg: "more unacknowledged QoS 1 and QoS 2 PUBLISH packets than the Receive Maximum"}
 	errClientSubscriptionID = protocolViolation("MQTT-3.3.4-6", "PUBLISH from a client with a Subscription Identifier")
 	errIDInUse              = protocolViolation("MQTT-2.2.1-3", "packet identifier of an exchange still in progress reused")
-	errNoSession            = protocolViolation("MQTT-3.2.2-4", "CONNACK reports a session the client does not have")
 	errDisconnectExpiry     = protocolViolation("", "DISCONNECT sets a Session Expiry Interval after a CONNECT with 0")
-	errTooLargeIn           = &packet.Error{Code: packet.PacketTooLarge, Statement: "MQTT-3.2.2-15",
-		Msg: "packet larger than the Maximum Packet Size"}
+	errTooLargeFromClient   = &PeerError{Code: packet.PacketTooLarge, Statement: "MQTT-3.2.2-15",
+		Msg: "packet from the client larger than the server's maximum packet size"}
+	errTooLargeFromServer = &PeerError{Code: packet.PacketTooLarge, Statement: "MQTT-3.1.2-27",
+		Msg: "packet from the server larger than the client's maximum packet size"}
+	errVersionRefused = &PeerError{Code: packet.UnsupportedProtocolVersion, Statement: "MQTT-3.1.2-2",
+		Msg: "protocol version not accepted by this server"}
 )

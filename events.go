@@ -28,9 +28,11 @@ const (
 	// it was handed out for a send that failed.
 	EventIDReleased
 	// EventError: the peer broke the protocol, or a timer expired. Err says
-	// how; the Connection has already queued the answer (a DISCONNECT or
-	// CONNACK with the reason code, where the version has one) and an
-	// EventClose follows.
+	// how: the codec's *packet.Error for bytes it refused, a *PeerError for
+	// a rule the Connection found broken (both give the reason code to
+	// packet.ReasonOf), or ErrPingTimeout. The Connection has already
+	// queued the answer (a DISCONNECT or CONNACK with the reason code, where
+	// the version has one) and an EventClose follows.
 	EventError
 	// EventDropped: a QoS 1 or QoS 2 PUBLISH will not be delivered: it was
 	// queued and expired or no longer fits, or its session ended before the

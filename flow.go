@@ -3,6 +3,7 @@ package mqtt
 import (
 	"github.com/mqttcore/mqtt/packet"
 	"github.com/mqttcore/mqtt/packetid"
+	"github.com/mqttcore/mqtt/topicalias"
 )
 
 // The PUBLISH exchanges of QoS 1 and QoS 2 in both directions (section
@@ -70,6 +71,7 @@ func (c *Connection[ID]) enqueue(p *packet.PublishOf[ID]) error {
 	}
 	start := len(c.out)
 	_, err = p.AppendTo(c.out, c.version)
+	err = encodeError(err)
 	c.out = c.out[:start]
 	if err == nil && c.state == StateConnected && p.Size(c.version) > c.maxOut {
 		err = ErrPacketTooLarge
@@ -148,6 +150,29 @@ func (c *Connection[ID]) writePublish(p *packet.PublishOf[ID]) error {
 	return nil
 }
 
+// Topic Aliases the peer may not use (section 3.3.2.3.4). Alias 0 is
+// refused by the codec, with the same reason code.
+var (
+	errAliasFromClient = &PeerError{Code: packet.TopicAliasInvalid, Statement: "MQTT-3.3.2-12",
+		Msg: "topic alias above the Topic Alias Maximum of the server's CONNACK"}
+	errAliasFromServer = &PeerError{Code: packet.TopicAliasInvalid, Statement: "MQTT-3.3.2-10",
+		Msg: "topic alias above the Topic Alias Maximum of the client's CONNECT"}
+	errAliasUnmapped = protocolViolation("", "topic alias not mapped on this connection, and no topic name")
+)
+
+// aliasError maps the Receiver's refusal to the error the Connection
+// reports: 0x94 Topic Alias invalid for an alias above our maximum, 0x82
+// Protocol Error for an alias with no mapping and no topic (section 3.3.4).
+func (c *Connection[ID]) aliasError(err error) error {
+	switch {
+	case err == topicalias.ErrAliasUnknown:
+		return errAliasUnmapped
+	case c.role == RoleServer:
+		return errAliasFromClient
+	}
+	return errAliasFromServer
+}
+
 // recvPublish handles a PUBLISH from the peer.
 func (c *Connection[ID]) recvPublish(p *packet.PublishOf[ID]) {
 	if !c.connected() {
@@ -157,7 +182,7 @@ func (c *Connection[ID]) recvPublish(p *packet.PublishOf[ID]) {
 	if c.version == packet.V5 {
 		topic, err := c.aliasIn.Resolve(p.Topic, p.Props.TopicAlias)
 		if err != nil {
-			c.fail(err)
+			c.fail(c.aliasError(err))
 			return
 		}
 		p.Topic = topic

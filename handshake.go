@@ -32,8 +32,8 @@ func maxPacket(p *property.Properties) int {
 
 // sendConnect starts a client's connection.
 func (c *Connection[ID]) sendConnect(p *packet.Connect) error {
-	if c.version != packet.V5 && p.ClientID == "" && !p.CleanStart {
-		return ErrClientID // MQTT-3.1.3-7 (3.1.1)
+	if emptyClientIDRefused(c.version, p) {
+		return ErrClientID // MQTT-3.1.3-7 (3.1.1); 3.1 has none
 	}
 	if err := c.write(p); err != nil {
 		return err
@@ -101,7 +101,7 @@ func (c *Connection[ID]) recvConnack(p *packet.Connack) {
 		c.arm(TimerPing, c.keepAlive)
 	}
 	if p.SessionPresent && (c.cleanStart || !c.sess.present) {
-		c.fail(errNoSession) // MQTT-3.2.2-4
+		c.fail(ErrNoSession) // MQTT-3.2.2-4
 		return
 	}
 	c.resume(p.SessionPresent)
@@ -152,14 +152,18 @@ func (c *Connection[ID]) recvConnect(p *packet.Connect) {
 	c.disarm(TimerConnect)
 	if c.cfg.Version != 0 && p.Version != c.cfg.Version {
 		c.version = p.Version // answer in the client's own version
-		c.refuseConnect(&packet.Error{Code: packet.UnsupportedProtocolVersion,
-			Statement: "MQTT-3.1.2-2", Msg: "protocol version not accepted by this server"})
+		c.refuseConnect(errVersionRefused)
 		return
 	}
-	if c.version != packet.V5 && p.ClientID == "" && !p.CleanStart {
-		// MQTT-3.1.3-8 (3.1.1): identifier rejected, then close.
+	if emptyClientIDRefused(c.version, p) {
+		// MQTT-3.1.3-8 (3.1.1): identifier rejected, then close. MQTT 3.1
+		// asks for 1 to 23 characters: an empty one is rejected alike.
 		c.writeConnack(packet.RefusedIdentifierRejected)
-		c.emit(Event[ID]{Kind: EventError, Err: errEmptyClientID})
+		err := errEmptyClientID
+		if c.version == packet.V31 {
+			err = errEmptyClientID31
+		}
+		c.emit(Event[ID]{Kind: EventError, Err: err})
 		c.close()
 		return
 	}
@@ -179,6 +183,13 @@ func (c *Connection[ID]) recvConnect(p *packet.Connect) {
 		c.aliasOut = *topicalias.NewSender(p.Props.TopicAliasMaximum)
 	}
 	c.deliver(p)
+}
+
+// emptyClientIDRefused reports whether version v refuses the empty Client
+// Identifier of p: 3.1.1 without a clean session (MQTT-3.1.3-7), 3.1
+// always.
+func emptyClientIDRefused(v packet.Version, p *packet.Connect) bool {
+	return p.ClientID == "" && (v == packet.V31 || v == packet.V311 && !p.CleanStart)
 }
 
 // refuseConnect answers a CONNECT the server cannot accept: with a CONNACK
@@ -270,7 +281,17 @@ func (c *Connection[ID]) sendConnack(p *packet.Connack) error {
 
 var errServerSessionExpiry = protocolViolation("MQTT-3.14.2-2", "server sent Session Expiry Interval in DISCONNECT")
 
+// sendsDisconnect reports whether this side sends DISCONNECT: a server
+// before v5 does not (section 2.2.1 of 3.1.1).
+func (c *Connection[ID]) sendsDisconnect() bool {
+	return c.role == RoleClient || c.version == packet.V5 || c.version == 0
+}
+
 func (c *Connection[ID]) recvDisconnect(p *packet.Disconnect) {
+	if c.role == RoleClient && c.version != packet.V5 {
+		c.fail(errServerDisconnect) // a 3.1.1 server never sends one
+		return
+	}
 	if p.Props.Has(property.SessionExpiryInterval) {
 		switch {
 		case c.role == RoleClient:

@@ -42,10 +42,12 @@ func (c *Connection[ID]) consume(chunk []byte) {
 	held := c.bufs[c.cur]
 	off := 0
 	for off < len(held) {
-		h, need, err := packet.Frame(held[off:], c.maxIn)
+		h, need, err := packet.FrameFor(held[off:], c.maxIn, c.version)
 		if err != nil {
-			c.fail(frameError(err))
-			return
+			if h, need, err = c.reframe(held[off:], err); err != nil {
+				c.fail(c.frameError(err))
+				return
+			}
 		}
 		if need > 0 {
 			if len(chunk) == 0 {
@@ -69,10 +71,12 @@ func (c *Connection[ID]) consume(chunk []byte) {
 	}
 	c.bufs[c.cur] = held[:0]
 	for len(chunk) > 0 {
-		h, need, err := packet.Frame(chunk, c.maxIn)
+		h, need, err := packet.FrameFor(chunk, c.maxIn, c.version)
 		if err != nil {
-			c.fail(frameError(err))
-			return
+			if h, need, err = c.reframe(chunk, err); err != nil {
+				c.fail(c.frameError(err))
+				return
+			}
 		}
 		if need > 0 || c.mustHold(h.Type) {
 			c.keep(nil, chunk)
@@ -86,10 +90,29 @@ func (c *Connection[ID]) consume(chunk []byte) {
 	}
 }
 
+// reframe answers a framing error: a server's first packet that is a
+// CONNECT with invalid fixed-header flags is framed all the same, so that
+// its version can be read and a v5 client told why with CONNACK 0x81
+// (MQTT-3.1.4-1); the decoder refuses the flags. Other errors stand.
+func (c *Connection[ID]) reframe(b []byte, err error) (packet.Header, int, error) {
+	if c.role != RoleServer || c.state != StateDisconnected || packet.Type(b[0]>>4) != packet.TypeConnect {
+		return packet.Header{}, 0, err
+	}
+	var hdr [5]byte // the fixed header, at most 5 bytes, with the flags cleared
+	n := copy(hdr[:], b)
+	hdr[0] &= 0xF0
+	h, need, err := packet.Frame(hdr[:n], c.maxIn)
+	if err == nil && h.Len > 0 {
+		h.Flags = b[0] & 0x0F
+		need = max(h.Size()-len(b), 0)
+	}
+	return h, need, err
+}
+
 // holdExtra bounds the bytes a server holds while it decides on a CONNECT.
 const holdExtra = 64 << 10
 
-var errHoldOverflow = &packet.Error{Code: packet.QuotaExceeded,
+var errHoldOverflow = &PeerError{Code: packet.QuotaExceeded,
 	Msg: "client sent too much before its CONNECT was answered"}
 
 // mustHold reports whether a packet of type t waits for the server's CONNACK.
@@ -122,11 +145,14 @@ func (c *Connection[ID]) keep(a, b []byte) {
 }
 
 // frameError maps a framing error to the error reported for it.
-func frameError(err error) error {
-	if errors.Is(err, packet.ErrPacketTooLarge) {
-		return errTooLargeIn
+func (c *Connection[ID]) frameError(err error) error {
+	if !errors.Is(err, packet.ErrPacketTooLarge) {
+		return err
 	}
-	return err
+	if c.role == RoleServer {
+		return errTooLargeFromClient
+	}
+	return errTooLargeFromServer
 }
 
 // handle decodes one whole packet and acts on it.
@@ -151,6 +177,9 @@ func (c *Connection[ID]) handle(h packet.Header, body []byte) {
 	p := c.received.get(h.Type)
 	if err := p.Decode(c.version, h.Flags, body); err != nil {
 		if h.Type == packet.TypeConnect && c.state == StateDisconnected && c.role == RoleServer {
+			if v, verr := packet.ProtocolVersion(body); verr == nil {
+				c.version = v // answer in the client's version, or not at all before v5
+			}
 			c.refuseConnect(err)
 		} else {
 			c.fail(err)

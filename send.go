@@ -5,7 +5,8 @@ import (
 	"github.com/mqttcore/mqtt/packetid"
 )
 
-// sentBy says which roles send each packet type.
+// sentBy says which roles send each packet type in v5; before v5 only the
+// client sends DISCONNECT (sendsDisconnect).
 var sentBy = [16]uint8{
 	packet.TypeConnect:     1 << RoleClient,
 	packet.TypeConnack:     1 << RoleServer,
@@ -49,7 +50,7 @@ func (c *Connection[ID]) Send(p packet.Packet) error {
 // send checks, encodes and records the caller's packet.
 func (c *Connection[ID]) send(p packet.Packet) error {
 	t := p.Type()
-	if sentBy[t]&(1<<c.role) == 0 {
+	if sentBy[t]&(1<<c.role) == 0 || t == packet.TypeDisconnect && !c.sendsDisconnect() {
 		return ErrRole
 	}
 	if pub, ok := p.(*packet.PublishOf[ID]); ok && c.cfg.OfflineQueue && pub.QoS > 0 &&
@@ -95,7 +96,7 @@ func (c *Connection[ID]) send(p packet.Packet) error {
 	case *packet.Pingreq, *packet.Pingresp:
 		err = c.write(p)
 	default:
-		err = ErrRole // a packet type of another identifier width
+		err = ErrIDWidth // a packet of another identifier type
 	}
 	return err
 }

@@ -178,6 +178,12 @@ func appendMessage(b []byte, m message) []byte {
 // Start 0) and not yet answered it: a broker learns the Client Identifier
 // from the CONNECT, imports that client's session, then sends CONNACK with
 // Session Present 1. It validates everything and changes nothing on error.
+//
+// A client in a new process starts with no session: to resume the one the
+// server kept (CONNECT with Clean Start 0), it imports its predecessor's
+// first, or the server's Session Present 1 ends the connection with
+// ErrNoSession (MQTT-3.2.2-4). Without a saved session, connect with Clean
+// Start 1.
 func (c *Connection[ID]) ImportSession(data []byte) error {
 	c.takeFlight()
 	defer c.dropFlight()

@@ -276,6 +276,59 @@ func TestSessionRulesSessionPresent(t *testing.T) {
 				t.Errorf("v5 client closed without DISCONNECT: %q", l.sent[RoleClient])
 			}
 		})
+		// What the documentation of ErrNoSession says a new process meets,
+		// and its two ways out.
+		t.Run("MQTT-3.2.2-4/new-process/"+v.String(), func(t *testing.T) {
+			connect := func(clean bool) *packet.Connect {
+				p := &packet.Connect{ClientID: "sess", CleanStart: clean}
+				if v == packet.V5 {
+					p.Props.SessionExpiry = 60
+				}
+				return p
+			}
+			connack := func(present bool) []byte { return wire(t, v, &packet.Connack{SessionPresent: present}) }
+			// The predecessor leaves a QoS 1 PUBLISH unacknowledged, and
+			// saves the session.
+			old := newTestClient[uint16](Config{Version: v})
+			old.Send(connect(false))
+			old.Recv(connack(false))
+			if _, err := old.Send(&packet.Publish{Topic: "t", QoS: 1, Payload: []byte("A")}); err != nil {
+				t.Fatal(err)
+			}
+			old.Closed()
+			saved := old.ExportSession()
+
+			// Clean Start 0 without the saved session: ErrNoSession.
+			c := newTestClient[uint16](Config{Version: v})
+			c.Send(connect(false))
+			evs := c.Recv(connack(true))
+			code := packet.ReasonCode(0)
+			if v == packet.V5 {
+				code = packet.ProtocolError
+			}
+			wantClose(t, v, evs, code)
+			if !errors.Is(evErr(evs), ErrNoSession) {
+				t.Fatalf("%v", evErr(evs))
+			}
+			// Way out 1: Clean Start 1; the server answers Session Present 0.
+			c.Closed()
+			c.Send(connect(true))
+			if evs := c.Recv(connack(false)); evErr(evs) != nil || c.State() != StateConnected {
+				t.Fatalf("clean start: %v", evs)
+			}
+			// Way out 2: import the saved session first; Session Present 1
+			// resumes it, and the PUBLISH is sent again.
+			c = newTestClient[uint16](Config{Version: v})
+			if err := c.ImportSession(saved); err != nil {
+				t.Fatal(err)
+			}
+			c.Send(connect(false))
+			evs = c.Recv(connack(true))
+			ps := sent(t, v, evs)
+			if evErr(evs) != nil || c.State() != StateConnected || len(ps) != 1 || !ps[0].(*packet.Publish).Dup {
+				t.Fatalf("imported session: %v", evs)
+			}
+		})
 		t.Run("MQTT-3.2.2-4/after-clean-start/"+v.String(), func(t *testing.T) {
 			l := sessWithInflight(t, v)
 			l.send(RoleClient, &packet.Connect{ClientID: "sess", CleanStart: true})

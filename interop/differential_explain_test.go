@@ -308,7 +308,7 @@ func packetID(p packet.Packet) uint16 {
 // propertyValue: property values have ranges (section 2.2.2.2 and each
 // property's section: the one-byte flags are 0 or 1, Receive Maximum,
 // Maximum Packet Size and Subscription Identifier are not 0), Topic Alias 0
-// is a Protocol Error (MQTT-3.3.2-8), a Response Topic must be a valid Topic
+// is refused with 0x94 Topic Alias invalid (MQTT-3.3.2-8), a Response Topic must be a valid Topic
 // Name (MQTT-3.3.2-14), and Authentication Data needs an Authentication
 // Method (sections 3.1.2.11.10, 3.2.2.3.18, 3.15.2.2.3). Neither peer checks
 // property values.

@@ -10,6 +10,8 @@ import (
 // both omitted on the wire when the code is 0 and there are no properties.
 // K selects the packet type. Use it through its names: Puback, Pubrec,
 // Pubrel, Pubcomp, and PubackOf and so on for a chosen identifier type.
+// In MQTT 3.1 a re-sent PUBREL may set DUP in its fixed header: decoding
+// accepts it in 3.1 only, and does not keep it.
 type Ack[K ackKind, ID packetid.ID] struct {
 	PacketID ID
 	Reason   ReasonCode // v5 only; 0 in v3.1.1
@@ -89,7 +91,7 @@ func (p *Ack[K, ID]) appendChecked(dst []byte, t Type, v Version) ([]byte, error
 // Decode parses the packet's body.
 func (p *Ack[K, ID]) Decode(v Version, flags byte, body []byte) error {
 	t := p.Type()
-	if err := checkFlags(t, flags); err != nil {
+	if err := checkFlagsFor(t, flags, v); err != nil {
 		return err
 	}
 	var err error

@@ -9,7 +9,7 @@ import "github.com/mqttcore/mqtt/packetid"
 //
 // A Decoder decodes without allocating.
 func Decode[ID packetid.ID](v Version, b []byte, maxSize int) (p Packet, n int, err error) {
-	h, need, err := Frame(b, maxSize)
+	h, need, err := FrameFor(b, maxSize, v)
 	if err != nil || need > 0 {
 		return nil, 0, err
 	}
@@ -103,7 +103,7 @@ func (d *Decoder[ID]) Decode(b []byte) (p Packet, n int, err error) {
 			return &d.publish, n, nil
 		}
 	}
-	h, need, err := Frame(b, d.MaxSize)
+	h, need, err := FrameFor(b, d.MaxSize, d.Version)
 	if err != nil || need > 0 {
 		return nil, 0, err
 	}

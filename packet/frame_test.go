@@ -354,3 +354,60 @@ func BenchmarkFrameHugeDeclaredLength(b *testing.B) {
 		}
 	}
 }
+
+// TestFrameForV31DUP: MQTT 3.1 lets a re-sent PUBREL, SUBSCRIBE or
+// UNSUBSCRIBE set DUP (fixed-header flags 1010); 3.1.1 and 5.0 do not
+// (MQTT-3.6.1-1, MQTT-3.8.1-1, MQTT-3.10.1-1 of 3.1.1). FrameFor and the
+// decoders accept it for 3.1 only, and the packet decoded is the one without
+// DUP.
+func TestFrameForV31DUP(t *testing.T) {
+	cases := []struct {
+		name string
+		p    packet.Packet
+	}{
+		{"MQTT-3.6.1-1 3.1.1 numbering/PUBREL", &packet.Pubrel{PacketID: 7}},
+		{"MQTT-3.8.1-1 3.1.1 numbering/SUBSCRIBE", &packet.Subscribe{PacketID: 7, Subscriptions: []packet.Subscription{{Filter: "a/#", QoS: 1}}}},
+		{"MQTT-3.10.1-1 3.1.1 numbering/UNSUBSCRIBE", &packet.Unsubscribe{PacketID: 7, Filters: []string{"a/#"}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			plain, err := c.p.AppendTo(nil, packet.V31)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dup := append([]byte{plain[0] | 0x08}, plain[1:]...)
+			for _, v := range []packet.Version{packet.V31, packet.V311, packet.V5} {
+				_, _, ferr := packet.FrameFor(dup, 0, v)
+				d := packet.Decoder[uint16]{Version: v}
+				got, n, derr := d.Decode(dup)
+				p2, n2, err2 := packet.Decode[uint16](v, dup, 0)
+				if v != packet.V31 {
+					if !errors.Is(ferr, packet.ErrMalformed) || !errors.Is(derr, packet.ErrMalformed) || !errors.Is(err2, packet.ErrMalformed) {
+						t.Fatalf("%v accepts DUP: %v, %v, %v", v, ferr, derr, err2)
+					}
+					if _, _, err := packet.Frame(dup, 0); !errors.Is(err, packet.ErrMalformed) {
+						t.Fatalf("Frame accepts DUP: %v", err)
+					}
+					// Nor does the decoder alone, given the flags.
+					if err := packet.New[uint16](c.p.Type()).Decode(v, dup[0]&0x0F, dup[2:]); !errors.Is(err, packet.ErrMalformed) {
+						t.Fatalf("%v decoder accepts DUP: %v", v, err)
+					}
+					continue
+				}
+				if ferr != nil || derr != nil || err2 != nil || n != len(dup) || n2 != len(dup) {
+					t.Fatalf("3.1 refuses DUP: %v, %v, %v", ferr, derr, err2)
+				}
+				if !cmp.Equal(got, c.p, cmpopts.EquateEmpty()) || !cmp.Equal(p2, c.p, cmpopts.EquateEmpty()) {
+					t.Fatalf("decoded %+v, want %+v", got, c.p)
+				}
+				// Other flags stay refused in 3.1.
+				for _, f := range []byte{0x00, 0x03, 0x0B, 0x0E} {
+					bad := append([]byte{plain[0]&0xF0 | f}, plain[1:]...)
+					if _, _, err := packet.FrameFor(bad, 0, v); !errors.Is(err, packet.ErrMalformed) {
+						t.Fatalf("flags %04b accepted: %v", f, err)
+					}
+				}
+			}
+		})
+	}
+}

@@ -26,18 +26,28 @@ func (h Header) Size() int { return h.Len + h.Remaining }
 // before anything else, and rejects a packet larger than maxSize (0 means the
 // protocol's limit, MaxPacketSize) with a *TooLargeError before the body is
 // buffered. It needs no protocol version: AUTH (type 15) is framed in any
-// version and refused by the version-aware decoder.
+// version and refused by the version-aware decoder. It applies the flags of
+// 3.1.1 and 5.0; FrameFor applies those of a given version (3.1 differs).
 func Frame(b []byte, maxSize int) (h Header, need int, err error) {
+	return FrameFor(b, maxSize, 0)
+}
+
+// FrameFor is Frame for a stream of version v (0 for the flags of 3.1.1 and
+// 5.0). It differs from Frame for MQTT 3.1 only, where PUBREL, SUBSCRIBE
+// and UNSUBSCRIBE carry QoS 1 and may carry DUP when re-sent: flags 1010 as
+// well as 0010.
+func FrameFor(b []byte, maxSize int, v Version) (h Header, need int, err error) {
 	// The common case first, in a few instructions: a one-byte Remaining
-	// Length, the whole packet there, a first byte checkFlags accepts, and
-	// a size within maxSize (uint(maxSize-1) is huge when maxSize <= 0).
+	// Length, the whole packet there, a first byte checkFlags accepts
+	// (which every version accepts), and a size within maxSize
+	// (uint(maxSize-1) is huge when maxSize <= 0).
 	if len(b) >= 2 {
 		c, n := b[0], int(b[1])
 		if n < 0x80 && n+2 <= len(b) && uint(maxSize-1) > uint(n) && framingOK[c] {
 			return Header{Type(c >> 4), c & 0x0F, n, 2}, 0, nil
 		}
 	}
-	return frame(b, maxSize)
+	return frame(b, maxSize, v)
 }
 
 // framingOK tells for every first byte of a fixed header whether
@@ -49,13 +59,13 @@ var framingOK = func() (ok [256]bool) {
 	return ok
 }()
 
-// frame is Frame for every case its fast path leaves.
-func frame(b []byte, maxSize int) (h Header, need int, err error) {
+// frame is FrameFor for every case its fast path leaves.
+func frame(b []byte, maxSize int, v Version) (h Header, need int, err error) {
 	if len(b) == 0 {
 		return Header{}, 2, nil
 	}
 	h.Type, h.Flags = Type(b[0]>>4), b[0]&0x0F
-	if err := checkFlags(h.Type, h.Flags); err != nil {
+	if err := checkFlagsFor(h.Type, h.Flags, v); err != nil {
 		return Header{}, 0, err
 	}
 	if len(b) >= 2 && b[1] < 0x80 { // the common one-byte Remaining Length
@@ -100,6 +110,15 @@ func checkFlags(t Type, flags byte) error {
 		return errFlags
 	}
 	return nil
+}
+
+// checkFlagsFor is checkFlags for version v: in MQTT 3.1 a re-sent PUBREL,
+// SUBSCRIBE or UNSUBSCRIBE may set DUP. The packet does not keep it.
+func checkFlagsFor(t Type, flags byte, v Version) error {
+	if v == V31 && flags == 0b1010 && t.fixedFlags() == 0b0010 {
+		return nil
+	}
+	return checkFlags(t, flags)
 }
 
 // flagErrs names the packet's own statement where it has one.

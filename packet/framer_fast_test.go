@@ -17,7 +17,7 @@ func TestFrameFastPathMatchesFrame(t *testing.T) {
 				b := full[:have]
 				for _, max := range []int{-1, 0, 1, n + 1, n + 2, n + 3, MaxPacketSize, MaxPacketSize + 1} {
 					h, need, err := Frame(b, max)
-					wh, wneed, werr := frame(b, max)
+					wh, wneed, werr := frame(b, max, 0)
 					var tl, wtl *TooLargeError
 					sameErr := err == werr || errors.As(err, &tl) && errors.As(werr, &wtl) && *tl == *wtl
 					if h != wh || need != wneed || !sameErr {

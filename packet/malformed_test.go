@@ -242,7 +242,7 @@ func TestEncodeRefusals(t *testing.T) {
 		// property values out of range, and repeats not allowed
 		{"receive maximum 0", v5, &packet.Connect{Props: property.Properties{Zero: zero(property.ReceiveMaximum)}}, proto, ""},
 		{"maximum packet size 0", v5, &packet.Connack{Props: property.Properties{Zero: zero(property.MaximumPacketSize)}}, proto, ""},
-		{"topic alias 0", v5, &packet.Publish{Topic: "a", Props: property.Properties{Zero: zero(property.TopicAlias)}}, proto, "MQTT-3.3.2-8"},
+		{"topic alias 0", v5, &packet.Publish{Topic: "a", Props: property.Properties{Zero: zero(property.TopicAlias)}}, packet.TopicAliasInvalid, "MQTT-3.3.2-8"},
 		{"subscription identifier 0", v5, &packet.Publish{Topic: "a", Props: property.Properties{SubscriptionIDs: []uint32{0}}}, proto, ""},
 		{"subscription identifier over 268,435,455", v5, &packet.Subscribe{PacketID: 1, Props: property.Properties{SubscriptionIDs: []uint32{1 << 28}}, Subscriptions: []packet.Subscription{{Filter: "a"}}}, proto, ""},
 		{"two subscription identifiers in subscribe", v5, &packet.Subscribe{PacketID: 1, Props: property.Properties{SubscriptionIDs: []uint32{1, 2}}, Subscriptions: []packet.Subscription{{Filter: "a"}}}, proto, ""},

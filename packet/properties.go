@@ -18,7 +18,9 @@ var (
 	errPropRange      = protocolErr("", "property value out of range")
 	errPropShort      = malformed("", "properties run past their length")
 	errPropSubIDs     = protocolErr("", "Subscription Identifier more than once in SUBSCRIBE")
-	errTopicAliasZero = protocolErr("MQTT-3.3.2-8", "Topic Alias 0")
+	// Topic Alias 0 is answered like an alias above the maximum: 0x94
+	// Topic Alias invalid (sections 3.3.2.3.4 and 4.13).
+	errTopicAliasZero = &Error{Code: TopicAliasInvalid, Statement: "MQTT-3.3.2-8", Msg: "Topic Alias 0"}
 )
 
 // decodeProperties reads a property list at b[off:] into p for packets of

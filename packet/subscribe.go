@@ -131,7 +131,7 @@ func (p *SubscribeOf[ID]) AppendTo(dst []byte, v Version) ([]byte, error) {
 
 // Decode parses a SUBSCRIBE body, reusing the capacity of p.Subscriptions.
 func (p *SubscribeOf[ID]) Decode(v Version, flags byte, body []byte) error {
-	if err := checkFlags(TypeSubscribe, flags); err != nil {
+	if err := checkFlagsFor(TypeSubscribe, flags, v); err != nil {
 		return err
 	}
 	var err error

@@ -69,7 +69,7 @@ func (p *UnsubscribeOf[ID]) AppendTo(dst []byte, v Version) ([]byte, error) {
 
 // Decode parses an UNSUBSCRIBE body, reusing the capacity of p.Filters.
 func (p *UnsubscribeOf[ID]) Decode(v Version, flags byte, body []byte) error {
-	if err := checkFlags(TypeUnsubscribe, flags); err != nil {
+	if err := checkFlagsFor(TypeUnsubscribe, flags, v); err != nil {
 		return err
 	}
 	var err error

@@ -1,18 +1,17 @@
 package topicalias
 
 import (
+	"errors"
 	"strings"
-
-	"github.com/mqttcore/mqtt/packet"
 )
 
-// Errors for aliases the peer may not use. Both map to reason code 0x94
-// Topic Alias invalid.
+// Errors for aliases the peer may not use. The specification's answer is a
+// DISCONNECT (section 4.13) with 0x94 Topic Alias invalid for the first and
+// 0x82 Protocol Error for the second (section 3.3.4); a Connection of the
+// root package sends it and reports its own error with that code.
 var (
-	ErrAliasOutOfRange = &packet.Error{Code: packet.TopicAliasInvalid, Statement: "MQTT-3.3.2-12",
-		Msg: "topic alias 0 or greater than the Topic Alias Maximum"}
-	ErrAliasUnknown = &packet.Error{Code: packet.TopicAliasInvalid, Statement: "MQTT-3.3.2-7",
-		Msg: "topic alias without a topic and not mapped on this connection"}
+	ErrAliasOutOfRange = errors.New("topicalias: topic alias 0 or above the Topic Alias Maximum")
+	ErrAliasUnknown    = errors.New("topicalias: topic alias not mapped on this connection, and no topic name")
 )
 
 // Receiver resolves the Topic Aliases of incoming PUBLISH packets. It
