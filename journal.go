@@ -180,10 +180,18 @@ func appendSessionRecord(b []byte, s journaledSession, idSize int) []byte {
 // JournalSnapshot returns a journal batch that sets the whole session
 // state as it is now: the records to start a new, compacted log with. Taken
 // inside the handler, it may be ahead of the events not yet carried out;
-// their records then change nothing when replayed after it.
+// their records then change nothing when replayed after it. Like the
+// records, it leaves out the message sequence counter and where the
+// identifier allocator stands: a replayed session numbers new messages
+// after the last recorded and hands out free identifiers after the last
+// recorded.
 func (c *Connection[ID]) JournalSnapshot() []byte {
 	c.takeFlight()
 	defer c.dropFlight()
+	if c.scratch == nil { // idle: the records are built in a scratch of their own
+		c.scratch = new(scratch[ID])
+		defer func() { c.scratch = nil }()
+	}
 	head := journaledSession{role: c.role, version: c.sess.version, flags: c.sessionFlags(), expiry: c.sess.expiry}
 	saved := c.journal
 	c.journal = appendSessionRecord(nil, head, packetid.Size[ID]())
@@ -226,7 +234,7 @@ func (c *Connection[ID]) Replay(batch []byte) error {
 	c.takeFlight()
 	defer c.dropFlight()
 	var recs []journalRecord[ID]
-	version := c.sess.version
+	version, persists := c.sess.version, c.sess.persists
 	for len(batch) > 0 {
 		if len(batch) < 5 {
 			return fmt.Errorf("%w: truncated record", ErrJournal)
@@ -239,8 +247,13 @@ func (c *Connection[ID]) Replay(batch []byte) error {
 		if err != nil {
 			return err
 		}
-		if rec.kind == recSession {
-			version = rec.session.version
+		switch rec.kind {
+		case recSession:
+			version, persists = rec.session.version, rec.session.flags&1 != 0
+		case recOurs, recTheirs:
+			if !persists { // the journal keeps exchanges of persistent sessions only
+				return fmt.Errorf("%w: record %q of a session that does not persist", ErrJournal, rec.kind)
+			}
 		}
 		recs = append(recs, rec)
 		batch = batch[4+n:]
