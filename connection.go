@@ -58,48 +58,50 @@ func (s State) String() string {
 // Connection is the MQTT protocol state of one side of a connection. It
 // does no I/O, starts no goroutine and reads no clock: the caller feeds it
 // bytes from the transport (Recv), packets to send (Send), timer firings
-// (TimerFired) and the transport's end (Closed), and carries out the
-// events each call returns.
+// (TimerFired) and the transport's end (Closed), and its Handler carries
+// out the events of each call.
 //
 // A Connection is not safe for concurrent use.
 type Connection[ID packetid.ID] struct {
+	cfg          Config
+	handler      Handler[ID]
+	*scratch[ID] // what calls work in (call.go); nil while idle
+	*flight[ID]  // exchanges in progress and messages waiting (flight.go); nil while idle with none
+
 	role    Role
-	cfg     Config
 	version packet.Version
 	state   State
 	closing bool // EventClose was returned; input is ignored until Closed
-
-	handler      Handler[ID]
-	*scratch[ID]    // what calls work in (call.go); nil while idle
-	*flight[ID]     // exchanges in progress and messages waiting (flight.go); nil while idle with none
-	lastID       ID // the packet identifier handed out last, while flight is nil
-	aliasIn      topicalias.Receiver
-	sess         session          // what of the session is not in flight (session.go)
-	journaled    journaledSession // the session as the last journal batch described it
+	lastID  ID   // the packet identifier handed out last, while flight is nil
 
 	// Timers (keepalive.go): those armed, and with Config.Clock their
-	// deadlines in Unix nanoseconds, by kind.
+	// deadlines in Unix nanoseconds, by kind (allocated with the first).
 	armed     uint8
-	deadlines [timerLast]int64
+	deadlines *[timerLast]int64
+
+	aliasIn   topicalias.Receiver
+	aliasOut  topicalias.Sender
+	sess      session          // what of the session is not in flight (session.go)
+	journaled journaledSession // the session as the last journal batch described it
 
 	// Limits negotiated at CONNECT / CONNACK.
-	keepAlive       time.Duration // client: ping interval; server: the client's Keep Alive
-	pingTimeout     time.Duration
-	recvMax         int // ours: unacknowledged QoS 1/2 PUBLISH we accept
-	sendQuota       int // the peer's Receive Maximum less our unacknowledged QoS 1/2 PUBLISH
-	maxIn           int // largest packet accepted
-	maxOut          int // largest packet the peer accepts
-	aliasOut        topicalias.Sender
+	keepAlive   time.Duration // client: ping interval; server: the client's Keep Alive
+	pingTimeout time.Duration
+	recvMax     int // ours: unacknowledged QoS 1/2 PUBLISH we accept
+	sendQuota   int // the peer's Receive Maximum less our unacknowledged QoS 1/2 PUBLISH
+	maxIn       int // largest packet accepted
+	maxOut      int // largest packet the peer accepts
+
 	caps            capabilities // what the server announced in CONNACK (capabilities.go)
+	will            capabilities // server: what the client's will needs
 	problemInfo     bool         // the client did not ask for Request Problem Information 0
 	cleanStart      bool         // the CONNECT of this network connection asked for a new session
 	began           bool         // a CONNECT was sent or received on this network connection
 	pingOutstanding bool
-	emptyClientID   bool         // server: the CONNECT had an empty Client Identifier
-	clientID        string       // the Client Identifier in force (ClientID)
-	auth            auth         // enhanced authentication (auth.go)
-	responseInfo    bool         // server: the client asked for Response Information
-	will            capabilities // server: what the client's will needs
+	emptyClientID   bool   // server: the CONNECT had an empty Client Identifier
+	responseInfo    bool   // server: the client asked for Response Information
+	clientID        string // the Client Identifier in force (ClientID)
+	auth            auth   // enhanced authentication (auth.go)
 }
 
 // exchange is the step a packet identifier's exchange is at.

@@ -85,6 +85,9 @@ func (c *Connection[ID]) Opened() {
 func (c *Connection[ID]) arm(k TimerKind, d time.Duration) {
 	c.armed |= 1 << k
 	if c.cfg.Clock != nil {
+		if c.deadlines == nil {
+			c.deadlines = new([timerLast]int64)
+		}
 		c.deadlines[k-1] = c.cfg.Clock().Add(d).UnixNano()
 	}
 	c.emit(Event[ID]{Kind: EventTimerReset, Timer: k, Duration: d})
@@ -104,7 +107,7 @@ func (c *Connection[ID]) due(k TimerKind) bool {
 	if k < TimerPing || k > timerLast || c.armed&(1<<k) == 0 {
 		return false
 	}
-	if c.cfg.Clock != nil {
+	if c.cfg.Clock != nil && c.deadlines != nil {
 		if left := time.Duration(c.deadlines[k-1] - c.cfg.Clock().UnixNano()); left > 0 {
 			c.emit(Event[ID]{Kind: EventTimerReset, Timer: k, Duration: left})
 			return false
