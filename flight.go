@@ -35,14 +35,3 @@ func (c *Connection[ID]) dropFlight() {
 		c.flight = nil
 	}
 }
-
-// flightOrEmpty stands in for the flight state of a Connection that holds none,
-// for the methods that only read it.
-func (c *Connection[ID]) flightOrEmpty() *flight[ID] {
-	if c.flight != nil {
-		return c.flight
-	}
-	f := new(flight[ID])
-	f.ids.SetLast(c.lastID)
-	return f
-}

@@ -161,11 +161,14 @@ func (c *Connection[ID]) dropStored() {
 	}
 	clear(c.queue[len(kept):])
 	c.queue = kept
-	for _, id := range c.inbound.Keys(nil) {
-		x := c.inStep(id)
-		c.inbound.Delete(id)
-		c.logTheirs(id, x)
+	if c.cfg.Journal {
+		for _, id := range c.inbound.Keys(nil) {
+			x := c.inStep(id)
+			c.inbound.Delete(id)
+			c.logTheirs(id, x)
+		}
 	}
+	c.inbound.Clear()
 	c.inflightIn = 0
 	c.sess.present = false
 }
