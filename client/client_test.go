@@ -1,0 +1,280 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/mqttcore/mqtt/packet"
+)
+
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestPublishWaitsForTheAcknowledgement: Publish returns once the server
+// acknowledged the message, at QoS 1 and QoS 2, in both versions, and a
+// failure reason code is an *AckError (v5).
+func TestPublishWaitsForTheAcknowledgement(t *testing.T) {
+	for _, v := range []packet.Version{packet.V311, packet.V5} {
+		for _, qos := range []packet.QoS{packet.QoS0, packet.QoS1, packet.QoS2} {
+			t.Run(fmt.Sprintf("%v/QoS%d", v, qos), func(t *testing.T) {
+				ctx := testContext(t)
+				ts := newTestServer(t, accept)
+				cfg := pipeConfig(ts)
+				cfg.Version = v
+				c, err := Connect(ctx, cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := c.Publish(ctx, Message{Topic: "a/b", QoS: qos, Payload: []byte("x")}); err != nil {
+					t.Fatalf("Publish: %v", err)
+				}
+				p := ts.next(packet.TypePublish).(*packet.Publish)
+				if p.Topic != "a/b" || string(p.Payload) != "x" || p.QoS != qos {
+					t.Fatalf("server got %+v", p)
+				}
+				if qos == packet.QoS2 {
+					ts.next(packet.TypePubrel) // the exchange went on to PUBCOMP
+				}
+				if err := c.Close(ctx); err != nil {
+					t.Fatalf("Close: %v", err)
+				}
+				ts.next(packet.TypeDisconnect)
+			})
+		}
+	}
+	t.Run("5.0/refused", func(t *testing.T) {
+		ctx := testContext(t)
+		ts := newTestServer(t, func(ts *testServer, p packet.Packet) {
+			if p, ok := p.(*packet.Publish); ok {
+				ackPublish(ts, p, packet.NotAuthorized)
+				return
+			}
+			accept(ts, p)
+		})
+		c, err := Connect(ctx, pipeConfig(ts))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		for _, qos := range []packet.QoS{packet.QoS1, packet.QoS2} {
+			err := c.Publish(ctx, Message{Topic: "a", QoS: qos})
+			var ae *AckError
+			if !errors.As(err, &ae) || ae.Reason != packet.NotAuthorized {
+				t.Fatalf("QoS %d: %v, want AckError 0x87", qos, err)
+			}
+		}
+	})
+}
+
+// TestPublishBackpressure: with the server's Receive Maximum of 1 used up,
+// Publish waits until the acknowledgement returns the quota.
+func TestPublishBackpressure(t *testing.T) {
+	ctx := testContext(t)
+	release := make(chan *packet.Publish, 4)
+	ts := newTestServer(t, func(ts *testServer, p packet.Packet) {
+		switch p := p.(type) {
+		case *packet.Connect:
+			_ = ts.s.Send(&packet.Connack{Props: propsReceiveMaximum(1)})
+		case *packet.Publish:
+			release <- p.Clone() // acknowledged later, from outside
+		}
+	})
+	c, err := Connect(ctx, pipeConfig(ts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	first := make(chan error, 1)
+	go func() { first <- c.Publish(ctx, Message{Topic: "a", QoS: packet.QoS1, Payload: []byte("1")}) }()
+	p1 := <-release
+	second := make(chan error, 1)
+	go func() { second <- c.Publish(ctx, Message{Topic: "a", QoS: packet.QoS1, Payload: []byte("2")}) }()
+	select {
+	case p := <-release:
+		t.Fatalf("second message %q sent beyond the Receive Maximum", p.Payload)
+	case err := <-second:
+		t.Fatalf("second Publish returned %v before the first was acknowledged", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	ts.send(&packet.Puback{PacketID: p1.PacketID})
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	p2 := <-release
+	if string(p2.Payload) != "2" {
+		t.Fatalf("second message %q", p2.Payload)
+	}
+	ts.send(&packet.Puback{PacketID: p2.PacketID})
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPublishContext: a Publish whose acknowledgement does not come returns
+// when its context ends; Close then gives up draining when its own context
+// ends.
+func TestPublishContext(t *testing.T) {
+	ts := newTestServer(t, func(ts *testServer, p packet.Packet) {
+		if _, ok := p.(*packet.Publish); !ok {
+			accept(ts, p)
+		}
+	})
+	c, err := Connect(testContext(t), pipeConfig(ts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := c.Publish(ctx, Message{Topic: "a", QoS: packet.QoS1}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Publish: %v", err)
+	}
+	closeCtx, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	if err := c.Close(closeCtx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close with a message in flight: %v", err)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("connection still up after Close")
+	}
+	if err := c.Publish(testContext(t), Message{Topic: "a"}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Publish after Close: %v", err)
+	}
+}
+
+// TestSubscribeHandlers: each message goes to the handlers of the filters
+// it matches (wildcards, the $ rule), others to OnMessage; a QoS 1 or
+// QoS 2 message is acknowledged after its handler returned; a refused
+// filter is an *AckError; after Unsubscribe the handler gets nothing.
+func TestSubscribeHandlers(t *testing.T) {
+	ctx := testContext(t)
+	ts := newTestServer(t, func(ts *testServer, p packet.Packet) {
+		if s, ok := p.(*packet.Subscribe); ok && s.Subscriptions[0].Filter == "forbidden" {
+			ack, _ := s.Ack(packet.V5, packet.NotAuthorized)
+			_ = ts.s.Send(ack)
+			return
+		}
+		accept(ts, p)
+	})
+	cfg := pipeConfig(ts)
+	other := make(chan Message, 8)
+	cfg.OnMessage = func(m Message) { other <- m }
+	c, err := Connect(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	got := make(chan string, 8)
+	handled := make(chan struct{})
+	if err := c.Subscribe(ctx, packet.Subscription{Filter: "s/+/t", QoS: packet.QoS2}, func(m Message) {
+		got <- m.Topic + " " + string(m.Payload)
+		<-handled // the acknowledgement waits for the handler
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var ae *AckError
+	if err := c.Subscribe(ctx, packet.Subscription{Filter: "forbidden"}, nil); !errors.As(err, &ae) || ae.Filter != "forbidden" {
+		t.Fatalf("refused subscription: %v", err)
+	}
+	ts.send(&packet.Publish{Topic: "s/1/t", QoS: packet.QoS1, Payload: []byte("one")})
+	if m := <-got; m != "s/1/t one" {
+		t.Fatalf("handler got %q", m)
+	}
+	select {
+	case p := <-ts.got:
+		if p.Type() == packet.TypePuback {
+			t.Fatal("PUBACK before the handler returned")
+		}
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(handled)
+	if a := ts.next(packet.TypePuback).(*packet.Puback); a.Reason != 0 {
+		t.Fatalf("PUBACK %v", a)
+	}
+	ts.send(&packet.Publish{Topic: "$sys/1/t", Payload: []byte("dollar")})
+	ts.send(&packet.Publish{Topic: "x", QoS: packet.QoS2, Payload: []byte("other")})
+	if m := <-other; m.Topic != "$sys/1/t" {
+		t.Fatalf("OnMessage got %q first", m.Topic)
+	}
+	if m := <-other; m.Topic != "x" || m.QoS != packet.QoS2 {
+		t.Fatalf("OnMessage got %+v", m)
+	}
+	ts.next(packet.TypePubrec)
+	if err := c.Unsubscribe(ctx, "s/+/t"); err != nil {
+		t.Fatal(err)
+	}
+	ts.send(&packet.Publish{Topic: "s/2/t", Payload: []byte("after")})
+	if m := <-other; m.Topic != "s/2/t" {
+		t.Fatalf("after Unsubscribe: %q", m.Topic)
+	}
+}
+
+// TestConnectErrors: a Config that cannot work is refused before anything
+// is dialled; a CONNACK refusal is a *RefusedError; a server that never
+// answers is given up after the connect timeout.
+func TestConnectErrors(t *testing.T) {
+	for _, cfg := range []Config{
+		{},
+		{Servers: []string{"ws://host/mqtt"}},
+		{Servers: []string{"tcp://"}},
+		{Servers: []string{"tcp://h"}, Version: 4, ClientID: ""},
+		{Servers: []string{"tcp://h"}, Will: &Message{Payload: []byte("x")}},
+		{Servers: []string{"tcp://h"}, Will: &Message{Topic: "a/#"}},
+		{Servers: []string{"tcp://h"}, Version: 9},
+	} {
+		if _, err := Connect(testContext(t), cfg); !errors.Is(err, ErrConfig) {
+			t.Errorf("%+v: %v, want ErrConfig", cfg, err)
+		}
+	}
+	ts := newTestServer(t, func(ts *testServer, p packet.Packet) {
+		_ = ts.s.Send(&packet.Connack{Reason: packet.BadUserNameOrPassword})
+	})
+	var re *RefusedError
+	if _, err := Connect(testContext(t), pipeConfig(ts)); !errors.As(err, &re) || re.Reason != packet.BadUserNameOrPassword {
+		t.Fatalf("refused: %v", err)
+	}
+	silent := newTestServer(t, func(*testServer, packet.Packet) {})
+	cfg := pipeConfig(silent)
+	cfg.ConnectTimeout = 50 * time.Millisecond
+	if _, err := Connect(testContext(t), cfg); err == nil {
+		t.Fatal("connected to a server that never answers")
+	}
+}
+
+// TestConnectionLost: when the server goes away, waiting calls and later
+// ones get an error matching ErrClosed, and Done is closed.
+func TestConnectionLost(t *testing.T) {
+	ts := newTestServer(t, func(ts *testServer, p packet.Packet) {
+		if _, ok := p.(*packet.Publish); !ok {
+			accept(ts, p)
+		}
+	})
+	c, err := Connect(testContext(t), pipeConfig(ts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiting := make(chan error, 1)
+	go func() { waiting <- c.Publish(testContext(t), Message{Topic: "a", QoS: packet.QoS1}) }()
+	ts.next(packet.TypePublish)
+	ts.mu.Lock()
+	ts.conn.Close()
+	ts.mu.Unlock()
+	if err := <-waiting; !errors.Is(err, ErrClosed) {
+		t.Fatalf("waiting Publish: %v", err)
+	}
+	<-c.Done()
+	var lost *ConnectionLostError
+	if err := c.Err(); !errors.As(err, &lost) {
+		t.Fatalf("Err: %v", err)
+	}
+	if err := c.Subscribe(testContext(t), packet.Subscription{Filter: "a"}, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Subscribe after the end: %v", err)
+	}
+}

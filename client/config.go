@@ -1,0 +1,212 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/property"
+)
+
+// Config configures a Client. Servers and, in 3.1.1 with a session to
+// keep, ClientID are needed; the rest has defaults.
+type Config struct {
+	// Servers are the brokers to try, in order, until one accepts the
+	// connection: tcp:// or mqtt:// (port 1883 by default), tls://, ssl://
+	// or mqtts:// (port 8883). Other schemes (ws://, wss://) need a Dialer
+	// that handles them.
+	Servers []string
+
+	// Version is the protocol version: packet.V5 (0 means V5) or
+	// packet.V311.
+	Version packet.Version
+
+	// ClientID identifies the session; empty asks a v5 server to assign
+	// one (Client.ClientID tells it).
+	ClientID string
+	Username string
+	Password []byte
+
+	// KeepAlive is the longest the client stays silent; the server may
+	// lower it (v5). 0 means 60 seconds; a negative value turns keep-alive
+	// off.
+	KeepAlive time.Duration
+
+	// CleanStart discards any session the server holds for ClientID.
+	CleanStart bool
+	// SessionExpiry is how long (v5, in whole seconds) the server keeps the
+	// session after the connection ends; 0 ends it with the connection. In
+	// 3.1.1 the session persists when CleanStart is false.
+	SessionExpiry time.Duration
+
+	// Will is published by the server when the connection ends without
+	// Close. Its QoS and Retain are those of the message.
+	Will *Message
+
+	// TLSConfig is used for the tls:// schemes; nil means the system roots
+	// and the server's host name (set NextProtos, e.g. "mqtt", for ALPN).
+	TLSConfig *tls.Config
+
+	// Dialer opens the transport; nil means TCP and TLS from the standard
+	// library.
+	Dialer Dialer
+
+	// ConnectTimeout bounds dialling and the CONNECT/CONNACK exchange of
+	// each server; 0 means 30 seconds.
+	ConnectTimeout time.Duration
+
+	// OnMessage receives the messages no subscription handler matches (a
+	// session's subscriptions from an earlier connection). nil drops them,
+	// acknowledged.
+	OnMessage func(Message)
+
+	// MaxInFlight bounds the QoS 1 and QoS 2 messages sent and not yet
+	// acknowledged, below the server's Receive Maximum; Publish waits for
+	// room. 0 means the server's Receive Maximum.
+	MaxInFlight int
+}
+
+// Dialer opens the transport to one server.
+type Dialer interface {
+	Dial(ctx context.Context, server *url.URL) (net.Conn, error)
+}
+
+// Message is an application message, sent or received.
+type Message struct {
+	Topic   string
+	Payload []byte
+	QoS     packet.QoS
+	Retain  bool
+	// Props are the v5 properties of the PUBLISH: Message Expiry, Content
+	// Type, Response Topic, Correlation Data, User Properties, and so on.
+	Props property.Properties
+}
+
+const (
+	defaultKeepAlive      = 60 * time.Second
+	defaultConnectTimeout = 30 * time.Second
+)
+
+// ErrConfig is matched (errors.Is) by every error Connect returns for a
+// Config it cannot use, before anything is dialled.
+var ErrConfig = errors.New("client: invalid config")
+
+// check validates the Config and returns the servers' URLs.
+func (cfg *Config) check() ([]*url.URL, error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, a...))
+	}
+	if len(cfg.Servers) == 0 {
+		return nil, bad("no server")
+	}
+	var urls []*url.URL
+	for _, s := range cfg.Servers {
+		u, err := url.Parse(s)
+		if err != nil {
+			return nil, bad("server %q: %v", s, err)
+		}
+		switch u.Scheme {
+		case "tcp", "mqtt", "tls", "ssl", "mqtts":
+		default:
+			if cfg.Dialer == nil {
+				return nil, bad("server %q: scheme %q needs a Dialer that handles it", s, u.Scheme)
+			}
+		}
+		if u.Hostname() == "" {
+			return nil, bad("server %q: no host", s)
+		}
+		urls = append(urls, u)
+	}
+	switch cfg.Version {
+	case 0, packet.V5, packet.V311:
+	default:
+		return nil, bad("version %v: only 5.0 and 3.1.1", cfg.Version)
+	}
+	if cfg.version() != packet.V5 && cfg.ClientID == "" && !cfg.CleanStart {
+		return nil, bad("3.1.1 needs a client identifier to keep a session (or CleanStart)")
+	}
+	if cfg.SessionExpiry < 0 || cfg.SessionExpiry > time.Duration(^uint32(0))*time.Second {
+		return nil, bad("session expiry %v out of range", cfg.SessionExpiry)
+	}
+	if cfg.KeepAlive > 65535*time.Second {
+		return nil, bad("keep alive %v above 65,535 s", cfg.KeepAlive)
+	}
+	if _, err := cfg.connect(); err != nil {
+		return nil, bad("%v", err)
+	}
+	return urls, nil
+}
+
+func (cfg *Config) version() packet.Version {
+	if cfg.Version == 0 {
+		return packet.V5
+	}
+	return cfg.Version
+}
+
+func (cfg *Config) connectTimeout() time.Duration {
+	if cfg.ConnectTimeout > 0 {
+		return cfg.ConnectTimeout
+	}
+	return defaultConnectTimeout
+}
+
+// connect builds the CONNECT packet, checked by encoding it.
+func (cfg *Config) connect() (*packet.Connect, error) {
+	ka := cfg.KeepAlive
+	switch {
+	case ka == 0:
+		ka = defaultKeepAlive
+	case ka < 0:
+		ka = 0
+	}
+	p := &packet.Connect{ClientID: cfg.ClientID, CleanStart: cfg.CleanStart,
+		KeepAlive: uint16((ka + time.Second - 1) / time.Second),
+		Username:  cfg.Username, Password: cfg.Password}
+	if cfg.version() == packet.V5 {
+		p.Props.SessionExpiry = uint32(cfg.SessionExpiry / time.Second)
+	}
+	if w := cfg.Will; w != nil {
+		p.Will = packet.Will{Topic: w.Topic, QoS: w.QoS, Retain: w.Retain, Payload: w.Payload, Props: w.Props}
+		if w.Topic == "" {
+			return nil, errors.New("will without a topic")
+		}
+	}
+	if _, err := p.AppendTo(nil, cfg.version()); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// stdDialer dials TCP and TLS with the standard library.
+type stdDialer struct{ tls *tls.Config }
+
+func (d stdDialer) Dial(ctx context.Context, u *url.URL) (net.Conn, error) {
+	secure := u.Scheme == "tls" || u.Scheme == "ssl" || u.Scheme == "mqtts"
+	addr := u.Host
+	if u.Port() == "" {
+		port := "1883"
+		if secure {
+			port = "8883"
+		}
+		addr = net.JoinHostPort(u.Hostname(), port)
+	}
+	if !secure {
+		var nd net.Dialer
+		return nd.DialContext(ctx, "tcp", addr)
+	}
+	cfg := d.tls.Clone()
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = u.Hostname()
+	}
+	td := tls.Dialer{Config: cfg}
+	return td.DialContext(ctx, "tcp", addr)
+}

@@ -1,0 +1,21 @@
+// Package client is an MQTT 5.0 and 3.1.1 client on the sans-I/O core
+// (package mqtt): it dials the server, runs the read loop, the writes and
+// the timers, and offers goroutine-safe Publish, Subscribe, Unsubscribe and
+// Close that return when the server has answered.
+//
+//	c, err := client.Connect(ctx, client.Config{Servers: []string{"tcp://127.0.0.1:1883"}, ClientID: "sensor-7"})
+//	if err != nil { ... }
+//	defer c.Close(ctx)
+//	err = c.Subscribe(ctx, "cmd/#", packet.QoS1, func(m client.Message) { fmt.Printf("%s: %s\n", m.Topic, m.Payload) })
+//	err = c.Publish(ctx, client.Message{Topic: "sensors/7/temp", QoS: packet.QoS1, Payload: []byte("21.5")})
+//
+// One mutex serialises the calls on the Connection; the Connection's
+// handler only records what to do (bytes to write, timers, answers to
+// waiting calls, messages to deliver), and the goroutine that made the call
+// carries it out after the call: a writer goroutine writes the bytes in
+// order, and the read loop hands received messages to the subscription
+// handlers outside the lock, then acknowledges each QoS 1 and QoS 2 message
+// once its handler has returned (at least once, and exactly once for QoS
+// 2, to the handler). Standard library only; other transports plug in
+// through Config.Dialer.
+package client
