@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"slices"
 	"sync"
@@ -14,27 +13,31 @@ import (
 	"github.com/mqttcore/mqtt/packet"
 )
 
-// Client is a connection to an MQTT server. Its methods are safe for
-// concurrent use.
+// Client is a connection to an MQTT server that reconnects when it is
+// lost (unless Config.NoReconnect). Its methods are safe for concurrent
+// use.
 type Client struct {
-	cfg  Config
-	conn net.Conn
+	cfg    Config
+	urls   []*url.URL
+	dialer Dialer
 
-	mu sync.Mutex // serialises the calls on mc, and guards what follows
-	mc *mqtt.Connection[uint16]
-	driver
+	mu      sync.Mutex // serialises the calls on mc, and guards what follows
+	mc      *mqtt.Connection[uint16]
+	link    *link               // the current transport; nil between connections
 	subs    []route             // subscription handlers, by filter
 	waiting map[uint16]*request // our exchanges awaiting an answer
-	connack chan error          // the handshake's outcome (one value)
-	done    chan struct{}       // closed when the connection has ended
-	err     error               // why it ended
 	inbox   []received          // messages of the current call, for the read loop
 	timers  map[mqtt.TimerKind]*time.Timer
+	online  bool          // a connection is up: CONNACK received, transport open
+	onWait  chan struct{} // closed when a connection comes up (made on demand)
+	closing bool          // Close was called
+	err     error         // why the Client ended (set with done)
+	done    chan struct{} // closed when the Client has ended
 }
 
-// route is one subscription's handler.
+// route is one subscription: its filter, options and handler.
 type route struct {
-	filter string
+	sub    packet.Subscription
 	handle func(Message)
 }
 
@@ -43,6 +46,7 @@ type request struct {
 	done    chan struct{}
 	reasons []packet.ReasonCode
 	err     error
+	publish bool // a QoS 1 or QoS 2 message, which a session carries over
 }
 
 // received is a message handed to the handlers after the call that
@@ -53,43 +57,20 @@ type received struct {
 }
 
 // Connect dials the servers of cfg in order and returns a Client connected
-// to the first that accepts the connection. A Config it cannot use gets an
-// error matching ErrConfig before anything is dialled; a refusal is a
-// *RefusedError.
+// to the first that accepts the connection; after that, a lost connection
+// is re-established in the background (Config.NoReconnect turns that off).
+// A Config it cannot use gets an error matching ErrConfig before anything
+// is dialled; a refusal is a *RefusedError.
 func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	urls, err := cfg.check()
 	if err != nil {
 		return nil, err
 	}
-	d := cfg.Dialer
-	if d == nil {
-		d = stdDialer{tls: cfg.TLSConfig}
+	c := &Client{cfg: cfg, urls: urls, dialer: cfg.Dialer, waiting: map[uint16]*request{},
+		timers: map[mqtt.TimerKind]*time.Timer{}, done: make(chan struct{})}
+	if c.dialer == nil {
+		c.dialer = stdDialer{tls: cfg.TLSConfig}
 	}
-	var errs []error
-	for _, u := range urls {
-		c, err := connectTo(ctx, cfg, d, u)
-		if err == nil {
-			return c, nil
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", u.Redacted(), err))
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, errors.Join(errs...)
-}
-
-// connectTo connects to one server.
-func connectTo(ctx context.Context, cfg Config, d Dialer, u *url.URL) (*Client, error) {
-	ctx, cancel := context.WithTimeout(ctx, cfg.connectTimeout())
-	defer cancel()
-	conn, err := d.Dial(ctx, u)
-	if err != nil {
-		return nil, err
-	}
-	c := &Client{cfg: cfg, conn: conn, waiting: map[uint16]*request{},
-		connack: make(chan error, 1), done: make(chan struct{}), timers: map[mqtt.TimerKind]*time.Timer{}}
-	c.driver.init()
 	c.mc = mqtt.NewClient(mqtt.Config{
 		Version:        cfg.version(),
 		ConnectTimeout: cfg.connectTimeout(),
@@ -97,27 +78,64 @@ func connectTo(ctx context.Context, cfg Config, d Dialer, u *url.URL) (*Client, 
 		ManualPuback:   true, // after the handler returns
 		ManualPubrec:   true,
 	}, c.event)
-	connect, _ := cfg.connect() // checked in Connect
+	if _, err := c.connectOnce(ctx, cfg.CleanStart); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// connectOnce tries each server once, and returns the CONNACK's Session
+// Present of the first that accepts the connection.
+func (c *Client) connectOnce(ctx context.Context, cleanStart bool) (bool, error) {
+	var errs []error
+	for _, u := range c.urls {
+		present, err := c.connectTo(ctx, u, cleanStart)
+		if err == nil {
+			return present, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", u.Redacted(), err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return false, errors.Join(errs...)
+}
+
+// connectTo dials one server and performs the handshake.
+func (c *Client) connectTo(ctx context.Context, u *url.URL, cleanStart bool) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.connectTimeout())
+	defer cancel()
+	conn, err := c.dialer.Dial(ctx, u)
+	if err != nil {
+		return false, err
+	}
+	connect, _ := c.cfg.connect() // checked in Connect
+	connect.CleanStart = cleanStart
+	l := newLink(conn)
 	c.mu.Lock()
+	c.link = l
 	err = c.mc.Send(connect)
 	c.mu.Unlock()
 	if err != nil {
 		conn.Close()
-		return nil, err
+		return false, err
 	}
-	go c.writeLoop()
-	go c.readLoop()
+	go c.writeLoop(l)
+	go c.readLoop(l)
 	select {
-	case err = <-c.connack:
+	case r := <-l.connack:
+		if r.err == nil {
+			return r.present, nil
+		}
+		err = r.err
+	case <-l.ended:
+		err = l.err
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
-	if err != nil {
-		conn.Close()
-		<-c.done
-		return nil, err
-	}
-	return c, nil
+	conn.Close()
+	<-l.ended
+	return false, err
 }
 
 // ClientID returns the client identifier of the session: the Config's, or
@@ -128,12 +146,12 @@ func (c *Client) ClientID() string {
 	return c.mc.ClientID()
 }
 
-// Done returns a channel closed when the connection has ended; Err then
-// says why.
+// Done returns a channel closed when the Client has ended: after Close, or
+// when its connection is lost and it does not reconnect. Err then says why.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
-// Err returns why the connection ended (a *ConnectionLostError, or
-// ErrClosed after Close), or nil while it lives.
+// Err returns why the Client ended (ErrClosed after Close, a
+// *ConnectionLostError otherwise), or nil while it lives.
 func (c *Client) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -144,16 +162,16 @@ func (c *Client) Err() error {
 // acknowledged by the server (QoS 1: PUBACK; QoS 2: PUBCOMP). A failure
 // reason code in the acknowledgement is an *AckError. While the server's
 // Receive Maximum (or Config.MaxInFlight) of unacknowledged messages is
-// reached, Publish waits for room. If ctx ends first, Publish returns its
-// error; a message already sent stays in flight, and the server may still
-// get it.
+// reached, or while the Client reconnects, Publish waits. A QoS 1 or QoS
+// 2 message of a session that outlives the connection (SessionExpiry, or
+// CleanStart false in 3.1.1) survives a reconnection and is sent again. If
+// ctx ends first, Publish returns its error; a message already sent stays
+// in flight, and the server may still get it.
 func (c *Client) Publish(ctx context.Context, m Message) error {
 	p := &packet.Publish{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain, Props: m.Props}
 	for {
 		c.mu.Lock()
-		if c.err != nil {
-			err := c.err
-			c.mu.Unlock()
+		if err := c.ready(ctx); err != nil {
 			return err
 		}
 		if m.QoS > 0 && c.cfg.MaxInFlight > 0 && c.mc.InFlight() >= c.cfg.MaxInFlight {
@@ -174,27 +192,51 @@ func (c *Client) Publish(ctx context.Context, m Message) error {
 			return err
 		}
 		if m.QoS == 0 {
-			upTo := c.queued
+			l, upTo := c.link, c.link.queued
 			c.mu.Unlock()
-			return c.waitWritten(ctx, upTo)
+			return l.waitWritten(ctx, &c.mu, upTo)
 		}
-		r := c.expect(p.PacketID)
+		r := c.expect(p.PacketID, true)
 		c.mu.Unlock()
-		if _, err := c.await(ctx, r); err != nil {
-			return err
-		}
-		return nil
+		_, err = c.await(ctx, r)
+		return err
 	}
 }
 
+// ready waits, with c.mu held, until a connection is up; it returns with
+// c.mu held and nil, or released and why the Client cannot go on.
+func (c *Client) ready(ctx context.Context) error {
+	for !c.online || c.err != nil {
+		if c.err != nil {
+			err := c.err
+			c.mu.Unlock()
+			return err
+		}
+		up := c.onlineSignal()
+		c.mu.Unlock()
+		select {
+		case <-up:
+		case <-c.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		c.mu.Lock()
+	}
+	return nil
+}
+
 // waitForRoom waits, with c.mu held and released, until an identifier is
-// released or the connection ends; it returns with c.mu released.
+// released, the connection changes or the Client ends; it returns with
+// c.mu released.
 func (c *Client) waitForRoom(ctx context.Context) error {
-	room := c.roomSignal()
+	room := c.link.roomSignal()
+	ended := c.link.ended
 	c.mu.Unlock()
 	select {
 	case <-room:
 		return nil
+	case <-ended:
+		return nil // Publish waits for the next connection
 	case <-c.done:
 		return c.Err()
 	case <-ctx.Done():
@@ -204,33 +246,32 @@ func (c *Client) waitForRoom(ctx context.Context) error {
 
 // Subscribe subscribes to one topic filter and returns when the server has
 // granted it; h then receives the messages that match it (nil: the
-// Config's OnMessage). A refused filter is an *AckError.
+// Config's OnMessage). A refused filter is an *AckError. The subscription
+// is made again on every new connection whose session the server did not
+// keep.
 func (c *Client) Subscribe(ctx context.Context, s packet.Subscription, h func(Message)) error {
 	if h == nil {
 		h = c.cfg.OnMessage
 	}
 	p := &packet.Subscribe{Subscriptions: []packet.Subscription{s}}
 	c.mu.Lock()
-	if c.err != nil {
-		c.mu.Unlock()
-		return c.err
+	if err := c.ready(ctx); err != nil {
+		return err
 	}
 	// The handler is in place before the first message can arrive.
-	prev := c.setRoute(s.Filter, h)
+	prev, had := c.setRoute(s, h)
 	if err := c.mc.Send(p); err != nil {
-		c.restoreRoute(s.Filter, prev)
+		c.restoreRoute(s, prev, had)
 		c.mu.Unlock()
 		return err
 	}
-	r := c.expect(p.PacketID)
+	r := c.expect(p.PacketID, false)
 	c.mu.Unlock()
 	reasons, err := c.await(ctx, r)
 	if err == nil && len(reasons) == 1 && reasons[0].IsError() {
 		err = &AckError{Reason: reasons[0], Filter: s.Filter}
-	}
-	if err != nil && !errors.Is(err, ErrClosed) {
 		c.mu.Lock()
-		c.restoreRoute(s.Filter, prev)
+		c.restoreRoute(s, prev, had)
 		c.mu.Unlock()
 	}
 	return err
@@ -241,16 +282,15 @@ func (c *Client) Subscribe(ctx context.Context, s packet.Subscription, h func(Me
 func (c *Client) Unsubscribe(ctx context.Context, filter string) error {
 	p := &packet.Unsubscribe{Filters: []string{filter}}
 	c.mu.Lock()
-	if c.err != nil {
-		c.mu.Unlock()
-		return c.err
+	if err := c.ready(ctx); err != nil {
+		return err
 	}
 	if err := c.mc.Send(p); err != nil {
 		c.mu.Unlock()
 		return err
 	}
-	c.setRoute(filter, nil)
-	r := c.expect(p.PacketID)
+	c.setRoute(packet.Subscription{Filter: filter}, nil)
+	r := c.expect(p.PacketID, false)
 	c.mu.Unlock()
 	reasons, err := c.await(ctx, r)
 	if err == nil && len(reasons) == 1 && reasons[0].IsError() {
@@ -260,13 +300,14 @@ func (c *Client) Unsubscribe(ctx context.Context, filter string) error {
 }
 
 // Close waits until the QoS 1 and QoS 2 messages in flight are
-// acknowledged (or ctx ends), sends DISCONNECT and closes the connection.
-// It returns ctx's error if ctx ended first, else the connection's if it
-// had already ended for another reason, else nil.
+// acknowledged (or ctx ends), sends DISCONNECT, closes the connection and
+// stops reconnecting. It returns ctx's error if ctx ended first, else the
+// Client's if it had already ended for another reason, else nil.
 func (c *Client) Close(ctx context.Context) error {
 	var drained error
 	c.mu.Lock()
-	for c.err == nil && c.mc.InFlight() > 0 {
+	c.closing = true
+	for c.err == nil && c.online && c.mc.InFlight() > 0 {
 		if err := c.waitForRoom(ctx); err != nil {
 			drained = err
 			c.mu.Lock()
@@ -275,46 +316,50 @@ func (c *Client) Close(ctx context.Context) error {
 		c.mu.Lock()
 	}
 	ended := c.err
-	if ended == nil {
-		c.byUs = true
+	if l := c.link; ended == nil && l != nil {
 		if err := c.mc.Send(&packet.Disconnect{}); err != nil {
-			c.conn.Close() // before CONNACK, say: nothing to say first
+			l.conn.Close() // not connected: nothing to say first
 		}
+	}
+	if ended == nil && c.link == nil {
+		c.finish(ErrClosed) // between connections
 	}
 	c.mu.Unlock()
 	<-c.done
 	if drained != nil {
 		return drained
 	}
-	if ended != nil && !errors.Is(ended, errClosedByUs) {
+	if ended != nil && ended != ErrClosed {
 		return ended
 	}
 	return nil
 }
 
-// errClosedByUs is why a connection ended by Close ended.
-var errClosedByUs = fmt.Errorf("%w by Close", ErrClosed)
-
-// setRoute sets or, with h nil, removes the handler of filter, and returns
-// the previous one.
-func (c *Client) setRoute(filter string, h func(Message)) func(Message) {
-	i := slices.IndexFunc(c.subs, func(r route) bool { return r.filter == filter })
-	var prev func(Message)
+// setRoute sets or, with h nil, removes the handler of s.Filter, and
+// returns the previous one.
+func (c *Client) setRoute(s packet.Subscription, h func(Message)) (prev route, had bool) {
+	i := slices.IndexFunc(c.subs, func(r route) bool { return r.sub.Filter == s.Filter })
 	if i >= 0 {
-		prev = c.subs[i].handle
+		prev, had = c.subs[i], true
 		c.subs = slices.Delete(c.subs, i, i+1)
 	}
 	if h != nil {
-		c.subs = append(c.subs, route{filter: filter, handle: h})
+		c.subs = append(c.subs, route{sub: s, handle: h})
 	}
-	return prev
+	return prev, had
 }
 
-func (c *Client) restoreRoute(filter string, prev func(Message)) { c.setRoute(filter, prev) }
+func (c *Client) restoreRoute(s packet.Subscription, prev route, had bool) {
+	if had {
+		c.setRoute(prev.sub, prev.handle)
+	} else {
+		c.setRoute(s, nil)
+	}
+}
 
 // expect registers a request for the answer to our packet id.
-func (c *Client) expect(id uint16) *request {
-	r := &request{done: make(chan struct{})}
+func (c *Client) expect(id uint16, publish bool) *request {
+	r := &request{done: make(chan struct{}), publish: publish}
 	c.waiting[id] = r
 	return r
 }
@@ -338,4 +383,12 @@ func (c *Client) await(ctx context.Context, r *request) ([]packet.ReasonCode, er
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// onlineSignal returns a channel closed when a connection comes up.
+func (c *Client) onlineSignal() chan struct{} {
+	if c.onWait == nil {
+		c.onWait = make(chan struct{})
+	}
+	return c.onWait
 }

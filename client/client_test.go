@@ -248,24 +248,25 @@ func TestConnectErrors(t *testing.T) {
 	}
 }
 
-// TestConnectionLost: when the server goes away, waiting calls and later
-// ones get an error matching ErrClosed, and Done is closed.
+// TestConnectionLost: with NoReconnect, when the server goes away, waiting
+// calls and later ones get an error matching ErrClosed, and Done is
+// closed.
 func TestConnectionLost(t *testing.T) {
 	ts := newTestServer(t, func(ts *testServer, p packet.Packet) {
 		if _, ok := p.(*packet.Publish); !ok {
 			accept(ts, p)
 		}
 	})
-	c, err := Connect(testContext(t), pipeConfig(ts))
+	cfg := pipeConfig(ts)
+	cfg.NoReconnect = true
+	c, err := Connect(testContext(t), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	waiting := make(chan error, 1)
 	go func() { waiting <- c.Publish(testContext(t), Message{Topic: "a", QoS: packet.QoS1}) }()
 	ts.next(packet.TypePublish)
-	ts.mu.Lock()
-	ts.conn.Close()
-	ts.mu.Unlock()
+	ts.drop()
 	if err := <-waiting; !errors.Is(err, ErrClosed) {
 		t.Fatalf("waiting Publish: %v", err)
 	}
@@ -277,4 +278,90 @@ func TestConnectionLost(t *testing.T) {
 	if err := c.Subscribe(testContext(t), packet.Subscription{Filter: "a"}, nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Subscribe after the end: %v", err)
 	}
+}
+
+// TestReconnect: a lost connection is re-established; a new session gets
+// the subscriptions again, and a QoS 1 message in flight in a session the
+// server keeps (v5 Session Expiry) is sent again (DUP) and acknowledged,
+// so its Publish returns nil; a Publish made while the Client is away
+// waits for the new connection; a message of a session that did not
+// survive is reported lost.
+func TestReconnect(t *testing.T) {
+	t.Run("5.0/session-kept", func(t *testing.T) {
+		ctx := testContext(t)
+		var held *packet.Publish // the first message is not acknowledged on its first connection
+		ts := newTestServer(t, func(ts *testServer, p packet.Packet) {
+			if p, ok := p.(*packet.Publish); ok && held == nil {
+				held = p.Clone()
+				return
+			}
+			accept(ts, p)
+		})
+		cfg := pipeConfig(ts)
+		cfg.SessionExpiry = time.Hour
+		cfg.MinRetryDelay = time.Millisecond
+		up := make(chan bool, 4)
+		cfg.OnConnectionUp = func(present bool) { up <- present }
+		c, err := Connect(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		if err := c.Subscribe(ctx, packet.Subscription{Filter: "s/#", QoS: 1}, func(Message) {}); err != nil {
+			t.Fatal(err)
+		}
+		first := make(chan error, 1)
+		go func() { first <- c.Publish(ctx, Message{Topic: "a", QoS: packet.QoS1, Payload: []byte("1")}) }()
+		ts.next(packet.TypePublish)
+		ts.drop()
+		if present := <-up; !present {
+			t.Fatal("the server kept the session, Session Present 0")
+		}
+		again := ts.next(packet.TypePublish).(*packet.Publish)
+		if !again.Dup || string(again.Payload) != "1" {
+			t.Fatalf("re-sent %+v, want the message with DUP", again)
+		}
+		if err := <-first; err != nil {
+			t.Fatalf("Publish across the reconnection: %v", err)
+		}
+	})
+	t.Run("5.0/new-session", func(t *testing.T) {
+		ctx := testContext(t)
+		ts := newTestServer(t, func(ts *testServer, p packet.Packet) {
+			if _, ok := p.(*packet.Publish); !ok || ts.dials > 1 {
+				accept(ts, p)
+			}
+		})
+		cfg := pipeConfig(ts)
+		cfg.MinRetryDelay = 20 * time.Millisecond
+		lost := make(chan error, 4)
+		cfg.OnConnectionLost = func(err error) { lost <- err }
+		c, err := Connect(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		if err := c.Subscribe(ctx, packet.Subscription{Filter: "s/#", QoS: 1}, func(Message) {}); err != nil {
+			t.Fatal(err)
+		}
+		ts.next(packet.TypeSubscribe)
+		inFlight := make(chan error, 1)
+		go func() { inFlight <- c.Publish(ctx, Message{Topic: "a", QoS: packet.QoS1}) }()
+		ts.next(packet.TypePublish)
+		ts.drop()
+		if err := <-lost; !errors.Is(err, ErrClosed) {
+			t.Fatalf("OnConnectionLost: %v", err)
+		}
+		var cl *ConnectionLostError
+		if err := <-inFlight; !errors.As(err, &cl) {
+			t.Fatalf("a message of a session that ended: %v", err)
+		}
+		// While the Client waits to reconnect, Publish waits with it.
+		if err := c.Publish(ctx, Message{Topic: "b", QoS: packet.QoS1}); err != nil {
+			t.Fatalf("Publish during the reconnection: %v", err)
+		}
+		if s := ts.next(packet.TypeSubscribe).(*packet.Subscribe); s.Subscriptions[0].Filter != "s/#" {
+			t.Fatalf("subscribed again to %v", s.Subscriptions)
+		}
+	})
 }

@@ -65,6 +65,21 @@ type Config struct {
 	// acknowledged.
 	OnMessage func(Message)
 
+	// NoReconnect ends the Client when its connection is lost, instead of
+	// connecting again (to the servers in order, waiting MinRetryDelay,
+	// doubling up to MaxRetryDelay, with jitter, between rounds).
+	NoReconnect   bool
+	MinRetryDelay time.Duration // 0 means 100 ms
+	MaxRetryDelay time.Duration // 0 means 30 s
+
+	// OnConnectionLost is called when a connection that was up ends (not
+	// after Close), with the reason; OnConnectionUp when a reconnection
+	// succeeds, with the CONNACK's Session Present (when false, the
+	// Client has subscribed again to every filter it had). Neither may
+	// block for long.
+	OnConnectionLost func(err error)
+	OnConnectionUp   func(sessionPresent bool)
+
 	// MaxInFlight bounds the QoS 1 and QoS 2 messages sent and not yet
 	// acknowledged, below the server's Receive Maximum; Publish waits for
 	// room. 0 means the server's Receive Maximum.
@@ -147,6 +162,20 @@ func (cfg *Config) version() packet.Version {
 		return packet.V5
 	}
 	return cfg.Version
+}
+
+func (cfg *Config) minRetryDelay() time.Duration {
+	if cfg.MinRetryDelay > 0 {
+		return cfg.MinRetryDelay
+	}
+	return 100 * time.Millisecond
+}
+
+func (cfg *Config) maxRetryDelay() time.Duration {
+	if cfg.MaxRetryDelay > 0 {
+		return max(cfg.MaxRetryDelay, cfg.minRetryDelay())
+	}
+	return max(30*time.Second, cfg.minRetryDelay())
 }
 
 func (cfg *Config) connectTimeout() time.Duration {

@@ -3,6 +3,9 @@ package client
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
+	"net"
+	"sync"
 	"time"
 
 	"github.com/mqttcore/mqtt"
@@ -10,18 +13,24 @@ import (
 )
 
 // The driver: the Connection's handler records what its events ask for,
-// under c.mu; a writer goroutine writes the bytes in order, the read loop
-// feeds the Connection and hands messages to the subscription handlers,
-// and the timers call TimerFired.
+// under Client.mu; per transport (link) a writer goroutine writes the
+// bytes in order and a read loop feeds the Connection and hands messages
+// to the subscription handlers; timers call TimerFired; a lost connection
+// is re-established in the background.
 
-// driver is what the handler records, guarded by Client.mu.
-type driver struct {
+// link is one transport and what its goroutines share, guarded by
+// Client.mu.
+type link struct {
+	conn    net.Conn
 	out     []byte        // bytes to write, in order
 	queued  uint64        // bytes ever handed to the writer
 	written uint64        // bytes ever written
-	wake    chan struct{} // the writer has bytes to write (capacity 1)
+	wake    chan struct{} // the writer has work (capacity 1)
 	hangUp  bool          // close the transport once out is written
-	byUs    bool          // Close ended the connection
+	up      bool          // the handshake succeeded on this link
+	connack chan handshake
+	err     error         // why the link ended, once ended is closed
+	ended   chan struct{} // closed when the read loop has finished
 
 	// Signals made on demand: closed and let go of when what they wait for
 	// happens, so that nothing is allocated when nobody waits.
@@ -29,22 +38,29 @@ type driver struct {
 	room  chan struct{} // a packet identifier was released
 }
 
-func (d *driver) init() { d.wake = make(chan struct{}, 1) }
-
-// roomSignal returns a channel closed when an identifier is released.
-func (d *driver) roomSignal() chan struct{} {
-	if d.room == nil {
-		d.room = make(chan struct{})
-	}
-	return d.room
+// handshake is the outcome of a CONNECT.
+type handshake struct {
+	present bool
+	err     error
 }
 
-// writtenSignal returns a channel closed when more bytes are written.
-func (d *driver) writtenSignal() chan struct{} {
-	if d.wrote == nil {
-		d.wrote = make(chan struct{})
+func newLink(conn net.Conn) *link {
+	return &link{conn: conn, wake: make(chan struct{}, 1), connack: make(chan handshake, 1), ended: make(chan struct{})}
+}
+
+func (l *link) poke() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
 	}
-	return d.wrote
+}
+
+// roomSignal returns a channel closed when an identifier is released.
+func (l *link) roomSignal() chan struct{} {
+	if l.room == nil {
+		l.room = make(chan struct{})
+	}
+	return l.room
 }
 
 func signal(ch *chan struct{}) {
@@ -57,14 +73,12 @@ func signal(ch *chan struct{}) {
 // event is the Connection's handler. It runs under c.mu, inside the call
 // that made the event, and only records what to do.
 func (c *Client) event(e mqtt.Event[uint16]) {
+	l := c.link
 	switch e.Kind {
 	case mqtt.EventSend:
-		c.out = append(c.out, e.Bytes...)
-		c.queued += uint64(len(e.Bytes))
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
+		l.out = append(l.out, e.Bytes...)
+		l.queued += uint64(len(e.Bytes))
+		l.poke()
 	case mqtt.EventTimerReset:
 		k := e.Timer
 		if t, ok := c.timers[k]; ok {
@@ -77,9 +91,11 @@ func (c *Client) event(e mqtt.Event[uint16]) {
 			t.Stop()
 		}
 	case mqtt.EventPacket:
-		c.packet(e.Packet)
+		c.packet(l, e.Packet)
 	case mqtt.EventIDReleased:
-		signal(&c.room)
+		if l != nil {
+			signal(&l.room)
+		}
 	case mqtt.EventDropped:
 		err := e.Err
 		if errors.Is(err, mqtt.ErrSessionLost) { // the session ended with the connection
@@ -87,25 +103,35 @@ func (c *Client) event(e mqtt.Event[uint16]) {
 		}
 		c.answer(e.PacketID, nil, err)
 	case mqtt.EventError:
-		c.fail(&ConnectionLostError{Err: e.Err})
+		if l != nil && l.err == nil {
+			l.err = &ConnectionLostError{Err: e.Err}
+		}
 	case mqtt.EventClose:
-		c.hangUp = true // after the bytes before it (a DISCONNECT) are written
-		select {
-		case c.wake <- struct{}{}:
-		default:
+		if l != nil {
+			l.hangUp = true // after the bytes before it (a DISCONNECT) are written
+			l.poke()
 		}
 	}
 }
 
 // packet acts on a packet from the server.
-func (c *Client) packet(p packet.Packet) {
+func (c *Client) packet(l *link, p packet.Packet) {
 	switch p := p.(type) {
 	case *packet.Connack:
 		if p.Reason.IsError() {
-			c.connack <- &RefusedError{Reason: p.Reason}
-		} else {
-			c.connack <- nil
+			l.connack <- handshake{err: &RefusedError{Reason: p.Reason}}
+			return
 		}
+		l.up, c.online = true, true
+		signal(&c.onWait)
+		if !p.SessionPresent {
+			// A new session: the subscriptions are made again (a nested
+			// call; their answers go unheeded).
+			for _, r := range c.subs {
+				_ = c.mc.Send(&packet.Subscribe{Subscriptions: []packet.Subscription{r.sub}})
+			}
+		}
+		l.connack <- handshake{present: p.SessionPresent}
 	case *packet.Publish:
 		q := p.Clone() // p aliases the read buffer
 		m := Message{Topic: q.Topic, Payload: q.Payload, QoS: q.QoS, Retain: q.Retain, Props: q.Props}
@@ -127,7 +153,9 @@ func (c *Client) packet(p packet.Packet) {
 		}
 		c.answer(p.PacketID, reasons, nil)
 	case *packet.Disconnect:
-		c.fail(&ConnectionLostError{Reason: p.Reason})
+		if l.err == nil {
+			l.err = &ConnectionLostError{Reason: p.Reason}
+		}
 	}
 }
 
@@ -140,60 +168,53 @@ func (c *Client) acked(id uint16, r packet.ReasonCode) {
 	c.answer(id, nil, err)
 }
 
-// fail records why the connection ends (the first reason stands).
-func (c *Client) fail(err error) {
-	if c.err == nil {
-		c.err = err
-	}
-}
-
 // timerFired runs on the timer's goroutine.
 func (c *Client) timerFired(k mqtt.TimerKind) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.mc.TimerFired(k)
+	if c.link != nil {
+		c.mc.TimerFired(k)
+	}
 }
 
-// writeLoop writes the recorded bytes, in order, until the connection
-// ends.
-func (c *Client) writeLoop() {
+// writeLoop writes the link's bytes, in order, until the link ends.
+func (c *Client) writeLoop(l *link) {
 	var buf []byte
 	for {
 		select {
-		case <-c.wake:
-		case <-c.done:
+		case <-l.wake:
+		case <-l.ended:
 			return
 		}
 		c.mu.Lock()
-		buf, c.out = c.out, buf[:0]
-		hangUp := c.hangUp
+		buf, l.out = l.out, buf[:0]
+		hangUp := l.hangUp
 		c.mu.Unlock()
 		var err error
 		if len(buf) > 0 {
-			_, err = c.conn.Write(buf)
+			_, err = l.conn.Write(buf)
 			c.mu.Lock()
-			c.written += uint64(len(buf))
-			signal(&c.wrote)
+			l.written += uint64(len(buf))
+			signal(&l.wrote)
 			c.mu.Unlock()
 		}
 		if err != nil || hangUp {
-			c.conn.Close() // the read loop sees the end and finishes
+			l.conn.Close() // the read loop sees the end and finishes
 		}
 	}
 }
 
 // readLoop feeds the Connection what the server sends, and hands the
 // messages of each read to their handlers, then acknowledges them.
-func (c *Client) readLoop() {
+func (c *Client) readLoop(l *link) {
 	buf := make([]byte, 32<<10)
 	var inbox []received
 	for {
-		n, err := c.conn.Read(buf)
+		n, err := l.conn.Read(buf)
 		c.mu.Lock()
 		if err != nil {
-			c.end(err)
-			c.mu.Unlock()
-			return
+			c.lost(l, err)
+			return // lost unlocked c.mu
 		}
 		c.mc.Recv(buf[:n])
 		inbox, c.inbox = c.inbox, inbox[:0]
@@ -211,7 +232,7 @@ func (c *Client) deliver(r *received) {
 	c.mu.Lock()
 	var handlers []func(Message)
 	for _, s := range c.subs {
-		if matches(s.filter, r.msg.Topic) {
+		if matches(s.sub.Filter, r.msg.Topic) && s.handle != nil {
 			handlers = append(handlers, s.handle)
 		}
 	}
@@ -236,49 +257,120 @@ func (c *Client) deliver(r *received) {
 	c.mu.Unlock()
 }
 
-// end finishes the connection after the transport closed: every waiting
-// call gets the reason.
-func (c *Client) end(readErr error) {
+// lost finishes a link whose transport closed, with c.mu held, and
+// releases c.mu. The session's messages in flight wait for the next
+// connection; the requests that end with the connection get its error.
+// A link that was up is then re-established in the background, unless
+// Close was called or reconnection is off: then the Client ends.
+func (c *Client) lost(l *link, readErr error) {
+	if l.err == nil {
+		l.err = &ConnectionLostError{Err: readErr}
+	}
 	c.mc.Closed()
 	for _, t := range c.timers {
 		t.Stop()
 	}
-	if c.err == nil {
-		if c.byUs {
-			c.err = errClosedByUs
-		} else {
-			c.err = &ConnectionLostError{Err: readErr}
+	c.link, c.online = nil, false
+	for id, r := range c.waiting {
+		if !r.publish {
+			c.answer(id, nil, l.err) // SUBSCRIBE, UNSUBSCRIBE: ended with the connection
 		}
 	}
-	select {
-	case c.connack <- c.err:
-	default:
+	signal(&l.room)
+	signal(&l.wrote)
+	close(l.ended)
+	up, err := l.up, l.err
+	switch {
+	case c.closing:
+		c.finish(ErrClosed)
+	case up && c.cfg.NoReconnect:
+		c.finish(err)
+	case up:
+		go c.reconnect()
 	}
+	c.mu.Unlock()
+	if up && c.cfg.OnConnectionLost != nil {
+		c.cfg.OnConnectionLost(err)
+	}
+}
+
+// finish ends the Client, with c.mu held: every waiting call gets err.
+func (c *Client) finish(err error) {
+	if c.err != nil {
+		return
+	}
+	c.err = err
 	for id := range c.waiting {
-		c.answer(id, nil, c.err)
+		c.answer(id, nil, err)
 	}
-	signal(&c.room)
-	signal(&c.wrote)
+	signal(&c.onWait)
 	close(c.done)
 }
 
-// waitWritten waits until the bytes queued up to upTo are written.
-func (c *Client) waitWritten(ctx context.Context, upTo uint64) error {
+// reconnect connects again, with exponential backoff and jitter, until it
+// succeeds or the Client ends.
+func (c *Client) reconnect() {
+	delay := c.cfg.minRetryDelay()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-c.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	for {
+		wait := delay/2 + rand.N(delay/2+1)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return
+		}
 		c.mu.Lock()
-		if c.written >= upTo {
-			c.mu.Unlock()
+		closing := c.closing
+		if closing {
+			c.finish(ErrClosed)
+		}
+		c.mu.Unlock()
+		if closing {
+			return
+		}
+		present, err := c.connectOnce(ctx, false)
+		if err == nil {
+			if c.cfg.OnConnectionUp != nil {
+				c.cfg.OnConnectionUp(present)
+			}
+			return
+		}
+		delay = min(2*delay, c.cfg.maxRetryDelay())
+	}
+}
+
+// waitWritten waits until the link's bytes up to upTo are written, or the
+// link ends.
+func (l *link) waitWritten(ctx context.Context, mu *sync.Mutex, upTo uint64) error {
+	for {
+		mu.Lock()
+		if l.written >= upTo {
+			mu.Unlock()
 			return nil
 		}
-		if c.err != nil {
-			err := c.err
-			c.mu.Unlock()
+		select {
+		case <-l.ended:
+			err := l.err
+			mu.Unlock()
 			return err
+		default:
 		}
-		wrote := c.writtenSignal()
-		c.mu.Unlock()
+		if l.wrote == nil {
+			l.wrote = make(chan struct{})
+		}
+		wrote := l.wrote
+		mu.Unlock()
 		select {
 		case <-wrote:
+		case <-l.ended:
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -7,9 +7,9 @@ import (
 	"github.com/mqttcore/mqtt/packet"
 )
 
-// ErrClosed is returned by the methods of a Client whose connection has
-// ended, by Close or otherwise; errors.Is(err, ErrClosed) also holds for
-// the errors that say why it ended (ConnectionLostError).
+// ErrClosed is returned by the methods of a Client that has ended, by
+// Close or otherwise; errors.Is(err, ErrClosed) also holds for the errors
+// that say why a connection ended (ConnectionLostError).
 var ErrClosed = errors.New("client: connection closed")
 
 // RefusedError is returned by Connect when the server answers CONNACK with

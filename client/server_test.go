@@ -24,6 +24,8 @@ type testServer struct {
 	out      chan []byte // to the server's writer goroutine, in order
 	onPacket func(ts *testServer, p packet.Packet)
 	got      chan packet.Packet
+	dials    int    // connections opened
+	saved    []byte // the session of the last connection, when it persists
 }
 
 func newTestServer(t *testing.T, onPacket func(ts *testServer, p packet.Packet)) *testServer {
@@ -34,6 +36,7 @@ func newTestServer(t *testing.T, onPacket func(ts *testServer, p packet.Packet))
 func (ts *testServer) Dial(ctx context.Context, _ *url.URL) (net.Conn, error) {
 	client, server := net.Pipe()
 	ts.mu.Lock()
+	ts.dials++
 	ts.conn = server
 	ts.out = make(chan []byte, 1024)
 	ts.s = mqtt.NewServer(mqtt.Config{ManualPuback: true, ManualPubrec: true}, ts.event)
@@ -72,12 +75,24 @@ func (ts *testServer) serve(conn net.Conn) {
 		ts.mu.Lock()
 		if err != nil {
 			ts.s.Closed()
+			if ts.s.SessionPersists() {
+				ts.saved = ts.s.ExportSession()
+			}
 			ts.mu.Unlock()
 			return
 		}
 		ts.s.Recv(buf[:n])
 		ts.mu.Unlock()
 	}
+}
+
+// drop closes the server's end of the current connection, as a network
+// failure would.
+func (ts *testServer) drop() {
+	ts.mu.Lock()
+	conn := ts.conn
+	ts.mu.Unlock()
+	conn.Close()
 }
 
 // send sends a packet from the server, from outside its handler.
@@ -94,7 +109,8 @@ func (ts *testServer) send(p packet.Packet) {
 func accept(ts *testServer, p packet.Packet) {
 	switch p := p.(type) {
 	case *packet.Connect:
-		_ = ts.s.Send(&packet.Connack{})
+		present := !p.CleanStart && ts.saved != nil && ts.s.ImportSession(ts.saved) == nil
+		_ = ts.s.Send(&packet.Connack{SessionPresent: present})
 	case *packet.Subscribe:
 		results := make([]packet.ReasonCode, len(p.Subscriptions))
 		for i, s := range p.Subscriptions {
