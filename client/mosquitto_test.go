@@ -1,7 +1,6 @@
 package client
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -13,10 +12,18 @@ import (
 	"github.com/mqttcore/mqtt/packet"
 )
 
-// mosquittoURL starts Debian's mosquitto on a free loopback port for the
-// test, and returns its URL; the test skips when mosquitto is not
-// installed (.ci/run installs it).
-func mosquittoURL(t *testing.T) string {
+// mosquitto is Debian's mosquitto run for a test on a loopback port.
+type mosquitto struct {
+	t    *testing.T
+	bin  string
+	conf string
+	addr string
+	cmd  *exec.Cmd
+}
+
+// startMosquitto starts mosquitto on a free loopback port for the test;
+// the test skips when mosquitto is not installed (.ci/run installs it).
+func startMosquitto(t *testing.T) *mosquitto {
 	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
@@ -32,29 +39,45 @@ func mosquittoURL(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	_, port, _ := net.SplitHostPort(addr)
-	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
+	m := &mosquitto{t: t, bin: bin, addr: addr, conf: filepath.Join(t.TempDir(), "mosquitto.conf")}
 	text := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n", port)
 	if os.Geteuid() == 0 {
 		text = "user root\n" + text
 	}
-	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+	if err := os.WriteFile(m.conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "-c", conf)
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
+	m.start()
+	t.Cleanup(m.kill)
+	return m
+}
+
+func (m *mosquitto) url() string { return "tcp://" + m.addr }
+
+// start runs mosquitto and waits until it listens.
+func (m *mosquitto) start() {
+	m.t.Helper()
+	m.cmd = exec.Command(m.bin, "-c", m.conf)
+	if err := m.cmd.Start(); err != nil {
+		m.t.Fatal(err)
 	}
-	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if nc, err := net.Dial("tcp", addr); err == nil {
+		if nc, err := net.Dial("tcp", m.addr); err == nil {
 			nc.Close()
-			return "tcp://" + addr
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto does not listen on %s", addr)
+			m.t.Fatalf("mosquitto does not listen on %s", m.addr)
 		}
+	}
+}
+
+// kill stops mosquitto with SIGKILL.
+func (m *mosquitto) kill() {
+	if m.cmd != nil && m.cmd.Process != nil {
+		_ = m.cmd.Process.Kill()
+		_ = m.cmd.Wait()
+		m.cmd = nil
 	}
 }
 
@@ -63,7 +86,7 @@ func mosquittoURL(t *testing.T) string {
 // back once, to the subscription's handler, and nothing after
 // Unsubscribe.
 func TestMosquitto(t *testing.T) {
-	url := mosquittoURL(t)
+	url := startMosquitto(t).url()
 	for _, v := range []packet.Version{packet.V311, packet.V5} {
 		t.Run(v.String(), func(t *testing.T) {
 			ctx := testContext(t)
@@ -103,4 +126,51 @@ func TestMosquitto(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMosquittoRestart: the broker is killed (SIGKILL) and started again
+// on the same port; the Client reconnects, subscribes again (the broker
+// lost the session) and messages flow as before.
+func TestMosquittoRestart(t *testing.T) {
+	m := startMosquitto(t)
+	ctx := testContext(t)
+	up := make(chan bool, 4)
+	c, err := Connect(ctx, Config{Servers: []string{m.url()}, ClientID: "restart", SessionExpiry: time.Hour,
+		MinRetryDelay: 20 * time.Millisecond, MaxRetryDelay: 200 * time.Millisecond,
+		OnConnectionUp: func(present bool) { up <- present }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	got := make(chan string, 8)
+	if err := c.Subscribe(ctx, packet.Subscription{Filter: "cmd/#", QoS: packet.QoS1},
+		func(m Message) { got <- string(m.Payload) }); err != nil {
+		t.Fatal(err)
+	}
+	roundTrip := func(payload string) {
+		t.Helper()
+		if err := c.Publish(ctx, Message{Topic: "cmd/led", QoS: packet.QoS1, Payload: []byte(payload)}); err != nil {
+			t.Fatalf("Publish %s: %v", payload, err)
+		}
+		select {
+		case p := <-got:
+			if p != payload {
+				t.Fatalf("got %q, want %q", p, payload)
+			}
+		case <-ctx.Done():
+			t.Fatalf("%s never came back", payload)
+		}
+	}
+	roundTrip("before")
+	m.kill()
+	m.start()
+	select {
+	case present := <-up:
+		if present {
+			t.Fatal("Session Present from a broker that lost everything")
+		}
+	case <-ctx.Done():
+		t.Fatal("no reconnection")
+	}
+	roundTrip("after")
 }
