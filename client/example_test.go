@@ -1,0 +1,94 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"time"
+
+	mqtt "github.com/mqttcore/mqtt"
+	"github.com/mqttcore/mqtt/client"
+	"github.com/mqttcore/mqtt/packet"
+)
+
+// The shortest client: connect, subscribe, publish, close. Here the server
+// is reached through a custom Dialer (a net.Pipe to a server Connection in
+// this process); with a broker it is Servers: "tcp://host:1883" and no
+// Dialer.
+func Example() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := client.Connect(ctx, client.Config{Servers: []string{"tcp://demo"}, ClientID: "sensor-7", Dialer: pipeDialer{}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	got := make(chan string, 1)
+	err = c.Subscribe(ctx, packet.Subscription{Filter: "sensors/#", QoS: packet.QoS1}, func(m client.Message) {
+		got <- fmt.Sprintf("%s: %s", m.Topic, m.Payload)
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := c.Publish(ctx, client.Message{Topic: "sensors/7/temp", QoS: packet.QoS1, Payload: []byte("21.5")}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(<-got)
+	fmt.Println("close:", c.Close(ctx))
+	// Output:
+	// sensors/7/temp: 21.5
+	// close: <nil>
+}
+
+// pipeDialer is a custom transport: a net.Pipe whose other end is served
+// by echoServer.
+type pipeDialer struct{}
+
+func (pipeDialer) Dial(ctx context.Context, _ *url.URL) (net.Conn, error) {
+	c, s := net.Pipe()
+	go echoServer(s)
+	return c, nil
+}
+
+// echoServer is a one-client broker: it grants every subscription and
+// sends every message back to its sender.
+func echoServer(conn net.Conn) {
+	out := make(chan []byte, 64)
+	go func() {
+		for b := range out {
+			conn.Write(b)
+		}
+		conn.Close()
+	}()
+	var s *mqtt.Connection[uint16]
+	s = mqtt.NewServer(mqtt.Config{}, func(e mqtt.Event[uint16]) {
+		switch e.Kind {
+		case mqtt.EventSend:
+			out <- append([]byte(nil), e.Bytes...)
+		case mqtt.EventClose:
+			close(out)
+		case mqtt.EventPacket:
+			switch p := e.Packet.(type) {
+			case *packet.Connect:
+				s.Send(&packet.Connack{})
+			case *packet.Subscribe:
+				ack, _ := p.Ack(s.Version(), packet.ReasonCode(p.Subscriptions[0].QoS))
+				s.Send(ack)
+			case *packet.Publish:
+				s.Send(&packet.Publish{Topic: p.Topic, QoS: p.QoS, Payload: p.Payload})
+			}
+		}
+	})
+	buf := make([]byte, 4096)
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			s.Closed()
+			return
+		}
+		s.Recv(buf[:n])
+	}
+}
