@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"slices"
 	"sync"
@@ -31,6 +32,7 @@ type Client struct {
 	online  bool          // a connection is up: CONNACK received, transport open
 	onWait  chan struct{} // closed when a connection comes up (made on demand)
 	closing bool          // Close was called
+	stats   Stats
 	err     error         // why the Client ended (set with done)
 	done    chan struct{} // closed when the Client has ended
 }
@@ -91,6 +93,7 @@ func (c *Client) connectOnce(ctx context.Context, cleanStart bool) (bool, error)
 	for _, u := range c.urls {
 		present, err := c.connectTo(ctx, u, cleanStart)
 		if err == nil {
+			c.log(slog.LevelInfo, "connected", "server", u.Redacted(), "sessionPresent", present)
 			return present, nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", u.Redacted(), err))
@@ -194,12 +197,19 @@ func (c *Client) Publish(ctx context.Context, m Message) error {
 		if m.QoS == 0 {
 			l, upTo := c.link, c.link.queued
 			c.mu.Unlock()
-			return l.waitWritten(ctx, &c.mu, upTo)
+			if err := l.waitWritten(ctx, &c.mu, upTo); err != nil {
+				return err
+			}
+			c.countSent(0)
+			return nil
 		}
 		r := c.expect(p.PacketID, true)
 		c.mu.Unlock()
-		_, err = c.await(ctx, r)
-		return err
+		if _, err = c.await(ctx, r); err != nil {
+			return err
+		}
+		c.countSent(m.QoS)
+		return nil
 	}
 }
 
@@ -213,14 +223,21 @@ func (c *Client) ready(ctx context.Context) error {
 			return err
 		}
 		up := c.onlineSignal()
+		c.stats.Waiting++
 		c.mu.Unlock()
+		var err error
 		select {
 		case <-up:
 		case <-c.done:
 		case <-ctx.Done():
-			return ctx.Err()
+			err = ctx.Err()
 		}
 		c.mu.Lock()
+		c.stats.Waiting--
+		if err != nil {
+			c.mu.Unlock()
+			return err
+		}
 	}
 	return nil
 }
@@ -231,17 +248,21 @@ func (c *Client) ready(ctx context.Context) error {
 func (c *Client) waitForRoom(ctx context.Context) error {
 	room := c.link.roomSignal()
 	ended := c.link.ended
+	c.stats.Waiting++
 	c.mu.Unlock()
+	var err error
 	select {
 	case <-room:
-		return nil
-	case <-ended:
-		return nil // Publish waits for the next connection
+	case <-ended: // Publish waits for the next connection
 	case <-c.done:
-		return c.Err()
+		err = c.Err()
 	case <-ctx.Done():
-		return ctx.Err()
+		err = ctx.Err()
 	}
+	c.mu.Lock()
+	c.stats.Waiting--
+	c.mu.Unlock()
+	return err
 }
 
 // Subscribe subscribes to one topic filter and returns when the server has

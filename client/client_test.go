@@ -1,9 +1,13 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -334,6 +338,8 @@ func TestReconnect(t *testing.T) {
 		})
 		cfg := pipeConfig(ts)
 		cfg.MinRetryDelay = 20 * time.Millisecond
+		var logs syncBuffer
+		cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 		lost := make(chan error, 4)
 		cfg.OnConnectionLost = func(err error) { lost <- err }
 		c, err := Connect(ctx, cfg)
@@ -363,5 +369,32 @@ func TestReconnect(t *testing.T) {
 		if s := ts.next(packet.TypeSubscribe).(*packet.Subscribe); s.Subscriptions[0].Filter != "s/#" {
 			t.Fatalf("subscribed again to %v", s.Subscriptions)
 		}
+		st := c.Stats()
+		if st.Reconnects != 1 || st.Sent[1] != 1 || st.BytesOut == 0 || st.BytesIn == 0 || st.InFlight != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+		for _, want := range []string{"mqtt client: connected", "mqtt client: connection lost", "mqtt client: reconnecting"} {
+			if !strings.Contains(logs.String(), want) {
+				t.Fatalf("log without %q:\n%s", want, logs.String())
+			}
+		}
 	})
+}
+
+// syncBuffer is a bytes.Buffer for a logger on several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"time"
@@ -84,6 +85,11 @@ type Config struct {
 	// acknowledged, below the server's Receive Maximum; Publish waits for
 	// room. 0 means the server's Receive Maximum.
 	MaxInFlight int
+
+	// Logger receives the connection's life at Info (connected, lost,
+	// reconnect attempts) and the server's protocol errors at Warn; nil
+	// logs nothing.
+	Logger *slog.Logger
 }
 
 // Dialer opens the transport to one server.

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -106,6 +107,7 @@ func (c *Client) event(e mqtt.Event[uint16]) {
 		if l != nil && l.err == nil {
 			l.err = &ConnectionLostError{Err: e.Err}
 		}
+		c.log(slog.LevelWarn, "protocol error", "err", e.Err)
 	case mqtt.EventClose:
 		if l != nil {
 			l.hangUp = true // after the bytes before it (a DISCONNECT) are written
@@ -195,6 +197,7 @@ func (c *Client) writeLoop(l *link) {
 			_, err = l.conn.Write(buf)
 			c.mu.Lock()
 			l.written += uint64(len(buf))
+			c.stats.BytesOut += uint64(len(buf))
 			signal(&l.wrote)
 			c.mu.Unlock()
 		}
@@ -216,6 +219,7 @@ func (c *Client) readLoop(l *link) {
 			c.lost(l, err)
 			return // lost unlocked c.mu
 		}
+		c.stats.BytesIn += uint64(n)
 		c.mc.Recv(buf[:n])
 		inbox, c.inbox = c.inbox, inbox[:0]
 		c.mu.Unlock()
@@ -243,6 +247,9 @@ func (c *Client) deliver(r *received) {
 	for _, h := range handlers {
 		h(r.msg)
 	}
+	c.mu.Lock()
+	c.stats.Received[r.msg.QoS]++
+	c.mu.Unlock()
 	var ack packet.Packet
 	switch r.msg.QoS {
 	case packet.QoS1:
@@ -289,8 +296,18 @@ func (c *Client) lost(l *link, readErr error) {
 		go c.reconnect()
 	}
 	c.mu.Unlock()
-	if up && c.cfg.OnConnectionLost != nil {
-		c.cfg.OnConnectionLost(err)
+	if up {
+		c.log(slog.LevelInfo, "connection lost", "err", err)
+		if c.cfg.OnConnectionLost != nil {
+			c.cfg.OnConnectionLost(err)
+		}
+	}
+}
+
+// log writes to Config.Logger, if any.
+func (c *Client) log(level slog.Level, msg string, args ...any) {
+	if c.cfg.Logger != nil {
+		c.cfg.Logger.Log(context.Background(), level, "mqtt client: "+msg, args...)
 	}
 }
 
@@ -336,13 +353,18 @@ func (c *Client) reconnect() {
 		if closing {
 			return
 		}
+		c.log(slog.LevelInfo, "reconnecting", "after", wait)
 		present, err := c.connectOnce(ctx, false)
 		if err == nil {
+			c.mu.Lock()
+			c.stats.Reconnects++
+			c.mu.Unlock()
 			if c.cfg.OnConnectionUp != nil {
 				c.cfg.OnConnectionUp(present)
 			}
 			return
 		}
+		c.log(slog.LevelInfo, "reconnection failed", "err", err)
 		delay = min(2*delay, c.cfg.maxRetryDelay())
 	}
 }
