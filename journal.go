@@ -30,8 +30,8 @@ import (
 //	'Q' queued       id 4, sequence 8, stored at 8, sent 1, length 4, the
 //	                 PUBLISH packet: our message id waits to be sent
 //	'X' ours ended   id 4: our exchange or queued message id is over
-//	'I' theirs       id 4, step 1: the peer's QoS 2 exchange id is at that
-//	                 step
+//	'I' theirs       id 4, step 1 (always 9, PUBREC sent): the peer's QoS 2
+//	                 exchange id is held
 //	'x' theirs ended id 4
 //
 // Steps and the other fields are those of the export format
@@ -105,26 +105,37 @@ func (c *Connection[ID]) logOursEnded(id ID) {
 	}
 }
 
-// logTheirs records where the peer's exchange id stands now, if it is a
-// QoS 2 exchange the session keeps, or that it ended. before is its step
-// before the change: a QoS 1 exchange is never recorded.
+// logTheirs records that the peer's QoS 2 exchange id is held (PUBREC
+// sent, PUBREL awaited: a re-sent PUBLISH is not delivered again) or that
+// it no longer is. before is its step before the change.
+//
+// Only PUBREC sent is held across a crash. A PUBLISH delivered and not yet
+// acknowledged by the caller (Config.ManualPubrec) is not: the caller that
+// owed the PUBREC is gone with the crash, so the peer's re-sent PUBLISH is
+// delivered again; and a PUBREL delivered and not yet answered stays held,
+// so the peer's re-sent PUBREL is delivered again.
 func (c *Connection[ID]) logTheirs(id ID, before exchange) {
 	if !c.cfg.Journal || !c.sess.persists {
 		return
 	}
-	x := c.inStep(id)
-	kept := func(x exchange) bool { return x == owePubrec || x == awaitPubrel || x == owePubcomp }
+	x, was := c.inStep(id), before.step()
+	heldBefore := was == awaitPubrel || was == owePubcomp
 	switch {
-	case kept(x):
-		at := c.record(recTheirs)
-		c.journal = binary.BigEndian.AppendUint32(c.journal, uint32(id))
-		c.journal = append(c.journal, exportStep(x))
-		c.endRecord(at)
-	case kept(before.step()):
+	case x == awaitPubrel && was != awaitPubrel:
+		c.logHeld(id)
+	case x != awaitPubrel && x != owePubcomp && heldBefore:
 		at := c.record(recTheirsEnded)
 		c.journal = binary.BigEndian.AppendUint32(c.journal, uint32(id))
 		c.endRecord(at)
 	}
+}
+
+// logHeld records that the peer's QoS 2 exchange id is held.
+func (c *Connection[ID]) logHeld(id ID) {
+	at := c.record(recTheirs)
+	c.journal = binary.BigEndian.AppendUint32(c.journal, uint32(id))
+	c.journal = append(c.journal, exportStep(awaitPubrel))
+	c.endRecord(at)
 }
 
 // sessionFlags are the flags of the export format and of 'P' records.
@@ -206,7 +217,9 @@ func (c *Connection[ID]) JournalSnapshot() []byte {
 		c.logQueued(messageID[ID](m), m)
 	}
 	for _, id := range c.inbound.Keys(nil) {
-		c.logTheirs(id, 0)
+		if x := c.inStep(id); x == awaitPubrel || x == owePubcomp {
+			c.logHeld(id)
+		}
 	}
 	c.cfg.Journal = on
 	batch := c.journal
@@ -319,7 +332,7 @@ func parseRecord[ID packetid.ID](b []byte, r Role, v packet.Version) (journalRec
 		}
 	case recTheirs:
 		x, ok := importStep(rd.byte(), true)
-		if !ok {
+		if !ok || x != awaitPubrel { // the only step a journal holds
 			return bad("step")
 		}
 		rec.step = x
