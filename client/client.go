@@ -32,6 +32,7 @@ type Client struct {
 	online  bool          // a connection is up: CONNACK received, transport open
 	onWait  chan struct{} // closed when a connection comes up (made on demand)
 	closing bool          // Close was called
+	logged  int           // bytes appended to the Store since its last Reset
 	stats   Stats
 	err     error         // why the Client ended (set with done)
 	done    chan struct{} // closed when the Client has ended
@@ -79,11 +80,36 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		Clock:          time.Now,
 		ManualPuback:   true, // after the handler returns
 		ManualPubrec:   true,
+		Journal:        cfg.Store != nil,
 	}, c.event)
+	if err := c.restore(); err != nil {
+		return nil, err
+	}
 	if _, err := c.connectOnce(ctx, cfg.CleanStart); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// restore rebuilds the session from the Store's journal, and starts the
+// journal again from a snapshot of it.
+func (c *Client) restore() error {
+	if c.cfg.Store == nil {
+		return nil
+	}
+	batches, err := c.cfg.Store.Load()
+	if err != nil {
+		return fmt.Errorf("client: loading the session: %w", err)
+	}
+	for i, b := range batches {
+		if err := c.mc.Replay(b); err != nil {
+			c.log(slog.LevelWarn, "journal batch refused: the session stops before it", "batch", i, "of", len(batches), "err", err)
+			break
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cfg.Store.Reset(c.mc.JournalSnapshot())
 }
 
 // connectOnce tries each server once, and returns the CONNACK's Session

@@ -86,6 +86,13 @@ type Config struct {
 	// room. 0 means the server's Receive Maximum.
 	MaxInFlight int
 
+	// Store keeps the session's journal, so that a new process with the
+	// same Store (a FileStore) resumes the session: messages in flight are
+	// sent again, a QoS 2 message neither lost nor duplicated. Use it with
+	// a session that outlives the connection (SessionExpiry, or CleanStart
+	// false in 3.1.1) and the same ClientID. nil keeps nothing.
+	Store Store
+
 	// Logger receives the connection's life at Info (connected, lost,
 	// reconnect attempts) and the server's protocol errors at Warn; nil
 	// logs nothing.

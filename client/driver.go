@@ -76,6 +76,8 @@ func signal(ch *chan struct{}) {
 func (c *Client) event(e mqtt.Event[uint16]) {
 	l := c.link
 	switch e.Kind {
+	case mqtt.EventJournal:
+		c.persist(l, e.Bytes)
 	case mqtt.EventSend:
 		l.out = append(l.out, e.Bytes...)
 		l.queued += uint64(len(e.Bytes))
@@ -157,6 +159,33 @@ func (c *Client) packet(l *link, p packet.Packet) {
 	case *packet.Disconnect:
 		if l.err == nil {
 			l.err = &ConnectionLostError{Reason: p.Reason}
+		}
+	}
+}
+
+// compactAt is how many bytes of batches the Store takes before the
+// Client replaces them with a snapshot.
+const compactAt = 1 << 20
+
+// persist appends a journal batch to the Store, before the call's bytes
+// are handed to the writer. A Store that fails ends the connection: what
+// it could not keep must not go out.
+func (c *Client) persist(l *link, batch []byte) {
+	err := c.cfg.Store.Append(batch)
+	if err == nil {
+		c.logged += len(batch)
+		if c.logged > compactAt {
+			c.logged = 0
+			err = c.cfg.Store.Reset(c.mc.JournalSnapshot())
+		}
+	}
+	if err != nil {
+		c.log(slog.LevelError, "store failed", "err", err)
+		if l != nil {
+			if l.err == nil {
+				l.err = &ConnectionLostError{Err: err}
+			}
+			l.conn.Close()
 		}
 	}
 }
