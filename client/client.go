@@ -22,20 +22,22 @@ type Client struct {
 	urls   []*url.URL
 	dialer Dialer
 
-	mu      sync.Mutex // serialises the calls on mc, and guards what follows
-	mc      *mqtt.Connection[uint16]
-	link    *link               // the current transport; nil between connections
-	subs    []route             // subscription handlers, by filter
-	waiting map[uint16]*request // our exchanges awaiting an answer
-	inbox   []received          // messages of the current call, for the read loop
-	timers  map[mqtt.TimerKind]*time.Timer
-	online  bool          // a connection is up: CONNACK received, transport open
-	onWait  chan struct{} // closed when a connection comes up (made on demand)
-	closing bool          // Close was called
-	logged  int           // bytes appended to the Store since its last Reset
-	stats   Stats
-	err     error         // why the Client ended (set with done)
-	done    chan struct{} // closed when the Client has ended
+	mu        sync.Mutex // serialises the calls on mc, and guards what follows
+	mc        *mqtt.Connection[uint16]
+	link      *link               // the current transport; nil between connections
+	subs      []route             // subscription handlers, by filter
+	waiting   map[uint16]*request // our exchanges awaiting an answer
+	inbox     []received          // messages of the current call, for the read loop
+	timers    map[mqtt.TimerKind]*time.Timer
+	online    bool          // a connection is up: CONNACK received, transport open
+	onWait    chan struct{} // closed when a connection comes up (made on demand)
+	closing   bool          // Close was called
+	logged    int           // bytes appended to the Store since its last Reset
+	connected int           // connections made
+	stats     Stats
+	requests  requests      // request/response (request.go)
+	err       error         // why the Client ended (set with done)
+	done      chan struct{} // closed when the Client has ended
 }
 
 // route is one subscription: its filter, options and handler.

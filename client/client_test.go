@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/property"
 )
 
 func testContext(t *testing.T) context.Context {
@@ -397,4 +398,103 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestManualAck: with Config.ManualAck a message is acknowledged when the
+// handler's owner calls Ack, once; an Ack for a message of a connection
+// that ended is refused with ErrAckStale, and the server sends the message
+// again on the next one.
+func TestManualAck(t *testing.T) {
+	ctx := testContext(t)
+	ts := newTestServer(t, accept)
+	cfg := pipeConfig(ts)
+	cfg.ManualAck = true
+	cfg.MinRetryDelay = time.Millisecond
+	got := make(chan Message, 4)
+	cfg.OnMessage = func(m Message) { got <- m }
+	c, err := Connect(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	ts.send(&packet.Publish{Topic: "b", QoS: packet.QoS1, Payload: []byte("1")})
+	m := <-got
+	for quiet := time.After(50 * time.Millisecond); ; {
+		select {
+		case p := <-ts.got:
+			if p.Type() == packet.TypePuback {
+				t.Fatal("PUBACK before Ack")
+			}
+			continue
+		case <-quiet:
+		}
+		break
+	}
+	if err := c.Ack(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Ack(m); err != nil {
+		t.Fatalf("second Ack: %v", err)
+	}
+	ts.next(packet.TypePuback)
+	ts.send(&packet.Publish{Topic: "b", QoS: packet.QoS2, Payload: []byte("2")})
+	m2 := <-got
+	ts.drop()
+	for c.Stats().Reconnects == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := c.Ack(m2); !errors.Is(err, ErrAckStale) {
+		t.Fatalf("Ack after the connection ended: %v", err)
+	}
+	select {
+	case p := <-ts.got:
+		if p.Type() == packet.TypePubrec {
+			t.Fatal("PUBREC sent for a message of an ended connection")
+		}
+	default:
+	}
+	if err := c.Ack(Message{Topic: "qos0"}); err != nil {
+		t.Fatalf("Ack of a QoS 0 message: %v", err)
+	}
+}
+
+// TestRequest: Request publishes with a Response Topic and Correlation
+// Data and returns the response that carries the same Correlation Data;
+// 3.1.1 has no request/response.
+func TestRequest(t *testing.T) {
+	ctx := testContext(t)
+	ts := newTestServer(t, func(ts *testServer, p packet.Packet) {
+		if p, ok := p.(*packet.Publish); ok && p.Topic == "svc/time" {
+			ackPublish(ts, p, 0)
+			// An unrelated message first, then the answer.
+			_ = ts.s.Send(&packet.Publish{Topic: p.Props.ResponseTopic, Payload: []byte("other"),
+				Props: property.Properties{CorrelationData: []byte("not yours")}})
+			_ = ts.s.Send(&packet.Publish{Topic: p.Props.ResponseTopic, Payload: []byte("12:00"),
+				Props: property.Properties{CorrelationData: p.Props.CorrelationData}})
+			return
+		}
+		accept(ts, p)
+	})
+	c, err := Connect(ctx, pipeConfig(ts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	for range 2 {
+		resp, err := c.Request(ctx, Message{Topic: "svc/time", QoS: packet.QoS1})
+		if err != nil || string(resp.Payload) != "12:00" {
+			t.Fatalf("Request: %q %v", resp.Payload, err)
+		}
+	}
+	old := newTestServer(t, accept)
+	cfg := pipeConfig(old)
+	cfg.Version = packet.V311
+	c311, err := Connect(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c311.Close(ctx)
+	if _, err := c311.Request(ctx, Message{Topic: "svc/time"}); !errors.Is(err, ErrRequestV5) {
+		t.Fatalf("3.1.1 Request: %v", err)
+	}
 }

@@ -66,6 +66,12 @@ type Config struct {
 	// acknowledged.
 	OnMessage func(Message)
 
+	// ManualAck leaves the acknowledgement of received QoS 1 and QoS 2
+	// messages to the handlers, which call Client.Ack when they are done
+	// with one (a bridge, once it forwarded it). Otherwise the Client
+	// acknowledges each once its handlers have returned.
+	ManualAck bool
+
 	// NoReconnect ends the Client when its connection is lost, instead of
 	// connecting again (to the servers in order, waiting MinRetryDelay,
 	// doubling up to MaxRetryDelay, with jitter, between rounds).
@@ -113,6 +119,8 @@ type Message struct {
 	// Props are the v5 properties of the PUBLISH: Message Expiry, Content
 	// Type, Response Topic, Correlation Data, User Properties, and so on.
 	Props property.Properties
+
+	delivery *delivery // a received QoS 1 or QoS 2 message: how to acknowledge it
 }
 
 const (

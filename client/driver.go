@@ -127,6 +127,9 @@ func (c *Client) packet(l *link, p packet.Packet) {
 			return
 		}
 		l.up, c.online = true, true
+		if c.connected++; c.connected > 1 {
+			c.stats.Reconnects++
+		}
 		signal(&c.onWait)
 		if !p.SessionPresent {
 			// A new session: the subscriptions are made again (a nested
@@ -139,6 +142,9 @@ func (c *Client) packet(l *link, p packet.Packet) {
 	case *packet.Publish:
 		q := p.Clone() // p aliases the read buffer
 		m := Message{Topic: q.Topic, Payload: q.Payload, QoS: q.QoS, Retain: q.Retain, Props: q.Props}
+		if m.QoS > 0 {
+			m.delivery = &delivery{id: p.PacketID, qos: p.QoS, link: l}
+		}
 		c.inbox = append(c.inbox, received{msg: m, id: p.PacketID})
 	case *packet.Puback:
 		c.acked(p.PacketID, p.Reason)
@@ -279,18 +285,48 @@ func (c *Client) deliver(r *received) {
 	c.mu.Lock()
 	c.stats.Received[r.msg.QoS]++
 	c.mu.Unlock()
-	var ack packet.Packet
-	switch r.msg.QoS {
-	case packet.QoS1:
-		ack = &packet.Puback{PacketID: r.id}
-	case packet.QoS2:
-		ack = &packet.Pubrec{PacketID: r.id}
-	default:
-		return
+	if !c.cfg.ManualAck {
+		_ = c.Ack(r.msg) // on a connection that ended, the server sends the message again
+	}
+}
+
+// delivery is how a received QoS 1 or QoS 2 message is acknowledged: on
+// the connection it came on, under its packet identifier, once.
+type delivery struct {
+	id    uint16
+	qos   packet.QoS
+	link  *link
+	acked bool
+}
+
+// ErrAckStale is returned by Ack for a message that came on a connection
+// that has ended: the server sends it again on the next one (a QoS 2
+// message it had acknowledged is not delivered again).
+var ErrAckStale = errors.New("client: the message came on a connection that has ended")
+
+// Ack acknowledges a received QoS 1 or QoS 2 message (PUBACK, or PUBREC
+// then the rest of the QoS 2 exchange); with Config.ManualAck the
+// handlers call it, otherwise the Client does once they have returned. A
+// QoS 0 message, or one acknowledged already, needs nothing: Ack returns
+// nil.
+func (c *Client) Ack(m Message) error {
+	d := m.delivery
+	if d == nil {
+		return nil
 	}
 	c.mu.Lock()
-	_ = c.mc.Send(ack) // on a connection that ended, the server sends the message again
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	if d.acked {
+		return nil
+	}
+	if c.link != d.link {
+		return ErrAckStale
+	}
+	d.acked = true
+	if d.qos == packet.QoS1 {
+		return c.mc.Send(&packet.Puback{PacketID: d.id})
+	}
+	return c.mc.Send(&packet.Pubrec{PacketID: d.id})
 }
 
 // lost finishes a link whose transport closed, with c.mu held, and
@@ -385,9 +421,6 @@ func (c *Client) reconnect() {
 		c.log(slog.LevelInfo, "reconnecting", "after", wait)
 		present, err := c.connectOnce(ctx, false)
 		if err == nil {
-			c.mu.Lock()
-			c.stats.Reconnects++
-			c.mu.Unlock()
 			if c.cfg.OnConnectionUp != nil {
 				c.cfg.OnConnectionUp(present)
 			}
