@@ -233,6 +233,12 @@ func (cfg *Config) connect() (*packet.Connect, error) {
 	return p, nil
 }
 
+// StandardDialer returns the Dialer a Client uses without Config.Dialer:
+// TCP for tcp:// and mqtt://, TLS with tlsConfig (nil: the system roots)
+// for tls://, ssl:// and mqtts://. Other transports handle those schemes
+// through it.
+func StandardDialer(tlsConfig *tls.Config) Dialer { return stdDialer{tls: tlsConfig} }
+
 // stdDialer dials TCP and TLS with the standard library.
 type stdDialer struct{ tls *tls.Config }
 

@@ -1,0 +1,10 @@
+module github.com/mqttcore/mqtt/client/websocket
+
+go 1.24.0
+
+require (
+	github.com/coder/websocket v1.8.15
+	github.com/mqttcore/mqtt v0.0.0
+)
+
+replace github.com/mqttcore/mqtt => ../..
