@@ -74,7 +74,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	c := &Client{cfg: cfg, urls: urls, dialer: cfg.Dialer, waiting: map[uint16]*request{},
 		timers: map[mqtt.TimerKind]*time.Timer{}, done: make(chan struct{})}
 	if c.dialer == nil {
-		c.dialer = stdDialer{tls: cfg.TLSConfig}
+		c.dialer = StandardDialer(cfg.TLSConfig, cfg.Proxy)
 	}
 	c.mc = mqtt.NewClient(mqtt.Config{
 		Version:        cfg.version(),

@@ -54,8 +54,15 @@ type Config struct {
 	TLSConfig *tls.Config
 
 	// Dialer opens the transport; nil means TCP and TLS from the standard
-	// library.
+	// library (StandardDialer), through Proxy.
 	Dialer Dialer
+
+	// Proxy returns the proxy to reach a server through, or nil to reach
+	// it directly: http:// or https:// (HTTP CONNECT, with the URL's user
+	// and password as Basic credentials) or socks5:// (SOCKS5, user and
+	// password if given). ProxyFromEnvironment follows HTTPS_PROXY,
+	// HTTP_PROXY and NO_PROXY. nil means no proxy.
+	Proxy func(server *url.URL) (*url.URL, error)
 
 	// ConnectTimeout bounds dialling and the CONNECT/CONNACK exchange of
 	// each server; 0 means 30 seconds.
@@ -237,24 +244,37 @@ func (cfg *Config) connect() (*packet.Connect, error) {
 // TCP for tcp:// and mqtt://, TLS with tlsConfig (nil: the system roots)
 // for tls://, ssl:// and mqtts://. Other transports handle those schemes
 // through it.
-func StandardDialer(tlsConfig *tls.Config) Dialer { return stdDialer{tls: tlsConfig} }
+func StandardDialer(tlsConfig *tls.Config, proxy func(*url.URL) (*url.URL, error)) Dialer {
+	return stdDialer{tls: tlsConfig, proxy: proxy}
+}
 
-// stdDialer dials TCP and TLS with the standard library.
-type stdDialer struct{ tls *tls.Config }
+// stdDialer dials TCP and TLS with the standard library, through a proxy
+// if proxy names one.
+type stdDialer struct {
+	tls   *tls.Config
+	proxy func(*url.URL) (*url.URL, error)
+}
 
 func (d stdDialer) Dial(ctx context.Context, u *url.URL) (net.Conn, error) {
-	secure := u.Scheme == "tls" || u.Scheme == "ssl" || u.Scheme == "mqtts"
-	addr := u.Host
-	if u.Port() == "" {
-		port := "1883"
-		if secure {
-			port = "8883"
+	addr := hostPort(u)
+	var via *url.URL
+	if d.proxy != nil {
+		p, err := d.proxy(u)
+		if err != nil {
+			return nil, err
 		}
-		addr = net.JoinHostPort(u.Hostname(), port)
+		via = p
 	}
-	if !secure {
+	var conn net.Conn
+	var err error
+	if via != nil {
+		conn, err = dialVia(ctx, via, addr)
+	} else {
 		var nd net.Dialer
-		return nd.DialContext(ctx, "tcp", addr)
+		conn, err = nd.DialContext(ctx, "tcp", addr)
+	}
+	if err != nil || !secureScheme(u.Scheme) {
+		return conn, err
 	}
 	cfg := d.tls.Clone()
 	if cfg == nil {
@@ -263,6 +283,10 @@ func (d stdDialer) Dial(ctx context.Context, u *url.URL) (net.Conn, error) {
 	if cfg.ServerName == "" {
 		cfg.ServerName = u.Hostname()
 	}
-	td := tls.Dialer{Config: cfg}
-	return td.DialContext(ctx, "tcp", addr)
+	tc := tls.Client(conn, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return tc, nil
 }

@@ -35,6 +35,9 @@ type Dialer struct {
 	HTTPClient *http.Client
 	// Header is added to the handshake request (authentication, say).
 	Header http.Header
+	// Proxy is as client.Config.Proxy (client.ProxyFromEnvironment, say);
+	// for ws:// and wss:// it goes into the HTTP client's transport.
+	Proxy func(*url.URL) (*url.URL, error)
 }
 
 var _ client.Dialer = (*Dialer)(nil)
@@ -45,11 +48,15 @@ func (d *Dialer) Dial(ctx context.Context, u *url.URL) (net.Conn, error) {
 	switch u.Scheme {
 	case "ws", "wss":
 	default:
-		return client.StandardDialer(d.TLSConfig).Dial(ctx, u)
+		return client.StandardDialer(d.TLSConfig, d.Proxy).Dial(ctx, u)
 	}
 	hc := d.HTTPClient
-	if hc == nil && u.Scheme == "wss" && d.TLSConfig != nil {
-		hc = &http.Client{Transport: &http.Transport{TLSClientConfig: d.TLSConfig.Clone()}}
+	if hc == nil && (d.TLSConfig != nil || d.Proxy != nil) {
+		t := &http.Transport{TLSClientConfig: d.TLSConfig.Clone()}
+		if d.Proxy != nil {
+			t.Proxy = func(r *http.Request) (*url.URL, error) { return d.Proxy(u) }
+		}
+		hc = &http.Client{Transport: t}
 	}
 	c, _, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{
 		HTTPClient:   hc,
