@@ -142,6 +142,13 @@ func (c *Client) connectTo(ctx context.Context, u *url.URL, cleanStart bool) (bo
 	}
 	connect, _ := c.cfg.connect() // checked in Connect
 	connect.CleanStart = cleanStart
+	if a := c.cfg.Auth; a != nil {
+		data, err := a.Start()
+		if err != nil {
+			return false, fmt.Errorf("client: authentication: %w", err)
+		}
+		connect.Props.AuthData = data
+	}
 	l := newLink(conn)
 	c.mu.Lock()
 	c.link = l

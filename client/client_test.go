@@ -498,3 +498,68 @@ func TestRequest(t *testing.T) {
 		t.Fatalf("3.1.1 Request: %v", err)
 	}
 }
+
+// testAuth is an Authenticator for TestEnhancedAuth: it answers a
+// challenge c with "answer:c" and expects the server's final data.
+type testAuth struct{ final string }
+
+func (testAuth) Method() string                   { return "TEST-1" }
+func (testAuth) Start() ([]byte, error)           { return []byte("hello"), nil }
+func (testAuth) Answer(ch []byte) ([]byte, error) { return append([]byte("answer:"), ch...), nil }
+func (a testAuth) Finish(data []byte) error {
+	if string(data) != a.final {
+		return fmt.Errorf("server final %q", data)
+	}
+	return nil
+}
+
+// TestEnhancedAuth: the CONNECT carries the method and initial data, the
+// server's challenge is answered, and the CONNACK's data is checked; a
+// server whose final data does not verify is refused (DISCONNECT 0x87),
+// and 3.1.1 has no enhanced authentication.
+func TestEnhancedAuth(t *testing.T) {
+	server := func(final string) *testServer {
+		return newTestServer(t, func(ts *testServer, p packet.Packet) {
+			switch p := p.(type) {
+			case *packet.Connect:
+				if p.Props.AuthMethod != "TEST-1" || string(p.Props.AuthData) != "hello" {
+					_ = ts.s.Send(&packet.Connack{Reason: packet.BadAuthenticationMethod})
+					return
+				}
+				_ = ts.s.Send(&packet.Auth{Reason: packet.ContinueAuthentication,
+					Props: property.Properties{AuthMethod: "TEST-1", AuthData: []byte("nonce")}})
+			case *packet.Auth:
+				if string(p.Props.AuthData) != "answer:nonce" {
+					_ = ts.s.Send(&packet.Connack{Reason: packet.NotAuthorized, Props: property.Properties{AuthMethod: "TEST-1"}})
+					return
+				}
+				_ = ts.s.Send(&packet.Connack{Props: property.Properties{AuthMethod: "TEST-1", AuthData: []byte(final)}})
+			default:
+				accept(ts, p)
+			}
+		})
+	}
+	ctx := testContext(t)
+	ts := server("ok")
+	cfg := pipeConfig(ts)
+	cfg.Auth = testAuth{final: "ok"}
+	c, err := Connect(ctx, cfg)
+	if err != nil {
+		t.Fatalf("MQTT-4.12.0-1: %v", err)
+	}
+	c.Close(ctx)
+
+	bad := server("forged")
+	cfg = pipeConfig(bad)
+	cfg.Auth, cfg.NoReconnect = testAuth{final: "ok"}, true
+	if _, err := Connect(ctx, cfg); err == nil || !strings.Contains(err.Error(), "authentication") {
+		t.Fatalf("a server whose final data does not verify: %v", err)
+	}
+	if d := bad.next(packet.TypeDisconnect).(*packet.Disconnect); d.Reason != packet.NotAuthorized {
+		t.Fatalf("DISCONNECT %v", d.Reason)
+	}
+	cfg.Version = packet.V311
+	if _, err := Connect(ctx, cfg); !errors.Is(err, ErrConfig) {
+		t.Fatalf("3.1.1 with Auth: %v", err)
+	}
+}

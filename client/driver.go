@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/mqttcore/mqtt"
 	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/property"
 )
 
 // The driver: the Connection's handler records what its events ask for,
@@ -126,6 +128,15 @@ func (c *Client) packet(l *link, p packet.Packet) {
 			l.connack <- handshake{err: &RefusedError{Reason: p.Reason}}
 			return
 		}
+		if a := c.cfg.Auth; a != nil {
+			if err := a.Finish(p.Props.AuthData); err != nil {
+				// The link ends once the DISCONNECT is written; Connect
+				// then returns l.err.
+				l.err = fmt.Errorf("client: authentication: %w", err)
+				_ = c.mc.Send(&packet.Disconnect{Reason: packet.NotAuthorized})
+				return
+			}
+		}
 		l.up, c.online = true, true
 		if c.connected++; c.connected > 1 {
 			c.stats.Reconnects++
@@ -166,6 +177,32 @@ func (c *Client) packet(l *link, p packet.Packet) {
 		if l.err == nil {
 			l.err = &ConnectionLostError{Reason: p.Reason}
 		}
+	case *packet.Auth:
+		c.authChallenge(l, p)
+	}
+}
+
+// authChallenge answers the server's AUTH with the Authenticator's data
+// (a nested call), or ends the connection when it has no answer.
+func (c *Client) authChallenge(l *link, p *packet.Auth) {
+	a := c.cfg.Auth
+	if a == nil || p.Reason != packet.ContinueAuthentication {
+		return // the Connection refuses what breaks the rules
+	}
+	data, err := a.Answer(p.Props.AuthData)
+	if err == nil {
+		err = c.mc.Send(&packet.Auth{Reason: packet.ContinueAuthentication,
+			Props: property.Properties{AuthMethod: a.Method(), AuthData: data}})
+	}
+	if err != nil {
+		if l.err == nil {
+			l.err = &ConnectionLostError{Err: fmt.Errorf("client: authentication: %w", err)}
+		}
+		select {
+		case l.connack <- handshake{err: l.err}:
+		default:
+		}
+		l.conn.Close()
 	}
 }
 
