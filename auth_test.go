@@ -98,7 +98,7 @@ func TestAuthenticationRules(t *testing.T) {
 			t.Fatalf("client: %v", err)
 		}
 		// A server receiving one disconnects with a protocol error.
-		evs := p.server.Recv(mustEncode(t, authWith("x", packet.ReAuthenticate)))
+		evs := p.server.Recv(wire(t, packet.V5, authWith("x", packet.ReAuthenticate)))
 		if code := disconnectCode(evs); code != packet.ProtocolError {
 			t.Fatalf("server answered with %v", code)
 		}
@@ -110,7 +110,7 @@ func TestAuthenticationRules(t *testing.T) {
 			t.Fatalf("server AUTH with another method: %v", err)
 		}
 		// The client switching method gets CONNACK 0x8C Bad authentication method.
-		evs := p.server.Recv(mustEncode(t, authWith("B", packet.ContinueAuthentication)))
+		evs := p.server.Recv(wire(t, packet.V5, authWith("B", packet.ContinueAuthentication)))
 		var code packet.ReasonCode
 		for _, e := range evs {
 			if e.Kind == EventSend {
@@ -128,24 +128,4 @@ func TestAuthenticationRules(t *testing.T) {
 			t.Fatalf("%v", err)
 		}
 	})
-}
-
-func mustEncode(t *testing.T, p packet.Packet) []byte {
-	t.Helper()
-	b, err := p.AppendTo(nil, packet.V5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func disconnectCode(evs []Event[uint16]) packet.ReasonCode {
-	for _, e := range evs {
-		if e.Kind == EventSend {
-			if d, ok := e.Packet.(*packet.Disconnect); ok {
-				return d.Reason
-			}
-		}
-	}
-	return 0
 }

@@ -16,11 +16,11 @@ import (
 func TestFloodMemoryIsBounded(t *testing.T) {
 	var events int
 	s := NewServer(Config{}, func(Event[uint16]) { events++ })
-	s.Recv(mustEncodeV(t, packet.V311, &packet.Connect{ClientID: "f", CleanStart: true}))
+	s.Recv(wire(t, packet.V311, &packet.Connect{ClientID: "f", CleanStart: true}))
 	if err := s.Send(&packet.Connack{}); err != nil {
 		t.Fatal(err)
 	}
-	one := mustEncodeV(t, packet.V311, &packet.Publish{Topic: "a", Payload: nil}) // 5 bytes
+	one := wire(t, packet.V311, &packet.Publish{Topic: "a", Payload: nil}) // 5 bytes
 	var flood []byte
 	for len(flood)+len(one) <= 64<<10 {
 		flood = append(flood, one...)
@@ -55,15 +55,6 @@ func TestFloodMemoryIsBounded(t *testing.T) {
 	}
 }
 
-func mustEncodeV(t *testing.T, v packet.Version, p packet.Packet) []byte {
-	t.Helper()
-	b, err := p.AppendTo(nil, v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // TestIdleFootprint: a Connection past its handshake that has exchanged
 // messages at every QoS and has nothing in flight holds at most 512 bytes
 // of heap once it goes idle (Recv(nil)), client and server, both versions,
@@ -76,7 +67,7 @@ func TestIdleFootprint(t *testing.T) {
 	for _, v := range []packet.Version{packet.V311, packet.V5} {
 		for _, persist := range []bool{false, true} {
 			for _, role := range []Role{RoleClient, RoleServer} {
-				name := fmt.Sprintf("%v/%v/persistent-%v", v, roleName(role), persist)
+				name := fmt.Sprintf("%v/%v/persistent-%v", v, role, persist)
 				t.Run(name, func(t *testing.T) {
 					one := func() *Connection[uint16] {
 						client, server := idlePair(t, v, persist)

@@ -307,7 +307,7 @@ func TestCapabilitiesFromConnack(t *testing.T) {
 					pk.PacketID = 1
 				}
 			}
-			if code := disconnectCode(srv.server.Recv(mustEncode(t, c.p))); code != c.code {
+			if code := disconnectCode(srv.server.Recv(wire(t, packet.V5, c.p))); code != c.code {
 				t.Fatalf("server answered %v, want %v", code, c.code)
 			}
 		})
@@ -333,7 +333,7 @@ func TestRequestProblemInformationZero(t *testing.T) {
 	c := newPair(t, Config{}, Config{})
 	c.connect(&packet.Connect{ClientID: "r", Props: property.Properties{Zero: property.NewSet(property.RequestProblemInformation)}}, &packet.Connack{})
 	c.send(RoleClient, &packet.Publish{Topic: "t", QoS: 1})
-	evs := c.client.Recv(mustEncode(t, &packet.Puback{PacketID: 1, Props: property.Properties{ReasonString: "x"}}))
+	evs := c.client.Recv(wire(t, packet.V5, &packet.Puback{PacketID: 1, Props: property.Properties{ReasonString: "x"}}))
 	if code := disconnectCode(evs); code != packet.ProtocolError {
 		t.Fatalf("client answered %v", code)
 	}

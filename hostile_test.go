@@ -90,22 +90,6 @@ func checkHeld(t *testing.T, what string, n int, held, idle, bound int64) {
 	}
 }
 
-// fixedHeader returns the fixed header of a packet whose first byte is
-// first and whose Remaining Length is n.
-func fixedHeader(first byte, n int) []byte {
-	b := []byte{first}
-	for {
-		d := byte(n % 128)
-		if n /= 128; n > 0 {
-			d |= 0x80
-		}
-		b = append(b, d)
-		if n == 0 {
-			return b
-		}
-	}
-}
-
 // virtualTimers runs a Connection's timers on a virtual clock.
 type virtualTimers struct {
 	now time.Duration

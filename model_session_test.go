@@ -220,7 +220,7 @@ func newSessModel[ID packetid.ID](rt *rapid.T) *sessModel[ID] {
 	return m
 }
 
-func (m *sessModel[ID]) name(i int) string { return roleName(m.sides[i].role) }
+func (m *sessModel[ID]) name(i int) string { return m.sides[i].role.String() }
 
 // handle carries out the events of side i.
 func (m *sessModel[ID]) handle(i int, evs []Event[ID]) {

@@ -106,7 +106,7 @@ func runModelPipe[ID packetid.ID](rt *rapid.T) {
 	m.drain(rt)
 	for i := range m.sides {
 		if m.sides[i].c.State() != StateConnected {
-			rt.Fatalf("%v not connected", roleName(m.sides[i].role))
+			rt.Fatalf("%v not connected", m.sides[i].role)
 		}
 		m.sides[i].quota0 = m.sides[i].c.SendQuota()
 	}
@@ -154,7 +154,7 @@ func runModelPipe[ID packetid.ID](rt *rapid.T) {
 				return
 			}
 			if evs := m.sides[i].c.TimerFired(k); len(evs) != 0 {
-				rt.Fatalf("%v: stale %v fired: %v", roleName(m.sides[i].role), k, evs)
+				rt.Fatalf("%v: stale %v fired: %v", m.sides[i].role, k, evs)
 			}
 		},
 		"": func(rt *rapid.T) { m.check() },
@@ -194,14 +194,14 @@ func (m *model[ID]) handle(i int, evs []Event[ID]) {
 		case EventSend:
 			s.pipe = append(s.pipe, e.Bytes...)
 		case EventError, EventClose, EventDropped:
-			m.t.Fatalf("%v: unexpected %v", roleName(s.role), e)
+			m.t.Fatalf("%v: unexpected %v", s.role, e)
 		case EventTimerReset:
 			s.armed[e.Timer] = true
 		case EventTimerCancel:
 			s.armed[e.Timer] = false
 		case EventIDReleased:
 			if !s.ids[e.PacketID] {
-				m.t.Fatalf("%v: released id %d not in use (in use %v)", roleName(s.role), e.PacketID, s.ids)
+				m.t.Fatalf("%v: released id %d not in use (in use %v)", s.role, e.PacketID, s.ids)
 			}
 			delete(s.ids, e.PacketID)
 		case EventPacket:
@@ -219,7 +219,7 @@ func (m *model[ID]) received(i int, p packet.Packet) {
 		key := string(p.Payload)
 		want, ok := m.sentQoS[key]
 		if !ok || want != p.QoS {
-			m.t.Fatalf("%v received unknown message %q (QoS %d)", roleName(s.role), key, p.QoS)
+			m.t.Fatalf("%v received unknown message %q (QoS %d)", s.role, key, p.QoS)
 		}
 		m.delivered[key]++
 		if p.QoS == packet.QoS2 && m.delivered[key] > 1 {
@@ -254,7 +254,7 @@ func (m *model[ID]) received(i int, p packet.Packet) {
 func (m *model[ID]) send(i int, p packet.Packet) {
 	evs, err := m.sides[i].c.Send(p)
 	if err != nil {
-		m.t.Fatalf("%v Send(%v): %v", roleName(m.sides[i].role), p.Type(), err)
+		m.t.Fatalf("%v Send(%v): %v", m.sides[i].role, p.Type(), err)
 	}
 	m.noteID(i, p)
 	m.handle(i, evs)
@@ -278,7 +278,7 @@ func (m *model[ID]) noteID(i int, p packet.Packet) {
 	}
 	s := m.sides[i]
 	if s.ids[id] {
-		m.t.Fatalf("MQTT-2.2.1-3: %v got id %d already in use", roleName(s.role), id)
+		m.t.Fatalf("MQTT-2.2.1-3: %v got id %d already in use", s.role, id)
 	}
 	s.ids[id] = true
 }
@@ -297,12 +297,12 @@ func (m *model[ID]) publish(i int, qos packet.QoS) {
 	evs, err := s.c.Send(p)
 	if err == ErrQuotaExceeded && qos > 0 && !s.cfg.QueueWhenQuotaExhausted {
 		if s.c.SendQuota() != 0 {
-			m.t.Fatalf("%v: ErrQuotaExceeded with quota %d", roleName(s.role), s.c.SendQuota())
+			m.t.Fatalf("%v: ErrQuotaExceeded with quota %d", s.role, s.c.SendQuota())
 		}
 		return // try later
 	}
 	if err != nil {
-		m.t.Fatalf("%v Send(PUBLISH QoS %d): %v", roleName(s.role), qos, err)
+		m.t.Fatalf("%v Send(PUBLISH QoS %d): %v", s.role, qos, err)
 	}
 	if qos > 0 && p.PacketID == 0 {
 		m.t.Fatalf("MQTT-2.2.1-3: QoS %d PUBLISH sent without identifier", qos)
@@ -374,16 +374,16 @@ func (m *model[ID]) check() {
 	for i, s := range m.sides {
 		c, peer := s.c, m.sides[1-i]
 		if c.State() != StateConnected || c.closing {
-			m.t.Fatalf("%v: state %v, closing %v", roleName(s.role), c.State(), c.closing)
+			m.t.Fatalf("%v: state %v, closing %v", s.role, c.State(), c.closing)
 		}
 		if q := c.SendQuota(); q < 0 || q > peer.recvMax {
-			m.t.Fatalf("%v: send quota %d outside [0, %d]", roleName(s.role), q, peer.recvMax)
+			m.t.Fatalf("%v: send quota %d outside [0, %d]", s.role, q, peer.recvMax)
 		}
 		if c.inflightIn < 0 || c.inflightIn > s.recvMax {
-			m.t.Fatalf("%v: %d inbound exchanges, Receive Maximum %d", roleName(s.role), c.inflightIn, s.recvMax)
+			m.t.Fatalf("%v: %d inbound exchanges, Receive Maximum %d", s.role, c.inflightIn, s.recvMax)
 		}
 		if c.ids.InUse() != len(s.ids) {
-			m.t.Fatalf("%v: %d identifiers in use, the model has %d", roleName(s.role), c.ids.InUse(), len(s.ids))
+			m.t.Fatalf("%v: %d identifiers in use, the model has %d", s.role, c.ids.InUse(), len(s.ids))
 		}
 		// quota plus our unacknowledged PUBLISH is the peer's maximum
 		pubs := 0
@@ -393,7 +393,7 @@ func (m *model[ID]) check() {
 			}
 		}
 		if c.SendQuota()+pubs != s.quota0 {
-			m.t.Fatalf("%v: quota %d + %d in flight != %d", roleName(s.role), c.SendQuota(), pubs, s.quota0)
+			m.t.Fatalf("%v: quota %d + %d in flight != %d", s.role, c.SendQuota(), pubs, s.quota0)
 		}
 	}
 }
@@ -406,7 +406,7 @@ func (m *model[ID]) final() {
 		if c.ids.InUse() != 0 || c.outbound.Len() != 0 || c.inbound.Len() != 0 || len(c.queue) != 0 ||
 			c.inflightIn != 0 || c.SendQuota() != s.quota0 || len(s.ids) != 0 {
 			m.t.Fatalf("%v after drain: ids %d (model %v), outbound %v, inbound %v, queue %d, inflight %d, quota %d of %d",
-				roleName(s.role), c.ids.InUse(), s.ids, c.outbound, c.inbound, len(c.queue), c.inflightIn, c.SendQuota(), s.quota0)
+				s.role, c.ids.InUse(), s.ids, c.outbound, c.inbound, len(c.queue), c.inflightIn, c.SendQuota(), s.quota0)
 		}
 	}
 	for key, qos := range m.sentQoS {
@@ -420,11 +420,4 @@ func (m *model[ID]) final() {
 			m.t.Fatalf("QoS 0 message %x delivered %d times", key, n)
 		}
 	}
-}
-
-func roleName(r Role) string {
-	if r == RoleClient {
-		return "client"
-	}
-	return "server"
 }

@@ -304,18 +304,6 @@ func exchanges[ID packetid.ID](m *packetid.Map[ID, exchange]) map[ID]exchange {
 	return out
 }
 
-func mapsEqual[K, V comparable](a, b map[K]V) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
-
 // goldenSession plays the scenario of the golden files (see
 // testdata/session-v1/README.md) between the side g and a peer, and
 // returns the side's export.
@@ -360,7 +348,7 @@ func goldenSession[ID packetid.ID](t *testing.T, g goldenCase) []byte {
 		t.Helper()
 		evs, err := from.Send(p)
 		if err != nil {
-			t.Fatalf("%v Send(%v): %v", roleName(from.role), p.Type(), err)
+			t.Fatalf("%v Send(%v): %v", from.role, p.Type(), err)
 		}
 		carry(from, evs)
 	}

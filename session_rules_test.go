@@ -18,8 +18,6 @@ import (
 	"github.com/mqttcore/mqtt/property"
 )
 
-var sessVersions = []packet.Version{packet.V311, packet.V5}
-
 // sessLink drives a client and a server by hand: what each sends waits in a
 // pipe until delivered, and can be lost.
 type sessLink struct {
@@ -67,7 +65,7 @@ func (l *sessLink) send(r Role, p packet.Packet) {
 	}
 	evs, err := c.Send(p)
 	if err != nil {
-		l.t.Fatalf("%v Send(%v): %v", roleName(r), p.Type(), err)
+		l.t.Fatalf("%v Send(%v): %v", r.String(), p.Type(), err)
 	}
 	l.note(r, evs)
 }
@@ -173,7 +171,7 @@ func (l *sessLink) idsFree() {
 	l.t.Helper()
 	for _, c := range []*tconn[uint16]{l.client, l.server} {
 		if c.ids.InUse() != 0 || c.outbound.Len() != 0 || c.inbound.Len() != 0 || len(c.queue) != 0 {
-			l.t.Fatalf("%v: ids %d, outbound %v, inbound %v, queue %d after the flows", roleName(c.role),
+			l.t.Fatalf("%v: ids %d, outbound %v, inbound %v, queue %d after the flows", c.role,
 				c.ids.InUse(), c.outbound, c.inbound, len(c.queue))
 		}
 	}
@@ -184,7 +182,7 @@ func (l *sessLink) idsFree() {
 // PUBRELs, under the original identifiers, in the order first sent; also
 // after a restart of the client by export and import.
 func TestSessionRulesResend(t *testing.T) {
-	for _, v := range sessVersions {
+	for _, v := range versions {
 		for _, restart := range []bool{false, true} {
 			name := fmt.Sprintf("MQTT-4.4.0-1/MQTT-4.6.0-1/%v/restart=%v", v, restart)
 			t.Run(name, func(t *testing.T) {
@@ -258,7 +256,7 @@ func sessWithInflight(t *testing.T, v packet.Version) *sessLink {
 }
 
 func TestSessionRulesSessionPresent(t *testing.T) {
-	for _, v := range sessVersions {
+	for _, v := range versions {
 		t.Run("MQTT-3.2.2-4/no-session/"+v.String(), func(t *testing.T) {
 			l := newSessLink(t, Config{Version: v}, Config{})
 			l.connect(false, true, 60, 0) // the server claims a session the client never had
@@ -359,7 +357,7 @@ func TestSessionRulesSessionPresent(t *testing.T) {
 // message dropped, the server drops its own and forgets the client's QoS 2
 // exchanges, so the same identifier starts a new message.
 func TestSessionRulesCleanStart(t *testing.T) {
-	for _, v := range sessVersions {
+	for _, v := range versions {
 		id := "MQTT-3.1.2-4"
 		if v == packet.V311 {
 			id = "MQTT-3.1.2-6"
@@ -517,7 +515,7 @@ func testMessageExpiryOnResend(t *testing.T) {
 // client: its own messages re-sent with DUP, the client's QoS 2 message
 // not delivered twice, every exchange completed.
 func TestSessionRulesServerImport(t *testing.T) {
-	for _, v := range sessVersions {
+	for _, v := range versions {
 		t.Run("MQTT-4.4.0-1/server-import/"+v.String(), func(t *testing.T) {
 			l := newSessLink(t, Config{Version: v}, Config{})
 			l.connect(v == packet.V5, false, 60, 0)

@@ -218,7 +218,7 @@ func TestServerImportsSessionAfterConnect(t *testing.T) {
 
 	// A CONNECT with a clean start asks for a new session: no import.
 	s := newTestServer[uint16](Config{})
-	s.Recv(mustEncode(t, &packet.Connect{ClientID: "b", CleanStart: true}))
+	s.Recv(wire(t, packet.V5, &packet.Connect{ClientID: "b", CleanStart: true}))
 	if err := s.ImportSession(saved); err == nil {
 		t.Fatal("imported a session after a clean start")
 	}

@@ -29,29 +29,6 @@ func pairFor(t *testing.T, v packet.Version, ccfg, scfg Config) *pair {
 	return p
 }
 
-// replacedIn returns a copy of b with the only occurrence of old replaced
-// by repl, of the same length, so that the length fields stay right.
-func replacedIn(t *testing.T, b []byte, old, repl string) []byte {
-	t.Helper()
-	if len(old) != len(repl) || bytes.Count(b, []byte(old)) != 1 {
-		t.Fatalf("cannot put %q in place of %q in % X", repl, old, b)
-	}
-	return bytes.Replace(b, []byte(old), []byte(repl), 1)
-}
-
-// sentOf returns the packets of type T that evs send, decoded from the
-// bytes.
-func sentOf[T packet.Packet](t *testing.T, v packet.Version, evs []Event[uint16]) []T {
-	t.Helper()
-	var out []T
-	for _, p := range sent(t, v, evs) {
-		if q, ok := p.(T); ok {
-			out = append(out, q)
-		}
-	}
-	return out
-}
-
 // refusedBothWays checks a rule on text the codec validates: a client's
 // Send of build(bad) fails and changes nothing, and the same packet's
 // bytes close the server's connection (v5: DISCONNECT 0x81; 3.1.1: no
@@ -364,7 +341,7 @@ func sentFitting(t *testing.T, p *pair, from Role, pk packet.Packet, max int) pa
 	return got
 }
 
-// ---- MQTT 5.0 ----------------------------------------------------------------
+// ---- MQTT 5.0 -------------------------------------------------------------
 
 func TestCoreStatements(t *testing.T) {
 	v5 := packet.V5

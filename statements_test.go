@@ -134,7 +134,7 @@ func TestStatements(t *testing.T) {
 			t.Fatalf("client Send: %v", err)
 		}
 		// A server receiving one answers with a protocol error.
-		if code := disconnectCode(p.server.Recv(mustEncode(t, pub))); code != packet.ProtocolError {
+		if code := disconnectCode(p.server.Recv(wire(t, packet.V5, pub))); code != packet.ProtocolError {
 			t.Fatalf("server answered %v", code)
 		}
 	})
@@ -159,7 +159,7 @@ func TestStatements(t *testing.T) {
 		var chunk []byte
 		want := []uint16{5, 3, 9, 4}
 		for i, id := range want {
-			chunk = append(chunk, mustEncode(t, &packet.Publish{Topic: "t", QoS: packet.QoS(1 + i%2), PacketID: id})...)
+			chunk = append(chunk, wire(t, packet.V5, &packet.Publish{Topic: "t", QoS: packet.QoS(1 + i%2), PacketID: id})...)
 		}
 		var got []uint16
 		for _, e := range p.client.Recv(chunk) {
