@@ -9,114 +9,6 @@ import (
 	"github.com/mqttcore/mqtt/property"
 )
 
-// pair joins a client and a server Connection: every EventSend of one is
-// fed to the other, and everything else is recorded.
-type pair struct {
-	t              testing.TB
-	client, server *tconn[uint16]
-	got            map[Role][]Event[uint16] // non-send events, copied
-	closed         map[Role]bool
-}
-
-func newPair(t testing.TB, ccfg, scfg Config) *pair {
-	return &pair{t: t, client: newTestClient[uint16](ccfg), server: newTestServer[uint16](scfg),
-		got: map[Role][]Event[uint16]{}, closed: map[Role]bool{}}
-}
-
-func (p *pair) conn(r Role) *tconn[uint16] {
-	if r == RoleClient {
-		return p.client
-	}
-	return p.server
-}
-
-// run carries out the events of side r, delivering sent bytes to the other
-// side, until nothing more is sent.
-func (p *pair) run(r Role, evs []Event[uint16]) {
-	var wire []byte
-	for _, e := range evs {
-		switch e.Kind {
-		case EventSend:
-			wire = append(wire, e.Bytes...)
-		case EventClose:
-			p.closed[r] = true
-			p.got[r] = append(p.got[r], e)
-		case EventPacket:
-			e.Packet = clonePacket(e.Packet)
-			p.got[r] = append(p.got[r], e)
-		default:
-			p.got[r] = append(p.got[r], e)
-		}
-	}
-	if len(wire) > 0 {
-		other := p.peer(r)
-		p.run(other, p.conn(other).Recv(wire))
-	}
-}
-
-func (p *pair) peer(r Role) Role {
-	if r == RoleClient {
-		return RoleServer
-	}
-	return RoleClient
-}
-
-func (p *pair) send(r Role, pk packet.Packet) {
-	p.t.Helper()
-	evs, err := p.conn(r).Send(pk)
-	if err != nil {
-		p.t.Fatalf("%v Send(%v): %v", r, pk.Type(), err)
-	}
-	p.run(r, evs)
-}
-
-// packets returns the packets side r received, and forgets them.
-func (p *pair) packets(r Role) []packet.Packet {
-	var out []packet.Packet
-	var rest []Event[uint16]
-	for _, e := range p.got[r] {
-		if e.Kind == EventPacket {
-			out = append(out, e.Packet)
-		} else {
-			rest = append(rest, e)
-		}
-	}
-	p.got[r] = rest
-	return out
-}
-
-// connect performs the handshake.
-func (p *pair) connect(c *packet.Connect, a *packet.Connack) {
-	p.t.Helper()
-	p.send(RoleClient, c)
-	if got := p.packets(RoleServer); len(got) != 1 || got[0].Type() != packet.TypeConnect {
-		p.t.Fatalf("server received %v, want CONNECT", got)
-	}
-	p.send(RoleServer, a)
-	if p.client.State() != StateConnected || p.server.State() != StateConnected {
-		p.t.Fatalf("states after handshake: client %v, server %v", p.client.State(), p.server.State())
-	}
-	p.packets(RoleClient)
-}
-
-func clonePacket(pk packet.Packet) packet.Packet {
-	switch pk := pk.(type) {
-	case *packet.Publish:
-		return pk.Clone()
-	case *packet.Connect:
-		return pk.Clone()
-	}
-	b, err := pk.AppendTo(nil, packet.V5)
-	if err != nil {
-		b, _ = pk.AppendTo(nil, packet.V311)
-	}
-	q, _, _ := packet.Decode[uint16](packet.V5, b, 0)
-	if q == nil {
-		q, _, _ = packet.Decode[uint16](packet.V311, b, 0)
-	}
-	return q
-}
-
 func TestHandshakeAndQoSFlows(t *testing.T) {
 	for _, v := range []packet.Version{packet.V311, packet.V5} {
 		t.Run(v.String(), func(t *testing.T) {
@@ -129,7 +21,7 @@ func TestHandshakeAndQoSFlows(t *testing.T) {
 				for qos := packet.QoS0; qos <= packet.QoS2; qos++ {
 					pub := &packet.Publish{Topic: "a/b", QoS: qos, Payload: []byte{byte(qos)}}
 					p.send(from, pub)
-					to := p.peer(from)
+					to := peerOf(from)
 					got := p.packets(to)
 					var pubs []*packet.Publish
 					for _, g := range got {

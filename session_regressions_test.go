@@ -49,8 +49,8 @@ func TestRegressionCleanStartResendsQueuedInflight(t *testing.T) {
 	l.reset()
 	l.connect(true, false, 60, 2)
 	l.flush()
-	if l.got[RoleServer]["B"] != 1 || l.got[RoleServer]["A"] != 1 {
-		t.Errorf("MQTT-4.3.3-10: QoS 2 messages delivered A %d, B %d times; want once each", l.got[RoleServer]["A"], l.got[RoleServer]["B"])
+	if l.delivered[RoleServer]["B"] != 1 || l.delivered[RoleServer]["A"] != 1 {
+		t.Errorf("MQTT-4.3.3-10: QoS 2 messages delivered A %d, B %d times; want once each", l.delivered[RoleServer]["A"], l.delivered[RoleServer]["B"])
 	}
 	if d := l.count(RoleClient, EventDropped); d != 2 {
 		t.Errorf("MQTT-3.1.2-4: clean start dropped %d messages with EventDropped, want 2 (A and B)", d)
@@ -111,7 +111,7 @@ func TestRegressionLoweredReceiveMaximumCountsOldSession(t *testing.T) {
 	l.reset()
 	l.connect(false, true, 60, 1)
 	l.flush()
-	for _, e := range l.events[RoleServer] {
+	for _, e := range l.got[RoleServer] {
 		if e.Kind == EventError {
 			t.Fatalf("server: %v", e.Err)
 		}

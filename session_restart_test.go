@@ -47,13 +47,7 @@ func runRestartIsInvisible[ID packetid.ID](t *rapid.T) {
 		if d := diffEvents(ea, eb); d != "" {
 			t.Fatalf("restarted client differs: %s", d)
 		}
-		var wire []byte
-		for _, e := range ea {
-			if e.Kind == EventSend {
-				wire = append(wire, e.Bytes...)
-			}
-		}
-		return wire
+		return sentBytes(ea)
 	}
 	// Events are valid until the next call on their Connection: each
 	// side's events are gathered before the other side is called.
@@ -92,13 +86,7 @@ func runRestartIsInvisible[ID packetid.ID](t *rapid.T) {
 		if err != nil {
 			return // an exchange that ended with its connection
 		}
-		var reply []byte
-		for _, e := range evs {
-			if e.Kind == EventSend {
-				reply = append(reply, e.Bytes...)
-			}
-		}
-		toClient(reply)
+		toClient(sentBytes(evs))
 	}
 	// connect opens a network connection; the first starts the session
 	// (v5 with a clean start, 3.1.1 with clean session 0 and nothing

@@ -18,85 +18,61 @@ import (
 	"github.com/mqttcore/mqtt/property"
 )
 
-// sessLink drives a client and a server by hand: what each sends waits in a
-// pipe until delivered, and can be lost.
+// sessLink drives a client and a server by hand: a link whose pipes are
+// delivered when the test says, and can be lost.
 type sessLink struct {
-	t              *testing.T
-	client, server *tconn[uint16]
-	toServer       []byte
-	toClient       []byte
-	got            map[Role]map[string]int  // payloads delivered to each side
-	events         map[Role][]Event[uint16] // non-send events, without packets
-	sent           map[Role][]string        // what each side sent: "PUBLISH 1 dup", "PUBREL 2", ...
+	t *testing.T
+	link[uint16]
+	recorder
+	sent      map[Role][]string       // what each side sent: "PUBLISH 1 dup", "PUBREL 2", ...
+	delivered map[Role]map[string]int // payloads delivered to each side
 }
 
 func newSessLink(t *testing.T, ccfg, scfg Config) *sessLink {
-	return &sessLink{t: t, client: newTestClient[uint16](ccfg), server: newTestServer[uint16](scfg),
-		got: map[Role]map[string]int{RoleClient: {}, RoleServer: {}}, events: map[Role][]Event[uint16]{},
-		sent: map[Role][]string{}}
+	l := &sessLink{t: t, recorder: newRecorder(), sent: map[Role][]string{},
+		delivered: map[Role]map[string]int{RoleClient: {}, RoleServer: {}}}
+	l.client, l.server = newTestClient[uint16](ccfg), newTestServer[uint16](scfg)
+	l.observe = l.note
+	return l
 }
 
-func (l *sessLink) note(r Role, evs []Event[uint16]) {
+func (l *sessLink) note(i int, evs []Event[uint16]) {
+	r := roles[i]
 	for _, e := range evs {
 		switch e.Kind {
 		case EventSend:
 			l.sent[r] = append(l.sent[r], describe(e.Packet))
-			if r == RoleClient {
-				l.toServer = append(l.toServer, e.Bytes...)
-			} else {
-				l.toClient = append(l.toClient, e.Bytes...)
-			}
-			continue
 		case EventPacket:
 			if p, ok := e.Packet.(*packet.Publish); ok {
-				l.got[r][string(p.Payload)]++
+				l.delivered[r][string(p.Payload)]++
 			}
 		}
-		e.Packet, e.Bytes = nil, nil
-		l.events[r] = append(l.events[r], e)
 	}
+	l.record(r, evs)
 }
 
 func (l *sessLink) send(r Role, p packet.Packet) {
 	l.t.Helper()
-	c := l.client
-	if r == RoleServer {
-		c = l.server
-	}
-	evs, err := c.Send(p)
+	evs, err := l.at(sideOf(r)).Send(p)
 	if err != nil {
-		l.t.Fatalf("%v Send(%v): %v", r.String(), p.Type(), err)
+		l.t.Fatalf("%v Send(%v): %v", r, p.Type(), err)
 	}
-	l.note(r, evs)
-}
-
-// flush delivers both pipes until they are empty.
-func (l *sessLink) flush() {
-	for len(l.toServer)+len(l.toClient) > 0 {
-		in := l.toServer
-		l.toServer = nil
-		l.note(RoleServer, l.server.Recv(in))
-		in = l.toClient
-		l.toClient = nil
-		l.note(RoleClient, l.client.Recv(in))
-	}
+	l.take(sideOf(r), evs)
 }
 
 // deliverToServer delivers what the client sent, and loses the answers.
 func (l *sessLink) deliverToServer() {
-	in := l.toServer
-	l.toServer = nil
-	l.note(RoleServer, l.server.Recv(in))
-	l.toClient = nil
+	l.deliver(0, len(l.pipes[0]))
+	l.pipes[1] = nil
 }
 
 // cut loses what is in flight and closes both sides; the server's session
 // moves to a new server Connection, as in a broker.
 func (l *sessLink) cut(scfg Config) {
 	l.t.Helper()
-	l.toServer, l.toClient = nil, nil
-	l.note(RoleClient, l.client.Closed())
-	l.note(RoleServer, l.server.Closed())
+	l.pipes = [2][]byte{}
+	l.take(0, l.client.Closed())
+	l.take(1, l.server.Closed())
 	data := l.server.ExportSession()
 	l.server = newTestServer[uint16](scfg)
 	if err := l.server.ImportSession(data); err != nil {
@@ -115,25 +91,15 @@ func (l *sessLink) connect(clean, present bool, expiry uint32, serverRecvMax uin
 	l.send(RoleClient, c)
 	l.flush()
 	l.send(RoleServer, a)
-	in := l.toClient // the CONNACK, and what the server re-sends
-	l.toClient = nil
-	l.note(RoleClient, l.client.Recv(in))
+	l.deliver(1, len(l.pipes[1])) // the CONNACK, and what the server re-sends
 }
 
 // reset forgets the events and sends recorded so far.
 func (l *sessLink) reset() {
-	l.events, l.sent = map[Role][]Event[uint16]{}, map[Role][]string{}
+	l.got, l.sent = map[Role][]Event[uint16]{}, map[Role][]string{}
 }
 
-func (l *sessLink) count(r Role, k EventKind) int {
-	n := 0
-	for _, e := range l.events[r] {
-		if e.Kind == k {
-			n++
-		}
-	}
-	return n
-}
+func (l *sessLink) count(r Role, k EventKind) int { return count(l.got[r], k) }
 
 // describe names a sent packet for comparisons.
 func describe(p packet.Packet) string {
@@ -200,12 +166,8 @@ func TestSessionRulesResend(t *testing.T) {
 				l.send(RoleServer, &packet.Publish{Topic: "t", QoS: 2, Payload: []byte("D"), PacketID: 20})
 				l.send(RoleServer, &packet.Publish{Topic: "t", QoS: 1, Payload: []byte("E"), PacketID: 21})
 				l.send(RoleServer, &packet.Pubrec{PacketID: 2}) // B
-				in := l.toClient
-				l.toClient = nil
-				l.note(RoleClient, l.client.Recv(in)) // D, E, PUBREC B: PUBREC D, PUBACK E, PUBREL B
-				in = l.toServer
-				l.toServer = nil
-				l.note(RoleServer, l.server.Recv(in)) // PUBREC D: PUBREL D, lost
+				l.deliver(1, len(l.pipes[1]))                   // D, E, PUBREC B: PUBREC D, PUBACK E, PUBREL B
+				l.deliver(0, len(l.pipes[0]))                   // PUBREC D: PUBREL D, lost
 				l.cut(scfg)
 				if restart {
 					l.restartClient(ccfg)
@@ -226,12 +188,12 @@ func TestSessionRulesResend(t *testing.T) {
 				l.send(RoleServer, &packet.Puback{PacketID: 1})
 				l.flush()
 				for _, k := range []string{"A", "B", "C"} {
-					if n := l.got[RoleServer][k]; n < 1 || k != "A" && n != 1 {
+					if n := l.delivered[RoleServer][k]; n < 1 || k != "A" && n != 1 {
 						t.Errorf("server got %s %d times", k, n)
 					}
 				}
-				if l.got[RoleClient]["D"] != 1 || l.got[RoleClient]["E"] != 1 {
-					t.Errorf("client got D %d, E %d times", l.got[RoleClient]["D"], l.got[RoleClient]["E"])
+				if l.delivered[RoleClient]["D"] != 1 || l.delivered[RoleClient]["E"] != 1 {
+					t.Errorf("client got D %d, E %d times", l.delivered[RoleClient]["D"], l.delivered[RoleClient]["E"])
 				}
 				l.idsFree()
 			})
@@ -261,7 +223,7 @@ func TestSessionRulesSessionPresent(t *testing.T) {
 			l := newSessLink(t, Config{Version: v}, Config{})
 			l.connect(false, true, 60, 0) // the server claims a session the client never had
 			var err error
-			for _, e := range l.events[RoleClient] {
+			for _, e := range l.got[RoleClient] {
 				if e.Kind == EventError {
 					err = e.Err
 				}
@@ -331,9 +293,9 @@ func TestSessionRulesSessionPresent(t *testing.T) {
 			l := sessWithInflight(t, v)
 			l.send(RoleClient, &packet.Connect{ClientID: "sess", CleanStart: true})
 			wire, _ := (&packet.Connack{SessionPresent: true}).AppendTo(nil, v)
-			l.note(RoleClient, l.client.Recv(wire))
+			l.take(0, l.client.Recv(wire))
 			if l.count(RoleClient, EventError) != 1 || l.count(RoleClient, EventClose) != 1 {
-				t.Fatalf("client accepted Session Present 1 after a clean start: %v", l.events[RoleClient])
+				t.Fatalf("client accepted Session Present 1 after a clean start: %v", l.got[RoleClient])
 			}
 		})
 		t.Run("MQTT-3.2.2-5/"+v.String(), func(t *testing.T) {
@@ -383,10 +345,10 @@ func TestSessionRulesCleanStart(t *testing.T) {
 				t.Fatalf("server kept the client's exchanges: %v", l.server.inbound)
 			}
 			// QoS 2 under the identifier B had: a new message, delivered.
-			before := l.got[RoleServer]["B"]
+			before := l.delivered[RoleServer]["B"]
 			l.send(RoleClient, &packet.Publish{Topic: "t", QoS: 2, PacketID: 2, Payload: []byte("B")})
 			l.flush()
-			if l.got[RoleServer]["B"] != before+1 {
+			if l.delivered[RoleServer]["B"] != before+1 {
 				t.Errorf("new QoS 2 message under a discarded identifier not delivered")
 			}
 		})
@@ -500,7 +462,7 @@ func testMessageExpiryOnResend(t *testing.T) {
 		t.Errorf("MQTT-4.3.3-7: client sent %q, want %q", got, want)
 	}
 	var expired int
-	for _, e := range l.events[RoleClient] {
+	for _, e := range l.got[RoleClient] {
 		if e.Kind == EventDropped && e.Err == ErrExpired {
 			expired++
 		}
@@ -536,12 +498,12 @@ func TestSessionRulesServerImport(t *testing.T) {
 				t.Errorf("server sent %q, want %q", got, want)
 			}
 			l.flush()
-			if l.got[RoleServer]["C"] != 1 {
-				t.Errorf("server delivered C %d times", l.got[RoleServer]["C"])
+			if l.delivered[RoleServer]["C"] != 1 {
+				t.Errorf("server delivered C %d times", l.delivered[RoleServer]["C"])
 			}
 			for _, k := range []string{"P1", "P2", "P3"} {
-				if l.got[RoleClient][k] != 1 {
-					t.Errorf("client got %s %d times", k, l.got[RoleClient][k])
+				if l.delivered[RoleClient][k] != 1 {
+					t.Errorf("client got %s %d times", k, l.delivered[RoleClient][k])
 				}
 			}
 			l.idsFree()

@@ -19,16 +19,6 @@ import (
 
 // ---- helpers --------------------------------------------------------------
 
-// pairFor returns a client and a server of version v, connected with a
-// clean start; the configurations may turn automatic answers off.
-func pairFor(t *testing.T, v packet.Version, ccfg, scfg Config) *pair {
-	t.Helper()
-	ccfg.Version = v
-	p := newPair(t, ccfg, scfg)
-	p.connect(&packet.Connect{ClientID: "c", CleanStart: true}, &packet.Connack{})
-	return p
-}
-
 // refusedBothWays checks a rule on text the codec validates: a client's
 // Send of build(bad) fails and changes nothing, and the same packet's
 // bytes close the server's connection (v5: DISCONNECT 0x81; 3.1.1: no
@@ -333,7 +323,7 @@ func sentFitting(t *testing.T, p *pair, from Role, pk packet.Packet, max int) pa
 	if got == nil {
 		t.Fatalf("no %v sent: %v", pk.Type(), evs)
 	}
-	peer := p.peer(from)
+	peer := peerOf(from)
 	p.run(from, evs)
 	if evErr(p.got[peer]) != nil {
 		t.Fatalf("the peer refused the %v: %v", pk.Type(), p.got[peer])
