@@ -118,31 +118,6 @@ func TestQuotaErrorChangesNothing(t *testing.T) {
 	}
 }
 
-func TestAutoTopicAlias(t *testing.T) {
-	p := newPair(t, Config{TopicAliases: AliasAuto}, Config{})
-	p.connect(&packet.Connect{ClientID: "a", Props: property.Properties{TopicAliasMaximum: 1}},
-		&packet.Connack{Props: property.Properties{TopicAliasMaximum: 1}})
-	var sizes []int
-	for _, topic := range []string{"long/topic/name", "long/topic/name", "other", "long/topic/name"} {
-		evs, err := p.client.Send(&packet.Publish{Topic: topic})
-		if err != nil {
-			t.Fatal(err)
-		}
-		sizes = append(sizes, len(evs[0].Bytes))
-		p.run(RoleClient, evs)
-		got := p.packets(RoleServer)
-		if len(got) != 1 || got[0].(*packet.Publish).Topic != topic {
-			t.Fatalf("server resolved %v, want %q", got, topic)
-		}
-	}
-	// The second send of a mapped topic carries the alias alone; the
-	// single alias is then taken over by "other" (LRU), and the first
-	// topic must be sent in full again.
-	if !(sizes[1] < sizes[0] && sizes[3] == sizes[0]) {
-		t.Fatalf("PUBLISH sizes %v", sizes)
-	}
-}
-
 func TestDropReasonStringToFit(t *testing.T) {
 	p := newPair(t, Config{}, Config{ManualPuback: true})
 	p.connect(&packet.Connect{ClientID: "d", Props: property.Properties{MaximumPacketSize: 20}}, &packet.Connack{})

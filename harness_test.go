@@ -242,14 +242,20 @@ func newPair(t testing.TB, ccfg, scfg Config) *pair {
 	return p
 }
 
+// connectedPair returns a pair past the handshake of c and a.
+func connectedPair(t testing.TB, ccfg, scfg Config, c *packet.Connect, a *packet.Connack) *pair {
+	t.Helper()
+	p := newPair(t, ccfg, scfg)
+	p.connect(c, a)
+	return p
+}
+
 // pairFor returns a client and a server of version v, connected with a
 // clean start; the configurations may turn automatic answers off.
 func pairFor(t *testing.T, v packet.Version, ccfg, scfg Config) *pair {
 	t.Helper()
 	ccfg.Version = v
-	p := newPair(t, ccfg, scfg)
-	p.connect(&packet.Connect{ClientID: "c", CleanStart: true}, &packet.Connack{})
-	return p
+	return connectedPair(t, ccfg, scfg, &packet.Connect{ClientID: "c", CleanStart: true}, &packet.Connack{})
 }
 
 func (p *pair) conn(r Role) *tconn[uint16] { return p.at(sideOf(r)) }

@@ -342,3 +342,28 @@ func refused(t *testing.T, c *tconn[uint16], p packet.Packet, want error) {
 		t.Fatalf("Send(%v) refused but changed the state: %+v -> %+v", p.Type(), before, after)
 	}
 }
+
+// closedWithoutAnswer checks that evs close a 3.1.1 connection without
+// sending anything, as 3.1.1 answers a violation.
+func closedWithoutAnswer(t *testing.T, evs []Event[uint16]) {
+	t.Helper()
+	for _, e := range evs {
+		if e.Kind == EventSend {
+			t.Fatalf("sent %v; 3.1.1 answers a violation by closing", e.Packet.Type())
+		}
+	}
+	if indexOf(evs, EventClose) < 0 {
+		t.Fatalf("no EventClose: %v", evs)
+	}
+}
+
+// sentPublish returns the first PUBLISH that evs send (v5), decoded from
+// its bytes.
+func sentPublish(t *testing.T, evs []Event[uint16]) *packet.Publish {
+	t.Helper()
+	if ps := sentOf[*packet.Publish](t, packet.V5, evs); len(ps) > 0 {
+		return ps[0]
+	}
+	t.Fatal("no PUBLISH sent")
+	return nil
+}

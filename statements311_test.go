@@ -11,43 +11,18 @@ import (
 // numbers (which differ from 5.0's); every case runs in 3.1.1.
 func TestStatements311(t *testing.T) {
 	v := packet.V311
-	enc := func(t *testing.T, p packet.Packet) []byte {
-		t.Helper()
-		b, err := p.AppendTo(nil, v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	connected := func(t *testing.T, ccfg, scfg Config) *pair {
-		ccfg.Version = v
-		p := newPair(t, ccfg, scfg)
-		p.connect(&packet.Connect{ClientID: "c", CleanStart: true}, &packet.Connack{})
-		return p
-	}
-	closedWithoutAnswer := func(t *testing.T, evs []Event[uint16]) {
-		t.Helper()
-		for _, e := range evs {
-			if e.Kind == EventSend {
-				t.Fatalf("sent %v; 3.1.1 answers a violation by closing", e.Packet.Type())
-			}
-		}
-		if indexOf(evs, EventClose) < 0 {
-			t.Fatalf("no EventClose: %v", evs)
-		}
-	}
 
 	t.Run("MQTT-3.1.0-1 in 3.1.1/first packet not CONNECT", func(t *testing.T) {
 		s := newTestServer[uint16](Config{})
-		closedWithoutAnswer(t, s.Recv(enc(t, &packet.Pingreq{})))
+		closedWithoutAnswer(t, s.Recv(wire(t, v, &packet.Pingreq{})))
 	})
 	t.Run("MQTT-3.1.0-2 MQTT-4.8.0-1 in 3.1.1/second CONNECT", func(t *testing.T) {
-		p := connected(t, Config{}, Config{})
-		closedWithoutAnswer(t, p.server.Recv(enc(t, &packet.Connect{ClientID: "c"})))
+		p := pairFor(t, v, Config{}, Config{})
+		closedWithoutAnswer(t, p.server.Recv(wire(t, v, &packet.Connect{ClientID: "c"})))
 	})
 	t.Run("MQTT-3.1.4-1 in 3.1.1/malformed CONNECT closes without CONNACK", func(t *testing.T) {
 		s := newTestServer[uint16](Config{})
-		bad := enc(t, &packet.Connect{ClientID: "c", CleanStart: true})
+		bad := wire(t, v, &packet.Connect{ClientID: "c", CleanStart: true})
 		bad[9] |= 0x01 // the reserved Connect Flag
 		closedWithoutAnswer(t, s.Recv(bad))
 	})
@@ -60,7 +35,7 @@ func TestStatements311(t *testing.T) {
 	})
 	t.Run("MQTT-3.1.3-8 in 3.1.1/empty ClientId without clean session", func(t *testing.T) {
 		s := newTestServer[uint16](Config{})
-		evs := s.Recv(enc(t, &packet.Connect{}))
+		evs := s.Recv(wire(t, v, &packet.Connect{}))
 		if len(evs) == 0 || evs[0].Kind != EventSend || evs[0].Packet.(*packet.Connack).Reason != packet.RefusedIdentifierRejected || indexOf(evs, EventClose) < 0 {
 			t.Fatalf("events %v, want CONNACK 0x02 then close", evs)
 		}
@@ -77,16 +52,16 @@ func TestStatements311(t *testing.T) {
 		}
 	})
 	t.Run("MQTT-3.12.4-1 in 3.1.1/PINGRESP", func(t *testing.T) {
-		p := connected(t, Config{}, Config{})
+		p := pairFor(t, v, Config{}, Config{})
 		p.send(RoleClient, &packet.Pingreq{})
 		if got := p.packets(RoleClient); len(got) != 1 || got[0].Type() != packet.TypePingresp {
 			t.Fatalf("client got %v", got)
 		}
 	})
 	t.Run("MQTT-3.3.4-1 MQTT-4.3.2-2 MQTT-4.3.3-2 MQTT-2.3.1-6 in 3.1.1/acknowledgements carry the PUBLISH's identifier", func(t *testing.T) {
-		p := connected(t, Config{}, Config{})
-		evs := p.server.Recv(append(enc(t, &packet.Publish{Topic: "t", QoS: 1, PacketID: 7}),
-			enc(t, &packet.Publish{Topic: "t", QoS: 2, PacketID: 8})...))
+		p := pairFor(t, v, Config{}, Config{})
+		evs := p.server.Recv(append(wire(t, v, &packet.Publish{Topic: "t", QoS: 1, PacketID: 7}),
+			wire(t, v, &packet.Publish{Topic: "t", QoS: 2, PacketID: 8})...))
 		var acks []packet.Packet
 		for _, e := range evs {
 			if e.Kind == EventSend {
@@ -98,7 +73,7 @@ func TestStatements311(t *testing.T) {
 		}
 	})
 	t.Run("MQTT-2.3.1-2 MQTT-4.3.2-1 MQTT-4.3.3-1 MQTT-2.3.1-5 MQTT-4.3.1-1 in 3.1.1/identifiers and DUP", func(t *testing.T) {
-		p := connected(t, Config{}, Config{ManualPuback: true, ManualPubrec: true})
+		p := pairFor(t, v, Config{}, Config{ManualPuback: true, ManualPubrec: true})
 		seen := map[uint16]bool{}
 		for i := 0; i < 6; i++ {
 			pub := &packet.Publish{Topic: "t", QoS: packet.QoS(i % 3), PacketID: 0}
@@ -131,7 +106,7 @@ func TestStatements311(t *testing.T) {
 		}
 	})
 	t.Run("MQTT-3.14.4-1 MQTT-3.14.4-2 in 3.1.1/after DISCONNECT", func(t *testing.T) {
-		p := connected(t, Config{}, Config{})
+		p := pairFor(t, v, Config{}, Config{})
 		evs, err := p.client.Send(&packet.Disconnect{})
 		if err != nil || indexOf(evs, EventClose) < 0 {
 			t.Fatalf("DISCONNECT: %v, %v", evs, err)
@@ -154,7 +129,7 @@ func TestStatements311(t *testing.T) {
 		closedWithoutAnswer(t, p.server.TimerFired(TimerKeepAlive))
 	})
 	t.Run("MQTT-3.8.4-2 MQTT-3.10.4-4 in 3.1.1/SUBACK and UNSUBACK answer their request", func(t *testing.T) {
-		p := connected(t, Config{}, Config{})
+		p := pairFor(t, v, Config{}, Config{})
 		if _, err := p.server.Send(&packet.Suback{PacketID: 3, Reasons: []packet.ReasonCode{0}}); err != ErrIDUnknown {
 			t.Fatalf("SUBACK with no SUBSCRIBE: %v", err)
 		}
