@@ -85,39 +85,6 @@ func TestByteAtATime(t *testing.T) {
 	}
 }
 
-func TestQuotaQueueDrainsInOrder(t *testing.T) {
-	p := newPair(t, Config{QueueWhenQuotaExhausted: true}, Config{ManualPuback: true})
-	p.connect(&packet.Connect{ClientID: "q"}, &packet.Connack{Props: property.Properties{ReceiveMaximum: 2}})
-	for i := 0; i < 5; i++ {
-		p.send(RoleClient, &packet.Publish{Topic: "q", QoS: packet.QoS1, Payload: []byte{byte(i)}})
-	}
-	// MQTT-3.3.4-7: only two in flight; the rest wait in the queue.
-	got := p.packets(RoleServer)
-	if len(got) != 2 || p.client.SendQuota() != 0 || len(p.client.queue) != 3 {
-		t.Fatalf("server got %d, quota %d, queued %d", len(got), p.client.SendQuota(), len(p.client.queue))
-	}
-	var order []byte
-	for len(got) > 0 {
-		pub := got[0].(*packet.Publish)
-		order = append(order, pub.Payload[0])
-		p.send(RoleServer, &packet.Puback{PacketID: pub.PacketID})
-		got = append(got[1:], p.packets(RoleServer)...)
-	}
-	if string(order) != "\x00\x01\x02\x03\x04" || p.client.ids.InUse() != 0 {
-		t.Fatalf("delivered in order %v, ids in use %d", order, p.client.ids.InUse())
-	}
-}
-
-func TestQuotaErrorChangesNothing(t *testing.T) {
-	p := newPair(t, Config{}, Config{ManualPuback: true})
-	p.connect(&packet.Connect{ClientID: "q"}, &packet.Connack{Props: property.Properties{ReceiveMaximum: 1}})
-	p.send(RoleClient, &packet.Publish{Topic: "q", QoS: packet.QoS1})
-	pub := &packet.Publish{Topic: "q", QoS: packet.QoS1}
-	if evs, err := p.client.Send(pub); err != ErrQuotaExceeded || evs != nil || pub.PacketID != 0 {
-		t.Fatalf("MQTT-3.3.4-7: Send over quota = %v, %v, id %d", evs, err, pub.PacketID)
-	}
-}
-
 func TestDropReasonStringToFit(t *testing.T) {
 	p := newPair(t, Config{}, Config{ManualPuback: true})
 	p.connect(&packet.Connect{ClientID: "d", Props: property.Properties{MaximumPacketSize: 20}}, &packet.Connack{})

@@ -619,78 +619,6 @@ func TestHostileQoS2Replay(t *testing.T) {
 	}
 }
 
-// TestHostileReceiveMaximum: unreleased QoS 2 exchanges count toward the
-// server's Receive Maximum, repeats of them do not, and one more ends the
-// connection with 0x93. Without a Receive Maximum (3.1.1, or v5 with the
-// default 65,535) the identifier space bounds them: a client that leaves
-// all 65,535 identifiers unreleased costs the server its exchange table.
-func TestHostileReceiveMaximum(t *testing.T) {
-	t.Run("MQTT-3.3.4-7/5.0/overrun-0x93", func(t *testing.T) {
-		v := packet.V5
-		s := hostileServer(t, v)
-		var in []packet.Packet
-		for id := uint16(1); id <= hostileRecvMax; id++ {
-			in = append(in, &packet.Publish{Topic: "q2", QoS: 2, PacketID: id})
-		}
-		for range 100 { // repeats are no new exchanges
-			for id := uint16(1); id <= hostileRecvMax; id++ {
-				in = append(in, &packet.Publish{Topic: "q2", QoS: 2, PacketID: id, Dup: true})
-			}
-		}
-		evs := s.Recv(wire(t, v, in...))
-		if evErr(evs) != nil || len(received(evs)) != hostileRecvMax {
-			t.Fatalf("within the Receive Maximum: %v", evErr(evs))
-		}
-		// Releasing one makes room for one.
-		evs = s.Recv(wire(t, v, &packet.Pubrel{PacketID: 1}, &packet.Publish{Topic: "q2", QoS: 2, PacketID: 100}))
-		if evErr(evs) != nil {
-			t.Fatalf("%v", evs)
-		}
-		evs = s.Recv(wire(t, v, &packet.Publish{Topic: "q2", QoS: 2, PacketID: 101}, &packet.Pingreq{}))
-		wantClose(t, v, evs, packet.ReceiveMaximumExceeded)
-		if len(received(evs)) != 0 {
-			t.Fatalf("the PUBLISH over the Receive Maximum was delivered: %v", evs)
-		}
-	})
-	for _, v := range versions {
-		t.Run(v.String()+"/every-identifier-unreleased/memory", func(t *testing.T) {
-			mk := func() *tconn[uint16] {
-				return serverConn(t, v, Config{MaxPacketSize: hostileMax}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
-			}
-			// QoS 2 PUBLISH "q" of every identifier, encoded by hand for
-			// speed; the first is checked against the encoder.
-			one := wire(t, v, &packet.Publish{Topic: "q", QoS: 2, PacketID: 1})
-			all := make([]byte, 0, 65535*len(one))
-			for id := 1; id <= 65535; id++ {
-				all = append(all, one...)
-				all[len(all)-len(one)+5], all[len(all)-len(one)+6] = byte(id>>8), byte(id)
-			}
-			if !bytes.Equal(all[:len(one)], one) || !bytes.Equal(all[len(all)-len(one):], wire(t, v, &packet.Publish{Topic: "q", QoS: 2, PacketID: 65535})) {
-				t.Fatalf("hand encoding % x", all[:len(one)])
-			}
-			const n = 4
-			idle := perConnection(hostileConns, func(int) any { return mk() })
-			held := perConnection(n, func(int) any {
-				s := mk()
-				for chunk := range inChunks(all, 4<<10) {
-					if evs := s.Recv(chunk); evErr(evs) != nil {
-						t.Fatal(evs)
-					}
-				}
-				if s.inbound.Len() != 65535 {
-					t.Fatalf("%d exchanges", s.inbound.Len())
-				}
-				s.Recv(nil) // the values of the last chunk's call go
-				return s
-			})
-			// The table of exchanges (an identifier and a step per slot, at
-			// most half full, and the table it grew from), and what a
-			// Connection keeps from call to call.
-			checkHeld(t, v.String()+" 65,535 unreleased QoS 2 exchanges", n, held, idle, idle+2*65536*3+keptPerCall())
-		})
-	}
-}
-
 // keptPerCall bounds what a Connection keeps from one call to the next
 // whatever the calls were, by its own constants: the output and spare
 // input buffers, the events, and a few packet types' kept values with
@@ -698,19 +626,6 @@ func TestHostileReceiveMaximum(t *testing.T) {
 func keptPerCall() int64 {
 	value := int64(unsafe.Sizeof(packet.Publish{})) + keepList*int64(unsafe.Sizeof(property.User{}))
 	return 2*keepOut + keepEvents*int64(unsafe.Sizeof(Event[uint16]{})) + 4*keepPooled*value
-}
-
-// inChunks yields b in chunks of at most n bytes, as reads would.
-func inChunks(b []byte, n int) func(func([]byte) bool) {
-	return func(yield func([]byte) bool) {
-		for len(b) > 0 {
-			k := min(n, len(b))
-			if !yield(b[:k]) {
-				return
-			}
-			b = b[k:]
-		}
-	}
 }
 
 // TestHostileSubscribeStorm: thousands of SUBSCRIBE packets sent without

@@ -57,67 +57,6 @@ func TestRegressionCleanStartResendsQueuedInflight(t *testing.T) {
 	}
 }
 
-// Input (v5): the client has two QoS 2 exchanges past PUBREC (its PUBRELs
-// await PUBCOMP; the server owes them, Config.ManualPubcomp) when the
-// connection is lost. It reconnects with the session present, and the
-// server's CONNACK now announces Receive Maximum 1.
-//
-// Expected: SendQuota is never negative ("how many more QoS 1 and QoS 2
-// PUBLISH packets may be sent"; section 4.9 keeps the send quota between 0
-// and the Receive Maximum).
-//
-// Was: resend decrements the quota once per re-sent PUBREL without looking
-// at it: SendQuota() is -1 after the CONNACK.
-func TestRegressionLoweredReceiveMaximumNegativeQuota(t *testing.T) {
-	l := newSessLink(t, Config{}, Config{ManualPubcomp: true})
-	l.connect(true, false, 60, 2)
-	l.flush()
-	for _, payload := range []string{"A", "B"} {
-		l.send(RoleClient, &packet.Publish{Topic: "t", QoS: 2, Payload: []byte(payload)})
-	}
-	l.flush() // PUBLISH, PUBREC, PUBREL: the server owes PUBCOMP
-	l.cut(Config{ManualPubcomp: true})
-	l.connect(false, true, 60, 1)
-	if q := l.client.SendQuota(); q < 0 {
-		t.Fatalf("SendQuota() = %d after re-sending two PUBRELs under Receive Maximum 1", q)
-	}
-}
-
-// Input (v5): server Receive Maximum 2 on the first connection, the server
-// acknowledges QoS 1 by hand (Config.ManualPuback). The client publishes a
-// QoS 1 message A, then a QoS 2 message B; the server receives both
-// (delivers them, owes PUBACK for A, has sent PUBREC for B) and the
-// connection is lost before A is acknowledged and before the PUBREC
-// arrives. The client reconnects with the session present; the server now
-// announces Receive Maximum 1. The client's send quota starts at 1 (section
-// 4.9): it re-sends A, and B waits in its queue.
-//
-// Expected: the re-sent A is accepted: the client has one unacknowledged
-// PUBLISH on this connection, within the Receive Maximum of 1.
-//
-// Was: the server counts B, still awaiting PUBREL from the earlier
-// connection, toward the new Receive Maximum: A makes two, and the server
-// disconnects the client with 0x93 Receive Maximum exceeded (MQTT-3.3.4-9).
-// Two Connections of this package disagree on the count; a session whose
-// server lowers its Receive Maximum between connections cannot resume.
-func TestRegressionLoweredReceiveMaximumCountsOldSession(t *testing.T) {
-	l := newSessLink(t, Config{}, Config{ManualPuback: true})
-	l.connect(true, false, 60, 2)
-	l.flush()
-	l.send(RoleClient, &packet.Publish{Topic: "t", QoS: 1, Payload: []byte("A")})
-	l.send(RoleClient, &packet.Publish{Topic: "t", QoS: 2, Payload: []byte("B")})
-	l.deliverToServer()
-	l.cut(Config{ManualPuback: true})
-	l.reset()
-	l.connect(false, true, 60, 1)
-	l.flush()
-	for _, e := range l.got[RoleServer] {
-		if e.Kind == EventError {
-			t.Fatalf("server: %v", e.Err)
-		}
-	}
-}
-
 // Input: a 3.1.1 client connected with Clean Session 1 (or a v5 client with
 // Session Expiry Interval 0) publishes a QoS 1 message that is never
 // acknowledged; the network connection is lost (Closed). The session ends

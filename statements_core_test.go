@@ -690,38 +690,6 @@ func TestCoreStatements(t *testing.T) {
 		}, "\x00/#")
 		refusedBothWays(t, v5, func(s string) packet.Packet { return &packet.Unsubscribe{PacketID: 1, Filters: []string{s}} }, "a\x00b")
 	})
-	t.Run("MQTT-4.9.0-3/with no send quota everything but QoS 1 and 2 PUBLISH flows", func(t *testing.T) {
-		p := newPair(t, Config{}, Config{ManualPuback: true})
-		p.connect(&packet.Connect{ClientID: "z", CleanStart: true, KeepAlive: 30}, &packet.Connack{Props: property.Properties{ReceiveMaximum: 1}})
-		p.send(RoleClient, &packet.Publish{Topic: "t", QoS: 1})
-		p.packets(RoleServer)
-		if p.client.SendQuota() != 0 {
-			t.Fatalf("quota %d", p.client.SendQuota())
-		}
-		refused(t, p.client, &packet.Publish{Topic: "t", QoS: 1}, ErrQuotaExceeded)
-		p.send(RoleClient, &packet.Publish{Topic: "t"})
-		sub := &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "t"}}}
-		p.send(RoleClient, sub)
-		p.send(RoleServer, &packet.Suback{PacketID: sub.PacketID, Reasons: []packet.ReasonCode{0}})
-		p.send(RoleServer, &packet.Publish{Topic: "t", QoS: 1})
-		p.send(RoleServer, &packet.Publish{Topic: "t", QoS: 2})
-		p.run(RoleClient, p.client.TimerFired(TimerPing))
-		types := func(ps []packet.Packet) []packet.Type {
-			var ts []packet.Type
-			for _, q := range ps {
-				ts = append(ts, q.Type())
-			}
-			return ts
-		}
-		wantServer := []packet.Type{packet.TypePublish, packet.TypeSubscribe, packet.TypePuback, packet.TypePubrec, packet.TypePubcomp, packet.TypePingreq}
-		wantClient := []packet.Type{packet.TypeSuback, packet.TypePublish, packet.TypePublish, packet.TypePubrel, packet.TypePingresp}
-		if got := types(p.packets(RoleServer)); !slices.Equal(got, wantServer) {
-			t.Fatalf("server received %v, want %v", got, wantServer)
-		}
-		if got := types(p.packets(RoleClient)); !slices.Equal(got, wantClient) {
-			t.Fatalf("client received %v, want %v", got, wantClient)
-		}
-	})
 
 	t.Run("MQTT-4.12.0-1/an unsupported Authentication Method: CONNACK 0x8C or 0x87, then close", func(t *testing.T) {
 		for _, code := range []packet.ReasonCode{packet.BadAuthenticationMethod, packet.NotAuthorized} {

@@ -79,22 +79,6 @@ func TestStatements(t *testing.T) {
 			t.Fatalf("server answered %v", code)
 		}
 	})
-	t.Run("MQTT-3.3.4-10/a server without quota still sends what is not PUBLISH", func(t *testing.T) {
-		p := connectedPair(t, Config{ManualPuback: true}, Config{}, &packet.Connect{ClientID: "s", CleanStart: true,
-			Props: property.Properties{ReceiveMaximum: 1}}, &packet.Connack{})
-		p.send(RoleServer, &packet.Publish{Topic: "t", QoS: 1})
-		if p.server.SendQuota() != 0 {
-			t.Fatalf("quota %d", p.server.SendQuota())
-		}
-		p.send(RoleClient, &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "t"}}})
-		if _, err := p.server.Send(&packet.Suback{PacketID: 1, Reasons: []packet.ReasonCode{0}}); err != nil {
-			t.Fatalf("SUBACK with no send quota: %v", err)
-		}
-		p.send(RoleClient, &packet.Pingreq{})
-		if got := p.packets(RoleClient); len(got) < 2 {
-			t.Fatalf("client got %v, want the SUBACK and the PINGRESP", got)
-		}
-	})
 	t.Run("MQTT-4.5.0-2/MQTT-4.6.0-2/MQTT-4.6.0-3/acknowledgements in arrival order", func(t *testing.T) {
 		p := basic(t)
 		var chunk []byte
