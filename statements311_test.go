@@ -2,7 +2,6 @@ package mqtt
 
 import (
 	"testing"
-	"time"
 
 	"github.com/mqttcore/mqtt/packet"
 )
@@ -49,13 +48,6 @@ func TestStatements311(t *testing.T) {
 		p.send(RoleServer, &packet.Connack{Reason: packet.RefusedNotAuthorized})
 		if !p.closed[RoleServer] {
 			t.Fatal("the server did not close after a refusing CONNACK")
-		}
-	})
-	t.Run("MQTT-3.12.4-1 in 3.1.1/PINGRESP", func(t *testing.T) {
-		p := pairFor(t, v, Config{}, Config{})
-		p.send(RoleClient, &packet.Pingreq{})
-		if got := p.packets(RoleClient); len(got) != 1 || got[0].Type() != packet.TypePingresp {
-			t.Fatalf("client got %v", got)
 		}
 	})
 	t.Run("MQTT-3.3.4-1 MQTT-4.3.2-2 MQTT-4.3.3-2 MQTT-2.3.1-6 in 3.1.1/acknowledgements carry the PUBLISH's identifier", func(t *testing.T) {
@@ -114,19 +106,6 @@ func TestStatements311(t *testing.T) {
 		if _, err := p.client.Send(&packet.Pingreq{}); err != ErrState {
 			t.Fatalf("a packet after DISCONNECT: %v", err)
 		}
-	})
-	t.Run("MQTT-3.1.2-24 in 3.1.1/keep-alive expiry closes", func(t *testing.T) {
-		p := newPair(t, Config{Version: v}, Config{})
-		p.send(RoleClient, &packet.Connect{ClientID: "c", CleanStart: true, KeepAlive: 4})
-		evs, _ := p.server.Send(&packet.Connack{})
-		armed := false
-		for _, e := range evs {
-			armed = armed || e.Kind == EventTimerReset && e.Timer == TimerKeepAlive && e.Duration == 6*time.Second
-		}
-		if !armed {
-			t.Fatalf("no 1.5 x keep-alive timer: %v", evs)
-		}
-		closedWithoutAnswer(t, p.server.TimerFired(TimerKeepAlive))
 	})
 	t.Run("MQTT-3.8.4-2 MQTT-3.10.4-4 in 3.1.1/SUBACK and UNSUBACK answer their request", func(t *testing.T) {
 		p := pairFor(t, v, Config{}, Config{})

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/mqttcore/mqtt/packet"
 )
@@ -98,26 +97,6 @@ func TestCoreStatementsV311(t *testing.T) {
 		again := sentOf[*packet.Publish](t, v, c.Recv(wire(t, v, &packet.Connack{SessionPresent: true})))
 		if len(again) != 1 || again[0].PacketID != pub.PacketID || !again[0].Dup {
 			t.Fatalf("re-sent %v", again)
-		}
-	})
-	t.Run("MQTT-3.1.2-23 3.1.1/the client sends PINGREQ when it has sent nothing for Keep Alive", func(t *testing.T) {
-		c := newTestClient[uint16](Config{Version: v})
-		if _, err := c.Send(&packet.Connect{ClientID: "k", CleanStart: true, KeepAlive: 5}); err != nil {
-			t.Fatal(err)
-		}
-		if d, ok := timer(c.Recv(wire(t, v, &packet.Connack{})), TimerPing); !ok || d != 5*time.Second {
-			t.Fatalf("ping timer %v %v after CONNACK", d, ok)
-		}
-		evs, err := c.Send(&packet.Publish{Topic: "t"})
-		if d, ok := timer(evs, TimerPing); err != nil || !ok || d != 5*time.Second {
-			t.Fatalf("ping timer %v %v after a PUBLISH: %v", d, ok, err)
-		}
-		evs = c.TimerFired(TimerPing)
-		if !slices.Equal(sentTypes(evs), []packet.Type{packet.TypePingreq}) || !bytes.Equal(sentBytes(evs), []byte{0xC0, 0x00}) {
-			t.Fatalf("ping timer fired: %v", evs)
-		}
-		if _, ok := timer(evs, TimerPingResponse); !ok {
-			t.Fatalf("no PINGRESP timer: %v", evs)
 		}
 	})
 

@@ -2,7 +2,6 @@ package mqtt
 
 import (
 	"testing"
-	"time"
 
 	"github.com/mqttcore/mqtt/packet"
 	"github.com/mqttcore/mqtt/property"
@@ -49,23 +48,6 @@ func TestStatements(t *testing.T) {
 			if got := sentPublish(t, evs); got.Dup || got.QoS != q {
 				t.Fatalf("QoS %d: sent DUP %v QoS %d", q, got.Dup, got.QoS)
 			}
-		}
-	})
-	t.Run("MQTT-3.2.2-22/server keeps the client's Keep Alive without Server Keep Alive", func(t *testing.T) {
-		p := newPair(t, Config{}, Config{})
-		p.send(RoleClient, &packet.Connect{ClientID: "s", CleanStart: true, KeepAlive: 8})
-		evs, err := p.server.Send(&packet.Connack{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var armed time.Duration
-		for _, e := range evs {
-			if e.Kind == EventTimerReset && e.Timer == TimerKeepAlive {
-				armed = e.Duration
-			}
-		}
-		if armed != 12*time.Second {
-			t.Fatalf("keep-alive timer %v, want 1.5 x 8 s", armed)
 		}
 	})
 	t.Run("MQTT-3.3.4-6/client PUBLISH without Subscription Identifier", func(t *testing.T) {
