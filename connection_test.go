@@ -3,7 +3,6 @@ package mqtt
 import (
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/mqttcore/mqtt/packet"
 	"github.com/mqttcore/mqtt/property"
@@ -49,56 +48,6 @@ func TestHandshakeAndQoSFlows(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestByteAtATime(t *testing.T) {
-	srv := newTestServer[uint16](Config{})
-	cl := newTestClient[uint16](Config{})
-	evs, _ := cl.Send(&packet.Connect{ClientID: "x", KeepAlive: 10,
-		Props: property.Properties{ReceiveMaximum: 5}})
-	wire := append([]byte(nil), evs[0].Bytes...)
-	var got []packet.Type
-	for i := range wire {
-		for _, e := range srv.Recv(wire[i : i+1]) {
-			if e.Kind == EventPacket {
-				got = append(got, e.Packet.Type())
-				if c := e.Packet.(*packet.Connect); c.ClientID != "x" || c.Props.ReceiveMaximum != 5 {
-					t.Fatalf("decoded %+v", c)
-				}
-			}
-		}
-	}
-	if len(got) != 1 {
-		t.Fatalf("got %v", got)
-	}
-	evs, err := srv.Send(&packet.Connack{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var timer bool
-	for _, e := range evs {
-		timer = timer || e.Kind == EventTimerReset && e.Timer == TimerKeepAlive && e.Duration == 15*time.Second
-	}
-	if !timer {
-		t.Fatalf("MQTT-3.1.2-24: no keep-alive timer of 1.5x: %v", evs)
-	}
-}
-
-func TestDropReasonStringToFit(t *testing.T) {
-	p := newPair(t, Config{}, Config{ManualPuback: true})
-	p.connect(&packet.Connect{ClientID: "d", Props: property.Properties{MaximumPacketSize: 20}}, &packet.Connack{})
-	p.send(RoleClient, &packet.Publish{Topic: "t", QoS: packet.QoS1})
-	pub := p.packets(RoleServer)[0].(*packet.Publish)
-	ack := &packet.Puback{PacketID: pub.PacketID, Reason: packet.NoMatchingSubscribers,
-		Props: property.Properties{ReasonString: "nobody is listening to this topic"}}
-	evs, err := p.server.Send(ack)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// MQTT-3.4.2-2: the Reason String would exceed the client's maximum.
-	if len(evs[0].Bytes) > 20 || ack.Props.ReasonString != "" {
-		t.Fatalf("MQTT-3.4.2-2: sent %d bytes, reason string %q", len(evs[0].Bytes), ack.Props.ReasonString)
 	}
 }
 
@@ -203,22 +152,4 @@ func TestEmptyClientID(t *testing.T) {
 		t.Fatalf("server events %v", evs)
 	}
 	// A v5 server assigns one: TestClientIDAssigned.
-}
-
-// MQTT-3.1.2-27, MQTT-3.1.2-28: a PUBLISH too large for the client's
-// Maximum Packet Size is not sent; the server discards it: the call fails,
-// its packet identifier and send quota are as if it had never been tried.
-func TestServerDiscardsPublishTooLargeForClient(t *testing.T) {
-	p := newPair(t, Config{}, Config{})
-	p.connect(&packet.Connect{ClientID: "s", CleanStart: true, Props: property.Properties{MaximumPacketSize: 64}}, &packet.Connack{})
-	quota := p.server.SendQuota()
-	pub := &packet.Publish{Topic: "t", QoS: 1, Payload: make([]byte, 100)}
-	evs, err := p.server.Send(pub)
-	if !errors.Is(err, ErrPacketTooLarge) || evs != nil {
-		t.Fatalf("MQTT-3.1.2-27: Send of 100 bytes to a 64-byte client = %v, %v", evs, err)
-	}
-	if pub.PacketID != 0 || p.server.ids.InUse() != 0 || p.server.SendQuota() != quota {
-		t.Fatalf("MQTT-3.1.2-28: after the discarded PUBLISH: id %d, ids in use %d, quota %d (was %d)",
-			pub.PacketID, p.server.ids.InUse(), p.server.SendQuota(), quota)
-	}
 }

@@ -14,33 +14,6 @@ import (
 func TestCoreStatementsV311(t *testing.T) {
 	v := packet.V311
 
-	t.Run("MQTT-2.2.2-2 3.1.1/invalid flags close the connection", func(t *testing.T) {
-		toServer := [][]byte{
-			{0x60, 0x02, 0x00, 0x01},                        // PUBREL with flags 0000
-			{0x80, 0x06, 0x00, 0x01, 0x00, 0x01, 'a', 0x00}, // SUBSCRIBE with flags 0000
-			{0xA3, 0x05, 0x00, 0x01, 0x00, 0x01, 'a'},       // UNSUBSCRIBE with flags 0011
-			{0xC8, 0x00}, // PINGREQ with flags 1000
-			{0x36, 0x05, 0x00, 0x01, 'a', 0x00, 0x01}, // PUBLISH with QoS 3
-			{0x39, 0x03, 0x00, 0x01, 'a'},             // PUBLISH QoS 0 with DUP
-			{0x42, 0x02, 0x00, 0x01},                  // PUBACK with flags 0010
-			{0xE1, 0x00},                              // DISCONNECT with flags 0001
-			{0x12, 0x0C, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x00}, // a second CONNECT, flags 0010
-		}
-		for _, b := range toServer {
-			p := pairFor(t, v, Config{}, Config{})
-			wantClose(t, v, p.server.Recv(b), 0)
-		}
-		toClient := [][]byte{
-			{0x91, 0x03, 0x00, 0x01, 0x00}, // SUBACK with flags 0001
-			{0xD4, 0x00},                   // PINGRESP with flags 0100
-			{0x72, 0x02, 0x00, 0x01},       // PUBCOMP with flags 0010
-		}
-		for _, b := range toClient {
-			p := pairFor(t, v, Config{}, Config{})
-			wantClose(t, v, p.client.Recv(b), 0)
-		}
-	})
-
 	t.Run("MQTT-2.3.1-4 3.1.1/the server re-sends with the same identifiers, free only after the acknowledgement", func(t *testing.T) {
 		s := newTestServer[uint16](Config{})
 		s.Recv(wire(t, v, &packet.Connect{ClientID: "r"})) // CleanSession 0
