@@ -50,7 +50,7 @@ func fixedHeader(first byte, n int) []byte {
 
 // replacedIn returns a copy of b with the only occurrence of old replaced
 // by repl, of the same length, so that the length fields stay right.
-func replacedIn(t *testing.T, b []byte, old, repl string) []byte {
+func replacedIn(t testing.TB, b []byte, old, repl string) []byte {
 	t.Helper()
 	if len(old) != len(repl) || bytes.Count(b, []byte(old)) != 1 {
 		t.Fatalf("cannot put %q in place of %q in % X", repl, old, b)
