@@ -142,14 +142,3 @@ func TestConnackMustHonourConnect(t *testing.T) {
 		t.Fatal("refusing CONNACK did not close")
 	}
 }
-
-func TestEmptyClientID(t *testing.T) {
-	// MQTT-3.1.3-8 (3.1.1): zero-byte ClientId with CleanSession 0, sent
-	// raw: a client Connection refuses to send it (MQTT-3.1.3-7 of 3.1.1).
-	evs := newTestServer[uint16](Config{}).Recv(wire(t, packet.V311, &packet.Connect{}))
-	got := sent(t, packet.V311, evs)
-	if len(got) != 1 || got[0].(*packet.Connack).Reason != packet.RefusedIdentifierRejected || indexOf(evs, EventClose) < 0 {
-		t.Fatalf("server events %v", evs)
-	}
-	// A v5 server assigns one: TestClientIDAssigned.
-}

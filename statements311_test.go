@@ -32,13 +32,6 @@ func TestStatements311(t *testing.T) {
 			t.Fatalf("PUBLISH before CONNACK: %v", err)
 		}
 	})
-	t.Run("MQTT-3.1.3-8 in 3.1.1/empty ClientId without clean session", func(t *testing.T) {
-		s := newTestServer[uint16](Config{})
-		evs := s.Recv(wire(t, v, &packet.Connect{}))
-		if len(evs) == 0 || evs[0].Kind != EventSend || evs[0].Packet.(*packet.Connack).Reason != packet.RefusedIdentifierRejected || indexOf(evs, EventClose) < 0 {
-			t.Fatalf("events %v, want CONNACK 0x02 then close", evs)
-		}
-	})
 	t.Run("MQTT-3.2.2-4 MQTT-3.2.2-5 in 3.1.1/refusing CONNACK", func(t *testing.T) {
 		p := newPair(t, Config{Version: v}, Config{})
 		p.send(RoleClient, &packet.Connect{ClientID: "c"})

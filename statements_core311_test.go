@@ -73,32 +73,6 @@ func TestCoreStatementsV311(t *testing.T) {
 		}
 	})
 
-	t.Run("MQTT-3.1.3-4 3.1.1/a ClientId that is not UTF-8 is neither sent nor accepted", func(t *testing.T) {
-		clientIDNotUTF8(t, v)
-	})
-	t.Run("MQTT-3.1.3-5 3.1.1/ClientIds of 1 to 23 letters and digits are allowed", func(t *testing.T) {
-		allowedClientIDs(t, v)
-	})
-	t.Run("MQTT-3.1.3-7 3.1.1/a client with an empty ClientId asks for a clean session", func(t *testing.T) {
-		c := newTestClient[uint16](Config{Version: v})
-		refused(t, c, &packet.Connect{KeepAlive: 10}, ErrClientID)
-		evs, err := c.Send(&packet.Connect{CleanStart: true, KeepAlive: 10})
-		want := []byte{0x10, 0x0C, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x0A, 0x00, 0x00}
-		if err != nil || !bytes.Equal(sentBytes(evs), want) {
-			t.Fatalf("CONNECT % X, %v; want % X", sentBytes(evs), err, want)
-		}
-	})
-	t.Run("MQTT-3.1.3-9 3.1.1/a rejected ClientId: CONNACK 0x02, then close", func(t *testing.T) {
-		s := newTestServer[uint16](Config{})
-		s.Recv(wire(t, v, &packet.Connect{ClientID: "taken", CleanStart: true}))
-		evs, err := s.Send(&packet.Connack{Reason: packet.RefusedIdentifierRejected})
-		if err != nil || !bytes.Equal(sentBytes(evs), []byte{0x20, 0x02, 0x00, 0x02}) || indexOf(evs, EventClose) < indexOf(evs, EventSend) {
-			t.Fatalf("%v, %v", evs, err)
-		}
-		if evs := s.Recv(wire(t, v, &packet.Pingreq{})); len(evs) != 0 {
-			t.Fatalf("after the refusal: %v", evs)
-		}
-	})
 	t.Run("MQTT-3.1.4-3 3.1.1/the server processes CleanSession", func(t *testing.T) {
 		cleanStartProcessed(t, v)
 	})
