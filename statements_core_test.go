@@ -2,7 +2,6 @@ package mqtt
 
 import (
 	"bytes"
-	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -267,48 +266,6 @@ func TestCoreStatements(t *testing.T) {
 	})
 	t.Run("MQTT-3.1.4-5/an accepted CONNECT is acknowledged with CONNACK 0x00", func(t *testing.T) {
 		acceptedWithSuccess(t, v5, []byte{0x20, 0x03, 0x00, 0x00, 0x00})
-	})
-
-	t.Run("MQTT-3.2.2-9/the Maximum QoS announced in CONNACK is the one enforced", func(t *testing.T) {
-		for _, maxQoS := range []byte{0, 1} {
-			props := property.Properties{MaximumQoS: maxQoS}
-			if maxQoS == 0 {
-				props.Zero = property.NewSet(property.MaximumQoS)
-			}
-			p := newPair(t, Config{}, Config{})
-			p.send(RoleClient, &packet.Connect{ClientID: "q", CleanStart: true})
-			p.packets(RoleServer)
-			evs, err := p.server.Send(&packet.Connack{Props: props})
-			acks := sentOf[*packet.Connack](t, v5, evs)
-			if err != nil || len(acks) != 1 || !acks[0].Props.Has(property.MaximumQoS) || acks[0].Props.MaximumQoS != maxQoS {
-				t.Fatalf("CONNACK %v, %v", acks, err)
-			}
-			p.run(RoleServer, evs)
-			if _, err := p.client.Send(&packet.Publish{Topic: "t", QoS: packet.QoS(maxQoS + 1)}); !errors.Is(err, ErrNotSupported) {
-				t.Fatalf("client PUBLISH above Maximum QoS %d: %v", maxQoS, err)
-			}
-			p.send(RoleClient, &packet.Publish{Topic: "t", QoS: packet.QoS(maxQoS)})
-			if got := p.packets(RoleServer); len(got) != 1 {
-				t.Fatalf("PUBLISH at Maximum QoS %d: server got %v", maxQoS, got)
-			}
-			evs = p.server.Recv(wire(t, v5, &packet.Publish{Topic: "t", QoS: 2, PacketID: 77}))
-			wantClose(t, v5, evs, packet.QoSNotSupported)
-		}
-	})
-	t.Run("MQTT-3.2.2-10/under Maximum QoS 0 SUBSCRIBE with Requested QoS 0, 1, 2 is accepted", func(t *testing.T) {
-		p := newPair(t, Config{}, Config{})
-		p.connect(&packet.Connect{ClientID: "q", CleanStart: true},
-			&packet.Connack{Props: property.Properties{Zero: property.NewSet(property.MaximumQoS)}})
-		sub := &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "a", QoS: 0}, {Filter: "b", QoS: 1}, {Filter: "c", QoS: 2}}}
-		p.send(RoleClient, sub)
-		got := p.packets(RoleServer)
-		if len(got) != 1 || len(got[0].(*packet.Subscribe).Subscriptions) != 3 || p.closed[RoleServer] || evErr(p.got[RoleServer]) != nil {
-			t.Fatalf("server got %v, events %v", got, p.got[RoleServer])
-		}
-		p.send(RoleServer, &packet.Suback{PacketID: sub.PacketID, Reasons: []packet.ReasonCode{0, 0, 0}})
-		if p.client.ids.InUse() != 0 {
-			t.Fatal("SUBSCRIBE not completed")
-		}
 	})
 
 	t.Run("MQTT-3.3.1-3/DUP is set by retransmission only, not copied from the incoming PUBLISH", func(t *testing.T) {

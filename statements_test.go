@@ -50,17 +50,6 @@ func TestStatements(t *testing.T) {
 			}
 		}
 	})
-	t.Run("MQTT-3.3.4-6/client PUBLISH without Subscription Identifier", func(t *testing.T) {
-		p := basic(t)
-		pub := &packet.Publish{Topic: "t", Props: property.Properties{SubscriptionIDs: []uint32{4}}}
-		if _, err := p.client.Send(pub); err != ErrSubscriptionIdentifier {
-			t.Fatalf("client Send: %v", err)
-		}
-		// A server receiving one answers with a protocol error.
-		if code := disconnectCode(p.server.Recv(wire(t, packet.V5, pub))); code != packet.ProtocolError {
-			t.Fatalf("server answered %v", code)
-		}
-	})
 	t.Run("MQTT-4.5.0-2/MQTT-4.6.0-2/MQTT-4.6.0-3/acknowledgements in arrival order", func(t *testing.T) {
 		p := basic(t)
 		var chunk []byte
