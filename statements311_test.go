@@ -57,26 +57,6 @@ func TestStatements311(t *testing.T) {
 			t.Fatalf("server answered %v", acks)
 		}
 	})
-	t.Run("MQTT-2.3.1-2 MQTT-4.3.2-1 MQTT-4.3.3-1 MQTT-2.3.1-5 MQTT-4.3.1-1 in 3.1.1/identifiers and DUP", func(t *testing.T) {
-		p := pairFor(t, v, Config{}, Config{ManualPuback: true, ManualPubrec: true})
-		seen := map[uint16]bool{}
-		for i := 0; i < 6; i++ {
-			pub := &packet.Publish{Topic: "t", QoS: packet.QoS(i % 3), PacketID: 0}
-			evs, err := p.client.Send(pub)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, _, err := packet.Decode[uint16](v, evs[0].Bytes, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			g := got.(*packet.Publish)
-			if g.Dup || (g.QoS == 0) != (g.PacketID == 0) || g.PacketID != 0 && seen[g.PacketID] {
-				t.Fatalf("PUBLISH %d: DUP %v QoS %d id %d (seen %v)", i, g.Dup, g.QoS, g.PacketID, seen)
-			}
-			seen[g.PacketID] = g.PacketID != 0
-		}
-	})
 	t.Run("MQTT-4.4.0-1 MQTT-4.6.0-1 MQTT-3.3.1-1 MQTT-2.3.1-3 in 3.1.1/re-sent in order, same identifiers, DUP", func(t *testing.T) {
 		p, ids := sessionPair(t, v)
 		reconnect(p, true)
@@ -98,19 +78,6 @@ func TestStatements311(t *testing.T) {
 		}
 		if _, err := p.client.Send(&packet.Pingreq{}); err != ErrState {
 			t.Fatalf("a packet after DISCONNECT: %v", err)
-		}
-	})
-	t.Run("MQTT-3.8.4-2 MQTT-3.10.4-4 in 3.1.1/SUBACK and UNSUBACK answer their request", func(t *testing.T) {
-		p := pairFor(t, v, Config{}, Config{})
-		if _, err := p.server.Send(&packet.Suback{PacketID: 3, Reasons: []packet.ReasonCode{0}}); err != ErrIDUnknown {
-			t.Fatalf("SUBACK with no SUBSCRIBE: %v", err)
-		}
-		p.send(RoleClient, &packet.Subscribe{PacketID: 3, Subscriptions: []packet.Subscription{{Filter: "t"}}})
-		p.send(RoleServer, &packet.Suback{PacketID: 3, Reasons: []packet.ReasonCode{0}})
-		p.send(RoleClient, &packet.Unsubscribe{PacketID: 4, Filters: []string{"t"}})
-		p.send(RoleServer, &packet.Unsuback{PacketID: 4})
-		if p.client.ids.InUse() != 0 {
-			t.Fatalf("%d identifiers still in use", p.client.ids.InUse())
 		}
 	})
 }

@@ -14,42 +14,6 @@ import (
 func TestCoreStatementsV311(t *testing.T) {
 	v := packet.V311
 
-	t.Run("MQTT-2.3.1-4 3.1.1/the server re-sends with the same identifiers, free only after the acknowledgement", func(t *testing.T) {
-		s := newTestServer[uint16](Config{})
-		s.Recv(wire(t, v, &packet.Connect{ClientID: "r"})) // CleanSession 0
-		if _, err := s.Send(&packet.Connack{}); err != nil {
-			t.Fatal(err)
-		}
-		q1, q2 := &packet.Publish{Topic: "t", QoS: 1}, &packet.Publish{Topic: "t", QoS: 2}
-		for _, q := range []*packet.Publish{q1, q2} {
-			if _, err := s.Send(q); err != nil {
-				t.Fatal(err)
-			}
-		}
-		s.Closed()
-		s.Recv(wire(t, v, &packet.Connect{ClientID: "r"}))
-		evs, err := s.Send(&packet.Connack{SessionPresent: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		again := sentOf[*packet.Publish](t, v, evs)
-		if len(again) != 2 || again[0].PacketID != q1.PacketID || again[1].PacketID != q2.PacketID || !again[0].Dup || !again[1].Dup {
-			t.Fatalf("re-sent %v, want identifiers %d and %d with DUP", again, q1.PacketID, q2.PacketID)
-		}
-		refused(t, s, &packet.Publish{Topic: "t", QoS: 1, PacketID: q1.PacketID}, ErrIDInUse)
-		if got := released(s.Recv(wire(t, v, &packet.Puback{PacketID: q1.PacketID}))); !slices.Equal(got, []uint16{q1.PacketID}) {
-			t.Fatalf("PUBACK released %v", got)
-		}
-		evs = s.Recv(wire(t, v, &packet.Pubrec{PacketID: q2.PacketID}))
-		if rel := sentOf[*packet.Pubrel](t, v, evs); len(rel) != 1 || rel[0].PacketID != q2.PacketID || len(released(evs)) != 0 {
-			t.Fatalf("PUBREC: %v", evs)
-		}
-		refused(t, s, &packet.Publish{Topic: "t", QoS: 2, PacketID: q2.PacketID}, ErrIDInUse)
-		if got := released(s.Recv(wire(t, v, &packet.Pubcomp{PacketID: q2.PacketID}))); !slices.Equal(got, []uint16{q2.PacketID}) {
-			t.Fatalf("PUBCOMP released %v", got)
-		}
-	})
-
 	t.Run("MQTT-3.1.2-4 3.1.1/CleanSession 0: the session is stored after the connection and resumed", func(t *testing.T) {
 		c := newTestClient[uint16](Config{Version: v})
 		if _, err := c.Send(&packet.Connect{ClientID: "r"}); err != nil {

@@ -283,17 +283,6 @@ func TestCoreStatements(t *testing.T) {
 		}
 	})
 
-	t.Run("MQTT-3.8.4-2/SUBACK carries the Packet Identifier of its SUBSCRIBE", func(t *testing.T) {
-		p := basic(t)
-		refused(t, p.server, &packet.Suback{PacketID: 3, Reasons: []packet.ReasonCode{0}}, ErrIDUnknown)
-		p.send(RoleClient, &packet.Subscribe{PacketID: 3, Subscriptions: []packet.Subscription{{Filter: "t"}}})
-		refused(t, p.server, &packet.Suback{PacketID: 4, Reasons: []packet.ReasonCode{0}}, ErrIDUnknown)
-		p.send(RoleServer, &packet.Suback{PacketID: 3, Reasons: []packet.ReasonCode{0}})
-		if got := released(p.got[RoleClient]); !slices.Equal(got, []uint16{3}) {
-			t.Fatalf("client released %v", got)
-		}
-	})
-
 	t.Run("MQTT-4.1.0-1/the session state is kept while the connection is open", func(t *testing.T) {
 		stateKeptWhileConnected(t, v5)
 	})

@@ -12,32 +12,6 @@ import (
 func TestStatements(t *testing.T) {
 	basic := func(t *testing.T) *pair { return pairFor(t, packet.V5, Config{}, Config{}) }
 
-	t.Run("MQTT-2.2.1-2/QoS 0 PUBLISH carries no packet identifier", func(t *testing.T) {
-		p := basic(t)
-		evs, err := p.client.Send(&packet.Publish{Topic: "t", PacketID: 9})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := sentPublish(t, evs); got.PacketID != 0 || len(evs[0].Bytes) != 2+2+1+1 {
-			t.Fatalf("QoS 0 PUBLISH on the wire: % X", evs[0].Bytes)
-		}
-	})
-	t.Run("MQTT-2.2.1-4/MQTT-4.3.2-1/MQTT-4.3.3-1/server identifiers non-zero and unused", func(t *testing.T) {
-		p := connectedPair(t, Config{ManualPuback: true, ManualPubrec: true}, Config{},
-			&packet.Connect{ClientID: "s", CleanStart: true}, &packet.Connack{})
-		seen := map[uint16]bool{}
-		for i := 0; i < 20; i++ {
-			evs, err := p.server.Send(&packet.Publish{Topic: "t", QoS: packet.QoS(1 + i%2)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			id := sentPublish(t, evs).PacketID
-			if id == 0 || seen[id] {
-				t.Fatalf("server PUBLISH %d got identifier %d (seen %v)", i, id, seen)
-			}
-			seen[id] = true
-		}
-	})
 	t.Run("MQTT-4.3.1-1/MQTT-4.3.2-2/MQTT-4.3.3-2/a new PUBLISH goes out with DUP 0", func(t *testing.T) {
 		p := basic(t)
 		for q := packet.QoS0; q <= packet.QoS2; q++ {
