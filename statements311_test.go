@@ -43,20 +43,6 @@ func TestStatements311(t *testing.T) {
 			t.Fatal("the server did not close after a refusing CONNACK")
 		}
 	})
-	t.Run("MQTT-3.3.4-1 MQTT-4.3.2-2 MQTT-4.3.3-2 MQTT-2.3.1-6 in 3.1.1/acknowledgements carry the PUBLISH's identifier", func(t *testing.T) {
-		p := pairFor(t, v, Config{}, Config{})
-		evs := p.server.Recv(append(wire(t, v, &packet.Publish{Topic: "t", QoS: 1, PacketID: 7}),
-			wire(t, v, &packet.Publish{Topic: "t", QoS: 2, PacketID: 8})...))
-		var acks []packet.Packet
-		for _, e := range evs {
-			if e.Kind == EventSend {
-				acks = append(acks, e.Packet)
-			}
-		}
-		if len(acks) != 2 || acks[0].(*packet.Puback).PacketID != 7 || acks[1].(*packet.Pubrec).PacketID != 8 {
-			t.Fatalf("server answered %v", acks)
-		}
-	})
 	t.Run("MQTT-4.4.0-1 MQTT-4.6.0-1 MQTT-3.3.1-1 MQTT-2.3.1-3 in 3.1.1/re-sent in order, same identifiers, DUP", func(t *testing.T) {
 		p, ids := sessionPair(t, v)
 		reconnect(p, true)

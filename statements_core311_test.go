@@ -89,12 +89,6 @@ func TestCoreStatementsV311(t *testing.T) {
 	t.Run("MQTT-4.1.0-1 MQTT-4.1.0-2 3.1.1/the session and its state last as long as the connection", func(t *testing.T) {
 		stateKeptWhileConnected(t, v)
 	})
-	t.Run("MQTT-4.5.0-2 MQTT-4.6.0-2 MQTT-4.6.0-3 3.1.1/every PUBLISH acknowledged, in arrival order", func(t *testing.T) {
-		acksInArrivalOrder(t, v)
-	})
-	t.Run("MQTT-4.6.0-4 3.1.1/PUBREL in the order the PUBRECs arrived", func(t *testing.T) {
-		pubrelInPubrecOrder(t, v)
-	})
 	t.Run("MQTT-4.8.0-2 3.1.1/running out of room for what the client sent closes the connection", func(t *testing.T) {
 		// Before its CONNACK the server holds what the client sends after
 		// CONNECT, up to a bound; beyond it, it closes without an answer.

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/mqttcore/mqtt/packet"
-	"github.com/mqttcore/mqtt/property"
 )
 
 // MQTT 5.0 statements the Connection keeps, one subtest each, named after
@@ -187,63 +185,10 @@ func stateKeptWhileConnected(t *testing.T, v packet.Version) {
 	}
 }
 
-// acksInArrivalOrder checks that the client acknowledges every PUBLISH,
-// QoS 1 with PUBACK and QoS 2 with PUBREC, in the order they arrived,
-// whether or not the application does anything with them.
-func acksInArrivalOrder(t *testing.T, v packet.Version) {
-	t.Helper()
-	p := pairFor(t, v, Config{}, Config{})
-	ids := []uint16{9, 2, 7, 3, 8, 1}
-	var chunk []byte
-	for i, id := range ids {
-		chunk = append(chunk, wire(t, v, &packet.Publish{Topic: "t", QoS: packet.QoS(1 + i%2), PacketID: id})...)
-	}
-	evs := p.client.Recv(chunk)
-	var got []uint16
-	for _, a := range sent(t, v, evs) {
-		switch a := a.(type) {
-		case *packet.Puback:
-			got = append(got, a.PacketID)
-		case *packet.Pubrec:
-			got = append(got, a.PacketID)
-		}
-	}
-	types := sentTypes(evs)
-	if !slices.Equal(got, ids) || len(types) != len(ids) || types[0] != packet.TypePuback || types[1] != packet.TypePubrec {
-		t.Fatalf("acknowledged %v %v, want %v alternating PUBACK and PUBREC", types, got, ids)
-	}
-}
-
-// pubrelInPubrecOrder checks that the client sends its PUBRELs in the
-// order the PUBRECs arrived.
-func pubrelInPubrecOrder(t *testing.T, v packet.Version) {
-	t.Helper()
-	p := pairFor(t, v, Config{}, Config{ManualPubrec: true})
-	var ids []uint16
-	for range 4 {
-		pub := &packet.Publish{Topic: "t", QoS: 2}
-		p.send(RoleClient, pub)
-		ids = append(ids, pub.PacketID)
-	}
-	var got, want []uint16
-	var pubrecs []byte
-	for _, i := range []int{2, 0, 3, 1} {
-		pubrecs = append(pubrecs, wire(t, v, &packet.Pubrec{PacketID: ids[i]})...)
-		want = append(want, ids[i])
-	}
-	for _, r := range sentOf[*packet.Pubrel](t, v, p.client.Recv(pubrecs)) {
-		got = append(got, r.PacketID)
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("PUBREL for %v, want %v", got, want)
-	}
-}
-
 // ---- MQTT 5.0 -------------------------------------------------------------
 
 func TestCoreStatements(t *testing.T) {
 	v5 := packet.V5
-	basic := func(t *testing.T) *pair { return pairFor(t, v5, Config{}, Config{}) }
 
 	t.Run("MQTT-3.1.4-2/a CONNECT failing the server's checks closes the connection", func(t *testing.T) {
 		for _, code := range []packet.ReasonCode{packet.BadUserNameOrPassword, packet.NotAuthorized, packet.Banned, packet.ServerBusy} {
@@ -271,79 +216,9 @@ func TestCoreStatements(t *testing.T) {
 	t.Run("MQTT-3.3.1-3/DUP is set by retransmission only, not copied from the incoming PUBLISH", func(t *testing.T) {
 		dupSetByRetransmission(t, v5)
 	})
-	t.Run("MQTT-3.3.4-1/the receiver answers a PUBLISH as its QoS requires", func(t *testing.T) {
-		p := basic(t)
-		for _, side := range []*tconn[uint16]{p.server, p.client} {
-			evs := side.Recv(wire(t, v5, &packet.Publish{Topic: "t"}, &packet.Publish{Topic: "t", QoS: 1, PacketID: 3},
-				&packet.Publish{Topic: "t", QoS: 2, PacketID: 4}))
-			acks := sent(t, v5, evs)
-			if len(received(evs)) != 3 || len(acks) != 2 || acks[0].(*packet.Puback).PacketID != 3 || acks[1].(*packet.Pubrec).PacketID != 4 {
-				t.Fatalf("%v answered %v", side.Role(), acks)
-			}
-		}
-	})
 
 	t.Run("MQTT-4.1.0-1/the session state is kept while the connection is open", func(t *testing.T) {
 		stateKeptWhileConnected(t, v5)
-	})
-	t.Run("MQTT-4.3.3-3/a QoS 2 PUBLISH stays unacknowledged until PUBREC", func(t *testing.T) {
-		p := newPair(t, Config{}, Config{ManualPubrec: true})
-		p.connect(&packet.Connect{ClientID: "u", CleanStart: true, Props: property.Properties{SessionExpiry: 60}},
-			&packet.Connack{Props: property.Properties{ReceiveMaximum: 5}})
-		pub := &packet.Publish{Topic: "t", QoS: 2}
-		p.send(RoleClient, pub)
-		id := pub.PacketID
-		if p.client.InFlight() != 1 || p.client.SendQuota() != 4 {
-			t.Fatalf("in flight %d, quota %d", p.client.InFlight(), p.client.SendQuota())
-		}
-		// A PUBCOMP out of turn does not end it.
-		if evs := p.client.Recv(wire(t, v5, &packet.Pubcomp{PacketID: id})); len(released(evs)) != 0 || len(sentTypes(evs)) != 0 {
-			t.Fatalf("PUBCOMP before PUBREC: %v", evs)
-		}
-		// Across a reconnection it is the PUBLISH that is re-sent.
-		p.run(RoleClient, p.client.Closed())
-		p.server = newTestServer[uint16](Config{ManualPubrec: true})
-		p.send(RoleClient, &packet.Connect{ClientID: "u", Props: property.Properties{SessionExpiry: 60}})
-		p.packets(RoleServer)
-		p.send(RoleServer, &packet.Connack{SessionPresent: true})
-		got := p.packets(RoleServer)
-		if len(got) != 1 || got[0].(*packet.Publish).PacketID != id || !got[0].(*packet.Publish).Dup || p.client.InFlight() != 1 {
-			t.Fatalf("after reconnecting the server got %v", got)
-		}
-		// PUBREC acknowledges it: PUBREL follows.
-		evs, err := p.server.Send(&packet.Pubrec{PacketID: id})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.run(RoleServer, evs)
-		if got := p.packets(RoleServer); len(got) != 1 || got[0].(*packet.Pubrel).PacketID != id {
-			t.Fatalf("after PUBREC the server got %v", got)
-		}
-	})
-	t.Run("MQTT-4.3.3-13/the QoS 2 acknowledgements continue after the message expired", func(t *testing.T) {
-		now := time.Unix(1_000_000, 0)
-		clock := func() time.Time { return now }
-		p := newPair(t, Config{ManualPubrel: true, Clock: clock}, Config{Clock: clock})
-		p.connect(&packet.Connect{ClientID: "x", CleanStart: true}, &packet.Connack{})
-		pub := &packet.Publish{Topic: "t", QoS: 2, Props: property.Properties{MessageExpiry: 1}}
-		p.send(RoleClient, pub)
-		if got := p.packets(RoleClient); len(got) != 1 || got[0].Type() != packet.TypePubrec {
-			t.Fatalf("client got %v", got)
-		}
-		now = now.Add(time.Hour) // long past the Message Expiry Interval
-		dup := *pub
-		dup.Dup = true
-		evs := p.server.Recv(wire(t, v5, &dup))
-		if len(received(evs)) != 0 || !slices.Equal(sentTypes(evs), []packet.Type{packet.TypePubrec}) {
-			t.Fatalf("expired duplicate: %v", evs)
-		}
-		p.send(RoleClient, &packet.Pubrel{PacketID: pub.PacketID})
-		if got := p.packets(RoleClient); len(got) != 1 || got[0].Type() != packet.TypePubcomp || p.client.ids.InUse() != 0 {
-			t.Fatalf("after PUBREL the client got %v", got)
-		}
-	})
-	t.Run("MQTT-4.6.0-4/PUBREL in the order the PUBRECs arrived", func(t *testing.T) {
-		pubrelInPubrecOrder(t, v5)
 	})
 
 }

@@ -12,45 +12,6 @@ import (
 func TestStatements(t *testing.T) {
 	basic := func(t *testing.T) *pair { return pairFor(t, packet.V5, Config{}, Config{}) }
 
-	t.Run("MQTT-4.3.1-1/MQTT-4.3.2-2/MQTT-4.3.3-2/a new PUBLISH goes out with DUP 0", func(t *testing.T) {
-		p := basic(t)
-		for q := packet.QoS0; q <= packet.QoS2; q++ {
-			evs, err := p.client.Send(&packet.Publish{Topic: "t", QoS: q, Dup: q > 0})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := sentPublish(t, evs); got.Dup || got.QoS != q {
-				t.Fatalf("QoS %d: sent DUP %v QoS %d", q, got.Dup, got.QoS)
-			}
-		}
-	})
-	t.Run("MQTT-4.5.0-2/MQTT-4.6.0-2/MQTT-4.6.0-3/acknowledgements in arrival order", func(t *testing.T) {
-		p := basic(t)
-		var chunk []byte
-		want := []uint16{5, 3, 9, 4}
-		for i, id := range want {
-			chunk = append(chunk, wire(t, packet.V5, &packet.Publish{Topic: "t", QoS: packet.QoS(1 + i%2), PacketID: id})...)
-		}
-		var got []uint16
-		for _, e := range p.client.Recv(chunk) {
-			if e.Kind == EventSend {
-				switch a := e.Packet.(type) {
-				case *packet.Puback:
-					got = append(got, a.PacketID)
-				case *packet.Pubrec:
-					got = append(got, a.PacketID)
-				}
-			}
-		}
-		if len(got) != len(want) {
-			t.Fatalf("acknowledged %v, want %v", got, want)
-		}
-		for i := range want {
-			if got[i] != want[i] {
-				t.Fatalf("acknowledged %v, want %v in that order", got, want)
-			}
-		}
-	})
 	t.Run("MQTT-4.13.2-1/a failure CONNACK or DISCONNECT closes", func(t *testing.T) {
 		p := newPair(t, Config{}, Config{})
 		p.send(RoleClient, &packet.Connect{ClientID: "s", CleanStart: true})
