@@ -11,26 +11,11 @@ import (
 func TestStatements311(t *testing.T) {
 	v := packet.V311
 
-	t.Run("MQTT-3.1.0-1 in 3.1.1/first packet not CONNECT", func(t *testing.T) {
-		s := newTestServer[uint16](Config{})
-		closedWithoutAnswer(t, s.Recv(wire(t, v, &packet.Pingreq{})))
-	})
-	t.Run("MQTT-3.1.0-2 MQTT-4.8.0-1 in 3.1.1/second CONNECT", func(t *testing.T) {
-		p := pairFor(t, v, Config{}, Config{})
-		closedWithoutAnswer(t, p.server.Recv(wire(t, v, &packet.Connect{ClientID: "c"})))
-	})
 	t.Run("MQTT-3.1.4-1 in 3.1.1/malformed CONNECT closes without CONNACK", func(t *testing.T) {
 		s := newTestServer[uint16](Config{})
 		bad := wire(t, v, &packet.Connect{ClientID: "c", CleanStart: true})
 		bad[9] |= 0x01 // the reserved Connect Flag
 		closedWithoutAnswer(t, s.Recv(bad))
-	})
-	t.Run("MQTT-3.2.0-1 in 3.1.1/CONNACK first", func(t *testing.T) {
-		p := newPair(t, Config{Version: v}, Config{})
-		p.send(RoleClient, &packet.Connect{ClientID: "c", CleanStart: true})
-		if _, err := p.server.Send(&packet.Publish{Topic: "t"}); err != ErrState {
-			t.Fatalf("PUBLISH before CONNACK: %v", err)
-		}
 	})
 	t.Run("MQTT-3.2.2-4 MQTT-3.2.2-5 in 3.1.1/refusing CONNACK", func(t *testing.T) {
 		p := newPair(t, Config{Version: v}, Config{})
@@ -54,16 +39,6 @@ func TestStatements311(t *testing.T) {
 			if pub := g.(*packet.Publish); pub.PacketID != ids[i] || !pub.Dup {
 				t.Fatalf("re-sent #%d: id %d DUP %v, want id %d DUP", i, pub.PacketID, pub.Dup, ids[i])
 			}
-		}
-	})
-	t.Run("MQTT-3.14.4-1 MQTT-3.14.4-2 in 3.1.1/after DISCONNECT", func(t *testing.T) {
-		p := pairFor(t, v, Config{}, Config{})
-		evs, err := p.client.Send(&packet.Disconnect{})
-		if err != nil || indexOf(evs, EventClose) < 0 {
-			t.Fatalf("DISCONNECT: %v, %v", evs, err)
-		}
-		if _, err := p.client.Send(&packet.Pingreq{}); err != ErrState {
-			t.Fatalf("a packet after DISCONNECT: %v", err)
 		}
 	})
 }
