@@ -167,29 +167,6 @@ func TestDisconnectSessionExpiryRules(t *testing.T) {
 	}
 }
 
-// The will travels in CONNECT for the broker to act on: its topic, payload,
-// QoS, retain flag and properties (Will Delay Interval among them) reach the
-// server application intact (MQTT-3.1.2-7, MQTT-3.1.2-9), and DISCONNECT
-// 0x04 (disconnect with will) reaches it too.
-func TestWillCarriedToTheServer(t *testing.T) {
-	p := newPair(t, Config{}, Config{})
-	will := packet.Will{Topic: "clients/c/status", QoS: packet.QoS1, Retain: true, Payload: []byte("gone"),
-		Props: property.Properties{WillDelay: 30, ContentType: "text/plain", MessageExpiry: 3600}}
-	p.send(RoleClient, &packet.Connect{ClientID: "c", CleanStart: true, Will: will})
-	got := p.packets(RoleServer)[0].(*packet.Connect)
-	if got.Will.Topic != will.Topic || got.Will.QoS != will.QoS || !got.Will.Retain ||
-		string(got.Will.Payload) != "gone" || got.Will.Props.WillDelay != 30 ||
-		got.Will.Props.ContentType != "text/plain" || got.Will.Props.MessageExpiry != 3600 {
-		t.Fatalf("MQTT-3.1.2-7, MQTT-3.1.2-9: server got will %+v", got.Will)
-	}
-	p.send(RoleServer, &packet.Connack{})
-	p.send(RoleClient, &packet.Disconnect{Reason: packet.DisconnectWithWillMessage})
-	d := p.packets(RoleServer)
-	if len(d) != 1 || d[0].(*packet.Disconnect).Reason != packet.DisconnectWithWillMessage || !p.closed[RoleServer] {
-		t.Fatalf("server got %v, closed %v", d, p.closed[RoleServer])
-	}
-}
-
 // A broker's server Connection learns the client from its CONNECT, imports
 // that client's session, and resumes it with CONNACK Session Present 1.
 func TestServerImportsSessionAfterConnect(t *testing.T) {

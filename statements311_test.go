@@ -11,23 +11,6 @@ import (
 func TestStatements311(t *testing.T) {
 	v := packet.V311
 
-	t.Run("MQTT-3.1.4-1 in 3.1.1/malformed CONNECT closes without CONNACK", func(t *testing.T) {
-		s := newTestServer[uint16](Config{})
-		bad := wire(t, v, &packet.Connect{ClientID: "c", CleanStart: true})
-		bad[9] |= 0x01 // the reserved Connect Flag
-		closedWithoutAnswer(t, s.Recv(bad))
-	})
-	t.Run("MQTT-3.2.2-4 MQTT-3.2.2-5 in 3.1.1/refusing CONNACK", func(t *testing.T) {
-		p := newPair(t, Config{Version: v}, Config{})
-		p.send(RoleClient, &packet.Connect{ClientID: "c"})
-		if _, err := p.server.Send(&packet.Connack{SessionPresent: true, Reason: packet.RefusedNotAuthorized}); err == nil {
-			t.Fatal("CONNACK with a return code and Session Present 1 was sent")
-		}
-		p.send(RoleServer, &packet.Connack{Reason: packet.RefusedNotAuthorized})
-		if !p.closed[RoleServer] {
-			t.Fatal("the server did not close after a refusing CONNACK")
-		}
-	})
 	t.Run("MQTT-4.4.0-1 MQTT-4.6.0-1 MQTT-3.3.1-1 MQTT-2.3.1-3 in 3.1.1/re-sent in order, same identifiers, DUP", func(t *testing.T) {
 		p, ids := sessionPair(t, v)
 		reconnect(p, true)
