@@ -11,8 +11,8 @@ import (
 
 // The test harness: tconn, a Connection whose calls return their events;
 // link, two of them joined in memory, on which pair (delivery at once,
-// events recorded), sessLink (session_rules_test.go: delivery by hand) and
-// the model tests (their sides below) are built. Helpers that read events
+// events recorded), sessLink (delivery by hand) and the model tests (their
+// sides at the end) are built. Helpers that read events
 // and set up connections are in helpers_test.go.
 
 // ---- one Connection -------------------------------------------------------
@@ -303,6 +303,133 @@ func (p *pair) connect(c *packet.Connect, a *packet.Connack) {
 		p.t.Fatalf("states after handshake: client %v, server %v", p.client.State(), p.server.State())
 	}
 	p.packets(RoleClient)
+}
+
+// ---- sessLink: a link delivered by hand -----------------------------------
+
+// sessLink drives a client and a server by hand: a link whose pipes are
+// delivered when the test says, and can be lost.
+type sessLink struct {
+	t *testing.T
+	link[uint16]
+	recorder
+	sent      map[Role][]string       // what each side sent: "PUBLISH 1 dup", "PUBREL 2", ...
+	delivered map[Role]map[string]int // payloads delivered to each side
+}
+
+func newSessLink(t *testing.T, ccfg, scfg Config) *sessLink {
+	l := &sessLink{t: t, recorder: newRecorder(), sent: map[Role][]string{},
+		delivered: map[Role]map[string]int{RoleClient: {}, RoleServer: {}}}
+	l.client, l.server = newTestClient[uint16](ccfg), newTestServer[uint16](scfg)
+	l.observe = l.note
+	return l
+}
+
+func (l *sessLink) note(i int, evs []Event[uint16]) {
+	r := roles[i]
+	for _, e := range evs {
+		switch e.Kind {
+		case EventSend:
+			l.sent[r] = append(l.sent[r], describe(e.Packet))
+		case EventPacket:
+			if p, ok := e.Packet.(*packet.Publish); ok {
+				l.delivered[r][string(p.Payload)]++
+			}
+		}
+	}
+	l.record(r, evs)
+}
+
+func (l *sessLink) send(r Role, p packet.Packet) {
+	l.t.Helper()
+	evs, err := l.at(sideOf(r)).Send(p)
+	if err != nil {
+		l.t.Fatalf("%v Send(%v): %v", r, p.Type(), err)
+	}
+	l.take(sideOf(r), evs)
+}
+
+// deliverToServer delivers what the client sent, and loses the answers.
+func (l *sessLink) deliverToServer() {
+	l.deliver(0, len(l.pipes[0]))
+	l.pipes[1] = nil
+}
+
+// cut loses what is in flight and closes both sides; the server's session
+// moves to a new server Connection, as in a broker.
+func (l *sessLink) cut(scfg Config) {
+	l.t.Helper()
+	l.pipes = [2][]byte{}
+	l.take(0, l.client.Closed())
+	l.take(1, l.server.Closed())
+	data := l.server.ExportSession()
+	l.server = newTestServer[uint16](scfg)
+	if err := l.server.ImportSession(data); err != nil {
+		l.t.Fatalf("server import: %v", err)
+	}
+}
+
+func (l *sessLink) connect(clean, present bool, expiry uint32, serverRecvMax uint16) {
+	l.t.Helper()
+	c := &packet.Connect{ClientID: "sess", CleanStart: clean}
+	a := &packet.Connack{SessionPresent: present}
+	if l.client.Version() == packet.V5 {
+		c.Props.SessionExpiry = expiry
+		a.Props.ReceiveMaximum = serverRecvMax
+	}
+	l.send(RoleClient, c)
+	l.flush()
+	l.send(RoleServer, a)
+	l.deliver(1, len(l.pipes[1])) // the CONNACK, and what the server re-sends
+}
+
+// reset forgets the events and sends recorded so far.
+func (l *sessLink) reset() {
+	l.got, l.sent = map[Role][]Event[uint16]{}, map[Role][]string{}
+}
+
+func (l *sessLink) count(r Role, k EventKind) int { return count(l.got[r], k) }
+
+// describe names a sent packet for comparisons.
+func describe(p packet.Packet) string {
+	switch p := p.(type) {
+	case *packet.Publish:
+		s := fmt.Sprintf("PUBLISH %d %s", p.PacketID, p.Payload)
+		if p.Dup {
+			s += " dup"
+		}
+		return s
+	case *packet.Pubrel:
+		return fmt.Sprintf("PUBREL %d", p.PacketID)
+	case *packet.Puback:
+		return fmt.Sprintf("PUBACK %d", p.PacketID)
+	case *packet.Pubrec:
+		return fmt.Sprintf("PUBREC %d", p.PacketID)
+	case *packet.Pubcomp:
+		return fmt.Sprintf("PUBCOMP %d", p.PacketID)
+	}
+	return p.Type().String()
+}
+
+// restartClient replaces the client by a new Connection importing its
+// export (a process restart).
+func (l *sessLink) restartClient(cfg Config) {
+	l.t.Helper()
+	data := l.client.ExportSession()
+	l.client = newTestClient[uint16](cfg)
+	if err := l.client.ImportSession(data); err != nil {
+		l.t.Fatalf("client import: %v", err)
+	}
+}
+
+func (l *sessLink) idsFree() {
+	l.t.Helper()
+	for _, c := range []*tconn[uint16]{l.client, l.server} {
+		if c.ids.InUse() != 0 || c.outbound.Len() != 0 || c.inbound.Len() != 0 || len(c.queue) != 0 {
+			l.t.Fatalf("%v: ids %d, outbound %v, inbound %v, queue %d after the flows", c.role,
+				c.ids.InUse(), c.outbound, c.inbound, len(c.queue))
+		}
+	}
 }
 
 // ---- the sides of the model tests -----------------------------------------

@@ -579,3 +579,18 @@ func TestQoSStatementsV311(t *testing.T) {
 		pubrelInPubrecOrder(t, v)
 	})
 }
+
+func TestInFlightCountsUnfinishedPublishes(t *testing.T) {
+	p := newPair(t, Config{}, Config{ManualPuback: true, ManualPubrec: true})
+	p.connect(&packet.Connect{ClientID: "f", CleanStart: true}, &packet.Connack{})
+	p.send(RoleClient, &packet.Publish{Topic: "t", QoS: 1})
+	p.send(RoleClient, &packet.Publish{Topic: "t", QoS: 2})
+	p.send(RoleClient, &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "t"}}})
+	if n := p.client.InFlight(); n != 2 {
+		t.Fatalf("InFlight = %d, want 2 (a SUBSCRIBE is not a PUBLISH)", n)
+	}
+	p.send(RoleServer, &packet.Puback{PacketID: 1})
+	if n := p.client.InFlight(); n != 1 {
+		t.Fatalf("InFlight after PUBACK = %d, want 1", n)
+	}
+}
