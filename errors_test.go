@@ -11,7 +11,8 @@ import (
 
 // The Connection's errors: what the peer broke is a *PeerError, printed as
 // the Connection's ("mqtt: ...") and matched like the codec's errors; what
-// the caller asked wrongly is a sentinel with one meaning.
+// the caller asked wrongly is a sentinel with one meaning. And how events
+// and roles print.
 
 // peerErrors are the Connection's own findings, one per rule.
 var peerErrors = []*PeerError{
@@ -77,6 +78,16 @@ func TestRoleString(t *testing.T) {
 	for r, want := range map[Role]string{RoleClient: "client", RoleServer: "server", 0: "Role(0)", 7: "Role(7)"} {
 		if r.String() != want {
 			t.Errorf("Role(%d).String() = %q, want %q", byte(r), r.String(), want)
+		}
+	}
+}
+
+func TestRulesEventStrings(t *testing.T) {
+	// Event.String is what a trace prints; it must not panic on any kind.
+	for k := EventKind(0); k < 10; k++ {
+		e := Event[uint16]{Kind: k, Err: errors.New("x"), Packet: &packet.Pingreq{}}
+		if s := e.String(); s == "" || strings.Contains(s, "%!") {
+			t.Fatalf("%d: %q", k, s)
 		}
 	}
 }

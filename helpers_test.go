@@ -12,7 +12,21 @@ import (
 	"github.com/mqttcore/mqtt/property"
 )
 
-// Helpers shared by the tests of every protocol area: encoding what a peer
+// The tests are grouped by protocol area, one file each (receive_maximum,
+// keepalive, topic_alias, framing, packet_size, packet_ids, qos_flows,
+// connect, clientid, states, session_resume, session_lifetime, ...),
+// whatever their technique: table tests of the rules, tests between two
+// Connections joined in memory, the hostile client, regression tests, and
+// the statement tables (Test<Area>Statements, and Test<Area>StatementsV311
+// under the 3.1.1 numbers). The rapid models have files of their own.
+//
+// Each case that checks a normative statement names it (MQTT-x.y.z-n, the
+// ids of ../shared/spec/*.tsv; the version is in the case name where both
+// have the statement), and CONFORMANCE.md is built from those names
+// (internal/cmd/conformance). Rules without a numbered statement are named
+// after the section (sec2.1.2/...).
+//
+// This file has the helpers shared by the areas: encoding what a peer
 // sends, reading the events a call returns, setting up a connected client
 // or server, and snapshots of a Connection's state. The Connection
 // wrappers and the in-memory links are in harness_test.go.
@@ -282,6 +296,26 @@ func clientConn(tb testing.TB, v packet.Version, cfg Config, connect *packet.Con
 		tb.Fatalf("client %v after CONNACK: %v", c.State(), evs)
 	}
 	return c, evs
+}
+
+// The limits of the hostile client of the TestHostile* tests (in the files
+// of their protocol areas; bounds_test.go says how they measure memory).
+const (
+	hostileMax       = 4 << 10 // Config.MaxPacketSize and the Maximum Packet Size announced
+	hostileRecvMax   = 8       // the server's Receive Maximum
+	hostileAliasMax  = 8       // the server's Topic Alias Maximum
+	hostileKeepAlive = 2       // the client's Keep Alive, in seconds
+	hostileConns     = 100     // connections held at once to measure memory
+)
+
+// hostileServer returns a server that accepted a client of version v under
+// the limits above.
+func hostileServer(tb testing.TB, v packet.Version) *tconn[uint16] {
+	tb.Helper()
+	return serverConn(tb, v, Config{MaxPacketSize: hostileMax},
+		connectFor(v, hostileKeepAlive, property.Properties{}),
+		connackFor(v, property.Properties{MaximumPacketSize: hostileMax,
+			ReceiveMaximum: hostileRecvMax, TopicAliasMaximum: hostileAliasMax}))
 }
 
 // ---- snapshots ------------------------------------------------------------
