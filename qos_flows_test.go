@@ -379,6 +379,21 @@ func TestRegressionManualPubrelWithErrorLeaksIDAndQuota(t *testing.T) {
 	}
 }
 
+func TestInFlightCountsUnfinishedPublishes(t *testing.T) {
+	p := newPair(t, Config{}, Config{ManualPuback: true, ManualPubrec: true})
+	p.connect(&packet.Connect{ClientID: "f", CleanStart: true}, &packet.Connack{})
+	p.send(RoleClient, &packet.Publish{Topic: "t", QoS: 1})
+	p.send(RoleClient, &packet.Publish{Topic: "t", QoS: 2})
+	p.send(RoleClient, &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "t"}}})
+	if n := p.client.InFlight(); n != 2 {
+		t.Fatalf("InFlight = %d, want 2 (a SUBSCRIBE is not a PUBLISH)", n)
+	}
+	p.send(RoleServer, &packet.Puback{PacketID: 1})
+	if n := p.client.InFlight(); n != 1 {
+		t.Fatalf("InFlight after PUBACK = %d, want 1", n)
+	}
+}
+
 // acksInArrivalOrder checks that the client acknowledges every PUBLISH,
 // QoS 1 with PUBACK and QoS 2 with PUBREC, in the order they arrived,
 // whether or not the application does anything with them.
@@ -578,19 +593,4 @@ func TestQoSStatementsV311(t *testing.T) {
 	t.Run("MQTT-4.6.0-4 3.1.1/PUBREL in the order the PUBRECs arrived", func(t *testing.T) {
 		pubrelInPubrecOrder(t, v)
 	})
-}
-
-func TestInFlightCountsUnfinishedPublishes(t *testing.T) {
-	p := newPair(t, Config{}, Config{ManualPuback: true, ManualPubrec: true})
-	p.connect(&packet.Connect{ClientID: "f", CleanStart: true}, &packet.Connack{})
-	p.send(RoleClient, &packet.Publish{Topic: "t", QoS: 1})
-	p.send(RoleClient, &packet.Publish{Topic: "t", QoS: 2})
-	p.send(RoleClient, &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "t"}}})
-	if n := p.client.InFlight(); n != 2 {
-		t.Fatalf("InFlight = %d, want 2 (a SUBSCRIBE is not a PUBLISH)", n)
-	}
-	p.send(RoleServer, &packet.Puback{PacketID: 1})
-	if n := p.client.InFlight(); n != 1 {
-		t.Fatalf("InFlight after PUBACK = %d, want 1", n)
-	}
 }

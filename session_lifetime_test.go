@@ -14,49 +14,6 @@ import (
 // CONNECT, CONNACK and DISCONNECT), what a session that ends with its
 // connection releases, the offline queue and the Message Expiry Interval.
 
-// stateKeptWhileConnected checks that a session that ends with the
-// network connection (clean start, no expiry) keeps its state for as long
-// as the connection is open: unacknowledged PUBLISH packets in both
-// directions and the QoS 2 duplicate detection survive any amount of other
-// traffic, and finish normally.
-func stateKeptWhileConnected(t *testing.T, v packet.Version) {
-	t.Helper()
-	p := pairFor(t, v, Config{}, Config{ManualPuback: true, ManualPubrec: true, ManualPubrel: true})
-	q1, q2 := &packet.Publish{Topic: "a", QoS: 1}, &packet.Publish{Topic: "a", QoS: 2}
-	p.send(RoleClient, q1)
-	p.send(RoleClient, q2)
-	s2 := &packet.Publish{Topic: "b", QoS: 2}
-	p.send(RoleServer, s2) // the client answers PUBREC and awaits PUBREL
-	for i := 0; i < 50; i++ {
-		p.send(RoleClient, &packet.Publish{Topic: "c"})
-		p.send(RoleServer, &packet.Publish{Topic: "c"})
-		p.run(RoleClient, p.client.TimerFired(TimerPing))
-		sub := &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "x/#"}}}
-		p.send(RoleClient, sub)
-		p.send(RoleServer, &packet.Suback{PacketID: sub.PacketID, Reasons: []packet.ReasonCode{0}})
-	}
-	if p.closed[RoleClient] || p.closed[RoleServer] || p.client.InFlight() != 2 || p.server.InFlight() != 1 {
-		t.Fatalf("closed %v, in flight %d and %d", p.closed, p.client.InFlight(), p.server.InFlight())
-	}
-	refused(t, p.client, &packet.Publish{Topic: "a", QoS: 1, PacketID: q1.PacketID}, ErrIDInUse)
-	evs := p.client.Recv(wire(t, v, &packet.Publish{Topic: "b", QoS: 2, PacketID: s2.PacketID, Dup: true}))
-	if len(received(evs)) != 0 || !slices.Equal(sentTypes(evs), []packet.Type{packet.TypePubrec}) {
-		t.Fatalf("duplicate QoS 2 PUBLISH: %v", evs)
-	}
-	p.packets(RoleClient)
-	p.packets(RoleServer)
-	p.send(RoleServer, &packet.Puback{PacketID: q1.PacketID})
-	p.send(RoleServer, &packet.Pubrec{PacketID: q2.PacketID})
-	p.send(RoleServer, &packet.Pubrel{PacketID: s2.PacketID})
-	if p.client.InFlight() != 0 || p.server.InFlight() != 0 || p.client.ids.InUse() != 0 || p.server.ids.InUse() != 0 {
-		t.Fatalf("after the acknowledgements: in flight %d and %d", p.client.InFlight(), p.server.InFlight())
-	}
-	got := p.packets(RoleServer)
-	if len(got) != 2 || got[0].Type() != packet.TypePubrel || got[1].Type() != packet.TypePubcomp {
-		t.Fatalf("server received %v, want the PUBREL and PUBCOMP", got)
-	}
-}
-
 func TestCleanSessionReleasesOnClose(t *testing.T) {
 	p := newPair(t, Config{}, Config{ManualPuback: true})
 	p.connect(&packet.Connect{ClientID: "c", CleanStart: true}, &packet.Connack{})
@@ -295,6 +252,49 @@ func testMessageExpiryOnResend(t *testing.T) {
 	}
 	if expired != 1 {
 		t.Errorf("MQTT-3.3.2-5: %d queued messages dropped as expired, want 1", expired)
+	}
+}
+
+// stateKeptWhileConnected checks that a session that ends with the
+// network connection (clean start, no expiry) keeps its state for as long
+// as the connection is open: unacknowledged PUBLISH packets in both
+// directions and the QoS 2 duplicate detection survive any amount of other
+// traffic, and finish normally.
+func stateKeptWhileConnected(t *testing.T, v packet.Version) {
+	t.Helper()
+	p := pairFor(t, v, Config{}, Config{ManualPuback: true, ManualPubrec: true, ManualPubrel: true})
+	q1, q2 := &packet.Publish{Topic: "a", QoS: 1}, &packet.Publish{Topic: "a", QoS: 2}
+	p.send(RoleClient, q1)
+	p.send(RoleClient, q2)
+	s2 := &packet.Publish{Topic: "b", QoS: 2}
+	p.send(RoleServer, s2) // the client answers PUBREC and awaits PUBREL
+	for i := 0; i < 50; i++ {
+		p.send(RoleClient, &packet.Publish{Topic: "c"})
+		p.send(RoleServer, &packet.Publish{Topic: "c"})
+		p.run(RoleClient, p.client.TimerFired(TimerPing))
+		sub := &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "x/#"}}}
+		p.send(RoleClient, sub)
+		p.send(RoleServer, &packet.Suback{PacketID: sub.PacketID, Reasons: []packet.ReasonCode{0}})
+	}
+	if p.closed[RoleClient] || p.closed[RoleServer] || p.client.InFlight() != 2 || p.server.InFlight() != 1 {
+		t.Fatalf("closed %v, in flight %d and %d", p.closed, p.client.InFlight(), p.server.InFlight())
+	}
+	refused(t, p.client, &packet.Publish{Topic: "a", QoS: 1, PacketID: q1.PacketID}, ErrIDInUse)
+	evs := p.client.Recv(wire(t, v, &packet.Publish{Topic: "b", QoS: 2, PacketID: s2.PacketID, Dup: true}))
+	if len(received(evs)) != 0 || !slices.Equal(sentTypes(evs), []packet.Type{packet.TypePubrec}) {
+		t.Fatalf("duplicate QoS 2 PUBLISH: %v", evs)
+	}
+	p.packets(RoleClient)
+	p.packets(RoleServer)
+	p.send(RoleServer, &packet.Puback{PacketID: q1.PacketID})
+	p.send(RoleServer, &packet.Pubrec{PacketID: q2.PacketID})
+	p.send(RoleServer, &packet.Pubrel{PacketID: s2.PacketID})
+	if p.client.InFlight() != 0 || p.server.InFlight() != 0 || p.client.ids.InUse() != 0 || p.server.ids.InUse() != 0 {
+		t.Fatalf("after the acknowledgements: in flight %d and %d", p.client.InFlight(), p.server.InFlight())
+	}
+	got := p.packets(RoleServer)
+	if len(got) != 2 || got[0].Type() != packet.TypePubrel || got[1].Type() != packet.TypePubcomp {
+		t.Fatalf("server received %v, want the PUBREL and PUBCOMP", got)
 	}
 }
 

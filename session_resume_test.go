@@ -373,113 +373,6 @@ func TestRegressionCleanStartResendsQueuedInflight(t *testing.T) {
 	}
 }
 
-// cleanStartProcessed checks that a server discards the session a
-// CONNECT with a clean start replaces, and resumes it otherwise. The
-// session holds a QoS 1 PUBLISH the client did not acknowledge and a QoS
-// 2 PUBLISH from the client awaiting PUBREL.
-func cleanStartProcessed(t *testing.T, v packet.Version) {
-	t.Helper()
-	for _, clean := range []bool{false, true} {
-		connect := &packet.Connect{ClientID: "s"}
-		if v == packet.V5 {
-			connect.CleanStart, connect.Props.SessionExpiry = true, 60
-		}
-		s := newTestServer[uint16](Config{})
-		s.Recv(wire(t, v, connect))
-		if _, err := s.Send(&packet.Connack{}); err != nil {
-			t.Fatal(err)
-		}
-		out := &packet.Publish{Topic: "out", QoS: 1}
-		if _, err := s.Send(out); err != nil {
-			t.Fatal(err)
-		}
-		in := &packet.Publish{Topic: "in", QoS: 2, PacketID: 40}
-		if got := sentTypes(s.Recv(wire(t, v, in))); !slices.Equal(got, []packet.Type{packet.TypePubrec}) {
-			t.Fatalf("QoS 2 PUBLISH answered with %v", got)
-		}
-		s.Closed()
-
-		again := &packet.Connect{ClientID: "s", CleanStart: clean}
-		if v == packet.V5 {
-			again.Props.SessionExpiry = 60
-		}
-		evs := s.Recv(wire(t, v, again))
-		dropped := count(evs, EventDropped) == 1 && slices.Equal(released(evs), []uint16{out.PacketID})
-		if dropped != clean {
-			t.Fatalf("clean start %v: events %v", clean, evs)
-		}
-		if clean {
-			refused(t, s, &packet.Connack{SessionPresent: true}, ErrSessionPresent)
-		}
-		evs, err := s.Send(&packet.Connack{SessionPresent: !clean})
-		if err != nil {
-			t.Fatal(err)
-		}
-		resent := sentOf[*packet.Publish](t, v, evs)
-		if clean && len(resent) != 0 || !clean && (len(resent) != 1 || resent[0].PacketID != out.PacketID || !resent[0].Dup) {
-			t.Fatalf("clean start %v: re-sent %v", clean, resent)
-		}
-		// The client's QoS 2 PUBLISH again: a duplicate of a message
-		// already received in the old session, a new one in a new session.
-		in.Dup = true
-		evs = s.Recv(wire(t, v, in))
-		if delivered := len(received(evs)) == 1; delivered != clean {
-			t.Fatalf("clean start %v: the old QoS 2 identifier: %v", clean, evs)
-		}
-	}
-}
-
-// dupSetByRetransmission checks that the DUP flag of a PUBLISH the server
-// forwards says only whether the server itself is re-sending it: 0 when
-// forwarded, even if it arrived with DUP 1, and 1 when re-sent after a
-// reconnection, even if it arrived with DUP 0.
-func dupSetByRetransmission(t *testing.T, v packet.Version) {
-	t.Helper()
-	connect := &packet.Connect{ClientID: "d"}
-	if v == packet.V5 {
-		connect.CleanStart, connect.Props.SessionExpiry = true, 60
-	}
-	p := newPair(t, Config{Version: v, ManualPuback: true}, Config{})
-	p.connect(connect, &packet.Connack{})
-	var ids []uint16
-	for i, dup := range []bool{true, false} {
-		evs := p.server.Recv(wire(t, v, &packet.Publish{Topic: "t", QoS: 1, PacketID: uint16(50 + i), Dup: dup}))
-		in := received(evs)[0].(*packet.Publish)
-		if in.Dup != dup {
-			t.Fatalf("received DUP %v, sent %v", in.Dup, dup)
-		}
-		fwd := in.Clone()
-		fwd.PacketID = 0
-		evs, err := p.server.Send(fwd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if out := sentOf[*packet.Publish](t, v, evs); len(out) != 1 || out[0].Dup {
-			t.Fatalf("forwarded a PUBLISH that arrived with DUP %v: %v", dup, out)
-		}
-		ids = append(ids, fwd.PacketID)
-		p.run(RoleServer, evs)
-	}
-	p.run(RoleClient, p.client.Closed())
-	p.run(RoleServer, p.server.Closed())
-	connect.CleanStart = false
-	p.send(RoleClient, connect)
-	p.packets(RoleServer)
-	evs, err := p.server.Send(&packet.Connack{SessionPresent: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	again := sentOf[*packet.Publish](t, v, evs)
-	if len(again) != 2 {
-		t.Fatalf("re-sent %v", again)
-	}
-	for i, q := range again {
-		if !q.Dup || q.PacketID != ids[i] {
-			t.Fatalf("re-sent #%d: DUP %v id %d, want DUP and id %d", i, q.Dup, q.PacketID, ids[i])
-		}
-	}
-}
-
 // A broker's server Connection learns the client from its CONNECT, imports
 // that client's session, and resumes it with CONNACK Session Present 1.
 func TestServerImportsSessionAfterConnect(t *testing.T) {
@@ -624,6 +517,113 @@ func TestStoredMessageTooLargeForNewConnection(t *testing.T) {
 	}
 	if !dropped || !released {
 		t.Fatalf("MQTT-3.2.2-15: no EventDropped (too large) and EventIDReleased for the big message: %v", p.got[RoleClient])
+	}
+}
+
+// cleanStartProcessed checks that a server discards the session a
+// CONNECT with a clean start replaces, and resumes it otherwise. The
+// session holds a QoS 1 PUBLISH the client did not acknowledge and a QoS
+// 2 PUBLISH from the client awaiting PUBREL.
+func cleanStartProcessed(t *testing.T, v packet.Version) {
+	t.Helper()
+	for _, clean := range []bool{false, true} {
+		connect := &packet.Connect{ClientID: "s"}
+		if v == packet.V5 {
+			connect.CleanStart, connect.Props.SessionExpiry = true, 60
+		}
+		s := newTestServer[uint16](Config{})
+		s.Recv(wire(t, v, connect))
+		if _, err := s.Send(&packet.Connack{}); err != nil {
+			t.Fatal(err)
+		}
+		out := &packet.Publish{Topic: "out", QoS: 1}
+		if _, err := s.Send(out); err != nil {
+			t.Fatal(err)
+		}
+		in := &packet.Publish{Topic: "in", QoS: 2, PacketID: 40}
+		if got := sentTypes(s.Recv(wire(t, v, in))); !slices.Equal(got, []packet.Type{packet.TypePubrec}) {
+			t.Fatalf("QoS 2 PUBLISH answered with %v", got)
+		}
+		s.Closed()
+
+		again := &packet.Connect{ClientID: "s", CleanStart: clean}
+		if v == packet.V5 {
+			again.Props.SessionExpiry = 60
+		}
+		evs := s.Recv(wire(t, v, again))
+		dropped := count(evs, EventDropped) == 1 && slices.Equal(released(evs), []uint16{out.PacketID})
+		if dropped != clean {
+			t.Fatalf("clean start %v: events %v", clean, evs)
+		}
+		if clean {
+			refused(t, s, &packet.Connack{SessionPresent: true}, ErrSessionPresent)
+		}
+		evs, err := s.Send(&packet.Connack{SessionPresent: !clean})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resent := sentOf[*packet.Publish](t, v, evs)
+		if clean && len(resent) != 0 || !clean && (len(resent) != 1 || resent[0].PacketID != out.PacketID || !resent[0].Dup) {
+			t.Fatalf("clean start %v: re-sent %v", clean, resent)
+		}
+		// The client's QoS 2 PUBLISH again: a duplicate of a message
+		// already received in the old session, a new one in a new session.
+		in.Dup = true
+		evs = s.Recv(wire(t, v, in))
+		if delivered := len(received(evs)) == 1; delivered != clean {
+			t.Fatalf("clean start %v: the old QoS 2 identifier: %v", clean, evs)
+		}
+	}
+}
+
+// dupSetByRetransmission checks that the DUP flag of a PUBLISH the server
+// forwards says only whether the server itself is re-sending it: 0 when
+// forwarded, even if it arrived with DUP 1, and 1 when re-sent after a
+// reconnection, even if it arrived with DUP 0.
+func dupSetByRetransmission(t *testing.T, v packet.Version) {
+	t.Helper()
+	connect := &packet.Connect{ClientID: "d"}
+	if v == packet.V5 {
+		connect.CleanStart, connect.Props.SessionExpiry = true, 60
+	}
+	p := newPair(t, Config{Version: v, ManualPuback: true}, Config{})
+	p.connect(connect, &packet.Connack{})
+	var ids []uint16
+	for i, dup := range []bool{true, false} {
+		evs := p.server.Recv(wire(t, v, &packet.Publish{Topic: "t", QoS: 1, PacketID: uint16(50 + i), Dup: dup}))
+		in := received(evs)[0].(*packet.Publish)
+		if in.Dup != dup {
+			t.Fatalf("received DUP %v, sent %v", in.Dup, dup)
+		}
+		fwd := in.Clone()
+		fwd.PacketID = 0
+		evs, err := p.server.Send(fwd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out := sentOf[*packet.Publish](t, v, evs); len(out) != 1 || out[0].Dup {
+			t.Fatalf("forwarded a PUBLISH that arrived with DUP %v: %v", dup, out)
+		}
+		ids = append(ids, fwd.PacketID)
+		p.run(RoleServer, evs)
+	}
+	p.run(RoleClient, p.client.Closed())
+	p.run(RoleServer, p.server.Closed())
+	connect.CleanStart = false
+	p.send(RoleClient, connect)
+	p.packets(RoleServer)
+	evs, err := p.server.Send(&packet.Connack{SessionPresent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := sentOf[*packet.Publish](t, v, evs)
+	if len(again) != 2 {
+		t.Fatalf("re-sent %v", again)
+	}
+	for i, q := range again {
+		if !q.Dup || q.PacketID != ids[i] {
+			t.Fatalf("re-sent #%d: DUP %v id %d, want DUP and id %d", i, q.Dup, q.PacketID, ids[i])
+		}
 	}
 }
 
