@@ -514,6 +514,19 @@ func drainPipes(rt *rapid.T, m pipeModel) {
 	rt.Fatalf("the pipe never drains")
 }
 
+// checkWidths is a rapid check whose runs draw the identifier width
+// (drawWide) and run narrow or wide.
+func checkWidths(t *testing.T, narrow, wide func(*rapid.T)) {
+	t.Helper()
+	rapid.Check(t, func(rt *rapid.T) {
+		if drawWide(rt) {
+			wide(rt)
+		} else {
+			narrow(rt)
+		}
+	})
+}
+
 // drawWide draws the identifier width of a model run: true for
 // Connection[uint32], the 4-byte extension.
 func drawWide(rt *rapid.T) bool { return rapid.Bool().Draw(rt, "uint32 identifiers") }

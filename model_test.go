@@ -27,15 +27,7 @@ import (
 // Each run draws the identifier width, Connection[uint16] or the 4-byte
 // Connection[uint32], and where each side's identifiers start (see
 // drawLastID); the invariants are the same for both widths.
-func TestModelPipe(t *testing.T) {
-	rapid.Check(t, func(rt *rapid.T) {
-		if drawWide(rt) {
-			runModelPipe[uint32](rt)
-		} else {
-			runModelPipe[uint16](rt)
-		}
-	})
-}
+func TestModelPipe(t *testing.T) { checkWidths(t, runModelPipe[uint16], runModelPipe[uint32]) }
 
 func runModelPipe[ID packetid.ID](rt *rapid.T) {
 	v := rapid.SampledFrom([]packet.Version{packet.V311, packet.V5}).Draw(rt, "version")

@@ -21,13 +21,7 @@ import (
 // identifier width and where the clients' identifiers start, as the model
 // tests do.
 func TestRestartIsInvisible(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) {
-		if drawWide(t) {
-			runRestartIsInvisible[uint32](t)
-		} else {
-			runRestartIsInvisible[uint16](t)
-		}
-	})
+	checkWidths(t, runRestartIsInvisible[uint16], runRestartIsInvisible[uint32])
 }
 
 func runRestartIsInvisible[ID packetid.ID](t *rapid.T) {
