@@ -10,6 +10,10 @@ import (
 	"github.com/mqttcore/mqtt/property"
 )
 
+// Enhanced authentication (section 4.12): the AUTH exchange before CONNACK
+// and the re-authentication after it, carried by the Connection between
+// two applications, and the rules it enforces on both.
+
 // A SCRAM-like challenge/response: the client proves it knows the password
 // by an HMAC over both nonces, the server proves it too, and neither sends
 // the password. The Connection carries the steps and enforces the rules;
@@ -98,7 +102,7 @@ func TestAuthenticationRules(t *testing.T) {
 			t.Fatalf("client: %v", err)
 		}
 		// A server receiving one disconnects with a protocol error.
-		evs := p.server.Recv(mustEncode(t, authWith("x", packet.ReAuthenticate)))
+		evs := p.server.Recv(wire(t, packet.V5, authWith("x", packet.ReAuthenticate)))
 		if code := disconnectCode(evs); code != packet.ProtocolError {
 			t.Fatalf("server answered with %v", code)
 		}
@@ -110,7 +114,7 @@ func TestAuthenticationRules(t *testing.T) {
 			t.Fatalf("server AUTH with another method: %v", err)
 		}
 		// The client switching method gets CONNACK 0x8C Bad authentication method.
-		evs := p.server.Recv(mustEncode(t, authWith("B", packet.ContinueAuthentication)))
+		evs := p.server.Recv(wire(t, packet.V5, authWith("B", packet.ContinueAuthentication)))
 		var code packet.ReasonCode
 		for _, e := range evs {
 			if e.Kind == EventSend {
@@ -130,22 +134,75 @@ func TestAuthenticationRules(t *testing.T) {
 	})
 }
 
-func mustEncode(t *testing.T, p packet.Packet) []byte {
-	t.Helper()
-	b, err := p.AppendTo(nil, packet.V5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+// TestAuthStatements: how a failed authentication ends, checked between a
+// client and a server.
+func TestAuthStatements(t *testing.T) {
+	v5 := packet.V5
 
-func disconnectCode(evs []Event[uint16]) packet.ReasonCode {
-	for _, e := range evs {
-		if e.Kind == EventSend {
-			if d, ok := e.Packet.(*packet.Disconnect); ok {
-				return d.Reason
+	t.Run("MQTT-4.12.0-1/an unsupported Authentication Method: CONNACK 0x8C or 0x87, then close", func(t *testing.T) {
+		for _, code := range []packet.ReasonCode{packet.BadAuthenticationMethod, packet.NotAuthorized} {
+			p := newPair(t, Config{}, Config{})
+			p.send(RoleClient, &packet.Connect{ClientID: "a", CleanStart: true, Props: property.Properties{AuthMethod: "UNKNOWN-1"}})
+			evs, err := p.server.Send(&packet.Connack{Reason: code})
+			acks := sentOf[*packet.Connack](t, v5, evs)
+			if err != nil || len(acks) != 1 || acks[0].Reason != code || indexOf(evs, EventClose) < indexOf(evs, EventSend) {
+				t.Fatalf("CONNACK %v: %v, %v", code, evs, err)
+			}
+			p.run(RoleServer, evs)
+			if !p.closed[RoleClient] || p.server.State() != StateDisconnected {
+				t.Fatalf("CONNACK %v: client closed %v, server %v", code, p.closed[RoleClient], p.server.State())
 			}
 		}
-	}
-	return 0
+	})
+
+	t.Run("MQTT-4.12.0-4/the server rejects the authentication mid-exchange and closes", func(t *testing.T) {
+		auth := func(r packet.ReasonCode, method string) *packet.Auth {
+			return &packet.Auth{Reason: r, Props: property.Properties{AuthMethod: method}}
+		}
+		p := newPair(t, Config{}, Config{})
+		p.send(RoleClient, &packet.Connect{ClientID: "a", CleanStart: true, Props: property.Properties{AuthMethod: "m"}})
+		p.send(RoleServer, auth(packet.ContinueAuthentication, "m"))
+		p.send(RoleClient, auth(packet.ContinueAuthentication, "m"))
+		evs, err := p.server.Send(&packet.Connack{Reason: packet.NotAuthorized})
+		if acks := sentOf[*packet.Connack](t, v5, evs); err != nil || len(acks) != 1 || count(evs, EventClose) != 1 {
+			t.Fatalf("%v, %v", evs, err)
+		}
+		// The Connection itself rejects an AUTH that breaks the exchange.
+		s := newTestServer[uint16](Config{})
+		s.Recv(wire(t, v5, &packet.Connect{ClientID: "a", CleanStart: true, Props: property.Properties{AuthMethod: "m"}}))
+		if _, err := s.Send(auth(packet.ContinueAuthentication, "m")); err != nil {
+			t.Fatal(err)
+		}
+		evs = s.Recv(wire(t, v5, auth(packet.ContinueAuthentication, "other")))
+		acks := sentOf[*packet.Connack](t, v5, evs)
+		if len(acks) != 1 || acks[0].Reason != packet.BadAuthenticationMethod || count(evs, EventClose) != 1 || len(received(evs)) != 0 {
+			t.Fatalf("AUTH with another method: %v", evs)
+		}
+	})
+
+	t.Run("MQTT-4.12.1-2/a failed re-authentication closes the connection", func(t *testing.T) {
+		auth := func(r packet.ReasonCode, method string) *packet.Auth {
+			return &packet.Auth{Reason: r, Props: property.Properties{AuthMethod: method}}
+		}
+		authed := func(t *testing.T) *pair {
+			p := newPair(t, Config{}, Config{})
+			p.connect(&packet.Connect{ClientID: "a", CleanStart: true, Props: property.Properties{AuthMethod: "m"}},
+				&packet.Connack{Props: property.Properties{AuthMethod: "m"}})
+			return p
+		}
+		// The server application refuses it with DISCONNECT.
+		p := authed(t)
+		p.send(RoleClient, auth(packet.ReAuthenticate, "m"))
+		p.send(RoleServer, &packet.Disconnect{Reason: packet.NotAuthorized})
+		if !p.closed[RoleServer] || !p.closed[RoleClient] {
+			t.Fatalf("closed: %v", p.closed)
+		}
+		// The Connection refuses an AUTH that breaks the re-authentication,
+		// on either side, with DISCONNECT 0x82 (DISCONNECT has no 0x8C).
+		q := authed(t)
+		wantClose(t, v5, q.server.Recv(wire(t, v5, auth(packet.ReAuthenticate, "other"))), packet.ProtocolError)
+		r := authed(t)
+		r.send(RoleClient, auth(packet.ReAuthenticate, "m"))
+		wantClose(t, v5, r.client.Recv(wire(t, v5, auth(packet.ContinueAuthentication, "other"))), packet.ProtocolError)
+	})
 }

@@ -1,14 +1,19 @@
 package mqtt
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/mqttcore/mqtt/packet"
 	"github.com/mqttcore/mqtt/property"
 )
+
+// Client Identifiers: what a client may send, and what a server accepts,
+// assigns or refuses.
 
 // validClientID is what every server must accept (MQTT-3.1.3-5).
 var validClientID = regexp.MustCompile(`^[0-9a-zA-Z]{1,23}$`)
@@ -153,6 +158,147 @@ func TestClientIDAssigned(t *testing.T) {
 		clear(in)
 		if s.ClientID() != "abc" || c.ClientID() != "xyz" {
 			t.Fatalf("server %q, client %q after the input was overwritten", s.ClientID(), c.ClientID())
+		}
+	})
+}
+
+func TestEmptyClientID(t *testing.T) {
+	// MQTT-3.1.3-8 (3.1.1): zero-byte ClientId with CleanSession 0, sent
+	// raw: a client Connection refuses to send it (MQTT-3.1.3-7 of 3.1.1).
+	evs := newTestServer[uint16](Config{}).Recv(wire(t, packet.V311, &packet.Connect{}))
+	got := sent(t, packet.V311, evs)
+	if len(got) != 1 || got[0].(*packet.Connack).Reason != packet.RefusedIdentifierRejected || indexOf(evs, EventClose) < 0 {
+		t.Fatalf("server events %v", evs)
+	}
+	// A v5 server assigns one: TestClientIDAssigned.
+}
+
+// clientIDNotUTF8 checks that a ClientID that is not a UTF-8 Encoded
+// String is neither sent by a client nor accepted by a server (v5: CONNACK
+// 0x81; 3.1.1: closed without CONNACK).
+func clientIDNotUTF8(t *testing.T, v packet.Version) {
+	t.Helper()
+	for _, bad := range []string{"a\xffb", "a\x00b", "\xed\xa0\x80"} {
+		refused(t, newTestClient[uint16](Config{Version: v}), &packet.Connect{ClientID: bad, CleanStart: true}, packet.ErrMalformed)
+		evs := newTestServer[uint16](Config{}).Recv(replacedIn(t, wire(t, v, &packet.Connect{ClientID: "m~m", CleanStart: true}), "m~m", bad))
+		if len(received(evs)) != 0 || indexOf(evs, EventClose) < 0 {
+			t.Fatalf("ClientID %q: %v", bad, evs)
+		}
+		acks := sentOf[*packet.Connack](t, v, evs)
+		if v == packet.V5 && (len(acks) != 1 || acks[0].Reason != packet.MalformedPacket) || v != packet.V5 && len(acks) != 0 {
+			t.Fatalf("ClientID %q: answered %v", bad, acks)
+		}
+	}
+}
+
+// allowedClientIDs checks that a server accepts every ClientID of 1 to 23
+// characters from 0-9, a-z, A-Z.
+func allowedClientIDs(t *testing.T, v packet.Version) {
+	t.Helper()
+	const chars = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	for n := 1; n <= 23; n++ {
+		for start := 0; start < len(chars); start += 5 {
+			var id strings.Builder
+			for i := range n {
+				id.WriteByte(chars[(start+i*7)%len(chars)])
+			}
+			s := newTestServer[uint16](Config{})
+			evs := s.Recv(wire(t, v, &packet.Connect{ClientID: id.String(), CleanStart: n%2 == 0}))
+			got := received(evs)
+			if evErr(evs) != nil || len(got) != 1 || got[0].(*packet.Connect).ClientID != id.String() {
+				t.Fatalf("ClientID %q: %v", id.String(), evs)
+			}
+			if _, err := s.Send(&packet.Connack{}); err != nil || s.State() != StateConnected {
+				t.Fatalf("ClientID %q: CONNACK: %v, %v", id.String(), err, s.State())
+			}
+		}
+	}
+}
+
+// TestClientIDStatements: the Client Identifier statements, checked between
+// a client and a server.
+func TestClientIDStatements(t *testing.T) {
+	v5 := packet.V5
+
+	t.Run("MQTT-3.1.3-4/a ClientID that is not UTF-8 is neither sent nor accepted", func(t *testing.T) {
+		clientIDNotUTF8(t, v5)
+	})
+	t.Run("MQTT-3.1.3-5/ClientIDs of 1 to 23 letters and digits are allowed", func(t *testing.T) {
+		allowedClientIDs(t, v5)
+	})
+	t.Run("MQTT-3.1.3-6/MQTT-3.1.3-7/an empty ClientID is accepted with an Assigned Client Identifier", func(t *testing.T) {
+		p := newPair(t, Config{}, Config{})
+		p.send(RoleClient, &packet.Connect{CleanStart: true})
+		if got := p.packets(RoleServer); len(got) != 1 || got[0].(*packet.Connect).ClientID != "" {
+			t.Fatalf("server received %v", got)
+		}
+		assigned := p.server.ClientID()
+		p.send(RoleServer, &packet.Connack{})
+		got := p.packets(RoleClient)
+		if len(got) != 1 || assigned == "" || got[0].(*packet.Connack).Props.AssignedClientID != assigned ||
+			p.client.State() != StateConnected || p.client.ClientID() != assigned {
+			t.Fatalf("server assigned %q, client received %v, uses %q", assigned, got, p.client.ClientID())
+		}
+		// A refusal assigns nothing.
+		q := newPair(t, Config{}, Config{})
+		q.send(RoleClient, &packet.Connect{})
+		q.send(RoleServer, &packet.Connack{Reason: packet.ClientIdentifierNotValid})
+	})
+	t.Run("MQTT-3.1.3-8/a rejected ClientID: CONNACK 0x85, then close", func(t *testing.T) {
+		p := newPair(t, Config{}, Config{})
+		p.send(RoleClient, &packet.Connect{ClientID: "taken", CleanStart: true})
+		evs, err := p.server.Send(&packet.Connack{Reason: packet.ClientIdentifierNotValid})
+		acks := sentOf[*packet.Connack](t, v5, evs)
+		if err != nil || len(acks) != 1 || acks[0].Reason != packet.ClientIdentifierNotValid ||
+			indexOf(evs, EventClose) < indexOf(evs, EventSend) || p.server.State() != StateDisconnected {
+			t.Fatalf("%v, %v", evs, err)
+		}
+		p.run(RoleServer, evs)
+		if !p.closed[RoleClient] {
+			t.Fatal("the client did not close")
+		}
+		if evs := p.server.Recv(wire(t, v5, &packet.Pingreq{})); len(evs) != 0 {
+			t.Fatalf("after the refusal: %v", evs)
+		}
+	})
+}
+
+// TestClientIDStatementsV311: the Client Identifier statements of 3.1.1,
+// under their 3.1.1 numbers.
+func TestClientIDStatementsV311(t *testing.T) {
+	v := packet.V311
+
+	t.Run("MQTT-3.1.3-4 3.1.1/a ClientId that is not UTF-8 is neither sent nor accepted", func(t *testing.T) {
+		clientIDNotUTF8(t, v)
+	})
+	t.Run("MQTT-3.1.3-5 3.1.1/ClientIds of 1 to 23 letters and digits are allowed", func(t *testing.T) {
+		allowedClientIDs(t, v)
+	})
+	t.Run("MQTT-3.1.3-7 3.1.1/a client with an empty ClientId asks for a clean session", func(t *testing.T) {
+		c := newTestClient[uint16](Config{Version: v})
+		refused(t, c, &packet.Connect{KeepAlive: 10}, ErrClientID)
+		evs, err := c.Send(&packet.Connect{CleanStart: true, KeepAlive: 10})
+		want := []byte{0x10, 0x0C, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x0A, 0x00, 0x00}
+		if err != nil || !bytes.Equal(sentBytes(evs), want) {
+			t.Fatalf("CONNECT % X, %v; want % X", sentBytes(evs), err, want)
+		}
+	})
+	t.Run("MQTT-3.1.3-8 in 3.1.1/empty ClientId without clean session", func(t *testing.T) {
+		s := newTestServer[uint16](Config{})
+		evs := s.Recv(wire(t, v, &packet.Connect{}))
+		if len(evs) == 0 || evs[0].Kind != EventSend || evs[0].Packet.(*packet.Connack).Reason != packet.RefusedIdentifierRejected || indexOf(evs, EventClose) < 0 {
+			t.Fatalf("events %v, want CONNACK 0x02 then close", evs)
+		}
+	})
+	t.Run("MQTT-3.1.3-9 3.1.1/a rejected ClientId: CONNACK 0x02, then close", func(t *testing.T) {
+		s := newTestServer[uint16](Config{})
+		s.Recv(wire(t, v, &packet.Connect{ClientID: "taken", CleanStart: true}))
+		evs, err := s.Send(&packet.Connack{Reason: packet.RefusedIdentifierRejected})
+		if err != nil || !bytes.Equal(sentBytes(evs), []byte{0x20, 0x02, 0x00, 0x02}) || indexOf(evs, EventClose) < indexOf(evs, EventSend) {
+			t.Fatalf("%v, %v", evs, err)
+		}
+		if evs := s.Recv(wire(t, v, &packet.Pingreq{})); len(evs) != 0 {
+			t.Fatalf("after the refusal: %v", evs)
 		}
 	})
 }

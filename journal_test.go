@@ -86,7 +86,7 @@ func checkJournal[ID packetid.ID](rt *rapid.T, st *journalStats) {
 			}
 			s.events++
 			if journalDebug {
-				rt.Logf("%v event %d: %v", roleName(s.role), s.events, e)
+				rt.Logf("%v event %d: %v", s.role, s.events, e)
 			}
 			if s.events == s.crashAt {
 				s.dead = true // killed before this event
@@ -114,9 +114,9 @@ func checkJournal[ID packetid.ID](rt *rapid.T, st *journalStats) {
 					}
 				}
 			case EventDropped:
-				rt.Fatalf("%v dropped a message: %v", roleName(s.role), e.Err)
+				rt.Fatalf("%v dropped a message: %v", s.role, e.Err)
 			case EventError:
-				rt.Fatalf("%v: %v", roleName(s.role), e.Err)
+				rt.Fatalf("%v: %v", s.role, e.Err)
 			}
 		}
 	}
@@ -191,7 +191,7 @@ func checkJournal[ID packetid.ID](rt *rapid.T, st *journalStats) {
 			i := rapid.IntRange(0, 1).Draw(rt, "from")
 			qos := packet.QoS(rapid.IntRange(1, 2).Draw(rt, "qos"))
 			n++
-			payload := fmt.Sprintf("%v-%d", roleName(sides[i].role), n)
+			payload := fmt.Sprintf("%v-%d", sides[i].role, n)
 			err := call(i, func(c *Connection[ID]) error {
 				return c.Send(&packet.PublishOf[ID]{Topic: "j/t", QoS: qos, Payload: []byte(payload)})
 			})
@@ -245,7 +245,7 @@ func checkJournal[ID packetid.ID](rt *rapid.T, st *journalStats) {
 		for payload, qos := range s.sent {
 			got := peer.got[payload]
 			if got == 0 || qos == packet.QoS2 && got != 1 {
-				rt.Fatalf("%v's QoS %d message %s received %d times (log of %d batches)", roleName(s.role), qos, payload, got, len(s.log))
+				rt.Fatalf("%v's QoS %d message %s received %d times (log of %d batches)", s.role, qos, payload, got, len(s.log))
 			}
 			st.delivered++
 		}
@@ -265,7 +265,7 @@ func crash[ID packetid.ID](rt *rapid.T, st *journalStats, sides [2]*journalSide[
 	s.c = newConn(i)
 	for _, batch := range s.log {
 		if err := s.c.Replay(batch); err != nil {
-			rt.Fatalf("%v: replay: %v", roleName(s.role), err)
+			rt.Fatalf("%v: replay: %v", s.role, err)
 		}
 	}
 	st.crashes++

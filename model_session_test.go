@@ -73,7 +73,7 @@ func runModelSession[ID packetid.ID](rt *rapid.T) sessLedger {
 		}},
 		{8, "deliver", func(rt *rapid.T) {
 			i := rapid.IntRange(0, 1).Draw(rt, "direction")
-			if n := len(m.sides[i].pipe); n > 0 {
+			if n := len(m.pipes[i]); n > 0 {
 				m.deliver(i, rapid.IntRange(1, n).Draw(rt, "bytes"))
 			}
 		}},
@@ -90,7 +90,7 @@ func runModelSession[ID packetid.ID](rt *rapid.T) sessLedger {
 		}},
 		{1, "ping", func(rt *rapid.T) {
 			if m.connected {
-				m.handle(0, m.sides[0].c.TimerFired(TimerPing))
+				m.take(0, m.client.TimerFired(TimerPing))
 			}
 		}},
 		{2, "disconnect", func(rt *rapid.T) {
@@ -167,22 +167,17 @@ func (st *sessStats) add(m sessLedger) {
 }
 
 type sessSide[ID packetid.ID] struct {
-	role    Role
-	c       *tconn[ID]
-	cfg     Config
-	pipe    []byte          // bytes sent, not yet delivered to the peer
-	owed    []packet.Packet // acknowledgements left to the caller
-	ids     map[ID]string   // identifiers in use: the payload of their PUBLISH, "" for SUBSCRIBE
-	dropped map[ID]bool     // dropped in the current call, release awaited
-	armed   [4]bool
-	recvMax int // the Receive Maximum this side announced on the current connection
-	firstID ID  // a new Connection's identifiers follow it, until it imports a session
+	modelSide[ID]
+	ids     map[ID]string // identifiers in use: the payload of their PUBLISH, "" for SUBSCRIBE
+	dropped map[ID]bool   // dropped in the current call, release awaited
+	firstID ID            // a new Connection's identifiers follow it, until it imports a session
 }
 
 // newConn returns a new Connection for side s, without session.
 func (s *sessSide[ID]) newConn() *tconn[ID] { return newModelConn(s.role, s.cfg, s.firstID) }
 
 type sessModel[ID packetid.ID] struct {
+	link[ID]
 	t     *rapid.T
 	v     packet.Version
 	sides [2]*sessSide[ID]
@@ -204,31 +199,31 @@ func newSessModel[ID packetid.ID](rt *rapid.T) *sessModel[ID] {
 	v := rapid.SampledFrom([]packet.Version{packet.V311, packet.V5}).Draw(rt, "version")
 	m := &sessModel[ID]{t: rt, v: v, sessLedger: sessLedger{sentQoS: map[string]packet.QoS{}, delivered: map[string]int{},
 		dropped: map[string]bool{}, excused: map[string]bool{}}}
+	m.observe = m.handle
 	m.varyRecvMax = rapid.Bool().Draw(rt, "vary receive maximum")
 	for i, r := range []Role{RoleClient, RoleServer} {
 		cfg := drawModelConfig(rt, r)
-		s := &sessSide[ID]{role: r, cfg: cfg, ids: map[ID]string{}, dropped: map[ID]bool{}}
+		s := &sessSide[ID]{modelSide: modelSide[ID]{role: r, cfg: cfg}, ids: map[ID]string{}, dropped: map[ID]bool{}}
 		if r == RoleClient {
 			s.cfg.Version = v
 			s.cfg.OfflineQueue = rapid.Bool().Draw(rt, "offline queue")
 		}
 		s.firstID = drawLastID[ID](rt, fmt.Sprint(r, " first id"))
-		s.c = s.newConn()
+		m.put(i, s.newConn())
 		s.recvMax = rapid.IntRange(1, 4).Draw(rt, fmt.Sprint(r, " receive maximum"))
 		m.sides[i] = s
 	}
 	return m
 }
 
-func (m *sessModel[ID]) name(i int) string { return roleName(m.sides[i].role) }
+func (m *sessModel[ID]) name(i int) string { return m.sides[i].role.String() }
 
-// handle carries out the events of side i.
+// handle checks the events of a call of side i, whose bytes are in its
+// pipe.
 func (m *sessModel[ID]) handle(i int, evs []Event[ID]) {
 	s := m.sides[i]
 	for _, e := range evs {
 		switch e.Kind {
-		case EventSend:
-			s.pipe = append(s.pipe, e.Bytes...)
 		case EventError:
 			m.t.Fatalf("%v: unexpected %v", m.name(i), e)
 		case EventClose:
@@ -280,9 +275,7 @@ func (m *sessModel[ID]) handle(i int, evs []Event[ID]) {
 // received notes a packet side i received, and the acknowledgement it
 // owes when that is left to the caller.
 func (m *sessModel[ID]) received(i int, p packet.Packet) {
-	s := m.sides[i]
-	switch p := p.(type) {
-	case *packet.PublishOf[ID]:
+	if p, ok := p.(*packet.PublishOf[ID]); ok {
 		key := string(p.Payload)
 		want, ok := m.sentQoS[key]
 		if !ok || want != p.QoS {
@@ -295,35 +288,20 @@ func (m *sessModel[ID]) received(i int, p packet.Packet) {
 		if p.QoS == packet.QoS2 && m.delivered[key] > 1 {
 			m.t.Fatalf("MQTT-4.3.3-10: QoS 2 message %x delivered %d times (dropped %v)", key, m.delivered[key], m.dropped[key])
 		}
-		if p.QoS == packet.QoS1 && s.cfg.ManualPuback {
-			s.owed = append(s.owed, &packet.PubackOf[ID]{PacketID: p.PacketID})
-		}
-		if p.QoS == packet.QoS2 && s.cfg.ManualPubrec {
-			s.owed = append(s.owed, &packet.PubrecOf[ID]{PacketID: p.PacketID})
-		}
-	case *packet.PubrecOf[ID]:
-		if s.cfg.ManualPubrel {
-			s.owed = append(s.owed, &packet.PubrelOf[ID]{PacketID: p.PacketID})
-		}
-	case *packet.PubrelOf[ID]:
-		if s.cfg.ManualPubcomp {
-			s.owed = append(s.owed, &packet.PubcompOf[ID]{PacketID: p.PacketID})
-		}
-	case *packet.SubscribeOf[ID]:
-		s.owed = append(s.owed, &packet.SubackOf[ID]{PacketID: p.PacketID, Reasons: []packet.ReasonCode{2}})
 	}
+	m.sides[i].owe(m.v, p)
 }
 
 // send has side i send p; it must succeed.
 func (m *sessModel[ID]) send(i int, p packet.Packet) {
-	evs, err := m.sides[i].c.Send(p)
+	evs, err := m.at(i).Send(p)
 	if err != nil {
 		m.t.Fatalf("%v Send(%v): %v", m.name(i), p.Type(), err)
 	}
 	if s, ok := p.(*packet.SubscribeOf[ID]); ok {
 		m.noteID(i, s.PacketID, "")
 	}
-	m.handle(i, evs)
+	m.take(i, evs)
 }
 
 func (m *sessModel[ID]) noteID(i int, id ID, payload string) {
@@ -349,10 +327,10 @@ func (m *sessModel[ID]) publish(i int, qos packet.QoS) {
 	if m.v == packet.V5 && m.seq%3 == 0 {
 		p.Props = property.Properties{ContentType: "c", User: []property.User{{Key: "k", Value: "v"}}}
 	}
-	evs, err := s.c.Send(p)
+	evs, err := m.at(i).Send(p)
 	if err == ErrQuotaExceeded && !s.cfg.QueueWhenQuotaExhausted && m.connected {
-		if s.c.SendQuota() > 0 && len(s.c.queue) == 0 {
-			m.t.Fatalf("%v: ErrQuotaExceeded with quota %d and nothing queued", m.name(i), s.c.SendQuota())
+		if m.at(i).SendQuota() > 0 && len(m.at(i).queue) == 0 {
+			m.t.Fatalf("%v: ErrQuotaExceeded with quota %d and nothing queued", m.name(i), m.at(i).SendQuota())
 		}
 		return // try later
 	}
@@ -361,24 +339,11 @@ func (m *sessModel[ID]) publish(i int, qos packet.QoS) {
 	}
 	m.sentQoS[string(payload)] = qos
 	m.noteID(i, p.PacketID, string(payload))
-	m.handle(i, evs)
-}
-
-// deliver hands the first n bytes side i sent to the peer.
-func (m *sessModel[ID]) deliver(i, n int) {
-	s, peer := m.sides[i], 1-i
-	chunk := s.pipe[:n]
-	s.pipe = s.pipe[n:]
-	m.handle(peer, m.sides[peer].c.Recv(chunk))
+	m.take(i, evs)
 }
 
 // ack sends the k-th acknowledgement side i owes.
-func (m *sessModel[ID]) ack(i, k int) {
-	s := m.sides[i]
-	p := s.owed[k]
-	s.owed = append(s.owed[:k], s.owed[k+1:]...)
-	m.send(i, p)
-}
+func (m *sessModel[ID]) ack(i, k int) { m.send(i, m.sides[i].pay(k)) }
 
 // disconnect ends the network connection: abruptly (what is in flight is
 // lost) or, in v5, after a client DISCONNECT that may change the Session
@@ -391,13 +356,13 @@ func (m *sessModel[ID]) disconnect(rt *rapid.T) {
 			d.Props.SessionExpiry = rapid.SampledFrom([]uint32{1, 45, 7200}).Draw(rt, "disconnect expiry")
 		}
 		m.send(0, d)
-		if m.sides[0].c.State() != StateDisconnected {
-			m.t.Fatalf("client state %v after DISCONNECT", m.sides[0].c.State())
+		if m.client.State() != StateDisconnected {
+			m.t.Fatalf("client state %v after DISCONNECT", m.client.State())
 		}
 		if rapid.Bool().Draw(rt, "disconnect arrives") {
-			m.deliver(0, len(m.sides[0].pipe))
-			if m.sides[1].c.State() != StateDisconnected {
-				m.t.Fatalf("server state %v after DISCONNECT", m.sides[1].c.State())
+			m.deliver(0, len(m.pipes[0]))
+			if m.server.State() != StateDisconnected {
+				m.t.Fatalf("server state %v after DISCONNECT", m.server.State())
 			}
 			if d.Props.Has(property.SessionExpiryInterval) {
 				m.expiry = d.Props.SessionExpiry
@@ -408,24 +373,25 @@ func (m *sessModel[ID]) disconnect(rt *rapid.T) {
 	}
 	m.allowDrop, m.releaseIsDrop = !m.persistent, !m.persistent
 	for i, s := range m.sides {
-		s.pipe, s.owed = nil, nil
-		m.handle(i, s.c.Closed())
+		m.pipes[i], s.owed = nil, nil
+		m.take(i, m.at(i).Closed())
 	}
 	m.allowClose, m.allowDrop, m.releaseIsDrop = false, false, false
 	m.connected = false
-	for i, s := range m.sides {
-		if s.c.State() != StateDisconnected {
-			m.t.Fatalf("%v: state %v after Closed", m.name(i), s.c.State())
+	for i := range m.sides {
+		c := m.at(i)
+		if c.State() != StateDisconnected {
+			m.t.Fatalf("%v: state %v after Closed", m.name(i), c.State())
 		}
 		m.hasSession[i] = m.persistent
-		if !m.persistent && s.c.outbound.Len() != 0 {
-			m.t.Fatalf("%v: exchanges %v kept after a session that ended with the connection", m.name(i), s.c.outbound)
+		if !m.persistent && c.outbound.Len() != 0 {
+			m.t.Fatalf("%v: exchanges %v kept after a session that ended with the connection", m.name(i), c.outbound)
 		}
 	}
 	if m.persistent && m.v == packet.V5 && m.expiry != 0 {
-		for i, s := range m.sides {
-			if s.c.sess.expiry != m.expiry {
-				m.t.Fatalf("%v: session expiry %d after disconnect, want %d", m.name(i), s.c.sess.expiry, m.expiry)
+		for i := range m.sides {
+			if m.at(i).sess.expiry != m.expiry {
+				m.t.Fatalf("%v: session expiry %d after disconnect, want %d", m.name(i), m.at(i).sess.expiry, m.expiry)
 			}
 		}
 	}
@@ -435,14 +401,13 @@ func (m *sessModel[ID]) disconnect(rt *rapid.T) {
 // old one exported (a process restart; for the server, the new Connection
 // a broker makes for each network connection).
 func (m *sessModel[ID]) restart(i int) {
-	s := m.sides[i]
-	data := s.c.ExportSession()
-	s.c = s.newConn()
+	data := m.at(i).ExportSession()
+	m.put(i, m.sides[i].newConn())
 	m.restarts++
-	if err := s.c.ImportSession(data); err != nil {
+	if err := m.at(i).ImportSession(data); err != nil {
 		m.t.Fatalf("%v: import: %v", m.name(i), err)
 	}
-	if again := s.c.ExportSession(); !bytes.Equal(again, data) {
+	if again := m.at(i).ExportSession(); !bytes.Equal(again, data) {
 		m.t.Fatalf("%v: export after import differs:\n%x\n%x", m.name(i), data, again)
 	}
 }
@@ -468,7 +433,7 @@ func (m *sessModel[ID]) reconnect(rt *rapid.T, first bool) {
 			}
 		}
 		m.sides[1].ids = map[ID]string{}
-		m.sides[1].c = m.sides[1].newConn()
+		m.server = m.sides[1].newConn()
 		m.hasSession[1] = false
 	case first:
 	case clean:
@@ -481,8 +446,8 @@ func (m *sessModel[ID]) reconnect(rt *rapid.T, first bool) {
 		case 1: // a new one importing the session before the CONNECT
 			m.restart(1)
 		default: // a new one importing the session between CONNECT and CONNACK
-			m.lateImport = m.sides[1].c.ExportSession()
-			m.sides[1].c = m.sides[1].newConn()
+			m.lateImport = m.server.ExportSession()
+			m.server = m.sides[1].newConn()
 			m.restarts++
 		}
 	}
@@ -529,38 +494,39 @@ func (m *sessModel[ID]) handshake(rt *rapid.T, clean, first bool) {
 	// Dropping is allowed when the session is not resumed: a clean start,
 	// or a broker without it.
 	m.allowDrop = clean || !present
-	evs, err := cl.c.Send(connect)
+	evs, err := m.client.Send(connect)
 	if err != nil {
 		m.t.Fatalf("client Send(CONNECT): %v", err)
 	}
-	m.handle(0, evs)
-	m.deliver(0, len(cl.pipe))
-	if sv.c.State() != StateConnecting {
-		m.t.Fatalf("server state %v after CONNECT", sv.c.State())
+	m.take(0, evs)
+	m.deliver(0, len(m.pipes[0]))
+	if m.server.State() != StateConnecting {
+		m.t.Fatalf("server state %v after CONNECT", m.server.State())
 	}
 	if m.lateImport != nil {
-		if err := sv.c.ImportSession(m.lateImport); err != nil {
+		if err := m.server.ImportSession(m.lateImport); err != nil {
 			m.t.Fatalf("server: import after CONNECT: %v", err)
 		}
 		m.lateImport = nil
 	}
-	evs, err = sv.c.Send(connack)
+	evs, err = m.server.Send(connack)
 	if err != nil {
 		m.t.Fatalf("server Send(CONNACK present=%v): %v", present, err)
 	}
-	m.handle(1, evs)
-	m.deliver(1, len(sv.pipe))
+	m.take(1, evs)
+	m.deliver(1, len(m.pipes[1]))
 	m.allowDrop = false
 	m.connected = true
-	for i, s := range m.sides {
-		if s.c.State() != StateConnected {
-			m.t.Fatalf("%v: state %v after the handshake (present %v, clean %v)", m.name(i), s.c.State(), present, clean)
+	for i := range m.sides {
+		c := m.at(i)
+		if c.State() != StateConnected {
+			m.t.Fatalf("%v: state %v after the handshake (present %v, clean %v)", m.name(i), c.State(), present, clean)
 		}
-		if m.v == packet.V5 && s.c.sess.expiry != m.expiry {
-			m.t.Fatalf("%v: session expiry %d, want %d", m.name(i), s.c.sess.expiry, m.expiry)
+		if m.v == packet.V5 && c.sess.expiry != m.expiry {
+			m.t.Fatalf("%v: session expiry %d, want %d", m.name(i), c.sess.expiry, m.expiry)
 		}
-		if s.c.sess.persists != m.persistent {
-			m.t.Fatalf("%v: session persists %v, want %v", m.name(i), s.c.sess.persists, m.persistent)
+		if c.sess.persists != m.persistent {
+			m.t.Fatalf("%v: session persists %v, want %v", m.name(i), c.sess.persists, m.persistent)
 		}
 	}
 	m.check()
@@ -569,13 +535,13 @@ func (m *sessModel[ID]) handshake(rt *rapid.T, clean, first bool) {
 func (m *sessModel[ID]) drain(rt *rapid.T) { drainPipes(rt, m) }
 
 func (m *sessModel[ID]) backlog(i int) (pipe, owed int) {
-	return len(m.sides[i].pipe), len(m.sides[i].owed)
+	return len(m.pipes[i]), len(m.sides[i].owed)
 }
 
 // check verifies the invariants that hold at every step.
 func (m *sessModel[ID]) check() {
 	for i, s := range m.sides {
-		c, peer := s.c, m.sides[1-i]
+		c, peer := m.at(i), m.sides[1-i]
 		if q := c.SendQuota(); q < 0 {
 			m.t.Fatalf("%v: send quota %d", m.name(i), q)
 		}
@@ -613,7 +579,7 @@ func (m *sessModel[ID]) check() {
 func (m *sessModel[ID]) final() {
 	m.check()
 	for i, s := range m.sides {
-		c := s.c
+		c := m.at(i)
 		if c.ids.InUse() != 0 || c.outbound.Len() != 0 || c.inbound.Len() != 0 || len(c.queue) != 0 ||
 			c.inflightIn != 0 || c.SendQuota() != m.sides[1-i].recvMax || len(s.ids) != 0 {
 			m.t.Fatalf("%v after drain: ids %d (model %v), outbound %v, inbound %v, queue %d, inflight %d, quota %d of %d",

@@ -48,19 +48,16 @@ type nestedCall[ID packetid.ID] struct {
 // a handler that makes nested calls (or, in the reference world, by a loop
 // that makes them afterwards), and a peer Connection.
 type nestedWorld[ID packetid.ID] struct {
-	c       *tconn[ID] // the subject
-	peer    *tconn[ID]
-	toPeer  []byte // what the subject sent, not yet given to the peer
-	fromPee []byte // what the peer sent, not yet given to the subject
-	log     []string
+	c        *tconn[ID] // the subject
+	peer     *tconn[ID]
+	toPeer   []byte // what the subject sent, not yet given to the peer
+	fromPeer []byte // what the peer sent, not yet given to the subject
+	log      []string
 }
 
+// noteSent puts what the peer sent in evs on its way to the subject.
 func (w *nestedWorld[ID]) noteSent(evs []Event[ID]) {
-	for _, e := range evs {
-		if e.Kind == EventSend {
-			w.fromPee = append(w.fromPee, e.Bytes...)
-		}
-	}
+	w.fromPeer = append(w.fromPeer, sentBytes(evs)...)
 }
 
 // describeEvent writes an event down completely, Bytes and Packet included.
@@ -144,9 +141,9 @@ func checkNested[ID packetid.ID](rt *rapid.T, st *nestedStats) {
 					call.err = err.Error()
 				}
 			case "recv":
-				call.n = min(call.n, len(subject.fromPee))
-				chunk := append([]byte(nil), subject.fromPee[:call.n]...)
-				subject.fromPee = subject.fromPee[call.n:]
+				call.n = min(call.n, len(subject.fromPeer))
+				chunk := append([]byte(nil), subject.fromPeer[:call.n]...)
+				subject.fromPeer = subject.fromPeer[call.n:]
 				subject.c.Connection.Recv(chunk)
 			case "timer":
 				subject.c.Connection.TimerFired(call.timer)
@@ -188,11 +185,7 @@ func checkNested[ID packetid.ID](rt *rapid.T, st *nestedStats) {
 				rt.Fatalf("%s: event %d changed before the next call:\nhanded %s\nnow    %s", name, i, copies[i], got)
 			}
 		}
-		for _, e := range sEvs {
-			if e.Kind == EventSend {
-				subject.toPeer = append(subject.toPeer, e.Bytes...)
-			}
-		}
+		subject.toPeer = append(subject.toPeer, sentBytes(sEvs)...)
 		// The reference: the same call, then the calls the subject made,
 		// collected and made after the loop, level by level.
 		evs, err := run(ref)
@@ -220,8 +213,8 @@ func checkNested[ID packetid.ID](rt *rapid.T, st *nestedStats) {
 				case "send":
 					got, err = ref.c.Send(call.mk())
 				case "recv":
-					chunk := ref.fromPee[:call.n]
-					ref.fromPee = ref.fromPee[call.n:]
+					chunk := ref.fromPeer[:call.n]
+					ref.fromPeer = ref.fromPeer[call.n:]
 					got = ref.c.Recv(chunk)
 				case "timer":
 					got = ref.c.TimerFired(call.timer)
@@ -235,7 +228,7 @@ func checkNested[ID packetid.ID](rt *rapid.T, st *nestedStats) {
 				for _, e := range got {
 					e.Bytes = slices.Clone(e.Bytes)
 					if e.Packet != nil {
-						e.Packet = clonePacketOf[ID](v, e.Packet)
+						e.Packet = clonePacket[ID](v, e.Packet)
 					}
 					evs = append(evs, e)
 				}
@@ -297,8 +290,8 @@ func checkNested[ID packetid.ID](rt *rapid.T, st *nestedStats) {
 	}
 	recvAll := func(name string) {
 		step(name, func(w *nestedWorld[ID]) ([]Event[ID], error) {
-			chunk := w.fromPee
-			w.fromPee = nil
+			chunk := w.fromPeer
+			w.fromPeer = nil
 			return w.c.Recv(chunk), nil
 		})
 	}
@@ -314,10 +307,10 @@ func checkNested[ID packetid.ID](rt *rapid.T, st *nestedStats) {
 			mk := nestedPacket[ID](rt, role, v)
 			step("send", func(w *nestedWorld[ID]) ([]Event[ID], error) { return w.c.Send(mk()) })
 		case 1, 2, 3: // part of the peer's bytes reach the subject
-			n := rapid.IntRange(0, len(subject.fromPee)).Draw(rt, "recv bytes")
+			n := rapid.IntRange(0, len(subject.fromPeer)).Draw(rt, "recv bytes")
 			step("recv", func(w *nestedWorld[ID]) ([]Event[ID], error) {
-				chunk := append([]byte(nil), w.fromPee[:n]...)
-				w.fromPee = w.fromPee[n:]
+				chunk := append([]byte(nil), w.fromPeer[:n]...)
+				w.fromPeer = w.fromPeer[n:]
 				return w.c.Recv(chunk), nil
 			})
 		case 4, 5, 6: // the subject's bytes reach the peer, which answers
@@ -347,13 +340,6 @@ func errOrNil(s string) error {
 	return fmt.Errorf("%s", s)
 }
 
-func peerOf(r Role) Role {
-	if r == RoleClient {
-		return RoleServer
-	}
-	return RoleClient
-}
-
 // nestedPlan decides what the subject's handler calls while it handles e,
 // at nesting level d: what a program must (the CONNACK for a CONNECT, the
 // acknowledgements left to it) and, below level 3, random calls.
@@ -367,7 +353,7 @@ func nestedPlan[ID packetid.ID](rt *rapid.T, role Role, v packet.Version, cfg Co
 				ack.Props.ReceiveMaximum = 3
 				ack.Props.TopicAliasMaximum = 4
 			}
-			plan = append(plan, nestedCall[ID]{kind: "send", mk: func() packet.Packet { return clonePacketOf[ID](v, ack) }})
+			plan = append(plan, nestedCall[ID]{kind: "send", mk: func() packet.Packet { return clonePacket[ID](v, ack) }})
 		case *packet.PublishOf[ID]:
 			id := p.PacketID
 			switch {
@@ -426,17 +412,4 @@ func nestedPacket[ID packetid.ID](rt *rapid.T, r Role, v packet.Version) func() 
 		return func() packet.Packet { return &packet.Pingreq{} }
 	}
 	return func() packet.Packet { return &packet.PublishOf[ID]{Topic: topic, Payload: slices.Clone(payload)} }
-}
-
-// clonePacketOf copies a packet through its encoding.
-func clonePacketOf[ID packetid.ID](v packet.Version, p packet.Packet) packet.Packet {
-	b, err := p.AppendTo(nil, v)
-	if err != nil {
-		return p
-	}
-	q, _, err := packet.Decode[ID](v, b, 0)
-	if err != nil {
-		return p
-	}
-	return q
 }

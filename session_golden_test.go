@@ -304,18 +304,6 @@ func exchanges[ID packetid.ID](m *packetid.Map[ID, exchange]) map[ID]exchange {
 	return out
 }
 
-func mapsEqual[K, V comparable](a, b map[K]V) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
-
 // goldenSession plays the scenario of the golden files (see
 // testdata/session-v1/README.md) between the side g and a peer, and
 // returns the side's export.
@@ -333,36 +321,17 @@ func goldenSession[ID packetid.ID](t *testing.T, g goldenCase) []byte {
 	if g.role == RoleServer {
 		client, server = peer, a
 	}
-	other := func(c *tconn[ID]) *tconn[ID] {
-		if c == a {
-			return peer
-		}
-		return a
-	}
-	// carry delivers what from sent to the other side, and the answers,
-	// until neither sends anything.
-	carry := func(from *tconn[ID], evs []Event[ID]) {
-		for {
-			var out []byte
-			for _, e := range evs {
-				if e.Kind == EventSend {
-					out = append(out, e.Bytes...)
-				}
-			}
-			if len(out) == 0 {
-				return
-			}
-			from = other(from)
-			evs = from.Recv(out)
-		}
-	}
+	l := &link[ID]{client: client, server: server}
+	// send has from send p, and delivers what it sent to the other side,
+	// and the answers, until neither sends anything.
 	send := func(from *tconn[ID], p packet.Packet) {
 		t.Helper()
 		evs, err := from.Send(p)
 		if err != nil {
-			t.Fatalf("%v Send(%v): %v", roleName(from.role), p.Type(), err)
+			t.Fatalf("%v Send(%v): %v", from.role, p.Type(), err)
 		}
-		carry(from, evs)
+		l.take(sideOf(from.role), evs)
+		l.flush()
 	}
 	connect := func(first bool, receiveMax uint16) {
 		c := &packet.Connect{ClientID: "golden", CleanStart: first && v == packet.V5}

@@ -21,13 +21,7 @@ import (
 // identifier width and where the clients' identifiers start, as the model
 // tests do.
 func TestRestartIsInvisible(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) {
-		if drawWide(t) {
-			runRestartIsInvisible[uint32](t)
-		} else {
-			runRestartIsInvisible[uint16](t)
-		}
-	})
+	checkWidths(t, runRestartIsInvisible[uint16], runRestartIsInvisible[uint32])
 }
 
 func runRestartIsInvisible[ID packetid.ID](t *rapid.T) {
@@ -47,13 +41,7 @@ func runRestartIsInvisible[ID packetid.ID](t *rapid.T) {
 		if d := diffEvents(ea, eb); d != "" {
 			t.Fatalf("restarted client differs: %s", d)
 		}
-		var wire []byte
-		for _, e := range ea {
-			if e.Kind == EventSend {
-				wire = append(wire, e.Bytes...)
-			}
-		}
-		return wire
+		return sentBytes(ea)
 	}
 	// Events are valid until the next call on their Connection: each
 	// side's events are gathered before the other side is called.
@@ -92,13 +80,7 @@ func runRestartIsInvisible[ID packetid.ID](t *rapid.T) {
 		if err != nil {
 			return // an exchange that ended with its connection
 		}
-		var reply []byte
-		for _, e := range evs {
-			if e.Kind == EventSend {
-				reply = append(reply, e.Bytes...)
-			}
-		}
-		toClient(reply)
+		toClient(sentBytes(evs))
 	}
 	// connect opens a network connection; the first starts the session
 	// (v5 with a clean start, 3.1.1 with clean session 0 and nothing
