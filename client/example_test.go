@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"time"
 
 	mqtt "github.com/mqttcore/mqtt"
 	"github.com/mqttcore/mqtt/client"
 	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/property"
 )
 
 // The shortest client: connect, subscribe, publish, close. Here the server
@@ -40,6 +43,57 @@ func Example() {
 	fmt.Println("close:", c.Close(ctx))
 	// Output:
 	// sensors/7/temp: 21.5
+	// close: <nil>
+}
+
+// Request/response (v5): the request carries a Response Topic and a
+// Correlation Data of the client's, and Request returns the answer that
+// the responder published there with the same Correlation Data.
+func ExampleClient_Request() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := client.Connect(ctx, client.Config{Servers: []string{"tcp://demo"}, ClientID: "asker", Dialer: pipeDialer{}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close(ctx)
+	resp, err := c.Request(ctx, client.Message{Topic: "svc/time", QoS: packet.QoS1, Payload: []byte("now?")})
+	fmt.Printf("%s %v\n", resp.Payload, err)
+	// Output:
+	// re: now? <nil>
+}
+
+// A session that survives a crash of the process: with a FileStore, the
+// session's journal is on disk before the bytes that depend on it are
+// written, and the next process that connects with the same store and
+// client identifier sends again what was in flight.
+func ExampleOpenFileStore() {
+	dir, err := os.MkdirTemp("", "mqtt-session")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	store, err := client.OpenFileStore(filepath.Join(dir, "sensor-7.log"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer store.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := client.Connect(ctx, client.Config{Servers: []string{"tcp://demo"}, ClientID: "sensor-7",
+		SessionExpiry: time.Hour, Store: store, Dialer: pipeDialer{}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	err = c.Publish(ctx, client.Message{Topic: "sensors/7/temp", QoS: packet.QoS2, Payload: []byte("21.5")})
+	fmt.Println("published:", err)
+	fmt.Println("close:", c.Close(ctx))
+	// Output:
+	// published: <nil>
 	// close: <nil>
 }
 
@@ -78,6 +132,11 @@ func echoServer(conn net.Conn) {
 				ack, _ := p.Ack(s.Version(), packet.ReasonCode(p.Subscriptions[0].QoS))
 				s.Send(ack)
 			case *packet.Publish:
+				if rt := p.Props.ResponseTopic; rt != "" { // a request: answer it
+					s.Send(&packet.Publish{Topic: rt, QoS: p.QoS, Payload: append([]byte("re: "), p.Payload...),
+						Props: property.Properties{CorrelationData: p.Props.CorrelationData}})
+					return
+				}
 				s.Send(&packet.Publish{Topic: p.Topic, QoS: p.QoS, Payload: p.Payload})
 			}
 		}
