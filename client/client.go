@@ -83,6 +83,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		ManualPuback:   true, // after the handler returns
 		ManualPubrec:   true,
 		Journal:        cfg.Store != nil,
+		TopicAliases:   topicAliases(cfg.TopicAliases),
 	}, c.event)
 	if err := c.restore(); err != nil {
 		return nil, err
@@ -447,4 +448,11 @@ func (c *Client) onlineSignal() chan struct{} {
 		c.onWait = make(chan struct{})
 	}
 	return c.onWait
+}
+
+func topicAliases(on bool) mqtt.AliasMode {
+	if on {
+		return mqtt.AliasAuto
+	}
+	return mqtt.AliasOff
 }

@@ -563,3 +563,38 @@ func TestEnhancedAuth(t *testing.T) {
 		t.Fatalf("3.1.1 with Auth: %v", err)
 	}
 }
+
+// TestTopicAliases: with Config.TopicAliases the Client maps the topics it
+// sends to Topic Aliases, within the server's Topic Alias Maximum, and
+// announces a maximum of its own.
+func TestTopicAliases(t *testing.T) {
+	ctx := testContext(t)
+	ts := newTestServer(t, func(ts *testServer, p packet.Packet) {
+		if _, ok := p.(*packet.Connect); ok {
+			_ = ts.s.Send(&packet.Connack{Props: property.Properties{TopicAliasMaximum: 4}})
+			return
+		}
+		accept(ts, p)
+	})
+	cfg := pipeConfig(ts)
+	cfg.TopicAliases = true
+	c, err := Connect(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if conn := ts.next(packet.TypeConnect).(*packet.Connect); conn.Props.TopicAliasMaximum == 0 {
+		t.Fatal("no Topic Alias Maximum in CONNECT")
+	}
+	for range 2 {
+		if err := c.Publish(ctx, Message{Topic: "sensors/room1/temperature", QoS: packet.QoS1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The server's Connection resolves the alias: it delivers the topic,
+	// with the alias the PUBLISH carried.
+	first, second := ts.next(packet.TypePublish).(*packet.Publish), ts.next(packet.TypePublish).(*packet.Publish)
+	if first.Props.TopicAlias == 0 || second.Props.TopicAlias != first.Props.TopicAlias || second.Topic != first.Topic {
+		t.Fatalf("first %q alias %d, second %q alias %d", first.Topic, first.Props.TopicAlias, second.Topic, second.Props.TopicAlias)
+	}
+}

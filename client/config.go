@@ -73,6 +73,12 @@ type Config struct {
 	// acknowledged.
 	OnMessage func(Message)
 
+	// TopicAliases (v5) lets the Client replace topics by Topic Aliases on
+	// what it sends, within the server's Topic Alias Maximum (new topics
+	// mapped, the least recently used mapping evicted), and accept up to
+	// 64 aliases from the server.
+	TopicAliases bool
+
 	// ManualAck leaves the acknowledgement of received QoS 1 and QoS 2
 	// messages to the handlers, which call Client.Ack when they are done
 	// with one (a bridge, once it forwarded it). Otherwise the Client
@@ -244,6 +250,9 @@ func (cfg *Config) connect() (*packet.Connect, error) {
 		Username:  cfg.Username, Password: cfg.Password}
 	if cfg.version() == packet.V5 {
 		p.Props.SessionExpiry = uint32(cfg.SessionExpiry / time.Second)
+		if cfg.TopicAliases {
+			p.Props.TopicAliasMaximum = 64
+		}
 	}
 	if w := cfg.Will; w != nil {
 		p.Will = packet.Will{Topic: w.Topic, QoS: w.QoS, Retain: w.Retain, Payload: w.Payload, Props: w.Props}
