@@ -1,7 +1,8 @@
 // Command pubsub is the shortest complete tour of the core: it starts the
 // example broker in this process on a free loopback port, connects two
-// clients built on the core over TCP, subscribes one to a wildcard filter,
-// publishes a message at each QoS from the other, and prints what arrives.
+// clients (package client, on the core) over TCP, subscribes one to a
+// wildcard filter, publishes a message at each QoS from the other, and
+// prints what arrives.
 //
 //	go run ./examples/pubsub
 //
@@ -18,9 +19,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/mqttcore/mqtt"
+	"github.com/mqttcore/mqtt/client"
 	"github.com/mqttcore/mqtt/examples/internal/broker"
-	"github.com/mqttcore/mqtt/examples/internal/client"
 	"github.com/mqttcore/mqtt/packet"
 )
 
@@ -68,36 +68,35 @@ func run(ctx context.Context, w io.Writer) (err error) {
 	addr := l.Addr().String()
 	fmt.Fprintf(w, "broker listening on %s\n", addr)
 
-	sub, err := client.Dial(ctx, addr, &packet.Connect{ClientID: "pubsub-subscriber", CleanStart: true, KeepAlive: 30}, mqtt.Config{})
+	url := "tcp://" + addr
+	sub, err := client.Connect(ctx, client.Config{Servers: []string{url}, ClientID: "pubsub-subscriber", CleanStart: true})
 	if err != nil {
 		return fmt.Errorf("subscriber: %w", err)
 	}
-	defer sub.Close()
-	pub, err := client.Dial(ctx, addr, &packet.Connect{ClientID: "pubsub-publisher", CleanStart: true, KeepAlive: 30}, mqtt.Config{})
+	defer sub.Close(ctx)
+	pub, err := client.Connect(ctx, client.Config{Servers: []string{url}, ClientID: "pubsub-publisher", CleanStart: true})
 	if err != nil {
 		return fmt.Errorf("publisher: %w", err)
 	}
-	defer pub.Close()
+	defer pub.Close(ctx)
 
-	ack, err := sub.Subscribe(ctx, packet.Subscription{Filter: filter, QoS: packet.QoS2})
+	received := make(chan client.Message, len(readings))
+	err = sub.Subscribe(ctx, packet.Subscription{Filter: filter, QoS: packet.QoS2}, func(m client.Message) { received <- m })
 	if err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
-	if r := ack.Reasons[0]; r.IsError() {
-		return fmt.Errorf("subscribe refused: %v", r)
-	}
-	fmt.Fprintf(w, "subscribed to %s (granted QoS %d)\n", filter, ack.Reasons[0])
+	fmt.Fprintf(w, "subscribed to %s\n", filter)
 
 	for _, r := range readings {
-		p := &packet.Publish{Topic: r.topic, QoS: r.qos, Payload: []byte(r.payload)}
-		if err := pub.Publish(ctx, p); err != nil {
+		m := client.Message{Topic: r.topic, QoS: r.qos, Payload: []byte(r.payload)}
+		if err := pub.Publish(ctx, m); err != nil {
 			return fmt.Errorf("publish %s: %w", r.topic, err)
 		}
 	}
 
 	for i := range readings {
 		select {
-		case m := <-sub.Messages():
+		case m := <-received:
 			fmt.Fprintf(w, "received %s qos=%d: %s\n", m.Topic, m.QoS, m.Payload)
 		case <-sub.Done():
 			return fmt.Errorf("subscriber connection ended: %v", sub.Err())
@@ -106,10 +105,10 @@ func run(ctx context.Context, w io.Writer) (err error) {
 		}
 	}
 
-	if err := pub.Disconnect(ctx, packet.NormalDisconnection); err != nil {
+	if err := pub.Close(ctx); err != nil {
 		return fmt.Errorf("publisher disconnect: %w", err)
 	}
-	if err := sub.Disconnect(ctx, packet.NormalDisconnection); err != nil {
+	if err := sub.Close(ctx); err != nil {
 		return fmt.Errorf("subscriber disconnect: %w", err)
 	}
 	fmt.Fprintf(w, "%d messages published at QoS 0, 1 and 2 and received through the broker over MQTT %v in %v\n",
