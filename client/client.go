@@ -306,6 +306,11 @@ func (c *Client) waitForRoom(ctx context.Context) error {
 // Config's OnMessage). A refused filter is an *AckError. The subscription
 // is made again on every new connection whose session the server did not
 // keep.
+//
+// Handlers run one at a time on the goroutine that reads from the server,
+// in the order the messages arrived: a handler that waits for the server
+// (Publish at QoS 1 or 2, Subscribe, Request) would wait for itself, and
+// must hand that work to another goroutine.
 func (c *Client) Subscribe(ctx context.Context, s packet.Subscription, h func(Message)) error {
 	if h == nil {
 		h = c.cfg.OnMessage
