@@ -44,14 +44,24 @@ func SplitShared(s string) (share, filter string, err error) {
 	if !ok {
 		return "", s, nil
 	}
-	share, filter, found := strings.Cut(rest, "/")
-	if share == "" {
+	for i := 0; i < len(rest); i++ {
+		switch rest[i] {
+		case '/':
+			switch {
+			case i == 0:
+				return "", "", ErrShareName
+			case i == len(rest)-1:
+				return "", "", ErrShareSyntax
+			}
+			return rest[:i], rest[i+1:], nil
+		case '+', '#':
+			return "", "", ErrShareSyntax
+		}
+	}
+	if rest == "" {
 		return "", "", ErrShareName
 	}
-	if !found || filter == "" || strings.ContainsAny(share, "+#") {
-		return "", "", ErrShareSyntax
-	}
-	return share, filter, nil
+	return "", "", ErrShareSyntax
 }
 
 // ValidFilter checks the syntax of a topic filter, or of the filter of a
