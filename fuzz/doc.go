@@ -14,10 +14,10 @@
 //     matches exactly the names topic.Match matches, and a filter the codec
 //     accepts splits into a ShareName and a valid filter.
 //
-// The decoding targets each check that the codec never panics, that every error maps to a
-// reason code (packet.ReasonOf), and that whatever decodes encodes without
-// error to Size bytes and is stable: decoding that encoding gives the same
-// packet, and encoding it again the same bytes.
+// The decoding targets each check that the codec never panics, that every
+// error maps to a reason code (packet.ReasonOf), and that whatever decodes
+// encodes without error to Size bytes and is stable: decoding that encoding
+// gives the same packet, and encoding it again the same bytes.
 //
 // The seed corpus is the encoding of a representative packet of every kind
 // in both versions, a few malformed packets, and the regression inputs
