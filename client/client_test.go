@@ -598,3 +598,23 @@ func TestTopicAliases(t *testing.T) {
 		t.Fatalf("first %q alias %d, second %q alias %d", first.Topic, first.Props.TopicAlias, second.Topic, second.Props.TopicAlias)
 	}
 }
+
+// TestSharedSubscriptionHandler: a message for a shared subscription
+// (v5) reaches the handler of $share/{name}/{filter} by its filter.
+func TestSharedSubscriptionHandler(t *testing.T) {
+	ctx := testContext(t)
+	ts := newTestServer(t, accept)
+	c, err := Connect(ctx, pipeConfig(ts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	got := make(chan string, 1)
+	if err := c.Subscribe(ctx, packet.Subscription{Filter: "$share/workers/jobs/+"}, func(m Message) { got <- m.Topic }); err != nil {
+		t.Fatal(err)
+	}
+	ts.send(&packet.Publish{Topic: "jobs/7", Payload: []byte("x")})
+	if topic := <-got; topic != "jobs/7" {
+		t.Fatalf("handler got %q", topic)
+	}
+}

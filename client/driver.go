@@ -13,6 +13,7 @@ import (
 	"github.com/mqttcore/mqtt"
 	"github.com/mqttcore/mqtt/packet"
 	"github.com/mqttcore/mqtt/property"
+	"github.com/mqttcore/mqtt/topic"
 )
 
 // The driver: the Connection's handler records what its events ask for,
@@ -308,7 +309,7 @@ func (c *Client) deliver(r *received) {
 	c.mu.Lock()
 	var handlers []func(Message)
 	for _, s := range c.subs {
-		if matches(s.sub.Filter, r.msg.Topic) && s.handle != nil {
+		if matches(s.sub.Filter, r.msg.Topic, c.cfg.version()) && s.handle != nil {
 			handlers = append(handlers, s.handle)
 		}
 	}
@@ -498,49 +499,13 @@ func (l *link) waitWritten(ctx context.Context, mu *sync.Mutex, upTo uint64) err
 	}
 }
 
-// matches reports whether topic matches filter (wildcards, the $ rule,
-// shared subscriptions).
-func matches(filter, topic string) bool {
-	if rest, ok := cutShare(filter); ok {
-		filter = rest
-	}
-	if len(topic) > 0 && topic[0] == '$' && len(filter) > 0 && (filter[0] == '+' || filter[0] == '#') {
-		return false
-	}
-	for {
-		f, frest, fmore := cut(filter)
-		t, trest, tmore := cut(topic)
-		switch {
-		case f == "#":
-			return true
-		case f != "+" && f != t:
-			return false
-		case !fmore && !tmore:
-			return true
-		case !tmore:
-			return frest == "#"
-		case !fmore:
-			return false
-		}
-		filter, topic = frest, trest
-	}
-}
-
-func cut(s string) (level, rest string, more bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '/' {
-			return s[:i], s[i+1:], true
+// matches reports whether a message's topic matches a subscription's
+// filter; a shared subscription (v5) matches by its filter.
+func matches(filter, name string, v packet.Version) bool {
+	if v == packet.V5 {
+		if _, f, err := topic.SplitShared(filter); err == nil {
+			filter = f
 		}
 	}
-	return s, "", false
-}
-
-// cutShare returns the filter of a shared subscription $share/name/filter.
-func cutShare(filter string) (string, bool) {
-	const prefix = "$share/"
-	if len(filter) <= len(prefix) || filter[:len(prefix)] != prefix {
-		return "", false
-	}
-	_, rest, ok := cut(filter[len(prefix):])
-	return rest, ok
+	return topic.Match(filter, name)
 }

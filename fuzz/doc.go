@@ -1,5 +1,6 @@
 // Package fuzz holds the native Go fuzz targets of the wire codec (packages
-// packet and property). It has no API: everything is in its tests.
+// packet and property), among others. It has no API: everything is in its
+// tests.
 //
 // The targets:
 //
@@ -8,12 +9,15 @@
 //   - FuzzDecodeID32 decodes MQTT 5.0 with four-byte packet identifiers;
 //   - FuzzFrame splits a stream into packets with a random size limit and
 //     decodes them with a Decoder of either version, or one that learns the
-//     version from CONNECT.
+//     version from CONNECT;
+//   - FuzzMatch checks package topic: a Tree holding any valid filter
+//     matches exactly the names topic.Match matches, and a filter the codec
+//     accepts splits into a ShareName and a valid filter.
 //
-// Each checks that the codec never panics, that every error maps to a
-// reason code (packet.ReasonOf), and that whatever decodes encodes without
-// error to Size bytes and is stable: decoding that encoding gives the same
-// packet, and encoding it again the same bytes.
+// The decoding targets each check that the codec never panics, that every
+// error maps to a reason code (packet.ReasonOf), and that whatever decodes
+// encodes without error to Size bytes and is stable: decoding that encoding
+// gives the same packet, and encoding it again the same bytes.
 //
 // The seed corpus is the encoding of a representative packet of every kind
 // in both versions, a few malformed packets, and the regression inputs

@@ -61,3 +61,36 @@ func BenchmarkPublishEncodeV311(b *testing.B) {
 		}
 	}
 }
+
+// benchFilters are the filters of a typical SUBSCRIBE: exact, wildcards,
+// and a v5 shared subscription.
+var benchFilters = []string{"sensors/room1/temperature", "sensors/+/humidity", "alerts/#", "$share/workers/jobs/+"}
+
+func BenchmarkValidTopicFilter(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, f := range benchFilters {
+			if err := ValidTopicFilter(f, V5); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+func BenchmarkSubscribeDecodeV5(b *testing.B) {
+	s := &Subscribe{PacketID: 7}
+	for _, f := range benchFilters {
+		s.Subscriptions = append(s.Subscriptions, Subscription{Filter: f, QoS: QoS1})
+	}
+	wire, err := s.AppendTo(nil, V5)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := Decoder[uint16]{Version: V5}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := d.Decode(wire); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

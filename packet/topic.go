@@ -1,6 +1,6 @@
 package packet
 
-import "strings"
+import "github.com/mqttcore/mqtt/topic"
 
 // ValidTopicName reports whether s may be used as the Topic Name of a
 // PUBLISH: at least one character, no wildcard (MQTT-4.7.3-1,
@@ -16,10 +16,12 @@ func ValidTopicName(s string) error {
 }
 
 // ValidTopicFilter reports whether s is a well-formed Topic Filter for
-// version v: at least one character (MQTT-4.7.3-1), '#' only as the whole
-// last level (MQTT-4.7.1-1), '+' only as a whole level (MQTT-4.7.1-2). In v5
-// a filter beginning "$share/" must be a well-formed shared subscription,
-// "$share/{ShareName}/{filter}" (MQTT-4.8.2-1, MQTT-4.8.2-2).
+// version v: a valid UTF-8 Encoded String of at most 65,535 bytes, with the
+// syntax package topic checks: at least one character (MQTT-4.7.3-1), '#'
+// only as the whole last level (MQTT-4.7.1-1), '+' only as a whole level
+// (MQTT-4.7.1-2). In v5 a filter beginning "$share/" must be a well-formed
+// shared subscription, "$share/{ShareName}/{filter}" (MQTT-4.8.2-1,
+// MQTT-4.8.2-2).
 func ValidTopicFilter(s string, v Version) error {
 	if s == "" {
 		return errTopicEmpty
@@ -27,39 +29,36 @@ func ValidTopicFilter(s string, v Version) error {
 	if err := checkString(s); err != nil {
 		return err
 	}
-	if v == V5 {
-		if rest, ok := strings.CutPrefix(s, sharePrefix); ok {
-			name, filter, found := strings.Cut(rest, "/")
-			if name == "" {
-				return errShareName
-			}
-			if !found || filter == "" || strings.ContainsAny(name, "+#") {
-				return errShareChars
-			}
-			s = filter
+	if v == V5 && topic.IsShared(s) {
+		_, filter, err := topic.SplitShared(s)
+		if err != nil {
+			return filterError(err)
 		}
+		s = filter
 	}
-	return checkFilterLevels(s)
-}
-
-const sharePrefix = "$share/"
-
-// IsShared reports whether filter is a v5 shared subscription filter.
-func IsShared(filter string) bool { return strings.HasPrefix(filter, sharePrefix) }
-
-// checkFilterLevels checks the wildcard placement of a filter in one pass.
-func checkFilterLevels(s string) error {
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '#':
-			if i > 0 && s[i-1] != '/' || i != len(s)-1 {
-				return errFilterHash
-			}
-		case '+':
-			if i > 0 && s[i-1] != '/' || i+1 < len(s) && s[i+1] != '/' {
-				return errFilterPlus
-			}
-		}
+	if err := topic.ValidFilter(s); err != nil {
+		return filterError(err)
 	}
 	return nil
+}
+
+// IsShared reports whether filter is a v5 shared subscription filter.
+func IsShared(filter string) bool { return topic.IsShared(filter) }
+
+// filterError is the codec's error for an error of package topic: the
+// same rule, with its reason code and the statements of both versions.
+func filterError(err error) error {
+	switch err {
+	case topic.ErrEmpty:
+		return errTopicEmpty
+	case topic.ErrMultiLevel:
+		return errFilterHash
+	case topic.ErrSingleLevel:
+		return errFilterPlus
+	case topic.ErrShareName:
+		return errShareName
+	case topic.ErrShareSyntax:
+		return errShareChars
+	}
+	return err
 }

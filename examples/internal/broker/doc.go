@@ -12,7 +12,8 @@
 // are time.AfterFunc callbacks that post back to the owner (netio.Timers).
 //
 // A message published by one client is matched against the topic tree
-// (guarded by a sync.RWMutex, read-locked while matching) by the
+// (a topic.Tree of the core module, keyed by session, guarded by a
+// sync.RWMutex, read-locked while matching) by the
 // publisher's goroutine, which appends a delivery to the outbox of each
 // matching session (a slice under that session's own mutex) and wakes the
 // session's owner goroutine, which sends it with its own Connection. There

@@ -7,6 +7,7 @@ import (
 
 	"github.com/mqttcore/mqtt/packet"
 	"github.com/mqttcore/mqtt/property"
+	"github.com/mqttcore/mqtt/topic"
 )
 
 // message is an application message inside the broker: copied once out of
@@ -158,8 +159,8 @@ func (r *retainedStore) matching(filter string) []*message {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	var out []*message
-	for topic, m := range r.msgs {
-		if matches(filter, topic) {
+	for name, m := range r.msgs {
+		if topic.Match(filter, name) {
 			out = append(out, m)
 		}
 	}
