@@ -34,6 +34,7 @@ type Client struct {
 	closing   bool          // Close was called
 	logged    int           // bytes appended to the Store since its last Reset
 	connected int           // connections made
+	released  []uint16      // identifiers released in the current call (settleReleased)
 	stats     Stats
 	requests  requests      // request/response (request.go)
 	err       error         // why the Client ended (set with done)

@@ -290,7 +290,8 @@ func TestConnectionLost(t *testing.T) {
 // server keeps (v5 Session Expiry) is sent again (DUP) and acknowledged,
 // so its Publish returns nil; a Publish made while the Client is away
 // waits for the new connection; a message of a session that did not
-// survive is reported lost.
+// survive is reported lost (ErrSessionLost), a QoS 2 one past PUBREC too;
+// OnConnectionLost is not called after Close.
 func TestReconnect(t *testing.T) {
 	t.Run("5.0/session-kept", func(t *testing.T) {
 		ctx := testContext(t)
@@ -359,9 +360,8 @@ func TestReconnect(t *testing.T) {
 		if err := <-lost; !errors.Is(err, ErrClosed) {
 			t.Fatalf("OnConnectionLost: %v", err)
 		}
-		var cl *ConnectionLostError
-		if err := <-inFlight; !errors.As(err, &cl) {
-			t.Fatalf("a message of a session that ended: %v", err)
+		if err := <-inFlight; !errors.Is(err, ErrSessionLost) || errors.Is(err, ErrClosed) {
+			t.Fatalf("a message of a session that ended: %v, want ErrSessionLost (the Client goes on)", err)
 		}
 		// While the Client waits to reconnect, Publish waits with it.
 		if err := c.Publish(ctx, Message{Topic: "b", QoS: packet.QoS1}); err != nil {
@@ -616,5 +616,51 @@ func TestSharedSubscriptionHandler(t *testing.T) {
 	ts.send(&packet.Publish{Topic: "jobs/7", Payload: []byte("x")})
 	if topic := <-got; topic != "jobs/7" {
 		t.Fatalf("handler got %q", topic)
+	}
+}
+
+// TestSessionLostPastPubrec: a QoS 2 message whose PUBREC came but not its
+// PUBCOMP, when the server does not keep the session across the
+// reconnection, gets ErrSessionLost (it used to wait for ever).
+func TestSessionLostPastPubrec(t *testing.T) {
+	ctx := testContext(t)
+	ts := newTestServer(t, func(ts *testServer, p packet.Packet) {
+		switch p := p.(type) {
+		case *packet.Connect:
+			_ = ts.s.Send(&packet.Connack{}) // a fresh session on every connection
+		case *packet.Publish:
+			if ts.dials == 1 {
+				_ = ts.s.Send(&packet.Pubrec{PacketID: p.PacketID})
+			}
+		case *packet.Pubrel:
+			if ts.dials == 1 {
+				ts.conn.Close() // before the PUBCOMP goes out
+			}
+		default:
+			accept(ts, p)
+		}
+	})
+	cfg := pipeConfig(ts)
+	cfg.SessionExpiry = time.Hour
+	cfg.MinRetryDelay = time.Millisecond
+	lost := make(chan error, 2)
+	cfg.OnConnectionLost = func(err error) { lost <- err }
+	c, err := Connect(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inFlight := make(chan error, 1)
+	go func() { inFlight <- c.Publish(ctx, Message{Topic: "a", QoS: packet.QoS2}) }()
+	<-lost
+	if err := <-inFlight; !errors.Is(err, ErrSessionLost) {
+		t.Fatalf("Publish of a QoS 2 message past PUBREC: %v", err)
+	}
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-lost:
+		t.Fatalf("OnConnectionLost after Close: %v", err)
+	case <-time.After(50 * time.Millisecond):
 	}
 }

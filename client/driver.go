@@ -102,12 +102,9 @@ func (c *Client) event(e mqtt.Event[uint16]) {
 		if l != nil {
 			signal(&l.room)
 		}
+		c.released = append(c.released, e.PacketID)
 	case mqtt.EventDropped:
-		err := e.Err
-		if errors.Is(err, mqtt.ErrSessionLost) { // the session ended with the connection
-			err = &ConnectionLostError{Err: err}
-		}
-		c.answer(e.PacketID, nil, err)
+		c.answer(e.PacketID, nil, c.lostMessage(e.Err))
 	case mqtt.EventError:
 		if l != nil && l.err == nil {
 			l.err = &ConnectionLostError{Err: e.Err}
@@ -234,6 +231,32 @@ func (c *Client) persist(l *link, batch []byte) {
 	}
 }
 
+// lostMessage is the error of a Publish whose message the session lost
+// (the server did not keep it, or it ended with the connection): the
+// connection's when the Client ends with it, else ErrSessionLost, for the
+// caller to publish again.
+func (c *Client) lostMessage(cause error) error {
+	if !errors.Is(cause, mqtt.ErrSessionLost) {
+		return cause
+	}
+	if c.closing || c.cfg.NoReconnect {
+		return &ConnectionLostError{Err: cause}
+	}
+	return ErrSessionLost
+}
+
+// settleReleased answers the Publish calls whose identifier the call just
+// made released without an acknowledgement: a QoS 2 exchange past PUBREC
+// that ended with its session (the server may not have delivered it).
+func (c *Client) settleReleased() {
+	for _, id := range c.released {
+		if r, ok := c.waiting[id]; ok && r.publish {
+			c.answer(id, nil, c.lostMessage(mqtt.ErrSessionLost))
+		}
+	}
+	c.released = c.released[:0]
+}
+
 // acked completes a Publish with the reason code of its acknowledgement.
 func (c *Client) acked(id uint16, r packet.ReasonCode) {
 	var err error
@@ -294,6 +317,7 @@ func (c *Client) readLoop(l *link) {
 		}
 		c.stats.BytesIn += uint64(n)
 		c.mc.Recv(buf[:n])
+		c.settleReleased()
 		inbox, c.inbox = c.inbox, inbox[:0]
 		c.mu.Unlock()
 		for i := range inbox {
@@ -377,6 +401,7 @@ func (c *Client) lost(l *link, readErr error) {
 		l.err = &ConnectionLostError{Err: readErr}
 	}
 	c.mc.Closed()
+	c.settleReleased()
 	for _, t := range c.timers {
 		t.Stop()
 	}
@@ -389,7 +414,7 @@ func (c *Client) lost(l *link, readErr error) {
 	signal(&l.room)
 	signal(&l.wrote)
 	close(l.ended)
-	up, err := l.up, l.err
+	up, err, closing := l.up, l.err, c.closing
 	switch {
 	case c.closing:
 		c.finish(ErrClosed)
@@ -399,7 +424,7 @@ func (c *Client) lost(l *link, readErr error) {
 		go c.reconnect()
 	}
 	c.mu.Unlock()
-	if up {
+	if up && !closing {
 		c.log(slog.LevelInfo, "connection lost", "err", err)
 		if c.cfg.OnConnectionLost != nil {
 			c.cfg.OnConnectionLost(err)

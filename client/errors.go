@@ -12,6 +12,13 @@ import (
 // that say why a connection ended (ConnectionLostError).
 var ErrClosed = errors.New("client: connection closed")
 
+// ErrSessionLost is returned by Publish for a QoS 1 or QoS 2 message in
+// flight when the server did not keep the session across a reconnection
+// (or the session did not outlive the connection): the message may not
+// have arrived, and the Client goes on; publish it again. When the Client
+// ends instead, Publish returns why (matching ErrClosed).
+var ErrSessionLost = errors.New("client: message in flight when the session was lost")
+
 // RefusedError is returned by Connect when the server answers CONNACK with
 // a failure: Reason is its reason code (3.1.1 return codes keep their
 // values, 1 to 5).
