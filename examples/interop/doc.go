@@ -4,7 +4,9 @@
 // mosquitto_sub against the example broker, and the example client against
 // a mosquitto broker (over TCP, TLS, WebSocket and WebSocket over TLS, in
 // process and as the built command) and against an embedded mochi-mqtt
-// broker. Everything runs on loopback; the mosquitto tests skip when its
+// broker. TestSensor runs the sensor scenario of issue 11, written with
+// our client package (sensor/mqttcore) and with autopaho (sensor/autopaho),
+// against a mosquitto it restarts. Everything runs on loopback; the mosquitto tests skip when its
 // programs are not installed, and the WebSocket ones when this mosquitto
 // cannot serve WebSocket.
 package interop
