@@ -58,22 +58,15 @@ func run(ctx context.Context, broker, id string) error {
 	topic := "sensors/" + id + "/reading"
 	for i := range 2000 {
 		m := client.Message{Topic: topic, QoS: packet.QoS(1 + i%2), Payload: []byte(strconv.Itoa(i))}
-		// Publish waits while the client reconnects; it fails for a message
-		// whose session the server did not keep, which is then sent again.
-		// The timeout covers a QoS 2 message past PUBREC when the session
-		// is lost: its Publish is never answered (a bug of the client).
-		for {
-			attempt, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := c.Publish(attempt, m)
-			cancel()
-			if err == nil {
-				break
-			}
-			var refused *client.AckError
-			if errors.As(err, &refused) || ctx.Err() != nil || c.Err() != nil {
-				return fmt.Errorf("reading %d: %w", i, err)
-			}
+		// Publish waits while the client reconnects; a message whose
+		// session the server did not keep is published again.
+		err := c.Publish(ctx, m)
+		for errors.Is(err, client.ErrSessionLost) {
 			fmt.Printf("reading %d: %v: publishing it again\n", i, err)
+			err = c.Publish(ctx, m)
+		}
+		if err != nil {
+			return fmt.Errorf("reading %d: %w", i, err)
 		}
 	}
 	fmt.Println("published 2000 readings, every one acknowledged")
