@@ -284,7 +284,6 @@ type journalRecord[ID packetid.ID] struct {
 	step    exchange
 	msg     message
 	session journaledSession
-	expiry  uint32
 }
 
 // parseRecord checks and parses one record, for a Connection of role r

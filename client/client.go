@@ -27,7 +27,7 @@ type Client struct {
 	link      *link               // the current transport; nil between connections
 	subs      []route             // subscription handlers, by filter
 	waiting   map[uint16]*request // our exchanges awaiting an answer
-	inbox     []received          // messages of the current call, for the read loop
+	inbox     []Message           // messages of the current call, for the read loop
 	timers    map[mqtt.TimerKind]*time.Timer
 	online    bool          // a connection is up: CONNACK received, transport open
 	onWait    chan struct{} // closed when a connection comes up (made on demand)
@@ -53,13 +53,6 @@ type request struct {
 	reasons []packet.ReasonCode
 	err     error
 	publish bool // a QoS 1 or QoS 2 message, which a session carries over
-}
-
-// received is a message handed to the handlers after the call that
-// received it, then acknowledged.
-type received struct {
-	msg Message
-	id  uint16
 }
 
 // Connect dials the servers of cfg in order and returns a Client connected

@@ -32,10 +32,7 @@ func TestPublishWaitsForTheAcknowledgement(t *testing.T) {
 				ts := newTestServer(t, accept)
 				cfg := pipeConfig(ts)
 				cfg.Version = v
-				c, err := Connect(ctx, cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
+				c := connectForTest(t, cfg)
 				if err := c.Publish(ctx, Message{Topic: "a/b", QoS: qos, Payload: []byte("x")}); err != nil {
 					t.Fatalf("Publish: %v", err)
 				}
@@ -62,11 +59,7 @@ func TestPublishWaitsForTheAcknowledgement(t *testing.T) {
 			}
 			accept(ts, p)
 		})
-		c, err := Connect(ctx, pipeConfig(ts))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close(ctx)
+		c := connectForTest(t, pipeConfig(ts))
 		for _, qos := range []packet.QoS{packet.QoS1, packet.QoS2} {
 			err := c.Publish(ctx, Message{Topic: "a", QoS: qos})
 			var ae *AckError
@@ -90,11 +83,7 @@ func TestPublishBackpressure(t *testing.T) {
 			release <- p.Clone() // acknowledged later, from outside
 		}
 	})
-	c, err := Connect(ctx, pipeConfig(ts))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
+	c := connectForTest(t, pipeConfig(ts))
 	first := make(chan error, 1)
 	go func() { first <- c.Publish(ctx, Message{Topic: "a", QoS: packet.QoS1, Payload: []byte("1")}) }()
 	p1 := <-release
@@ -130,10 +119,7 @@ func TestPublishContext(t *testing.T) {
 			accept(ts, p)
 		}
 	})
-	c, err := Connect(testContext(t), pipeConfig(ts))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := connectForTest(t, pipeConfig(ts))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if err := c.Publish(ctx, Message{Topic: "a", QoS: packet.QoS1}); !errors.Is(err, context.DeadlineExceeded) {
@@ -171,11 +157,7 @@ func TestSubscribeHandlers(t *testing.T) {
 	cfg := pipeConfig(ts)
 	other := make(chan Message, 8)
 	cfg.OnMessage = func(m Message) { other <- m }
-	c, err := Connect(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
+	c := connectForTest(t, cfg)
 	got := make(chan string, 8)
 	handled := make(chan struct{})
 	if err := c.Subscribe(ctx, packet.Subscription{Filter: "s/+/t", QoS: packet.QoS2}, func(m Message) {
@@ -264,10 +246,7 @@ func TestConnectionLost(t *testing.T) {
 	})
 	cfg := pipeConfig(ts)
 	cfg.NoReconnect = true
-	c, err := Connect(testContext(t), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := connectForTest(t, cfg)
 	waiting := make(chan error, 1)
 	go func() { waiting <- c.Publish(testContext(t), Message{Topic: "a", QoS: packet.QoS1}) }()
 	ts.next(packet.TypePublish)
@@ -308,11 +287,7 @@ func TestReconnect(t *testing.T) {
 		cfg.MinRetryDelay = time.Millisecond
 		up := make(chan bool, 4)
 		cfg.OnConnectionUp = func(present bool) { up <- present }
-		c, err := Connect(ctx, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close(ctx)
+		c := connectForTest(t, cfg)
 		if err := c.Subscribe(ctx, packet.Subscription{Filter: "s/#", QoS: 1}, func(Message) {}); err != nil {
 			t.Fatal(err)
 		}
@@ -344,11 +319,7 @@ func TestReconnect(t *testing.T) {
 		cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 		lost := make(chan error, 4)
 		cfg.OnConnectionLost = func(err error) { lost <- err }
-		c, err := Connect(ctx, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close(ctx)
+		c := connectForTest(t, cfg)
 		if err := c.Subscribe(ctx, packet.Subscription{Filter: "s/#", QoS: 1}, func(Message) {}); err != nil {
 			t.Fatal(err)
 		}
@@ -405,18 +376,13 @@ func (s *syncBuffer) String() string {
 // that ended is refused with ErrAckStale, and the server sends the message
 // again on the next one.
 func TestManualAck(t *testing.T) {
-	ctx := testContext(t)
 	ts := newTestServer(t, accept)
 	cfg := pipeConfig(ts)
 	cfg.ManualAck = true
 	cfg.MinRetryDelay = time.Millisecond
 	got := make(chan Message, 4)
 	cfg.OnMessage = func(m Message) { got <- m }
-	c, err := Connect(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
+	c := connectForTest(t, cfg)
 	ts.send(&packet.Publish{Topic: "b", QoS: packet.QoS1, Payload: []byte("1")})
 	m := <-got
 	for quiet := time.After(50 * time.Millisecond); ; {
@@ -475,11 +441,7 @@ func TestRequest(t *testing.T) {
 		}
 		accept(ts, p)
 	})
-	c, err := Connect(ctx, pipeConfig(ts))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
+	c := connectForTest(t, pipeConfig(ts))
 	for range 2 {
 		resp, err := c.Request(ctx, Message{Topic: "svc/time", QoS: packet.QoS1})
 		if err != nil || string(resp.Payload) != "12:00" {
@@ -578,11 +540,7 @@ func TestTopicAliases(t *testing.T) {
 	})
 	cfg := pipeConfig(ts)
 	cfg.TopicAliases = true
-	c, err := Connect(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
+	c := connectForTest(t, cfg)
 	if conn := ts.next(packet.TypeConnect).(*packet.Connect); conn.Props.TopicAliasMaximum == 0 {
 		t.Fatal("no Topic Alias Maximum in CONNECT")
 	}
@@ -604,11 +562,7 @@ func TestTopicAliases(t *testing.T) {
 func TestSharedSubscriptionHandler(t *testing.T) {
 	ctx := testContext(t)
 	ts := newTestServer(t, accept)
-	c, err := Connect(ctx, pipeConfig(ts))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
+	c := connectForTest(t, pipeConfig(ts))
 	got := make(chan string, 1)
 	if err := c.Subscribe(ctx, packet.Subscription{Filter: "$share/workers/jobs/+"}, func(m Message) { got <- m.Topic }); err != nil {
 		t.Fatal(err)
@@ -645,10 +599,7 @@ func TestSessionLostPastPubrec(t *testing.T) {
 	cfg.MinRetryDelay = time.Millisecond
 	lost := make(chan error, 2)
 	cfg.OnConnectionLost = func(err error) { lost <- err }
-	c, err := Connect(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := connectForTest(t, cfg)
 	inFlight := make(chan error, 1)
 	go func() { inFlight <- c.Publish(ctx, Message{Topic: "a", QoS: packet.QoS2}) }()
 	<-lost
@@ -663,4 +614,20 @@ func TestSessionLostPastPubrec(t *testing.T) {
 		t.Fatalf("OnConnectionLost after Close: %v", err)
 	case <-time.After(50 * time.Millisecond):
 	}
+}
+
+// connectForTest connects with cfg, failing the test if it cannot, and
+// closes the Client when the test ends.
+func connectForTest(t *testing.T, cfg Config) *Client {
+	t.Helper()
+	c, err := Connect(testContext(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c.Close(ctx)
+	})
+	return c
 }

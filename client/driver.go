@@ -154,7 +154,7 @@ func (c *Client) packet(l *link, p packet.Packet) {
 		if m.QoS > 0 {
 			m.delivery = &delivery{id: p.PacketID, qos: p.QoS, link: l}
 		}
-		c.inbox = append(c.inbox, received{msg: m, id: p.PacketID})
+		c.inbox = append(c.inbox, m)
 	case *packet.Puback:
 		c.acked(p.PacketID, p.Reason)
 	case *packet.Pubrec:
@@ -307,7 +307,8 @@ func (c *Client) writeLoop(l *link) {
 // messages of each read to their handlers, then acknowledges them.
 func (c *Client) readLoop(l *link) {
 	buf := make([]byte, 32<<10)
-	var inbox []received
+	var inbox []Message
+	var handlers []func(Message) // reused from message to message
 	for {
 		n, err := l.conn.Read(buf)
 		c.mu.Lock()
@@ -320,20 +321,20 @@ func (c *Client) readLoop(l *link) {
 		c.settleReleased()
 		inbox, c.inbox = c.inbox, inbox[:0]
 		c.mu.Unlock()
-		for i := range inbox {
-			c.deliver(&inbox[i])
+		for _, m := range inbox {
+			handlers = c.deliver(m, handlers[:0])
 		}
 		clear(inbox)
 	}
 }
 
 // deliver hands a message to its handlers, then acknowledges it: at least
-// once (QoS 1) and exactly once (QoS 2) to the handlers.
-func (c *Client) deliver(r *received) {
+// once (QoS 1) and exactly once (QoS 2) to the handlers. handlers is the
+// read loop's scratch list, returned for the next message.
+func (c *Client) deliver(m Message, handlers []func(Message)) []func(Message) {
 	c.mu.Lock()
-	var handlers []func(Message)
 	for _, s := range c.subs {
-		if matches(s.sub.Filter, r.msg.Topic, c.cfg.version()) && s.handle != nil {
+		if matches(s.sub.Filter, m.Topic, c.cfg.version()) && s.handle != nil {
 			handlers = append(handlers, s.handle)
 		}
 	}
@@ -342,14 +343,16 @@ func (c *Client) deliver(r *received) {
 		handlers = append(handlers, c.cfg.OnMessage)
 	}
 	for _, h := range handlers {
-		h(r.msg)
+		h(m)
 	}
 	c.mu.Lock()
-	c.stats.Received[r.msg.QoS]++
+	c.stats.Received[m.QoS]++
 	c.mu.Unlock()
 	if !c.cfg.ManualAck {
-		_ = c.Ack(r.msg) // on a connection that ended, the server sends the message again
+		_ = c.Ack(m) // on a connection that ended, the server sends the message again
 	}
+	clear(handlers)
+	return handlers
 }
 
 // delivery is how a received QoS 1 or QoS 2 message is acknowledged: on
