@@ -12,6 +12,7 @@ import (
 
 	"github.com/mqttcore/mqtt"
 	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/property"
 )
 
 // Client is a connection to an MQTT server that reconnects when it is
@@ -34,6 +35,7 @@ type Client struct {
 	closing   bool          // Close was called
 	logged    int           // bytes appended to the Store since its last Reset
 	connected int           // connections made
+	connack   *packet.Connack // the last connection's
 	released  []uint16      // identifiers released in the current call (settleReleased)
 	stats     Stats
 	requests  requests      // request/response (request.go)
@@ -41,9 +43,11 @@ type Client struct {
 	done      chan struct{} // closed when the Client has ended
 }
 
-// route is one subscription: its filter, options and handler.
+// route is one subscription: its filter, options, the properties it was
+// made with (SubscribeWith) and handler.
 type route struct {
 	sub    packet.Subscription
+	props  property.Properties
 	handle func(Message)
 }
 
@@ -52,7 +56,8 @@ type request struct {
 	done    chan struct{}
 	reasons []packet.ReasonCode
 	err     error
-	publish bool // a QoS 1 or QoS 2 message, which a session carries over
+	qos     packet.QoS     // a QoS 1 or QoS 2 message, which a session carries over; 0 otherwise
+	suback  *packet.Suback // SubscribeWith's answer
 }
 
 // Connect dials the servers of cfg in order and returns a Client connected
@@ -179,6 +184,16 @@ func (c *Client) ClientID() string {
 	return c.mc.ClientID()
 }
 
+// Connack returns the CONNACK of the current connection, or of the last
+// one: Session Present, and in v5 the server's limits (Receive Maximum,
+// Maximum QoS, Retain Available, Maximum Packet Size, ...), an Assigned
+// Client Identifier, a Server Keep Alive. Do not modify it.
+func (c *Client) Connack() *packet.Connack {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.connack
+}
+
 // Done returns a channel closed when the Client has ended: after Close, or
 // when its connection is lost and it does not reconnect. Err then says why.
 func (c *Client) Done() <-chan struct{} { return c.done }
@@ -201,47 +216,121 @@ func (c *Client) Err() error {
 // ctx ends first, Publish returns its error; a message already sent stays
 // in flight, and the server may still get it.
 func (c *Client) Publish(ctx context.Context, m Message) error {
+	if m.QoS == 0 {
+		l, upTo, _, err := c.send(ctx, m)
+		if err != nil {
+			return err
+		}
+		if err := l.waitWritten(ctx, &c.mu, upTo); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.stats.Sent[0]++
+		c.mu.Unlock()
+		return nil
+	}
+	p, err := c.PublishAsync(ctx, m)
+	if err != nil {
+		return err
+	}
+	return p.Wait(ctx)
+}
+
+// PublishAsync sends a message as Publish does, waiting as it does for
+// room under the server's Receive Maximum or for a connection, but returns
+// once the message is handed to the connection: the Pending tells when
+// the server has acknowledged it. A program that keeps many messages in
+// flight from one goroutine uses it (a bridge, a load generator); a QoS 0
+// message has no acknowledgement, and its Pending is done at once.
+func (c *Client) PublishAsync(ctx context.Context, m Message) (*Pending, error) {
+	_, _, r, err := c.send(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil { // QoS 0
+		c.mu.Lock()
+		c.stats.Sent[0]++
+		c.mu.Unlock()
+		r = doneRequest
+	}
+	return &Pending{r: r}, nil
+}
+
+// send hands a message to the Connection, once a connection is up and
+// the flow control has room, and returns the link it went out on and how
+// many bytes of it must be written for the message to be, and the request
+// that waits for its acknowledgement (QoS 1 and 2).
+func (c *Client) send(ctx context.Context, m Message) (*link, uint64, *request, error) {
 	p := &packet.Publish{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain, Props: m.Props}
 	for {
 		c.mu.Lock()
 		if err := c.ready(ctx); err != nil {
-			return err
+			return nil, 0, nil, err
 		}
 		if m.QoS > 0 && c.cfg.MaxInFlight > 0 && c.mc.InFlight() >= c.cfg.MaxInFlight {
 			if err := c.waitForRoom(ctx); err != nil {
-				return err
+				return nil, 0, nil, err
 			}
 			continue
 		}
 		err := c.mc.Send(p)
 		if errors.Is(err, mqtt.ErrQuotaExceeded) {
 			if err := c.waitForRoom(ctx); err != nil {
-				return err
+				return nil, 0, nil, err
 			}
 			continue
 		}
 		if err != nil {
 			c.mu.Unlock()
-			return err
+			return nil, 0, nil, err
 		}
-		if m.QoS == 0 {
-			l, upTo := c.link, c.link.queued
-			c.mu.Unlock()
-			if err := l.waitWritten(ctx, &c.mu, upTo); err != nil {
-				return err
-			}
-			c.countSent(0)
-			return nil
+		l, upTo := c.link, c.link.queued
+		var r *request
+		if m.QoS > 0 {
+			r = c.expect(p.PacketID, m.QoS)
 		}
-		r := c.expect(p.PacketID, true)
 		c.mu.Unlock()
-		if _, err = c.await(ctx, r); err != nil {
-			return err
-		}
-		c.countSent(m.QoS)
+		return l, upTo, r, nil
+	}
+}
+
+// Pending is a QoS 1 or QoS 2 message PublishAsync sent, until the server
+// acknowledges it.
+type Pending struct{ r *request }
+
+// Done returns a channel closed when the exchange has ended: the server
+// acknowledged the message, or the Client could not deliver it (Err).
+func (p *Pending) Done() <-chan struct{} { return p.r.done }
+
+// Err returns, once Done is closed, what Publish would have: nil, an
+// *AckError, ErrSessionLost, or why the Client ended. Before, it returns
+// nil.
+func (p *Pending) Err() error {
+	select {
+	case <-p.r.done:
+		return p.r.err
+	default:
 		return nil
 	}
 }
+
+// Wait waits until the exchange has ended, and returns Err, or ctx's
+// error if ctx ends first (the message stays in flight).
+func (p *Pending) Wait(ctx context.Context) error {
+	select {
+	case <-p.r.done:
+		return p.r.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// doneRequest is the request of every QoS 0 message: done from the start.
+var doneRequest = func() *request {
+	r := &request{done: make(chan struct{})}
+	close(r.done)
+	return r
+}()
 
 // ready waits, with c.mu held, until a connection is up; it returns with
 // c.mu held and nil, or released and why the Client cannot go on.
@@ -306,31 +395,57 @@ func (c *Client) waitForRoom(ctx context.Context) error {
 // (Publish at QoS 1 or 2, Subscribe, Request) would wait for itself, and
 // must hand that work to another goroutine.
 func (c *Client) Subscribe(ctx context.Context, s packet.Subscription, h func(Message)) error {
+	ack, err := c.SubscribeWith(ctx, &packet.Subscribe{Subscriptions: []packet.Subscription{s}}, h)
+	if err == nil && ack.Reasons[0].IsError() {
+		err = &AckError{Reason: ack.Reasons[0], Filter: s.Filter}
+	}
+	return err
+}
+
+// SubscribeWith sends a SUBSCRIBE of the caller's (several filters, v5
+// properties such as a Subscription Identifier or User Properties) and
+// returns the server's SUBACK, whose reason codes say, filter by filter,
+// what it granted; h receives the messages of the filters granted. The
+// Client sets the packet identifier. A subscription is made again, with
+// its properties, on every new connection whose session the server did
+// not keep.
+func (c *Client) SubscribeWith(ctx context.Context, p *packet.Subscribe, h func(Message)) (*packet.Suback, error) {
 	if h == nil {
 		h = c.cfg.OnMessage
 	}
-	p := &packet.Subscribe{Subscriptions: []packet.Subscription{s}}
+	p = p.Clone()
 	c.mu.Lock()
 	if err := c.ready(ctx); err != nil {
-		return err
+		return nil, err
 	}
-	// The handler is in place before the first message can arrive.
-	prev, had := c.setRoute(s, h)
+	// The handlers are in place before the first message can arrive.
+	prev := make([]route, len(p.Subscriptions))
+	had := make([]bool, len(p.Subscriptions))
+	for i, s := range p.Subscriptions {
+		prev[i], had[i] = c.setRoute(s, p.Props, h)
+	}
+	undo := func(granted []packet.ReasonCode) {
+		for i, s := range slices.Backward(p.Subscriptions) {
+			if granted == nil || i >= len(granted) || granted[i].IsError() {
+				c.restoreRoute(s, prev[i], had[i])
+			}
+		}
+	}
 	if err := c.mc.Send(p); err != nil {
-		c.restoreRoute(s, prev, had)
+		undo(nil)
 		c.mu.Unlock()
-		return err
+		return nil, err
 	}
-	r := c.expect(p.PacketID, false)
+	r := c.expect(p.PacketID, 0)
 	c.mu.Unlock()
-	reasons, err := c.await(ctx, r)
-	if err == nil && len(reasons) == 1 && reasons[0].IsError() {
-		err = &AckError{Reason: reasons[0], Filter: s.Filter}
-		c.mu.Lock()
-		c.restoreRoute(s, prev, had)
-		c.mu.Unlock()
+	_, err := c.await(ctx, r)
+	if err != nil {
+		return nil, err
 	}
-	return err
+	c.mu.Lock()
+	undo(r.suback.Reasons)
+	c.mu.Unlock()
+	return r.suback, nil
 }
 
 // Unsubscribe ends the subscription to a topic filter and returns when the
@@ -345,8 +460,8 @@ func (c *Client) Unsubscribe(ctx context.Context, filter string) error {
 		c.mu.Unlock()
 		return err
 	}
-	c.setRoute(packet.Subscription{Filter: filter}, nil)
-	r := c.expect(p.PacketID, false)
+	c.setRoute(packet.Subscription{Filter: filter}, property.Properties{}, nil)
+	r := c.expect(p.PacketID, 0)
 	c.mu.Unlock()
 	reasons, err := c.await(ctx, r)
 	if err == nil && len(reasons) == 1 && reasons[0].IsError() {
@@ -360,6 +475,24 @@ func (c *Client) Unsubscribe(ctx context.Context, filter string) error {
 // stops reconnecting. It returns ctx's error if ctx ended first, else the
 // Client's if it had already ended for another reason, else nil.
 func (c *Client) Close(ctx context.Context) error {
+	return c.Disconnect(ctx, &packet.Disconnect{})
+}
+
+// Disconnect is Close with a DISCONNECT of the caller's (v5): a reason
+// code (DisconnectWithWillMessage has the server publish the will), a
+// Session Expiry Interval, a Reason String. A packet the connection may
+// not send (a reason code in 3.1.1, a Session Expiry Interval set when
+// the CONNECT's was 0) gets an error, and the Client goes on.
+func (c *Client) Disconnect(ctx context.Context, d *packet.Disconnect) error {
+	if d == nil {
+		d = &packet.Disconnect{}
+	}
+	if _, err := d.AppendTo(nil, c.cfg.version()); err != nil {
+		return err
+	}
+	if cn, _ := c.cfg.connect(); d.Props.SessionExpiry != 0 && cn.Props.SessionExpiry == 0 {
+		return mqtt.ErrSessionExpiry
+	}
 	var drained error
 	c.mu.Lock()
 	c.closing = true
@@ -373,7 +506,7 @@ func (c *Client) Close(ctx context.Context) error {
 	}
 	ended := c.err
 	if l := c.link; ended == nil && l != nil {
-		if err := c.mc.Send(&packet.Disconnect{}); err != nil {
+		if err := c.mc.Send(d); err != nil {
 			l.conn.Close() // not connected: nothing to say first
 		}
 	}
@@ -393,29 +526,29 @@ func (c *Client) Close(ctx context.Context) error {
 
 // setRoute sets or, with h nil, removes the handler of s.Filter, and
 // returns the previous one.
-func (c *Client) setRoute(s packet.Subscription, h func(Message)) (prev route, had bool) {
+func (c *Client) setRoute(s packet.Subscription, props property.Properties, h func(Message)) (prev route, had bool) {
 	i := slices.IndexFunc(c.subs, func(r route) bool { return r.sub.Filter == s.Filter })
 	if i >= 0 {
 		prev, had = c.subs[i], true
 		c.subs = slices.Delete(c.subs, i, i+1)
 	}
 	if h != nil {
-		c.subs = append(c.subs, route{sub: s, handle: h})
+		c.subs = append(c.subs, route{sub: s, props: props, handle: h})
 	}
 	return prev, had
 }
 
 func (c *Client) restoreRoute(s packet.Subscription, prev route, had bool) {
 	if had {
-		c.setRoute(prev.sub, prev.handle)
+		c.setRoute(prev.sub, prev.props, prev.handle)
 	} else {
-		c.setRoute(s, nil)
+		c.setRoute(s, property.Properties{}, nil)
 	}
 }
 
 // expect registers a request for the answer to our packet id.
-func (c *Client) expect(id uint16, publish bool) *request {
-	r := &request{done: make(chan struct{}), publish: publish}
+func (c *Client) expect(id uint16, qos packet.QoS) *request {
+	r := &request{done: make(chan struct{}), qos: qos}
 	c.waiting[id] = r
 	return r
 }
@@ -428,6 +561,9 @@ func (c *Client) answer(id uint16, reasons []packet.ReasonCode, err error) {
 	}
 	delete(c.waiting, id)
 	r.reasons, r.err = slices.Clone(reasons), err
+	if r.qos > 0 && err == nil {
+		c.stats.Sent[r.qos]++
+	}
 	close(r.done)
 }
 

@@ -116,6 +116,12 @@ type Config struct {
 	// false in 3.1.1) and the same ClientID. nil keeps nothing.
 	Store Store
 
+	// EditConnect, if set, adjusts the CONNECT built from the Config
+	// before each connection: for what the Config has no field for, such
+	// as v5 User Properties, Receive Maximum, Maximum Packet Size or
+	// Request Problem Information. The packet is checked after it.
+	EditConnect func(p *packet.Connect)
+
 	// Logger receives the connection's life at Info (connected, lost,
 	// reconnect attempts) and the server's protocol errors at Warn; nil
 	// logs nothing.
@@ -149,6 +155,9 @@ type Message struct {
 	// Props are the v5 properties of the PUBLISH: Message Expiry, Content
 	// Type, Response Topic, Correlation Data, User Properties, and so on.
 	Props property.Properties
+	// Dup is set on a received message the server sent before, on a
+	// connection that ended before it was acknowledged.
+	Dup bool
 
 	delivery *delivery // a received QoS 1 or QoS 2 message: how to acknowledge it
 }
@@ -265,6 +274,9 @@ func (cfg *Config) connect() (*packet.Connect, error) {
 			return nil, errors.New("enhanced authentication needs MQTT 5.0")
 		}
 		p.Props.AuthMethod = cfg.Auth.Method()
+	}
+	if cfg.EditConnect != nil {
+		cfg.EditConnect(p)
 	}
 	if _, err := p.AppendTo(nil, cfg.version()); err != nil {
 		return nil, err

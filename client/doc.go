@@ -6,7 +6,8 @@
 //	c, err := client.Connect(ctx, client.Config{Servers: []string{"tcp://127.0.0.1:1883"}, ClientID: "sensor-7"})
 //	if err != nil { ... }
 //	defer c.Close(ctx)
-//	err = c.Subscribe(ctx, "cmd/#", packet.QoS1, func(m client.Message) { fmt.Printf("%s: %s\n", m.Topic, m.Payload) })
+//	err = c.Subscribe(ctx, packet.Subscription{Filter: "cmd/#", QoS: packet.QoS1},
+//		func(m client.Message) { fmt.Printf("%s: %s\n", m.Topic, m.Payload) })
 //	err = c.Publish(ctx, client.Message{Topic: "sensors/7/temp", QoS: packet.QoS1, Payload: []byte("21.5")})
 //
 // One mutex serialises the calls on the Connection; the Connection's
@@ -18,4 +19,10 @@
 // once its handler has returned (at least once, and exactly once for QoS
 // 2, to the handler). Standard library only; other transports plug in
 // through Config.Dialer.
+//
+// Beyond that: PublishAsync keeps many messages in flight from one
+// goroutine; SubscribeWith, Disconnect, Config.EditConnect and Connack
+// give the whole of the v5 packets (Subscription Identifiers, User
+// Properties, a will on DISCONNECT, the server's limits) to programs that
+// need them.
 package client

@@ -135,7 +135,7 @@ func (c *Client) packet(l *link, p packet.Packet) {
 				return
 			}
 		}
-		l.up, c.online = true, true
+		l.up, c.online, c.connack = true, true, p.Clone()
 		if c.connected++; c.connected > 1 {
 			c.stats.Reconnects++
 		}
@@ -144,13 +144,13 @@ func (c *Client) packet(l *link, p packet.Packet) {
 			// A new session: the subscriptions are made again (a nested
 			// call; their answers go unheeded).
 			for _, r := range c.subs {
-				_ = c.mc.Send(&packet.Subscribe{Subscriptions: []packet.Subscription{r.sub}})
+				_ = c.mc.Send(&packet.Subscribe{Subscriptions: []packet.Subscription{r.sub}, Props: r.props})
 			}
 		}
 		l.connack <- handshake{present: p.SessionPresent}
 	case *packet.Publish:
 		q := p.Clone() // p aliases the read buffer
-		m := Message{Topic: q.Topic, Payload: q.Payload, QoS: q.QoS, Retain: q.Retain, Props: q.Props}
+		m := Message{Topic: q.Topic, Payload: q.Payload, QoS: q.QoS, Retain: q.Retain, Props: q.Props, Dup: q.Dup}
 		if m.QoS > 0 {
 			m.delivery = &delivery{id: p.PacketID, qos: p.QoS, link: l}
 		}
@@ -164,6 +164,9 @@ func (c *Client) packet(l *link, p packet.Packet) {
 	case *packet.Pubcomp:
 		c.acked(p.PacketID, p.Reason)
 	case *packet.Suback:
+		if r, ok := c.waiting[p.PacketID]; ok {
+			r.suback = p.Clone()
+		}
 		c.answer(p.PacketID, p.Reasons, nil)
 	case *packet.Unsuback:
 		reasons := p.Reasons
@@ -250,7 +253,7 @@ func (c *Client) lostMessage(cause error) error {
 // that ended with its session (the server may not have delivered it).
 func (c *Client) settleReleased() {
 	for _, id := range c.released {
-		if r, ok := c.waiting[id]; ok && r.publish {
+		if r, ok := c.waiting[id]; ok && r.qos > 0 {
 			c.answer(id, nil, c.lostMessage(mqtt.ErrSessionLost))
 		}
 	}
@@ -410,7 +413,7 @@ func (c *Client) lost(l *link, readErr error) {
 	}
 	c.link, c.online = nil, false
 	for id, r := range c.waiting {
-		if !r.publish {
+		if r.qos == 0 {
 			c.answer(id, nil, l.err) // SUBSCRIBE, UNSUBSCRIBE: ended with the connection
 		}
 	}

@@ -1,7 +1,5 @@
 package client
 
-import "github.com/mqttcore/mqtt/packet"
-
 // Stats counts what a Client did since Connect.
 type Stats struct {
 	Sent     [3]uint64 // messages published, by QoS (QoS 1 and 2 once acknowledged)
@@ -23,11 +21,4 @@ func (c *Client) Stats() Stats {
 	s := c.stats
 	s.InFlight = c.mc.InFlight()
 	return s
-}
-
-// countSent counts a message published.
-func (c *Client) countSent(qos packet.QoS) {
-	c.mu.Lock()
-	c.stats.Sent[qos]++
-	c.mu.Unlock()
 }
