@@ -30,13 +30,13 @@ type Client struct {
 	waiting   map[uint16]*request // our exchanges awaiting an answer
 	inbox     []Message           // messages of the current call, for the read loop
 	timers    map[mqtt.TimerKind]*time.Timer
-	online    bool          // a connection is up: CONNACK received, transport open
-	onWait    chan struct{} // closed when a connection comes up (made on demand)
-	closing   bool          // Close was called
-	logged    int           // bytes appended to the Store since its last Reset
-	connected int           // connections made
+	online    bool            // a connection is up: CONNACK received, transport open
+	onWait    chan struct{}   // closed when a connection comes up (made on demand)
+	closing   bool            // Close was called
+	logged    int             // bytes appended to the Store since its last Reset
+	connected int             // connections made
 	connack   *packet.Connack // the last connection's
-	released  []uint16      // identifiers released in the current call (settleReleased)
+	released  []uint16        // identifiers released in the current call (settleReleased)
 	stats     Stats
 	requests  requests      // request/response (request.go)
 	err       error         // why the Client ended (set with done)
