@@ -28,7 +28,7 @@ type Client struct {
 	link      *link               // the current transport; nil between connections
 	subs      []route             // subscription handlers, by filter
 	waiting   map[uint16]*request // our exchanges awaiting an answer
-	inbox     []Message           // messages of the current call, for the read loop
+	in        inbox               // received messages, for the handlers (inbox.go)
 	timers    map[mqtt.TimerKind]*time.Timer
 	online    bool            // a connection is up: CONNACK received, transport open
 	onWait    chan struct{}   // closed when a connection comes up (made on demand)
@@ -71,7 +71,8 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{cfg: cfg, urls: urls, dialer: cfg.Dialer, waiting: map[uint16]*request{},
-		timers: map[mqtt.TimerKind]*time.Timer{}, done: make(chan struct{})}
+		timers: map[mqtt.TimerKind]*time.Timer{}, done: make(chan struct{}),
+		in: inbox{wake: make(chan struct{}, 1)}}
 	if c.dialer == nil {
 		c.dialer = StandardDialer(cfg.TLSConfig, cfg.Proxy)
 	}
@@ -90,6 +91,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	if _, err := c.connectOnce(ctx, cfg.CleanStart); err != nil {
 		return nil, err
 	}
+	go c.dispatch()
 	return c, nil
 }
 
@@ -253,7 +255,7 @@ func (c *Client) PublishAsync(ctx context.Context, m Message) (*Pending, error) 
 		c.mu.Unlock()
 		r = doneRequest
 	}
-	return &Pending{r: r}, nil
+	return &Pending{c: c, r: r}, nil
 }
 
 // send hands a message to the Connection, once a connection is up and
@@ -296,7 +298,10 @@ func (c *Client) send(ctx context.Context, m Message) (*link, uint64, *request, 
 
 // Pending is a QoS 1 or QoS 2 message PublishAsync sent, until the server
 // acknowledges it.
-type Pending struct{ r *request }
+type Pending struct {
+	c *Client
+	r *request
+}
 
 // Done returns a channel closed when the exchange has ended: the server
 // acknowledged the message, or the Client could not deliver it (Err).
@@ -317,12 +322,8 @@ func (p *Pending) Err() error {
 // Wait waits until the exchange has ended, and returns Err, or ctx's
 // error if ctx ends first (the message stays in flight).
 func (p *Pending) Wait(ctx context.Context) error {
-	select {
-	case <-p.r.done:
-		return p.r.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	_, err := p.c.await(ctx, p.r)
+	return err
 }
 
 // doneRequest is the request of every QoS 0 message: done from the start.
@@ -368,6 +369,7 @@ func (c *Client) waitForRoom(ctx context.Context) error {
 	room := c.link.roomSignal()
 	ended := c.link.ended
 	c.stats.Waiting++
+	c.countWaiter(1)
 	c.mu.Unlock()
 	var err error
 	select {
@@ -380,6 +382,7 @@ func (c *Client) waitForRoom(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	c.stats.Waiting--
+	c.countWaiter(-1)
 	c.mu.Unlock()
 	return err
 }
@@ -390,10 +393,11 @@ func (c *Client) waitForRoom(ctx context.Context) error {
 // is made again on every new connection whose session the server did not
 // keep.
 //
-// Handlers run one at a time on the goroutine that reads from the server,
-// in the order the messages arrived: a handler that waits for the server
-// (Publish at QoS 1 or 2, Subscribe, Request) would wait for itself, and
-// must hand that work to another goroutine.
+// Handlers run one at a time, in the order the messages arrived, on a
+// goroutine of the Client's; the Client reads on meanwhile, so a handler
+// may wait for the server (Publish at QoS 1 or 2, Subscribe, Request). A
+// slow handler slows the server down: past 1,024 messages waiting for
+// the handlers, the Client stops reading until they catch up.
 func (c *Client) Subscribe(ctx context.Context, s packet.Subscription, h func(Message)) error {
 	ack, err := c.SubscribeWith(ctx, &packet.Subscribe{Subscriptions: []packet.Subscription{s}}, h)
 	if err == nil && ack.Reasons[0].IsError() {
@@ -496,6 +500,7 @@ func (c *Client) Disconnect(ctx context.Context, d *packet.Disconnect) error {
 	var drained error
 	c.mu.Lock()
 	c.closing = true
+	signal(&c.in.room)
 	for c.err == nil && c.online && c.mc.InFlight() > 0 {
 		if err := c.waitForRoom(ctx); err != nil {
 			drained = err
@@ -569,6 +574,19 @@ func (c *Client) answer(id uint16, reasons []packet.ReasonCode, err error) {
 
 // await waits for a request's answer.
 func (c *Client) await(ctx context.Context, r *request) ([]packet.ReasonCode, error) {
+	select {
+	case <-r.done:
+		return r.reasons, r.err
+	default:
+	}
+	c.mu.Lock()
+	c.countWaiter(1)
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.countWaiter(-1)
+		c.mu.Unlock()
+	}()
 	select {
 	case <-r.done:
 		return r.reasons, r.err

@@ -14,11 +14,12 @@
 // handler only records what to do (bytes to write, timers, answers to
 // waiting calls, messages to deliver), and the goroutine that made the call
 // carries it out after the call: a writer goroutine writes the bytes in
-// order, and the read loop hands received messages to the subscription
-// handlers outside the lock, then acknowledges each QoS 1 and QoS 2 message
-// once its handler has returned (at least once, and exactly once for QoS
-// 2, to the handler). Standard library only; other transports plug in
-// through Config.Dialer.
+// order, the read loop feeds the Connection, and a dispatcher goroutine
+// hands received messages to the subscription handlers, in order, then
+// acknowledges each QoS 1 and QoS 2 message once its handlers have
+// returned (at least once, and exactly once for QoS 2, to the handlers).
+// A handler may call the Client and wait for the server. Standard library
+// only; other transports plug in through Config.Dialer.
 //
 // Beyond that: PublishAsync keeps many messages in flight from one
 // goroutine; SubscribeWith, Disconnect, Config.EditConnect and Connack

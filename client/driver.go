@@ -114,6 +114,7 @@ func (c *Client) event(e mqtt.Event[uint16]) {
 		if l != nil {
 			l.hangUp = true // after the bytes before it (a DISCONNECT) are written
 			l.poke()
+			signal(&c.in.room) // a stopped read loop sees the end
 		}
 	}
 }
@@ -154,7 +155,7 @@ func (c *Client) packet(l *link, p packet.Packet) {
 		if m.QoS > 0 {
 			m.delivery = &delivery{id: p.PacketID, qos: p.QoS, link: l}
 		}
-		c.inbox = append(c.inbox, m)
+		c.push(m)
 	case *packet.Puback:
 		c.acked(p.PacketID, p.Reason)
 	case *packet.Pubrec:
@@ -306,12 +307,10 @@ func (c *Client) writeLoop(l *link) {
 	}
 }
 
-// readLoop feeds the Connection what the server sends, and hands the
-// messages of each read to their handlers, then acknowledges them.
+// readLoop feeds the Connection what the server sends; the messages go to
+// the inbox (inbox.go).
 func (c *Client) readLoop(l *link) {
 	buf := make([]byte, 32<<10)
-	var inbox []Message
-	var handlers []func(Message) // reused from message to message
 	for {
 		n, err := l.conn.Read(buf)
 		c.mu.Lock()
@@ -322,40 +321,9 @@ func (c *Client) readLoop(l *link) {
 		c.stats.BytesIn += uint64(n)
 		c.mc.Recv(buf[:n])
 		c.settleReleased()
-		inbox, c.inbox = c.inbox, inbox[:0]
+		c.waitForHandlers(l)
 		c.mu.Unlock()
-		for _, m := range inbox {
-			handlers = c.deliver(m, handlers[:0])
-		}
-		clear(inbox)
 	}
-}
-
-// deliver hands a message to its handlers, then acknowledges it: at least
-// once (QoS 1) and exactly once (QoS 2) to the handlers. handlers is the
-// read loop's scratch list, returned for the next message.
-func (c *Client) deliver(m Message, handlers []func(Message)) []func(Message) {
-	c.mu.Lock()
-	for _, s := range c.subs {
-		if matches(s.sub.Filter, m.Topic, c.cfg.version()) && s.handle != nil {
-			handlers = append(handlers, s.handle)
-		}
-	}
-	c.mu.Unlock()
-	if len(handlers) == 0 && c.cfg.OnMessage != nil {
-		handlers = append(handlers, c.cfg.OnMessage)
-	}
-	for _, h := range handlers {
-		h(m)
-	}
-	c.mu.Lock()
-	c.stats.Received[m.QoS]++
-	c.mu.Unlock()
-	if !c.cfg.ManualAck {
-		_ = c.Ack(m) // on a connection that ended, the server sends the message again
-	}
-	clear(handlers)
-	return handlers
 }
 
 // delivery is how a received QoS 1 or QoS 2 message is acknowledged: on

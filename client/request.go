@@ -32,12 +32,16 @@ func (c *Client) Request(ctx context.Context, m Message) (Message, error) {
 		return Message{}, ErrRequestV5
 	}
 	r := &c.requests
+	clientID := c.ClientID() // before r.mu: the read loop takes c.mu, then r.mu
 	r.mu.Lock()
 	if !r.subscribed {
-		r.topic = "mqttcore/responses/" + c.ClientID()
+		r.topic = "mqttcore/responses/" + clientID
 		r.waiting = map[string]chan Message{}
 		r.mu.Unlock()
-		if err := c.Subscribe(ctx, packet.Subscription{Filter: r.topic, QoS: packet.QoS1}, c.response); err != nil {
+		// The read loop hands responses over (routeResponse), so that a
+		// Request made by a handler gets its response while the handler
+		// waits; the subscription's handler has nothing left to do.
+		if err := c.Subscribe(ctx, packet.Subscription{Filter: r.topic, QoS: packet.QoS1}, func(Message) {}); err != nil {
 			return Message{}, err
 		}
 		r.mu.Lock()
@@ -67,11 +71,18 @@ func (c *Client) Request(ctx context.Context, m Message) (Message, error) {
 	}
 }
 
-// response hands a response to the Request waiting for it.
-func (c *Client) response(m Message) {
+// routeResponse hands a response to the Request waiting for it, from the
+// read loop (with c.mu held).
+func (c *Client) routeResponse(m Message) {
+	if m.Props.CorrelationData == nil {
+		return
+	}
 	r := &c.requests
 	r.mu.Lock()
-	ch := r.waiting[string(m.Props.CorrelationData)]
+	var ch chan Message
+	if m.Topic == r.topic {
+		ch = r.waiting[string(m.Props.CorrelationData)]
+	}
 	r.mu.Unlock()
 	if ch != nil {
 		select {
