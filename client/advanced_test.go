@@ -260,3 +260,24 @@ func TestDupOnRedelivery(t *testing.T) {
 		t.Fatal("no redelivery")
 	}
 }
+
+// TestConnectRefusesUnknownSession: a CONNACK with Session Present 1 to a
+// Client that has no session state is refused (MQTT-3.2.2-4), and
+// Connect says so instead of returning a Client that cannot work.
+func TestConnectRefusesUnknownSession(t *testing.T) {
+	ctx := testContext(t)
+	ts := newTestServer(t, func(ts *testServer, p packet.Packet) {
+		if _, ok := p.(*packet.Connect); ok {
+			_ = ts.s.Send(&packet.Connack{SessionPresent: true})
+		}
+	})
+	cfg := pipeConfig(ts)
+	cfg.SessionExpiry = time.Hour
+	c, err := Connect(ctx, cfg)
+	if !errors.Is(err, mqtt.ErrNoSession) {
+		if c != nil {
+			c.Close(ctx)
+		}
+		t.Fatalf("MQTT-3.2.2-4: Connect returned %v, want ErrNoSession", err)
+	}
+}

@@ -127,6 +127,12 @@ func (c *Client) packet(l *link, p packet.Packet) {
 			l.connack <- handshake{err: &RefusedError{Reason: p.Reason}}
 			return
 		}
+		if c.mc.State() != mqtt.StateConnected {
+			// The Connection refused the CONNACK (a session present that
+			// the Client does not have, MQTT-3.2.2-4): the link ends with
+			// the Connection's error.
+			return
+		}
 		if a := c.cfg.Auth; a != nil {
 			if err := a.Finish(p.Props.AuthData); err != nil {
 				// The link ends once the DISCONNECT is written; Connect
