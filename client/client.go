@@ -44,7 +44,7 @@ type Client struct {
 }
 
 // route is one subscription: its filter, options, the properties it was
-// made with (SubscribeWith) and handler.
+// made with (SubscribeWith) and handler (nil: Config.OnMessage).
 type route struct {
 	sub    packet.Subscription
 	props  property.Properties
@@ -410,9 +410,6 @@ func (c *Client) Subscribe(ctx context.Context, s packet.Subscription, h func(Me
 // its properties, on every new connection whose session the server did
 // not keep.
 func (c *Client) SubscribeWith(ctx context.Context, p *packet.Subscribe, h func(Message)) (*packet.Suback, error) {
-	if h == nil {
-		h = c.cfg.OnMessage
-	}
 	p = p.Clone()
 	c.mu.Lock()
 	if err := c.ready(ctx); err != nil {
@@ -460,7 +457,7 @@ func (c *Client) Unsubscribe(ctx context.Context, filter string) error {
 		c.mu.Unlock()
 		return err
 	}
-	c.setRoute(packet.Subscription{Filter: filter}, property.Properties{}, nil)
+	c.removeRoute(filter)
 	r := c.expect(p.PacketID, 0)
 	c.mu.Unlock()
 	reasons, err := c.await(ctx, r)
@@ -524,25 +521,30 @@ func (c *Client) Disconnect(ctx context.Context, d *packet.Disconnect) error {
 	return nil
 }
 
-// setRoute sets or, with h nil, removes the handler of s.Filter, and
-// returns the previous one.
+// setRoute sets the subscription of s.Filter, with handler h (nil:
+// Config.OnMessage), and returns the previous one.
 func (c *Client) setRoute(s packet.Subscription, props property.Properties, h func(Message)) (prev route, had bool) {
-	i := slices.IndexFunc(c.subs, func(r route) bool { return r.sub.Filter == s.Filter })
-	if i >= 0 {
-		prev, had = c.subs[i], true
-		c.subs = slices.Delete(c.subs, i, i+1)
-	}
-	if h != nil {
-		c.subs = append(c.subs, route{sub: s, props: props, handle: h})
-	}
+	prev, had = c.removeRoute(s.Filter)
+	c.subs = append(c.subs, route{sub: s, props: props, handle: h})
 	return prev, had
+}
+
+// removeRoute removes the subscription of filter, and returns it.
+func (c *Client) removeRoute(filter string) (prev route, had bool) {
+	i := slices.IndexFunc(c.subs, func(r route) bool { return r.sub.Filter == filter })
+	if i < 0 {
+		return route{}, false
+	}
+	prev = c.subs[i]
+	c.subs = slices.Delete(c.subs, i, i+1)
+	return prev, true
 }
 
 func (c *Client) restoreRoute(s packet.Subscription, prev route, had bool) {
 	if had {
 		c.setRoute(prev.sub, prev.props, prev.handle)
 	} else {
-		c.setRoute(s, property.Properties{}, nil)
+		c.removeRoute(s.Filter)
 	}
 }
 
