@@ -53,11 +53,12 @@ type route struct {
 
 // request is a call waiting for the server's answer to its packet.
 type request struct {
-	done    chan struct{}
-	reasons []packet.ReasonCode
-	err     error
-	qos     packet.QoS     // a QoS 1 or QoS 2 message, which a session carries over; 0 otherwise
-	suback  *packet.Suback // SubscribeWith's answer
+	done     chan struct{}
+	reasons  []packet.ReasonCode
+	err      error
+	qos      packet.QoS       // a QoS 1 or QoS 2 message, which a session carries over; 0 otherwise
+	suback   *packet.Suback   // SubscribeWith's answer
+	unsuback *packet.Unsuback // UnsubscribeWith's answer
 }
 
 // Connect dials the servers of cfg in order and returns a Client connected
@@ -448,23 +449,38 @@ func (c *Client) SubscribeWith(ctx context.Context, p *packet.Subscribe, h func(
 // Unsubscribe ends the subscription to a topic filter and returns when the
 // server has answered; its handler receives nothing more.
 func (c *Client) Unsubscribe(ctx context.Context, filter string) error {
-	p := &packet.Unsubscribe{Filters: []string{filter}}
+	ack, err := c.UnsubscribeWith(ctx, &packet.Unsubscribe{Filters: []string{filter}})
+	if err == nil && len(ack.Reasons) == 1 && ack.Reasons[0].IsError() {
+		err = &AckError{Reason: ack.Reasons[0], Filter: filter}
+	}
+	return err
+}
+
+// UnsubscribeWith sends an UNSUBSCRIBE of the caller's (several filters,
+// v5 User Properties) and returns the server's UNSUBACK, whose v5 reason
+// codes say, filter by filter, whether there was a subscription
+// (NoSubscriptionExisted when not) or why the server refused (3.1.1 has
+// none). The handlers of the filters receive nothing more. The Client
+// sets the packet identifier.
+func (c *Client) UnsubscribeWith(ctx context.Context, p *packet.Unsubscribe) (*packet.Unsuback, error) {
+	p = p.Clone()
 	c.mu.Lock()
 	if err := c.ready(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	if err := c.mc.Send(p); err != nil {
 		c.mu.Unlock()
-		return err
+		return nil, err
 	}
-	c.removeRoute(filter)
+	for _, f := range p.Filters {
+		c.removeRoute(f)
+	}
 	r := c.expect(p.PacketID, 0)
 	c.mu.Unlock()
-	reasons, err := c.await(ctx, r)
-	if err == nil && len(reasons) == 1 && reasons[0].IsError() {
-		err = &AckError{Reason: reasons[0], Filter: filter}
+	if _, err := c.await(ctx, r); err != nil {
+		return nil, err
 	}
-	return err
+	return r.unsuback, nil
 }
 
 // Close waits until the QoS 1 and QoS 2 messages in flight are
