@@ -161,6 +161,44 @@ func TestSubscribeWith(t *testing.T) {
 	}
 }
 
+// TestUnsubscribeWith: the caller's UNSUBSCRIBE goes out with its
+// filters and properties, the UNSUBACK comes back whole, and the handlers
+// of the filters get nothing more.
+func TestUnsubscribeWith(t *testing.T) {
+	ctx := testContext(t)
+	ts := newTestServer(t, func(ts *testServer, p packet.Packet) {
+		if u, ok := p.(*packet.Unsubscribe); ok {
+			ack, _ := u.Ack(packet.V5, packet.Success, packet.NoSubscriptionExisted)
+			ack.Props.ReasonString = "b was not"
+			_ = ts.s.Send(ack)
+			return
+		}
+		accept(ts, p)
+	})
+	cfg := pipeConfig(ts)
+	other := make(chan string, 1)
+	cfg.OnMessage = func(m Message) { other <- m.Topic }
+	c := connectForTest(t, cfg)
+	if err := c.Subscribe(ctx, packet.Subscription{Filter: "a/#"}, func(m Message) { t.Errorf("handler of a/# got %q", m.Topic) }); err != nil {
+		t.Fatal(err)
+	}
+	user := []property.User{{Key: "k", Value: "v"}}
+	ack, err := c.UnsubscribeWith(ctx, &packet.Unsubscribe{Filters: []string{"a/#", "b"}, Props: property.Properties{User: user}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ack.Reasons, []packet.ReasonCode{packet.Success, packet.NoSubscriptionExisted}) || ack.Props.ReasonString != "b was not" {
+		t.Fatalf("UNSUBACK %+v", ack)
+	}
+	if u := ts.next(packet.TypeUnsubscribe).(*packet.Unsubscribe); !slices.Equal(u.Filters, []string{"a/#", "b"}) || !slices.Equal(u.Props.User, user) {
+		t.Fatalf("server got %+v", u)
+	}
+	ts.send(&packet.Publish{Topic: "a/1"})
+	if topic := <-other; topic != "a/1" {
+		t.Fatalf("OnMessage got %q", topic)
+	}
+}
+
 // TestDisconnectWith: Disconnect sends the caller's DISCONNECT and ends
 // the Client; one the connection may not send is refused and the Client
 // goes on.

@@ -44,7 +44,7 @@ type Client struct {
 }
 
 // route is one subscription: its filter, options, the properties it was
-// made with (SubscribeWith) and handler.
+// made with (SubscribeWith) and handler (nil: Config.OnMessage).
 type route struct {
 	sub    packet.Subscription
 	props  property.Properties
@@ -53,11 +53,12 @@ type route struct {
 
 // request is a call waiting for the server's answer to its packet.
 type request struct {
-	done    chan struct{}
-	reasons []packet.ReasonCode
-	err     error
-	qos     packet.QoS     // a QoS 1 or QoS 2 message, which a session carries over; 0 otherwise
-	suback  *packet.Suback // SubscribeWith's answer
+	done     chan struct{}
+	reasons  []packet.ReasonCode
+	err      error
+	qos      packet.QoS       // a QoS 1 or QoS 2 message, which a session carries over; 0 otherwise
+	suback   *packet.Suback   // SubscribeWith's answer
+	unsuback *packet.Unsuback // UnsubscribeWith's answer
 }
 
 // Connect dials the servers of cfg in order and returns a Client connected
@@ -162,17 +163,22 @@ func (c *Client) connectTo(ctx context.Context, u *url.URL, cleanStart bool) (bo
 	}
 	go c.writeLoop(l)
 	go c.readLoop(l)
+	var r handshake
 	select {
-	case r := <-l.connack:
-		if r.err == nil {
-			return r.present, nil
-		}
-		err = r.err
+	case r = <-l.connack:
 	case <-l.ended:
-		err = l.err
+		select {
+		case r = <-l.connack: // the CONNACK's answer says more than the end
+		default:
+			r.err = l.err
+		}
 	case <-ctx.Done():
-		err = ctx.Err()
+		r.err = ctx.Err()
 	}
+	if r.err == nil {
+		return r.present, nil
+	}
+	err = r.err
 	conn.Close()
 	<-l.ended
 	return false, err
@@ -414,9 +420,6 @@ func (c *Client) Subscribe(ctx context.Context, s packet.Subscription, h func(Me
 // its properties, on every new connection whose session the server did
 // not keep.
 func (c *Client) SubscribeWith(ctx context.Context, p *packet.Subscribe, h func(Message)) (*packet.Suback, error) {
-	if h == nil {
-		h = c.cfg.OnMessage
-	}
 	p = p.Clone()
 	c.mu.Lock()
 	if err := c.ready(ctx); err != nil {
@@ -455,23 +458,38 @@ func (c *Client) SubscribeWith(ctx context.Context, p *packet.Subscribe, h func(
 // Unsubscribe ends the subscription to a topic filter and returns when the
 // server has answered; its handler receives nothing more.
 func (c *Client) Unsubscribe(ctx context.Context, filter string) error {
-	p := &packet.Unsubscribe{Filters: []string{filter}}
+	ack, err := c.UnsubscribeWith(ctx, &packet.Unsubscribe{Filters: []string{filter}})
+	if err == nil && len(ack.Reasons) == 1 && ack.Reasons[0].IsError() {
+		err = &AckError{Reason: ack.Reasons[0], Filter: filter}
+	}
+	return err
+}
+
+// UnsubscribeWith sends an UNSUBSCRIBE of the caller's (several filters,
+// v5 User Properties) and returns the server's UNSUBACK, whose v5 reason
+// codes say, filter by filter, whether there was a subscription
+// (NoSubscriptionExisted when not) or why the server refused (3.1.1 has
+// none). The handlers of the filters receive nothing more. The Client
+// sets the packet identifier.
+func (c *Client) UnsubscribeWith(ctx context.Context, p *packet.Unsubscribe) (*packet.Unsuback, error) {
+	p = p.Clone()
 	c.mu.Lock()
 	if err := c.ready(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	if err := c.mc.Send(p); err != nil {
 		c.mu.Unlock()
-		return err
+		return nil, err
 	}
-	c.setRoute(packet.Subscription{Filter: filter}, property.Properties{}, nil)
+	for _, f := range p.Filters {
+		c.removeRoute(f)
+	}
 	r := c.expect(p.PacketID, 0)
 	c.mu.Unlock()
-	reasons, err := c.await(ctx, r)
-	if err == nil && len(reasons) == 1 && reasons[0].IsError() {
-		err = &AckError{Reason: reasons[0], Filter: filter}
+	if _, err := c.await(ctx, r); err != nil {
+		return nil, err
 	}
-	return err
+	return r.unsuback, nil
 }
 
 // Close waits until the QoS 1 and QoS 2 messages in flight are
@@ -529,25 +547,30 @@ func (c *Client) Disconnect(ctx context.Context, d *packet.Disconnect) error {
 	return nil
 }
 
-// setRoute sets or, with h nil, removes the handler of s.Filter, and
-// returns the previous one.
+// setRoute sets the subscription of s.Filter, with handler h (nil:
+// Config.OnMessage), and returns the previous one.
 func (c *Client) setRoute(s packet.Subscription, props property.Properties, h func(Message)) (prev route, had bool) {
-	i := slices.IndexFunc(c.subs, func(r route) bool { return r.sub.Filter == s.Filter })
-	if i >= 0 {
-		prev, had = c.subs[i], true
-		c.subs = slices.Delete(c.subs, i, i+1)
-	}
-	if h != nil {
-		c.subs = append(c.subs, route{sub: s, props: props, handle: h})
-	}
+	prev, had = c.removeRoute(s.Filter)
+	c.subs = append(c.subs, route{sub: s, props: props, handle: h})
 	return prev, had
+}
+
+// removeRoute removes the subscription of filter, and returns it.
+func (c *Client) removeRoute(filter string) (prev route, had bool) {
+	i := slices.IndexFunc(c.subs, func(r route) bool { return r.sub.Filter == filter })
+	if i < 0 {
+		return route{}, false
+	}
+	prev = c.subs[i]
+	c.subs = slices.Delete(c.subs, i, i+1)
+	return prev, true
 }
 
 func (c *Client) restoreRoute(s packet.Subscription, prev route, had bool) {
 	if had {
 		c.setRoute(prev.sub, prev.props, prev.handle)
 	} else {
-		c.setRoute(s, property.Properties{}, nil)
+		c.removeRoute(s.Filter)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -570,6 +571,43 @@ func TestSharedSubscriptionHandler(t *testing.T) {
 	ts.send(&packet.Publish{Topic: "jobs/7", Payload: []byte("x")})
 	if topic := <-got; topic != "jobs/7" {
 		t.Fatalf("handler got %q", topic)
+	}
+}
+
+// TestOnMessageOncePerMessage: a message that matches several
+// subscriptions made without a handler reaches OnMessage once (the server
+// sends it once, MQTT-3.3.4-2), and a handler of its own as well.
+func TestOnMessageOncePerMessage(t *testing.T) {
+	ctx := testContext(t)
+	ts := newTestServer(t, accept)
+	cfg := pipeConfig(ts)
+	other := make(chan string, 8)
+	cfg.OnMessage = func(m Message) { other <- m.Topic }
+	c := connectForTest(t, cfg)
+	for _, f := range []string{"a/+", "a/#"} {
+		if err := c.Subscribe(ctx, packet.Subscription{Filter: f, QoS: packet.QoS1}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	own := make(chan string, 8)
+	if err := c.Subscribe(ctx, packet.Subscription{Filter: "a/b"}, func(m Message) { own <- m.Topic }); err != nil {
+		t.Fatal(err)
+	}
+	ts.send(&packet.Publish{Topic: "a/b", QoS: packet.QoS1, Payload: []byte("1")})
+	ts.send(&packet.Publish{Topic: "a/c", QoS: packet.QoS1, Payload: []byte("2")})
+	ts.next(packet.TypePuback)
+	ts.next(packet.TypePuback)
+	close(other)
+	close(own)
+	var got, gotOwn []string
+	for topic := range other {
+		got = append(got, topic)
+	}
+	for topic := range own {
+		gotOwn = append(gotOwn, topic)
+	}
+	if !slices.Equal(got, []string{"a/b", "a/c"}) || !slices.Equal(gotOwn, []string{"a/b"}) {
+		t.Fatalf("OnMessage got %q, the handler of a/b got %q; want [a/b a/c] and [a/b]", got, gotOwn)
 	}
 }
 

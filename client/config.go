@@ -68,9 +68,10 @@ type Config struct {
 	// each server; 0 means 30 seconds.
 	ConnectTimeout time.Duration
 
-	// OnMessage receives the messages no subscription handler matches (a
-	// session's subscriptions from an earlier connection). nil drops them,
-	// acknowledged.
+	// OnMessage receives the messages of the subscriptions made without a
+	// handler, and those no subscription handler matches (a session's
+	// subscriptions from an earlier connection): once per message, however
+	// many of those subscriptions it matches. nil drops them, acknowledged.
 	OnMessage func(Message)
 
 	// TopicAliases (v5) lets the Client replace topics by Topic Aliases on

@@ -22,8 +22,8 @@
 // only; other transports plug in through Config.Dialer.
 //
 // Beyond that: PublishAsync keeps many messages in flight from one
-// goroutine; SubscribeWith, Disconnect, Config.EditConnect and Connack
-// give the whole of the v5 packets (Subscription Identifiers, User
-// Properties, a will on DISCONNECT, the server's limits) to programs that
-// need them.
+// goroutine; SubscribeWith, UnsubscribeWith, Disconnect,
+// Config.EditConnect and Connack give the whole of the v5 packets
+// (Subscription Identifiers, User Properties, a will on DISCONNECT, the
+// server's limits) to programs that need them.
 package client

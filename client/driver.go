@@ -176,6 +176,9 @@ func (c *Client) packet(l *link, p packet.Packet) {
 		}
 		c.answer(p.PacketID, p.Reasons, nil)
 	case *packet.Unsuback:
+		if r, ok := c.waiting[p.PacketID]; ok {
+			r.unsuback = p.Clone()
+		}
 		reasons := p.Reasons
 		if len(reasons) == 0 { // 3.1.1: no reason codes
 			reasons = []packet.ReasonCode{packet.Success}

@@ -102,13 +102,20 @@ func (c *Client) deliver(m Message, handlers []func(Message)) []func(Message) {
 		c.mu.Unlock()
 		return handlers
 	}
+	matched, onMessage := false, false
 	for _, s := range c.subs {
-		if matches(s.sub.Filter, m.Topic, c.cfg.version()) && s.handle != nil {
+		if !matches(s.sub.Filter, m.Topic, c.cfg.version()) {
+			continue
+		}
+		if matched = true; s.handle != nil {
 			handlers = append(handlers, s.handle)
+		} else {
+			onMessage = true
 		}
 	}
 	c.mu.Unlock()
-	if len(handlers) == 0 && c.cfg.OnMessage != nil {
+	// OnMessage once, however many of the filters it serves match.
+	if (onMessage || !matched) && c.cfg.OnMessage != nil {
 		handlers = append(handlers, c.cfg.OnMessage)
 	}
 	for _, h := range handlers {

@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqttcore/mqtt"
-	"github.com/mqttcore/mqtt/examples/internal/client"
+	"github.com/mqttcore/mqtt/client"
+	"github.com/mqttcore/mqtt/examples/internal/brokertest"
 	"github.com/mqttcore/mqtt/examples/internal/cmdtest"
-	"github.com/mqttcore/mqtt/examples/internal/transport"
 	"github.com/mqttcore/mqtt/packet"
 )
 
@@ -43,15 +42,12 @@ func TestListeners(t *testing.T) {
 	if !strings.HasPrefix(urls[1], "ws://127.0.0.1:") || !strings.HasSuffix(urls[1], "/mqtt") {
 		t.Fatalf("WebSocket listener announced as %q", urls[1])
 	}
-	nc, err := transport.Dial(ctx, urls[1], nil)
+	c, err := client.Connect(ctx, client.Config{Servers: []string{urls[1]}, Dialer: brokertest.Transport(nil),
+		ClientID: "ws-probe", CleanStart: true, NoReconnect: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.Connect(ctx, nc, &packet.Connect{ClientID: "ws-probe", CleanStart: true}, mqtt.Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Publish(ctx, &packet.Publish{Topic: "ws", QoS: packet.QoS1, Payload: []byte("x")}); err != nil {
+	if err := c.Publish(ctx, client.Message{Topic: "ws", QoS: packet.QoS1, Payload: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
 	if err := stop(); err != nil {
@@ -117,14 +113,15 @@ func TestLimitFlags(t *testing.T) {
 	go io.Copy(io.Discard, pr)
 	addr := strings.TrimPrefix(strings.TrimSpace(line), "mqtt broker listening on ")
 
-	c, err := client.Dial(ctx, addr, &packet.Connect{ClientID: "limits", CleanStart: true}, mqtt.Config{})
+	c, err := client.Connect(ctx, client.Config{Servers: []string{"tcp://" + addr}, ClientID: "limits",
+		CleanStart: true, KeepAlive: -1, NoReconnect: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a := c.Connack(); a.Props.ServerKeepAlive != 7 || a.Props.ReceiveMaximum != 5 {
 		t.Errorf("CONNACK with Server Keep Alive %d and Receive Maximum %d, want 7 and 5", a.Props.ServerKeepAlive, a.Props.ReceiveMaximum)
 	}
-	ack, err := c.Subscribe(ctx, packet.Subscription{Filter: "a"}, packet.Subscription{Filter: "b"}, packet.Subscription{Filter: "c"})
+	ack, err := c.SubscribeWith(ctx, &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "a"}, {Filter: "b"}, {Filter: "c"}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -13,46 +12,40 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqttcore/mqtt"
-	"github.com/mqttcore/mqtt/examples/internal/client"
-	"github.com/mqttcore/mqtt/examples/internal/transport"
+	"github.com/mqttcore/mqtt/client"
+	"github.com/mqttcore/mqtt/examples/internal/brokertest"
 	"github.com/mqttcore/mqtt/packet"
 )
 
-// This file drives the example client (examples/internal/client, the
-// engine of the examples/client command) against a broker under test: in
-// process, over a transport URL as the command dials it, and as the built
-// command itself.
+// This file drives the client (package client, through the adapter of
+// package brokertest) against a broker under test, in process or over a
+// transport URL, and the built examples/client command.
 
-// dialer opens the network connection of one client to the broker under
-// test.
-type dialer func(ctx context.Context) (net.Conn, error)
-
-// urlDialer dials a transport URL (tcp://, tls://, ws://, wss://) as the
-// example client command does, with tlsCfg for tls:// and wss://.
-func urlDialer(url string, tlsCfg *tls.Config) dialer {
-	return func(ctx context.Context) (net.Conn, error) { return transport.Dial(ctx, url, tlsCfg) }
+// dialer is how a client reaches the broker under test: a transport URL
+// (tcp://, tls://, ws://, wss://) and, for tls:// and wss://, the TLS
+// configuration.
+type dialer struct {
+	url string
+	tls *tls.Config
 }
 
-// connectClient connects the example client through d with cn, resuming
-// session when it is not nil, and closes it at the end of the test.
-func connectClient(t *testing.T, d dialer, v packet.Version, cn *packet.Connect, session []byte) *client.Client {
+func urlDialer(url string, tlsCfg *tls.Config) dialer { return dialer{url: url, tls: tlsCfg} }
+
+// connectClient connects a client of version v through d with cn,
+// resuming the session of prev, an earlier client, when it is not nil,
+// and drops the connection at the end of the test.
+func connectClient(t *testing.T, d dialer, v packet.Version, cn *packet.Connect, prev *brokertest.Client) *brokertest.Client {
 	t.Helper()
-	ctx := testContext(t)
-	nc, err := d(ctx)
-	if err != nil {
-		t.Fatalf("dial for %q: %v", cn.ClientID, err)
+	cfg := brokertest.Config(d.url, v, cn)
+	cfg.Dialer = brokertest.Transport(d.tls)
+	if prev != nil {
+		cfg.Store = prev.Store()
 	}
-	c, err := client.Connect(ctx, nc, cn, mqtt.Config{Version: v}, session)
-	if err != nil {
-		t.Fatalf("connect %q: %v", cn.ClientID, err)
-	}
-	t.Cleanup(c.Close)
-	return c
+	return brokertest.Dial(t, cfg)
 }
 
 // received checks that the next message c receives is the one described.
-func received(t *testing.T, c *client.Client, topic, payload string, qos packet.QoS, retain bool) {
+func received(t *testing.T, c *brokertest.Client, topic, payload string, qos packet.QoS, retain bool) {
 	t.Helper()
 	select {
 	case m := <-c.Messages():
@@ -78,12 +71,12 @@ func versionName(v packet.Version) string {
 // roundTrips connects a subscriber and a publisher in version v and sends
 // a message at QoS 0, 1 and 2 from one to the other through the broker,
 // under topics below root. It returns both clients, still connected.
-func roundTrips(t *testing.T, d dialer, v packet.Version, root string) (sub, pub *client.Client) {
+func roundTrips(t *testing.T, d dialer, v packet.Version, root string) (sub, pub *brokertest.Client) {
 	t.Helper()
 	id := strings.ReplaceAll(root, "/", "-")
 	sub = connectClient(t, d, v, &packet.Connect{ClientID: id + "-sub", CleanStart: true, KeepAlive: 30}, nil)
 	pub = connectClient(t, d, v, &packet.Connect{ClientID: id + "-pub", CleanStart: true, KeepAlive: 30}, nil)
-	ack, err := sub.Subscribe(testContext(t), packet.Subscription{Filter: root + "/+/#", QoS: packet.QoS2})
+	ack, err := sub.SubscribeWith(testContext(t), &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: root + "/+/#", QoS: packet.QoS2}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +86,7 @@ func roundTrips(t *testing.T, d dialer, v packet.Version, root string) (sub, pub
 	for qos := range packet.QoS(3) {
 		topic := fmt.Sprintf("%s/q%d/t", root, qos)
 		payload := fmt.Sprintf("hi %d", qos)
-		if err := pub.Publish(testContext(t), &packet.Publish{Topic: topic, QoS: qos, Payload: []byte(payload)}); err != nil {
+		if err := pub.Publish(testContext(t), client.Message{Topic: topic, QoS: qos, Payload: []byte(payload)}); err != nil {
 			t.Fatalf("publish at QoS %d: %v", qos, err)
 		}
 		received(t, sub, topic, payload, qos, false)
@@ -101,7 +94,7 @@ func roundTrips(t *testing.T, d dialer, v packet.Version, root string) (sub, pub
 	return sub, pub
 }
 
-// clientScenario runs the example client against a broker in both
+// clientScenario runs the client against a broker in both
 // versions: QoS 0, 1 and 2 round trips, a retained message, a will
 // published when a client drops without DISCONNECT, and a persistent
 // session that gets the QoS 1 message published while its client was
@@ -118,12 +111,12 @@ func clientScenario(t *testing.T, d dialer, name string) {
 
 			// Retained: stored by the broker, sent to a later subscriber
 			// with the RETAIN flag.
-			if err := pub.Publish(testContext(t), &packet.Publish{Topic: root + "/retained/a", QoS: 1, Retain: true, Payload: []byte("kept")}); err != nil {
+			if err := pub.Publish(testContext(t), client.Message{Topic: root + "/retained/a", QoS: 1, Retain: true, Payload: []byte("kept")}); err != nil {
 				t.Fatal(err)
 			}
 			received(t, sub, root+"/retained/a", "kept", 1, false)
 			late := connectClient(t, d, v, conn("late"), nil)
-			if _, err := late.Subscribe(testContext(t), packet.Subscription{Filter: root + "/retained/#", QoS: packet.QoS1}); err != nil {
+			if err := late.Subscribe(testContext(t), packet.Subscription{Filter: root + "/retained/#", QoS: packet.QoS1}, nil); err != nil {
 				t.Fatal(err)
 			}
 			received(t, late, root+"/retained/a", "kept", 1, true)
@@ -132,13 +125,13 @@ func clientScenario(t *testing.T, d dialer, name string) {
 			// DISCONNECT.
 			wc := conn("will")
 			wc.Will = packet.Will{Topic: root + "/will/x", QoS: 1, Payload: []byte("gone")}
-			connectClient(t, d, v, wc, nil).Close()
+			connectClient(t, d, v, wc, nil).Drop()
 			received(t, sub, root+"/will/x", "gone", 1, false)
 
 			// And not published after a normal DISCONNECT.
 			nw := conn("nowill")
 			nw.Will = packet.Will{Topic: root + "/will/y", QoS: 1, Payload: []byte("wrong")}
-			if err := connectClient(t, d, v, nw, nil).Disconnect(testContext(t), packet.NormalDisconnection); err != nil {
+			if err := connectClient(t, d, v, nw, nil).Disconnect(testContext(t), &packet.Disconnect{Reason: packet.NormalDisconnection}); err != nil {
 				t.Fatal(err)
 			}
 
@@ -150,24 +143,23 @@ func clientScenario(t *testing.T, d dialer, name string) {
 				pc.Props.SessionExpiry = 60
 			}
 			p := connectClient(t, d, v, pc, nil)
-			if _, err := p.Subscribe(testContext(t), packet.Subscription{Filter: root + "/away/#", QoS: packet.QoS1}); err != nil {
+			if err := p.Subscribe(testContext(t), packet.Subscription{Filter: root + "/away/#", QoS: packet.QoS1}, nil); err != nil {
 				t.Fatal(err)
 			}
-			if err := p.Disconnect(testContext(t), packet.NormalDisconnection); err != nil {
+			if err := p.Disconnect(testContext(t), &packet.Disconnect{Reason: packet.NormalDisconnection}); err != nil {
 				t.Fatal(err)
 			}
-			session := p.Session()
-			if err := pub.Publish(testContext(t), &packet.Publish{Topic: root + "/away/1", QoS: 1, Payload: []byte("queued")}); err != nil {
+			if err := pub.Publish(testContext(t), client.Message{Topic: root + "/away/1", QoS: 1, Payload: []byte("queued")}); err != nil {
 				t.Fatal(err)
 			}
 			// A marker after the queued message: the will of "nowill",
 			// had it been sent, would arrive before it.
-			if err := pub.Publish(testContext(t), &packet.Publish{Topic: root + "/marker/m", QoS: 1, Payload: []byte("end")}); err != nil {
+			if err := pub.Publish(testContext(t), client.Message{Topic: root + "/marker/m", QoS: 1, Payload: []byte("end")}); err != nil {
 				t.Fatal(err)
 			}
 			received(t, sub, root+"/away/1", "queued", 1, false)
 			received(t, sub, root+"/marker/m", "end", 1, false)
-			p2 := connectClient(t, d, v, pc, session)
+			p2 := connectClient(t, d, v, pc, p)
 			if !p2.Connack().SessionPresent {
 				t.Fatal("the broker did not resume the session")
 			}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"testing"
 
+	"github.com/mqttcore/mqtt/client"
 	"github.com/mqttcore/mqtt/packet"
 )
 
@@ -24,7 +25,7 @@ func TestMosquittoClientsWithExampleClient(t *testing.T) {
 		t.Run("mosquitto_pub to the example client/"+ver.flag, func(t *testing.T) {
 			root := "mx/" + ver.flag + "/in"
 			c := connectClient(t, d, ver.v, &packet.Connect{ClientID: "mx-in-" + ver.flag, CleanStart: true, KeepAlive: 30}, nil)
-			if _, err := c.Subscribe(testContext(t), packet.Subscription{Filter: root + "/#", QoS: packet.QoS2}); err != nil {
+			if err := c.Subscribe(testContext(t), packet.Subscription{Filter: root + "/#", QoS: packet.QoS2}, nil); err != nil {
 				t.Fatal(err)
 			}
 			for qos := range 3 {
@@ -42,7 +43,7 @@ func TestMosquittoClientsWithExampleClient(t *testing.T) {
 			c := connectClient(t, d, ver.v, &packet.Connect{ClientID: "mx-out-" + ver.flag, CleanStart: true, KeepAlive: 30}, nil)
 			// A retained marker tells when mosquitto_sub has subscribed:
 			// it is the first line it prints.
-			ready := &packet.Publish{Topic: root + "/ready", QoS: packet.QoS1, Retain: true, Payload: []byte("ready")}
+			ready := client.Message{Topic: root + "/ready", QoS: packet.QoS1, Retain: true, Payload: []byte("ready")}
 			if err := c.Publish(testContext(t), ready); err != nil {
 				t.Fatal(err)
 			}
@@ -67,7 +68,7 @@ func TestMosquittoClientsWithExampleClient(t *testing.T) {
 			}
 			for qos := range packet.QoS(3) {
 				topic, payload := fmt.Sprintf("%s/q%d", root, qos), fmt.Sprintf("from the example client %d", qos)
-				if err := c.Publish(testContext(t), &packet.Publish{Topic: topic, QoS: qos, Payload: []byte(payload)}); err != nil {
+				if err := c.Publish(testContext(t), client.Message{Topic: topic, QoS: qos, Payload: []byte(payload)}); err != nil {
 					t.Fatalf("publish at QoS %d: %v", qos, err)
 				}
 				if got, want := next(), topic+" "+payload; got != want {

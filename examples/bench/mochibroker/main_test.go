@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/mqttcore/mqtt/examples/internal/cmdtest"
-	"github.com/mqttcore/mqtt/packet"
 )
 
 // The command listens on loopback, announces its address, carries a
@@ -20,7 +19,7 @@ func TestRun(t *testing.T) {
 		t.Fatalf("announced %q", addrs[0])
 	}
 	c := cmdtest.RoundTrip(t, ctx, addrs[0])
-	_ = c.Disconnect(ctx, packet.NormalDisconnection)
+	_ = c.Close(ctx) // DISCONNECT 0x00
 	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}

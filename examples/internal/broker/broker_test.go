@@ -7,10 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqttcore/mqtt"
+	"github.com/mqttcore/mqtt/client"
 	"github.com/mqttcore/mqtt/examples/internal/broker"
 	"github.com/mqttcore/mqtt/examples/internal/brokertest"
-	"github.com/mqttcore/mqtt/examples/internal/client"
 	"github.com/mqttcore/mqtt/packet"
 	"github.com/mqttcore/mqtt/property"
 )
@@ -33,36 +32,25 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// dial connects a client of version v; the connection is dropped at the
-// end of the test.
-func dial(t *testing.T, addr string, v packet.Version, connect *packet.Connect) *client.Client {
+// dial connects a client of version v with the CONNECT cn; the
+// connection is dropped at the end of the test.
+func dial(t *testing.T, addr string, v packet.Version, cn *packet.Connect) *brokertest.Client {
 	t.Helper()
-	return dialConfig(t, addr, connect, mqtt.Config{Version: v})
+	return brokertest.Dial(t, brokertest.Config("tcp://"+addr, v, cn))
 }
 
-func dialConfig(t *testing.T, addr string, connect *packet.Connect, cfg mqtt.Config) *client.Client {
+// resume connects a client of version v with the CONNECT cn that carries
+// on the session of prev, an earlier client.
+func resume(t *testing.T, addr string, v packet.Version, cn *packet.Connect, prev *brokertest.Client) *brokertest.Client {
 	t.Helper()
-	c, err := client.Dial(testContext(t), addr, connect, cfg)
-	if err != nil {
-		t.Fatalf("connect %q: %v", connect.ClientID, err)
-	}
-	t.Cleanup(c.Close)
-	return c
+	cfg := brokertest.Config("tcp://"+addr, v, cn)
+	cfg.Store = prev.Store()
+	return brokertest.Dial(t, cfg)
 }
 
-func resume(t *testing.T, addr string, connect *packet.Connect, cfg mqtt.Config, session []byte) *client.Client {
+func subscribe(t *testing.T, c *brokertest.Client, subs ...packet.Subscription) {
 	t.Helper()
-	c, err := client.Resume(testContext(t), addr, connect, cfg, session)
-	if err != nil {
-		t.Fatalf("reconnect %q: %v", connect.ClientID, err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
-
-func subscribe(t *testing.T, c *client.Client, subs ...packet.Subscription) {
-	t.Helper()
-	ack, err := c.Subscribe(testContext(t), subs...)
+	ack, err := c.SubscribeWith(testContext(t), &packet.Subscribe{Subscriptions: subs}, nil)
 	if err != nil {
 		t.Fatalf("subscribe: %v", err)
 	}
@@ -73,19 +61,19 @@ func subscribe(t *testing.T, c *client.Client, subs ...packet.Subscription) {
 	}
 }
 
-func publish(t *testing.T, c *client.Client, topic string, qos packet.QoS, retain bool, payload string) {
+func publish(t *testing.T, c *brokertest.Client, topic string, qos packet.QoS, retain bool, payload string) {
 	t.Helper()
-	p := &packet.Publish{Topic: topic, QoS: qos, Retain: retain}
+	m := client.Message{Topic: topic, QoS: qos, Retain: retain}
 	if payload != "" {
-		p.Payload = []byte(payload)
+		m.Payload = []byte(payload)
 	}
-	if err := c.Publish(testContext(t), p); err != nil {
+	if err := c.Publish(testContext(t), m); err != nil {
 		t.Fatalf("publish %q: %v", topic, err)
 	}
 }
 
 // next returns the next message c receives.
-func next(t *testing.T, c *client.Client) *packet.Publish {
+func next(t *testing.T, c *brokertest.Client) client.Message {
 	t.Helper()
 	select {
 	case m := <-c.Messages():
@@ -95,11 +83,11 @@ func next(t *testing.T, c *client.Client) *packet.Publish {
 	case <-time.After(3 * time.Second):
 		t.Fatal("no message within 3s")
 	}
-	return nil
+	return client.Message{}
 }
 
 // expect checks that c receives a message on topic with payload and qos.
-func expect(t *testing.T, c *client.Client, topic, payload string, qos packet.QoS) *packet.Publish {
+func expect(t *testing.T, c *brokertest.Client, topic, payload string, qos packet.QoS) client.Message {
 	t.Helper()
 	m := next(t, c)
 	if m.Topic != topic || string(m.Payload) != payload || m.QoS != qos {
@@ -112,13 +100,23 @@ func expect(t *testing.T, c *client.Client, topic, payload string, qos packet.Qo
 // broker would send is sent before anything that follows it on the
 // publisher's connection, so a short wait after a later round trip
 // suffices.
-func quiet(t *testing.T, c *client.Client) {
+func quiet(t *testing.T, c *brokertest.Client) {
 	t.Helper()
 	select {
 	case m := <-c.Messages():
 		t.Fatalf("unexpected message %q qos=%d %q", m.Topic, m.QoS, m.Payload)
 	case <-time.After(100 * time.Millisecond):
 	}
+}
+
+// disconnectedWith returns the reason code of the DISCONNECT that ended
+// c's connection, or false if the connection ended otherwise.
+func disconnectedWith(c *brokertest.Client) (packet.ReasonCode, bool) {
+	var lost *client.ConnectionLostError
+	if errors.As(c.Err(), &lost) && lost.Err == nil {
+		return lost.Reason, true
+	}
+	return 0, false
 }
 
 func connect(id string) *packet.Connect {
@@ -157,7 +155,7 @@ func TestWildcardRouting(t *testing.T) {
 	quiet(t, exact)
 
 	// After UNSUBSCRIBE nothing more arrives.
-	ack, err := hash.Unsubscribe(testContext(t), "home/#", "never/subscribed")
+	ack, err := hash.UnsubscribeWith(testContext(t), &packet.Unsubscribe{Filters: []string{"home/#", "never/subscribed"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +197,7 @@ func TestDeliveryQoS_MQTT_3_8_4_8(t *testing.T) {
 	addr := startBroker(t)
 	for _, v := range []packet.Version{packet.V311, packet.V5} {
 		t.Run(v.String(), func(t *testing.T) {
-			subs := map[packet.QoS]*client.Client{}
+			subs := map[packet.QoS]*brokertest.Client{}
 			for q := packet.QoS0; q <= packet.QoS2; q++ {
 				c := dial(t, addr, v, connect("sub-"+v.String()+"-"+string('0'+byte(q))))
 				subscribe(t, c, packet.Subscription{Filter: "qos/" + v.String(), QoS: q})
@@ -301,7 +299,7 @@ func TestWill(t *testing.T) {
 		for _, v := range []packet.Version{packet.V311, packet.V5} {
 			id := "crash-" + v.String()
 			c := dial(t, addr, v, withWill(id))
-			c.Close()
+			c.Drop()
 			expect(t, watcher, "wills/"+id, id+" is gone", packet.QoS1)
 		}
 	})
@@ -309,7 +307,7 @@ func TestWill(t *testing.T) {
 	t.Run("MQTT-3.14.4-3 not published after DISCONNECT", func(t *testing.T) {
 		for _, v := range []packet.Version{packet.V311, packet.V5} {
 			c := dial(t, addr, v, withWill("clean-"+v.String()))
-			if err := c.Disconnect(testContext(t), packet.NormalDisconnection); err != nil {
+			if err := c.Disconnect(testContext(t), &packet.Disconnect{Reason: packet.NormalDisconnection}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -318,7 +316,7 @@ func TestWill(t *testing.T) {
 
 	t.Run("v5 DISCONNECT 0x04 publishes it", func(t *testing.T) {
 		c := dial(t, addr, packet.V5, withWill("asked"))
-		if err := c.Disconnect(testContext(t), packet.DisconnectWithWillMessage); err != nil {
+		if err := c.Disconnect(testContext(t), &packet.Disconnect{Reason: packet.DisconnectWithWillMessage}); err != nil {
 			t.Fatal(err)
 		}
 		expect(t, watcher, "wills/asked", "asked is gone", packet.QoS1)
@@ -328,7 +326,7 @@ func TestWill(t *testing.T) {
 		cn := withWill("retained")
 		cn.Will.Retain = true
 		c := dial(t, addr, packet.V5, cn)
-		c.Close()
+		c.Drop()
 		expect(t, watcher, "wills/retained", "retained is gone", packet.QoS1)
 		late := dial(t, addr, packet.V5, connect("late"))
 		subscribe(t, late, packet.Subscription{Filter: "wills/retained", QoS: packet.QoS1})
@@ -409,7 +407,7 @@ func TestPersistentSession_MQTT_3_1_2_5(t *testing.T) {
 			}
 			sub := dial(t, addr, v, cn)
 			subscribe(t, sub, packet.Subscription{Filter: "jobs/#", QoS: packet.QoS1})
-			if err := sub.Disconnect(testContext(t), packet.NormalDisconnection); err != nil {
+			if err := sub.Disconnect(testContext(t), &packet.Disconnect{Reason: packet.NormalDisconnection}); err != nil {
 				t.Fatal(err)
 			}
 
@@ -418,7 +416,7 @@ func TestPersistentSession_MQTT_3_1_2_5(t *testing.T) {
 			publish(t, pub, topic, packet.QoS2, false, "qos 2 too")
 
 			cn.CleanStart = false
-			sub = resume(t, addr, cn, mqtt.Config{Version: v}, sub.Session())
+			sub = resume(t, addr, v, cn, sub)
 			if !sub.Connack().SessionPresent {
 				t.Fatal("MQTT-3.2.2-3: session present 0 for a resumed session")
 			}
@@ -428,7 +426,7 @@ func TestPersistentSession_MQTT_3_1_2_5(t *testing.T) {
 			// The subscription is part of the session.
 			publish(t, pub, topic, packet.QoS1, false, "live again")
 			expect(t, sub, topic, "live again", packet.QoS1)
-			sub.Close()
+			sub.Drop()
 
 			// MQTT-3.1.2-4: a clean start discards it.
 			publish(t, pub, topic, packet.QoS1, false, "lost")
@@ -445,28 +443,23 @@ func TestPersistentSession_MQTT_3_1_2_5(t *testing.T) {
 }
 
 // A QoS 1 message sent but not acknowledged before the connection dropped
-// is re-sent with DUP on the next connection (MQTT-4.4.0-1): the server
-// Connection's state went through ExportSession and ImportSession.
+// is re-sent with DUP and its packet identifier on the next connection
+// (MQTT-4.4.0-1): the server Connection's state went through ExportSession
+// and ImportSession. The subscriber is raw, to see the identifiers.
 func TestUnacknowledgedResent_MQTT_4_4_0_1(t *testing.T) {
 	t.Parallel()
 	addr := startBroker(t)
 	pub := dial(t, addr, packet.V5, connect("pub"))
 	cn := &packet.Connect{ClientID: "slow", KeepAlive: 30, Props: property.Properties{SessionExpiry: 60}}
-	sub := dialConfig(t, addr, cn, mqtt.Config{ManualPuback: true})
-	subscribe(t, sub, packet.Subscription{Filter: "work", QoS: packet.QoS1})
+	r, _ := proto5.rawConnect(t, addr, cn)
+	rawSubscribe(r, packet.V5, packet.Subscription{Filter: "work", QoS: packet.QoS1})
 	publish(t, pub, "work", packet.QoS1, false, "item 1")
-	first := expect(t, sub, "work", "item 1", packet.QoS1)
-	sub.Close() // no PUBACK
+	first := readPublish(r, packet.V5, "work", packet.QoS1)
+	r.nc.Close() // no PUBACK
 
-	sub = resume(t, addr, cn, mqtt.Config{}, sub.Session())
-	if !sub.Connack().SessionPresent {
-		t.Fatal("session not present")
-	}
-	again := expect(t, sub, "work", "item 1", packet.QoS1)
-	if !again.Dup || again.PacketID != first.PacketID {
-		t.Fatalf("re-sent with DUP %v, packet id %d; want DUP, id %d", again.Dup, again.PacketID, first.PacketID)
-	}
-	quiet(t, sub)
+	r = proto5.redelivered(t, addr, cn, first)
+	sendAs(r, packet.V5, &packet.Puback{PacketID: first.PacketID})
+	rawQuiet(r)
 }
 
 func TestSessionTakeover_MQTT_3_1_4_3(t *testing.T) {
@@ -480,8 +473,7 @@ func TestSessionTakeover_MQTT_3_1_4_3(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("first connection still open")
 	}
-	var de *client.DisconnectError
-	if !errors.As(first.Err(), &de) || de.Reason != packet.SessionTakenOver {
+	if r, ok := disconnectedWith(first); !ok || r != packet.SessionTakenOver {
 		t.Fatalf("first connection ended with %v, want DISCONNECT 0x8E", first.Err())
 	}
 	subscribe(t, second, packet.Subscription{Filter: "t", QoS: packet.QoS1})
@@ -534,7 +526,7 @@ func TestSubscriptionIdentifiers_MQTT_3_3_4_4(t *testing.T) {
 	for i, f := range []string{"a/+", "a/#"} {
 		ack, err := c.SubscribeWith(testContext(t), &packet.Subscribe{
 			Props:         property.Properties{SubscriptionIDs: []uint32{uint32(i + 1)}},
-			Subscriptions: []packet.Subscription{{Filter: f, QoS: packet.QoS(i + 1)}}})
+			Subscriptions: []packet.Subscription{{Filter: f, QoS: packet.QoS(i + 1)}}}, nil)
 		if err != nil || ack.Reasons[0].IsError() {
 			t.Fatalf("subscribe %q: %v %v", f, err, ack)
 		}
@@ -566,8 +558,7 @@ func TestShutdownDisconnects(t *testing.T) {
 		t.Fatalf("Serve: %v", err)
 	}
 	<-c.Done()
-	var de *client.DisconnectError
-	if !errors.As(c.Err(), &de) || de.Reason != packet.ServerShuttingDown {
+	if r, ok := disconnectedWith(c); !ok || r != packet.ServerShuttingDown {
 		t.Fatalf("client ended with %v, want DISCONNECT 0x8B", c.Err())
 	}
 }
@@ -585,8 +576,8 @@ func TestReceiveMaximumQueue_MQTT_3_3_4_9(t *testing.T) {
 	pub := dial(t, addr, packet.V311, connect("pub"))
 	const n = 50
 	for i := range n {
-		p := &packet.Publish{Topic: "flow", QoS: packet.QoS(1 + i%2), Payload: []byte{byte(i)}}
-		if err := pub.Publish(testContext(t), p); err != nil {
+		m := client.Message{Topic: "flow", QoS: packet.QoS(1 + i%2), Payload: []byte{byte(i)}}
+		if err := pub.Publish(testContext(t), m); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -599,13 +590,22 @@ func TestReceiveMaximumQueue_MQTT_3_3_4_9(t *testing.T) {
 	quiet(t, sub)
 }
 
-// MQTT 3.1 ("MQIsdp") clients share the broker too.
+// MQTT 3.1 ("MQIsdp") clients share the broker too. The public client
+// speaks 5.0 and 3.1.1: the 3.1 client is raw.
 func TestMQTT31Client(t *testing.T) {
 	t.Parallel()
 	addr := startBroker(t)
-	old := dial(t, addr, packet.V31, connect("old"))
-	subscribe(t, old, packet.Subscription{Filter: "legacy/#", QoS: packet.QoS1})
+	v31 := proto{v: packet.V31}
+	old, _ := v31.rawConnect(t, addr, connect("old"))
+	if ack := rawSubscribe(old, packet.V31, packet.Subscription{Filter: "legacy/#", QoS: packet.QoS1}); ack.Reasons[0] != packet.GrantedQoS1 {
+		t.Fatalf("SUBACK %v", ack.Reasons)
+	}
 	pub := dial(t, addr, packet.V5, connect("new"))
 	publish(t, pub, "legacy/x", packet.QoS2, false, "hello 3.1")
-	expect(t, old, "legacy/x", "hello 3.1", packet.QoS1)
+	m := readPublish(old, packet.V31, "legacy/x", packet.QoS1)
+	if string(m.Payload) != "hello 3.1" {
+		t.Fatalf("payload %q", m.Payload)
+	}
+	sendAs(old, packet.V31, &packet.Puback{PacketID: m.PacketID})
+	rawQuiet(old)
 }

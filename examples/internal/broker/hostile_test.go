@@ -14,7 +14,6 @@ import (
 
 	"github.com/mqttcore/mqtt/examples/internal/broker"
 	"github.com/mqttcore/mqtt/examples/internal/brokertest"
-	"github.com/mqttcore/mqtt/examples/internal/client"
 	"github.com/mqttcore/mqtt/packet"
 	"github.com/mqttcore/mqtt/property"
 )
@@ -214,7 +213,7 @@ func (h *hostileClient) expectEnd(code packet.ReasonCode, connack bool, wait tim
 // witness is a well-behaved v5 subscriber on good/#, with a publisher:
 // check makes sure the broker still serves them.
 type witness struct {
-	sub, pub *client.Client
+	sub, pub *brokertest.Client
 	n        int
 }
 

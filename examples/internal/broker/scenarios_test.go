@@ -6,43 +6,43 @@ package broker_test
 // the statement numbers differ between the versions.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"testing"
 	"time"
 
-	"github.com/mqttcore/mqtt"
+	"github.com/mqttcore/mqtt/client"
 	"github.com/mqttcore/mqtt/examples/internal/broker"
-	"github.com/mqttcore/mqtt/examples/internal/client"
+	"github.com/mqttcore/mqtt/examples/internal/brokertest"
 	"github.com/mqttcore/mqtt/packet"
 )
 
 // proto is the protocol version a scenario runs with.
 type proto struct {
-	v   packet.Version
-	cfg mqtt.Config
+	v packet.Version
 	// persistent returns the CONNECT of a client whose session outlives
 	// its connection.
 	persistent func(id string) *packet.Connect
 }
 
 var (
-	proto5 = proto{v: packet.V5, cfg: mqtt.Config{Version: packet.V5},
+	proto5 = proto{v: packet.V5,
 		persistent: func(id string) *packet.Connect { return persistent(id, 60) }}
-	proto311 = proto{v: packet.V311, cfg: v311, persistent: persistent311}
+	proto311 = proto{v: packet.V311, persistent: persistent311}
 )
 
 // dial connects a client with cn.
-func (p proto) dial(t *testing.T, addr string, cn *packet.Connect) *client.Client {
+func (p proto) dial(t *testing.T, addr string, cn *packet.Connect) *brokertest.Client {
 	t.Helper()
 	return dial(t, addr, p.v, cn)
 }
 
 // resume reconnects the persistent client id, whose last connection was c.
-func (p proto) resume(t *testing.T, addr, id string, c *client.Client) *client.Client {
+func (p proto) resume(t *testing.T, addr, id string, c *brokertest.Client) *brokertest.Client {
 	t.Helper()
-	return resume(t, addr, p.persistent(id), p.cfg, c.Session())
+	return resume(t, addr, p.v, p.persistent(id), c)
 }
 
 // rawConnect opens a raw connection, connects it with cn and checks that
@@ -56,6 +56,25 @@ func (p proto) rawConnect(t *testing.T, addr string, cn *packet.Connect) (*raw, 
 		t.Fatalf("CONNACK %v, want 0x00", ack.Reason)
 	}
 	return r, ack
+}
+
+// redelivered connects the session of cn again (Clean Start 0) on a new
+// raw connection, checks that the broker kept it and that what it sends
+// first is first again, with DUP, its packet identifier, topic and
+// payload (MQTT-4.4.0-1), and returns the connection.
+func (p proto) redelivered(t *testing.T, addr string, cn *packet.Connect, first *packet.Publish) *raw {
+	t.Helper()
+	again := *cn
+	again.CleanStart = false
+	r, ack := p.rawConnect(t, addr, &again)
+	if !ack.SessionPresent {
+		t.Fatal("session not present")
+	}
+	m := readType[*packet.Publish](r, p.v)
+	if !m.Dup || m.PacketID != first.PacketID || m.Topic != first.Topic || !bytes.Equal(m.Payload, first.Payload) {
+		t.Fatalf("re-sent %+v, want DUP, packet id %d, %q %q", m, first.PacketID, first.Topic, first.Payload)
+	}
+	return r
 }
 
 // rawSubscribe sends a SUBSCRIBE with packet identifier 1 for subs on r
@@ -102,13 +121,13 @@ func authenticateTestUsers() broker.Config {
 // sessionCreatedAndResumed checks that a client that does not start
 // clean gets a new session, which keeps its subscription and the
 // messages that arrive while it is away, and which it resumes.
-func sessionCreatedAndResumed(t *testing.T, p proto, addr string, pub *client.Client, id string) {
+func sessionCreatedAndResumed(t *testing.T, p proto, addr string, pub *brokertest.Client, id string) {
 	c := p.dial(t, addr, p.persistent(id))
 	if c.Connack().SessionPresent {
 		t.Fatal("session present for a client identifier never seen")
 	}
 	subscribe(t, c, packet.Subscription{Filter: id + "/#", QoS: packet.QoS1})
-	c.Close()
+	c.Drop()
 	publish(t, pub, id+"/x", packet.QoS1, false, "while away")
 	c = p.resume(t, addr, id, c)
 	if !c.Connack().SessionPresent {
@@ -121,12 +140,12 @@ func sessionCreatedAndResumed(t *testing.T, p proto, addr string, pub *client.Cl
 
 // cleanStartDiscards checks that connecting clean discards the session
 // of id and the message queued in it, and returns the clean connection.
-func cleanStartDiscards(t *testing.T, p proto, addr string, pub *client.Client, id string) *client.Client {
+func cleanStartDiscards(t *testing.T, p proto, addr string, pub *brokertest.Client, id string) *brokertest.Client {
 	t.Helper()
 	cn := p.persistent(id)
 	c := p.dial(t, addr, cn)
 	subscribe(t, c, packet.Subscription{Filter: id, QoS: packet.QoS1})
-	c.Close()
+	c.Drop()
 	publish(t, pub, id, packet.QoS1, false, "queued")
 	clean := *cn
 	clean.CleanStart = true
@@ -140,13 +159,13 @@ func cleanStartDiscards(t *testing.T, p proto, addr string, pub *client.Client, 
 
 // identifierKeysSession checks that two persistent clients each get
 // back their own session.
-func identifierKeysSession(t *testing.T, p proto, addr string, pub *client.Client) {
+func identifierKeysSession(t *testing.T, p proto, addr string, pub *brokertest.Client) {
 	a := p.dial(t, addr, p.persistent("key-a"))
 	b := p.dial(t, addr, p.persistent("key-b"))
 	subscribe(t, a, packet.Subscription{Filter: "key/a", QoS: packet.QoS1})
 	subscribe(t, b, packet.Subscription{Filter: "key/b", QoS: packet.QoS1})
-	a.Close()
-	b.Close()
+	a.Drop()
+	b.Drop()
 	publish(t, pub, "key/a", packet.QoS1, false, "for a")
 	publish(t, pub, "key/b", packet.QoS1, false, "for b")
 	b = p.resume(t, addr, "key-b", b)
@@ -159,15 +178,15 @@ func identifierKeysSession(t *testing.T, p proto, addr string, pub *client.Clien
 
 // addedToMatchingSessions checks that a message goes to the session of
 // each matching subscriber, connected or not, and to no other.
-func addedToMatchingSessions(t *testing.T, p proto, addr string, pub *client.Client) {
+func addedToMatchingSessions(t *testing.T, p proto, addr string, pub *brokertest.Client) {
 	away := p.dial(t, addr, p.persistent("owner-away"))
 	subscribe(t, away, packet.Subscription{Filter: "own/+", QoS: packet.QoS2})
 	here := p.dial(t, addr, connect("owner-here"))
 	subscribe(t, here, packet.Subscription{Filter: "own/x", QoS: packet.QoS1})
 	other := p.dial(t, addr, p.persistent("owner-other"))
 	subscribe(t, other, packet.Subscription{Filter: "own/y", QoS: packet.QoS2})
-	away.Close()
-	other.Close()
+	away.Drop()
+	other.Drop()
 	publish(t, pub, "own/x", packet.QoS2, false, "owned") // PUBREC: the broker owns it
 	expect(t, here, "own/x", "owned", packet.QoS1)
 	away = p.resume(t, addr, "owner-away", away)
@@ -178,27 +197,27 @@ func addedToMatchingSessions(t *testing.T, p proto, addr string, pub *client.Cli
 
 // noWillWithoutFlag checks that a client without a will leaves none: the
 // first message watcher gets after it is the will of the next client.
-func noWillWithoutFlag(t *testing.T, p proto, addr string, watcher *client.Client, qos packet.QoS) {
+func noWillWithoutFlag(t *testing.T, p proto, addr string, watcher *brokertest.Client, qos packet.QoS) {
 	c := p.dial(t, addr, connect("no-will"))
-	c.Close()
+	c.Drop()
 	quiet(t, watcher)
 	c = p.dial(t, addr, withWill(connect("after"), qos, false))
-	c.Close()
+	c.Drop()
 	expect(t, watcher, "wills/after", "after is gone", qos)
 }
 
 // willRemovedOncePublished checks that a will published when the
 // connection closes is not published again when the resumed session
 // ends.
-func willRemovedOncePublished(t *testing.T, p proto, addr string, watcher *client.Client, id string) {
+func willRemovedOncePublished(t *testing.T, p proto, addr string, watcher *brokertest.Client, id string) {
 	c := p.dial(t, addr, withWill(p.persistent(id), packet.QoS1, false))
-	c.Close()
+	c.Drop()
 	expect(t, watcher, "wills/"+id, id+" is gone", packet.QoS1)
 	c = p.resume(t, addr, id, c)
 	if !c.Connack().SessionPresent {
 		t.Fatal("session not present")
 	}
-	c.Close()
+	c.Drop()
 	quiet(t, watcher)
 }
 
@@ -206,10 +225,10 @@ func willRemovedOncePublished(t *testing.T, p proto, addr string, watcher *clien
 // new connection with the same client identifier publishes no will. The
 // new connection may reach the broker before the old one's DISCONNECT
 // has been read: the broker reads it before the take over.
-func disconnectThenTakeOver(t *testing.T, p proto, addr string, watcher *client.Client) {
+func disconnectThenTakeOver(t *testing.T, p proto, addr string, watcher *brokertest.Client) {
 	for range 20 {
 		c := p.dial(t, addr, withWill(connect("quick"), packet.QoS1, false))
-		if err := c.Disconnect(testContext(t), packet.NormalDisconnection); err != nil {
+		if err := c.Disconnect(testContext(t), &packet.Disconnect{Reason: packet.NormalDisconnection}); err != nil {
 			t.Fatal(err)
 		}
 		p.dial(t, addr, connect("quick"))
@@ -226,18 +245,18 @@ type lateSubscribers struct {
 
 // get subscribes a new client to filter, checks that it gets want
 // retained messages and then nothing, and returns them by topic.
-func (l *lateSubscribers) get(t *testing.T, filter string, want int) map[string]*packet.Publish {
+func (l *lateSubscribers) get(t *testing.T, filter string, want int) map[string]*client.Message {
 	t.Helper()
 	l.n++
 	c := l.p.dial(t, l.addr, connect(fmt.Sprint("retain-late-", l.n)))
 	subscribe(t, c, packet.Subscription{Filter: filter, QoS: packet.QoS2})
-	got := map[string]*packet.Publish{}
+	got := map[string]*client.Message{}
 	for range want {
 		m := next(t, c)
 		if !m.Retain {
 			t.Errorf("%q sent on subscription without the retain flag", m.Topic)
 		}
-		got[m.Topic] = m
+		got[m.Topic] = &m
 	}
 	quiet(t, c)
 	return got
@@ -271,7 +290,7 @@ func retainZeroKeepsRetained(t *testing.T, pub publishFunc, late *lateSubscriber
 
 // resubscribeLosesNothing checks that no publication on topic is lost
 // or repeated while the client subscribes to it again and again.
-func resubscribeLosesNothing(t *testing.T, p proto, addr string, pub *client.Client, topic string) {
+func resubscribeLosesNothing(t *testing.T, p proto, addr string, pub *brokertest.Client, topic string) {
 	c := p.dial(t, addr, connect(topic))
 	s := packet.Subscription{Filter: topic, QoS: packet.QoS1}
 	subscribe(t, c, s)
@@ -287,7 +306,7 @@ func resubscribeLosesNothing(t *testing.T, p proto, addr string, pub *client.Cli
 				return
 			default:
 			}
-			if _, err := c.Subscribe(context.Background(), s); err != nil {
+			if err := c.Subscribe(context.Background(), s, nil); err != nil {
 				done <- err
 				return
 			}
@@ -309,7 +328,7 @@ func resubscribeLosesNothing(t *testing.T, p proto, addr string, pub *client.Cli
 
 // onceAtHighestQoS checks that a message matching several subscriptions
 // of a client is sent once, at the highest of their QoS.
-func onceAtHighestQoS(t *testing.T, p proto, addr string, pub *client.Client) {
+func onceAtHighestQoS(t *testing.T, p proto, addr string, pub *brokertest.Client) {
 	c := p.dial(t, addr, connect("overlap-qos"))
 	subscribe(t, c, packet.Subscription{Filter: "ov/+", QoS: packet.QoS0},
 		packet.Subscription{Filter: "ov/#", QoS: packet.QoS2},
@@ -325,9 +344,9 @@ func onceAtHighestQoS(t *testing.T, p proto, addr string, pub *client.Client) {
 
 // subscribeEach connects a client per filter, subscribed to it at QoS 1,
 // and returns them by filter.
-func subscribeEach(t *testing.T, p proto, addr string, filters ...string) map[string]*client.Client {
+func subscribeEach(t *testing.T, p proto, addr string, filters ...string) map[string]*brokertest.Client {
 	t.Helper()
-	subs := map[string]*client.Client{}
+	subs := map[string]*brokertest.Client{}
 	for _, f := range filters {
 		c := p.dial(t, addr, connect(fmt.Sprintf("match-%x", f)))
 		subscribe(t, c, packet.Subscription{Filter: f, QoS: packet.QoS1})
@@ -343,7 +362,7 @@ type topicCase struct{ topic, filter string }
 // matchedExactly publishes each case's topic and checks that it reaches
 // the subscriber of the case's filter, topic byte for byte, and no one
 // else.
-func matchedExactly(t *testing.T, pub *client.Client, subs map[string]*client.Client, cases []topicCase) {
+func matchedExactly(t *testing.T, pub *brokertest.Client, subs map[string]*brokertest.Client, cases []topicCase) {
 	for _, tc := range cases {
 		publish(t, pub, tc.topic, packet.QoS1, false, "p")
 		if tc.filter != "" {
@@ -362,20 +381,20 @@ func matchedExactly(t *testing.T, pub *client.Client, subs map[string]*client.Cl
 // publishInterleaved publishes n messages on each of ord/0, ord/1 and
 // ord/2 at QoS 0, 1 and 2, interleaved, without waiting for the
 // acknowledgements, and then waits for them all.
-func publishInterleaved(t *testing.T, pub *client.Client, n int) {
-	var acks []<-chan error
+func publishInterleaved(t *testing.T, pub *brokertest.Client, n int) {
+	var acks []*client.Pending
 	for i := range n {
 		for q := packet.QoS0; q <= packet.QoS2; q++ {
-			ch, err := pub.PublishAsync(testContext(t), &packet.Publish{
+			p, err := pub.PublishAsync(testContext(t), client.Message{
 				Topic: fmt.Sprint("ord/", q), QoS: q, Payload: []byte(fmt.Sprint(i))})
 			if err != nil {
 				t.Fatal(err)
 			}
-			acks = append(acks, ch)
+			acks = append(acks, p)
 		}
 	}
-	for _, ch := range acks {
-		if err := <-ch; err != nil {
+	for _, p := range acks {
+		if err := p.Wait(testContext(t)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -384,7 +403,7 @@ func publishInterleaved(t *testing.T, pub *client.Client, n int) {
 // receivedInOrder checks that c, named who in failures, gets the n
 // messages of each topic publishInterleaved sent in order, and then
 // nothing.
-func receivedInOrder(t *testing.T, c *client.Client, n int, who string) {
+func receivedInOrder(t *testing.T, c *brokertest.Client, n int, who string) {
 	t.Helper()
 	nextOf := map[string]int{}
 	for range 3 * n {
@@ -413,12 +432,12 @@ func subscribeThree(r *raw, v packet.Version, id uint16) *packet.Suback {
 
 // nothingAfterUnsubscribe checks that a client gets no new messages on
 // a filter once it has unsubscribed from it.
-func nothingAfterUnsubscribe(t *testing.T, p proto, addr string, pub *client.Client) {
+func nothingAfterUnsubscribe(t *testing.T, p proto, addr string, pub *brokertest.Client) {
 	c := p.dial(t, addr, connect("unsub-stop"))
 	subscribe(t, c, packet.Subscription{Filter: "stop/#", QoS: packet.QoS1})
 	publish(t, pub, "stop/x", packet.QoS1, false, "before")
 	expect(t, c, "stop/x", "before", packet.QoS1)
-	if _, err := c.Unsubscribe(testContext(t), "stop/#"); err != nil {
+	if err := c.Unsubscribe(testContext(t), "stop/#"); err != nil {
 		t.Fatal(err)
 	}
 	publish(t, pub, "stop/x", packet.QoS1, false, "after")
@@ -427,7 +446,7 @@ func nothingAfterUnsubscribe(t *testing.T, p proto, addr string, pub *client.Cli
 
 // unsubscribeCompletesQoS2 checks that a QoS 2 delivery in progress
 // completes after the client unsubscribes.
-func unsubscribeCompletesQoS2(t *testing.T, p proto, addr string, pub *client.Client) {
+func unsubscribeCompletesQoS2(t *testing.T, p proto, addr string, pub *brokertest.Client) {
 	r, _ := p.rawConnect(t, addr, connect("unsub-q2"))
 	rawSubscribe(r, p.v, packet.Subscription{Filter: "q2", QoS: packet.QoS2})
 	publish(t, pub, "q2", packet.QoS2, false, "in flight")

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqttcore/mqtt"
 	"github.com/mqttcore/mqtt/examples/internal/broker"
 	"github.com/mqttcore/mqtt/packet"
 	"github.com/mqttcore/mqtt/property"
@@ -179,7 +178,7 @@ func TestSharedSubscription_MQTT_4_8_2_3(t *testing.T) {
 	})
 
 	t.Run("unsubscribe leaves the group", func(t *testing.T) {
-		if _, err := a.Unsubscribe(testContext(t), "$share/g/jobs/+"); err != nil {
+		if err := a.Unsubscribe(testContext(t), "$share/g/jobs/+"); err != nil {
 			t.Fatal(err)
 		}
 		publish(t, pub, "jobs/y", packet.QoS1, false, "1")
@@ -249,7 +248,7 @@ func TestWillDelay_MQTT_3_1_2_8(t *testing.T) {
 	t.Run("after the delay", func(t *testing.T) {
 		c := dial(t, addr, packet.V5, withWillDelay("delayed", 60, 1))
 		start := time.Now()
-		c.Close()
+		c.Drop()
 		expect(t, watcher, "wills/delayed", "delayed", packet.QoS1)
 		if d := time.Since(start); d < 900*time.Millisecond {
 			t.Errorf("will published after %v, before its 1s delay", d)
@@ -259,12 +258,12 @@ func TestWillDelay_MQTT_3_1_2_8(t *testing.T) {
 	t.Run("MQTT-3.1.2-26 cancelled by a reconnection", func(t *testing.T) {
 		cn := withWillDelay("back", 60, 1)
 		c := dial(t, addr, packet.V5, cn)
-		c.Close()
+		c.Drop()
 		time.Sleep(200 * time.Millisecond)
 		again := *cn
 		again.CleanStart = false
 		again.Will = packet.Will{}
-		c2 := resume(t, addr, &again, mqtt.Config{Version: packet.V5}, c.Session())
+		c2 := resume(t, addr, packet.V5, &again, c)
 		if !c2.Connack().SessionPresent {
 			t.Fatal("session not present")
 		}
@@ -278,7 +277,7 @@ func TestWillDelay_MQTT_3_1_2_8(t *testing.T) {
 	t.Run("MQTT-3.1.2-8 at session end before the delay", func(t *testing.T) {
 		c := dial(t, addr, packet.V5, withWillDelay("expires", 1, 60))
 		start := time.Now()
-		c.Close()
+		c.Drop()
 		expect(t, watcher, "wills/expires", "expires", packet.QoS1)
 		if d := time.Since(start); d < 900*time.Millisecond {
 			t.Errorf("will published after %v, before the session's 1s expiry", d)
@@ -287,7 +286,7 @@ func TestWillDelay_MQTT_3_1_2_8(t *testing.T) {
 
 	t.Run("at once when the session does not persist", func(t *testing.T) {
 		c := dial(t, addr, packet.V5, withWillDelay("gone", 0, 60))
-		c.Close()
+		c.Drop()
 		expect(t, watcher, "wills/gone", "gone", packet.QoS1)
 	})
 }
@@ -313,13 +312,13 @@ func TestSessionExpiry_MQTT_4_1_0_2(t *testing.T) {
 			cn.Props.SessionExpiry = 1
 			c := dial(t, addr, packet.V5, cn)
 			subscribe(t, c, packet.Subscription{Filter: "exp/" + tc.id, QoS: packet.QoS1})
-			c.Close()
+			c.Drop()
 			time.Sleep(50 * time.Millisecond)
 			publish(t, pub, "exp/"+tc.id, packet.QoS1, false, "while away")
 			time.Sleep(tc.wait)
 			again := *cn
 			again.CleanStart = false
-			c2 := resume(t, addr, &again, mqtt.Config{Version: packet.V5}, c.Session())
+			c2 := resume(t, addr, packet.V5, &again, c)
 			if got := c2.Connack().SessionPresent; got != tc.present {
 				t.Fatalf("session present %v, want %v", got, tc.present)
 			}

@@ -6,20 +6,17 @@ package broker_test
 // shared with MQTT 5.0 in scenarios_test.go.
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/mqttcore/mqtt"
+	"github.com/mqttcore/mqtt/client"
 	"github.com/mqttcore/mqtt/examples/internal/broker"
-	"github.com/mqttcore/mqtt/examples/internal/client"
+	"github.com/mqttcore/mqtt/examples/internal/brokertest"
 	"github.com/mqttcore/mqtt/packet"
 )
-
-var v311 = mqtt.Config{Version: packet.V311}
 
 // persistent311 is the CONNECT of a 3.1.1 client with Clean Session 0.
 func persistent311(id string) *packet.Connect {
@@ -46,8 +43,8 @@ func TestSessionStatements311(t *testing.T) {
 
 	t.Run("MQTT-3.2.2-2 3.1.1 session present 1 with stored state", func(t *testing.T) {
 		c := dial(t, addr, packet.V311, persistent311("stored"))
-		c.Close()
-		c = resume(t, addr, persistent311("stored"), v311, c.Session())
+		c.Drop()
+		c = resume(t, addr, packet.V311, persistent311("stored"), c)
 		if !c.Connack().SessionPresent || c.Connack().Reason != packet.ConnectionAccepted {
 			t.Errorf("session present %v, return code %v", c.Connack().SessionPresent, c.Connack().Reason)
 		}
@@ -56,32 +53,35 @@ func TestSessionStatements311(t *testing.T) {
 	t.Run("MQTT-3.1.2-5 3.1.1 QoS 1 and 2 messages stored while disconnected", func(t *testing.T) {
 		c := dial(t, addr, packet.V311, persistent311("stores"))
 		subscribe(t, c, packet.Subscription{Filter: "stores/+", QoS: packet.QoS2})
-		c.Close()
+		c.Drop()
 		publish(t, pub, "stores/a", packet.QoS1, false, "one")
 		publish(t, pub, "stores/b", packet.QoS2, false, "two")
-		c = resume(t, addr, persistent311("stores"), v311, c.Session())
+		c = resume(t, addr, packet.V311, persistent311("stores"), c)
 		expect(t, c, "stores/a", "one", packet.QoS1)
 		expect(t, c, "stores/b", "two", packet.QoS2)
 		quiet(t, c)
 	})
 
 	t.Run("MQTT-4.1.0-1 3.1.1 session state kept for the whole session", func(t *testing.T) {
-		cfg := mqtt.Config{Version: packet.V311, ManualPuback: true}
-		c := dialConfig(t, addr, persistent311("whole"), cfg)
+		c := dial(t, addr, packet.V311, persistent311("whole"))
 		subscribe(t, c, packet.Subscription{Filter: "whole", QoS: packet.QoS1})
-		c.Close()
-		c = resume(t, addr, persistent311("whole"), cfg, c.Session())
-		c.Close()
+		c.Drop()
+		c = resume(t, addr, packet.V311, persistent311("whole"), c)
+		c.Drop()
 		publish(t, pub, "whole", packet.QoS1, false, "after two disconnections")
-		c = resume(t, addr, persistent311("whole"), cfg, c.Session())
-		first := expect(t, c, "whole", "after two disconnections", packet.QoS1)
-		c.Close() // not acknowledged
-		c = resume(t, addr, persistent311("whole"), v311, c.Session())
-		again := expect(t, c, "whole", "after two disconnections", packet.QoS1)
-		if !again.Dup || again.PacketID != first.PacketID {
-			t.Errorf("re-sent with DUP %v and packet id %d, want DUP and %d", again.Dup, again.PacketID, first.PacketID)
+		// Raw from here, to see the packet identifiers.
+		r, ack := proto311.rawConnect(t, addr, persistent311("whole"))
+		if !ack.SessionPresent {
+			t.Fatal("session not present")
 		}
-		quiet(t, c)
+		first := readPublish(r, packet.V311, "whole", packet.QoS1)
+		if string(first.Payload) != "after two disconnections" {
+			t.Fatalf("payload %q", first.Payload)
+		}
+		r.nc.Close() // not acknowledged
+		r = proto311.redelivered(t, addr, persistent311("whole"), first)
+		sendAs(r, packet.V311, &packet.Puback{PacketID: first.PacketID})
+		rawQuiet(r)
 	})
 
 	t.Run("MQTT-4.1.0-2 3.1.1 the session lasts as long as the connection", func(t *testing.T) {
@@ -90,7 +90,7 @@ func TestSessionStatements311(t *testing.T) {
 		// Other clients come and go meanwhile.
 		for i := range 3 {
 			o := dial(t, addr, packet.V311, connect(fmt.Sprint("passing-", i)))
-			o.Close()
+			o.Drop()
 		}
 		time.Sleep(500 * time.Millisecond)
 		publish(t, pub, "lasting", packet.QoS1, false, "still here")
@@ -100,7 +100,7 @@ func TestSessionStatements311(t *testing.T) {
 	t.Run("MQTT-3.1.4-3 3.1.1 clean session 1 discards the session", func(t *testing.T) {
 		c := cleanStartDiscards(t, proto311, addr, pub, "cleaned")
 		subscribe(t, c, packet.Subscription{Filter: "cleaned/new", QoS: packet.QoS1})
-		c.Close()
+		c.Drop()
 		// Neither the old session nor the clean one is left.
 		c = dial(t, addr, packet.V311, persistent311("cleaned"))
 		if c.Connack().SessionPresent {
@@ -124,9 +124,8 @@ func TestSessionStatements311(t *testing.T) {
 		case <-time.After(3 * time.Second):
 			t.Fatal("first connection still open")
 		}
-		var de *client.DisconnectError
-		if errors.As(first.Err(), &de) {
-			t.Errorf("a 3.1.1 client was sent DISCONNECT %v", de.Reason)
+		if r, ok := disconnectedWith(first); ok {
+			t.Errorf("a 3.1.1 client was sent DISCONNECT %v", r)
 		}
 		subscribe(t, second, packet.Subscription{Filter: "twin", QoS: packet.QoS1})
 		publish(t, pub, "twin", packet.QoS1, false, "to the second")
@@ -147,7 +146,7 @@ func TestClientIDStatements311(t *testing.T) {
 
 	t.Run("MQTT-3.1.3-5 3.1.1 identifiers of 1 to 23 letters and digits", func(t *testing.T) {
 		ids := []string{"7", "q", "Q", "abcdefghijklmnopqrstuvw", "XYZ0123456789xyzABCDEFG"}
-		var cs []*client.Client
+		var cs []*brokertest.Client
 		for _, id := range ids {
 			c := dial(t, addr, packet.V311, connect(id))
 			if c.Connack().Reason != packet.ConnectionAccepted {
@@ -161,7 +160,7 @@ func TestClientIDStatements311(t *testing.T) {
 	})
 
 	t.Run("MQTT-3.1.3-6 3.1.1 an empty identifier is replaced by a unique one", func(t *testing.T) {
-		var cs []*client.Client
+		var cs []*brokertest.Client
 		for i := range 3 {
 			c := dial(t, addr, packet.V311, connect(""))
 			subscribe(t, c, packet.Subscription{Filter: fmt.Sprint("anon/", i), QoS: packet.QoS1})
@@ -213,13 +212,13 @@ func TestWillStatements311(t *testing.T) {
 	addr := startBroker(t)
 	watcher := dial(t, addr, packet.V311, connect("will-watcher"))
 	subscribe(t, watcher, packet.Subscription{Filter: "wills/#", QoS: packet.QoS2})
-	lateRetained := func(t *testing.T, id string) *packet.Publish {
+	lateRetained := func(t *testing.T, id string) *client.Message {
 		t.Helper()
 		late := dial(t, addr, packet.V311, connect("late-"+id))
 		subscribe(t, late, packet.Subscription{Filter: "wills/" + id, QoS: packet.QoS2})
 		select {
 		case m := <-late.Messages():
-			return m
+			return &m
 		case <-time.After(200 * time.Millisecond):
 			return nil
 		}
@@ -227,13 +226,13 @@ func TestWillStatements311(t *testing.T) {
 
 	t.Run("MQTT-3.1.2-8 3.1.1 will published when the connection closes", func(t *testing.T) {
 		c := dial(t, addr, packet.V311, withWill(connect("crash"), packet.QoS1, false))
-		c.Close()
+		c.Drop()
 		expect(t, watcher, "wills/crash", "crash is gone", packet.QoS1)
 	})
 
 	t.Run("MQTT-3.14.4-3 3.1.1 DISCONNECT discards the will", func(t *testing.T) {
 		c := dial(t, addr, packet.V311, withWill(connect("polite"), packet.QoS1, false))
-		if err := c.Disconnect(testContext(t), 0); err != nil {
+		if err := c.Disconnect(testContext(t), nil); err != nil {
 			t.Fatal(err)
 		}
 		quiet(t, watcher)
@@ -247,7 +246,7 @@ func TestWillStatements311(t *testing.T) {
 		for q := packet.QoS0; q <= packet.QoS2; q++ {
 			id := fmt.Sprint("qos", q)
 			c := dial(t, addr, packet.V311, withWill(connect(id), q, q == packet.QoS2))
-			c.Close()
+			c.Drop()
 			expect(t, watcher, "wills/"+id, id+" is gone", q)
 			if m := lateRetained(t, id); (m != nil) != (q == packet.QoS2) {
 				t.Errorf("will retain %v: later subscriber got %v", q == packet.QoS2, m)
@@ -261,11 +260,11 @@ func TestWillStatements311(t *testing.T) {
 
 	t.Run("MQTT-3.1.2-10 3.1.1 will removed by DISCONNECT", func(t *testing.T) {
 		c := dial(t, addr, packet.V311, withWill(persistent311("leaving"), packet.QoS1, false))
-		if err := c.Disconnect(testContext(t), 0); err != nil {
+		if err := c.Disconnect(testContext(t), nil); err != nil {
 			t.Fatal(err)
 		}
-		c = resume(t, addr, persistent311("leaving"), v311, c.Session())
-		c.Close()
+		c = resume(t, addr, packet.V311, persistent311("leaving"), c)
+		c.Drop()
 		quiet(t, watcher)
 	})
 
@@ -275,7 +274,7 @@ func TestWillStatements311(t *testing.T) {
 
 	t.Run("MQTT-3.1.2-16 3.1.1 will retain 0: not retained", func(t *testing.T) {
 		c := dial(t, addr, packet.V311, withWill(connect("fleeting"), packet.QoS1, false))
-		c.Close()
+		c.Drop()
 		expect(t, watcher, "wills/fleeting", "fleeting is gone", packet.QoS1)
 		if m := lateRetained(t, "fleeting"); m != nil {
 			t.Errorf("a non-retained will was retained: %q", m.Payload)
@@ -284,7 +283,7 @@ func TestWillStatements311(t *testing.T) {
 
 	t.Run("MQTT-3.1.2-17 3.1.1 will retain 1: retained", func(t *testing.T) {
 		c := dial(t, addr, packet.V311, withWill(connect("lasting"), packet.QoS1, true))
-		c.Close()
+		c.Drop()
 		expect(t, watcher, "wills/lasting", "lasting is gone", packet.QoS1)
 		m := lateRetained(t, "lasting")
 		if m == nil || string(m.Payload) != "lasting is gone" || !m.Retain {
@@ -300,7 +299,7 @@ func TestRetainedStatements311(t *testing.T) {
 	live := dial(t, addr, packet.V311, connect("retain-live"))
 	subscribe(t, live, packet.Subscription{Filter: "#", QoS: packet.QoS2})
 	// publishSeen publishes and waits for the live subscriber to get it.
-	publishSeen := func(t *testing.T, topic string, qos packet.QoS, retain bool, payload string) *packet.Publish {
+	publishSeen := func(t *testing.T, topic string, qos packet.QoS, retain bool, payload string) client.Message {
 		t.Helper()
 		publish(t, pub, topic, qos, retain, payload)
 		return expect(t, live, topic, payload, qos)
@@ -374,14 +373,14 @@ func TestRetainedStatements311(t *testing.T) {
 	t.Run("MQTT-3.1.2-7 3.1.1 retained messages outlive the publisher's session", func(t *testing.T) {
 		c := dial(t, addr, packet.V311, connect("short-lived"))
 		publish(t, c, "outlive/clean", packet.QoS1, true, "from a clean session")
-		c.Close()
+		c.Drop()
 		p := dial(t, addr, packet.V311, persistent311("long-lived"))
 		publish(t, p, "outlive/persistent", packet.QoS1, true, "from a persistent session")
-		if err := p.Disconnect(testContext(t), 0); err != nil {
+		if err := p.Disconnect(testContext(t), nil); err != nil {
 			t.Fatal(err)
 		}
 		p = dial(t, addr, packet.V311, connect("long-lived")) // clean session 1 ends that session
-		p.Close()
+		p.Drop()
 		got := late.get(t, "outlive/+", 2)
 		if got["outlive/clean"] == nil || got["outlive/persistent"] == nil {
 			t.Errorf("got %v", got)
@@ -410,7 +409,7 @@ func TestRoutingStatements311(t *testing.T) {
 	})
 
 	t.Run("MQTT-3.8.4-6 3.1.1 the lower of the message's QoS and the granted QoS", func(t *testing.T) {
-		var subs []*client.Client
+		var subs []*brokertest.Client
 		for q := packet.QoS0; q <= packet.QoS2; q++ {
 			c := dial(t, addr, packet.V311, connect(fmt.Sprint("granted-", q)))
 			subscribe(t, c, packet.Subscription{Filter: "granted", QoS: q})
@@ -455,7 +454,7 @@ func TestRoutingStatements311(t *testing.T) {
 func TestOrderStatements311(t *testing.T) {
 	t.Parallel()
 	addr := startBroker(t)
-	var subs []*client.Client
+	var subs []*brokertest.Client
 	for q := packet.QoS0; q <= packet.QoS2; q++ {
 		c := dial(t, addr, packet.V311, connect(fmt.Sprint("order-", q)))
 		subscribe(t, c, packet.Subscription{Filter: "ord/+", QoS: q})
@@ -526,7 +525,7 @@ func TestUnsubscribeStatements311(t *testing.T) {
 		c := dial(t, addr, packet.V311, connect("unsub-exact"))
 		subscribe(t, c, packet.Subscription{Filter: "u/+", QoS: packet.QoS0},
 			packet.Subscription{Filter: "u/b", QoS: packet.QoS2})
-		if _, err := c.Unsubscribe(testContext(t), "U/+", "u/b", "u/#", "u/+/", "u/b "); err != nil {
+		if _, err := c.UnsubscribeWith(testContext(t), &packet.Unsubscribe{Filters: []string{"U/+", "u/b", "u/#", "u/+/", "u/b "}}); err != nil {
 			t.Fatal(err)
 		}
 		// u/b is gone (it would give QoS 2); u/+ is left.

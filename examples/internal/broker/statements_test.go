@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqttcore/mqtt"
-	"github.com/mqttcore/mqtt/examples/internal/client"
+	"github.com/mqttcore/mqtt/client"
+	"github.com/mqttcore/mqtt/examples/internal/brokertest"
 	"github.com/mqttcore/mqtt/packet"
 	"github.com/mqttcore/mqtt/property"
 )
@@ -104,7 +104,6 @@ func TestSessionStatements(t *testing.T) {
 	t.Parallel()
 	addr := startBroker(t)
 	pub := dial(t, addr, packet.V5, connect("sess-pub"))
-	v5 := mqtt.Config{Version: packet.V5}
 
 	t.Run("MQTT-3.1.2-6 clean start 0 without a session creates one", func(t *testing.T) {
 		sessionCreatedAndResumed(t, proto5, addr, pub, "fresh")
@@ -135,8 +134,8 @@ func TestSessionStatements(t *testing.T) {
 		time.Sleep(1500 * time.Millisecond) // longer than the Session Expiry Interval
 		publish(t, pub, "open/x", packet.QoS1, false, "still subscribed")
 		expect(t, c, "open/x", "still subscribed", packet.QoS1)
-		c.Close()
-		c = resume(t, addr, cn, v5, c.Session())
+		c.Drop()
+		c = resume(t, addr, packet.V5, cn, c)
 		if !c.Connack().SessionPresent {
 			t.Fatal("session discarded although its expiry only counts once the connection closed")
 		}
@@ -150,11 +149,10 @@ func TestSessionStatements(t *testing.T) {
 func TestClientIDStatements(t *testing.T) {
 	t.Parallel()
 	addr := startBrokerConfig(t, authenticateTestUsers())
-	v5 := mqtt.Config{Version: packet.V5}
 
 	t.Run("MQTT-3.1.3-5 identifiers of 1 to 23 letters and digits", func(t *testing.T) {
 		ids := []string{"0", "z", "Z", "0123456789abcdefghijklm", "nopqrstuvwxyzABCDEFGHIJ", "KLMNOPQRSTUVWXYZ"}
-		var cs []*client.Client
+		var cs []*brokertest.Client
 		for _, id := range ids {
 			c := dial(t, addr, packet.V5, connect(id))
 			if got := c.Connack().Props.AssignedClientID; got != "" {
@@ -188,10 +186,10 @@ func TestClientIDStatements(t *testing.T) {
 			t.Fatal("no Assigned Client Identifier in CONNACK")
 		}
 		subscribe(t, c, packet.Subscription{Filter: "assigned", QoS: packet.QoS1})
-		c.Close()
+		c.Drop()
 		pub := dial(t, addr, packet.V5, connect("assigned-pub"))
 		publish(t, pub, "assigned", packet.QoS1, false, "kept for "+id)
-		c = resume(t, addr, persistent(id, 60), v5, c.Session())
+		c = resume(t, addr, packet.V5, persistent(id, 60), c)
 		if !c.Connack().SessionPresent {
 			t.Fatalf("no session for the assigned identifier %q", id)
 		}
@@ -221,7 +219,6 @@ func TestWillStatements(t *testing.T) {
 	watcher := dial(t, addr, packet.V5, connect("will-watcher"))
 	subscribe(t, watcher, packet.Subscription{Filter: "#", QoS: packet.QoS1, RetainAsPublished: true})
 	will := func(id string, retain bool) *packet.Connect { return withWill(connect(id), packet.QoS1, retain) }
-	v5 := mqtt.Config{Version: packet.V5}
 
 	t.Run("MQTT-3.1.2-12 no will flag, no will", func(t *testing.T) {
 		noWillWithoutFlag(t, proto5, addr, watcher, packet.QoS1)
@@ -229,7 +226,7 @@ func TestWillStatements(t *testing.T) {
 
 	t.Run("MQTT-3.1.2-16 will retain 0: not retained", func(t *testing.T) {
 		c := dial(t, addr, packet.V5, will("plain", false))
-		c.Close()
+		c.Drop()
 		if m := expect(t, watcher, "wills/plain", "plain is gone", packet.QoS1); m.Retain {
 			t.Error("will published as a retained message")
 		}
@@ -240,7 +237,7 @@ func TestWillStatements(t *testing.T) {
 
 	t.Run("MQTT-3.1.2-17 will retain 1: retained", func(t *testing.T) {
 		c := dial(t, addr, packet.V5, will("kept", true))
-		c.Close()
+		c.Drop()
 		if m := expect(t, watcher, "wills/kept", "kept is gone", packet.QoS1); !m.Retain {
 			t.Error("will published as a non-retained message")
 		}
@@ -256,7 +253,7 @@ func TestWillStatements(t *testing.T) {
 			cn := will("once", false)
 			cn.Props.SessionExpiry = 1
 			c := dial(t, addr, packet.V5, cn)
-			c.Close()
+			c.Drop()
 			expect(t, watcher, "wills/once", "once is gone", packet.QoS1)
 			// Had the will stayed in the session, its end would publish
 			// it again.
@@ -280,7 +277,7 @@ func TestWillStatements(t *testing.T) {
 		cn.Props.SessionExpiry = 60
 		cn.Will.Props.WillDelay = 1
 		c := dial(t, addr, packet.V5, cn)
-		if err := c.Disconnect(testContext(t), packet.NormalDisconnection); err != nil {
+		if err := c.Disconnect(testContext(t), &packet.Disconnect{Reason: packet.NormalDisconnection}); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -288,11 +285,11 @@ func TestWillStatements(t *testing.T) {
 			t.Fatalf("%q published after DISCONNECT 0x00", m.Topic)
 		case <-time.After(1300 * time.Millisecond): // past the Will Delay Interval
 		}
-		c = resume(t, addr, persistent("bye", 60), v5, c.Session())
+		c = resume(t, addr, packet.V5, persistent("bye", 60), c)
 		if !c.Connack().SessionPresent {
 			t.Fatal("session not present")
 		}
-		c.Close()
+		c.Drop()
 		quiet(t, watcher)
 	})
 }
@@ -382,13 +379,13 @@ func TestRoutingStatements(t *testing.T) {
 	subscribe(t, exact, packet.Subscription{Filter: "props/x", QoS: packet.QoS2})
 	wild := dial(t, addr, packet.V5, connect("props-wild"))
 	subscribe(t, wild, packet.Subscription{Filter: "props/#", QoS: packet.QoS0})
-	p := &packet.Publish{Topic: "props/x", QoS: packet.QoS1, Retain: true, Payload: []byte("ping"), Props: props}
+	p := client.Message{Topic: "props/x", QoS: packet.QoS1, Retain: true, Payload: []byte("ping"), Props: props}
 	if err := pub.Publish(testContext(t), p); err != nil {
 		t.Fatal(err)
 	}
 	later := dial(t, addr, packet.V5, connect("props-later"))
 	subscribe(t, later, packet.Subscription{Filter: "props/+", QoS: packet.QoS1})
-	got := []*packet.Publish{
+	got := []client.Message{
 		expect(t, exact, "props/x", "ping", packet.QoS1),
 		expect(t, wild, "props/x", "ping", packet.QoS0),
 		expect(t, later, "props/x", "ping", packet.QoS1),
@@ -458,7 +455,7 @@ func TestRoutingStatements(t *testing.T) {
 	// Properties present with a zero value are present when forwarded.
 	zsub := dial(t, addr, packet.V5, connect("zero-sub"))
 	subscribe(t, zsub, packet.Subscription{Filter: "zero", QoS: packet.QoS1})
-	zp := &packet.Publish{Topic: "zero", QoS: packet.QoS1, Payload: []byte{0xff}, Props: property.Properties{
+	zp := client.Message{Topic: "zero", QoS: packet.QoS1, Payload: []byte{0xff}, Props: property.Properties{
 		Zero:            property.Set(0).With(property.PayloadFormatIndicator).With(property.ContentType),
 		CorrelationData: []byte{}}}
 	if err := pub.Publish(testContext(t), zp); err != nil {
@@ -488,13 +485,13 @@ func TestOverlapStatements(t *testing.T) {
 	t.Parallel()
 	addr := startBroker(t)
 	pub := dial(t, addr, packet.V5, connect("overlap-pub"))
-	subWithID := func(t *testing.T, c *client.Client, id uint32, s packet.Subscription) {
+	subWithID := func(t *testing.T, c *brokertest.Client, id uint32, s packet.Subscription) {
 		t.Helper()
 		p := &packet.Subscribe{Subscriptions: []packet.Subscription{s}}
 		if id != 0 {
 			p.Props.SubscriptionIDs = []uint32{id}
 		}
-		ack, err := c.SubscribeWith(testContext(t), p)
+		ack, err := c.SubscribeWith(testContext(t), p, nil)
 		if err != nil || len(ack.Reasons) != 1 || ack.Reasons[0] != packet.ReasonCode(s.QoS) {
 			t.Fatalf("subscribe %q: %v %v", s.Filter, err, ack)
 		}
@@ -605,11 +602,11 @@ func TestUnsubscribeStatements(t *testing.T) {
 		for i, f := range []string{"u/+", "u/b"} {
 			p := &packet.Subscribe{Props: property.Properties{SubscriptionIDs: []uint32{uint32(i + 1)}},
 				Subscriptions: []packet.Subscription{{Filter: f, QoS: packet.QoS1}}}
-			if _, err := c.SubscribeWith(testContext(t), p); err != nil {
+			if _, err := c.SubscribeWith(testContext(t), p, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
-		ack, err := c.Unsubscribe(testContext(t), "U/+", "u/b", "u/#", "u/+/")
+		ack, err := c.UnsubscribeWith(testContext(t), &packet.Unsubscribe{Filters: []string{"U/+", "u/b", "u/#", "u/+/"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -643,16 +640,7 @@ func TestUnsubscribeStatements(t *testing.T) {
 		sendAs(r, packet.V5, &packet.Unsubscribe{PacketID: 2, Filters: []string{"q1"}})
 		readType[*packet.Unsuback](r, packet.V5)
 		r.nc.Close()
-		r = dialRaw(t, addr)
-		cn.CleanStart = false
-		sendAs(r, packet.V5, cn)
-		if ack := readType[*packet.Connack](r, packet.V5); !ack.SessionPresent {
-			t.Fatal("session not present")
-		}
-		again := readType[*packet.Publish](r, packet.V5)
-		if !again.Dup || again.PacketID != m.PacketID || string(again.Payload) != "in flight" {
-			t.Fatalf("re-sent %+v, want DUP, packet id %d", again, m.PacketID)
-		}
+		r = proto5.redelivered(t, addr, cn, m)
 		sendAs(r, packet.V5, &packet.Puback{PacketID: m.PacketID})
 		rawQuiet(r)
 	})
@@ -735,7 +723,7 @@ func TestSharedStatements(t *testing.T) {
 	// member connects a raw member of group g on topic, at qos, first in
 	// the group, and a client member second; the turn starts at the raw
 	// one.
-	member := func(t *testing.T, id, topic string, qos packet.QoS, expiry uint32) (*raw, *client.Client, *packet.Connect) {
+	member := func(t *testing.T, id, topic string, qos packet.QoS, expiry uint32) (*raw, *brokertest.Client, *packet.Connect) {
 		t.Helper()
 		cn := &packet.Connect{ClientID: id, CleanStart: true, KeepAlive: 30, Props: property.Properties{SessionExpiry: expiry}}
 		r := dialRaw(t, addr)
@@ -757,16 +745,7 @@ func TestSharedStatements(t *testing.T) {
 		}
 		r.nc.Close() // no PUBREC
 		quiet(t, other)
-		r = dialRaw(t, addr)
-		cn.CleanStart = false
-		sendAs(r, packet.V5, cn)
-		if ack := readType[*packet.Connack](r, packet.V5); !ack.SessionPresent {
-			t.Fatal("session not present")
-		}
-		again := readType[*packet.Publish](r, packet.V5)
-		if !again.Dup || again.PacketID != m.PacketID || string(again.Payload) != "mine" {
-			t.Fatalf("re-sent %+v, want DUP, packet id %d", again, m.PacketID)
-		}
+		r = proto5.redelivered(t, addr, cn, m)
 		sendAs(r, packet.V5, &packet.Pubrec{PacketID: m.PacketID})
 		readType[*packet.Pubrel](r, packet.V5)
 		sendAs(r, packet.V5, &packet.Pubcomp{PacketID: m.PacketID})

@@ -1,5 +1,8 @@
 // Package brokertest serves the example broker in-process for the
-// examples' tests.
+// examples' tests, and adapts the public client (package client) to
+// them: a Client with a channel of the messages it receives, a session
+// kept in a Store for the next Client to resume, and a way to drop the
+// connection without DISCONNECT.
 package brokertest
 
 import (

@@ -11,8 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mqttcore/mqtt"
-	"github.com/mqttcore/mqtt/examples/internal/client"
+	"github.com/mqttcore/mqtt/client"
 	"github.com/mqttcore/mqtt/packet"
 )
 
@@ -57,21 +56,24 @@ func Start(t testing.TB, run RunFunc, n int, args ...string) (addrs []string, st
 
 // RoundTrip connects a client to the broker at addr, subscribes it to
 // probe/#, publishes a QoS 1 message on probe/1 and checks that it comes
-// back; it returns the client, still connected.
+// back; it returns the client, still connected, which ends with its
+// connection (Config.NoReconnect).
 func RoundTrip(t testing.TB, ctx context.Context, addr string) *client.Client {
 	t.Helper()
-	c, err := client.Dial(ctx, addr, &packet.Connect{ClientID: "probe", CleanStart: true}, mqtt.Config{})
+	c, err := client.Connect(ctx, client.Config{Servers: []string{"tcp://" + addr}, ClientID: "probe",
+		CleanStart: true, NoReconnect: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Subscribe(ctx, packet.Subscription{Filter: "probe/#", QoS: packet.QoS1}); err != nil {
+	got := make(chan client.Message, 1)
+	if err := c.Subscribe(ctx, packet.Subscription{Filter: "probe/#", QoS: packet.QoS1}, func(m client.Message) { got <- m }); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Publish(ctx, &packet.Publish{Topic: "probe/1", QoS: packet.QoS1, Payload: []byte("hi")}); err != nil {
+	if err := c.Publish(ctx, client.Message{Topic: "probe/1", QoS: packet.QoS1, Payload: []byte("hi")}); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case m := <-c.Messages():
+	case m := <-got:
 		if m.Topic != "probe/1" || string(m.Payload) != "hi" {
 			t.Fatalf("received %q %q", m.Topic, m.Payload)
 		}
