@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/mqttcore/mqtt/client"
@@ -16,12 +17,15 @@ import (
 
 // connect connects to the broker of the options with package client,
 // which then reconnects by itself (options.reconnects) and resumes the
-// session it keeps in memory; the connection's life is reported on
-// stderr. edit, if not nil, completes the configuration (handlers).
-func connect(ctx context.Context, o *options, stderr io.Writer, edit func(*client.Config)) (*client.Client, error) {
+// session it keeps in memory, or in the --session file; the connection's
+// life is reported on stderr. edit, if not nil, completes the
+// configuration (handlers). It returns the client and the function that
+// ends it: that waits, up to wait, for the QoS 1 and QoS 2 messages in
+// flight, sends DISCONNECT and closes the session file.
+func connect(ctx context.Context, o *options, stderr io.Writer, edit func(*client.Config)) (*client.Client, func(wait time.Duration), error) {
 	cfg, err := o.config()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cfg.Dialer = newDialer(cfg.TLSConfig)
 	if !cfg.NoReconnect {
@@ -35,19 +39,39 @@ func connect(ctx context.Context, o *options, stderr io.Writer, edit func(*clien
 	if edit != nil {
 		edit(&cfg)
 	}
+	// This process holds the client's side of a session only in a
+	// --session file an earlier run wrote.
+	fresh := true
+	closeStore := func() {}
+	if o.session != "" {
+		if fi, err := os.Stat(o.session); err == nil && fi.Size() > 0 {
+			fresh = false
+		}
+		store, err := client.OpenFileStore(o.session)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--session: %w", err)
+		}
+		cfg.Store, closeStore = store, func() { store.Close() }
+	}
 	c, err := client.Connect(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
+		closeStore()
+		return nil, nil, fmt.Errorf("connect: %w", err)
 	}
-	return c, nil
-}
-
-// disconnect closes the client: it waits, up to wait, for the QoS 1 and
-// QoS 2 messages in flight, then sends DISCONNECT.
-func disconnect(c *client.Client, wait time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	_ = c.Close(ctx) // the command has said what went wrong already
+	end := func(wait time.Duration) {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		_ = c.Close(ctx) // the command has said what went wrong already
+		closeStore()
+	}
+	if !cfg.CleanStart && fresh && c.Connack().SessionPresent {
+		// The Connection ends this connection (MQTT-3.2.2-4), and the
+		// next ones alike.
+		end(0)
+		return nil, nil, fmt.Errorf("the broker kept a session for client id %q that this process has no copy of "+
+			"(MQTT-3.2.2-4): keep it in a --session file to resume it in a later run, or leave out -c", o.clientID)
+	}
+	return c, end, nil
 }
 
 // errUnreachable wraps the error of a dial that found nobody listening.

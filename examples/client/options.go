@@ -49,6 +49,7 @@ type options struct {
 	timeout   time.Duration
 	retryMax  time.Duration
 	drainWait time.Duration
+	session   string // the file of the session's state (--session)
 }
 
 // multi is a repeatable string flag.
@@ -98,7 +99,7 @@ func parse(pub bool, args []string, out io.Writer) (*options, error) {
 		fs.BoolVar(&o.verbose, "v", false, "print the topic before each payload")
 	}
 	fs.StringVar(&o.clientID, "i", "", "client `id` (default: a random one)")
-	fs.BoolVar(&o.noClean, "c", false, "clean start off: resume the session the broker keeps for -i (3.1.1: clean session 0)")
+	fs.BoolVar(&o.noClean, "c", false, "clean start off: resume the session the broker keeps for -i (3.1.1: clean session 0; a later run needs --session)")
 	expiry := fs.Int64("x", -1, "session expiry interval in `seconds` (5 only; -1: 0, or forever with -c)")
 	keep := fs.Int("k", 60, "keep alive in `seconds` (0: off)")
 	fs.StringVar(&o.username, "u", "", "user `name`")
@@ -114,7 +115,8 @@ func parse(pub bool, args []string, out io.Writer) (*options, error) {
 	fs.StringVar(&o.tls.keyFile, "key", "", "PEM client private key `file`")
 	fs.BoolVar(&o.tls.insecure, "insecure", false, "do not verify the server's certificate")
 	fs.DurationVar(&o.timeout, "connect-timeout", 10*time.Second, "how long the first connection may take")
-	fs.DurationVar(&o.retryMax, "retry-max", 30*time.Second, "longest wait between reconnection attempts (0: do not reconnect)")
+	fs.DurationVar(&o.retryMax, "retry-max", 30*time.Second, "longest wait between reconnection attempts (0: do not reconnect; pub reconnects only with -l, -c or -x)")
+	fs.StringVar(&o.session, "session", "", "keep the client's side of the session (messages in flight) in `file`, for the next run with -c and the same file (needs -c)")
 	fs.Usage = func() {
 		fmt.Fprint(out, usageText(pub))
 		fmt.Fprintln(out, "\nOptions (-name and --name are the same):")
@@ -124,10 +126,7 @@ func parse(pub bool, args []string, out io.Writer) (*options, error) {
 		fmt.Fprintln(out, "\nExit status: 0 success, 1 broker unreachable, refused or connection lost for good, 2 bad command line.")
 	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
-		}
-		return nil, err
+		return nil, err // -h: Parse has called fs.Usage
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -212,6 +211,9 @@ func parse(pub bool, args []string, out io.Writer) (*options, error) {
 	if (o.tls.certFile == "") != (o.tls.keyFile == "") {
 		return nil, errors.New("--cert and --key go together")
 	}
+	if o.session != "" && !o.noClean {
+		return nil, errors.New("--session needs -c (and -i): the next run resumes the session")
+	}
 	if o.clientID == "" {
 		if o.noClean {
 			return nil, errors.New("-c needs a client id (-i) to find the session again")
@@ -228,7 +230,7 @@ func parse(pub bool, args []string, out io.Writer) (*options, error) {
 
 // config returns the client's configuration for the command line: the
 // CONNECT's fields, the TLS configuration, and whether to reconnect; the
-// caller adds the dialer and the handlers.
+// caller adds the dialer, the handlers and the session's Store.
 func (o *options) config() (client.Config, error) {
 	cfg := client.Config{Servers: []string{o.url}, Version: o.version, ClientID: o.clientID,
 		Username: o.username, CleanStart: !o.noClean, ConnectTimeout: o.timeout,

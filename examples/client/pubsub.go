@@ -14,12 +14,12 @@ import (
 
 // publish runs "client pub".
 func publish(ctx context.Context, o *options, stdin io.Reader, stderr io.Writer) error {
-	c, err := connect(ctx, o, stderr, nil)
+	c, end, err := connect(ctx, o, stderr, nil)
 	if err != nil {
 		return err
 	}
 	closeWait := 5 * time.Second
-	defer func() { disconnect(c, closeWait) }()
+	defer func() { end(closeWait) }()
 
 	msgs := make(chan []byte)
 	readErr := make(chan error, 1)
@@ -145,7 +145,7 @@ publishing:
 	t := time.AfterFunc(o.drainWait, func() { close(drain) })
 	defer t.Stop()
 	if !settle(drain) {
-		closeWait = 0 // DISCONNECT now: a session kept (-x, -c) keeps the rest
+		closeWait = 0 // DISCONNECT now: a session kept (-x, -c, --session) keeps the rest
 		return fmt.Errorf("%d messages not acknowledged within %v", len(pending), o.drainWait)
 	}
 	switch {
@@ -181,13 +181,13 @@ func subscribe(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 		}
 	}
 	// OnMessage takes what a resumed session (-c) sends before SUBSCRIBE.
-	c, err := connect(ctx, o, stderr, func(cfg *client.Config) { cfg.ManualAck, cfg.OnMessage = true, handle })
+	c, end, err := connect(ctx, o, stderr, func(cfg *client.Config) { cfg.ManualAck, cfg.OnMessage = true, handle })
 	if err != nil {
 		return err
 	}
 	defer func() {
 		close(stop)
-		disconnect(c, 5*time.Second)
+		end(5 * time.Second)
 	}()
 	subs := make([]packet.Subscription, len(o.topics))
 	for i, t := range o.topics {
