@@ -114,7 +114,7 @@ func parse(pub bool, args []string, out io.Writer) (*options, error) {
 	fs.StringVar(&o.tls.certFile, "cert", "", "PEM client certificate `file`")
 	fs.StringVar(&o.tls.keyFile, "key", "", "PEM client private key `file`")
 	fs.BoolVar(&o.tls.insecure, "insecure", false, "do not verify the server's certificate")
-	fs.DurationVar(&o.timeout, "connect-timeout", 10*time.Second, "how long the first connection may take")
+	fs.DurationVar(&o.timeout, "connect-timeout", 10*time.Second, "how long a connection attempt (dial and CONNECT) may take")
 	fs.DurationVar(&o.retryMax, "retry-max", 30*time.Second, "longest wait between reconnection attempts (0: do not reconnect; pub reconnects only with -l, -c or -x)")
 	fs.StringVar(&o.session, "session", "", "keep the client's side of the session (messages in flight) in `file`, for the next run with -c and the same file (needs -c)")
 	fs.Usage = func() {
