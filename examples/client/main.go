@@ -1,12 +1,31 @@
 // Command client is a command-line MQTT publisher and subscriber in the
-// spirit of mosquitto_pub and mosquitto_sub, built on the sans-I/O core:
-// MQTT 3.1.1 and 5.0, QoS 0 to 2, over TCP, TLS, WebSocket and WebSocket
-// over TLS, with automatic reconnection that resumes the session,
-// backpressure from the server's Receive Maximum, and rate limiting.
+// spirit of mosquitto_pub and mosquitto_sub, built on package client
+// (github.com/mqttcore/mqtt/client): MQTT 3.1.1 and 5.0, QoS 0 to 2, over
+// TCP, TLS, WebSocket and WebSocket over TLS (package client/websocket),
+// with backpressure from the server's Receive Maximum and rate limiting.
 //
 //	go run ./examples/broker &
 //	go run ./examples/client sub -t 'sensors/#' -v
 //	go run ./examples/client pub -t sensors/room1 -m 21.5 -q 1
+//
+// Reconnection: sub reconnects when its connection is lost, as
+// mosquitto_sub does, and subscribes again when the broker did not keep
+// the session. pub reconnects when its session outlives the connection
+// (-x, -c), so that the messages in flight are sent again, and when it
+// publishes standard input (-l), a stream that may run for long; a
+// one-shot pub -m without such a session ends with exit code 1 instead,
+// as mosquitto_pub does. Waits between attempts double from 50 ms (with
+// jitter) up to --retry-max; --retry-max 0 turns reconnection off.
+//
+// Sessions: within one run the client keeps its side of the session in
+// memory across reconnections. --session FILE (with -c and -i) keeps it
+// in a file, so that a later run resumes the session the broker kept: a
+// QoS 1 or QoS 2 message pub left unacknowledged is sent again, and a QoS
+// 2 message sub acknowledged is not delivered again. Without the file, a run
+// with -c cannot resume a session the broker kept (MQTT-3.2.2-4 has the
+// client close the connection): it exits with code 1 and says so. sub
+// acknowledges a message once it has written it out, and leaves those
+// past -C unacknowledged, for the session's next run.
 //
 // Run "client pub -h" or "client sub -h" for every option. The exit code
 // is 0 on success, 1 when the broker cannot be reached or refuses, and 2

@@ -19,9 +19,9 @@ import (
 
 // testBroker is the example broker on loopback listeners of every kind.
 type testBroker struct {
-	tcp, tls, ws string // URLs
-	caFile       string
-	tracked      *trackingListener // the TCP listener
+	tcp, tls, ws, wss string // URLs
+	caFile            string
+	tracked           *trackingListener // the TCP listener
 }
 
 // trackingListener remembers the connections it accepted, so a test can
@@ -76,11 +76,13 @@ func startBroker(t *testing.T) *testBroker {
 	tb.tracked = &trackingListener{Listener: serve("tcp://127.0.0.1:0", nil)}
 	tl := serve("tls://127.0.0.1:0", tlsCfg)
 	wl := serve("ws://127.0.0.1:0/mqtt", nil)
+	wsl := serve("wss://127.0.0.1:0/mqtt", tlsCfg)
 	tb.tcp = "tcp://" + tb.tracked.Addr().String()
 	tb.tls = "tls://" + tl.Addr().String()
 	tb.ws = "ws://" + wl.Addr().String() + "/mqtt"
+	tb.wss = "wss://" + wsl.Addr().String() + "/mqtt"
 	var wg sync.WaitGroup
-	for _, l := range []net.Listener{tb.tracked, tl, wl} {
+	for _, l := range []net.Listener{tb.tracked, tl, wl, wsl} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -161,7 +163,7 @@ func wantResult(t *testing.T, what string, r result, code int) {
 // versions, at every QoS.
 func TestPubSub(t *testing.T) {
 	tb := startBroker(t)
-	for _, tr := range []struct{ name, url string }{{"tcp", tb.tcp}, {"tls", tb.tls}, {"ws", tb.ws}} {
+	for _, tr := range []struct{ name, url string }{{"tcp", tb.tcp}, {"tls", tb.tls}, {"ws", tb.ws}, {"wss", tb.wss}} {
 		for _, v := range []string{"5", "3.1.1"} {
 			for _, q := range []string{"0", "1", "2"} {
 				t.Run(fmt.Sprintf("%s/v%s/qos%s", tr.name, v, q), func(t *testing.T) {
@@ -226,6 +228,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"sub", "-t", "a", "-c"}, "-c needs a client id"},
 		{[]string{"sub", "-t", "a", "-C", "-1"}, "-C -1"},
 		{[]string{"sub", "-t", "a", "--cert", "c.pem"}, "--cert and --key"},
+		{[]string{"pub", "-t", "a", "-m", "x", "--session", "s"}, "--session needs -c"},
 	} {
 		r := cmd(context.Background(), "", tc.args...)
 		if r.code != exitUsage || !strings.Contains(r.stderr, tc.want) {
@@ -241,8 +244,12 @@ func TestBadFlags(t *testing.T) {
 func TestHelp(t *testing.T) {
 	r := cmd(context.Background(), "", "pub", "-h")
 	wantResult(t, "pub -h", r, 0)
+	if n := strings.Count(r.stdout, "usage:"); n != 1 {
+		t.Errorf("pub -h printed the usage %d times", n)
+	}
 	for _, f := range []string{"-url", "-V", "-q", "-r", "-t", "-m", "-l", "-n", "-i", "-c", "-x", "-k", "-u", "-P",
-		"-will-topic", "-will-payload", "-will-qos", "-will-retain", "-D", "-cafile", "-cert", "-key", "-insecure", "-rate"} {
+		"-will-topic", "-will-payload", "-will-qos", "-will-retain", "-D", "-cafile", "-cert", "-key", "-insecure", "-rate",
+		"-retry-max", "-session"} {
 		if !documents(r.stdout, f) {
 			t.Errorf("pub -h does not document %s", f)
 		}

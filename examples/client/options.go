@@ -2,16 +2,20 @@ package main
 
 import (
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math"
+	"net/url"
+	"os"
 	"strings"
 	"time"
 
-	"github.com/mqttcore/mqtt/examples/internal/transport"
+	"github.com/mqttcore/mqtt/client"
 	"github.com/mqttcore/mqtt/packet"
 	"github.com/mqttcore/mqtt/property"
 )
@@ -38,13 +42,14 @@ type options struct {
 	hasPass   bool
 	will      packet.Will
 	user      []property.User
-	tls       transport.TLSFiles
+	tls       tlsFiles
 	rate      float64
 	limit     int // sub: exit after this many messages
 	verbose   bool
 	timeout   time.Duration
 	retryMax  time.Duration
 	drainWait time.Duration
+	session   string // the file of the session's state (--session)
 }
 
 // multi is a repeatable string flag.
@@ -94,7 +99,7 @@ func parse(pub bool, args []string, out io.Writer) (*options, error) {
 		fs.BoolVar(&o.verbose, "v", false, "print the topic before each payload")
 	}
 	fs.StringVar(&o.clientID, "i", "", "client `id` (default: a random one)")
-	fs.BoolVar(&o.noClean, "c", false, "clean start off: resume the session the broker keeps for -i (3.1.1: clean session 0)")
+	fs.BoolVar(&o.noClean, "c", false, "clean start off: resume the session the broker keeps for -i (3.1.1: clean session 0; a later run needs --session)")
 	expiry := fs.Int64("x", -1, "session expiry interval in `seconds` (5 only; -1: 0, or forever with -c)")
 	keep := fs.Int("k", 60, "keep alive in `seconds` (0: off)")
 	fs.StringVar(&o.username, "u", "", "user `name`")
@@ -105,12 +110,13 @@ func parse(pub bool, args []string, out io.Writer) (*options, error) {
 	fs.BoolVar(&o.will.Retain, "will-retain", false, "retain the will message")
 	var user multi
 	fs.Var(&user, "D", "user property `key=value` on CONNECT and PUBLISH (5 only; repeatable)")
-	fs.StringVar(&o.tls.CAFile, "cafile", "", "PEM `file` of the CA certificates to trust (tls:// and wss://)")
-	fs.StringVar(&o.tls.CertFile, "cert", "", "PEM client certificate `file`")
-	fs.StringVar(&o.tls.KeyFile, "key", "", "PEM client private key `file`")
-	fs.BoolVar(&o.tls.Insecure, "insecure", false, "do not verify the server's certificate")
-	fs.DurationVar(&o.timeout, "connect-timeout", 10*time.Second, "how long the first connection may take")
-	fs.DurationVar(&o.retryMax, "retry-max", 30*time.Second, "longest wait between reconnection attempts (0: do not reconnect)")
+	fs.StringVar(&o.tls.caFile, "cafile", "", "PEM `file` of the CA certificates to trust (tls:// and wss://)")
+	fs.StringVar(&o.tls.certFile, "cert", "", "PEM client certificate `file`")
+	fs.StringVar(&o.tls.keyFile, "key", "", "PEM client private key `file`")
+	fs.BoolVar(&o.tls.insecure, "insecure", false, "do not verify the server's certificate")
+	fs.DurationVar(&o.timeout, "connect-timeout", 10*time.Second, "how long a connection attempt (dial and CONNECT) may take")
+	fs.DurationVar(&o.retryMax, "retry-max", 30*time.Second, "longest wait between reconnection attempts (0: do not reconnect; pub reconnects only with -l, -c or -x)")
+	fs.StringVar(&o.session, "session", "", "keep the client's side of the session (messages in flight) in `file`, for the next run with -c and the same file (needs -c)")
 	fs.Usage = func() {
 		fmt.Fprint(out, usageText(pub))
 		fmt.Fprintln(out, "\nOptions (-name and --name are the same):")
@@ -120,10 +126,7 @@ func parse(pub bool, args []string, out io.Writer) (*options, error) {
 		fmt.Fprintln(out, "\nExit status: 0 success, 1 broker unreachable, refused or connection lost for good, 2 bad command line.")
 	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
-		}
-		return nil, err
+		return nil, err // -h: Parse has called fs.Usage
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -143,9 +146,11 @@ func parse(pub bool, args []string, out io.Writer) (*options, error) {
 		return nil, fmt.Errorf("-q %d: QoS is 0, 1 or 2", *qos)
 	}
 	o.qos = packet.QoS(*qos)
-	if _, err := transport.Parse(o.url); err != nil {
+	u, err := serverURL(o.url)
+	if err != nil {
 		return nil, fmt.Errorf("-url: %w", err)
 	}
+	o.url = u.String()
 	o.topics = topics
 	if len(o.topics) == 0 {
 		return nil, errors.New("-t is required")
@@ -203,8 +208,11 @@ func parse(pub bool, args []string, out io.Writer) (*options, error) {
 	if len(o.user) > 0 && o.version != packet.V5 {
 		return nil, errors.New("-D needs -V 5 (3.1.1 has no user properties)")
 	}
-	if (o.tls.CertFile == "") != (o.tls.KeyFile == "") {
+	if (o.tls.certFile == "") != (o.tls.keyFile == "") {
 		return nil, errors.New("--cert and --key go together")
+	}
+	if o.session != "" && !o.noClean {
+		return nil, errors.New("--session needs -c (and -i): the next run resumes the session")
 	}
 	if o.clientID == "" {
 		if o.noClean {
@@ -220,18 +228,37 @@ func parse(pub bool, args []string, out io.Writer) (*options, error) {
 	return o, nil
 }
 
-// connectPacket returns the CONNECT of the first connection.
-func (o *options) connectPacket() *packet.Connect {
-	c := &packet.Connect{ClientID: o.clientID, CleanStart: !o.noClean, KeepAlive: o.keepAlive,
-		Username: o.username, Will: o.will}
+// config returns the client's configuration for the command line: the
+// CONNECT's fields, the TLS configuration, and whether to reconnect; the
+// caller adds the dialer, the handlers and the session's Store.
+func (o *options) config() (client.Config, error) {
+	cfg := client.Config{Servers: []string{o.url}, Version: o.version, ClientID: o.clientID,
+		Username: o.username, CleanStart: !o.noClean, ConnectTimeout: o.timeout,
+		NoReconnect: !o.reconnects(), MinRetryDelay: 50 * time.Millisecond, MaxRetryDelay: o.retryMax}
 	if o.hasPass {
-		c.Password = []byte(o.password)
+		cfg.Password = []byte(o.password)
+	}
+	cfg.KeepAlive = time.Duration(o.keepAlive) * time.Second
+	if o.keepAlive == 0 {
+		cfg.KeepAlive = -1 // off; 0 would be the client's default
 	}
 	if o.version == packet.V5 {
-		c.Props.SessionExpiry = o.expiry
-		c.Props.User = o.user
+		cfg.SessionExpiry = time.Duration(o.expiry) * time.Second
 	}
-	return c
+	if o.will.Topic != "" {
+		cfg.Will = &client.Message{Topic: o.will.Topic, QoS: o.will.QoS, Retain: o.will.Retain, Payload: o.will.Payload}
+	}
+	if len(o.user) > 0 {
+		cfg.EditConnect = func(p *packet.Connect) { p.Props.User = o.user }
+	}
+	if secure(o.url) {
+		tc, err := o.tls.clientConfig()
+		if err != nil {
+			return client.Config{}, err
+		}
+		cfg.TLSConfig = tc
+	}
+	return cfg, nil
 }
 
 // persistent reports whether the session outlives a connection, so that
@@ -241,4 +268,83 @@ func (o *options) persistent() bool {
 		return o.expiry > 0
 	}
 	return o.noClean
+}
+
+// reconnects reports whether the client connects again when its
+// connection is lost. sub does, as mosquitto_sub does. pub does when its
+// session outlives the connection (-x, -c), which carries the messages in
+// flight over, or when it publishes standard input (-l), a stream that
+// may run for long; a one-shot pub -m without a session fails instead, as
+// mosquitto_pub does. --retry-max 0 turns reconnection off.
+func (o *options) reconnects() bool {
+	return o.retryMax > 0 && (!o.pub || o.lines || o.persistent())
+}
+
+// serverURL parses -url: tcp:// or mqtt://, tls://, ssl:// or mqtts://,
+// ws:// or wss:// (path /mqtt unless given); a bare host:port is tcp://.
+// Missing ports are the client's defaults (1883, 8883, 80, 443).
+func serverURL(raw string) (*url.URL, error) {
+	if !strings.Contains(raw, "://") {
+		raw = "tcp://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	switch u.Scheme { // lower case from url.Parse
+	case "tcp", "mqtt", "tls", "ssl", "mqtts":
+		if u.Path != "" && u.Path != "/" {
+			return nil, fmt.Errorf("a %s address has no path: %q", u.Scheme, raw)
+		}
+		u.Path = ""
+	case "ws", "wss":
+		if u.Path == "" {
+			u.Path = "/mqtt"
+		}
+	default:
+		return nil, fmt.Errorf("unknown scheme %q in %q (want tcp, tls, ssl, mqtts, ws or wss)", u.Scheme, raw)
+	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("no host in %q", raw)
+	}
+	return u, nil
+}
+
+// secure reports whether a URL serverURL returned runs over TLS.
+func secure(server string) bool {
+	scheme, _, _ := strings.Cut(server, "://")
+	switch scheme {
+	case "tls", "ssl", "mqtts", "wss":
+		return true
+	}
+	return false
+}
+
+// tlsFiles are the TLS options: files and choices.
+type tlsFiles struct {
+	caFile, certFile, keyFile string
+	insecure                  bool
+}
+
+// clientConfig returns the TLS configuration of the options.
+func (f tlsFiles) clientConfig() (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: f.insecure}
+	if f.caFile != "" {
+		pem, err := os.ReadFile(f.caFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("no PEM certificate in %s", f.caFile)
+		}
+	}
+	if f.certFile != "" {
+		cert, err := tls.LoadX509KeyPair(f.certFile, f.keyFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }

@@ -8,20 +8,18 @@ import (
 	"io"
 	"time"
 
-	"github.com/mqttcore/mqtt/examples/internal/client"
+	"github.com/mqttcore/mqtt/client"
 	"github.com/mqttcore/mqtt/packet"
 )
 
 // publish runs "client pub".
 func publish(ctx context.Context, o *options, stdin io.Reader, stderr io.Writer) error {
-	l, err := newLink(o, stderr)
+	c, end, err := connect(ctx, o, stderr, nil)
 	if err != nil {
 		return err
 	}
-	if err := l.dial(ctx); err != nil {
-		return err
-	}
-	defer l.close()
+	closeWait := 5 * time.Second
+	defer func() { end(closeWait) }()
 
 	msgs := make(chan []byte)
 	readErr := make(chan error, 1)
@@ -52,40 +50,45 @@ func publish(ctx context.Context, o *options, stdin io.Reader, stderr io.Writer)
 	}()
 
 	var (
-		pending  []<-chan error // acknowledgements to come, oldest first
-		failures int
+		pending  []*client.Pending // QoS 1 and 2 acknowledgements to come, oldest first
+		refused  int
 		lost     int
+		ended    error // why the client ended, if it did
 		interval time.Duration
 		next     = time.Now()
 	)
 	if o.rate > 0 {
 		interval = time.Duration(float64(time.Second) / o.rate)
 	}
-	// settle takes the outcomes already known, oldest first.
-	settle := func(block bool) {
+	// settle takes the outcomes known, oldest first, waiting for each
+	// until wait is closed; it reports whether none is left.
+	settle := func(wait <-chan struct{}) bool {
 		for len(pending) > 0 {
-			var err error
-			if block {
-				err = <-pending[0]
-			} else {
+			p := pending[0]
+			select {
+			case <-p.Done():
+			default:
 				select {
-				case err = <-pending[0]:
-				default:
-					return
+				case <-p.Done():
+				case <-wait:
+					return false
 				}
 			}
 			pending = pending[1:]
-			switch {
+			var ack *client.AckError
+			switch err := p.Err(); {
 			case err == nil:
-			case errors.Is(err, client.ErrClosed):
-				if !o.persistent() {
-					lost++ // no session kept it
-				} // else: re-sent from the session after reconnecting
-			default:
-				failures++
+			case errors.As(err, &ack):
+				refused++
 				fmt.Fprintf(stderr, "client: %v\n", err)
+			default: // ErrSessionLost, or why the client ended
+				lost++
+				if !errors.Is(err, client.ErrSessionLost) {
+					ended = err
+				}
 			}
 		}
+		return true
 	}
 
 publishing:
@@ -113,28 +116,20 @@ publishing:
 				next = now // do not burst to catch up after a stall
 			}
 		}
-		p := &packet.Publish{Topic: o.topics[0], QoS: o.qos, Retain: o.retain, Payload: payload}
-		p.Props.User = o.user
-		for {
-			acked, err := l.cl.PublishAsync(ctx, p)
-			if err == nil {
-				pending = append(pending, acked)
-				break
-			}
+		m := client.Message{Topic: o.topics[0], QoS: o.qos, Retain: o.retain, Payload: payload}
+		m.Props.User = o.user
+		// While the client reconnects, PublishAsync waits for it.
+		p, err := c.PublishAsync(ctx, m)
+		if err != nil {
 			if ctx.Err() != nil {
 				break publishing
 			}
-			if !errors.Is(err, client.ErrClosed) {
-				return fmt.Errorf("publish: %w", err)
-			}
-			if err := l.reconnect(ctx, err); err != nil {
-				if ctx.Err() != nil {
-					break publishing
-				}
-				return err
-			}
+			return fmt.Errorf("publish: %w", err)
 		}
-		settle(false)
+		if o.qos > 0 {
+			pending = append(pending, p)
+		}
+		settle(closed)
 	}
 	select {
 	case err := <-readErr:
@@ -144,90 +139,137 @@ publishing:
 	default:
 	}
 
-	// Wait, bounded, for the QoS 1 and QoS 2 messages still in flight,
-	// reconnecting if need be: the session re-sends them.
-	dctx, cancel := context.WithTimeout(context.Background(), o.drainWait)
-	defer cancel()
-	for {
-		err := l.cl.Drain(dctx)
-		if err == nil {
-			break
-		}
-		if dctx.Err() != nil {
-			n, _ := l.cl.InFlight(context.Background())
-			return fmt.Errorf("%d messages not acknowledged within %v", n, o.drainWait)
-		}
-		if err := l.reconnect(dctx, err); err != nil {
-			return err
-		}
+	// Wait, bounded, for the QoS 1 and QoS 2 messages still in flight; the
+	// client re-sends them from the session if it reconnects meanwhile.
+	drain := make(chan struct{})
+	t := time.AfterFunc(o.drainWait, func() { close(drain) })
+	defer t.Stop()
+	if !settle(drain) {
+		closeWait = 0 // DISCONNECT now: a session kept (-x, -c, --session) keeps the rest
+		return fmt.Errorf("%d messages not acknowledged within %v", len(pending), o.drainWait)
 	}
-	settle(false)
-	if lost > 0 {
+	switch {
+	case ended != nil:
+		return fmt.Errorf("%d messages not acknowledged: %w", lost, ended)
+	case lost > 0 && o.persistent():
+		return fmt.Errorf("%d messages lost with a session the broker did not keep", lost)
+	case lost > 0:
 		return fmt.Errorf("%d messages lost with a connection (use -x or -c to keep them in the session across reconnects)", lost)
-	}
-	if failures > 0 {
-		return fmt.Errorf("%d messages refused by the broker", failures)
+	case refused > 0:
+		return fmt.Errorf("%d messages refused by the broker", refused)
 	}
 	return nil
 }
 
-// subscribe runs "client sub".
+// closed is a closed channel: settle(closed) does not wait.
+var closed = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// subscribe runs "client sub". The messages are acknowledged once they
+// are written out (at least once to stdout), and those past -C not at all:
+// a session kept (-x, -c) has them for the next run.
 func subscribe(ctx context.Context, o *options, stdout, stderr io.Writer) error {
-	l, err := newLink(o, stderr)
+	msgs := make(chan client.Message, 64)
+	stop := make(chan struct{})
+	handle := func(m client.Message) { // on the client's read loop
+		select {
+		case msgs <- m:
+		case <-stop:
+		}
+	}
+	// OnMessage takes what a resumed session (-c) sends before SUBSCRIBE.
+	c, end, err := connect(ctx, o, stderr, func(cfg *client.Config) { cfg.ManualAck, cfg.OnMessage = true, handle })
 	if err != nil {
 		return err
 	}
-	for _, t := range o.topics {
-		l.subs = append(l.subs, packet.Subscription{Filter: t, QoS: o.qos})
+	defer func() {
+		close(stop)
+		end(5 * time.Second)
+	}()
+	subs := make([]packet.Subscription, len(o.topics))
+	for i, t := range o.topics {
+		subs[i] = packet.Subscription{Filter: t, QoS: o.qos}
+		if o.version == packet.V5 && c.Connack().SessionPresent {
+			subs[i].RetainHandling = 1 // the session has them: no retained messages again
+		}
 	}
-	if err := l.dial(ctx); err != nil {
-		return err
+	// The client subscribes again by itself to a new session after a
+	// reconnection.
+	ack, err := c.SubscribeWith(ctx, &packet.Subscribe{Subscriptions: subs}, handle)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("subscribe: %w", err)
 	}
-	defer l.close()
+	refused := 0
+	for i, r := range ack.Reasons {
+		if r.IsError() && i < len(subs) {
+			refused++
+			fmt.Fprintf(stderr, "client: subscription to %q refused: 0x%02X %v\n", subs[i].Filter, byte(r), r)
+		}
+	}
+	if refused == len(subs) {
+		return errors.New("every subscription was refused")
+	}
 	if ready, ok := ctx.Value(readyKey{}).(chan struct{}); ok {
 		close(ready) // tests: subscribed
 	}
+
 	w := bufio.NewWriter(stdout)
-	defer w.Flush()
+	var unacked []client.Message // written to w, not yet flushed
+	// flush writes out what was printed, then acknowledges it.
+	flush := func() error {
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		for _, m := range unacked {
+			_ = c.Ack(m) // one from a connection that ended comes again
+		}
+		clear(unacked)
+		unacked = unacked[:0]
+		return nil
+	}
 	n := 0
-	show := func(m *packet.Publish) bool {
+	show := func(m client.Message) bool {
 		if o.verbose {
 			fmt.Fprintf(w, "%s %s\n", m.Topic, m.Payload)
 		} else {
 			fmt.Fprintf(w, "%s\n", m.Payload)
+		}
+		if m.QoS > 0 {
+			unacked = append(unacked, m)
 		}
 		n++
 		return o.limit > 0 && n >= o.limit
 	}
 	for {
 		select {
-		case m := <-l.cl.Messages():
+		case m := <-msgs:
 			done := show(m)
-			if len(l.cl.Messages()) == 0 || done {
-				if err := w.Flush(); err != nil {
+			if len(msgs) == 0 || len(unacked) >= cap(msgs) || done {
+				if err := flush(); err != nil {
 					return err
 				}
 			}
 			if done {
 				return nil
 			}
-		case <-l.cl.Done():
-			for len(l.cl.Messages()) > 0 { // what arrived before the end
-				if show(<-l.cl.Messages()) {
-					return nil
+		case <-c.Done(): // --retry-max 0
+			for len(msgs) > 0 { // what arrived before the end
+				if show(<-msgs) {
+					return flush()
 				}
 			}
-			if err := w.Flush(); err != nil {
+			if err := flush(); err != nil {
 				return err
 			}
-			if err := l.reconnect(ctx, client.ErrClosed); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return err
-			}
+			return c.Err()
 		case <-ctx.Done():
-			return nil
+			return flush()
 		}
 	}
 }
