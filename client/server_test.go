@@ -26,6 +26,9 @@ type testServer struct {
 	got      chan packet.Packet
 	dials    int    // connections opened
 	saved    []byte // the session of the last connection, when it persists
+	// manualPubcomp leaves PUBCOMP to onPacket, which may hold a QoS 2
+	// exchange past PUBREL.
+	manualPubcomp bool
 }
 
 func newTestServer(t *testing.T, onPacket func(ts *testServer, p packet.Packet)) *testServer {
@@ -39,7 +42,7 @@ func (ts *testServer) Dial(ctx context.Context, _ *url.URL) (net.Conn, error) {
 	ts.dials++
 	ts.conn = server
 	ts.out = make(chan []byte, 1024)
-	ts.s = mqtt.NewServer(mqtt.Config{ManualPuback: true, ManualPubrec: true}, ts.event)
+	ts.s = mqtt.NewServer(mqtt.Config{ManualPuback: true, ManualPubrec: true, ManualPubcomp: ts.manualPubcomp}, ts.event)
 	out := ts.out
 	ts.mu.Unlock()
 	go ts.serve(server)

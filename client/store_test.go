@@ -5,6 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/mqttcore/mqtt/packet"
 )
 
 // TestFileStore: batches come back in order after reopening; a batch cut
@@ -82,4 +85,82 @@ func TestFileStore(t *testing.T) {
 	}
 	s3.Close()
 	check(reopen(), [][]byte{[]byte("snapshot"), []byte("next")})
+}
+
+// TestFileStoreResume: a Client whose connection ends for good with a
+// QoS 1 message unacknowledged and a QoS 2 message past PUBREC leaves
+// them in its FileStore, and a new Client on the same file (a new
+// process, as examples/interop's TestCrashResume runs it under SIGKILL)
+// sends the first again, with DUP and its packet identifier, and the
+// second's PUBREL, not its PUBLISH; both complete.
+func TestFileStoreResume(t *testing.T) {
+	ctx := testContext(t)
+	ts := newTestServer(t, func(ts *testServer, p packet.Packet) {
+		switch p := p.(type) {
+		case *packet.Publish:
+			if ts.dials == 1 { // PUBREC for the QoS 2 message, no PUBACK for the QoS 1 one
+				if p.QoS == packet.QoS2 {
+					ackPublish(ts, p, 0)
+				}
+				return
+			}
+		case *packet.Pubrel:
+			if ts.dials > 1 { // no PUBCOMP on the first connection
+				_ = ts.s.Send(&packet.Pubcomp{PacketID: p.PacketID})
+			}
+			return
+		}
+		accept(ts, p)
+	})
+	ts.manualPubcomp = true
+	path := filepath.Join(t.TempDir(), "session.log")
+	open := func(noReconnect bool) (*Client, *FileStore) {
+		t.Helper()
+		store, err := OpenFileStore(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := pipeConfig(ts)
+		cfg.SessionExpiry, cfg.Store, cfg.NoReconnect = time.Hour, store, noReconnect
+		return connectForTest(t, cfg), store
+	}
+	c1, store1 := open(true)
+	var ids [3]uint16 // by QoS
+	for _, m := range []Message{{Topic: "q1", QoS: packet.QoS1}, {Topic: "q2", QoS: packet.QoS2}} {
+		if _, err := c1.PublishAsync(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		ids[m.QoS] = ts.next(packet.TypePublish).(*packet.Publish).PacketID
+	}
+	ts.next(packet.TypePubrel)
+	ts.drop()
+	<-c1.Done()
+	store1.Close()
+
+	c2, store2 := open(false)
+	defer store2.Close()
+	ts.next(packet.TypeConnect)
+	for range 2 {
+		var got packet.Packet
+		select {
+		case got = <-ts.got:
+		case <-ctx.Done():
+			t.Fatal("the new Client sent nothing again")
+		}
+		switch p := got.(type) {
+		case *packet.Publish:
+			if p.Topic != "q1" || !p.Dup || p.PacketID != ids[1] {
+				t.Errorf("sent again: PUBLISH %q DUP %v id %d, want the QoS 1 message with DUP, id %d", p.Topic, p.Dup, p.PacketID, ids[1])
+			}
+		case *packet.Pubrel:
+			if p.PacketID != ids[2] {
+				t.Errorf("PUBREL id %d, want the QoS 2 message's %d", p.PacketID, ids[2])
+			}
+		default:
+			t.Errorf("sent %v, want the QoS 1 PUBLISH again and the QoS 2 PUBREL", p.Type())
+		}
+	}
+	if err := c2.Close(ctx); err != nil {
+		t.Fatalf("Close with both exchanges to complete: %v", err)
+	}
 }

@@ -6,7 +6,11 @@
 // process and as the built command) and against an embedded mochi-mqtt
 // broker. TestSensor runs the sensor scenario of issue 11, written with
 // our client package (sensor/mqttcore) and with autopaho (sensor/autopaho),
-// against a mosquitto it restarts. Everything runs on loopback; the mosquitto tests skip when its
-// programs are not installed, and the WebSocket ones when this mosquitto
-// cannot serve WebSocket.
+// against a mosquitto it restarts. TestCrashResume kills a publisher
+// process of the client package, on a client.FileStore, with SIGKILL at
+// random moments while it publishes QoS 1 and QoS 2 to the example broker
+// and to mosquitto, and checks that every message it confirmed arrives
+// (QoS 2 once). Everything runs on loopback; the mosquitto tests skip
+// when its programs are not installed, and the WebSocket ones when this
+// mosquitto cannot serve WebSocket.
 package interop
