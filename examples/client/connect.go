@@ -8,9 +8,9 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"time"
 
+	"github.com/mqttcore/mqtt"
 	"github.com/mqttcore/mqtt/client"
 	"github.com/mqttcore/mqtt/client/websocket"
 )
@@ -39,14 +39,8 @@ func connect(ctx context.Context, o *options, stderr io.Writer, edit func(*clien
 	if edit != nil {
 		edit(&cfg)
 	}
-	// This process holds the client's side of a session only in a
-	// --session file an earlier run wrote.
-	fresh := true
 	closeStore := func() {}
 	if o.session != "" {
-		if fi, err := os.Stat(o.session); err == nil && fi.Size() > 0 {
-			fresh = false
-		}
 		store, err := client.OpenFileStore(o.session)
 		if err != nil {
 			return nil, nil, fmt.Errorf("--session: %w", err)
@@ -54,6 +48,13 @@ func connect(ctx context.Context, o *options, stderr io.Writer, edit func(*clien
 		cfg.Store, closeStore = store, func() { store.Close() }
 	}
 	c, err := client.Connect(ctx, cfg)
+	if errors.Is(err, mqtt.ErrNoSession) {
+		// This process holds the client's side of a session only in a
+		// --session file an earlier run wrote.
+		closeStore()
+		return nil, nil, fmt.Errorf("the broker kept a session for client id %q that this process has no copy of "+
+			"(MQTT-3.2.2-4): keep it in a --session file to resume it in a later run, or leave out -c", o.clientID)
+	}
 	if err != nil {
 		closeStore()
 		return nil, nil, fmt.Errorf("connect: %w", err)
@@ -63,13 +64,6 @@ func connect(ctx context.Context, o *options, stderr io.Writer, edit func(*clien
 		defer cancel()
 		_ = c.Close(ctx) // the command has said what went wrong already
 		closeStore()
-	}
-	if !cfg.CleanStart && fresh && c.Connack().SessionPresent {
-		// The Connection ends this connection (MQTT-3.2.2-4), and the
-		// next ones alike.
-		end(0)
-		return nil, nil, fmt.Errorf("the broker kept a session for client id %q that this process has no copy of "+
-			"(MQTT-3.2.2-4): keep it in a --session file to resume it in a later run, or leave out -c", o.clientID)
 	}
 	return c, end, nil
 }
