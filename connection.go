@@ -254,6 +254,16 @@ func (c *Connection[ID]) Queued() int {
 // settled it.
 func (c *Connection[ID]) SessionPersists() bool { return c.sess.persists }
 
+// HoldsSession reports whether this side holds the state of a session that
+// a CONNECT with Clean Start 0 may resume: from an earlier connection, a
+// clean start that began a session that outlives it, ImportSession or
+// Replay. A client that holds none refuses a CONNACK with Session Present
+// 1 (ErrNoSession, MQTT-3.2.2-4), so it asks for a clean start instead,
+// unless it means to learn that the server kept a session.
+func (c *Connection[ID]) HoldsSession() bool {
+	return c.sess.present || c.flight != nil && c.outbound.Len() > 0
+}
+
 // SessionExpiry returns the v5 Session Expiry Interval in force, in
 // seconds, as the CONNECT, the CONNACK and any DISCONNECT have settled it
 // (0 before v5).

@@ -39,6 +39,13 @@ func (c *Connection[ID]) sendConnect(p *packet.Connect) error {
 		return err
 	}
 	c.startSession(p)
+	if p.CleanStart && c.sess.persists {
+		// This side knows the state of the session the CONNECT starts:
+		// empty. The server may have created it even if no CONNACK comes,
+		// and the next connection may resume it (MQTT-3.2.2-4 refuses a
+		// resumed session only to a client without its state).
+		c.sess.present = true
+	}
 	c.auth.begin(p)
 	c.noteRequests(p)
 	c.state = StateConnecting

@@ -144,7 +144,7 @@ func (c *Connection[ID]) sessionFlags() byte {
 	if c.sess.persists {
 		flags |= 1
 	}
-	if c.sess.present || c.outbound.Len() > 0 {
+	if c.HoldsSession() {
 		flags |= 2
 	}
 	return flags

@@ -111,13 +111,7 @@ func (c *Connection[ID]) ExportSession() []byte {
 	c.takeFlight()
 	defer c.dropFlight()
 	b := []byte(exportMagic)
-	var flags byte
-	if c.sess.persists {
-		flags |= 1
-	}
-	if c.sess.present || c.outbound.Len() > 0 {
-		flags |= 2
-	}
+	flags := c.sessionFlags()
 	b = append(b, exportVersion, byte(c.role), byte(c.sess.version), byte(packetid.Size[ID]()), flags)
 	b = binary.BigEndian.AppendUint32(b, c.sess.expiry)
 	b = binary.BigEndian.AppendUint64(b, c.sess.seq)

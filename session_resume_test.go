@@ -261,6 +261,42 @@ func TestSessionRulesSessionPresent(t *testing.T) {
 				t.Fatalf("imported session: %v", evs)
 			}
 		})
+		// A clean start gives the client the (empty) state of the session
+		// it starts: a connection lost before the CONNACK may be followed
+		// by a Clean Start 0 that resumes what the server created, in the
+		// same process or, through the journal, in a new one. (In 3.1.1 a
+		// clean session ends with its connection.)
+		if v == packet.V5 {
+			t.Run("MQTT-3.2.2-4/clean-start-lost-before-connack/"+v.String(), func(t *testing.T) {
+				connect := func(clean bool) *packet.Connect {
+					return &packet.Connect{ClientID: "sess", CleanStart: clean, Props: property.Properties{SessionExpiry: 60}}
+				}
+				var log [][]byte
+				c := newTestClient[uint16](Config{Version: v, Journal: true})
+				evs, _ := c.Send(connect(true))
+				for _, e := range evs {
+					if e.Kind == EventJournal {
+						log = append(log, bytes.Clone(e.Bytes))
+					}
+				}
+				c.Closed() // no CONNACK
+				for name, next := range map[string]*tconn[uint16]{"same-process": c, "new-process": newTestClient[uint16](Config{Version: v, Journal: true})} {
+					if name == "new-process" {
+						for _, b := range log {
+							if err := next.Replay(b); err != nil {
+								t.Fatal(err)
+							}
+						}
+					}
+					next.Send(connect(false))
+					evs := next.Recv(wire(t, v, &packet.Connack{SessionPresent: true}))
+					if evErr(evs) != nil || next.State() != StateConnected {
+						t.Fatalf("%s: Session Present 1 after a clean start lost before its CONNACK: %v", name, evs)
+					}
+					next.Closed()
+				}
+			})
+		}
 		t.Run("MQTT-3.2.2-4/after-clean-start/"+v.String(), func(t *testing.T) {
 			l := sessWithInflight(t, v)
 			l.send(RoleClient, &packet.Connect{ClientID: "sess", CleanStart: true})

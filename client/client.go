@@ -89,11 +89,40 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	if err := c.restore(); err != nil {
 		return nil, err
 	}
-	if _, err := c.connectOnce(ctx, cfg.CleanStart); err != nil {
+	clean, err := c.firstCleanStart(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.connectOnce(ctx, clean); err != nil {
 		return nil, err
 	}
 	go c.dispatch()
 	return c, nil
+}
+
+// firstCleanStart says whether the first connection asks for a clean
+// start: when the Config does, or when the Store holds no session (a first
+// run, or one that ended before its first CONNACK). The server may keep a
+// session for the ClientID that the Store has no copy of, which the Client
+// may not resume (MQTT-3.2.2-4): in v5 a clean start with a Session Expiry
+// starts a new one at once; in 3.1.1, where a clean session ends with its
+// connection, a connection with a clean session first discards the
+// server's.
+func (c *Client) firstCleanStart(ctx context.Context) (bool, error) {
+	if c.cfg.CleanStart || c.cfg.Store == nil || c.mc.HoldsSession() {
+		return c.cfg.CleanStart, nil
+	}
+	if c.cfg.version() == packet.V5 {
+		return true, nil
+	}
+	once := c.cfg
+	once.CleanStart, once.Store, once.Will, once.NoReconnect = true, nil, nil, true
+	once.OnConnectionLost, once.OnConnectionUp, once.OnMessage = nil, nil, nil
+	d, err := Connect(ctx, once)
+	if err != nil {
+		return false, err
+	}
+	return false, d.Close(ctx)
 }
 
 // restore rebuilds the session from the Store's journal, and starts the

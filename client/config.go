@@ -114,7 +114,11 @@ type Config struct {
 	// same Store (a FileStore) resumes the session: messages in flight are
 	// sent again, a QoS 2 message neither lost nor duplicated. Use it with
 	// a session that outlives the connection (SessionExpiry, or CleanStart
-	// false in 3.1.1) and the same ClientID. nil keeps nothing.
+	// false in 3.1.1) and the same ClientID. A Store that holds no session
+	// yet starts one with a clean start, discarding any the server kept
+	// for the ClientID: without its state, the Client may not resume it
+	// (MQTT-3.2.2-4). nil keeps nothing: a session the server kept is then
+	// refused with mqtt.ErrNoSession unless CleanStart is set.
 	Store Store
 
 	// EditConnect, if set, adjusts the CONNECT built from the Config

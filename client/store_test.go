@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -163,4 +164,80 @@ func TestFileStoreResume(t *testing.T) {
 	if err := c2.Close(ctx); err != nil {
 		t.Fatalf("Close with both exchanges to complete: %v", err)
 	}
+}
+
+// TestStoreStartsClean: a Store that holds no session starts one with a
+// clean start, whatever session the server kept for the ClientID
+// (MQTT-3.2.2-4: the Client has no state to resume it with); in 3.1.1,
+// where a clean session does not outlive its connection, a connection
+// with a clean session discards the server's first. A Store that began a
+// session with a clean start resumes it, even when the first connection
+// ended before its CONNACK.
+func TestStoreStartsClean(t *testing.T) {
+	for _, v := range []packet.Version{packet.V5, packet.V311} {
+		t.Run(v.String(), func(t *testing.T) {
+			ctx := testContext(t)
+			ts := newTestServer(t, accept)
+			ts.saved = []byte("a session the server kept") // ImportSession fails: present only if asked for
+			cfg := pipeConfig(ts)
+			cfg.Version, cfg.SessionExpiry, cfg.Store = v, time.Hour, &MemoryStore{}
+			c := connectForTest(t, cfg)
+			var cleans []bool
+			for range ts.dials {
+				cleans = append(cleans, ts.next(packet.TypeConnect).(*packet.Connect).CleanStart)
+			}
+			want := []bool{true}
+			if v == packet.V311 {
+				want = []bool{true, false}
+			}
+			if !slices.Equal(cleans, want) {
+				t.Fatalf("CONNECTs with Clean Start %v, want %v", cleans, want)
+			}
+			if err := c.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	t.Run("5.0/no-connack", func(t *testing.T) {
+		ctx := testContext(t)
+		ts := newTestServer(t, func(ts *testServer, p packet.Packet) {
+			if _, ok := p.(*packet.Connect); ok {
+				if ts.dials > 1 { // the server kept the session the first CONNECT began
+					_ = ts.s.Send(&packet.Connack{SessionPresent: true})
+				}
+				return // the first CONNECT gets no answer
+			}
+			accept(ts, p)
+		})
+		// The process dies once the CONNECT's batch is kept: what it
+		// appends after is lost.
+		store := &MemoryStore{}
+		cfg := pipeConfig(ts)
+		cfg.SessionExpiry, cfg.Store, cfg.ConnectTimeout = time.Hour, &diesAfter{Store: store, n: 1}, 50*time.Millisecond
+		if _, err := Connect(ctx, cfg); err == nil {
+			t.Fatal("connected without a CONNACK")
+		}
+		cfg.Store, cfg.ConnectTimeout = store, 0
+		c := connectForTest(t, cfg)
+		first, second := ts.next(packet.TypeConnect).(*packet.Connect), ts.next(packet.TypeConnect).(*packet.Connect)
+		if !first.CleanStart || second.CleanStart || !c.Connack().SessionPresent {
+			t.Fatalf("Clean Start %v then %v, Session Present %v; want a clean start, then the session resumed",
+				first.CleanStart, second.CleanStart, c.Connack().SessionPresent)
+		}
+	})
+}
+
+// diesAfter is a Store whose process dies after n appends: it keeps no
+// more.
+type diesAfter struct {
+	Store
+	n int
+}
+
+func (s *diesAfter) Append(batch []byte) error {
+	if s.n == 0 {
+		return nil
+	}
+	s.n--
+	return s.Store.Append(batch)
 }
