@@ -64,6 +64,39 @@ func ExampleClient_Request() {
 	// re: now? <nil>
 }
 
+// Many messages in flight from one goroutine: PublishAsync returns once
+// the message is handed to the connection (waiting, like Publish, while
+// the server's Receive Maximum is used up), and each Pending says when the
+// server has acknowledged its message.
+func ExampleClient_PublishAsync() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := client.Connect(ctx, client.Config{Servers: []string{"tcp://demo"}, ClientID: "logger", Dialer: pipeDialer{}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close(ctx)
+	var pending []*client.Pending
+	for i := range 100 {
+		p, err := c.PublishAsync(ctx, client.Message{Topic: "logs", QoS: packet.QoS1, Payload: fmt.Appendf(nil, "line %d", i)})
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		pending = append(pending, p)
+	}
+	acked := 0
+	for _, p := range pending {
+		if p.Wait(ctx) == nil {
+			acked++
+		}
+	}
+	fmt.Println("acknowledged:", acked)
+	// Output:
+	// acknowledged: 100
+}
+
 // A session that survives a crash of the process: with a FileStore, the
 // session's journal is on disk before the bytes that depend on it are
 // written, and the next process that connects with the same store and
