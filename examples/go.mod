@@ -2,7 +2,10 @@ module github.com/mqttcore/mqtt/examples
 
 go 1.24.0
 
-require github.com/mqttcore/mqtt v0.0.0
+require (
+	github.com/mqttcore/mqtt v0.0.0
+	github.com/mqttcore/mqtt/client/websocket v0.0.0
+)
 
 require (
 	github.com/coder/websocket v1.8.15
@@ -15,4 +18,7 @@ require (
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
 
-replace github.com/mqttcore/mqtt => ../
+replace (
+	github.com/mqttcore/mqtt => ../
+	github.com/mqttcore/mqtt/client/websocket => ../client/websocket
+)
