@@ -41,6 +41,14 @@ type Client struct {
 	requests  requests      // request/response (request.go)
 	err       error         // why the Client ended (set with done)
 	done      chan struct{} // closed when the Client has ended
+
+	// scratch holds, under mu, packet values handed to the calls on mc
+	// on the paths taken for every message: the Connection keeps none of
+	// them past the call, so one of each serves every call.
+	scratch struct {
+		puback packet.Puback
+		pubrec packet.Pubrec
+	}
 }
 
 // route is one subscription: its filter, options, the properties it was

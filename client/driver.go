@@ -1,12 +1,14 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -149,8 +151,10 @@ func (c *Client) packet(l *link, p packet.Packet) {
 		}
 		l.connack <- handshake{present: p.SessionPresent}
 	case *packet.Publish:
-		q := p.Clone() // p aliases the read buffer
-		m := Message{Topic: q.Topic, Payload: q.Payload, QoS: q.QoS, Retain: q.Retain, Props: q.Props, Dup: q.Dup}
+		// p aliases the read buffer: the message gets copies of what it
+		// keeps (not a copy of the whole packet, which it does not keep).
+		m := Message{Topic: strings.Clone(p.Topic), Payload: bytes.Clone(p.Payload), QoS: p.QoS, Retain: p.Retain,
+			Props: p.Props.Clone(), Dup: p.Dup}
 		if m.QoS > 0 {
 			m.delivery = &delivery{id: p.PacketID, qos: p.QoS, link: l}
 		}
@@ -306,6 +310,13 @@ func (c *Client) writeLoop(l *link) {
 	}
 }
 
+// recvPiece is the most bytes the read loop hands to the Connection in one
+// call. The Connection keeps the packet values of a call for the next one
+// (up to 256 of a type) and allocates those beyond: 4 KiB hold no more
+// than that of messages of 16 bytes or more, and a steady flow of them
+// allocates no packet values.
+const recvPiece = 4 << 10
+
 // readLoop feeds the Connection what the server sends, and hands the
 // messages of each read to their handlers, then acknowledges them.
 func (c *Client) readLoop(l *link) {
@@ -320,7 +331,11 @@ func (c *Client) readLoop(l *link) {
 			return // lost unlocked c.mu
 		}
 		c.stats.BytesIn += uint64(n)
-		c.mc.Recv(buf[:n])
+		for b := buf[:n]; len(b) > 0; {
+			k := min(len(b), recvPiece)
+			c.mc.Recv(b[:k])
+			b = b[k:]
+		}
 		c.settleReleased()
 		inbox, c.inbox = c.inbox, inbox[:0]
 		c.mu.Unlock()
@@ -392,9 +407,11 @@ func (c *Client) Ack(m Message) error {
 	}
 	d.acked = true
 	if d.qos == packet.QoS1 {
-		return c.mc.Send(&packet.Puback{PacketID: d.id})
+		c.scratch.puback = packet.Puback{PacketID: d.id}
+		return c.mc.Send(&c.scratch.puback)
 	}
-	return c.mc.Send(&packet.Pubrec{PacketID: d.id})
+	c.scratch.pubrec = packet.Pubrec{PacketID: d.id}
+	return c.mc.Send(&c.scratch.pubrec)
 }
 
 // lost finishes a link whose transport closed, with c.mu held, and
