@@ -228,8 +228,8 @@ func TestAllocsPerMessage(t *testing.T) {
 	}{
 		{"receive QoS 0", 0, receiving, 2},
 		{"receive QoS 1", 1, receiving, 3},
-		{"publish QoS 0", 0, publishing, 2},
-		{"publish QoS 1", 1, publishing, 4},
+		{"publish QoS 0", 0, publishing, 0},
+		{"publish QoS 1", 1, publishing, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := tc.run(t, tc.qos)

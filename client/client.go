@@ -46,8 +46,9 @@ type Client struct {
 	// on the paths taken for every message: the Connection keeps none of
 	// them past the call, so one of each serves every call.
 	scratch struct {
-		puback packet.Puback
-		pubrec packet.Pubrec
+		publish packet.Publish
+		puback  packet.Puback
+		pubrec  packet.Pubrec
 	}
 }
 
@@ -66,6 +67,7 @@ type request struct {
 	err     error
 	qos     packet.QoS     // a QoS 1 or QoS 2 message, which a session carries over; 0 otherwise
 	suback  *packet.Suback // SubscribeWith's answer
+	pending Pending        // PublishAsync's answer, made with the request
 }
 
 // Connect dials the servers of cfg in order and returns a Client connected
@@ -259,9 +261,10 @@ func (c *Client) PublishAsync(ctx context.Context, m Message) (*Pending, error) 
 		c.mu.Lock()
 		c.stats.Sent[0]++
 		c.mu.Unlock()
-		r = doneRequest
+		return donePending, nil
 	}
-	return &Pending{r: r}, nil
+	r.pending = Pending{r: r}
+	return &r.pending, nil
 }
 
 // send hands a message to the Connection, once a connection is up and
@@ -269,7 +272,6 @@ func (c *Client) PublishAsync(ctx context.Context, m Message) (*Pending, error) 
 // many bytes of it must be written for the message to be, and the request
 // that waits for its acknowledgement (QoS 1 and 2).
 func (c *Client) send(ctx context.Context, m Message) (*link, uint64, *request, error) {
-	p := &packet.Publish{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain, Props: m.Props}
 	for {
 		c.mu.Lock()
 		if err := c.ready(ctx); err != nil {
@@ -281,6 +283,8 @@ func (c *Client) send(ctx context.Context, m Message) (*link, uint64, *request, 
 			}
 			continue
 		}
+		p := &c.scratch.publish
+		*p = packet.Publish{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain, Props: m.Props}
 		err := c.mc.Send(p)
 		if errors.Is(err, mqtt.ErrQuotaExceeded) {
 			if err := c.waitForRoom(ctx); err != nil {
@@ -333,11 +337,11 @@ func (p *Pending) Wait(ctx context.Context) error {
 	}
 }
 
-// doneRequest is the request of every QoS 0 message: done from the start.
-var doneRequest = func() *request {
+// donePending is the Pending of every QoS 0 message: done from the start.
+var donePending = func() *Pending {
 	r := &request{done: make(chan struct{})}
 	close(r.done)
-	return r
+	return &Pending{r: r}
 }()
 
 // ready waits, with c.mu held, until a connection is up; it returns with
