@@ -88,15 +88,11 @@ func (c *Client) event(e mqtt.Event[uint16]) {
 		l.queued += uint64(len(e.Bytes))
 		l.poke()
 	case mqtt.EventTimerReset:
-		k := e.Timer
-		if t, ok := c.timers[k]; ok {
-			t.Reset(e.Duration)
-		} else {
-			c.timers[k] = time.AfterFunc(e.Duration, func() { c.timerFired(k) })
-		}
+		c.resetTimer(e.Timer, e.Duration)
 	case mqtt.EventTimerCancel:
-		if t, ok := c.timers[e.Timer]; ok {
-			t.Stop()
+		if t := c.timers[e.Timer]; t != nil {
+			t.t.Stop()
+			t.runs = 0
 		}
 	case mqtt.EventPacket:
 		c.packet(l, e.Packet)
@@ -273,10 +269,44 @@ func (c *Client) acked(id uint16, r packet.ReasonCode) {
 	c.answer(id, nil, err)
 }
 
+// timer runs one of the Connection's timers.
+type timer struct {
+	t *time.Timer
+	// runs is the duration the timer was last started for, while it
+	// runs; 0 once it has fired or was stopped.
+	runs time.Duration
+}
+
+// resetTimer (re)arms the timer k for d, with c.mu held. The Connection
+// re-arms the keep-alive timer with every packet it sends; a timer that
+// runs and was started for no longer than d fires no later than d from
+// now, and is left running: when it fires early the Connection, which
+// has the Client's clock (mqtt.Config.Clock), ignores the firing and asks
+// for the time left. That spares a reset of the runtime timer per packet.
+func (c *Client) resetTimer(k mqtt.TimerKind, d time.Duration) {
+	t := c.timers[k]
+	switch {
+	case t == nil:
+		c.timers[k] = &timer{t: time.AfterFunc(d, func() { c.timerFired(k) }), runs: d}
+	case t.runs > 0 && d >= t.runs:
+		// Left running: it fires early, and the Connection asks for the
+		// time left then.
+	default:
+		t.t.Reset(d)
+		t.runs = d
+	}
+}
+
 // timerFired runs on the timer's goroutine.
 func (c *Client) timerFired(k mqtt.TimerKind) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if t := c.timers[k]; t != nil {
+		// A firing that waited for c.mu while the timer was reset may
+		// clear this for a timer that runs again: that costs one reset
+		// more, never a missed firing.
+		t.runs = 0
+	}
 	if c.link != nil {
 		c.mc.TimerFired(k)
 	}
@@ -426,7 +456,8 @@ func (c *Client) lost(l *link, readErr error) {
 	c.mc.Closed()
 	c.settleReleased()
 	for _, t := range c.timers {
-		t.Stop()
+		t.t.Stop()
+		t.runs = 0
 	}
 	c.link, c.online = nil, false
 	for id, r := range c.waiting {
