@@ -29,7 +29,7 @@ type Client struct {
 	subs      []route             // subscription handlers, by filter
 	waiting   map[uint16]*request // our exchanges awaiting an answer
 	in        inbox               // received messages, for the handlers (inbox.go)
-	timers    map[mqtt.TimerKind]*time.Timer
+	timers    map[mqtt.TimerKind]*timer
 	online    bool            // a connection is up: CONNACK received, transport open
 	onWait    chan struct{}   // closed when a connection comes up (made on demand)
 	closing   bool            // Close was called
@@ -41,6 +41,15 @@ type Client struct {
 	requests  requests      // request/response (request.go)
 	err       error         // why the Client ended (set with done)
 	done      chan struct{} // closed when the Client has ended
+
+	// scratch holds, under mu, packet values handed to the calls on mc
+	// on the paths taken for every message: the Connection keeps none of
+	// them past the call, so one of each serves every call.
+	scratch struct {
+		publish packet.Publish
+		puback  packet.Puback
+		pubrec  packet.Pubrec
+	}
 }
 
 // route is one subscription: its filter, options, the properties it was
@@ -59,6 +68,7 @@ type request struct {
 	qos      packet.QoS       // a QoS 1 or QoS 2 message, which a session carries over; 0 otherwise
 	suback   *packet.Suback   // SubscribeWith's answer
 	unsuback *packet.Unsuback // UnsubscribeWith's answer
+	pending  Pending          // PublishAsync's answer, made with the request
 }
 
 // Connect dials the servers of cfg in order and returns a Client connected
@@ -72,7 +82,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{cfg: cfg, urls: urls, dialer: cfg.Dialer, waiting: map[uint16]*request{},
-		timers: map[mqtt.TimerKind]*time.Timer{}, done: make(chan struct{}),
+		timers: map[mqtt.TimerKind]*timer{}, done: make(chan struct{}),
 		in: inbox{wake: make(chan struct{}, 1)}}
 	if c.dialer == nil {
 		c.dialer = StandardDialer(cfg.TLSConfig, cfg.Proxy)
@@ -288,9 +298,10 @@ func (c *Client) PublishAsync(ctx context.Context, m Message) (*Pending, error) 
 		c.mu.Lock()
 		c.stats.Sent[0]++
 		c.mu.Unlock()
-		r = doneRequest
+		return donePending, nil
 	}
-	return &Pending{c: c, r: r}, nil
+	r.pending = Pending{c: c, r: r}
+	return &r.pending, nil
 }
 
 // send hands a message to the Connection, once a connection is up and
@@ -298,7 +309,6 @@ func (c *Client) PublishAsync(ctx context.Context, m Message) (*Pending, error) 
 // many bytes of it must be written for the message to be, and the request
 // that waits for its acknowledgement (QoS 1 and 2).
 func (c *Client) send(ctx context.Context, m Message) (*link, uint64, *request, error) {
-	p := &packet.Publish{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain, Props: m.Props}
 	for {
 		c.mu.Lock()
 		if err := c.ready(ctx); err != nil {
@@ -310,6 +320,8 @@ func (c *Client) send(ctx context.Context, m Message) (*link, uint64, *request, 
 			}
 			continue
 		}
+		p := &c.scratch.publish
+		*p = packet.Publish{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain, Props: m.Props}
 		err := c.mc.Send(p)
 		if errors.Is(err, mqtt.ErrQuotaExceeded) {
 			if err := c.waitForRoom(ctx); err != nil {
@@ -357,15 +369,18 @@ func (p *Pending) Err() error {
 // Wait waits until the exchange has ended, and returns Err, or ctx's
 // error if ctx ends first (the message stays in flight).
 func (p *Pending) Wait(ctx context.Context) error {
+	if p.c == nil { // QoS 0: done from the start
+		return p.r.err
+	}
 	_, err := p.c.await(ctx, p.r)
 	return err
 }
 
-// doneRequest is the request of every QoS 0 message: done from the start.
-var doneRequest = func() *request {
+// donePending is the Pending of every QoS 0 message: done from the start.
+var donePending = func() *Pending {
 	r := &request{done: make(chan struct{})}
 	close(r.done)
-	return r
+	return &Pending{r: r}
 }()
 
 // ready waits, with c.mu held, until a connection is up; it returns with

@@ -1,12 +1,14 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -86,15 +88,11 @@ func (c *Client) event(e mqtt.Event[uint16]) {
 		l.queued += uint64(len(e.Bytes))
 		l.poke()
 	case mqtt.EventTimerReset:
-		k := e.Timer
-		if t, ok := c.timers[k]; ok {
-			t.Reset(e.Duration)
-		} else {
-			c.timers[k] = time.AfterFunc(e.Duration, func() { c.timerFired(k) })
-		}
+		c.resetTimer(e.Timer, e.Duration)
 	case mqtt.EventTimerCancel:
-		if t, ok := c.timers[e.Timer]; ok {
-			t.Stop()
+		if t := c.timers[e.Timer]; t != nil {
+			t.t.Stop()
+			t.runs = 0
 		}
 	case mqtt.EventPacket:
 		c.packet(l, e.Packet)
@@ -156,8 +154,10 @@ func (c *Client) packet(l *link, p packet.Packet) {
 		}
 		l.connack <- handshake{present: p.SessionPresent}
 	case *packet.Publish:
-		q := p.Clone() // p aliases the read buffer
-		m := Message{Topic: q.Topic, Payload: q.Payload, QoS: q.QoS, Retain: q.Retain, Props: q.Props, Dup: q.Dup}
+		// p aliases the read buffer: the message gets copies of what it
+		// keeps (not a copy of the whole packet, which it does not keep).
+		m := Message{Topic: strings.Clone(p.Topic), Payload: bytes.Clone(p.Payload), QoS: p.QoS, Retain: p.Retain,
+			Props: p.Props.Clone(), Dup: p.Dup}
 		if m.QoS > 0 {
 			m.delivery = &delivery{id: p.PacketID, qos: p.QoS, link: l}
 		}
@@ -279,10 +279,44 @@ func (c *Client) acked(id uint16, r packet.ReasonCode) {
 	c.answer(id, nil, err)
 }
 
+// timer runs one of the Connection's timers.
+type timer struct {
+	t *time.Timer
+	// runs is the duration the timer was last started for, while it
+	// runs; 0 once it has fired or was stopped.
+	runs time.Duration
+}
+
+// resetTimer (re)arms the timer k for d, with c.mu held. The Connection
+// re-arms the keep-alive timer with every packet it sends; a timer that
+// runs and was started for no longer than d fires no later than d from
+// now, and is left running: when it fires early the Connection, which
+// has the Client's clock (mqtt.Config.Clock), ignores the firing and asks
+// for the time left. That spares a reset of the runtime timer per packet.
+func (c *Client) resetTimer(k mqtt.TimerKind, d time.Duration) {
+	t := c.timers[k]
+	switch {
+	case t == nil:
+		c.timers[k] = &timer{t: time.AfterFunc(d, func() { c.timerFired(k) }), runs: d}
+	case t.runs > 0 && d >= t.runs:
+		// Left running: it fires early, and the Connection asks for the
+		// time left then.
+	default:
+		t.t.Reset(d)
+		t.runs = d
+	}
+}
+
 // timerFired runs on the timer's goroutine.
 func (c *Client) timerFired(k mqtt.TimerKind) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if t := c.timers[k]; t != nil {
+		// A firing that waited for c.mu while the timer was reset may
+		// clear this for a timer that runs again: that costs one reset
+		// more, never a missed firing.
+		t.runs = 0
+	}
 	if c.link != nil {
 		c.mc.TimerFired(k)
 	}
@@ -316,6 +350,13 @@ func (c *Client) writeLoop(l *link) {
 	}
 }
 
+// recvPiece is the most bytes the read loop hands to the Connection in one
+// call. The Connection keeps the packet values of a call for the next one
+// (up to 256 of a type) and allocates those beyond: 4 KiB hold no more
+// than that of messages of 16 bytes or more, and a steady flow of them
+// allocates no packet values.
+const recvPiece = 4 << 10
+
 // readLoop feeds the Connection what the server sends; the messages go to
 // the inbox (inbox.go).
 func (c *Client) readLoop(l *link) {
@@ -328,7 +369,11 @@ func (c *Client) readLoop(l *link) {
 			return // lost unlocked c.mu
 		}
 		c.stats.BytesIn += uint64(n)
-		c.mc.Recv(buf[:n])
+		for b := buf[:n]; len(b) > 0; {
+			k := min(len(b), recvPiece)
+			c.mc.Recv(b[:k])
+			b = b[k:]
+		}
 		c.settleReleased()
 		c.waitForHandlers(l)
 		c.mu.Unlock()
@@ -369,9 +414,11 @@ func (c *Client) Ack(m Message) error {
 	}
 	d.acked = true
 	if d.qos == packet.QoS1 {
-		return c.mc.Send(&packet.Puback{PacketID: d.id})
+		c.scratch.puback = packet.Puback{PacketID: d.id}
+		return c.mc.Send(&c.scratch.puback)
 	}
-	return c.mc.Send(&packet.Pubrec{PacketID: d.id})
+	c.scratch.pubrec = packet.Pubrec{PacketID: d.id}
+	return c.mc.Send(&c.scratch.pubrec)
 }
 
 // lost finishes a link whose transport closed, with c.mu held, and
@@ -386,7 +433,8 @@ func (c *Client) lost(l *link, readErr error) {
 	c.mc.Closed()
 	c.settleReleased()
 	for _, t := range c.timers {
-		t.Stop()
+		t.t.Stop()
+		t.runs = 0
 	}
 	c.link, c.online = nil, false
 	for id, r := range c.waiting {

@@ -1,5 +1,5 @@
-// Command bench is a load generator for MQTT brokers, built on the
-// sans-I/O core: publishers send timestamped messages on one topic as fast
+// Command bench is a load generator for MQTT brokers, built on package
+// client: publishers send timestamped messages on one topic as fast
 // as the broker takes them (or at a set rate), subscribers receive them,
 // and at the end it prints the publish rate, the delivery rate, latency
 // percentiles, and the messages lost and duplicated.
@@ -16,18 +16,24 @@
 //
 // Every message carries its send time, its publisher and its sequence
 // number in the first 20 bytes of the payload, so latency is measured
-// from the publisher's Send to the subscriber's read (one clock: the
-// program runs both ends), and each subscriber tells which messages never
-// arrived and which arrived twice. At QoS 1 and QoS 2 a lost message, and
-// at QoS 2 a duplicate, make the exit status 1; at QoS 0 losses are
-// counted and reported only.
+// from the publisher's send (just before it hands the message to its
+// client, which may wait there for room in flight) to the subscriber's
+// handler (one clock: the program runs both ends), and each subscriber
+// tells which messages never arrived and which arrived twice. At QoS 1
+// and QoS 2 a lost message, and at QoS 2 a duplicate, make the exit
+// status 1; at QoS 0 losses are counted and reported only.
 //
-// Each client is one core mqtt.Connection over one socket with Keep Alive
-// 0, a clean start, and one subscription (subscribers) at the chosen QoS.
-// At QoS 1 and 2 a publisher keeps at most -inflight messages
-// unacknowledged (and never more than the broker's Receive Maximum).
-// After the run, publishers wait for their acknowledgements and
-// subscribers for the rest of the messages, for up to -drain.
+// Each client is a client.Client (package client; ws:// and wss://
+// through client/websocket) with Keep Alive off (unless the broker sets
+// one), a clean start, no reconnection, and one subscription
+// (subscribers) at the chosen QoS. Publishers hand their messages to
+// PublishAsync: at QoS 1 and 2 a publisher keeps at most -inflight
+// messages unacknowledged (and never more than the broker's Receive
+// Maximum); at QoS 0, where nothing is acknowledged, it waits for every
+// 64th message to be written, so that at most 64 wait for the socket and
+// the publish rate is what the connection takes. After the run,
+// publishers wait for their acknowledgements and subscribers for the rest
+// of the messages, for up to -drain.
 //
 // The delivery rate is the messages received by all subscribers divided
 // by the time from the first publish to the last message received; the
@@ -51,6 +57,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mqttcore/mqtt/client"
+	"github.com/mqttcore/mqtt/client/websocket"
 	"github.com/mqttcore/mqtt/examples/internal/transport"
 	"github.com/mqttcore/mqtt/packet"
 )
@@ -78,6 +86,7 @@ type usageError struct{ error }
 // options is the parsed command line.
 type options struct {
 	url      string
+	server   string // url with the scheme's default port (and WebSocket path) filled in
 	version  packet.Version
 	qos      packet.QoS
 	pubs     int
@@ -90,7 +99,8 @@ type options struct {
 	topic    string
 	drain    time.Duration
 	tls      transport.TLSFiles
-	tlsCfg   *tls.Config // for tls:// and wss:// URLs; nil otherwise
+	tlsCfg   *tls.Config   // for tls:// and wss:// URLs; nil otherwise
+	dialer   client.Dialer // for ws:// and wss:// URLs; nil otherwise
 }
 
 // headerSize is the part of each payload the bench writes: send time
@@ -192,6 +202,10 @@ flags:
 	} else if o.tls != (transport.TLSFiles{}) {
 		return bad("-cafile, -insecure, -cert and -key need a tls://, ssl://, mqtts:// or wss:// URL")
 	}
+	o.server = a.String()
+	if a.Scheme == transport.WS || a.Scheme == transport.WSS {
+		o.dialer = &websocket.Dialer{TLSConfig: o.tlsCfg}
+	}
 	if o.topic == "" {
 		var r [6]byte
 		_, _ = rand.Read(r[:])
@@ -227,10 +241,9 @@ func rate(n int64, d time.Duration) float64 {
 }
 
 // subscriber is one receiving client and what it counted. Its fields are
-// written by its connection's reading goroutine with the connection's
-// mutex held.
+// written by its handler, on the client's read loop, with mu held.
 type subscriber struct {
-	c         *benchConn
+	mu        sync.Mutex
 	seen      []seqSet // by publisher
 	received  int64
 	distinct  int64
@@ -240,14 +253,18 @@ type subscriber struct {
 	latencies histogram
 }
 
-func (s *subscriber) onPublish(p *packet.Publish, now time.Time) {
-	if len(p.Payload) < headerSize {
+// onMessage is the subscription's handler.
+func (s *subscriber) onMessage(m client.Message) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(m.Payload) < headerSize {
 		s.foreign++
 		return
 	}
-	sent := int64(binary.BigEndian.Uint64(p.Payload))
-	pub := binary.BigEndian.Uint32(p.Payload[8:])
-	seq := binary.BigEndian.Uint64(p.Payload[12:])
+	sent := int64(binary.BigEndian.Uint64(m.Payload))
+	pub := binary.BigEndian.Uint32(m.Payload[8:])
+	seq := binary.BigEndian.Uint64(m.Payload[12:])
 	if int(pub) >= len(s.seen) {
 		s.foreign++
 		return
@@ -300,35 +317,37 @@ func bench(ctx context.Context, o *options) (*result, error) {
 	_, _ = rand.Read(tag[:])
 	id := "bench-" + hex.EncodeToString(tag[:])
 
-	var conns []*benchConn
+	var clients []*client.Client
 	defer func() {
-		for _, c := range conns {
-			c.disconnect()
+		// DISCONNECT at once: what is still in flight is counted already.
+		cctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		for _, c := range clients {
+			_ = c.Close(cctx)
 		}
 	}()
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	subs := make([]*subscriber, o.subs)
 	for i := range subs {
-		s := &subscriber{seen: make([]seqSet, o.pubs)}
-		c, err := dial(dctx, o.url, o.tlsCfg, o.version, fmt.Sprintf("%s-sub-%d", id, i), s.onPublish)
+		c, err := connect(dctx, o, fmt.Sprintf("%s-sub-%d", id, i))
 		if err != nil {
 			return nil, err
 		}
-		conns = append(conns, c)
-		s.c = c
-		if err := c.subscribe(dctx, o.topic, o.qos); err != nil {
+		clients = append(clients, c)
+		s := &subscriber{seen: make([]seqSet, o.pubs)}
+		if err := subscribe(dctx, c, o.topic, o.qos, s.onMessage); err != nil {
 			return nil, err
 		}
 		subs[i] = s
 	}
-	pubs := make([]*benchConn, o.pubs)
+	pubs := make([]*client.Client, o.pubs)
 	for i := range pubs {
-		c, err := dial(dctx, o.url, o.tlsCfg, o.version, fmt.Sprintf("%s-pub-%d", id, i), nil)
+		c, err := connect(dctx, o, fmt.Sprintf("%s-pub-%d", id, i))
 		if err != nil {
 			return nil, err
 		}
-		conns = append(conns, c)
+		clients = append(clients, c)
 		pubs[i] = c
 	}
 
@@ -355,7 +374,7 @@ func bench(ctx context.Context, o *options) (*result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sent[i], errs[i] = publish(c, o, uint32(i), start, &stop)
+			sent[i], errs[i] = publish(ctx, c, o, uint32(i), start, &stop)
 		}()
 	}
 	wg.Wait()
@@ -372,15 +391,15 @@ func bench(ctx context.Context, o *options) (*result, error) {
 	// Wait for the acknowledgements, then for the deliveries.
 	deadline := pubEnd.Add(o.drain)
 	for _, c := range pubs {
-		r.Unacked += int64(c.drain(deadline))
+		r.Unacked += int64(unacked(ctx, c, deadline))
 	}
 	lastProgress, lastCount := time.Now(), int64(-1)
 	for {
 		var distinct int64
 		for _, s := range subs {
-			s.c.mu.Lock()
+			s.mu.Lock()
 			distinct += s.distinct
-			s.c.mu.Unlock()
+			s.mu.Unlock()
 		}
 		now := time.Now()
 		if distinct != lastCount {
@@ -395,7 +414,7 @@ func bench(ctx context.Context, o *options) (*result, error) {
 
 	var last time.Time
 	for _, s := range subs {
-		s.c.mu.Lock()
+		s.mu.Lock()
 		r.Delivered += s.received
 		r.Duplicated += s.dups
 		r.Lost += r.Published - s.distinct
@@ -403,14 +422,14 @@ func bench(ctx context.Context, o *options) (*result, error) {
 		if s.last.After(last) {
 			last = s.last
 		}
-		s.c.mu.Unlock()
+		s.mu.Unlock()
 	}
 	if !last.IsZero() {
 		r.DeliverTime = last.Sub(start)
 	}
-	for _, c := range conns {
+	for _, c := range clients {
 		select {
-		case <-c.done:
+		case <-c.Done():
 			return r, fmt.Errorf("a connection ended during the run: %w", c.Err())
 		default:
 		}
@@ -418,12 +437,51 @@ func bench(ctx context.Context, o *options) (*result, error) {
 	return r, ctx.Err()
 }
 
-// publish sends messages on c until stop is set or o.count are sent, and
-// returns how many it sent.
-func publish(c *benchConn, o *options, index uint32, start time.Time, stop *atomic.Bool) (int64, error) {
+// connect opens one client of the run: Keep Alive off, a clean start, no
+// reconnection (a lost connection ends the run), at most -inflight QoS 1
+// and QoS 2 messages unacknowledged.
+func connect(ctx context.Context, o *options, clientID string) (*client.Client, error) {
+	return client.Connect(ctx, client.Config{
+		Servers:     []string{o.server},
+		Version:     o.version,
+		ClientID:    clientID,
+		KeepAlive:   -1,
+		CleanStart:  true,
+		TLSConfig:   o.tlsCfg,
+		Dialer:      o.dialer,
+		NoReconnect: true,
+		MaxInFlight: o.inflight,
+	})
+}
+
+// subscribe subscribes c to filter at qos, and fails unless the broker
+// grants that QoS.
+func subscribe(ctx context.Context, c *client.Client, filter string, qos packet.QoS, h func(client.Message)) error {
+	ack, err := c.SubscribeWith(ctx, &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: filter, QoS: qos}}}, h)
+	if err != nil {
+		return err
+	}
+	if len(ack.Reasons) != 1 || ack.Reasons[0].IsError() {
+		return fmt.Errorf("subscription to %q refused: %v", filter, ack.Reasons)
+	}
+	if packet.QoS(ack.Reasons[0]) < qos {
+		return fmt.Errorf("subscription to %q granted at QoS %d only", filter, ack.Reasons[0])
+	}
+	return nil
+}
+
+// qos0Window is how many QoS 0 messages a publisher hands to its client
+// before it waits for them to be written: the client queues QoS 0
+// messages without limit, and the bench measures what the connection
+// takes, not what memory holds.
+const qos0Window = 64
+
+// publish sends messages on c until stop is set (or ctx ends) or o.count
+// are sent, and returns how many it sent.
+func publish(ctx context.Context, c *client.Client, o *options, index uint32, start time.Time, stop *atomic.Bool) (int64, error) {
 	payload := make([]byte, o.size)
 	binary.BigEndian.PutUint32(payload[8:], index)
-	p := &packet.Publish{Topic: o.topic, QoS: o.qos, Payload: payload}
+	m := client.Message{Topic: o.topic, QoS: o.qos, Payload: payload}
 	var interval time.Duration
 	if o.rate > 0 {
 		interval = time.Duration(float64(time.Second) / o.rate)
@@ -435,15 +493,44 @@ func publish(c *benchConn, o *options, index uint32, start time.Time, stop *atom
 				time.Sleep(wait)
 			}
 		}
+		// The client encodes the message before PublishAsync returns: the
+		// payload is free to change for the next one.
 		binary.BigEndian.PutUint64(payload[12:], uint64(n))
 		binary.BigEndian.PutUint64(payload, uint64(time.Now().UnixNano()))
-		p.PacketID = 0
-		if err := c.publish(p, o.inflight); err != nil {
+		var err error
+		if o.qos == packet.QoS0 && (n+1)%qos0Window == 0 {
+			err = c.Publish(ctx, m) // returns once this message, and so those before it, is written
+		} else {
+			_, err = c.PublishAsync(ctx, m) // the acknowledgement is awaited by unacked
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return n, nil // interrupted: bench reports what was sent
+			}
 			return n, err
 		}
 		n++
 	}
 	return n, nil
+}
+
+// unacked waits until c has no QoS 1 or QoS 2 message in flight, or until
+// the deadline passes, ctx ends or the connection ends, and returns how
+// many are still in flight.
+func unacked(ctx context.Context, c *client.Client, deadline time.Time) int {
+	for {
+		n := c.Stats().InFlight
+		if n == 0 || !time.Now().Before(deadline) {
+			return n
+		}
+		select {
+		case <-time.After(min(5*time.Millisecond, time.Until(deadline))):
+		case <-c.Done():
+			return n
+		case <-ctx.Done():
+			return n
+		}
+	}
 }
 
 func report(w io.Writer, o *options, r *result) {
