@@ -55,10 +55,7 @@ func (c *conn) onConnect(p *packet.Connect) {
 		c.heard = time.Now()
 		c.arm(&c.idleTimer, c.idle)
 	}
-	c.sess.mu.Lock()
-	c.sess.live = true
-	c.sess.persistent = c.mc.SessionPersists()
-	c.sess.mu.Unlock()
+	c.sess.goLive(c.mc.SessionPersists())
 	c.carryOut() // the CONNACK, re-sent messages, packets held since CONNECT
 	c.flushPending()
 }

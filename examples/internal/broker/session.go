@@ -28,8 +28,8 @@ type session struct {
 	expiryTimer *time.Timer
 	gen         uint64
 
-	// Guarded by mu: written by the publishers' goroutines (pending) and
-	// by the owning connection.
+	// Guarded by mu, which only the methods of session take: written by
+	// the publishers' goroutines (pending) and by the owning connection.
 	mu         sync.Mutex
 	live       bool // a connection has accepted the session and delivers its outbox
 	persistent bool // the session outlives its connection
@@ -44,6 +44,61 @@ type session struct {
 
 func newSession(id string) *session {
 	return &session{id: id, wake: make(chan struct{}, 1), filters: make(map[string]filterKey)}
+}
+
+// goLive records that a connection has accepted the session and delivers
+// its outbox; persistent tells whether the session outlives it.
+func (s *session) goLive(persistent bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.live, s.persistent = true, persistent
+}
+
+// reach reports whether a delivery at qos would reach the session's client:
+// live, the session is connected; keeps, it is not but keeps the message
+// for later.
+func (s *session) reach(qos packet.QoS) (live, keeps bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.live && !s.dead, s.persistent && !s.dead && qos > packet.QoS0
+}
+
+// addFilter records the session's subscription to filter, k in the topic
+// tree.
+func (s *session) addFilter(filter string, k filterKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.filters[filter] = k
+}
+
+// removeFilter forgets the session's subscription to filter.
+func (s *session) removeFilter(filter string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.filters, filter)
+}
+
+// mayAdd reports whether the session may subscribe to filter without
+// holding more than limit subscriptions: it has it already (subscribing
+// again replaces the subscription), or has fewer than limit.
+func (s *session) mayAdd(filter string, limit int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.filters[filter]
+	return ok || len(s.filters) < limit
+}
+
+// kill makes the session deaf to further deliveries and drops its outbox;
+// it returns its subscriptions, for the caller to take out of the topic
+// tree.
+func (s *session) kill() map[string]filterKey {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dead = true
+	s.pending = nil
+	filters := s.filters
+	s.filters = nil
+	return filters
 }
 
 // goOffline records the end of the session's connection: a persistent

@@ -26,9 +26,7 @@ func (c *conn) onSubscribe(p *packet.Subscribe) {
 		k := parseFilter(s.Filter, c.version)
 		existed[i] = c.b.tree.subscribe(k, c.sess, subscription{qos: s.QoS,
 			noLocal: s.NoLocal, retainAsPublished: s.RetainAsPublished, ids: subscriptionIDs(subID)})
-		c.sess.mu.Lock()
-		c.sess.filters[s.Filter] = k
-		c.sess.mu.Unlock()
+		c.sess.addFilter(s.Filter, k)
 		ack.Reasons[i] = packet.ReasonCode(s.QoS) // granted as asked: MQTT-3.8.4-7
 	}
 	if err := c.send(ack); err != nil {
@@ -59,10 +57,7 @@ func (c *conn) mayAdd(filter string) bool {
 	if limit < 0 {
 		return true
 	}
-	c.sess.mu.Lock()
-	defer c.sess.mu.Unlock()
-	_, ok := c.sess.filters[filter]
-	return ok || len(c.sess.filters) < limit
+	return c.sess.mayAdd(filter, limit)
 }
 
 // quotaExceeded is the SUBACK code of a filter refused for the
@@ -79,9 +74,7 @@ func (c *conn) onUnsubscribe(p *packet.Unsubscribe) {
 	ack := &packet.Unsuback{PacketID: p.PacketID}
 	for _, f := range p.Filters {
 		existed := c.b.tree.unsubscribe(parseFilter(f, c.version), c.sess)
-		c.sess.mu.Lock()
-		delete(c.sess.filters, f)
-		c.sess.mu.Unlock()
+		c.sess.removeFilter(f)
 		if c.version == packet.V5 {
 			r := packet.Success
 			if !existed {
