@@ -17,10 +17,6 @@ const (
 	ctlShutdown                // the broker is shutting down
 )
 
-// takeoverWait bounds how long a connection taking a session over waits
-// for the old connection to hand it back before closing its socket.
-const takeoverWait = 2 * time.Second
-
 // writeTimeout bounds a write to a client that does not read.
 const writeTimeout = 10 * time.Second
 
@@ -97,20 +93,6 @@ func (c *conn) post(r ctl) {
 	case c.ctl <- r:
 	default:
 	}
-}
-
-// takeOver makes the connection hand its session over: it asks, waits a
-// while, then closes the socket (which ends a blocked write) and waits for
-// the owner to finish.
-func (c *conn) takeOver() {
-	c.post(ctlTakeover)
-	select {
-	case <-c.done:
-		return
-	case <-time.After(takeoverWait):
-	}
-	c.nc.Close()
-	<-c.done
 }
 
 func (c *conn) logf(format string, args ...any) {

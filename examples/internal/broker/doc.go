@@ -36,6 +36,13 @@
 //     as Assigned Client Identifier); a second connection with a client
 //     identifier in use takes the session over, and the first is sent a
 //     DISCONNECT with 0x8E Session taken over (v5) and closed (MQTT-3.1.4-3).
+//     What the first connection had received is handled before the
+//     session is handed over: a client that sends DISCONNECT (Session
+//     Expiry 0, say) and reconnects at once finds the session it ended
+//     gone, not resumed. (On Linux the reading side of the socket is shut
+//     down and read to its end; elsewhere, and over WebSocket, the first
+//     connection reads for up to 50 ms more when a DISCONNECT would change
+//     how it ends.)
 //   - Sessions that outlive the connection (clean session 0 in 3.1.1, a
 //     Session Expiry Interval above 0 in v5), kept in memory: the
 //     subscriptions, the QoS 1 and QoS 2 messages that arrive while the

@@ -93,12 +93,7 @@ func (c *conn) run() {
 				c.shutdown = true
 				c.disconnect(packet.ServerShuttingDown)
 			} else {
-				// What the client sent before it was taken over counts:
-				// a DISCONNECT that deletes the will, say.
-				c.drainRead()
-				if !c.closing {
-					c.disconnect(packet.SessionTakenOver) // MQTT-3.1.4-3
-				}
+				c.handOver()
 			}
 		}
 	}
@@ -113,51 +108,6 @@ func newServer(cfg *Config, h mqtt.Handler[uint16]) *mqtt.Connection[uint16] {
 		MaxQueued:               connQueueMax + cfg.MaxQueued, // room for retained messages on SUBSCRIBE
 		Clock:                   time.Now,
 	}, h)
-}
-
-// takeoverGrace bounds how long a connection being taken over, whose
-// will is at stake, goes on reading: a DISCONNECT its client sent before
-// the new connection came, which deletes the will, may still be on its
-// way to the reader goroutine.
-const takeoverGrace = 50 * time.Millisecond
-
-// drainRead handles what the client sent before the take over: the
-// chunks the reader has ready and, while there is a will to publish or
-// not, those that come until the client closes its side (a client that
-// reconnects), the connection ends (its DISCONNECT arrived) or
-// takeoverGrace passes (a client still connected).
-func (c *conn) drainRead() {
-	var grace <-chan time.Time
-	if c.will != nil {
-		t := time.NewTimer(takeoverGrace)
-		defer t.Stop()
-		grace = t.C
-	}
-	for !c.closing {
-		var chunk []byte
-		var ok bool
-		if grace == nil {
-			select {
-			case chunk, ok = <-c.reader.Chunks():
-			default:
-				return
-			}
-		} else {
-			select {
-			case chunk, ok = <-c.reader.Chunks():
-			case <-grace:
-				return
-			}
-		}
-		if !ok {
-			c.closing = true
-			return
-		}
-		c.batched(func() {
-			c.recv(chunk)
-			c.reader.Release()
-		})
-	}
 }
 
 // recv hands bytes read from the socket to the Connection, a piece at a
