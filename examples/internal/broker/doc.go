@@ -28,6 +28,27 @@
 // outbox in batches (swapping arrays with it), and what a batch has the
 // Connection send goes out in one write.
 //
+// The files, by layer:
+//
+//   - broker.go: the Broker, its Config, Serve and Shutdown, and the table
+//     of sessions (claim, keep, discard, expire).
+//   - session.go: a session; its mutex is taken by its methods only.
+//   - outbox.go: the queue of deliveries from publishers to a session,
+//     and the connection's side of it (flushPending, deliver).
+//   - conn.go: a connection, its fields grouped by what they are for, and
+//     the requests other goroutines post to it.
+//   - loop.go: the connection's goroutine: the socket, its timers and the
+//     requests; reads handed to the Connection, writes batched.
+//   - dispatch.go: the Connection's events, noted during each call and
+//     carried out after it, and the packets received handed to the
+//     handlers.
+//   - connect.go, publish.go, subscribe.go, disconnect.go: the handlers of
+//     CONNECT, PUBLISH, SUBSCRIBE and UNSUBSCRIBE, DISCONNECT and the end of
+//     the connection (the session kept or discarded, the will).
+//   - takeover.go: a connection that takes the session of another over.
+//   - topics.go, route.go, message.go: subscriptions in the topic tree,
+//     routing, the broker's copy of a message, retained messages.
+//
 // # What it does
 //
 //   - MQTT 3.1.1 and 5.0 clients on the same listener: each server
