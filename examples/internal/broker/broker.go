@@ -279,13 +279,7 @@ func (b *Broker) discardLocked(s *session) {
 	if b.sessions[s.id] == s {
 		delete(b.sessions, s.id)
 	}
-	s.mu.Lock()
-	s.dead = true
-	s.pending = nil
-	filters := s.filters
-	s.filters = nil
-	s.mu.Unlock()
-	for _, k := range filters {
+	for _, k := range s.kill() {
 		b.tree.unsubscribe(k, s)
 	}
 	s.state = nil

@@ -28,6 +28,27 @@
 // outbox in batches (swapping arrays with it), and what a batch has the
 // Connection send goes out in one write.
 //
+// The files, by layer:
+//
+//   - broker.go: the Broker, its Config, Serve and Shutdown, and the table
+//     of sessions (claim, keep, discard, expire).
+//   - session.go: a session; its mutex is taken by its methods only.
+//   - outbox.go: the queue of deliveries from publishers to a session,
+//     and the connection's side of it (flushPending, deliver).
+//   - conn.go: a connection, its fields grouped by what they are for, and
+//     the requests other goroutines post to it.
+//   - loop.go: the connection's goroutine: the socket, its timers and the
+//     requests; reads handed to the Connection, writes batched.
+//   - dispatch.go: the Connection's events, noted during each call and
+//     carried out after it, and the packets received handed to the
+//     handlers.
+//   - connect.go, publish.go, subscribe.go, disconnect.go: the handlers of
+//     CONNECT, PUBLISH, SUBSCRIBE and UNSUBSCRIBE, DISCONNECT and the end of
+//     the connection (the session kept or discarded, the will).
+//   - takeover.go: a connection that takes the session of another over.
+//   - topics.go, route.go, message.go: subscriptions in the topic tree,
+//     routing, the broker's copy of a message, retained messages.
+//
 // # What it does
 //
 //   - MQTT 3.1.1 and 5.0 clients on the same listener: each server
@@ -36,6 +57,13 @@
 //     as Assigned Client Identifier); a second connection with a client
 //     identifier in use takes the session over, and the first is sent a
 //     DISCONNECT with 0x8E Session taken over (v5) and closed (MQTT-3.1.4-3).
+//     What the first connection had received is handled before the
+//     session is handed over: a client that sends DISCONNECT (Session
+//     Expiry 0, say) and reconnects at once finds the session it ended
+//     gone, not resumed. (On Linux the reading side of the socket is shut
+//     down and read to its end; elsewhere, and over WebSocket, the first
+//     connection reads for up to 50 ms more when a DISCONNECT would change
+//     how it ends.)
 //   - Sessions that outlive the connection (clean session 0 in 3.1.1, a
 //     Session Expiry Interval above 0 in v5), kept in memory: the
 //     subscriptions, the QoS 1 and QoS 2 messages that arrive while the

@@ -11,7 +11,7 @@ import (
 func TestOutboxDropsQoS0First(t *testing.T) {
 	b := New(Config{MaxQueued: 3})
 	s := newSession("x")
-	s.live = true
+	s.goLive(false)
 	offer := func(topic string, qos packet.QoS) {
 		s.offer(delivery{msg: &message{topic: topic}, qos: qos}, b)
 	}

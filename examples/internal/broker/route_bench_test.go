@@ -131,7 +131,7 @@ func BenchmarkRouteQoS0Wildcards(b *testing.B) {
 	var noise []*session
 	for i := range 1000 {
 		s := newSession(fmt.Sprint("noise", i))
-		s.live = true
+		s.goLive(false)
 		noise = append(noise, s)
 		br.tree.subscribe(filterKey{filter: fmt.Sprintf("site/%d/+/temp", i)}, s, subscription{})
 		br.tree.subscribe(filterKey{filter: fmt.Sprintf("site/%d/room/#", i)}, s, subscription{})
@@ -292,7 +292,7 @@ func TestRouteOverlapping(t *testing.T) {
 			var ss []*session
 			for i := range sessions {
 				s := newSession(fmt.Sprint("s", i))
-				s.live = true
+				s.goLive(false)
 				ss = append(ss, s)
 				br.tree.subscribe(filterKey{filter: "a/b"}, s, subscription{qos: 0, ids: subscriptionIDs(uint32(10 + i))})
 				br.tree.subscribe(filterKey{filter: "a/+"}, s, subscription{qos: 1})
@@ -337,7 +337,7 @@ func TestRouteOverlapping(t *testing.T) {
 func TestTakeAndGiveBack(t *testing.T) {
 	b := New(Config{})
 	s := newSession("x")
-	s.live = true
+	s.goLive(false)
 	for i, q := range []packet.QoS{0, 1, 0, 2, 0, 1} {
 		s.offer(delivery{msg: &message{topic: fmt.Sprint(i)}, qos: q}, b)
 	}

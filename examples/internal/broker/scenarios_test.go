@@ -460,3 +460,29 @@ func unsubscribeCompletesQoS2(t *testing.T, p proto, addr string, pub *brokertes
 	sendAs(r, p.v, &packet.Pubcomp{PacketID: m.PacketID})
 	rawQuiet(r)
 }
+
+// reconnectsAtOnce plays a client that, rounds times in a row, connects
+// with each CONNECT of cycle in turn on a raw connection, sends bye (a
+// DISCONNECT), closes the socket and at once connects again on a new one,
+// as a client that restarts does. The session of each connection ends
+// with it, or is discarded by the next CONNECT: every CONNACK must have
+// Session Present 0, also when the broker reads the next CONNECT before
+// the connection that sent bye has read it.
+func reconnectsAtOnce(t *testing.T, p proto, addr string, rounds int, bye *packet.Disconnect, cycle ...*packet.Connect) {
+	t.Helper()
+	resumed, conns := 0, 0
+	for range rounds {
+		for _, cn := range cycle {
+			r, ack := p.rawConnect(t, addr, cn)
+			conns++
+			if ack.SessionPresent {
+				resumed++
+			}
+			sendAs(r, p.v, bye)
+			r.nc.Close()
+		}
+	}
+	if resumed > 0 {
+		t.Errorf("%d of %d connections found the session that the previous one ended (Session Present 1)", resumed, conns)
+	}
+}

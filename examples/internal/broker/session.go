@@ -28,8 +28,8 @@ type session struct {
 	expiryTimer *time.Timer
 	gen         uint64
 
-	// Guarded by mu: written by the publishers' goroutines (pending) and
-	// by the owning connection.
+	// Guarded by mu, which only the methods of session take: written by
+	// the publishers' goroutines (pending) and by the owning connection.
 	mu         sync.Mutex
 	live       bool // a connection has accepted the session and delivers its outbox
 	persistent bool // the session outlives its connection
@@ -42,150 +42,63 @@ type session struct {
 	wake chan struct{}
 }
 
-// delivery is one message on its way to one session.
-type delivery struct {
-	msg    *message
-	qos    packet.QoS
-	retain bool
-	subIDs []uint32
-}
-
 func newSession(id string) *session {
 	return &session{id: id, wake: make(chan struct{}, 1), filters: make(map[string]filterKey)}
 }
 
-// offer appends d to the session's outbox and wakes its connection. With
-// no connection, a persistent session keeps QoS 1 and QoS 2 messages for
-// later and drops QoS 0 ones; other sessions drop everything.
-//
-// The outbox holds at most cfg.MaxQueued deliveries. When it is full a
-// QoS 0 message is lost first: a new one is dropped, or else the oldest
-// queued one makes room. A full outbox of QoS 1 and QoS 2 messages means
-// the client cannot keep up: the new message is dropped and a connected
-// client is disconnected with 0x97 Quota exceeded.
-func (s *session) offer(d delivery, b *Broker) {
-	s.mu.Lock()
-	if s.dead || !s.live && (!s.persistent || d.qos == packet.QoS0) {
-		s.mu.Unlock()
-		return
-	}
-	if len(s.pending) >= b.cfg.MaxQueued {
-		oldest := -1
-		if d.qos > packet.QoS0 {
-			for i, p := range s.pending {
-				if p.qos == packet.QoS0 {
-					oldest = i
-					break
-				}
-			}
-		}
-		if oldest < 0 {
-			if d.qos > packet.QoS0 && s.live {
-				s.overflow = true
-			}
-			s.mu.Unlock()
-			s.signal()
-			b.logf("broker: client %q: outbox full, message on %q dropped", s.id, d.msg.topic)
-			return
-		}
-		lost := s.pending[oldest].msg.topic
-		s.pending = append(s.pending[:oldest], s.pending[oldest+1:]...)
-		b.logf("broker: client %q: outbox full, message on %q dropped", s.id, lost)
-	}
-	s.pending = append(s.pending, d)
-	first := len(s.pending) == 1
-	s.mu.Unlock()
-	if first {
-		// An outbox that was not empty has woken its connection already:
-		// after each batch it takes, the connection wakes itself for the
-		// next, until it finds the outbox empty or has to wait for the
-		// client's acknowledgements (and looks again when they come).
-		s.signal()
-	}
-}
-
-func (s *session) signal() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-// keepOutbox bounds the array an empty outbox keeps, and the one its
-// connection keeps for the next batch once the outbox is empty: while the
-// outbox is busy the two arrays go back and forth, whatever their size.
-const keepOutbox = 1024
-
-// take moves the deliveries at the front of the outbox that may go to the
-// client now into batch, which is empty: every QoS 0 one, and at most room
-// QoS 1 and QoS 2 ones, up to the first one past room. When it takes the
-// whole outbox it swaps it for batch's array, so a connection that hands
-// its batches back allocates nothing. overflow reports that the client is
-// to be disconnected.
-func (s *session) take(batch []delivery, room int) (_ []delivery, overflow bool) {
+// goLive records that a connection has accepted the session and delivers
+// its outbox; persistent tells whether the session outlives it.
+func (s *session) goLive(persistent bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.overflow {
-		return batch, true
-	}
-	if len(s.pending) == 0 && cap(s.pending) > keepOutbox {
-		s.pending = nil // a burst is over
-	}
-	n := 0
-	for _, d := range s.pending {
-		if d.qos > packet.QoS0 {
-			if room <= 0 {
-				break
-			}
-			room--
-		}
-		n++
-	}
-	switch {
-	case n == 0:
-	case n == len(s.pending):
-		batch, s.pending = s.pending, batch[:0]
-	default:
-		batch = append(batch, s.pending[:n]...)
-		clear(s.pending[:n])
-		s.pending = s.pending[n:]
-	}
-	return batch, false
+	s.live, s.persistent = true, persistent
 }
 
-// giveBack puts deliveries taken but not sent back at the front of the
-// outbox.
-func (s *session) giveBack(ds []delivery) {
-	if len(ds) == 0 {
-		return
-	}
+// reach reports whether a delivery at qos would reach the session's client:
+// live, the session is connected; keeps, it is not but keeps the message
+// for later.
+func (s *session) reach(qos packet.QoS) (live, keeps bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.dead {
-		return
-	}
-	s.pending = append(append(make([]delivery, 0, len(ds)+len(s.pending)), ds...), s.pending...)
+	return s.live && !s.dead, s.persistent && !s.dead && qos > packet.QoS0
 }
 
-// next removes and returns the first delivery of the outbox if ready
-// accepts its QoS (take does the same for many at once). overflow reports
-// that the client is to be disconnected.
-func (s *session) next(ready func(packet.QoS) bool) (d delivery, ok, overflow bool) {
+// addFilter records the session's subscription to filter, k in the topic
+// tree.
+func (s *session) addFilter(filter string, k filterKey) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.overflow {
-		return d, false, true
-	}
-	if len(s.pending) == 0 || !ready(s.pending[0].qos) {
-		return d, false, false
-	}
-	d = s.pending[0]
-	s.pending[0] = delivery{}
-	s.pending = s.pending[1:]
-	if len(s.pending) == 0 {
-		s.pending = nil
-	}
-	return d, true, false
+	s.filters[filter] = k
+}
+
+// removeFilter forgets the session's subscription to filter.
+func (s *session) removeFilter(filter string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.filters, filter)
+}
+
+// mayAdd reports whether the session may subscribe to filter without
+// holding more than limit subscriptions: it has it already (subscribing
+// again replaces the subscription), or has fewer than limit.
+func (s *session) mayAdd(filter string, limit int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.filters[filter]
+	return ok || len(s.filters) < limit
+}
+
+// kill makes the session deaf to further deliveries and drops its outbox;
+// it returns its subscriptions, for the caller to take out of the topic
+// tree.
+func (s *session) kill() map[string]filterKey {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dead = true
+	s.pending = nil
+	filters := s.filters
+	s.filters = nil
+	return filters
 }
 
 // goOffline records the end of the session's connection: a persistent

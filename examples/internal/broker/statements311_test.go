@@ -32,6 +32,14 @@ func TestSessionStatements311(t *testing.T) {
 		sessionCreatedAndResumed(t, proto311, addr, pub, "resumer")
 	})
 
+	// A clean session lasts as long as its connection: the next
+	// connection, Clean Session 0, takes over one that has sent its
+	// DISCONNECT and finds no session; it leaves one, which the next clean
+	// connection discards.
+	t.Run("MQTT-3.1.2-6 MQTT-3.1.4-2 MQTT-3.2.2-3 3.1.1 a clean session is not resumed by a client that reconnects at once", func(t *testing.T) {
+		reconnectsAtOnce(t, proto311, addr, 100, &packet.Disconnect{}, connect("at-once"), persistent311("at-once"))
+	})
+
 	t.Run("MQTT-3.2.2-3 3.1.1 session present 0 without stored state", func(t *testing.T) {
 		for _, cn := range []*packet.Connect{persistent311("new-persistent"), connect("new-clean")} {
 			c := dial(t, addr, packet.V311, cn)

@@ -144,6 +144,15 @@ func TestSessionStatements(t *testing.T) {
 	t.Run("MQTT-4.5.0-1 a message is added to the sessions of matching subscribers", func(t *testing.T) {
 		addedToMatchingSessions(t, proto5, addr, pub)
 	})
+
+	// A DISCONNECT with Session Expiry 0 ends a session that the CONNECT
+	// (Session Expiry 60) made persistent: the next connection takes over
+	// a connection whose session is to end once its DISCONNECT is read
+	// and the socket closed, and it finds none.
+	t.Run("MQTT-3.1.4-3 MQTT-4.1.0-2 MQTT-3.2.2-3 a session ended by DISCONNECT is not resumed by a client that reconnects at once", func(t *testing.T) {
+		bye := &packet.Disconnect{Props: property.Properties{Zero: property.NewSet(property.SessionExpiryInterval)}}
+		reconnectsAtOnce(t, proto5, addr, 100, bye, persistent("at-once", 60))
+	})
 }
 
 func TestClientIDStatements(t *testing.T) {

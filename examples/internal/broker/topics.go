@@ -114,9 +114,7 @@ func pick(g *group) (*session, subscription, bool) {
 	for i := range n {
 		j := (start + i) % n
 		s, sub := g.Member(j)
-		s.mu.Lock()
-		live, keeps := s.live && !s.dead, s.persistent && !s.dead && sub.qos > packet.QoS0
-		s.mu.Unlock()
+		live, keeps := s.reach(sub.qos)
 		if live {
 			return s, sub, true
 		}

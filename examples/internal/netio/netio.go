@@ -10,6 +10,7 @@ package netio
 
 import (
 	"net"
+	"runtime"
 	"time"
 
 	"github.com/mqttcore/mqtt"
@@ -66,6 +67,34 @@ func (r *Reader) Release() { r.ack <- struct{}{} }
 
 // Err returns why reading ended, once Chunks is closed.
 func (r *Reader) Err() error { return r.err }
+
+// CloseRead shuts down the reading side of conn's socket, which it finds
+// through the NetConn method of a wrapper such as *tls.Conn: a read then
+// returns what the socket has received and io.EOF after it, without
+// waiting for the peer, which may still be written to. It reports false,
+// and does nothing, if conn has no reading side it can shut down (a
+// WebSocket), or on a system where shutting it down loses what was
+// received: all but Linux (BSD and macOS discard it, Windows resets the
+// connection if anything is left unread).
+func CloseRead(conn net.Conn) bool {
+	if !closeReadKeeps {
+		return false
+	}
+	for {
+		switch c := conn.(type) {
+		case interface{ CloseRead() error }:
+			return c.CloseRead() == nil
+		case interface{ NetConn() net.Conn }:
+			conn = c.NetConn()
+		default:
+			return false
+		}
+	}
+}
+
+// closeReadKeeps tells whether a socket whose reading side is shut down
+// still delivers what it received.
+const closeReadKeeps = runtime.GOOS == "linux" || runtime.GOOS == "android"
 
 // Fired is a timer expiry posted to the owning goroutine.
 type Fired struct {
