@@ -6,7 +6,10 @@
 // process and as the built command) and against an embedded mochi-mqtt
 // broker. TestSensor runs the sensor scenario of issue 11, written with
 // our client package (sensor/mqttcore) and with autopaho (sensor/autopaho),
-// against a mosquitto it restarts. Everything runs on loopback; the mosquitto tests skip when its
+// against a mosquitto it restarts. BenchmarkClientPublish and
+// BenchmarkClientPublishSync compare the publish throughput of our client
+// package, autopaho and paho.mqtt.golang against the example broker.
+// Everything runs on loopback; the mosquitto tests skip when its
 // programs are not installed, and the WebSocket ones when this mosquitto
 // cannot serve WebSocket.
 package interop
