@@ -97,6 +97,17 @@ func TestPublishAsync(t *testing.T) {
 			t.Fatalf("message %d: %v", i+1, err)
 		}
 	}
+	// Done and Err once answered, whether Done was called before or not.
+	for i, p := range pending {
+		select {
+		case <-p.Done():
+		default:
+			t.Fatalf("message %d: Done not closed after Wait", i)
+		}
+		if err := p.Err(); (err != nil) != (i == 0) {
+			t.Fatalf("message %d: Err %v after Wait", i, err)
+		}
+	}
 	last := <-held
 	ts.send(&packet.Puback{PacketID: last.PacketID})
 	if err := <-fifth; err != nil {
@@ -104,6 +115,22 @@ func TestPublishAsync(t *testing.T) {
 	}
 	if st := c.Stats(); st.Sent != [3]uint64{1, 2, 2} {
 		t.Fatalf("sent by QoS %v, want [1 2 2] (the refused one not counted)", st.Sent)
+	}
+	p, err := c.PublishAsync(ctx, Message{Topic: "a", QoS: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.send(&packet.Puback{PacketID: (<-held).PacketID})
+	for c.Stats().Sent[1] != 3 {
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case <-p.Done(): // first called after the acknowledgement
+	default:
+		t.Fatal("Done not closed after the acknowledgement")
+	}
+	if err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -37,6 +37,7 @@ type Client struct {
 	connected int             // connections made
 	connack   *packet.Connack // the last connection's
 	released  []uint16        // identifiers released in the current call (settleReleased)
+	pub       packet.Publish  // send's packet, reused: the Connection encodes it and keeps nothing of it
 	stats     Stats
 	requests  requests      // request/response (request.go)
 	err       error         // why the Client ended (set with done)
@@ -51,14 +52,36 @@ type route struct {
 	handle func(Message)
 }
 
-// request is a call waiting for the server's answer to its packet.
+// request is a call waiting for the server's answer to its packet,
+// guarded by Client.mu.
 type request struct {
-	done    chan struct{}
-	reasons []packet.ReasonCode
-	err     error
-	qos     packet.QoS     // a QoS 1 or QoS 2 message, which a session carries over; 0 otherwise
-	suback  *packet.Suback // SubscribeWith's answer
+	answered bool
+	done     chan struct{} // made on demand (doneSignal), closed when answered
+	reasons  []packet.ReasonCode
+	err      error
+	qos      packet.QoS     // a QoS 1 or QoS 2 message, which a session carries over; 0 otherwise
+	suback   *packet.Suback // SubscribeWith's answer
 }
+
+// doneSignal returns a channel closed once r is answered, with c.mu
+// held. Only a caller that waits makes one: a message acknowledged before
+// anyone waits for it costs no channel.
+func (r *request) doneSignal() chan struct{} {
+	if r.answered {
+		return closedSignal
+	}
+	if r.done == nil {
+		r.done = make(chan struct{})
+	}
+	return r.done
+}
+
+// closedSignal is the doneSignal of every answered request.
+var closedSignal = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
 
 // Connect dials the servers of cfg in order and returns a Client connected
 // to the first that accepts the connection; after that, a lost connection
@@ -217,7 +240,7 @@ func (c *Client) Err() error {
 // in flight, and the server may still get it.
 func (c *Client) Publish(ctx context.Context, m Message) error {
 	if m.QoS == 0 {
-		l, upTo, _, err := c.send(ctx, m)
+		l, upTo, err := c.send(ctx, m, nil)
 		if err != nil {
 			return err
 		}
@@ -243,94 +266,103 @@ func (c *Client) Publish(ctx context.Context, m Message) error {
 // flight from one goroutine uses it (a bridge, a load generator); a QoS 0
 // message has no acknowledgement, and its Pending is done at once.
 func (c *Client) PublishAsync(ctx context.Context, m Message) (*Pending, error) {
-	_, _, r, err := c.send(ctx, m)
-	if err != nil {
-		return nil, err
-	}
-	if r == nil { // QoS 0
+	if m.QoS == 0 {
+		if _, _, err := c.send(ctx, m, nil); err != nil {
+			return nil, err
+		}
 		c.mu.Lock()
 		c.stats.Sent[0]++
 		c.mu.Unlock()
-		r = doneRequest
+		return sentPending, nil
 	}
-	return &Pending{r: r}, nil
+	p := &Pending{c: c, r: request{qos: m.QoS}}
+	if _, _, err := c.send(ctx, m, &p.r); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // send hands a message to the Connection, once a connection is up and
 // the flow control has room, and returns the link it went out on and how
-// many bytes of it must be written for the message to be, and the request
-// that waits for its acknowledgement (QoS 1 and 2).
-func (c *Client) send(ctx context.Context, m Message) (*link, uint64, *request, error) {
-	p := &packet.Publish{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain, Props: m.Props}
+// many bytes of it must be written for the message to be. r, for a QoS 1
+// or QoS 2 message, then waits for its acknowledgement.
+func (c *Client) send(ctx context.Context, m Message, r *request) (*link, uint64, error) {
 	for {
 		c.mu.Lock()
 		if err := c.ready(ctx); err != nil {
-			return nil, 0, nil, err
+			return nil, 0, err
 		}
 		if m.QoS > 0 && c.cfg.MaxInFlight > 0 && c.mc.InFlight() >= c.cfg.MaxInFlight {
 			if err := c.waitForRoom(ctx); err != nil {
-				return nil, 0, nil, err
+				return nil, 0, err
 			}
 			continue
 		}
-		err := c.mc.Send(p)
+		c.pub = packet.Publish{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain, Props: m.Props}
+		err := c.mc.Send(&c.pub)
+		id := c.pub.PacketID
+		c.pub = packet.Publish{} // holds nothing of the caller's
 		if errors.Is(err, mqtt.ErrQuotaExceeded) {
 			if err := c.waitForRoom(ctx); err != nil {
-				return nil, 0, nil, err
+				return nil, 0, err
 			}
 			continue
 		}
 		if err != nil {
 			c.mu.Unlock()
-			return nil, 0, nil, err
+			return nil, 0, err
 		}
 		l, upTo := c.link, c.link.queued
-		var r *request
 		if m.QoS > 0 {
-			r = c.expect(p.PacketID, m.QoS)
+			c.expect(id, r)
 		}
 		c.mu.Unlock()
-		return l, upTo, r, nil
+		return l, upTo, nil
 	}
 }
 
-// Pending is a QoS 1 or QoS 2 message PublishAsync sent, until the server
-// acknowledges it.
-type Pending struct{ r *request }
+// Pending is a message PublishAsync sent, until the server acknowledges
+// it (QoS 1 and 2).
+type Pending struct {
+	c *Client // nil for a QoS 0 message: done from the start
+	r request
+}
+
+// sentPending is the Pending of every QoS 0 message.
+var sentPending = &Pending{}
 
 // Done returns a channel closed when the exchange has ended: the server
 // acknowledged the message, or the Client could not deliver it (Err).
-func (p *Pending) Done() <-chan struct{} { return p.r.done }
+func (p *Pending) Done() <-chan struct{} {
+	if p.c == nil {
+		return closedSignal
+	}
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
+	return p.r.doneSignal()
+}
 
 // Err returns, once Done is closed, what Publish would have: nil, an
 // *AckError, ErrSessionLost, or why the Client ended. Before, it returns
 // nil.
 func (p *Pending) Err() error {
-	select {
-	case <-p.r.done:
-		return p.r.err
-	default:
+	if p.c == nil {
 		return nil
 	}
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
+	return p.r.err // nil until answered
 }
 
 // Wait waits until the exchange has ended, and returns Err, or ctx's
 // error if ctx ends first (the message stays in flight).
 func (p *Pending) Wait(ctx context.Context) error {
-	select {
-	case <-p.r.done:
-		return p.r.err
-	case <-ctx.Done():
-		return ctx.Err()
+	if p.c == nil {
+		return nil
 	}
+	_, err := p.c.await(ctx, &p.r)
+	return err
 }
-
-// doneRequest is the request of every QoS 0 message: done from the start.
-var doneRequest = func() *request {
-	r := &request{done: make(chan struct{})}
-	close(r.done)
-	return r
-}()
 
 // ready waits, with c.mu held, until a connection is up; it returns with
 // c.mu held and nil, or released and why the Client cannot go on.
@@ -436,7 +468,7 @@ func (c *Client) SubscribeWith(ctx context.Context, p *packet.Subscribe, h func(
 		c.mu.Unlock()
 		return nil, err
 	}
-	r := c.expect(p.PacketID, 0)
+	r := c.expect(p.PacketID, &request{})
 	c.mu.Unlock()
 	_, err := c.await(ctx, r)
 	if err != nil {
@@ -461,7 +493,7 @@ func (c *Client) Unsubscribe(ctx context.Context, filter string) error {
 		return err
 	}
 	c.setRoute(packet.Subscription{Filter: filter}, property.Properties{}, nil)
-	r := c.expect(p.PacketID, 0)
+	r := c.expect(p.PacketID, &request{})
 	c.mu.Unlock()
 	reasons, err := c.await(ctx, r)
 	if err == nil && len(reasons) == 1 && reasons[0].IsError() {
@@ -546,9 +578,8 @@ func (c *Client) restoreRoute(s packet.Subscription, prev route, had bool) {
 	}
 }
 
-// expect registers a request for the answer to our packet id.
-func (c *Client) expect(id uint16, qos packet.QoS) *request {
-	r := &request{done: make(chan struct{}), qos: qos}
+// expect registers r for the answer to our packet id.
+func (c *Client) expect(id uint16, r *request) *request {
 	c.waiting[id] = r
 	return r
 }
@@ -560,17 +591,20 @@ func (c *Client) answer(id uint16, reasons []packet.ReasonCode, err error) {
 		return
 	}
 	delete(c.waiting, id)
-	r.reasons, r.err = slices.Clone(reasons), err
+	r.reasons, r.err, r.answered = slices.Clone(reasons), err, true
 	if r.qos > 0 && err == nil {
 		c.stats.Sent[r.qos]++
 	}
-	close(r.done)
+	signal(&r.done)
 }
 
 // await waits for a request's answer.
 func (c *Client) await(ctx context.Context, r *request) ([]packet.ReasonCode, error) {
+	c.mu.Lock()
+	done := r.doneSignal()
+	c.mu.Unlock()
 	select {
-	case <-r.done:
+	case <-done:
 		return r.reasons, r.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
