@@ -37,6 +37,7 @@ type Client struct {
 	connected int             // connections made
 	connack   *packet.Connack // the last connection's
 	released  []uint16        // identifiers released in the current call (settleReleased)
+	through   bool            // the current call's bytes are for writeThrough: no poke
 	pub       packet.Publish  // send's packet, reused: the Connection encodes it and keeps nothing of it
 	stats     Stats
 	requests  requests      // request/response (request.go)
@@ -240,7 +241,7 @@ func (c *Client) Err() error {
 // in flight, and the server may still get it.
 func (c *Client) Publish(ctx context.Context, m Message) error {
 	if m.QoS == 0 {
-		l, upTo, err := c.send(ctx, m, nil)
+		l, upTo, err := c.send(ctx, m, nil, true)
 		if err != nil {
 			return err
 		}
@@ -252,11 +253,12 @@ func (c *Client) Publish(ctx context.Context, m Message) error {
 		c.mu.Unlock()
 		return nil
 	}
-	p, err := c.PublishAsync(ctx, m)
-	if err != nil {
+	r := &request{qos: m.QoS}
+	if _, _, err := c.send(ctx, m, r, true); err != nil {
 		return err
 	}
-	return p.Wait(ctx)
+	_, err := c.await(ctx, r)
+	return err
 }
 
 // PublishAsync sends a message as Publish does, waiting as it does for
@@ -267,7 +269,7 @@ func (c *Client) Publish(ctx context.Context, m Message) error {
 // message has no acknowledgement, and its Pending is done at once.
 func (c *Client) PublishAsync(ctx context.Context, m Message) (*Pending, error) {
 	if m.QoS == 0 {
-		if _, _, err := c.send(ctx, m, nil); err != nil {
+		if _, _, err := c.send(ctx, m, nil, false); err != nil {
 			return nil, err
 		}
 		c.mu.Lock()
@@ -276,7 +278,7 @@ func (c *Client) PublishAsync(ctx context.Context, m Message) (*Pending, error) 
 		return sentPending, nil
 	}
 	p := &Pending{c: c, r: request{qos: m.QoS}}
-	if _, _, err := c.send(ctx, m, &p.r); err != nil {
+	if _, _, err := c.send(ctx, m, &p.r, false); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -285,8 +287,11 @@ func (c *Client) PublishAsync(ctx context.Context, m Message) (*Pending, error) 
 // send hands a message to the Connection, once a connection is up and
 // the flow control has room, and returns the link it went out on and how
 // many bytes of it must be written for the message to be. r, for a QoS 1
-// or QoS 2 message, then waits for its acknowledgement.
-func (c *Client) send(ctx context.Context, m Message, r *request) (*link, uint64, error) {
+// or QoS 2 message, then waits for its acknowledgement. A caller that is
+// going to wait for the message (through) writes it itself when it can
+// (writeThrough); PublishAsync leaves it to the writer, which takes the
+// messages of many calls at once.
+func (c *Client) send(ctx context.Context, m Message, r *request, through bool) (*link, uint64, error) {
 	for {
 		c.mu.Lock()
 		if err := c.ready(ctx); err != nil {
@@ -299,7 +304,9 @@ func (c *Client) send(ctx context.Context, m Message, r *request) (*link, uint64
 			continue
 		}
 		c.pub = packet.Publish{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain, Props: m.Props}
+		c.through = through
 		err := c.mc.Send(&c.pub)
+		c.through = false
 		id := c.pub.PacketID
 		c.pub = packet.Publish{} // holds nothing of the caller's
 		if errors.Is(err, mqtt.ErrQuotaExceeded) {
@@ -315,6 +322,9 @@ func (c *Client) send(ctx context.Context, m Message, r *request) (*link, uint64
 		l, upTo := c.link, c.link.queued
 		if m.QoS > 0 {
 			c.expect(id, r)
+		}
+		if through {
+			c.writeThrough(l)
 		}
 		c.mu.Unlock()
 		return l, upTo, nil

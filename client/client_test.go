@@ -22,32 +22,36 @@ func testContext(t *testing.T) context.Context {
 }
 
 // TestPublishWaitsForTheAcknowledgement: Publish returns once the server
-// acknowledged the message, at QoS 1 and QoS 2, in both versions, and a
+// acknowledged the message, at QoS 1 and QoS 2, in both versions, over a
+// pipe and over TCP (where Publish writes its message itself), and a
 // failure reason code is an *AckError (v5).
 func TestPublishWaitsForTheAcknowledgement(t *testing.T) {
-	for _, v := range []packet.Version{packet.V311, packet.V5} {
-		for _, qos := range []packet.QoS{packet.QoS0, packet.QoS1, packet.QoS2} {
-			t.Run(fmt.Sprintf("%v/QoS%d", v, qos), func(t *testing.T) {
-				ctx := testContext(t)
-				ts := newTestServer(t, accept)
-				cfg := pipeConfig(ts)
-				cfg.Version = v
-				c := connectForTest(t, cfg)
-				if err := c.Publish(ctx, Message{Topic: "a/b", QoS: qos, Payload: []byte("x")}); err != nil {
-					t.Fatalf("Publish: %v", err)
-				}
-				p := ts.next(packet.TypePublish).(*packet.Publish)
-				if p.Topic != "a/b" || string(p.Payload) != "x" || p.QoS != qos {
-					t.Fatalf("server got %+v", p)
-				}
-				if qos == packet.QoS2 {
-					ts.next(packet.TypePubrel) // the exchange went on to PUBCOMP
-				}
-				if err := c.Close(ctx); err != nil {
-					t.Fatalf("Close: %v", err)
-				}
-				ts.next(packet.TypeDisconnect)
-			})
+	for _, tcp := range []bool{false, true} {
+		for _, v := range []packet.Version{packet.V311, packet.V5} {
+			for _, qos := range []packet.QoS{packet.QoS0, packet.QoS1, packet.QoS2} {
+				t.Run(fmt.Sprintf("tcp=%v/%v/QoS%d", tcp, v, qos), func(t *testing.T) {
+					ctx := testContext(t)
+					ts := newTestServer(t, accept)
+					ts.tcp = tcp
+					cfg := pipeConfig(ts)
+					cfg.Version = v
+					c := connectForTest(t, cfg)
+					if err := c.Publish(ctx, Message{Topic: "a/b", QoS: qos, Payload: []byte("x")}); err != nil {
+						t.Fatalf("Publish: %v", err)
+					}
+					p := ts.next(packet.TypePublish).(*packet.Publish)
+					if p.Topic != "a/b" || string(p.Payload) != "x" || p.QoS != qos {
+						t.Fatalf("server got %+v", p)
+					}
+					if qos == packet.QoS2 {
+						ts.next(packet.TypePubrel) // the exchange went on to PUBCOMP
+					}
+					if err := c.Close(ctx); err != nil {
+						t.Fatalf("Close: %v", err)
+					}
+					ts.next(packet.TypeDisconnect)
+				})
+			}
 		}
 	}
 	t.Run("5.0/refused", func(t *testing.T) {

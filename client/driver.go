@@ -20,13 +20,18 @@ import (
 // under Client.mu; per transport (link) a writer goroutine writes the
 // bytes in order and a read loop feeds the Connection and hands messages
 // to the subscription handlers; timers call TimerFired; a lost connection
-// is re-established in the background.
+// is re-established in the background. A synchronous Publish on a TCP or
+// Unix socket writes its bytes itself when it can do so without blocking
+// (writeThrough), sparing a hand-over to the writer and back.
 
 // link is one transport and what its goroutines share, guarded by
 // Client.mu.
 type link struct {
 	conn    net.Conn
+	raw     *socketWriter // conn's socket, for writeThrough; nil when conn is not a plain socket
 	out     []byte        // bytes to write, in order
+	spare   []byte        // writeThrough's buffer for out, between writes
+	writing bool          // a goroutine is writing bytes taken from out
 	queued  uint64        // bytes ever handed to the writer
 	written uint64        // bytes ever written
 	wake    chan struct{} // the writer has work (capacity 1)
@@ -49,7 +54,8 @@ type handshake struct {
 }
 
 func newLink(conn net.Conn) *link {
-	return &link{conn: conn, wake: make(chan struct{}, 1), connack: make(chan handshake, 1), ended: make(chan struct{})}
+	return &link{conn: conn, raw: rawSocket(conn), wake: make(chan struct{}, 1), connack: make(chan handshake, 1),
+		ended: make(chan struct{})}
 }
 
 func (l *link) poke() {
@@ -84,7 +90,9 @@ func (c *Client) event(e mqtt.Event[uint16]) {
 	case mqtt.EventSend:
 		l.out = append(l.out, e.Bytes...)
 		l.queued += uint64(len(e.Bytes))
-		l.poke()
+		if !c.through {
+			l.poke()
+		}
 	case mqtt.EventTimerReset:
 		k := e.Timer
 		if t, ok := c.timers[k]; ok {
@@ -288,21 +296,65 @@ func (c *Client) writeLoop(l *link) {
 			return
 		}
 		c.mu.Lock()
+		if l.writing {
+			c.mu.Unlock()
+			continue // writeThrough pokes once it has written
+		}
 		buf, l.out = l.out, buf[:0]
 		hangUp := l.hangUp
+		l.writing = len(buf) > 0
 		c.mu.Unlock()
 		var err error
 		if len(buf) > 0 {
 			_, err = l.conn.Write(buf)
 			c.mu.Lock()
-			l.written += uint64(len(buf))
-			c.stats.BytesOut += uint64(len(buf))
-			signal(&l.wrote)
+			l.writing = false
+			c.wrote(l, len(buf))
 			c.mu.Unlock()
 		}
 		if err != nil || hangUp {
 			l.conn.Close() // the read loop sees the end and finishes
 		}
+	}
+}
+
+// wrote counts n bytes of l written, with c.mu held.
+func (c *Client) wrote(l *link, n int) {
+	l.written += uint64(n)
+	c.stats.BytesOut += uint64(n)
+	signal(&l.wrote)
+}
+
+// writeThrough writes l's queued bytes on the calling goroutine, with c.mu
+// held (and released during the write), when the transport is a socket
+// that takes them without blocking and no other goroutine is writing;
+// the writer gets the bytes it does not write.
+func (c *Client) writeThrough(l *link) {
+	if len(l.out) == 0 {
+		return
+	}
+	if l.raw == nil || l.writing || l.hangUp {
+		l.poke()
+		return
+	}
+	buf := l.out
+	l.out, l.spare = l.spare[:0], nil
+	l.writing = true
+	c.mu.Unlock()
+	n := l.raw.writeNow(buf)
+	c.mu.Lock()
+	l.writing = false
+	if n > 0 {
+		c.wrote(l, n)
+	}
+	if n < len(buf) { // the socket is full, or failed: the writer finds out
+		rest := append(buf[n:], l.out...)
+		l.out, l.spare = rest, l.out[:0]
+	} else {
+		l.spare = buf[:0]
+	}
+	if len(l.out) > 0 || l.hangUp {
+		l.poke()
 	}
 }
 

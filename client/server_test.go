@@ -26,6 +26,7 @@ type testServer struct {
 	got      chan packet.Packet
 	dials    int    // connections opened
 	saved    []byte // the session of the last connection, when it persists
+	tcp      bool   // connect over loopback TCP instead of a net.Pipe
 }
 
 func newTestServer(t *testing.T, onPacket func(ts *testServer, p packet.Packet)) *testServer {
@@ -35,6 +36,12 @@ func newTestServer(t *testing.T, onPacket func(ts *testServer, p packet.Packet))
 // Dial implements Dialer: each dial starts a new server Connection.
 func (ts *testServer) Dial(ctx context.Context, _ *url.URL) (net.Conn, error) {
 	client, server := net.Pipe()
+	if ts.tcp {
+		var err error
+		if client, server, err = tcpPair(); err != nil {
+			return nil, err
+		}
+	}
 	ts.mu.Lock()
 	ts.dials++
 	ts.conn = server
@@ -52,6 +59,23 @@ func (ts *testServer) Dial(ctx context.Context, _ *url.URL) (net.Conn, error) {
 		server.Close()
 	}()
 	return client, nil
+}
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair() (client, server net.Conn, err error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer l.Close()
+	if client, err = net.Dial("tcp", l.Addr().String()); err != nil {
+		return nil, nil, err
+	}
+	if server, err = l.Accept(); err != nil {
+		client.Close()
+		return nil, nil, err
+	}
+	return client, server, nil
 }
 
 func (ts *testServer) event(e mqtt.Event[uint16]) {
