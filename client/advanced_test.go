@@ -134,6 +134,84 @@ func TestPublishAsync(t *testing.T) {
 	}
 }
 
+// TestMaxInFlight: with Config.MaxInFlight messages unacknowledged (below
+// the server's Receive Maximum), PublishAsync waits until one is
+// acknowledged, on the first connection and after a reconnection that
+// sends the session's messages again.
+func TestMaxInFlight(t *testing.T) {
+	ctx := testContext(t)
+	held := make(chan *packet.Publish, 16)
+	ts := newTestServer(t, func(ts *testServer, p packet.Packet) {
+		if p, ok := p.(*packet.Publish); ok {
+			held <- p.Clone()
+			return
+		}
+		accept(ts, p)
+	})
+	cfg := pipeConfig(ts)
+	cfg.MaxInFlight = 2
+	cfg.SessionExpiry = time.Hour
+	cfg.MinRetryDelay = time.Millisecond
+	c := connectForTest(t, cfg)
+	publish := func() <-chan *Pending {
+		ch := make(chan *Pending, 1)
+		go func() {
+			p, err := c.PublishAsync(ctx, Message{Topic: "a", QoS: packet.QoS1})
+			if err != nil {
+				t.Error(err)
+			}
+			ch <- p
+		}()
+		return ch
+	}
+	// blocked checks that a PublishAsync waits, and nothing is sent.
+	blocked := func(what string) {
+		t.Helper()
+		time.Sleep(50 * time.Millisecond)
+		select {
+		case p := <-held:
+			t.Fatalf("%s: message %d sent beyond MaxInFlight", what, p.PacketID)
+		default:
+		}
+		if w := c.Stats().Waiting; w != 1 {
+			t.Fatalf("%s: %d calls waiting, want 1", what, w)
+		}
+	}
+	var pending []*Pending
+	for range 2 {
+		pending = append(pending, <-publish())
+	}
+	first, second := <-held, <-held
+	third := publish()
+	blocked("first connection")
+	ts.send(&packet.Puback{PacketID: first.PacketID})
+	pending = append(pending, <-third)
+	thirdSent := <-held
+
+	fourth := publish()
+	blocked("before the reconnection")
+	ts.drop()
+	// The new connection sends the session's two messages again, and the
+	// fourth still waits.
+	for _, want := range []uint16{second.PacketID, thirdSent.PacketID} {
+		if p := <-held; p.PacketID != want || !p.Dup {
+			t.Fatalf("re-sent %d (DUP %v), want %d again", p.PacketID, p.Dup, want)
+		}
+	}
+	blocked("after the reconnection")
+	ts.send(&packet.Puback{PacketID: second.PacketID})
+	pending = append(pending, <-fourth)
+	fourthSent := <-held
+	for _, id := range []uint16{thirdSent.PacketID, fourthSent.PacketID} {
+		ts.send(&packet.Puback{PacketID: id})
+	}
+	for i, p := range pending {
+		if err := p.Wait(ctx); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+}
+
 // TestSubscribeWith: the caller's SUBSCRIBE goes out with its
 // properties, the SUBACK comes back whole, only the granted filters get
 // the handler, and a new session is subscribed again with the same

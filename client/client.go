@@ -38,11 +38,16 @@ type Client struct {
 	connack   *packet.Connack // the last connection's
 	released  []uint16        // identifiers released in the current call (settleReleased)
 	through   bool            // the current call's bytes are for writeThrough: no poke
-	pub       packet.Publish  // send's packet, reused: the Connection encodes it and keeps nothing of it
-	stats     Stats
-	requests  requests      // request/response (request.go)
-	err       error         // why the Client ended (set with done)
-	done      chan struct{} // closed when the Client has ended
+	// c.mc.InFlight() (which walks the exchanges) as of the last call on
+	// mc that may have changed it other than send's own, which counts:
+	// inFlightKnown is cleared after every Recv, TimerFired and Closed.
+	inFlight      int
+	inFlightKnown bool
+	pub           packet.Publish // send's packet, reused: the Connection encodes it and keeps nothing of it
+	stats         Stats
+	requests      requests      // request/response (request.go)
+	err           error         // why the Client ended (set with done)
+	done          chan struct{} // closed when the Client has ended
 }
 
 // route is one subscription: its filter, options, the properties it was
@@ -297,7 +302,7 @@ func (c *Client) send(ctx context.Context, m Message, r *request, through bool) 
 		if err := c.ready(ctx); err != nil {
 			return nil, 0, err
 		}
-		if m.QoS > 0 && c.cfg.MaxInFlight > 0 && c.mc.InFlight() >= c.cfg.MaxInFlight {
+		if m.QoS > 0 && c.cfg.MaxInFlight > 0 && c.inFlightNow() >= c.cfg.MaxInFlight {
 			if err := c.waitForRoom(ctx); err != nil {
 				return nil, 0, err
 			}
@@ -322,6 +327,7 @@ func (c *Client) send(ctx context.Context, m Message, r *request, through bool) 
 		l, upTo := c.link, c.link.queued
 		if m.QoS > 0 {
 			c.expect(id, r)
+			c.inFlight++ // one exchange more, and no other change
 		}
 		if through {
 			c.writeThrough(l)
@@ -329,6 +335,15 @@ func (c *Client) send(ctx context.Context, m Message, r *request, through bool) 
 		c.mu.Unlock()
 		return l, upTo, nil
 	}
+}
+
+// inFlightNow returns c.mc.InFlight(), with c.mu held, counting only
+// when a call may have changed it since it last did.
+func (c *Client) inFlightNow() int {
+	if !c.inFlightKnown {
+		c.inFlight, c.inFlightKnown = c.mc.InFlight(), true
+	}
+	return c.inFlight
 }
 
 // Pending is a message PublishAsync sent, until the server acknowledges

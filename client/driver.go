@@ -283,6 +283,7 @@ func (c *Client) timerFired(k mqtt.TimerKind) {
 	defer c.mu.Unlock()
 	if c.link != nil {
 		c.mc.TimerFired(k)
+		c.inFlightKnown = false
 	}
 }
 
@@ -373,6 +374,7 @@ func (c *Client) readLoop(l *link) {
 		}
 		c.stats.BytesIn += uint64(n)
 		c.mc.Recv(buf[:n])
+		c.inFlightKnown = false
 		c.settleReleased()
 		inbox, c.inbox = c.inbox, inbox[:0]
 		c.mu.Unlock()
@@ -459,6 +461,7 @@ func (c *Client) lost(l *link, readErr error) {
 		l.err = &ConnectionLostError{Err: readErr}
 	}
 	c.mc.Closed()
+	c.inFlightKnown = false
 	c.settleReleased()
 	for _, t := range c.timers {
 		t.Stop()
