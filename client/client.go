@@ -29,7 +29,7 @@ type Client struct {
 	subs      []route             // subscription handlers, by filter
 	waiting   map[uint16]*request // our exchanges awaiting an answer
 	inbox     []Message           // messages of the current call, for the read loop
-	timers    map[mqtt.TimerKind]*time.Timer
+	timers    map[mqtt.TimerKind]*timer
 	online    bool            // a connection is up: CONNACK received, transport open
 	onWait    chan struct{}   // closed when a connection comes up (made on demand)
 	closing   bool            // Close was called
@@ -100,7 +100,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{cfg: cfg, urls: urls, dialer: cfg.Dialer, waiting: map[uint16]*request{},
-		timers: map[mqtt.TimerKind]*time.Timer{}, done: make(chan struct{})}
+		timers: map[mqtt.TimerKind]*timer{}, done: make(chan struct{})}
 	if c.dialer == nil {
 		c.dialer = StandardDialer(cfg.TLSConfig, cfg.Proxy)
 	}

@@ -94,15 +94,10 @@ func (c *Client) event(e mqtt.Event[uint16]) {
 			l.poke()
 		}
 	case mqtt.EventTimerReset:
-		k := e.Timer
-		if t, ok := c.timers[k]; ok {
-			t.Reset(e.Duration)
-		} else {
-			c.timers[k] = time.AfterFunc(e.Duration, func() { c.timerFired(k) })
-		}
+		c.resetTimer(e.Timer, e.Duration)
 	case mqtt.EventTimerCancel:
 		if t, ok := c.timers[e.Timer]; ok {
-			t.Stop()
+			t.stop()
 		}
 	case mqtt.EventPacket:
 		c.packet(l, e.Packet)
@@ -277,10 +272,49 @@ func (c *Client) acked(id uint16, r packet.ReasonCode) {
 	c.answer(id, nil, err)
 }
 
+// timer runs one of the Connection's timers. It is re-armed only to fire
+// sooner: a deadline pushed later (TimerPing's, by every packet sent)
+// leaves it as it is, and when it fires before the deadline the
+// Connection, which keeps the deadlines (Config.Clock), asks for the time
+// left (see mqtt.TimerKind). A Reset per packet sent was a tenth of
+// send's time.
+type timer struct {
+	t       *time.Timer
+	at      time.Time // when t fires, while pending
+	pending bool      // a firing is to come: t runs, or its function waits for Client.mu
+}
+
+// resetTimer arms timer k to fire within d, with c.mu held.
+func (c *Client) resetTimer(k mqtt.TimerKind, d time.Duration) {
+	at := time.Now().Add(d)
+	t, ok := c.timers[k]
+	switch {
+	case !ok:
+		t = &timer{t: time.AfterFunc(d, func() { c.timerFired(k) })}
+		c.timers[k] = t
+	case t.pending && !t.at.After(at):
+		return // it fires first
+	default:
+		t.t.Reset(d)
+	}
+	t.at, t.pending = at, true
+}
+
+// stop stops t, with Client.mu held. A firing already under way still
+// comes, and the Connection ignores it.
+func (t *timer) stop() {
+	if t.t.Stop() {
+		t.pending = false
+	}
+}
+
 // timerFired runs on the timer's goroutine.
 func (c *Client) timerFired(k mqtt.TimerKind) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if t, ok := c.timers[k]; ok {
+		t.pending = false // until the Connection asks for it again
+	}
 	if c.link != nil {
 		c.mc.TimerFired(k)
 		c.inFlightKnown = false
@@ -464,7 +498,7 @@ func (c *Client) lost(l *link, readErr error) {
 	c.inFlightKnown = false
 	c.settleReleased()
 	for _, t := range c.timers {
-		t.Stop()
+		t.stop()
 	}
 	c.link, c.online = nil, false
 	for id, r := range c.waiting {
