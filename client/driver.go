@@ -280,24 +280,25 @@ func (c *Client) acked(id uint16, r packet.ReasonCode) {
 // send's time.
 type timer struct {
 	t       *time.Timer
-	at      time.Time // when t fires, while pending
-	pending bool      // a firing is to come: t runs, or its function waits for Client.mu
+	d       time.Duration // what t was last armed for
+	pending bool          // a firing is to come: t runs, or its function waits for Client.mu
 }
 
-// resetTimer arms timer k to fire within d, with c.mu held.
+// resetTimer arms timer k to fire within d, with c.mu held. While a
+// firing is pending, armed for no more than d at an earlier time, it
+// comes before the new deadline: no need to read the clock to know.
 func (c *Client) resetTimer(k mqtt.TimerKind, d time.Duration) {
-	at := time.Now().Add(d)
 	t, ok := c.timers[k]
 	switch {
 	case !ok:
 		t = &timer{t: time.AfterFunc(d, func() { c.timerFired(k) })}
 		c.timers[k] = t
-	case t.pending && !t.at.After(at):
+	case t.pending && t.d <= d:
 		return // it fires first
 	default:
 		t.t.Reset(d)
 	}
-	t.at, t.pending = at, true
+	t.d, t.pending = d, true
 }
 
 // stop stops t, with Client.mu held. A firing already under way still
