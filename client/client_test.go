@@ -23,7 +23,7 @@ func testContext(t *testing.T) context.Context {
 
 // TestPublishWaitsForTheAcknowledgement: Publish returns once the server
 // acknowledged the message, at QoS 1 and QoS 2, in both versions, over a
-// pipe and over TCP (where Publish writes its message itself), and a
+// pipe and over TCP (where Publish writes a QoS 0 message itself), and a
 // failure reason code is an *AckError (v5).
 func TestPublishWaitsForTheAcknowledgement(t *testing.T) {
 	for _, tcp := range []bool{false, true} {

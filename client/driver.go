@@ -20,8 +20,8 @@ import (
 // under Client.mu; per transport (link) a writer goroutine writes the
 // bytes in order and a read loop feeds the Connection and hands messages
 // to the subscription handlers; timers call TimerFired; a lost connection
-// is re-established in the background. A synchronous Publish on a TCP or
-// Unix socket writes its bytes itself when it can do so without blocking
+// is re-established in the background. A QoS 0 Publish on a TCP or Unix
+// socket writes its bytes itself when it can do so without blocking
 // (writeThrough), sparing a hand-over to the writer and back.
 
 // link is one transport and what its goroutines share, guarded by

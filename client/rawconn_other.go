@@ -6,8 +6,8 @@ import "net"
 
 const writeThroughSupported = false
 
-// socketWriter is not supported here: a synchronous Publish hands its
-// bytes to the writer.
+// socketWriter is not supported here: a QoS 0 Publish hands its bytes
+// to the writer.
 type socketWriter struct{}
 
 func rawSocket(net.Conn) *socketWriter { return nil }

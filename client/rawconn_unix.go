@@ -7,8 +7,8 @@ import (
 	"syscall"
 )
 
-// writeThroughSupported: a synchronous Publish on a TCP or Unix socket
-// writes its bytes itself.
+// writeThroughSupported: a QoS 0 Publish on a TCP or Unix socket writes
+// its bytes itself.
 const writeThroughSupported = true
 
 // socketWriter writes to a socket without the runtime's poller: what the
