@@ -97,6 +97,17 @@ func TestPublishAsync(t *testing.T) {
 			t.Fatalf("message %d: %v", i+1, err)
 		}
 	}
+	// Done and Err once answered, whether Done was called before or not.
+	for i, p := range pending {
+		select {
+		case <-p.Done():
+		default:
+			t.Fatalf("message %d: Done not closed after Wait", i)
+		}
+		if err := p.Err(); (err != nil) != (i == 0) {
+			t.Fatalf("message %d: Err %v after Wait", i, err)
+		}
+	}
 	last := <-held
 	ts.send(&packet.Puback{PacketID: last.PacketID})
 	if err := <-fifth; err != nil {
@@ -104,6 +115,100 @@ func TestPublishAsync(t *testing.T) {
 	}
 	if st := c.Stats(); st.Sent != [3]uint64{1, 2, 2} {
 		t.Fatalf("sent by QoS %v, want [1 2 2] (the refused one not counted)", st.Sent)
+	}
+	p, err := c.PublishAsync(ctx, Message{Topic: "a", QoS: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.send(&packet.Puback{PacketID: (<-held).PacketID})
+	for c.Stats().Sent[1] != 3 {
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case <-p.Done(): // first called after the acknowledgement
+	default:
+		t.Fatal("Done not closed after the acknowledgement")
+	}
+	if err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMaxInFlight: with Config.MaxInFlight messages unacknowledged (below
+// the server's Receive Maximum), PublishAsync waits until one is
+// acknowledged, on the first connection and after a reconnection that
+// sends the session's messages again.
+func TestMaxInFlight(t *testing.T) {
+	ctx := testContext(t)
+	held := make(chan *packet.Publish, 16)
+	ts := newTestServer(t, func(ts *testServer, p packet.Packet) {
+		if p, ok := p.(*packet.Publish); ok {
+			held <- p.Clone()
+			return
+		}
+		accept(ts, p)
+	})
+	cfg := pipeConfig(ts)
+	cfg.MaxInFlight = 2
+	cfg.SessionExpiry = time.Hour
+	cfg.MinRetryDelay = time.Millisecond
+	c := connectForTest(t, cfg)
+	publish := func() <-chan *Pending {
+		ch := make(chan *Pending, 1)
+		go func() {
+			p, err := c.PublishAsync(ctx, Message{Topic: "a", QoS: packet.QoS1})
+			if err != nil {
+				t.Error(err)
+			}
+			ch <- p
+		}()
+		return ch
+	}
+	// blocked checks that a PublishAsync waits, and nothing is sent.
+	blocked := func(what string) {
+		t.Helper()
+		time.Sleep(50 * time.Millisecond)
+		select {
+		case p := <-held:
+			t.Fatalf("%s: message %d sent beyond MaxInFlight", what, p.PacketID)
+		default:
+		}
+		if w := c.Stats().Waiting; w != 1 {
+			t.Fatalf("%s: %d calls waiting, want 1", what, w)
+		}
+	}
+	var pending []*Pending
+	for range 2 {
+		pending = append(pending, <-publish())
+	}
+	first, second := <-held, <-held
+	third := publish()
+	blocked("first connection")
+	ts.send(&packet.Puback{PacketID: first.PacketID})
+	pending = append(pending, <-third)
+	thirdSent := <-held
+
+	fourth := publish()
+	blocked("before the reconnection")
+	ts.drop()
+	// The new connection sends the session's two messages again, and the
+	// fourth still waits.
+	for _, want := range []uint16{second.PacketID, thirdSent.PacketID} {
+		if p := <-held; p.PacketID != want || !p.Dup {
+			t.Fatalf("re-sent %d (DUP %v), want %d again", p.PacketID, p.Dup, want)
+		}
+	}
+	blocked("after the reconnection")
+	ts.send(&packet.Puback{PacketID: second.PacketID})
+	pending = append(pending, <-fourth)
+	fourthSent := <-held
+	for _, id := range []uint16{thirdSent.PacketID, fourthSent.PacketID} {
+		ts.send(&packet.Puback{PacketID: id})
+	}
+	for i, p := range pending {
+		if err := p.Wait(ctx); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
 	}
 }
 

@@ -10,7 +10,9 @@
 // process of the client package, on a client.FileStore, with SIGKILL at
 // random moments while it publishes QoS 1 and QoS 2 to the example broker
 // and to mosquitto, and checks that every message it confirmed arrives
-// (QoS 2 once). Everything runs on loopback; the mosquitto tests skip
-// when its programs are not installed, and the WebSocket ones when this
-// mosquitto cannot serve WebSocket.
+// (QoS 2 once). BenchmarkClientPublish and BenchmarkClientPublishSync
+// compare the publish throughput of our client package, autopaho and
+// paho.mqtt.golang against the example broker. Everything runs on
+// loopback; the mosquitto tests skip when its programs are not installed,
+// and the WebSocket ones when this mosquitto cannot serve WebSocket.
 package interop
