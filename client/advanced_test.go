@@ -1,9 +1,14 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -423,4 +428,68 @@ func TestConnectRefusesUnknownSession(t *testing.T) {
 		}
 		t.Fatalf("MQTT-3.2.2-4: Connect returned %v, want ErrNoSession", err)
 	}
+}
+
+// TestPublishAsyncQoS0Bounded: QoS 0 messages have no acknowledgement to
+// wait for, but PublishAsync waits once 1 MiB of them wait for a
+// transport that does not take them, instead of queuing without bound.
+func TestPublishAsyncQoS0Bounded(t *testing.T) {
+	ctx := testContext(t)
+	ts := newTestServer(t, accept)
+	stall := &stallDialer{d: ts, stalled: make(chan struct{})}
+	cfg := pipeConfig(ts)
+	cfg.Dialer = stall
+	c := connectForTest(t, cfg)
+	go func() { // the server's record of what it got, not needed here
+		for range ts.got {
+		}
+	}()
+	release := sync.OnceFunc(func() { close(stall.stalled) })
+	t.Cleanup(release)      // before the Close of connectForTest
+	stall.stall.Store(true) // from now on, writes wait
+	payload := make([]byte, 1000)
+	var queued int
+	for queued = 0; queued < 2*maxUnwritten/len(payload); queued++ {
+		short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		_, err := c.PublishAsync(short, Message{Topic: "a", Payload: payload})
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if low, high := maxUnwritten/(len(payload)+10), maxUnwritten/len(payload)+2; queued < low || queued > high {
+		t.Fatalf("PublishAsync took %d messages of %d bytes before waiting, want about %d", queued, len(payload), high)
+	}
+	release()
+	if _, err := c.PublishAsync(ctx, Message{Topic: "a", Payload: payload}); err != nil {
+		t.Fatalf("after the transport took the bytes: %v", err)
+	}
+}
+
+// stallDialer dials d; once stall is set, writes wait until stalled is
+// closed.
+type stallDialer struct {
+	d       Dialer
+	stall   atomic.Bool
+	stalled chan struct{}
+}
+
+func (s *stallDialer) Dial(ctx context.Context, u *url.URL) (net.Conn, error) {
+	conn, err := s.d.Dial(ctx, u)
+	return stallConn{Conn: conn, s: s}, err
+}
+
+type stallConn struct {
+	net.Conn
+	s *stallDialer
+}
+
+func (c stallConn) Write(b []byte) (int, error) {
+	if c.s.stall.Load() {
+		<-c.s.stalled
+	}
+	return c.Conn.Write(b)
 }

@@ -288,9 +288,11 @@ func (c *Client) Publish(ctx context.Context, m Message) error {
 // once the message is handed to the connection: the Pending tells when
 // the server has acknowledged it. A program that keeps many messages in
 // flight from one goroutine uses it (a bridge, a load generator); a QoS 0
-// message has no acknowledgement, and its Pending is done at once.
+// message has no acknowledgement, and its Pending is done at once (but
+// PublishAsync waits while more than 1 MiB of messages wait to be
+// written).
 func (c *Client) PublishAsync(ctx context.Context, m Message) (*Pending, error) {
-	_, _, r, err := c.send(ctx, m)
+	l, upTo, r, err := c.send(ctx, m)
 	if err != nil {
 		return nil, err
 	}
@@ -298,6 +300,13 @@ func (c *Client) PublishAsync(ctx context.Context, m Message) (*Pending, error) 
 		c.mu.Lock()
 		c.stats.Sent[0]++
 		c.mu.Unlock()
+		if upTo > maxUnwritten {
+			// The writer's backlog stays bounded: a QoS 0 message waits
+			// until all but maxUnwritten bytes before it are written.
+			if err := l.waitWritten(ctx, &c.mu, upTo-maxUnwritten); err != nil {
+				return nil, err
+			}
+		}
 		return donePending, nil
 	}
 	r.pending = Pending{c: c, r: r}
@@ -342,6 +351,10 @@ func (c *Client) send(ctx context.Context, m Message) (*link, uint64, *request, 
 		return l, upTo, r, nil
 	}
 }
+
+// maxUnwritten bounds the bytes of QoS 0 messages PublishAsync leaves to
+// the writer: past it, PublishAsync waits for the transport.
+const maxUnwritten = 1 << 20
 
 // Pending is a QoS 1 or QoS 2 message PublishAsync sent, until the server
 // acknowledges it.
