@@ -228,6 +228,16 @@ func TestConnectErrors(t *testing.T) {
 	if _, err := Connect(testContext(t), pipeConfig(ts)); !errors.As(err, &re) || re.Reason != packet.BadUserNameOrPassword {
 		t.Fatalf("refused: %v", err)
 	}
+	// 3.1.1 return code 4, bad user name or password (MQTT-3.2.2-5 of 3.1.1:
+	// the server closes after a non-zero return code).
+	old := newTestServer(t, func(ts *testServer, p packet.Packet) {
+		_ = ts.s.Send(&packet.Connack{Reason: 4})
+	})
+	cfg311 := pipeConfig(old)
+	cfg311.Version = packet.V311
+	if _, err := Connect(testContext(t), cfg311); !errors.As(err, &re) || re.Reason != 4 {
+		t.Fatalf("3.1.1 refused: %v", err)
+	}
 	silent := newTestServer(t, func(*testServer, packet.Packet) {})
 	cfg := pipeConfig(silent)
 	cfg.ConnectTimeout = 50 * time.Millisecond

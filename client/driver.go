@@ -121,7 +121,7 @@ func (c *Client) event(e mqtt.Event[uint16]) {
 func (c *Client) packet(l *link, p packet.Packet) {
 	switch p := p.(type) {
 	case *packet.Connack:
-		if p.Reason.IsError() {
+		if p.Reason != packet.Success { // 3.1.1 refuses with return codes 1 to 5
 			l.connack <- handshake{err: &RefusedError{Reason: p.Reason}}
 			return
 		}
