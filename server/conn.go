@@ -38,6 +38,7 @@ type Conn struct {
 	ended        bool   // the transport has closed: the core is done
 	connected    bool   // OnConnect was called
 	disconnected bool   // the client sent DISCONNECT
+	inRead       bool   // the read loop writes the bytes of its Recv itself (inlineWrites)
 	err          error  // why the connection ends, once known
 	timers       [timerKinds]timer
 

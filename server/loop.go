@@ -8,12 +8,15 @@ import (
 )
 
 // The driver: the core's handler (event) runs under Conn.mu, inside the
-// call that made the event; it appends bytes to out for the writer, arms
-// timers, and hands packets to the Handler. The read loop owns the socket's
-// reading side; a writer goroutine, started when there are bytes and gone
-// when they are written, owns its writing side; timers are time.AfterFunc
-// callbacks. An idle connection therefore has one goroutine (its reader),
-// its read buffer, its core and no timer goroutine.
+// call that made the event; it appends bytes to out, arms timers, and
+// hands packets to the Handler. The read loop owns the socket's reading
+// side; whoever set Conn.writing (the read loop, or a writer goroutine
+// started when bytes come from elsewhere and gone when they are written)
+// owns its writing side; timers are time.AfterFunc
+// callbacks. The read loop writes what its own reads made the core send
+// (see the package doc for why). An idle connection therefore has one
+// goroutine (its reader), its read buffer, its core and no timer
+// goroutine.
 
 // A connection's read buffer starts at minRead bytes, doubles up to
 // maxRead when a read fills it, and halves when a read takes less than a
@@ -27,13 +30,19 @@ const (
 	recvPiece = 4 << 10
 )
 
+// inlineWrites has the read loop write what its reads made the core send,
+// instead of the writer goroutine (a variant the benchmarks compare).
+var inlineWrites = true
+
 // event is the core's handler, with c.mu held.
 func (c *Conn) event(e mqtt.Event[uint16]) {
 	switch e.Kind {
 	case mqtt.EventSend:
 		c.out = append(c.out, e.Bytes...)
 		c.backlog.Add(int64(len(e.Bytes)))
-		c.startWriter()
+		if !c.inRead {
+			c.startWriter()
+		}
 	case mqtt.EventTimerReset:
 		c.resetTimer(e.Timer, e.Duration)
 	case mqtt.EventTimerCancel:
@@ -86,6 +95,7 @@ func (c *Conn) readLoop() {
 	for {
 		n, err := c.nc.Read(buf)
 		c.mu.Lock()
+		c.inRead = inlineWrites
 		for b := buf[:n]; len(b) > 0 && !c.hangUp; {
 			k := min(len(b), recvPiece)
 			c.mc.Recv(b[:k])
@@ -97,11 +107,21 @@ func (c *Conn) readLoop() {
 			handshake = false
 			c.mc.Recv(nil)
 		}
+		c.inRead = false
 		if err != nil {
 			readErr = err
 			break // with c.mu held
 		}
+		own := inlineWrites && !c.writing && len(c.out) > 0
+		if own {
+			c.writing = true
+		} else {
+			c.startWriter() // for a hang-up without bytes
+		}
 		c.unlock()
+		if own {
+			c.writeLoop() // the replies to the read, written before the next
+		}
 		switch {
 		case n == len(buf) && n < maxRead:
 			buf = make([]byte, 2*n)
