@@ -76,6 +76,16 @@ func (c *Conn) Version() packet.Version { return c.version }
 // RemoteAddr returns the client's network address.
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
+// Core returns the connection's core, for what the Handler needs of it
+// beyond Send and Close: ImportSession (or Replay) in OnConnect, before it
+// accepts the client with SessionPresent, to resume a session it kept;
+// SessionPersists, SessionExpiry and ExportSession in OnClose, to keep it;
+// InFlight, Queued and SendQuota. Call it, and the core's methods, only
+// inside the Handler's calls for this connection: the core is not safe
+// for concurrent use, and the connection's lock is held then. (Sending
+// through the core's Send bypasses MaxBacklog; use Conn.Send.)
+func (c *Conn) Core() *mqtt.Connection[uint16] { return c.mc }
+
 // Backlog returns the bytes accepted for the client and not yet written.
 func (c *Conn) Backlog() int { return int(c.backlog.Load()) }
 

@@ -18,7 +18,10 @@
 // DISCONNECT, io.EOF and the like for a client that vanished and whose
 // will is due). A *Conn is the handle to a client: Send and Close are safe
 // from any goroutine, so a PUBLISH received from one client is routed by
-// calling Send on each subscriber's Conn, from inside OnPacket.
+// calling Send on each subscriber's Conn, from inside OnPacket. Conn.Core
+// hands the Handler's calls the connection's core for the rest: a session
+// kept by the broker is resumed with ImportSession in OnConnect, and saved
+// with ExportSession in OnClose (see TestSessionResumed).
 //
 // Why this shape: the core already answers what the protocol answers by
 // itself, so the Handler sees packets, not events, and returns only the

@@ -140,18 +140,11 @@ func (c *Conn) readLoop() {
 	if err == nil && !c.disconnected {
 		err = readErr
 	}
-	connected := c.connected
-	c.unlock()
-	c.box.mu.Lock()
-	for _, o := range c.box.ops {
-		c.backlog.Add(-o.size)
-	}
-	c.box.ops = nil
-	c.box.mu.Unlock()
 	c.nc.Close()
-	if connected {
+	if c.connected {
 		c.srv.cfg.Handler.OnClose(c, err)
 	}
+	c.unlock() // what was posted meets ErrClosed
 	c.srv.remove(c)
 }
 

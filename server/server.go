@@ -16,7 +16,7 @@ import (
 // The calls for one connection are made one at a time, in order, by the
 // goroutine that reads that connection, with the connection's lock held:
 // OnConnect once, then OnPacket for each packet received, then OnClose
-// once. Packets are valid until the call returns (they alias the read
+// once. Conn.Core gives them the connection's core. Packets are valid until the call returns (they alias the read
 // buffer): copy, with the packets' Clone methods, what must live longer.
 // A call should not block for long, since the connection reads nothing
 // meanwhile; it may call Send and Close on any connection, its own
@@ -35,9 +35,9 @@ type Handler interface {
 	// UNSUBSCRIBE (answer them with Send: SUBACK, UNSUBACK), the
 	// acknowledgements of the PUBLISH packets sent, AUTH and DISCONNECT.
 	OnPacket(c *Conn, p packet.Packet)
-	// OnClose is called once the connection has ended, without the lock
-	// held, after OnConnect was called (not for a client that never sent a
-	// CONNECT). err is nil when the client sent DISCONNECT, ErrClosed when
+	// OnClose is called once the connection has ended and its core has
+	// been told (mqtt.Connection.Closed), if OnConnect was called (not for
+	// a client that never sent a CONNECT). err is nil when the client sent DISCONNECT, ErrClosed when
 	// the server closed it (Conn.Close, Shutdown), the core's error for a
 	// protocol violation or a timeout (mqtt.ErrKeepAliveTimeout, a
 	// *packet.Error, ...), or else the transport's error (io.EOF for a
