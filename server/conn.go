@@ -127,13 +127,11 @@ func (c *Conn) Send(p packet.Packet) error {
 }
 
 // Close ends the connection: a v5 client that is connected is sent a
-// DISCONNECT with reason (0 means 0x8B Server shutting down), after the
-// bytes that wait for it; then the transport is closed and OnClose gets
-// ErrClosed. Closing a connection that ends already does nothing.
+// DISCONNECT with reason (packet.NormalDisconnection, SessionTakenOver,
+// AdministrativeAction, ...), after the bytes that wait for it; then the
+// transport is closed and OnClose gets ErrClosed. Closing a connection
+// that ends already does nothing.
 func (c *Conn) Close(reason packet.ReasonCode) {
-	if reason == 0 {
-		reason = packet.ServerShuttingDown
-	}
 	if c.mu.TryLock() {
 		c.closeLocked(reason)
 		c.unlock()
