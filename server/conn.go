@@ -1,0 +1,254 @@
+package server
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqttcore/mqtt"
+	"github.com/mqttcore/mqtt/packet"
+)
+
+// Conn is one client's connection. Its methods are safe for concurrent
+// use, from any goroutine, Handler calls included.
+type Conn struct {
+	// Immutable.
+	srv *Server
+	nc  net.Conn
+
+	// Set once, before OnConnect, and read without a lock after it.
+	clientID string
+	version  packet.Version
+
+	// backlog counts the bytes accepted and not yet written: those in out,
+	// in the writer's hands, and those of the packets in the mailbox.
+	backlog atomic.Int64
+	closing atomic.Bool   // the connection ends or has ended: Send refuses
+	room    chan struct{} // the writer made progress, or the connection ended (capacity 1)
+
+	// mu serialises the calls on the core and guards what follows.
+	// Whoever holds it releases it with unlock, which carries out what
+	// other goroutines posted in the mailbox meanwhile.
+	mu           sync.Mutex
+	mc           *mqtt.Connection[uint16]
+	out          []byte // bytes to write, in order
+	writing      bool   // a writer goroutine runs
+	hangUp       bool   // close the transport once out is written
+	ended        bool   // the transport has closed: the core is done
+	connected    bool   // OnConnect was called
+	disconnected bool   // the client sent DISCONNECT
+	inRead       bool   // the read loop writes the bytes of its Recv itself (inlineWrites)
+	err          error  // why the connection ends, once known
+	timers       [timerKinds]timer
+
+	box mailbox
+}
+
+// mailbox holds what other goroutines asked of a Conn while its lock was
+// held: the holder carries it out before it lets go of the lock.
+type mailbox struct {
+	mu  sync.Mutex
+	ops []op
+}
+
+// op is a packet to send or, with p nil, a close with reason.
+type op struct {
+	p      packet.Packet
+	size   int64
+	reason packet.ReasonCode
+}
+
+func newConn(s *Server, nc net.Conn) *Conn {
+	c := &Conn{srv: s, nc: nc, room: make(chan struct{}, 1)}
+	c.mc = mqtt.NewServer(s.cfg.Conn, c.event)
+	return c
+}
+
+// ClientID returns the client's identifier, from OnConnect on: the
+// CONNECT's, or the one the server assigned for an empty one.
+func (c *Conn) ClientID() string { return c.clientID }
+
+// Version returns the protocol version of the client's CONNECT, from
+// OnConnect on.
+func (c *Conn) Version() packet.Version { return c.version }
+
+// RemoteAddr returns the client's network address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// Core returns the connection's core, for what the Handler needs of it
+// beyond Send and Close: ImportSession (or Replay) in OnConnect, before it
+// accepts the client with SessionPresent, to resume a session it kept;
+// SessionPersists, SessionExpiry and ExportSession in OnClose, to keep it;
+// InFlight, Queued and SendQuota. Call it, and the core's methods, only
+// inside the Handler's calls for this connection: the core is not safe
+// for concurrent use, and the connection's lock is held then. (Sending
+// through the core's Send bypasses MaxBacklog; use Conn.Send.)
+func (c *Conn) Core() *mqtt.Connection[uint16] { return c.mc }
+
+// Backlog returns the bytes accepted for the client and not yet written.
+func (c *Conn) Backlog() int { return int(c.backlog.Load()) }
+
+// Send sends p to the client. The core applies the protocol to it: a QoS
+// 1 or 2 PUBLISH with PacketID 0 gets a free identifier and is resent on
+// reconnection while its session lasts, waits in the core's queue when
+// the client's Receive Maximum is reached, and loses its topic to an
+// alias with Config.Conn.TopicAliases.
+//
+// When the connection is free, Send hands p to the core at once and
+// returns the core's error (mqtt.ErrQuotaExceeded when the queue is
+// full, mqtt.ErrPacketTooLarge, ...). When another goroutine is working
+// on the connection, a Handler call on this one included, Send keeps a
+// copy of p and returns nil: the holder sends it before letting go, and an
+// error then goes unreported. Either way the caller may reuse p once Send
+// returns, and the packets reach the client in the order of the Send
+// calls made by one goroutine.
+//
+// Send returns ErrBacklog, sending nothing, when Config.MaxBacklog bytes
+// already wait for the client (a broker drops the message, or closes a
+// client that does not keep up), and ErrClosed after the connection ended
+// or began to close.
+func (c *Conn) Send(p packet.Packet) error {
+	if c.closing.Load() {
+		return ErrClosed
+	}
+	if c.backlog.Load() >= int64(c.srv.cfg.MaxBacklog) {
+		return ErrBacklog
+	}
+	if c.mu.TryLock() {
+		err := c.sendLocked(p)
+		c.unlock()
+		return err
+	}
+	size := int64(p.Size(c.version))
+	c.backlog.Add(size)
+	c.post(op{p: clone(p), size: size})
+	return nil
+}
+
+// Close ends the connection: a v5 client that is connected is sent a
+// DISCONNECT with reason (packet.NormalDisconnection, SessionTakenOver,
+// AdministrativeAction, ...), after the bytes that wait for it; then the
+// transport is closed and OnClose gets ErrClosed. Closing a connection
+// that ends already does nothing.
+func (c *Conn) Close(reason packet.ReasonCode) {
+	if c.mu.TryLock() {
+		c.closeLocked(reason)
+		c.unlock()
+		return
+	}
+	c.post(op{reason: reason})
+}
+
+// post puts o in the mailbox and carries the mailbox out if the lock is
+// free by then.
+func (c *Conn) post(o op) {
+	c.box.mu.Lock()
+	c.box.ops = append(c.box.ops, o)
+	c.box.mu.Unlock()
+	if c.mu.TryLock() {
+		c.unlock()
+	}
+}
+
+// unlock carries out the mailbox and releases c.mu. A goroutine that
+// posts while c.mu is held either finds c.mu free when it tries it after
+// posting, or its post comes before the release, and the check after the
+// release finds it: nothing posted waits while nobody holds c.mu.
+func (c *Conn) unlock() {
+	for {
+		c.drain()
+		c.mu.Unlock()
+		c.box.mu.Lock()
+		empty := len(c.box.ops) == 0
+		c.box.mu.Unlock()
+		if empty || !c.mu.TryLock() {
+			return
+		}
+	}
+}
+
+// drain carries out the mailbox, with c.mu held.
+func (c *Conn) drain() {
+	for {
+		c.box.mu.Lock()
+		ops := c.box.ops
+		c.box.ops = nil
+		c.box.mu.Unlock()
+		if len(ops) == 0 {
+			return
+		}
+		for _, o := range ops {
+			if o.p == nil {
+				c.closeLocked(o.reason)
+				continue
+			}
+			c.backlog.Add(-o.size)
+			_ = c.sendLocked(o.p) // see Send: the error is not reported
+		}
+	}
+}
+
+// sendLocked sends p with c.mu held.
+func (c *Conn) sendLocked(p packet.Packet) error {
+	if c.ended || c.hangUp {
+		return ErrClosed
+	}
+	return c.mc.Send(p)
+}
+
+// closeLocked starts closing, with c.mu held.
+func (c *Conn) closeLocked(reason packet.ReasonCode) {
+	if c.ended || c.hangUp {
+		return
+	}
+	if c.err == nil {
+		c.err = ErrClosed
+	}
+	if c.mc.Version() == packet.V5 && c.mc.State() == mqtt.StateConnected {
+		_ = c.mc.Send(&packet.Disconnect{Reason: reason})
+	}
+	c.hang()
+}
+
+// hang has the writer close the transport once out is written, with c.mu
+// held.
+func (c *Conn) hang() {
+	if !c.hangUp {
+		c.hangUp = true
+		c.closing.Store(true)
+		// The writer may be stuck on a client that does not read: it
+		// gets WriteTimeout from now at most.
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+		c.startWriter()
+	}
+}
+
+// clone copies a packet the caller may reuse after Send returns.
+func clone(p packet.Packet) packet.Packet {
+	switch p := p.(type) {
+	case *packet.Publish:
+		return p.Clone()
+	case *packet.Puback:
+		return p.Clone()
+	case *packet.Pubrec:
+		return p.Clone()
+	case *packet.Pubrel:
+		return p.Clone()
+	case *packet.Pubcomp:
+		return p.Clone()
+	case *packet.Suback:
+		return p.Clone()
+	case *packet.Unsuback:
+		return p.Clone()
+	case *packet.Connack:
+		return p.Clone()
+	case *packet.Disconnect:
+		return p.Clone()
+	case *packet.Auth:
+		return p.Clone()
+	case *packet.Pingresp:
+		return &packet.Pingresp{}
+	}
+	return p // not a server's packet: the core refuses it
+}

@@ -1,0 +1,4 @@
+package server
+
+// InlineWrites switches the read loop's writes, for the benchmarks.
+var InlineWrites = &inlineWrites

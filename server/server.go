@@ -1,0 +1,238 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/mqttcore/mqtt"
+	"github.com/mqttcore/mqtt/packet"
+)
+
+// Handler is the broker's logic: the Server calls it for each client.
+//
+// The calls for one connection are made one at a time, in order, by the
+// goroutine that reads that connection, with the connection's lock held:
+// OnConnect once, then OnPacket for each packet received, then OnClose
+// once. Conn.Core gives them the connection's core. Packets are valid until the call returns (they alias the read
+// buffer): copy, with the packets' Clone methods, what must live longer.
+// A call should not block for long, since the connection reads nothing
+// meanwhile; it may call Send and Close on any connection, its own
+// included.
+type Handler interface {
+	// OnConnect decides on a client's CONNECT: the Connack returned is
+	// sent. The zero Connack accepts the client with no session present;
+	// a Reason that is an error (v5: 0x80 and above; 3.1.1: a return code
+	// above 0) refuses it, and the connection ends after the CONNACK.
+	// ClientID is in force when OnConnect is called (the one assigned to
+	// a client that sent an empty one).
+	OnConnect(c *Conn, p *packet.Connect) packet.Connack
+	// OnPacket receives every packet after the CONNECT, once the core has
+	// done what the protocol asks of it (acknowledgements of QoS 1 and 2
+	// PUBLISH, PINGRESP, Topic Alias resolution): PUBLISH, SUBSCRIBE and
+	// UNSUBSCRIBE (answer them with Send: SUBACK, UNSUBACK), the
+	// acknowledgements of the PUBLISH packets sent, AUTH and DISCONNECT.
+	OnPacket(c *Conn, p packet.Packet)
+	// OnClose is called once the connection has ended and its core has
+	// been told (mqtt.Connection.Closed), if OnConnect was called (not for
+	// a client that never sent a CONNECT). err is nil when the client sent DISCONNECT, ErrClosed when
+	// the server closed it (Conn.Close, Shutdown), the core's error for a
+	// protocol violation or a timeout (mqtt.ErrKeepAliveTimeout, a
+	// *packet.Error, ...), or else the transport's error (io.EOF for a
+	// client that went away without DISCONNECT: publish its will).
+	OnClose(c *Conn, err error)
+}
+
+// Config configures a Server.
+type Config struct {
+	// Handler receives the clients' packets. Required.
+	Handler Handler
+
+	// Conn configures each connection's core (package mqtt): Version to
+	// accept only one, MaxPacketSize, ConnectTimeout (0 here means
+	// DefaultConnectTimeout), TopicAliases, the manual acknowledgements.
+	// QueueWhenQuotaExhausted is always on, with MaxQueued 0 meaning
+	// DefaultMaxQueued, and Clock is time.Now unless set.
+	Conn mqtt.Config
+
+	// MaxBacklog bounds the bytes accepted for a connection and not yet
+	// written to it: beyond it Send returns ErrBacklog and the connection's
+	// own reads stop (so the acknowledgements a client that does not read
+	// makes the server send do not pile up). 0 means DefaultMaxBacklog.
+	MaxBacklog int
+
+	// WriteTimeout bounds each write to a client; a client that takes no
+	// bytes for that long is disconnected. 0 means DefaultWriteTimeout.
+	WriteTimeout time.Duration
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxBacklog     = 1 << 20
+	DefaultWriteTimeout   = 30 * time.Second
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultMaxQueued      = 1000
+)
+
+// Errors of the package.
+var (
+	// ErrServerClosed is returned by Serve after Shutdown.
+	ErrServerClosed = errors.New("server: closed")
+	// ErrClosed: the connection has ended, or is ending, on the server's
+	// side (Conn.Close, Shutdown); Send returns it, and OnClose gets it.
+	ErrClosed = errors.New("server: connection closed")
+	// ErrBacklog: the connection already has Config.MaxBacklog bytes
+	// waiting to be written; the packet was not sent.
+	ErrBacklog = errors.New("server: too many bytes waiting for the client")
+)
+
+// Server serves MQTT clients over net.Listeners, one core
+// mqtt.Connection per client.
+type Server struct {
+	cfg Config
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*Conn]struct{}
+	closing   bool
+	gone      chan struct{} // closed when conns becomes empty while closing
+}
+
+// New returns a Server. It panics if cfg.Handler is nil.
+func New(cfg Config) *Server {
+	if cfg.Handler == nil {
+		panic("server: nil Handler")
+	}
+	if cfg.MaxBacklog <= 0 {
+		cfg.MaxBacklog = DefaultMaxBacklog
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.Conn.ConnectTimeout <= 0 {
+		cfg.Conn.ConnectTimeout = DefaultConnectTimeout
+	}
+	if cfg.Conn.MaxQueued <= 0 {
+		cfg.Conn.MaxQueued = DefaultMaxQueued
+	}
+	cfg.Conn.QueueWhenQuotaExhausted = true
+	if cfg.Conn.Clock == nil {
+		cfg.Conn.Clock = time.Now
+	}
+	return &Server{cfg: cfg, listeners: map[net.Listener]struct{}{}, conns: map[*Conn]struct{}{}, gone: make(chan struct{})}
+}
+
+// Serve accepts connections on l and serves each on its own goroutines
+// until l fails or Shutdown is called; it then returns ErrServerClosed
+// (after Shutdown) or the error of Accept. For TLS pass a listener of
+// crypto/tls. l is closed when Serve returns.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+		l.Close()
+	}()
+	var delay time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// Out of file descriptors and the like: wait, as
+				// net/http does.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		s.ServeConn(nc)
+	}
+}
+
+// ServeConn serves one client on nc, on goroutines of its own, and
+// returns at once: for transports that are no net.Listener (a WebSocket
+// handler, net.Pipe in tests). After Shutdown it closes nc.
+func (s *Server) ServeConn(nc net.Conn) {
+	c := newConn(s, nc)
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	go c.readLoop()
+}
+
+// remove forgets a connection that ended.
+func (s *Server) remove(c *Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	if s.closing && len(s.conns) == 0 {
+		select {
+		case <-s.gone:
+		default:
+			close(s.gone)
+		}
+	}
+	s.mu.Unlock()
+}
+
+// Shutdown stops the Server: it closes the listeners, sends each client
+// a DISCONNECT with 0x8B Server shutting down (v5; a 3.1.1 client's
+// connection is just closed) after what waits to be written to it, and
+// waits until every connection has ended and its OnClose has returned.
+// When ctx ends first, it closes the remaining connections at once and
+// returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	conns := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	if len(s.conns) == 0 {
+		select {
+		case <-s.gone:
+		default:
+			close(s.gone)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close(packet.ServerShuttingDown)
+	}
+	select {
+	case <-s.gone:
+		return nil
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.nc.Close()
+		}
+		<-s.gone
+		return ctx.Err()
+	}
+}
