@@ -94,6 +94,9 @@ func (c *conn) prepare(p *packet.Connect) packet.ReasonCode {
 		return packet.ServerUnavailable
 	}
 	c.sess, c.present, c.prevState = s, present, state
+	// The outboxes the session's last connection waited for (claim), if
+	// still full, are waited for again.
+	c.release()
 	if present && state != nil {
 		// The Connection has the CONNECT and has not answered it: the
 		// unfinished exchanges of the session go back in before CONNACK.
