@@ -89,23 +89,23 @@ func TestRateQoS0(t *testing.T) {
 	}
 }
 
-// A subscriber slower than its publishers (-sub-rate): it takes 2,000
-// messages a second, so 4,000 take two seconds; the example broker, whose
-// outbox for it holds 200 here, holds the publishers up meanwhile, and
-// loses nothing.
+// A subscriber slower than its publishers (-sub-rate): it takes 4,000
+// messages a second, so 12,000 take three seconds; the example broker,
+// whose outbox for it holds 200 here, holds the publishers up meanwhile,
+// and loses nothing.
 func TestSlowSubscriber(t *testing.T) {
 	url := "tcp://" + brokertest.Start(t, broker.Config{MaxQueued: 200})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r, err := run(ctx, []string{"-url", url, "-fanin", "2", "-q", "1", "-n", "2000", "-sub-rate", "2000"}, io.Discard, io.Discard)
+	r, err := run(ctx, []string{"-url", url, "-fanin", "2", "-q", "1", "-n", "6000", "-sub-rate", "4000"}, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The broker holds at most the outbox (200, and 64 more per
-	// publisher) and 1,024 messages in flight to the subscriber, 4,000 -
-	// 1,352 of the messages wait for the subscriber's pace.
-	if r.Lost != 0 || r.DeliverTime < 1800*time.Millisecond || r.PublishTime < time.Second {
-		t.Errorf("lost %d, delivered in %v, published in %v: want 0, about 2 s and more than 1 s", r.Lost, r.DeliverTime, r.PublishTime)
+	// publisher) and 4,096 messages in flight to the subscriber: the
+	// last 12,000 - 4,424 wait for the subscriber's pace.
+	if r.Lost != 0 || r.DeliverTime < 2700*time.Millisecond || r.PublishTime < 1500*time.Millisecond {
+		t.Errorf("lost %d, delivered in %v, published in %v: want 0, about 3 s and more than 1.5 s", r.Lost, r.DeliverTime, r.PublishTime)
 	}
 }
 

@@ -113,7 +113,7 @@
 //     disconnects it with 0x93 Receive Maximum exceeded (a 3.1.1 client,
 //     which cannot be told, is bounded by its 65,535 packet identifiers,
 //     and is not read while it waits for a full outbox with that many).
-//     The broker has at most 1,024 QoS 1 and QoS 2 messages
+//     The broker has at most 4,096 QoS 1 and QoS 2 messages
 //     unacknowledged with one client, below the client's own Receive
 //     Maximum (the rest wait in its outbox). A client that sends a burst of
 //     many small packets and goes quiet does not leave the broker holding

@@ -47,11 +47,11 @@ const (
 	flowPayload    = 64
 	// subscriberPipeline is what the broker holds for a connected
 	// subscriber besides its outbox: the messages in flight to it (at
-	// most 1,024, maxInFlight) and those its Connection queues for its
+	// most 4,096, maxInFlight) and those its Connection queues for its
 	// Receive Maximum (at most 64, connQueueMax). The subscriber's own
 	// inbox is part of what is in flight: it acknowledges each message
 	// once its handler has returned.
-	subscriberPipeline = 1024 + 64
+	subscriberPipeline = 4096 + 64
 )
 
 // window is how many messages one publisher may have the broker hold
