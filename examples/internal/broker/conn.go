@@ -74,6 +74,9 @@ type conn struct {
 	expiry     uint32 // v5 Session Expiry Interval
 	will       *message
 	willDelay  uint32 // v5 Will Delay Interval
+	// The client's Receive Maximum (65,535 when it gives none, and in
+	// 3.1.1), for inFlight.
+	clientReceiveMax int
 
 	// A 3.1.1 client whose Keep Alive is 0 or above Config.MaxKeepAlive
 	// is closed when no packet comes from it for idle (0: the Connection

@@ -65,6 +65,10 @@ func (c *conn) onConnect(p *packet.Connect) {
 // refuse the CONNECT with, or 0.
 func (c *conn) prepare(p *packet.Connect) packet.ReasonCode {
 	c.version, c.cleanStart, c.expiry = p.Version, p.CleanStart, p.Props.SessionExpiry
+	c.clientReceiveMax = 0xFFFF
+	if p.Version == packet.V5 && p.Props.ReceiveMaximum > 0 {
+		c.clientReceiveMax = int(p.Props.ReceiveMaximum)
+	}
 	if c.version != packet.V5 {
 		c.expiry = neverExpires // a 3.1.1 session that persists does not expire
 	}

@@ -149,7 +149,7 @@ func publisherWindow(receiveMax int) int {
 // to the Receive Maximum itself.
 func (c *conn) readPaused() bool {
 	return c.version != packet.V5 && len(c.blockers) > 0 &&
-		len(c.acks)+c.unreleased >= c.b.cfg.ReceiveMaximum && c.mc.InFlight() == 0
+		len(c.acks)+c.unreleased >= c.b.cfg.ReceiveMaximum && c.inFlight() == 0
 }
 
 // unblockAll forgets the outboxes c waits for: the connection has ended.

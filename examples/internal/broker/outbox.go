@@ -261,7 +261,7 @@ func (c *conn) sendBatch() {
 	}
 	// Each QoS 1 or QoS 2 message sent adds one to the Connection's
 	// queue or to what is in flight.
-	room := min(connQueueMax-c.mc.Queued(), maxInFlight-c.mc.InFlight())
+	room := min(connQueueMax-c.mc.Queued(), maxInFlight-c.inFlight())
 	batch := c.sess.take(c.taken, room, c.b.lowWater)
 	if len(batch) == 0 {
 		c.taken = batch
@@ -282,6 +282,13 @@ func (c *conn) sendBatch() {
 	clear(batch)
 	c.taken = batch[:0]
 	c.sess.signal()
+}
+
+// inFlight returns how many QoS 1 and QoS 2 messages the client has not
+// acknowledged: its Receive Maximum less the Connection's send quota (in
+// constant time, where Connection.InFlight counts them).
+func (c *conn) inFlight() int {
+	return c.clientReceiveMax - c.mc.SendQuota()
 }
 
 // deliver sends one message to the client.

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqttcore/mqtt/examples/internal/netio"
 	"github.com/mqttcore/mqtt/packet"
 )
 
@@ -116,5 +117,36 @@ func TestOutboxFlowControlExpiryAndEnd(t *testing.T) {
 	s.kill()
 	if s.holds(pub, now, b) || len(pub.unblock) != 1 {
 		t.Fatal("the end of the session does not release its publisher")
+	}
+}
+
+// inFlight counts in constant time what Connection.InFlight counts, with
+// and without a Receive Maximum from the client.
+func TestInFlight(t *testing.T) {
+	for _, receiveMax := range []uint16{0, 5} {
+		br := New(Config{})
+		sub := newConn(br, &discard{})
+		sub.timers = netio.NewTimers(sub.stop)
+		sub.mc = newServer(&br.cfg, sub.event)
+		t.Cleanup(func() { close(sub.stop) })
+		cn := &packet.Connect{ClientID: "sub", CleanStart: true}
+		cn.Props.ReceiveMaximum = receiveMax
+		feed(sub, encode(t, packet.V5, cn, &packet.Subscribe{PacketID: 1,
+			Subscriptions: []packet.Subscription{{Filter: "t", QoS: packet.QoS1}}}))
+		pub := benchClient(t, br, "pub")
+		check := func(when string) {
+			t.Helper()
+			if got, want := sub.inFlight(), sub.mc.InFlight(); got != want {
+				t.Fatalf("Receive Maximum %d, %s: inFlight %d, Connection.InFlight %d", receiveMax, when, got, want)
+			}
+		}
+		check("before")
+		for id := 1; id <= 8; id++ {
+			feed(pub, encode(t, packet.V5, &packet.Publish{Topic: "t", QoS: packet.QoS1, PacketID: uint16(id)}))
+		}
+		sub.flushPending()
+		check("8 sent")
+		feed(sub, encode(t, packet.V5, &packet.Puback{PacketID: 1}, &packet.Puback{PacketID: 2}))
+		check("2 acknowledged")
 	}
 }
