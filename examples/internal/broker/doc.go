@@ -201,7 +201,10 @@
 //     clients publish to the fast subscribers.
 //   - A subscriber that stops reading holds up the publishers that feed it
 //     until it reads again, or its connection ends (its Keep Alive) and its
-//     session with it. A persistent session whose client is offline fills
+//     session with it. A 3.1.1 publisher held up for longer than its Keep
+//     Alive is not read meanwhile, so its PINGREQ is not either: its
+//     connection ends, and it sends again what was not acknowledged once
+//     it has reconnected (a v5 publisher goes on pinging). A persistent session whose client is offline fills
 //     its outbox and then holds up its publishers until the client comes
 //     back or the session expires (v5 Session Expiry): a 3.1.1 session,
 //     which does not expire here, holds them up until its client comes

@@ -14,16 +14,16 @@ import (
 // PUBACK that ends a QoS 1 exchange and the PUBCOMP that ends a QoS 2 one
 // to the broker (mqtt.Config.ManualPuback, ManualPubcomp): the PUBACK is
 // sent once the message is routed, the PUBCOMP once the PUBREL has come
-// (the PUBREC goes out at once, from the Connection, after the message is
-// routed), unless the connection waits for a full outbox, one a message
-// of the client was routed to: then the acknowledgement is withheld, and
-// so are those that follow, in order, until every full outbox the
-// connection waits for has drained. A v5 client stops once it has
-// Config.ReceiveMaximum exchanges unfinished (MQTT-3.3.4-7), and goes on
-// sending its other packets, acknowledgements of what it receives among
-// them (MQTT-3.3.4-8); a 3.1.1 client, which cannot be told, is not read
-// while it has that many withheld and the broker waits for nothing from it
-// (readPaused).
+// (the Connection makes the PUBREC, written with the rest of the read's
+// answers once its messages are routed), unless the connection waits for
+// a full outbox, one a message of the client was routed to: then the
+// acknowledgement is withheld, and so are those that follow, in order,
+// until every full outbox the connection waits for has drained. A v5
+// client stops once it has Config.ReceiveMaximum exchanges unfinished
+// (MQTT-3.3.4-7), and goes on sending its other packets, acknowledgements
+// of what it receives among them (MQTT-3.3.4-8); a 3.1.1 client, which
+// cannot be told, is not read while it has that many unfinished and the
+// broker waits for nothing from it (readPaused).
 //
 // Withholding PUBCOMP rather than PUBREC keeps the QoS 2 exchange as the
 // Connection runs it: a PUBLISH the client sends again before PUBREL is
@@ -71,8 +71,9 @@ func (c *conn) ack(a heldAck, nested bool) {
 		c.carryOut()
 	}
 	// ErrIDUnknown: a QoS 1 PUBLISH the client sent again before its
-	// PUBACK was routed again, and the first PUBACK answered both.
-	if err != nil && !errors.Is(err, mqtt.ErrIDUnknown) && !c.closing {
+	// PUBACK was routed again, and the first PUBACK answered both. A
+	// connection that is closing sends nothing more.
+	if err != nil && !errors.Is(err, mqtt.ErrIDUnknown) && !c.closing && !c.closeNow {
 		c.logf("acknowledgement of packet %d not sent: %v", a.id, err)
 	}
 }
