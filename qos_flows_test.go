@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"testing"
@@ -145,6 +146,85 @@ func TestRulesReceiverQoS(t *testing.T) {
 			t.Fatalf("second PUBLISH 3: %v", evs)
 		}
 	})
+}
+
+// An acknowledgement the caller sends without properties (Manual*) goes
+// through the codec's fast path (writeAck), pinned here to the plain
+// encoder: the same bytes as AppendTo for every acknowledgement, version
+// and reason code, valid (MQTT-3.4.2-1, MQTT-3.5.2-1, MQTT-3.6.2-1,
+// MQTT-3.7.2-1) or not (the same error, nothing sent); with properties it
+// is encoded as any packet.
+func TestManualAckFastPath(t *testing.T) {
+	for _, v := range versions {
+		for _, typ := range []packet.Type{packet.TypePuback, packet.TypePubrec, packet.TypePubrel, packet.TypePubcomp} {
+			t.Run(v.String()+"/"+typ.String(), func(t *testing.T) {
+				s := serverConn(t, v, Config{ManualPuback: true, ManualPubrec: true, ManualPubcomp: true},
+					connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+				c, _ := clientConn(t, v, Config{ManualPubrel: true}, connectFor(v, 0, property.Properties{}), connackFor(v, property.Properties{}))
+				// owed opens an exchange that owes an acknowledgement of
+				// type typ and returns its conn and packet identifier.
+				id := uint16(0)
+				owed := func() (*tconn[uint16], uint16) {
+					id++
+					switch typ {
+					case packet.TypePuback:
+						s.Recv(wire(t, v, &packet.Publish{Topic: "a", QoS: 1, PacketID: id}))
+					case packet.TypePubrec:
+						s.Recv(wire(t, v, &packet.Publish{Topic: "a", QoS: 2, PacketID: id}))
+					case packet.TypePubcomp:
+						s.Recv(wire(t, v, &packet.Publish{Topic: "a", QoS: 2, PacketID: id}))
+						if _, err := s.Send(&packet.Pubrec{PacketID: id}); err != nil {
+							t.Fatal(err)
+						}
+						s.Recv(wire(t, v, &packet.Pubrel{PacketID: id}))
+					default:
+						p := &packet.Publish{Topic: "a", QoS: 2}
+						if _, err := c.Send(p); err != nil {
+							t.Fatal(err)
+						}
+						c.Recv(wire(t, v, &packet.Pubrec{PacketID: p.PacketID}))
+						return c, p.PacketID
+					}
+					return s, id
+				}
+				ack := func(id uint16, r packet.ReasonCode, props property.Properties) packet.Packet {
+					switch typ {
+					case packet.TypePuback:
+						return &packet.Puback{PacketID: id, Reason: r, Props: props}
+					case packet.TypePubrec:
+						return &packet.Pubrec{PacketID: id, Reason: r, Props: props}
+					case packet.TypePubrel:
+						return &packet.Pubrel{PacketID: id, Reason: r, Props: props}
+					}
+					return &packet.Pubcomp{PacketID: id, Reason: r, Props: props}
+				}
+				var withProps property.Properties
+				if v == packet.V5 {
+					withProps.ReasonString = "why"
+				}
+				for r := range 256 {
+					for _, props := range []property.Properties{{}, withProps} {
+						conn, id := owed()
+						p := ack(id, packet.ReasonCode(r), props)
+						want, wantErr := p.(interface {
+							AppendTo([]byte, packet.Version) ([]byte, error)
+						}).AppendTo(nil, v)
+						evs, err := conn.Send(p)
+						var got []byte
+						for _, e := range evs {
+							if e.Kind == EventSend {
+								got = append(got, e.Bytes...)
+							}
+						}
+						if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() || !bytes.Equal(got, want) {
+							t.Fatalf("reason 0x%02x, %d properties: sent %x (%v), want %x (%v)",
+								r, len(props.ReasonString), got, err, want, wantErr)
+						}
+					}
+				}
+			})
+		}
+	}
 }
 
 func TestRulesManualAcks(t *testing.T) {

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"github.com/mqttcore/mqtt/packet"
 	"github.com/mqttcore/mqtt/packetid"
+	"github.com/mqttcore/mqtt/property"
 )
 
 // sentBy says which roles send each packet type in v5; before v5 only the
@@ -130,6 +131,39 @@ func (c *Connection[ID]) sendRequest(p packet.Packet, id *ID, awaiting exchange)
 	return nil
 }
 
+// writeAck encodes an acknowledgement the caller built (sendAck): a
+// PUBACK, PUBREC, PUBREL or PUBCOMP without properties through the
+// codec's fast path, as the Connection's own (autoAck), since a broker
+// that acknowledges every message itself sends one per message; anything
+// else as every packet (write). At most 7 bytes, a bare acknowledgement
+// fits any Maximum Packet Size and has nothing for stripProblemInfo.
+func (c *Connection[ID]) writeAck(p packet.Packet) error {
+	var props *property.Properties
+	var id ID
+	var r packet.ReasonCode
+	switch a := p.(type) {
+	case *packet.PubackOf[ID]:
+		props, id, r = &a.Props, a.PacketID, a.Reason
+	case *packet.PubrecOf[ID]:
+		props, id, r = &a.Props, a.PacketID, a.Reason
+	case *packet.PubrelOf[ID]:
+		props, id, r = &a.Props, a.PacketID, a.Reason
+	case *packet.PubcompOf[ID]:
+		props, id, r = &a.Props, a.PacketID, a.Reason
+	}
+	if props == nil || !props.IsEmpty() {
+		return c.write(p)
+	}
+	start := len(c.out)
+	out, err := packet.AppendAck(c.out, p.Type(), c.version, id, r)
+	if err != nil {
+		return encodeError(err)
+	}
+	c.out = out
+	c.sentBytes(p, start)
+	return nil
+}
+
 // claimID takes *id, or the next free identifier when *id is 0 (fresh).
 func (c *Connection[ID]) claimID(id *ID) (fresh bool, err error) {
 	if *id == 0 {
@@ -161,7 +195,7 @@ func (c *Connection[ID]) sendAck(p packet.Packet, id ID, m *packetid.Map[ID, exc
 	if m.Value(id).step() != owed {
 		return ErrIDUnknown
 	}
-	if err := c.write(p); err != nil {
+	if err := c.writeAck(p); err != nil {
 		return err
 	}
 	c.advance(m, id, next, r)

@@ -38,6 +38,14 @@
 // The delivery rate is the messages received by all subscribers divided
 // by the time from the first publish to the last message received; the
 // publish rate is the messages published divided by the publishing time.
+//
+// -sub-rate makes each subscriber slow: its handler takes that many
+// messages a second, and its client acknowledges each once the handler
+// has returned, so the broker sees a subscriber that reads slowly. Then
+// the brokers differ in what they do with the publishers' messages that
+// the subscriber has not taken yet:
+//
+//	go run ./examples/bench -url tcp://127.0.0.1:1883 -fanin 8 -q 1 -n 25000 -sub-rate 20000 -drain 2m
 package main
 
 import (
@@ -95,6 +103,7 @@ type options struct {
 	duration time.Duration
 	count    int
 	rate     float64
+	subRate  float64
 	inflight int
 	topic    string
 	drain    time.Duration
@@ -135,6 +144,7 @@ flags:
 	fs.DurationVar(&o.duration, "d", 10*time.Second, "how long to publish (unless -n is given)")
 	fs.IntVar(&o.count, "n", 0, "messages per publisher (0: publish for -d instead)")
 	fs.Float64Var(&o.rate, "rate", 0, "messages per second per publisher (0: as fast as the broker takes them)")
+	fs.Float64Var(&o.subRate, "sub-rate", 0, "messages per second each subscriber takes (0: as fast as they come)")
 	fs.IntVar(&o.inflight, "inflight", 64, "QoS 1 and 2: most messages a publisher leaves unacknowledged")
 	fs.StringVar(&o.topic, "topic", "", "topic to publish on (default: bench/ and a random suffix)")
 	fs.DurationVar(&o.drain, "drain", 10*time.Second, "at the end, how long to wait for acknowledgements and deliveries")
@@ -183,8 +193,8 @@ flags:
 		return bad("give a positive -d or -n")
 	case o.inflight < 1 || o.inflight > 65535:
 		return bad("-inflight %d: want 1 to 65535", o.inflight)
-	case o.rate < 0:
-		return bad("-rate must not be negative")
+	case o.rate < 0 || o.subRate < 0:
+		return bad("-rate and -sub-rate must not be negative")
 	}
 	a, err := transport.Parse(o.url)
 	if err != nil {
@@ -244,7 +254,9 @@ func rate(n int64, d time.Duration) float64 {
 // written by its handler, on the client's read loop, with mu held.
 type subscriber struct {
 	mu        sync.Mutex
-	seen      []seqSet // by publisher
+	rate      float64   // -sub-rate
+	start     time.Time // from when it takes rate messages a second
+	seen      []seqSet  // by publisher
 	received  int64
 	distinct  int64
 	dups      int64
@@ -253,11 +265,24 @@ type subscriber struct {
 	latencies histogram
 }
 
-// onMessage is the subscription's handler.
+// onMessage is the subscription's handler. With a rate, it returns when
+// the subscriber is due to take the next message.
 func (s *subscriber) onMessage(m client.Message) {
 	now := time.Now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.count(m, now)
+	var due time.Time
+	if s.rate > 0 {
+		due = s.start.Add(time.Duration(float64(s.received) / s.rate * float64(time.Second)))
+	}
+	s.mu.Unlock()
+	if d := due.Sub(now); d > 0 {
+		time.Sleep(d)
+	}
+}
+
+// count counts a message received at now.
+func (s *subscriber) count(m client.Message, now time.Time) {
 	if len(m.Payload) < headerSize {
 		s.foreign++
 		return
@@ -335,7 +360,7 @@ func bench(ctx context.Context, o *options) (*result, error) {
 			return nil, err
 		}
 		clients = append(clients, c)
-		s := &subscriber{seen: make([]seqSet, o.pubs)}
+		s := &subscriber{seen: make([]seqSet, o.pubs), rate: o.subRate}
 		if err := subscribe(dctx, c, o.topic, o.qos, s.onMessage); err != nil {
 			return nil, err
 		}
@@ -357,6 +382,11 @@ func bench(ctx context.Context, o *options) (*result, error) {
 	errs := make([]error, o.pubs)
 	var wg sync.WaitGroup
 	start := time.Now()
+	for _, s := range subs {
+		s.mu.Lock()
+		s.start = start
+		s.mu.Unlock()
+	}
 	if o.count == 0 {
 		t := time.AfterFunc(o.duration, func() { stop.Store(true) })
 		defer t.Stop()

@@ -89,12 +89,32 @@ func TestRateQoS0(t *testing.T) {
 	}
 }
 
+// A subscriber slower than its publishers (-sub-rate): it takes 4,000
+// messages a second, so 12,000 take three seconds; the example broker,
+// whose outbox for it holds 200 here, holds the publishers up meanwhile,
+// and loses nothing.
+func TestSlowSubscriber(t *testing.T) {
+	url := "tcp://" + brokertest.Start(t, broker.Config{MaxQueued: 200})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := run(ctx, []string{"-url", url, "-fanin", "2", "-q", "1", "-n", "6000", "-sub-rate", "4000"}, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The broker holds at most the outbox (200, and 64 more per
+	// publisher) and 4,096 messages in flight to the subscriber: the
+	// last 12,000 - 4,424 wait for the subscriber's pace.
+	if r.Lost != 0 || r.DeliverTime < 2700*time.Millisecond || r.PublishTime < 1500*time.Millisecond {
+		t.Errorf("lost %d, delivered in %v, published in %v: want 0, about 3 s and more than 1.5 s", r.Lost, r.DeliverTime, r.PublishTime)
+	}
+}
+
 func TestUsage(t *testing.T) {
 	var stderr bytes.Buffer
 	if _, err := run(context.Background(), []string{"-h"}, io.Discard, &stderr); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("-h: %v", err)
 	}
-	for _, f := range []string{"-url", "-fanin", "-fanout", "-q", "-size", "-d", "-n", "-V", "-cafile", "-insecure", "-cert", "-key"} {
+	for _, f := range []string{"-url", "-fanin", "-fanout", "-q", "-size", "-d", "-n", "-V", "-sub-rate", "-cafile", "-insecure", "-cert", "-key"} {
 		if !strings.Contains(stderr.String(), "  "+f+" ") && !strings.Contains(stderr.String(), "  "+f+"\n") {
 			t.Errorf("-h does not document %s", f)
 		}
@@ -105,7 +125,7 @@ func TestUsage(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{{"-q", "3"}, {"-V", "4.0"}, {"-size", "8"}, {"-fanin", "2", "-fanout", "2"}, {"extra"},
-		{"-url", "http://x"}, {"-url", "tcp://x", "-cafile", "ca.pem"}, {"-url", "tls://x", "-cert", "c.pem"}} {
+		{"-url", "http://x"}, {"-url", "tcp://x", "-cafile", "ca.pem"}, {"-url", "tls://x", "-cert", "c.pem"}, {"-sub-rate", "-1"}} {
 		var ue usageError
 		if _, err := run(context.Background(), args, io.Discard, io.Discard); !errors.As(err, &ue) {
 			t.Errorf("%q: %v, want a usage error", args, err)

@@ -16,8 +16,13 @@
 // subscriptions; more are refused in the SUBACK), -max-keepalive (default
 // 300 s: a longer Keep Alive, or none, is cut to it; v5 clients are told,
 // 3.1.1 clients are closed after 1.5 times it without a packet) and
-// -receive-maximum (default 256 QoS 2 messages a v5 client may leave
-// unreleased). -max-subscriptions -1 and -max-keepalive -1 lift the limit.
+// -receive-maximum (default 256 QoS 1 and QoS 2 messages a client may have
+// unacknowledged: announced to v5 clients, and the point where the broker
+// stops reading a 3.1.1 client it holds up). -max-subscriptions -1 and
+// -max-keepalive -1 lift the limit. -max-queued (default 10,000) is how
+// many messages may wait for one client before the broker holds up the
+// publishers that feed it (their acknowledgements wait; QoS 0 messages
+// beyond it are dropped); the broker logs the counts when it stops.
 //
 // Interrupt it (Ctrl-C, SIGTERM) to shut it down cleanly. -cpuprofile FILE
 // writes a CPU profile of the run (for go tool pprof) when it ends.
@@ -67,7 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	wsPath := fs.String("ws-path", transport.DefaultPath, "HTTP path of the WebSocket listeners")
 	maxSubs := fs.Int("max-subscriptions", 1000, "subscriptions a client may hold; more are refused in the SUBACK (-1: no limit)")
 	maxKeepAlive := fs.Int("max-keepalive", 300, "longest Keep Alive in seconds; a longer one or none is cut to it (-1: no limit)")
-	receiveMax := fs.Int("receive-maximum", 256, "QoS 2 messages a v5 client may have unreleased at once (1 to 65535)")
+	receiveMax := fs.Int("receive-maximum", 256, "QoS 1 and 2 messages a client may have unacknowledged (1 to 65535)")
+	maxQueued := fs.Int("max-queued", 10000, "messages waiting for one client before its publishers are held up (above 0)")
 	quiet := fs.Bool("quiet", false, "do not log connection errors")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
@@ -97,6 +103,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-max-keepalive %d: want -1 or 1 to 65535", *maxKeepAlive)
 	case *receiveMax < 1 || *receiveMax > 0xFFFF:
 		return fmt.Errorf("-receive-maximum %d: want 1 to 65535", *receiveMax)
+	case *maxQueued < 1:
+		return fmt.Errorf("-max-queued %d: want above 0", *maxQueued)
 	}
 
 	if *cpuProfile != "" {
@@ -146,7 +154,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			announce = append(announce, sp.scheme+"://"+got+sp.path)
 		}
 	}
-	cfg := broker.Config{MaxSubscriptions: *maxSubs, MaxKeepAlive: *maxKeepAlive, ReceiveMaximum: *receiveMax}
+	cfg := broker.Config{MaxSubscriptions: *maxSubs, MaxKeepAlive: *maxKeepAlive, ReceiveMaximum: *receiveMax,
+		MaxQueued: *maxQueued}
 	if !*quiet {
 		cfg.Logf = log.New(stderr, "", log.LstdFlags).Printf
 	}
@@ -169,6 +178,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err = errors.Join(err, b.Shutdown(sctx))
+	if st := b.Stats(); cfg.Logf != nil && (st.DroppedQoS0 > 0 || st.Withheld > 0) {
+		cfg.Logf("broker: %d QoS 0 messages dropped for full outboxes, %d acknowledgements withheld; the longest outbox held %d",
+			st.DroppedQoS0, st.Withheld, st.PeakQueued)
+	}
 	for ; pending > 0; pending-- {
 		if serr := <-served; !errors.Is(serr, broker.ErrServerClosed) {
 			err = errors.Join(err, serr)

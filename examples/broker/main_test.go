@@ -86,13 +86,14 @@ func TestCPUProfile(t *testing.T) {
 
 // The limits on a client reach the broker: -max-keepalive and
 // -receive-maximum in the CONNACK of a v5 client asking for no Keep Alive,
-// -max-subscriptions in the SUBACK; out-of-range values are refused
-// before anything listens.
+// -max-subscriptions in the SUBACK, -max-queued in the acknowledgements
+// withheld from a publisher to a subscriber that does not acknowledge;
+// out-of-range values are refused before anything listens.
 func TestLimitFlags(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, bad := range [][]string{{"-max-subscriptions", "0"}, {"-max-keepalive", "65536"},
-		{"-max-keepalive", "-2"}, {"-receive-maximum", "0"}, {"-receive-maximum", "65536"}} {
+		{"-max-keepalive", "-2"}, {"-receive-maximum", "0"}, {"-receive-maximum", "65536"}, {"-max-queued", "0"}} {
 		if err := run(ctx, append([]string{"-addr", "127.0.0.1:0"}, bad...), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), bad[0]) {
 			t.Errorf("%v: %v, want an error naming the flag", bad, err)
 		}
@@ -103,7 +104,7 @@ func TestLimitFlags(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(runCtx, []string{"-addr", "127.0.0.1:0", "-quiet",
-			"-max-subscriptions", "2", "-max-keepalive", "7", "-receive-maximum", "5"}, pw, io.Discard)
+			"-max-subscriptions", "2", "-max-keepalive", "7", "-receive-maximum", "5", "-max-queued", "3"}, pw, io.Discard)
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
@@ -127,6 +128,32 @@ func TestLimitFlags(t *testing.T) {
 	}
 	if want := []packet.ReasonCode{packet.GrantedQoS0, packet.GrantedQoS0, packet.QuotaExceeded}; !slices.Equal(ack.Reasons, want) {
 		t.Errorf("SUBACK %v, want %v", ack.Reasons, want)
+	}
+
+	// A subscriber that takes one message and never acknowledges it: 1
+	// in flight, 64 queued by its connection, then 3 in its outbox.
+	sub, err := client.Connect(ctx, client.Config{Servers: []string{"tcp://" + addr}, ClientID: "stalled",
+		CleanStart: true, KeepAlive: -1, NoReconnect: true, ManualAck: true,
+		EditConnect: func(p *packet.Connect) { p.Props.ReceiveMaximum = 1 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Subscribe(ctx, packet.Subscription{Filter: "q", QoS: packet.QoS1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The publisher has at most 5 unacknowledged (-receive-maximum), and
+	// the third message in the outbox is not acknowledged: at most 67
+	// acknowledged and 5 more sent.
+	pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	sent := 0
+	for ; sent < 500; sent++ {
+		if _, err := c.PublishAsync(pctx, client.Message{Topic: "q", QoS: packet.QoS1}); err != nil {
+			break
+		}
+	}
+	if sent > 1+64+2+5 {
+		t.Errorf("%d messages sent to a subscriber that acknowledges nothing, want at most 72", sent)
 	}
 	stop()
 	if err := <-done; err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqttcore/mqtt/packet"
@@ -20,12 +21,16 @@ type Config struct {
 	// MaxPacketSize is the largest packet accepted from a client, and is
 	// announced to v5 clients; 0 means 1 MiB.
 	MaxPacketSize int
-	// MaxQueued caps the messages waiting for one session (its outbox:
-	// filled while its client is offline, or reads too slowly, or leaves
-	// QoS 1 and 2 messages unacknowledged); 0 means 10,000. When the
-	// outbox is full QoS 0 messages are dropped first; a connected client
-	// with a full outbox of QoS 1 and 2 messages is disconnected with 0x97
-	// Quota exceeded, and an offline session loses new messages.
+	// MaxQueued is how many messages may wait for one session (its
+	// outbox: filled while its client is offline, or reads too slowly, or
+	// leaves QoS 1 and 2 messages unacknowledged) before the broker pushes
+	// back on the publishers that feed it; 0 means 10,000. A QoS 0
+	// message beyond it is dropped (Stats counts them). A QoS 1 or QoS 2
+	// message is never dropped: it is queued all the same, and its
+	// publisher's acknowledgement (PUBACK, PUBREC) is withheld until the
+	// outbox has drained to three quarters of MaxQueued, which stops the
+	// publisher once its Receive Maximum of messages waits (see the
+	// package documentation, "Flow control").
 	MaxQueued int
 	// ConnectTimeout is how long a new connection may take to send its
 	// CONNECT; 0 means 10 seconds.
@@ -46,11 +51,13 @@ type Config struct {
 	// it for one and a half times this maximum.
 	MaxKeepAlive int
 	// ReceiveMaximum is the Receive Maximum announced to v5 clients: how
-	// many QoS 2 messages a client may leave unreleased (PUBLISH received,
-	// PUBREL not yet; QoS 1 ones are acknowledged at once); one more ends
-	// the connection with DISCONNECT 0x93 Receive Maximum exceeded. 0
-	// means 256; at most 65,535. 3.1.1 has no such limit: a 3.1.1 client
-	// is bounded by its 65,535 packet identifiers.
+	// many QoS 1 and QoS 2 messages a client may have sent and not had
+	// acknowledged (PUBACK, or PUBREC and then PUBCOMP); one more ends the
+	// connection with DISCONNECT 0x93 Receive Maximum exceeded. 0 means
+	// 256; at most 65,535. 3.1.1 has no way to announce it: the broker
+	// stops reading a 3.1.1 client that has this many acknowledgements
+	// withheld (and none of its own to wait for from the client), until
+	// they are sent.
 	ReceiveMaximum int
 	// Authenticate, when set, is asked about each CONNECT before its
 	// session is touched. It returns 0 to accept the client, or the MQTT
@@ -73,8 +80,15 @@ var ErrServerClosed = errors.New("broker: server closed")
 // Broker is an MQTT broker. Serve accepts connections; Shutdown ends it.
 type Broker struct {
 	cfg      Config
+	lowWater int // a full outbox that has drained to this many is no longer full
+	window   int // the most one publisher may add to a full outbox (flow.go)
 	tree     topicTree
 	retained retainedStore
+
+	// Flow control counters, for Stats.
+	droppedQoS0 atomic.Uint64
+	withheld    atomic.Uint64
+	peakQueued  atomic.Int64
 
 	// mu guards the session table and the set of connections and
 	// listeners; it is taken when clients connect and disconnect, never
@@ -113,8 +127,9 @@ func New(cfg Config) *Broker {
 	case cfg.ReceiveMaximum > 0xFFFF:
 		cfg.ReceiveMaximum = 0xFFFF
 	}
-	return &Broker{cfg: cfg, sessions: make(map[string]*session),
-		conns: make(map[*conn]struct{}), listeners: make(map[net.Listener]struct{})}
+	return &Broker{cfg: cfg, lowWater: cfg.MaxQueued * 3 / 4, window: publisherWindow(cfg.ReceiveMaximum),
+		sessions: make(map[string]*session),
+		conns:    make(map[*conn]struct{}), listeners: make(map[net.Listener]struct{})}
 }
 
 func (b *Broker) logf(format string, args ...any) {
@@ -214,6 +229,41 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	}
 }
 
+// Stats are counts of the broker's flow control (see the package
+// documentation, "Flow control").
+type Stats struct {
+	// DroppedQoS0 is the number of QoS 0 deliveries dropped because the
+	// outbox of their session was full.
+	DroppedQoS0 uint64
+	// Withheld is the number of PUBACK and PUBREC packets withheld for a
+	// while because a matching session's outbox was full.
+	Withheld uint64
+	// Queued is the number of deliveries in every outbox now, and
+	// PeakQueued the most one outbox has held.
+	Queued, PeakQueued int
+}
+
+// Stats returns the counts of the broker's flow control so far.
+func (b *Broker) Stats() Stats {
+	st := Stats{DroppedQoS0: b.droppedQoS0.Load(), Withheld: b.withheld.Load(), PeakQueued: int(b.peakQueued.Load())}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, s := range b.sessions {
+		st.Queued += s.queued()
+	}
+	return st
+}
+
+// notePeak records n deliveries in one outbox for Stats.PeakQueued.
+func (b *Broker) notePeak(n int) {
+	for {
+		p := b.peakQueued.Load()
+		if int64(n) <= p || b.peakQueued.CompareAndSwap(p, int64(n)) {
+			return
+		}
+	}
+}
+
 // newClientID returns a fresh client identifier for a client that sent an
 // empty one.
 func newClientID() string {
@@ -235,7 +285,7 @@ func (b *Broker) claim(c *conn, clientID string, cleanStart bool) (s *session, p
 	var will *message
 	defer func() {
 		if will != nil {
-			b.route(will, nil)
+			b.route(will, nil, nil)
 		}
 	}()
 	for {
@@ -268,6 +318,7 @@ func (b *Broker) claim(c *conn, clientID string, cleanStart bool) (s *session, p
 		}
 		s.owner = c
 		state, s.state = s.state, nil
+		c.blockers, s.blockedBy = s.blockedBy, nil
 		b.mu.Unlock()
 		return s, present, state, nil
 	}
@@ -282,7 +333,7 @@ func (b *Broker) discardLocked(s *session) {
 	for _, k := range s.kill() {
 		b.tree.unsubscribe(k, s)
 	}
-	s.state = nil
+	s.state, s.blockedBy = nil, nil
 	s.stopTimersLocked()
 }
 
@@ -324,7 +375,7 @@ func (b *Broker) willDue(s *session, gen uint64) {
 	s.will, s.willTimer = nil, nil
 	b.mu.Unlock()
 	if w != nil {
-		b.route(w, nil)
+		b.route(w, nil, nil)
 	}
 }
 
@@ -341,6 +392,6 @@ func (b *Broker) expire(s *session, gen uint64) {
 	b.mu.Unlock()
 	b.logf("broker: client %q: session expired", s.id)
 	if w != nil {
-		b.route(w, nil)
+		b.route(w, nil, nil)
 	}
 }

@@ -33,6 +33,7 @@ type conn struct {
 
 	mc      *mqtt.Connection[uint16]
 	reader  *netio.Reader
+	rest    []byte // the part of the reader's chunk not handled yet (handleRead)
 	timers  *netio.Timers
 	version packet.Version
 	wbuf    []byte
@@ -47,9 +48,21 @@ type conn struct {
 
 	// Reused from message to message, so that the publish path allocates
 	// nothing but the broker's copy of each message.
-	router router         // route's scratch space
-	taken  []delivery     // the batch flushPending takes from the outbox
-	pub    packet.Publish // the PUBLISH deliver hands the Connection, which only encodes it
+	router  router         // route's scratch space
+	taken   []delivery     // the batch flushPending takes from the outbox
+	pub     packet.Publish // the PUBLISH deliver hands the Connection, which only encodes it
+	puback  packet.Puback  // the acknowledgements ack hands the Connection
+	pubcomp packet.Pubcomp
+
+	// Flow control of what the client publishes (flow.go): the
+	// acknowledgements withheld, in order, and the full outboxes they
+	// wait for; unblock is signalled when one of those drains, and
+	// recheckTimer looks again meanwhile.
+	acks         []heldAck
+	unreleased   int // QoS 2 messages routed whose PUBREL has not come
+	blockers     []*session
+	unblock      chan struct{}
+	recheckTimer *time.Timer
 
 	// From the CONNECT.
 	sess       *session
@@ -61,6 +74,9 @@ type conn struct {
 	expiry     uint32 // v5 Session Expiry Interval
 	will       *message
 	willDelay  uint32 // v5 Will Delay Interval
+	// The client's Receive Maximum (65,535 when it gives none, and in
+	// 3.1.1), for inFlight.
+	clientReceiveMax int
 
 	// A 3.1.1 client whose Keep Alive is 0 or above Config.MaxKeepAlive
 	// is closed when no packet comes from it for idle (0: the Connection
@@ -83,7 +99,7 @@ type conn struct {
 }
 
 func newConn(b *Broker, nc net.Conn) *conn {
-	return &conn{b: b, nc: nc, ctl: make(chan ctl, 2),
+	return &conn{b: b, nc: nc, ctl: make(chan ctl, 2), unblock: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{})}
 }
 

@@ -65,6 +65,10 @@ func (c *conn) onConnect(p *packet.Connect) {
 // refuse the CONNECT with, or 0.
 func (c *conn) prepare(p *packet.Connect) packet.ReasonCode {
 	c.version, c.cleanStart, c.expiry = p.Version, p.CleanStart, p.Props.SessionExpiry
+	c.clientReceiveMax = 0xFFFF
+	if p.Version == packet.V5 && p.Props.ReceiveMaximum > 0 {
+		c.clientReceiveMax = int(p.Props.ReceiveMaximum)
+	}
 	if c.version != packet.V5 {
 		c.expiry = neverExpires // a 3.1.1 session that persists does not expire
 	}
@@ -94,6 +98,9 @@ func (c *conn) prepare(p *packet.Connect) packet.ReasonCode {
 		return packet.ServerUnavailable
 	}
 	c.sess, c.present, c.prevState = s, present, state
+	// The outboxes the session's last connection waited for (claim), if
+	// still full, are waited for again.
+	c.release()
 	if present && state != nil {
 		// The Connection has the CONNECT and has not answered it: the
 		// unfinished exchanges of the session go back in before CONNACK.

@@ -39,6 +39,14 @@ func (c *conn) teardown() {
 	c.nc.Close()
 	close(c.stop)
 	c.timers.StopAll()
+	// The acknowledgements withheld are not sent, but their messages are
+	// routed: a client that resumes its session sends those PUBLISH (and
+	// PUBREL) packets again, a QoS 1 message is delivered again (at least
+	// once) and a QoS 2 one is not (the Connection has Closed make it
+	// so); the session keeps the outboxes waited for, for the next
+	// connection to wait for (claim).
+	blockers := c.blockers
+	c.unblockAll()
 	if c.mc != nil {
 		c.mc.Closed() // event logs the messages dropped; nothing else is left to do
 	}
@@ -54,22 +62,22 @@ func (c *conn) teardown() {
 		switch {
 		case !c.connected && c.present:
 			// The CONNECT was refused after all: the session is as it was.
-			s.state = c.prevState
+			s.state, s.blockedBy = c.prevState, blockers
 			b.keepLocked(s, c.expiry, nil, 0)
 		case c.connected && c.mc.SessionPersists():
-			s.goOffline(true)
-			s.state = c.mc.ExportSession()
+			s.goOffline(true, b.lowWater)
+			s.state, s.blockedBy = c.mc.ExportSession(), blockers
 			will = b.keepLocked(s, c.expiry, will, c.willDelay)
 		default:
 			// The session ends with the connection, and a delayed will
 			// with it.
-			s.goOffline(false)
+			s.goOffline(false, 0)
 			b.discardLocked(s)
 		}
 		s.owner = nil
 		b.mu.Unlock()
 	}
 	if will != nil {
-		c.b.route(will, &c.router)
+		c.b.route(will, &c.router, nil)
 	}
 }

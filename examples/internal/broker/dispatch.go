@@ -15,6 +15,11 @@ import (
 // calls, a SUBSCRIBE matching many retained messages would have the
 // Connection hold all of them until the end of the read.
 //
+// PUBLISH and PUBREL are the exception, once the client is connected:
+// the message is routed at once, and the acknowledgement (PUBACK,
+// PUBCOMP) sent with a call nested in this one, so that a read of many
+// messages is one call on the Connection, not one per message (flow.go).
+//
 // It also counts the events and notes whether a whole packet came, for
 // recv: every packet the Connection accepts is either reported or answered
 // (a repeated QoS 2 PUBLISH is only acknowledged again).
@@ -30,6 +35,18 @@ func (c *conn) event(e mqtt.Event[uint16]) {
 		c.timers.Stop(e.Timer)
 	case mqtt.EventPacket:
 		c.packetIn = true
+		switch p := e.Packet.(type) {
+		case *packet.Publish:
+			if c.connected {
+				c.onPublish(c.copyIn(p).(*message), true)
+				return
+			}
+		case *packet.Pubrel:
+			if c.connected {
+				c.onPubrel(p.PacketID, true)
+				return
+			}
+		}
 		if x := c.copyIn(e.Packet); x != nil {
 			c.todo = append(c.todo, x)
 		}
@@ -81,11 +98,15 @@ func (c *conn) copyIn(p packet.Packet) any {
 	case *packet.Connect:
 		return p.Clone()
 	case *packet.Publish:
-		return newMessage(p.Topic, p.Payload, p.QoS, p.Retain, &p.Props, c.sess)
+		m := newMessage(p.Topic, p.Payload, p.QoS, p.Retain, &p.Props, c.sess)
+		m.pid = p.PacketID
+		return m
 	case *packet.Subscribe:
 		return p.Clone()
 	case *packet.Unsubscribe:
 		return p.Clone()
+	case *packet.Pubrel:
+		return pubrel(p.PacketID)
 	case *packet.Disconnect:
 		return &packet.Disconnect{Reason: p.Reason, Props: property.Properties{
 			Zero: p.Props.Zero, SessionExpiry: p.Props.SessionExpiry}}
@@ -93,13 +114,20 @@ func (c *conn) copyIn(p packet.Packet) any {
 	return nil
 }
 
+// pubrel is the packet identifier of a PUBREL received before the
+// CONNACK was sent (the Connection holds what comes after CONNECT until
+// then).
+type pubrel uint16
+
 // act hands a packet copied by copyIn to its handler.
 func (c *conn) act(x any) {
 	switch x := x.(type) {
 	case *packet.Connect:
 		c.onConnect(x)
 	case *message:
-		c.onPublish(x)
+		c.onPublish(x, false)
+	case pubrel:
+		c.onPubrel(uint16(x), false)
 	case *packet.Subscribe:
 		c.onSubscribe(x)
 	case *packet.Unsubscribe:

@@ -35,6 +35,8 @@
 //   - session.go: a session; its mutex is taken by its methods only.
 //   - outbox.go: the queue of deliveries from publishers to a session,
 //     and the connection's side of it (flushPending, deliver).
+//   - flow.go: the publisher's side of flow control: acknowledgements
+//     withheld while an outbox is full, and reads paused.
 //   - conn.go: a connection, its fields grouped by what they are for, and
 //     the requests other goroutines post to it.
 //   - loop.go: the connection's goroutine: the socket, its timers and the
@@ -98,19 +100,22 @@
 //   - Session Expiry: a persistent session left offline is discarded when
 //     its Session Expiry Interval passes (MQTT-4.1.0-2); 3.1.1 sessions
 //     do not expire.
-//   - Bounded memory per client: at most Config.MaxQueued messages wait
-//     in a session's outbox and a few dozen more in its Connection; when
-//     the outbox is full QoS 0 messages are dropped first, and a client
-//     whose QoS 1 and 2 backlog fills it is disconnected with 0x97 Quota
-//     exceeded. A session holds at most Config.MaxSubscriptions (1,000)
-//     subscriptions: a filter beyond them is refused in its SUBACK with
-//     0x97 Quota exceeded (0x80 Failure in 3.1.1), the other filters of
-//     the SUBSCRIBE being granted; subscribing again to a filter the
-//     session has replaces it and does not count. A v5 client may leave
-//     at most Config.ReceiveMaximum (256, announced in the CONNACK) QoS 2
-//     messages unreleased; one more and the Connection disconnects it
-//     with 0x93 Receive Maximum exceeded (a 3.1.1 client is bounded by its
-//     65,535 packet identifiers only). A client that sends a burst of
+//   - No QoS 1 or QoS 2 message the broker acknowledged is lost, and
+//     memory stays bounded: a subscriber that falls behind slows down the
+//     publishers that feed it (see Flow control below). A session holds
+//     at most Config.MaxSubscriptions (1,000) subscriptions: a filter
+//     beyond them is refused in its SUBACK with 0x97 Quota exceeded (0x80
+//     Failure in 3.1.1), the other filters of the SUBSCRIBE being
+//     granted; subscribing again to a filter the session has replaces it
+//     and does not count. A v5 client may have at most
+//     Config.ReceiveMaximum (256, announced in the CONNACK) QoS 1 and
+//     QoS 2 messages unacknowledged; one more and the Connection
+//     disconnects it with 0x93 Receive Maximum exceeded (a 3.1.1 client,
+//     which cannot be told, is bounded by its 65,535 packet identifiers,
+//     and is not read while it waits for a full outbox with that many).
+//     The broker has at most 4,096 QoS 1 and QoS 2 messages
+//     unacknowledged with one client, below the client's own Receive
+//     Maximum (the rest wait in its outbox). A client that sends a burst of
 //     many small packets and goes quiet does not leave the broker holding
 //     what the burst needed: after a read that made more than 64 events,
 //     the connection calls Recv(nil) once the client has been quiet for
@@ -136,11 +141,99 @@
 //     each topic a client publishes on (its will included); a refused
 //     PUBLISH is acknowledged as usual and dropped.
 //
+// # Flow control
+//
+// The promise: a QoS 1 or QoS 2 message the broker has acknowledged
+// (PUBACK; PUBREC for QoS 2) reaches every matching subscriber whose
+// session lives, unless it expires first; and memory stays bounded. The
+// broker keeps it by pushing back on publishers rather than by dropping
+// messages or by growing its queues without limit:
+//
+//   - Every QoS 1 and QoS 2 delivery goes into the outbox of its
+//     session, however long. Once an outbox holds Config.MaxQueued
+//     (10,000) deliveries it is full, until its connection has taken it
+//     down to three quarters of that.
+//   - A publisher whose message went to a full outbox has its
+//     acknowledgements withheld: the PUBACK of a QoS 1 message, the
+//     PUBCOMP of a QoS 2 one (its PUBREC goes out at once, so that a
+//     PUBLISH sent again is answered and not delivered twice,
+//     MQTT-4.3.3-10), and those of every later message of that client,
+//     in order, until every full outbox it waits for has drained. A v5
+//     publisher stops once Config.ReceiveMaximum of its messages are
+//     unacknowledged (MQTT-3.3.4-7) and goes on with its other packets
+//     (MQTT-3.3.4-8): pings, and acknowledgements of what it receives. A
+//     3.1.1 publisher, which cannot be told, is not read once it has that
+//     many unacknowledged while it waits, unless the broker is waiting for
+//     an acknowledgement from it (it subscribes too, and has messages in
+//     flight): that one is read on, and bounded only by its 65,535 packet
+//     identifiers.
+//   - So an outbox holds at most Config.MaxQueued and, for each
+//     publisher that waits for it, its Receive Maximum more (for a 3.1.1
+//     publisher, also the rest of the 4 KiB piece of a read being
+//     handled, and more for the one read on). The publishers run at the
+//     pace of the subscriber. The messages themselves are shared by all
+//     the outboxes they are in.
+//   - QoS 0 messages are not pushed back on: one that finds Config.MaxQueued
+//     deliveries in the outbox is dropped. Broker.Stats counts them, and the
+//     log says so once each time an outbox fills.
+//   - A message that expires while queued is not delivered
+//     (MQTT-3.3.2-5); expired messages stop counting towards a full outbox
+//     when a publisher waiting for it looks again (every second).
+//
+// Why withhold acknowledgements rather than stop reading the publishers
+// (or write to disk): the protocol has the mechanism (Receive Maximum),
+// a held-up publisher stays connected and keeps its Keep Alive and its own
+// subscriptions, its program sees it (Publish waits, which is what a
+// publisher faster than its readers should see), and the broker always
+// reads a client that owes it acknowledgements, which keeps it free of
+// deadlocks: what drains an outbox is only its subscriber reading. Disk
+// would let a broker hold more than memory allows, at the cost of a
+// store; back-pressure bounds memory with none, and what a subscriber
+// has not yet taken stays with the publishers (who may keep it on disk:
+// client.FileStore).
+//
+// What it means:
+//
+//   - A publisher goes at the pace of the slowest subscriber of what it
+//     publishes. Its messages to fast subscribers of the same topics, and
+//     its messages on other topics, are slowed too (its acknowledgements
+//     go out in order); other publishers are not, and nor is what other
+//     clients publish to the fast subscribers.
+//   - A subscriber that stops reading holds up the publishers that feed it
+//     until it reads again, or its connection ends (its Keep Alive) and its
+//     session with it. A 3.1.1 publisher held up for longer than its Keep
+//     Alive is not read meanwhile, so its PINGREQ is not either: its
+//     connection ends, and it sends again what was not acknowledged once
+//     it has reconnected (a v5 publisher goes on pinging). A persistent session whose client is offline fills
+//     its outbox and then holds up its publishers until the client comes
+//     back or the session expires (v5 Session Expiry): a 3.1.1 session,
+//     which does not expire here, holds them up until its client comes
+//     back. Subscribers that may vanish for good should use a clean
+//     session, or v5 with a Session Expiry Interval.
+//   - A client that publishes to a topic it subscribes to waits for its
+//     own outbox only once it holds Config.MaxQueued more than the other
+//     publishers can have put there: a client whose handler publishes and
+//     waits for the acknowledgement (a message of its own for each it
+//     reads) never waits for itself, and one that publishes to itself
+//     faster than it reads is slowed to its own pace. Clients whose
+//     handlers wait for each other's acknowledgements in a cycle through
+//     full outboxes can still wait for each other.
+//   - A publisher whose connection ends with acknowledgements withheld
+//     has had its messages routed: when it resumes its session and sends
+//     them again, a QoS 1 message is delivered again (at least once) and a
+//     QoS 2 one is not; its new connection waits for the same full
+//     outboxes before it completes them. On a clean start the client
+//     cannot tell its unacknowledged messages went through.
+//   - A message to a share group goes to the member picked, and its
+//     publisher waits for that member's outbox if it is full.
+//
 // # Not yet
 //
 // TODO: enhanced authentication: a v5 CONNECT with an Authentication
 // Method is refused with 0x8C; authorization of subscriptions.
 // TODO: outgoing Topic Aliases, a limit on the number of sessions, and
-// the queue and packet size limits as command-line flags (the command has
-// -max-subscriptions, -max-keepalive and -receive-maximum).
+// the packet size limit as a command-line flag (the command has
+// -max-subscriptions, -max-keepalive, -receive-maximum and -max-queued).
+// TODO: outboxes written to disk past Config.MaxQueued, as an alternative
+// to holding up publishers; a limit in bytes as well as in messages.
 package broker

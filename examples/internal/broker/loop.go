@@ -42,9 +42,10 @@ func (c *conn) run() {
 	connectBy := deadline.C
 	defer c.stopTimer(&c.idleTimer)
 	defer c.stopTimer(&c.quietTimer)
+	defer c.stopTimer(&c.recheckTimer)
 
 	var wake chan struct{}
-	var idle, quiet <-chan time.Time
+	var idle, quiet, recheck <-chan time.Time
 	for !c.closing {
 		if wake == nil && c.connected {
 			wake, connectBy = c.sess.wake, nil
@@ -52,15 +53,29 @@ func (c *conn) run() {
 				idle = c.idleTimer.C
 			}
 		}
+		chunks := c.reader.Chunks()
+		if c.readPaused() || c.rest != nil {
+			chunks = nil
+		}
+		if c.rest != nil && !c.readPaused() {
+			// The rest of a read the loop paused in (readPaused).
+			c.batched(func() {
+				c.handleRead(c.rest)
+				c.flushPending()
+			})
+			continue
+		}
+		if recheck == nil && len(c.blockers) > 0 {
+			recheck = c.arm(&c.recheckTimer, recheckEvery)
+		}
 		select {
-		case chunk, ok := <-c.reader.Chunks():
+		case chunk, ok := <-chunks:
 			if !ok {
 				return
 			}
 			c.peakEvents = 0
 			c.batched(func() {
-				c.recv(chunk)
-				c.reader.Release()
+				c.handleRead(chunk)
 				c.flushPending() // acknowledgements may have freed send quota
 			})
 			if c.peakEvents > trimEvents && !c.closing {
@@ -83,6 +98,11 @@ func (c *conn) run() {
 			}
 		case <-wake:
 			c.flushPending()
+		case <-c.unblock:
+			c.batched(c.release)
+		case <-recheck:
+			recheck = nil
+			c.batched(c.release)
 		case <-connectBy:
 			if !c.connected {
 				c.logf("no CONNECT answered within %v", c.b.cfg.ConnectTimeout)
@@ -103,19 +123,37 @@ func (c *conn) run() {
 // which hands its events to h.
 func newServer(cfg *Config, h mqtt.Handler[uint16]) *mqtt.Connection[uint16] {
 	return mqtt.NewServer(mqtt.Config{
-		MaxPacketSize:           cfg.MaxPacketSize,
+		MaxPacketSize: cfg.MaxPacketSize,
+		// The broker acknowledges each PUBLISH once it is routed, or
+		// later: flow.go.
+		ManualPuback:            true,
+		ManualPubcomp:           true,
 		QueueWhenQuotaExhausted: true,
 		MaxQueued:               connQueueMax + cfg.MaxQueued, // room for retained messages on SUBSCRIBE
 		Clock:                   time.Now,
 	}, h)
 }
 
+// handleRead hands a read to the Connection (recv), unless the
+// connection pauses in it: then the rest waits in c.rest, and the reader
+// keeps its buffer until the rest is handled.
+func (c *conn) handleRead(chunk []byte) {
+	c.rest = c.recv(chunk, true)
+	if c.rest == nil {
+		c.reader.Release()
+	}
+}
+
 // recv hands bytes read from the socket to the Connection, a piece at a
 // time, and carries out the events. It notes the most events a piece
 // made, and for a client watched by the idle timer whether a whole packet
-// came.
-func (c *conn) recv(chunk []byte) {
+// came. With mayPause, it stops between two pieces when the connection
+// is to stop reading the client (readPaused), and returns the rest.
+func (c *conn) recv(chunk []byte, mayPause bool) (rest []byte) {
 	for len(chunk) > 0 && !c.closing {
+		if mayPause && c.readPaused() {
+			return chunk
+		}
 		n := min(len(chunk), recvPiece)
 		c.events, c.packetIn = 0, false
 		c.mc.Recv(chunk[:n])
@@ -126,6 +164,7 @@ func (c *conn) recv(chunk []byte) {
 		c.carryOut()
 		chunk = chunk[n:]
 	}
+	return nil
 }
 
 // batched runs fn with the bytes it has the Connection send held back

@@ -1,19 +1,32 @@
 package broker
 
 import (
+	"slices"
 	"testing"
+	"time"
 
+	"github.com/mqttcore/mqtt/examples/internal/netio"
 	"github.com/mqttcore/mqtt/packet"
 )
 
-// A full outbox loses QoS 0 messages first; a full backlog of QoS 1 and 2
-// messages marks a connected client for disconnection (0x97).
-func TestOutboxDropsQoS0First(t *testing.T) {
-	b := New(Config{MaxQueued: 3})
-	s := newSession("x")
+// A full outbox drops QoS 0 deliveries and counts them, keeps every QoS 1
+// and QoS 2 one and makes its publisher wait (a delivery to the
+// publisher's own session only past twice the limit); taken down to the
+// low-water mark, it wakes the publishers.
+func TestOutboxFlowControl(t *testing.T) {
+	b := New(Config{MaxQueued: 4}) // low-water mark 3
+	b.window = 1                   // the own session's limit: 8, and 1 a waiting publisher
+	s := newSession("sub")
 	s.goLive(false)
-	offer := func(topic string, qos packet.QoS) {
-		s.offer(delivery{msg: &message{topic: topic}, qos: qos}, b)
+	pub := &conn{b: b, sess: newSession("pub"), unblock: make(chan struct{}, 1)}
+	self := &conn{b: b, sess: s, unblock: make(chan struct{}, 1)}
+	offer := func(from *conn, topic string, qos packet.QoS) bool {
+		t.Helper()
+		wait := s.offer(delivery{msg: &message{topic: topic}, qos: qos}, b, from)
+		if wait && from != nil {
+			from.block(s)
+		}
+		return wait
 	}
 	topics := func() (out []string) {
 		for _, d := range s.pending {
@@ -21,20 +34,119 @@ func TestOutboxDropsQoS0First(t *testing.T) {
 		}
 		return out
 	}
-	offer("a0", 0)
-	offer("b1", 1)
-	offer("c0", 0)
-	offer("d0", 0) // full: a new QoS 0 message is dropped
-	offer("e1", 1) // full: the oldest QoS 0 message makes room
-	if got := topics(); len(got) != 3 || got[0] != "b1" || got[1] != "c0" || got[2] != "e1" || s.overflow {
-		t.Fatalf("outbox %v overflow %v, want [b1 c0 e1] false", got, s.overflow)
+	for _, m := range []struct {
+		topic string
+		qos   packet.QoS
+		from  *conn
+		wait  bool
+	}{
+		{"a0", 0, pub, false},
+		{"b1", 1, pub, false},
+		{"c0", 0, nil, false},
+		{"d1", 1, pub, true},   // the fourth: full, the publisher waits
+		{"e0", 0, pub, false},  // full: dropped
+		{"f2", 2, pub, true},   // kept all the same
+		{"g1", 1, nil, false},  // a will: kept, nobody to wait
+		{"h1", 1, self, false}, // the session's own client: not yet
+		{"i1", 1, self, false}, // twice the limit, and a window for the waiting publisher
+		{"j1", 1, self, true},  // past that: waits too
+	} {
+		if got := offer(m.from, m.topic, m.qos); got != m.wait {
+			t.Fatalf("offer %s: wait %v, want %v", m.topic, got, m.wait)
+		}
 	}
-	offer("f2", 2)
-	offer("g1", 1) // only QoS 1 and 2 left: the client cannot keep up
-	if got := topics(); len(got) != 3 || got[2] != "f2" || !s.overflow {
-		t.Fatalf("outbox %v overflow %v, want [b1 e1 f2] true", got, s.overflow)
+	if got, want := topics(), []string{"a0", "b1", "c0", "d1", "f2", "g1", "h1", "i1", "j1"}; !slices.Equal(got, want) {
+		t.Fatalf("outbox %v, want %v", got, want)
 	}
-	if _, ok, overflow := s.next(func(packet.QoS) bool { return true }); ok || !overflow {
-		t.Fatal("next does not report the overflow")
+	if n := b.droppedQoS0.Load(); n != 1 {
+		t.Fatalf("%d QoS 0 deliveries counted dropped, want 1", n)
+	}
+	if !slices.Equal(s.waiters, []*conn{pub, self}) {
+		t.Fatalf("waiters %v, want the publisher once and the session's own client", s.waiters)
+	}
+	if !s.holds(pub, time.Now(), b) || len(s.waiters) != 2 {
+		t.Fatal("a full outbox does not hold its publisher, or lists it twice")
+	}
+
+	batch := s.take(nil, 3, b.lowWater) // a0 b1 c0 d1 f2: four left, above the mark
+	if len(pub.unblock) != 0 || !s.full {
+		t.Fatal("the publisher was woken above the low-water mark")
+	}
+	batch = s.take(batch[:0], 1, b.lowWater) // g1: three left
+	if len(batch) != 1 || len(pub.unblock) != 1 || len(self.unblock) != 1 || s.full || len(s.waiters) != 0 {
+		t.Fatalf("took %d; at the low-water mark the publishers were not woken", len(batch))
+	}
+	if s.holds(pub, time.Now(), b) {
+		t.Fatal("a drained outbox holds its publisher")
+	}
+	if offer(pub, "j0", 0) {
+		t.Fatal("a QoS 0 delivery with room waits")
+	}
+}
+
+// A publisher waiting for an outbox that has filled with messages that
+// then expire is released when it looks again (MQTT-3.3.2-5), as it is by
+// the end of the session.
+func TestOutboxFlowControlExpiryAndEnd(t *testing.T) {
+	b := New(Config{MaxQueued: 2})
+	s := newSession("sub")
+	s.goLive(true)
+	pub := &conn{b: b, sess: newSession("pub"), unblock: make(chan struct{}, 1)}
+	now := time.Now()
+	soon := &message{topic: "soon", expires: now.Add(time.Second)}
+	s.offer(delivery{msg: &message{topic: "never"}, qos: packet.QoS1}, b, pub)
+	if !s.offer(delivery{msg: soon, qos: packet.QoS1}, b, pub) {
+		t.Fatal("the publisher does not wait for a full outbox")
+	}
+	if !s.holds(pub, now, b) {
+		t.Fatal("released before the message expired")
+	}
+	if s.holds(pub, now.Add(time.Second), b) || len(s.pending) != 1 || s.pending[0].msg.topic != "never" || len(pub.unblock) != 1 {
+		t.Fatalf("not released once the message expired; outbox of %d", len(s.pending))
+	}
+	<-pub.unblock
+
+	s.offer(delivery{msg: &message{topic: "again"}, qos: packet.QoS2}, b, pub)
+	if !s.holds(pub, now, b) {
+		t.Fatal("a full outbox does not hold its publisher")
+	}
+	s.goOffline(true, b.lowWater) // a persistent session keeps its messages
+	if !s.holds(pub, now, b) {
+		t.Fatal("an offline persistent session does not hold its publisher")
+	}
+	s.kill()
+	if s.holds(pub, now, b) || len(pub.unblock) != 1 {
+		t.Fatal("the end of the session does not release its publisher")
+	}
+}
+
+// inFlight counts in constant time what Connection.InFlight counts, with
+// and without a Receive Maximum from the client.
+func TestInFlight(t *testing.T) {
+	for _, receiveMax := range []uint16{0, 5} {
+		br := New(Config{})
+		sub := newConn(br, &discard{})
+		sub.timers = netio.NewTimers(sub.stop)
+		sub.mc = newServer(&br.cfg, sub.event)
+		t.Cleanup(func() { close(sub.stop) })
+		cn := &packet.Connect{ClientID: "sub", CleanStart: true}
+		cn.Props.ReceiveMaximum = receiveMax
+		feed(sub, encode(t, packet.V5, cn, &packet.Subscribe{PacketID: 1,
+			Subscriptions: []packet.Subscription{{Filter: "t", QoS: packet.QoS1}}}))
+		pub := benchClient(t, br, "pub")
+		check := func(when string) {
+			t.Helper()
+			if got, want := sub.inFlight(), sub.mc.InFlight(); got != want {
+				t.Fatalf("Receive Maximum %d, %s: inFlight %d, Connection.InFlight %d", receiveMax, when, got, want)
+			}
+		}
+		check("before")
+		for id := 1; id <= 8; id++ {
+			feed(pub, encode(t, packet.V5, &packet.Publish{Topic: "t", QoS: packet.QoS1, PacketID: uint16(id)}))
+		}
+		sub.flushPending()
+		check("8 sent")
+		feed(sub, encode(t, packet.V5, &packet.Puback{PacketID: 1}, &packet.Puback{PacketID: 2}))
+		check("2 acknowledged")
 	}
 }

@@ -29,8 +29,10 @@ const keepRouted = 1024
 
 // route delivers a message published by a client (or a will) to every
 // matching subscription, and applies its retain flag. r is the caller's
-// scratch space; nil makes one for this message.
-func (b *Broker) route(m *message, r *router) {
+// scratch space; nil makes one for this message. pub is the publisher's
+// connection (nil for a will): wait reports that a matching outbox is
+// full, and the acknowledgement is to wait for it (pub.blockers lists it).
+func (b *Broker) route(m *message, r *router, pub *conn) (wait bool) {
 	if m.retain {
 		b.retained.store(m)
 	}
@@ -84,7 +86,10 @@ func (b *Broker) route(m *message, r *router) {
 		}
 	}
 	for _, t := range targets {
-		t.s.offer(delivery{msg: m, qos: t.qos, retain: t.retain, subIDs: t.subIDs}, b)
+		if t.s.offer(delivery{msg: m, qos: t.qos, retain: t.retain, subIDs: t.subIDs}, b, pub) {
+			wait = true
+			pub.block(t.s)
+		}
 	}
 	// Nothing is kept that would keep a session or a message alive.
 	clear(hits)
@@ -96,4 +101,5 @@ func (b *Broker) route(m *message, r *router) {
 	if cap(hits) > keepRouted {
 		r.hits, r.targets, r.index = nil, nil, nil
 	}
+	return wait
 }

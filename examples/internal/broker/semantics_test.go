@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqttcore/mqtt/examples/internal/broker"
 	"github.com/mqttcore/mqtt/packet"
 	"github.com/mqttcore/mqtt/property"
 )
@@ -329,30 +328,6 @@ func TestSessionExpiry_MQTT_4_1_0_2(t *testing.T) {
 			}
 		})
 	}
-}
-
-// A client that leaves QoS 1 messages unacknowledged while more arrive
-// for it is disconnected with 0x97 Quota exceeded once its backlog is
-// over the cap; the other clients carry on.
-func TestSlowConsumerQuotaExceeded(t *testing.T) {
-	t.Parallel()
-	addr := startBrokerConfig(t, broker.Config{MaxQueued: 20})
-	r := dialRaw(t, addr)
-	cn := &packet.Connect{ClientID: "slow", CleanStart: true}
-	cn.Props.ReceiveMaximum = 1
-	r.connect(cn)
-	r.write(append([]byte{0x82, 10, 0, 1, 0, 0, 4}, "slow\x01"...))
-	if h, _, ok := r.read(); !ok || h.Type != packet.TypeSuback {
-		t.Fatalf("no SUBACK: %v", h.Type)
-	}
-	ok := dial(t, addr, packet.V5, connect("fine"))
-	subscribe(t, ok, packet.Subscription{Filter: "slow", QoS: packet.QoS1})
-	pub := dial(t, addr, packet.V5, connect("fast-pub"))
-	for i := range 200 {
-		publish(t, pub, "slow", packet.QoS1, false, fmt.Sprint(i))
-		expect(t, ok, "slow", fmt.Sprint(i), packet.QoS1)
-	}
-	r.expectDisconnect(packet.QuotaExceeded)
 }
 
 // Clients that send garbage are disconnected with the reason the protocol

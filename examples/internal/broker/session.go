@@ -19,6 +19,10 @@ type session struct {
 	// Guarded by Broker.mu.
 	owner *conn  // the connection serving the session; nil while offline
 	state []byte // the Connection's exported session while offline
+	// blockedBy is, while offline, the full outboxes the last connection
+	// waited for (flow.go): the next one waits for them too before it
+	// completes what the client sends again.
+	blockedBy []*session
 	// While offline: the will waiting for its Will Delay Interval or for
 	// the end of the session, whichever comes first (MQTT-3.1.2-8), and
 	// the timers that end the wait and the session (MQTT-4.1.0-2). gen
@@ -34,9 +38,18 @@ type session struct {
 	live       bool // a connection has accepted the session and delivers its outbox
 	persistent bool // the session outlives its connection
 	dead       bool // discarded: deliveries are dropped
-	overflow   bool // the client's QoS 1 and 2 backlog passed the cap: disconnect it
 	pending    []delivery
 	filters    map[string]filterKey // this session's subscriptions in the tree, by the filter subscribed to
+	// Flow control (outbox.go): full from when the outbox reaches
+	// Config.MaxQueued until it drains to lowWater; waiters are the
+	// connections of the publishers whose acknowledgements wait for that;
+	// dropped counts the QoS 0 deliveries lost meanwhile, for the log;
+	// no delivery in the outbox expires before firstExpiry (zero: none
+	// has a Message Expiry Interval).
+	full        bool
+	waiters     []*conn
+	dropped     int
+	firstExpiry time.Time
 
 	// wake tells the owning connection that pending has grown.
 	wake chan struct{}
@@ -61,6 +74,13 @@ func (s *session) reach(qos packet.QoS) (live, keeps bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.live && !s.dead, s.persistent && !s.dead && qos > packet.QoS0
+}
+
+// queued returns the number of deliveries in the outbox.
+func (s *session) queued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending)
 }
 
 // addFilter records the session's subscription to filter, k in the topic
@@ -96,6 +116,7 @@ func (s *session) kill() map[string]filterKey {
 	defer s.mu.Unlock()
 	s.dead = true
 	s.pending = nil
+	s.drainedLocked(0)
 	filters := s.filters
 	s.filters = nil
 	return filters
@@ -104,10 +125,14 @@ func (s *session) kill() map[string]filterKey {
 // goOffline records the end of the session's connection: a persistent
 // session keeps its QoS 1 and QoS 2 deliveries; any other is discarded by
 // the caller.
-func (s *session) goOffline(persistent bool) {
+//
+// Publishers waiting for a session that is discarded are released; those
+// waiting for a persistent one go on waiting until its client comes back
+// and reads, or it expires.
+func (s *session) goOffline(persistent bool, low int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.live, s.persistent, s.overflow = false, persistent, false
+	s.live, s.persistent = false, persistent
 	kept := s.pending[:0]
 	for _, d := range s.pending {
 		if persistent && d.qos > packet.QoS0 {
@@ -116,6 +141,7 @@ func (s *session) goOffline(persistent bool) {
 	}
 	clear(s.pending[len(kept):])
 	s.pending = kept
+	s.drainedLocked(low)
 }
 
 // stopTimersLocked cancels the offline timers and returns the will that

@@ -65,6 +65,12 @@ const takeoverGrace = 50 * time.Millisecond
 // closes its side (a client that reconnects), the connection ends (its
 // DISCONNECT arrived) or takeoverGrace passes (a client still connected).
 func (c *conn) drainRead() {
+	if c.rest != nil {
+		// The rest of a read the loop paused in.
+		c.batched(func() { c.recv(c.rest, false) })
+		c.rest = nil
+		c.reader.Release()
+	}
 	shut := netio.CloseRead(c.nc)
 	var grace <-chan time.Time
 	if !shut && (c.will != nil || c.version == packet.V5 && c.mc.SessionPersists()) {
@@ -98,7 +104,7 @@ func (c *conn) drainRead() {
 			return
 		}
 		c.batched(func() {
-			c.recv(chunk)
+			c.recv(chunk, false)
 			c.reader.Release()
 		})
 	}

@@ -20,6 +20,13 @@ import (
 // does. It returns the listening address (host:port).
 func Start(t testing.TB, cfg broker.Config) string {
 	t.Helper()
+	_, addr := Serve(t, cfg)
+	return addr
+}
+
+// Serve is Start, and also returns the Broker, for its Stats.
+func Serve(t testing.TB, cfg broker.Config) (*broker.Broker, string) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -37,5 +44,5 @@ func Start(t testing.TB, cfg broker.Config) string {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return l.Addr().String()
+	return b, l.Addr().String()
 }

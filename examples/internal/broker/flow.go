@@ -1,0 +1,162 @@
+package broker
+
+import (
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/mqttcore/mqtt"
+	"github.com/mqttcore/mqtt/packet"
+)
+
+// The publisher's side of flow control (the package documentation says
+// why; outbox.go has the subscriber's side). The Connection leaves the
+// PUBACK that ends a QoS 1 exchange and the PUBCOMP that ends a QoS 2 one
+// to the broker (mqtt.Config.ManualPuback, ManualPubcomp): the PUBACK is
+// sent once the message is routed, the PUBCOMP once the PUBREL has come
+// (the Connection makes the PUBREC, written with the rest of the read's
+// answers once its messages are routed), unless the connection waits for
+// a full outbox, one a message of the client was routed to: then the
+// acknowledgement is withheld, and so are those that follow, in order,
+// until every full outbox the connection waits for has drained. A v5
+// client stops once it has Config.ReceiveMaximum exchanges unfinished
+// (MQTT-3.3.4-7), and goes on sending its other packets, acknowledgements
+// of what it receives among them (MQTT-3.3.4-8); a 3.1.1 client, which
+// cannot be told, is not read while it has that many unfinished and the
+// broker waits for nothing from it (readPaused).
+//
+// Withholding PUBCOMP rather than PUBREC keeps the QoS 2 exchange as the
+// Connection runs it: a PUBLISH the client sends again before PUBREL is
+// acknowledged again with PUBREC and not delivered twice (MQTT-4.3.3-10).
+
+// heldAck is an acknowledgement the broker sends: PUBACK or PUBCOMP.
+type heldAck struct {
+	id uint16
+	t  packet.Type // packet.TypePuback or packet.TypePubcomp
+}
+
+// recheckEvery is how often a connection with acknowledgements withheld
+// looks again at the outboxes it waits for, besides being woken when one
+// drains: messages in them may have expired.
+const recheckEvery = time.Second
+
+// keepAcks bounds the list of withheld acknowledgements a connection keeps
+// once they have all been sent.
+const keepAcks = 1024
+
+// acknowledge sends a, or withholds it while the connection waits for a
+// full outbox (route records those in c.blockers) or has withheld others.
+// nested tells that the Connection is handing out its events: the call
+// that sends a is nested in that one, whose caller carries out the events.
+func (c *conn) acknowledge(a heldAck, nested bool) {
+	if len(c.blockers) > 0 || len(c.acks) > 0 {
+		c.acks = append(c.acks, a)
+		c.b.withheld.Add(1)
+		return
+	}
+	c.ack(a, nested)
+}
+
+// ack sends one acknowledgement.
+func (c *conn) ack(a heldAck, nested bool) {
+	var p packet.Packet = &c.pubcomp
+	if a.t == packet.TypePuback {
+		c.puback.PacketID = a.id
+		p = &c.puback
+	} else {
+		c.pubcomp.PacketID = a.id
+	}
+	err := c.mc.Send(p)
+	if err == nil && !nested {
+		c.carryOut()
+	}
+	// ErrIDUnknown: a QoS 1 PUBLISH the client sent again before its
+	// PUBACK was routed again, and the first PUBACK answered both. A
+	// connection that is closing sends nothing more.
+	if err != nil && !errors.Is(err, mqtt.ErrIDUnknown) && !c.closing && !c.closeNow {
+		c.logf("acknowledgement of packet %d not sent: %v", a.id, err)
+	}
+}
+
+// waitsFor reports whether s is among the outboxes c waits for.
+func (c *conn) waitsFor(s *session) bool {
+	return slices.Contains(c.blockers, s)
+}
+
+// block records that c waits for the outbox of s.
+func (c *conn) block(s *session) {
+	if !c.waitsFor(s) {
+		c.blockers = append(c.blockers, s)
+	}
+}
+
+// wakeUnblocked tells c that an outbox it waits for has drained; any
+// goroutine may call it.
+func (c *conn) wakeUnblocked() {
+	select {
+	case c.unblock <- struct{}{}:
+	default:
+	}
+}
+
+// release looks again at the outboxes c waits for, and sends the
+// acknowledgements withheld once none is full.
+func (c *conn) release() {
+	if len(c.blockers) > 0 {
+		now := time.Now()
+		kept := c.blockers[:0]
+		for _, s := range c.blockers {
+			if s.holds(c, now, c.b) {
+				kept = append(kept, s)
+			}
+		}
+		clear(c.blockers[len(kept):])
+		c.blockers = kept
+		if len(kept) > 0 {
+			return
+		}
+	}
+	acks := c.acks
+	for _, a := range acks {
+		if c.closing {
+			break
+		}
+		c.ack(a, false)
+	}
+	c.acks = acks[:0]
+	if cap(acks) > keepAcks {
+		c.acks = nil
+	}
+}
+
+// minPublish is the size of the smallest QoS 1 PUBLISH of 3.1.1: fixed
+// header, a topic of one byte, packet identifier.
+const minPublish = 2 + 2 + 1 + 2
+
+// publisherWindow is the most one publisher may add to a full outbox
+// before it stops: a v5 client its Receive Maximum of messages
+// (receiveMax); a 3.1.1 client as many, and the rest of the piece of a
+// read being handled when the broker stops reading it (readPaused).
+func publisherWindow(receiveMax int) int {
+	return receiveMax + recvPiece/minPublish + 1
+}
+
+// readPaused reports whether the loop leaves the client's socket unread:
+// a 3.1.1 client that waits for a full outbox with Config.ReceiveMaximum
+// messages unacknowledged (acknowledgements withheld, QoS 2 messages not
+// yet released), while the broker waits for no acknowledgement from it
+// (so reading it cannot be what lets the outboxes drain: a client
+// publishing to a topic it reads itself is read on). A v5 client keeps
+// to the Receive Maximum itself.
+func (c *conn) readPaused() bool {
+	return c.version != packet.V5 && len(c.blockers) > 0 &&
+		len(c.acks)+c.unreleased >= c.b.cfg.ReceiveMaximum && c.inFlight() == 0
+}
+
+// unblockAll forgets the outboxes c waits for: the connection has ended.
+func (c *conn) unblockAll() {
+	for _, s := range c.blockers {
+		s.unwait(c)
+	}
+	c.blockers = nil
+}
