@@ -41,11 +41,14 @@ func (ts *testServer) Dial(ctx context.Context, _ *url.URL) (net.Conn, error) {
 	ts.mu.Lock()
 	ts.dials++
 	ts.conn = server
-	ts.out = make(chan []byte, 1024)
-	ts.s = mqtt.NewServer(mqtt.Config{ManualPuback: true, ManualPubrec: true, ManualPubcomp: ts.manualPubcomp}, ts.event)
-	out := ts.out
+	// Each connection has its own Connection and writer: an old one may
+	// still be ending while a new one starts.
+	out := make(chan []byte, 1024)
+	s := mqtt.NewServer(mqtt.Config{ManualPuback: true, ManualPubrec: true, ManualPubcomp: ts.manualPubcomp},
+		func(e mqtt.Event[uint16]) { ts.event(out, e) })
+	ts.out, ts.s = out, s
 	ts.mu.Unlock()
-	go ts.serve(server)
+	go ts.serve(server, s)
 	go func() { // a pipe blocks: writes never happen under the lock
 		for b := range out {
 			if _, err := server.Write(b); err != nil {
@@ -57,34 +60,34 @@ func (ts *testServer) Dial(ctx context.Context, _ *url.URL) (net.Conn, error) {
 	return client, nil
 }
 
-func (ts *testServer) event(e mqtt.Event[uint16]) {
+func (ts *testServer) event(out chan []byte, e mqtt.Event[uint16]) {
 	switch e.Kind {
 	case mqtt.EventSend:
-		ts.out <- append([]byte(nil), e.Bytes...)
+		out <- append([]byte(nil), e.Bytes...)
 	case mqtt.EventPacket:
 		ts.got <- clonePacket(e.Packet)
 		if ts.onPacket != nil {
 			ts.onPacket(ts, e.Packet)
 		}
 	case mqtt.EventClose:
-		close(ts.out) // the writer writes what is before it, then closes
+		close(out) // the writer writes what is before it, then closes
 	}
 }
 
-func (ts *testServer) serve(conn net.Conn) {
+func (ts *testServer) serve(conn net.Conn, s *mqtt.Connection[uint16]) {
 	buf := make([]byte, 4096)
 	for {
 		n, err := conn.Read(buf)
 		ts.mu.Lock()
 		if err != nil {
-			ts.s.Closed()
-			if ts.s.SessionPersists() {
-				ts.saved = ts.s.ExportSession()
+			s.Closed()
+			if s.SessionPersists() {
+				ts.saved = s.ExportSession()
 			}
 			ts.mu.Unlock()
 			return
 		}
-		ts.s.Recv(buf[:n])
+		s.Recv(buf[:n])
 		ts.mu.Unlock()
 	}
 }
