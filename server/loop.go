@@ -84,42 +84,21 @@ func (c *Conn) packet(p packet.Packet) {
 }
 
 // readLoop reads the client until the transport ends, then finishes the
-// connection.
+// connection: the goroutine path.
 func (c *Conn) readLoop() {
 	c.mu.Lock()
 	c.mc.Opened()
 	c.unlock()
 	buf := make([]byte, minRead)
-	handshake := true
-	var readErr error
 	for {
 		n, err := c.nc.Read(buf)
 		c.mu.Lock()
-		c.inRead = inlineWrites
-		for b := buf[:n]; len(b) > 0 && !c.hangUp; {
-			k := min(len(b), recvPiece)
-			c.mc.Recv(b[:k])
-			b = b[k:]
-		}
-		if handshake && c.mc.State() == mqtt.StateConnected {
-			// Most connections go quiet after the handshake: the core
-			// lets go of its scratch.
-			handshake = false
-			c.mc.Recv(nil)
-		}
-		c.inRead = false
+		c.recvLocked(buf[:n])
 		if err != nil {
-			readErr = err
-			break // with c.mu held
+			c.finish(err) // with c.mu held
+			return
 		}
-		own := inlineWrites && !c.writing && len(c.out) > 0
-		if own {
-			c.writing = true
-		} else {
-			c.startWriter() // for a hang-up without bytes
-		}
-		c.unlock()
-		if own {
+		if c.ownWrites() {
 			c.writeLoop() // the replies to the read, written before the next
 		}
 		switch {
@@ -130,11 +109,71 @@ func (c *Conn) readLoop() {
 		}
 		c.waitRoom()
 	}
+}
+
+// pollRead serves an event of the event loop: one read, handed to the
+// core, the replies written (what cannot be written at once is left to
+// the writer goroutine), and the connection armed again unless its
+// backlog is full or it ended.
+func (c *Conn) pollRead(buf []byte) {
+	n, err := c.rawRead(buf)
+	if n == 0 && err == nil { // nothing after all
+		c.rearm()
+		return
+	}
+	c.mu.Lock()
+	c.recvLocked(buf[:n])
+	if err != nil {
+		c.srv.poll.forget(c)
+		c.finish(err) // with c.mu held
+		return
+	}
+	if c.ownWrites() {
+		c.writeNow()
+	}
+	c.rearm()
+}
+
+// ownWrites, after a read and with c.mu held, reports whether the
+// reader writes the replies itself (inlineWrites, and no writer runs),
+// having set c.writing, or else starts the writer if needed; it releases
+// c.mu.
+func (c *Conn) ownWrites() bool {
+	own := inlineWrites && !c.writing && len(c.out) > 0
+	if own {
+		c.writing = true
+	} else {
+		c.startWriter() // for a hang-up without bytes
+	}
+	c.unlock()
+	return own
+}
+
+// recvLocked hands b to the core, with c.mu held.
+func (c *Conn) recvLocked(b []byte) {
+	c.inRead = inlineWrites
+	for len(b) > 0 && !c.hangUp {
+		k := min(len(b), recvPiece)
+		c.mc.Recv(b[:k])
+		b = b[k:]
+	}
+	if !c.quiet && c.mc.State() == mqtt.StateConnected {
+		// Most connections go quiet after the handshake: the core
+		// lets go of its scratch.
+		c.quiet = true
+		c.mc.Recv(nil)
+	}
+	c.inRead = false
+}
+
+// finish ends the connection once its transport has ended, with c.mu
+// held; it releases c.mu.
+func (c *Conn) finish(readErr error) {
 	c.ended = true
 	c.closing.Store(true)
 	c.mc.Closed()
-	for k := range c.timers {
-		c.stopTimer(mqtt.TimerKind(k))
+	for i := range c.timers {
+		c.stopTimer(mqtt.TimerKind(i + 1))
 	}
 	err := c.err
 	if err == nil && !c.disconnected {
@@ -148,16 +187,54 @@ func (c *Conn) readLoop() {
 	c.srv.remove(c)
 }
 
+// closeTransport closes the transport from any goroutine: the reader
+// sees the end and finishes the connection. On the event loop the
+// descriptor is shut down rather than closed: the worker that gets the
+// event closes it, once it is no longer registered.
+func (c *Conn) closeTransport() {
+	if c.rc == nil {
+		c.nc.Close()
+		return
+	}
+	c.shutdown()
+	c.pokeRoom() // a connection waiting for room is armed again
+}
+
+// rearm arms the connection again after an event, unless more than
+// MaxBacklog bytes wait for the client: then pokeRoom arms it once they
+// are written (or the connection closes).
+func (c *Conn) rearm() {
+	if c.full() {
+		c.parked.Store(true)
+		if c.full() || !c.parked.CompareAndSwap(true, false) {
+			return
+		}
+	}
+	c.arm()
+}
+
+// full reports whether reading the connection waits for room.
+func (c *Conn) full() bool {
+	return c.backlog.Load() > int64(c.srv.cfg.MaxBacklog) && !c.closing.Load()
+}
+
 // waitRoom stops reading while more than MaxBacklog bytes wait for the
 // client, so that what it makes the server answer cannot pile up.
 func (c *Conn) waitRoom() {
-	for c.backlog.Load() > int64(c.srv.cfg.MaxBacklog) && !c.closing.Load() {
+	for c.full() {
 		<-c.room
 	}
 }
 
-// pokeRoom wakes a read loop waiting for room.
+// pokeRoom wakes a read loop waiting for room, or arms a connection of
+// the event loop that waits for it.
 func (c *Conn) pokeRoom() {
+	if c.rc != nil {
+		if c.parked.Load() && !c.full() && c.parked.CompareAndSwap(true, false) {
+			c.arm()
+		}
+		return
+	}
 	select {
 	case c.room <- struct{}{}:
 	default:
@@ -185,7 +262,7 @@ func (c *Conn) writeLoop() {
 			c.out = nil // an idle connection keeps no buffer
 			c.unlock()
 			if hangUp {
-				c.nc.Close() // the read loop sees the end
+				c.closeTransport() // the reader sees the end
 			}
 			c.pokeRoom()
 			return
@@ -197,7 +274,7 @@ func (c *Conn) writeLoop() {
 		c.backlog.Add(-int64(len(buf)))
 		c.pokeRoom()
 		if err != nil {
-			c.nc.Close()
+			c.closeTransport()
 			c.mu.Lock()
 			c.writing = false
 			c.hangUp = true
@@ -211,7 +288,56 @@ func (c *Conn) writeLoop() {
 	}
 }
 
-const timerKinds = 8
+// writeNow writes out without waiting, on the event loop, for the worker
+// that set c.writing: what the socket does not take at once is left to a
+// writer goroutine.
+func (c *Conn) writeNow() {
+	c.mu.Lock()
+	for len(c.out) > 0 && !c.ended {
+		buf := c.out
+		c.out = nil
+		c.unlock()
+		n, err := c.rawWrite(buf)
+		c.backlog.Add(-int64(n))
+		c.mu.Lock()
+		if err != nil {
+			c.writing = false
+			c.hangUp = true
+			c.closing.Store(true)
+			c.backlog.Add(-int64(len(buf) - n + len(c.out)))
+			c.out = nil
+			c.unlock()
+			c.closeTransport()
+			return
+		}
+		if n < len(buf) {
+			c.out = append(buf[n:], c.out...)
+			go c.writeLoop() // c.writing stays set: the writer's now
+			c.unlock()
+			return
+		}
+	}
+	c.writing = false
+	hangUp := c.hangUp && !c.ended
+	c.out = nil
+	c.unlock()
+	if hangUp {
+		c.closeTransport()
+	}
+}
+
+// timerKinds is the number of the core's timer kinds: mqtt.TimerPing to
+// mqtt.TimerConnect are 1 to 4, kept at 0 to 3 (a server runs the last
+// two). The Conn is 256 bytes with 4, a size class above with more.
+const timerKinds = 4
+
+// timerAt returns the timer of kind k, nil for a kind unknown.
+func (c *Conn) timerAt(k mqtt.TimerKind) *timer {
+	if k < 1 || int(k) > timerKinds {
+		return nil
+	}
+	return &c.timers[k-1]
+}
 
 // timer runs one of the core's timers.
 type timer struct {
@@ -227,10 +353,10 @@ type timer struct {
 // core (which has Config.Conn.Clock) asks for the time left then. That
 // spares a reset of the runtime timer per packet.
 func (c *Conn) resetTimer(k mqtt.TimerKind, d time.Duration) {
-	if int(k) >= timerKinds {
+	t := c.timerAt(k)
+	if t == nil {
 		return
 	}
-	t := &c.timers[k]
 	switch {
 	case t.t == nil:
 		t.t = time.AfterFunc(d, func() { c.timerFired(k) })
@@ -242,18 +368,22 @@ func (c *Conn) resetTimer(k mqtt.TimerKind, d time.Duration) {
 	}
 }
 
-// stopTimer stops timer k, with c.mu held.
+// stopTimer stops timer k and lets go of it, with c.mu held: the
+// connect timer is stopped for good after the handshake, and a runtime
+// timer is some 130 bytes that an idle connection need not keep. (A
+// callback that fires meanwhile finds the core expecting nothing of
+// that timer, as with any stop that comes too late.)
 func (c *Conn) stopTimer(k mqtt.TimerKind) {
-	if int(k) < timerKinds && c.timers[k].t != nil {
-		c.timers[k].t.Stop()
-		c.timers[k].runs = 0
+	if t := c.timerAt(k); t != nil && t.t != nil {
+		t.t.Stop()
+		*t = timer{}
 	}
 }
 
 // timerFired runs on the timer's goroutine.
 func (c *Conn) timerFired(k mqtt.TimerKind) {
 	c.mu.Lock()
-	c.timers[k].runs = 0
+	c.timerAt(k).runs = 0
 	if !c.ended {
 		c.mc.TimerFired(k)
 	}
