@@ -49,7 +49,9 @@ type Conn struct {
 	inRead       bool   // the read loop writes the bytes of its Recv itself (inlineWrites)
 	quiet        bool   // the core let go of its scratch after the handshake
 	err          error  // why the connection ends, once known
-	timers       [timerKinds]timer
+	// timers, by kind less 1: where in srv.timers.heap, plus 1; 0 when
+	// not running. Guarded by srv.timers.mu (the queue moves entries).
+	timers [timerKinds]int32
 
 	box mailbox
 }

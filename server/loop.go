@@ -9,14 +9,15 @@ import (
 
 // The driver: the core's handler (event) runs under Conn.mu, inside the
 // call that made the event; it appends bytes to out, arms timers, and
-// hands packets to the Handler. The read loop owns the socket's reading
-// side; whoever set Conn.writing (the read loop, or a writer goroutine
-// started when bytes come from elsewhere and gone when they are written)
-// owns its writing side; timers are time.AfterFunc
-// callbacks. The read loop writes what its own reads made the core send
-// (see the package doc for why). An idle connection therefore has one
-// goroutine (its reader), its read buffer, its core and no timer
-// goroutine.
+// hands packets to the Handler. The reader (the read loop, or the event
+// loop's worker that got the connection's event: poll_linux.go) owns the
+// socket's reading side; whoever set Conn.writing (the reader, or a
+// writer goroutine started when bytes come from elsewhere and gone when
+// they are written) owns its writing side; timers are entries of the
+// Server's timer queue (timers.go). The reader writes what its own reads
+// made the core send (see the package doc for why). An idle connection
+// therefore has its core, its Conn and, on the goroutine path only, one
+// goroutine (its reader) and its read buffer.
 
 // A connection's read buffer starts at minRead bytes, doubles up to
 // maxRead when a read fills it, and halves when a read takes less than a
@@ -324,68 +325,4 @@ func (c *Conn) writeNow() {
 	if hangUp {
 		c.closeTransport()
 	}
-}
-
-// timerKinds is the number of the core's timer kinds: mqtt.TimerPing to
-// mqtt.TimerConnect are 1 to 4, kept at 0 to 3 (a server runs the last
-// two). The Conn is 256 bytes with 4, a size class above with more.
-const timerKinds = 4
-
-// timerAt returns the timer of kind k, nil for a kind unknown.
-func (c *Conn) timerAt(k mqtt.TimerKind) *timer {
-	if k < 1 || int(k) > timerKinds {
-		return nil
-	}
-	return &c.timers[k-1]
-}
-
-// timer runs one of the core's timers.
-type timer struct {
-	t *time.Timer
-	// runs is the duration the timer was last started for, while it
-	// runs; 0 once it fired or was stopped.
-	runs time.Duration
-}
-
-// resetTimer (re)arms timer k for d, with c.mu held. The core re-arms the
-// keep-alive timer on every packet received; a timer that runs and was
-// started for no longer than d is left running: it fires early, and the
-// core (which has Config.Conn.Clock) asks for the time left then. That
-// spares a reset of the runtime timer per packet.
-func (c *Conn) resetTimer(k mqtt.TimerKind, d time.Duration) {
-	t := c.timerAt(k)
-	if t == nil {
-		return
-	}
-	switch {
-	case t.t == nil:
-		t.t = time.AfterFunc(d, func() { c.timerFired(k) })
-		t.runs = d
-	case t.runs > 0 && d >= t.runs:
-	default:
-		t.t.Reset(d)
-		t.runs = d
-	}
-}
-
-// stopTimer stops timer k and lets go of it, with c.mu held: the
-// connect timer is stopped for good after the handshake, and a runtime
-// timer is some 130 bytes that an idle connection need not keep. (A
-// callback that fires meanwhile finds the core expecting nothing of
-// that timer, as with any stop that comes too late.)
-func (c *Conn) stopTimer(k mqtt.TimerKind) {
-	if t := c.timerAt(k); t != nil && t.t != nil {
-		t.t.Stop()
-		*t = timer{}
-	}
-}
-
-// timerFired runs on the timer's goroutine.
-func (c *Conn) timerFired(k mqtt.TimerKind) {
-	c.mu.Lock()
-	c.timerAt(k).runs = 0
-	if !c.ended {
-		c.mc.TimerFired(k)
-	}
-	c.unlock()
 }

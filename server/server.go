@@ -105,6 +105,7 @@ type Server struct {
 	conns     map[*Conn]struct{}
 	closing   bool
 	gone      chan struct{} // closed when conns becomes empty while closing
+	timers    timerQueue    // the connections' timers
 	poll      *poller       // the event loop, once a connection needed it
 	pollErr   error         // why there is none
 }
@@ -134,7 +135,9 @@ func New(cfg Config) *Server {
 	if cfg.Conn.Clock == nil {
 		cfg.Conn.Clock = time.Now
 	}
-	return &Server{cfg: cfg, listeners: map[net.Listener]struct{}{}, conns: map[*Conn]struct{}{}, gone: make(chan struct{})}
+	s := &Server{cfg: cfg, listeners: map[net.Listener]struct{}{}, conns: map[*Conn]struct{}{}, gone: make(chan struct{})}
+	s.timers.init()
+	return s
 }
 
 // Serve accepts connections on l and serves each on its own goroutines
