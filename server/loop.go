@@ -260,6 +260,11 @@ func (c *Conn) writeLoop() {
 		if len(c.out) == 0 || c.ended {
 			c.writing = false
 			hangUp := c.hangUp
+			if c.rc != nil && !hangUp {
+				// The event loop's writes do not wait: a deadline
+				// left from here would fail them once past.
+				_ = c.nc.SetWriteDeadline(time.Time{})
+			}
 			c.out = nil // an idle connection keeps no buffer
 			c.unlock()
 			if hangUp {
