@@ -113,3 +113,43 @@ func BenchmarkFanout(b *testing.B) {
 		}
 	})
 }
+
+// Connections per second: dial, CONNECT, CONNACK, then a reset (linger
+// 0, so that no port waits in TIME_WAIT), from many clients at once, on
+// the event loop and with a goroutine per connection.
+func BenchmarkAccept(b *testing.B) {
+	for _, loop := range []bool{true, false} {
+		name := "eventloop"
+		if !loop {
+			name = "goroutine"
+		}
+		b.Run(name, func(b *testing.B) {
+			defer func(old bool) { *server.EventLoop = old }(*server.EventLoop)
+			*server.EventLoop = loop
+			_, l := benchServer(b, nop{})
+			addr := l.Addr().String()
+			cb, _ := (&packet.Connect{ClientID: "a", CleanStart: true}).AppendTo(nil, packet.V5)
+			b.SetParallelism(16)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				ack := make([]byte, 5) // CONNACK of a v5 server
+				for pb.Next() {
+					nc, err := net.Dial("tcp", addr)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					if _, err := nc.Write(cb); err != nil {
+						b.Error(err)
+					}
+					if _, err := io.ReadFull(nc, ack); err != nil {
+						b.Error(err)
+					}
+					_ = nc.(*net.TCPConn).SetLinger(0)
+					nc.Close()
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "accepts/s")
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mqttcore/mqtt"
@@ -13,9 +14,16 @@ import (
 // Conn is one client's connection. Its methods are safe for concurrent
 // use, from any goroutine, Handler calls included.
 type Conn struct {
-	// Immutable.
+	// Immutable, but for rc and fd, set once before the connection is
+	// served.
 	srv *Server
 	nc  net.Conn
+	rc  syscall.RawConn // the event loop's handle of the socket; nil on the goroutine path
+	fd  int32           // the socket's descriptor, with rc
+
+	// parked: the event loop does not read the connection until its
+	// backlog drains (see rearm).
+	parked atomic.Bool
 
 	// Set once, before OnConnect, and read without a lock after it.
 	clientID string
@@ -25,7 +33,7 @@ type Conn struct {
 	// in the writer's hands, and those of the packets in the mailbox.
 	backlog atomic.Int64
 	closing atomic.Bool   // the connection ends or has ended: Send refuses
-	room    chan struct{} // the writer made progress, or the connection ended (capacity 1)
+	room    chan struct{} // the writer made progress, or the connection ended (capacity 1; the goroutine path)
 
 	// mu serialises the calls on the core and guards what follows.
 	// Whoever holds it releases it with unlock, which carries out what
@@ -39,8 +47,11 @@ type Conn struct {
 	connected    bool   // OnConnect was called
 	disconnected bool   // the client sent DISCONNECT
 	inRead       bool   // the read loop writes the bytes of its Recv itself (inlineWrites)
+	quiet        bool   // the core let go of its scratch after the handshake
 	err          error  // why the connection ends, once known
-	timers       [timerKinds]timer
+	// timers, by kind less 1: where in srv.timers.heap, plus 1; 0 when
+	// not running. Guarded by srv.timers.mu (the queue moves entries).
+	timers [timerKinds]int32
 
 	box mailbox
 }
@@ -60,7 +71,7 @@ type op struct {
 }
 
 func newConn(s *Server, nc net.Conn) *Conn {
-	c := &Conn{srv: s, nc: nc, room: make(chan struct{}, 1)}
+	c := &Conn{srv: s, nc: nc}
 	c.mc = mqtt.NewServer(s.cfg.Conn, c.event)
 	return c
 }

@@ -9,14 +9,15 @@ import (
 
 // The driver: the core's handler (event) runs under Conn.mu, inside the
 // call that made the event; it appends bytes to out, arms timers, and
-// hands packets to the Handler. The read loop owns the socket's reading
-// side; whoever set Conn.writing (the read loop, or a writer goroutine
-// started when bytes come from elsewhere and gone when they are written)
-// owns its writing side; timers are time.AfterFunc
-// callbacks. The read loop writes what its own reads made the core send
-// (see the package doc for why). An idle connection therefore has one
-// goroutine (its reader), its read buffer, its core and no timer
-// goroutine.
+// hands packets to the Handler. The reader (the read loop, or the event
+// loop's worker that got the connection's event: poll_linux.go) owns the
+// socket's reading side; whoever set Conn.writing (the reader, or a
+// writer goroutine started when bytes come from elsewhere and gone when
+// they are written) owns its writing side; timers are entries of the
+// Server's timer queue (timers.go). The reader writes what its own reads
+// made the core send (see the package doc for why). An idle connection
+// therefore has its core, its Conn and, on the goroutine path only, one
+// goroutine (its reader) and its read buffer.
 
 // A connection's read buffer starts at minRead bytes, doubles up to
 // maxRead when a read fills it, and halves when a read takes less than a
@@ -84,42 +85,21 @@ func (c *Conn) packet(p packet.Packet) {
 }
 
 // readLoop reads the client until the transport ends, then finishes the
-// connection.
+// connection: the goroutine path.
 func (c *Conn) readLoop() {
 	c.mu.Lock()
 	c.mc.Opened()
 	c.unlock()
 	buf := make([]byte, minRead)
-	handshake := true
-	var readErr error
 	for {
 		n, err := c.nc.Read(buf)
 		c.mu.Lock()
-		c.inRead = inlineWrites
-		for b := buf[:n]; len(b) > 0 && !c.hangUp; {
-			k := min(len(b), recvPiece)
-			c.mc.Recv(b[:k])
-			b = b[k:]
-		}
-		if handshake && c.mc.State() == mqtt.StateConnected {
-			// Most connections go quiet after the handshake: the core
-			// lets go of its scratch.
-			handshake = false
-			c.mc.Recv(nil)
-		}
-		c.inRead = false
+		c.recvLocked(buf[:n])
 		if err != nil {
-			readErr = err
-			break // with c.mu held
+			c.finish(err) // with c.mu held
+			return
 		}
-		own := inlineWrites && !c.writing && len(c.out) > 0
-		if own {
-			c.writing = true
-		} else {
-			c.startWriter() // for a hang-up without bytes
-		}
-		c.unlock()
-		if own {
+		if c.ownWrites() {
 			c.writeLoop() // the replies to the read, written before the next
 		}
 		switch {
@@ -130,11 +110,71 @@ func (c *Conn) readLoop() {
 		}
 		c.waitRoom()
 	}
+}
+
+// pollRead serves an event of the event loop: one read, handed to the
+// core, the replies written (what cannot be written at once is left to
+// the writer goroutine), and the connection armed again unless its
+// backlog is full or it ended.
+func (c *Conn) pollRead(buf []byte) {
+	n, err := c.rawRead(buf)
+	if n == 0 && err == nil { // nothing after all
+		c.rearm()
+		return
+	}
+	c.mu.Lock()
+	c.recvLocked(buf[:n])
+	if err != nil {
+		c.srv.poll.forget(c)
+		c.finish(err) // with c.mu held
+		return
+	}
+	if c.ownWrites() {
+		c.writeNow()
+	}
+	c.rearm()
+}
+
+// ownWrites, after a read and with c.mu held, reports whether the
+// reader writes the replies itself (inlineWrites, and no writer runs),
+// having set c.writing, or else starts the writer if needed; it releases
+// c.mu.
+func (c *Conn) ownWrites() bool {
+	own := inlineWrites && !c.writing && len(c.out) > 0
+	if own {
+		c.writing = true
+	} else {
+		c.startWriter() // for a hang-up without bytes
+	}
+	c.unlock()
+	return own
+}
+
+// recvLocked hands b to the core, with c.mu held.
+func (c *Conn) recvLocked(b []byte) {
+	c.inRead = inlineWrites
+	for len(b) > 0 && !c.hangUp {
+		k := min(len(b), recvPiece)
+		c.mc.Recv(b[:k])
+		b = b[k:]
+	}
+	if !c.quiet && c.mc.State() == mqtt.StateConnected {
+		// Most connections go quiet after the handshake: the core
+		// lets go of its scratch.
+		c.quiet = true
+		c.mc.Recv(nil)
+	}
+	c.inRead = false
+}
+
+// finish ends the connection once its transport has ended, with c.mu
+// held; it releases c.mu.
+func (c *Conn) finish(readErr error) {
 	c.ended = true
 	c.closing.Store(true)
 	c.mc.Closed()
-	for k := range c.timers {
-		c.stopTimer(mqtt.TimerKind(k))
+	for i := range c.timers {
+		c.stopTimer(mqtt.TimerKind(i + 1))
 	}
 	err := c.err
 	if err == nil && !c.disconnected {
@@ -148,16 +188,54 @@ func (c *Conn) readLoop() {
 	c.srv.remove(c)
 }
 
+// closeTransport closes the transport from any goroutine: the reader
+// sees the end and finishes the connection. On the event loop the
+// descriptor is shut down rather than closed: the worker that gets the
+// event closes it, once it is no longer registered.
+func (c *Conn) closeTransport() {
+	if c.rc == nil {
+		c.nc.Close()
+		return
+	}
+	c.shutdown()
+	c.pokeRoom() // a connection waiting for room is armed again
+}
+
+// rearm arms the connection again after an event, unless more than
+// MaxBacklog bytes wait for the client: then pokeRoom arms it once they
+// are written (or the connection closes).
+func (c *Conn) rearm() {
+	if c.full() {
+		c.parked.Store(true)
+		if c.full() || !c.parked.CompareAndSwap(true, false) {
+			return
+		}
+	}
+	c.arm()
+}
+
+// full reports whether reading the connection waits for room.
+func (c *Conn) full() bool {
+	return c.backlog.Load() > int64(c.srv.cfg.MaxBacklog) && !c.closing.Load()
+}
+
 // waitRoom stops reading while more than MaxBacklog bytes wait for the
 // client, so that what it makes the server answer cannot pile up.
 func (c *Conn) waitRoom() {
-	for c.backlog.Load() > int64(c.srv.cfg.MaxBacklog) && !c.closing.Load() {
+	for c.full() {
 		<-c.room
 	}
 }
 
-// pokeRoom wakes a read loop waiting for room.
+// pokeRoom wakes a read loop waiting for room, or arms a connection of
+// the event loop that waits for it.
 func (c *Conn) pokeRoom() {
+	if c.rc != nil {
+		if c.parked.Load() && !c.full() && c.parked.CompareAndSwap(true, false) {
+			c.arm()
+		}
+		return
+	}
 	select {
 	case c.room <- struct{}{}:
 	default:
@@ -182,10 +260,15 @@ func (c *Conn) writeLoop() {
 		if len(c.out) == 0 || c.ended {
 			c.writing = false
 			hangUp := c.hangUp
+			if c.rc != nil && !hangUp {
+				// The event loop's writes do not wait: a deadline
+				// left from here would fail them once past.
+				_ = c.nc.SetWriteDeadline(time.Time{})
+			}
 			c.out = nil // an idle connection keeps no buffer
 			c.unlock()
 			if hangUp {
-				c.nc.Close() // the read loop sees the end
+				c.closeTransport() // the reader sees the end
 			}
 			c.pokeRoom()
 			return
@@ -197,7 +280,7 @@ func (c *Conn) writeLoop() {
 		c.backlog.Add(-int64(len(buf)))
 		c.pokeRoom()
 		if err != nil {
-			c.nc.Close()
+			c.closeTransport()
 			c.mu.Lock()
 			c.writing = false
 			c.hangUp = true
@@ -211,51 +294,40 @@ func (c *Conn) writeLoop() {
 	}
 }
 
-const timerKinds = 8
-
-// timer runs one of the core's timers.
-type timer struct {
-	t *time.Timer
-	// runs is the duration the timer was last started for, while it
-	// runs; 0 once it fired or was stopped.
-	runs time.Duration
-}
-
-// resetTimer (re)arms timer k for d, with c.mu held. The core re-arms the
-// keep-alive timer on every packet received; a timer that runs and was
-// started for no longer than d is left running: it fires early, and the
-// core (which has Config.Conn.Clock) asks for the time left then. That
-// spares a reset of the runtime timer per packet.
-func (c *Conn) resetTimer(k mqtt.TimerKind, d time.Duration) {
-	if int(k) >= timerKinds {
-		return
-	}
-	t := &c.timers[k]
-	switch {
-	case t.t == nil:
-		t.t = time.AfterFunc(d, func() { c.timerFired(k) })
-		t.runs = d
-	case t.runs > 0 && d >= t.runs:
-	default:
-		t.t.Reset(d)
-		t.runs = d
-	}
-}
-
-// stopTimer stops timer k, with c.mu held.
-func (c *Conn) stopTimer(k mqtt.TimerKind) {
-	if int(k) < timerKinds && c.timers[k].t != nil {
-		c.timers[k].t.Stop()
-		c.timers[k].runs = 0
-	}
-}
-
-// timerFired runs on the timer's goroutine.
-func (c *Conn) timerFired(k mqtt.TimerKind) {
+// writeNow writes out without waiting, on the event loop, for the worker
+// that set c.writing: what the socket does not take at once is left to a
+// writer goroutine.
+func (c *Conn) writeNow() {
 	c.mu.Lock()
-	c.timers[k].runs = 0
-	if !c.ended {
-		c.mc.TimerFired(k)
+	for len(c.out) > 0 && !c.ended {
+		buf := c.out
+		c.out = nil
+		c.unlock()
+		n, err := c.rawWrite(buf)
+		c.backlog.Add(-int64(n))
+		c.mu.Lock()
+		if err != nil {
+			c.writing = false
+			c.hangUp = true
+			c.closing.Store(true)
+			c.backlog.Add(-int64(len(buf) - n + len(c.out)))
+			c.out = nil
+			c.unlock()
+			c.closeTransport()
+			return
+		}
+		if n < len(buf) {
+			c.out = append(buf[n:], c.out...)
+			go c.writeLoop() // c.writing stays set: the writer's now
+			c.unlock()
+			return
+		}
 	}
+	c.writing = false
+	hangUp := c.hangUp && !c.ended
+	c.out = nil
 	c.unlock()
+	if hangUp {
+		c.closeTransport()
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mqttcore/mqtt"
@@ -14,7 +15,7 @@ import (
 // Handler is the broker's logic: the Server calls it for each client.
 //
 // The calls for one connection are made one at a time, in order, by the
-// goroutine that reads that connection, with the connection's lock held:
+// goroutine that reads that connection (or an event loop worker), with the connection's lock held:
 // OnConnect once, then OnPacket for each packet received, then OnClose
 // once. Conn.Core gives them the connection's core. Packets are valid until the call returns (they alias the read
 // buffer): copy, with the packets' Clone methods, what must live longer.
@@ -66,6 +67,12 @@ type Config struct {
 	// WriteTimeout bounds each write to a client; a client that takes no
 	// bytes for that long is disconnected. 0 means DefaultWriteTimeout.
 	WriteTimeout time.Duration
+
+	// NoEventLoop serves every connection with a goroutine that reads
+	// it. Otherwise, on Linux, a connection over TCP (a *net.TCPConn,
+	// not TLS) is served by the Server's event loop (epoll): while idle
+	// it has no goroutine and no read buffer. See the package doc.
+	NoEventLoop bool
 }
 
 // Defaults of Config.
@@ -98,7 +105,14 @@ type Server struct {
 	conns     map[*Conn]struct{}
 	closing   bool
 	gone      chan struct{} // closed when conns becomes empty while closing
+	timers    timerQueue    // the connections' timers
+	poll      *poller       // the event loop, once a connection needed it
+	pollErr   error         // why there is none
 }
+
+// eventLoop switches the event loop off for the tests of the goroutine
+// path.
+var eventLoop = true
 
 // New returns a Server. It panics if cfg.Handler is nil.
 func New(cfg Config) *Server {
@@ -121,7 +135,9 @@ func New(cfg Config) *Server {
 	if cfg.Conn.Clock == nil {
 		cfg.Conn.Clock = time.Now
 	}
-	return &Server{cfg: cfg, listeners: map[net.Listener]struct{}{}, conns: map[*Conn]struct{}{}, gone: make(chan struct{})}
+	s := &Server{cfg: cfg, listeners: map[net.Listener]struct{}{}, conns: map[*Conn]struct{}{}, gone: make(chan struct{})}
+	s.timers.init()
+	return s
 }
 
 // Serve accepts connections on l and serves each on its own goroutines
@@ -173,15 +189,48 @@ func (s *Server) Serve(l net.Listener) error {
 // handler, net.Pipe in tests). After Shutdown it closes nc.
 func (s *Server) ServeConn(nc net.Conn) {
 	c := newConn(s, nc)
+	p := s.poller(nc)
+	if p != nil {
+		p.prepare(c, nc.(syscall.Conn))
+	}
+	if c.rc == nil {
+		c.room = make(chan struct{}, 1)
+	}
+	c.mu.Lock() // a worker that gets an event waits for Opened
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
+		c.mu.Unlock()
 		nc.Close()
 		return
 	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
-	go c.readLoop()
+	c.mc.Opened()
+	if c.rc == nil {
+		c.unlock()
+		go c.readLoop()
+		return
+	}
+	if err := p.add(c); err != nil {
+		c.finish(err) // the descriptor cannot be watched (out of memory, ...)
+		return
+	}
+	c.unlock()
+}
+
+// poller returns the event loop for nc, started on the first call, or
+// nil for the goroutine path.
+func (s *Server) poller(nc net.Conn) *poller {
+	if _, ok := nc.(*net.TCPConn); !ok || !eventLoop || s.cfg.NoEventLoop {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.poll == nil && s.pollErr == nil && !s.closing {
+		s.poll, s.pollErr = newPoller()
+	}
+	return s.poll
 }
 
 // remove forgets a connection that ended.
@@ -225,14 +274,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range conns {
 		c.Close(packet.ServerShuttingDown)
 	}
+	var err error
 	select {
 	case <-s.gone:
-		return nil
 	case <-ctx.Done():
 		for _, c := range conns {
-			c.nc.Close()
+			c.closeTransport()
 		}
 		<-s.gone
-		return ctx.Err()
+		err = ctx.Err()
 	}
+	s.mu.Lock()
+	p := s.poll
+	s.mu.Unlock()
+	if p != nil {
+		p.close()
+	}
+	return err
 }

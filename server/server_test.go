@@ -308,17 +308,59 @@ func TestShutdown(t *testing.T) {
 // instead of buffering; and the acknowledgements its own publishes make
 // the server send do not pile up either: the server stops reading it.
 func TestBacklogBounded(t *testing.T) {
+	t.Run("pipe", func(t *testing.T) {
+		// net.Pipe has no buffer: bytes not read are bytes the server
+		// holds.
+		backlogBounded(t, net.Pipe)
+	})
+	t.Run("tcp", func(t *testing.T) {
+		// With the socket buffers small; on Linux the event loop's
+		// path.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		backlogBounded(t, func() (net.Conn, net.Conn) {
+			cli, err := net.Dial("tcp", l.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			nc, err := l.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// (A receive buffer of 4 KiB on the server's side had
+			// the client's writes wait for TCP's zero-window probes,
+			// 200 ms and more, now and then.)
+			_ = cli.(*net.TCPConn).SetReadBuffer(4 << 10)
+			_ = cli.(*net.TCPConn).SetWriteBuffer(4 << 10)
+			_ = nc.(*net.TCPConn).SetWriteBuffer(4 << 10)
+			_ = nc.(*net.TCPConn).SetReadBuffer(64 << 10)
+			return cli, nc
+		})
+	})
+}
+
+func backlogBounded(t *testing.T, pair func() (client, server net.Conn)) {
 	const maxBacklog = 8 << 10
 	r := newRecorder()
-	srv := server.New(server.Config{Handler: r, MaxBacklog: maxBacklog})
+	// (WriteTimeout: the Shutdown at the end does not wait 30 s for the
+	// deaf client over TCP.)
+	srv := server.New(server.Config{Handler: r, MaxBacklog: maxBacklog, WriteTimeout: time.Second})
 	defer srv.Shutdown(context.Background())
 
-	// net.Pipe has no buffer: bytes not read are bytes the server holds.
-	cli, nc := net.Pipe()
+	cli, nc := pair()
 	defer cli.Close()
 	srv.ServeConn(nc)
 	rc := handshake(t, cli, packet.V5, &packet.Connect{ClientID: "deaf", CleanStart: true})
 	rc.send(t, &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "t"}}})
+	// The SUBACK is read: the subscription is in place before the
+	// publishing starts (over TCP the SUBSCRIBE is not read yet when
+	// Write returns), and the SUBACK is not refused by a full backlog.
+	if p, ok := rc.next(t).(*packet.Suback); !ok {
+		t.Fatalf("got %v, want SUBACK", p)
+	}
 	conn := r.conn("deaf")
 
 	// A publisher for the deaf subscriber.
@@ -354,7 +396,9 @@ func TestBacklogBounded(t *testing.T) {
 		}
 		stalled <- -1
 	}()
-	if n := <-stalled; n < 0 {
+	n := <-stalled
+	t.Logf("read stopped after %d publishes, backlog %d", n, conn.Backlog())
+	if n < 0 {
 		t.Fatal("100,000 publishes read from a client that reads nothing")
 	}
 	if b := conn.Backlog(); b > maxBacklog+4<<10 {
