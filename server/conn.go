@@ -2,9 +2,9 @@ package server
 
 import (
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/mqttcore/mqtt"
@@ -14,12 +14,13 @@ import (
 // Conn is one client's connection. Its methods are safe for concurrent
 // use, from any goroutine, Handler calls included.
 type Conn struct {
-	// Immutable, but for rc and fd, set once before the connection is
-	// served.
-	srv *Server
-	nc  net.Conn
-	rc  syscall.RawConn // the event loop's handle of the socket; nil on the goroutine path
-	fd  int32           // the socket's descriptor, with rc
+	// Immutable, but for fd, remote and gen, set once before the
+	// connection is served.
+	srv    *Server
+	nc     net.Conn       // the transport; nil on the event loop
+	fd     rawFD          // the socket on the event loop (fd_linux.go)
+	remote netip.AddrPort // the client's address on the event loop
+	gen    uint32         // the event loop's registration
 
 	// parked: the event loop does not read the connection until its
 	// backlog drains (see rearm).
@@ -40,15 +41,18 @@ type Conn struct {
 	// other goroutines posted in the mailbox meanwhile.
 	mu           sync.Mutex
 	mc           *mqtt.Connection[uint16]
-	out          []byte // bytes to write, in order
-	writing      bool   // a writer goroutine runs
-	hangUp       bool   // close the transport once out is written
-	ended        bool   // the transport has closed: the core is done
-	connected    bool   // OnConnect was called
-	disconnected bool   // the client sent DISCONNECT
-	inRead       bool   // the read loop writes the bytes of its Recv itself (inlineWrites)
-	quiet        bool   // the core let go of its scratch after the handshake
-	err          error  // why the connection ends, once known
+	out          []byte      // bytes to write, in order
+	writing      bool        // a writer goroutine runs
+	hangUp       bool        // close the transport once out is written
+	ended        bool        // the transport has closed: the core is done
+	connected    bool        // OnConnect was called
+	disconnected bool        // the client sent DISCONNECT
+	inRead       bool        // the read loop writes the bytes of its Recv itself (inlineWrites)
+	quiet        bool        // the core let go of its scratch after the handshake
+	wreg         bool        // the event loop watches the socket for writes
+	stalled      bool        // stall runs
+	stall        *time.Timer // ends a client that takes no bytes (event loop)
+	err          error       // why the connection ends, once known
 	// timers, by kind less 1: where in srv.timers.heap, plus 1; 0 when
 	// not running. Guarded by srv.timers.mu (the queue moves entries).
 	timers [timerKinds]int32
@@ -85,7 +89,12 @@ func (c *Conn) ClientID() string { return c.clientID }
 func (c *Conn) Version() packet.Version { return c.version }
 
 // RemoteAddr returns the client's network address.
-func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+func (c *Conn) RemoteAddr() net.Addr {
+	if c.nc != nil {
+		return c.nc.RemoteAddr()
+	}
+	return net.TCPAddrFromAddrPort(c.remote)
+}
 
 // Core returns the connection's core, for what the Handler needs of it
 // beyond Send and Close: ImportSession (or Replay) in OnConnect, before it
@@ -230,7 +239,9 @@ func (c *Conn) hang() {
 		c.closing.Store(true)
 		// The writer may be stuck on a client that does not read: it
 		// gets WriteTimeout from now at most.
-		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+		if c.nc != nil {
+			_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+		}
 		c.startWriter()
 	}
 }
