@@ -92,7 +92,7 @@ func (s *Server) serveFD(p *poller, fd int32, remote netip.AddrPort) {
 	// small packets. (No TCP keep-alive: MQTT has its own.)
 	_ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
 	c := newConn(s, nil)
-	c.fd.fd, c.remote = fd, remote
+	c.fd.fd, c.remote = fd, makePeerAddr(remote)
 	s.start(c, p)
 }
 
@@ -115,7 +115,7 @@ func (c *Conn) takeFD(tc *net.TCPConn) bool {
 		return false
 	}
 	if a, ok := tc.RemoteAddr().(*net.TCPAddr); ok {
-		c.remote = a.AddrPort()
+		c.remote = makePeerAddr(a.AddrPort())
 	}
 	c.fd.fd = int32(fd)
 	tc.Close() // Go's poller lets go of it; the socket stays open
