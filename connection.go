@@ -81,8 +81,8 @@ type Connection[ID packetid.ID] struct {
 
 	aliasIn   topicalias.Receiver
 	aliasOut  *topicalias.Sender // nil while the peer takes no alias
-	sess      session          // what of the session is not in flight (session.go)
-	journaled journaledSession // the session as the last journal batch described it
+	sess      session            // what of the session is not in flight (session.go)
+	journaled journaledSession   // the session as the last journal batch described it
 
 	// Limits negotiated at CONNECT / CONNACK.
 	keepAlive   time.Duration // client: ping interval; server: the client's Keep Alive
