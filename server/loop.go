@@ -88,9 +88,6 @@ func (c *Conn) packet(p packet.Packet) {
 // readLoop reads the client until the transport ends, then finishes the
 // connection: the goroutine path.
 func (c *Conn) readLoop() {
-	c.mu.Lock()
-	c.mc.Opened()
-	c.unlock()
 	buf := make([]byte, minRead)
 	for {
 		n, err := c.nc.Read(buf)

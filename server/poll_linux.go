@@ -154,6 +154,18 @@ func (p *poller) forget(c *Conn) {
 	}
 }
 
+// appendConns appends the registered connections to conns.
+func (p *poller) appendConns(conns []*Conn) []*Conn {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	for _, c := range p.conns {
+		if c != nil {
+			conns = append(conns, c)
+		}
+	}
+	return conns
+}
+
 // conn returns the connection of an event: registered under that
 // descriptor by that registration (a descriptor closed and reused since
 // the event was reported has a new generation).

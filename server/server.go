@@ -103,7 +103,8 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
-	conns     map[*Conn]struct{}
+	conns     map[*Conn]struct{} // on the goroutine path
+	loopConns int                // on the event loop (in poll's table)
 	closing   bool
 	gone      chan struct{} // closed when conns becomes empty while closing
 	timers    timerQueue    // the connections' timers
@@ -217,25 +218,29 @@ func (s *Server) start(c *Conn, p *poller) {
 	}
 	c.mu.Lock() // a worker that gets an event waits for Opened
 	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
+	var err error
+	switch {
+	case s.closing:
+		err = ErrServerClosed
+	case p == nil:
+		s.conns[c] = struct{}{}
+	default:
+		// Registered under s.mu, so that Shutdown finds it.
+		if err = p.add(c); err == nil {
+			s.loopConns++
+		}
+	}
+	s.mu.Unlock()
+	if err != nil { // closing, or the socket cannot be watched (out of memory, ...)
 		c.mu.Unlock()
 		c.closeTransportNow()
 		return
 	}
-	s.conns[c] = struct{}{}
-	s.mu.Unlock()
 	c.mc.Opened()
-	if p == nil {
-		c.unlock()
-		go c.readLoop()
-		return
-	}
-	if err := p.add(c); err != nil {
-		c.finish(err) // the descriptor cannot be watched (out of memory, ...)
-		return
-	}
 	c.unlock()
+	if p == nil {
+		go c.readLoop()
+	}
 }
 
 // poller returns the event loop for nc, started on the first call, or
@@ -271,8 +276,12 @@ func (s *Server) isClosing() bool {
 // remove forgets a connection that ended.
 func (s *Server) remove(c *Conn) {
 	s.mu.Lock()
-	delete(s.conns, c)
-	if s.closing && len(s.conns) == 0 {
+	if c.nc == nil {
+		s.loopConns--
+	} else {
+		delete(s.conns, c)
+	}
+	if s.closing && len(s.conns)+s.loopConns == 0 {
 		select {
 		case <-s.gone:
 		default:
@@ -294,11 +303,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for l := range s.listeners {
 		l.Close()
 	}
-	conns := make([]*Conn, 0, len(s.conns))
+	conns := make([]*Conn, 0, len(s.conns)+s.loopConns)
+	if s.poll != nil {
+		conns = s.poll.appendConns(conns)
+	}
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
-	if len(s.conns) == 0 {
+	if len(s.conns)+s.loopConns == 0 {
 		select {
 		case <-s.gone:
 		default:
