@@ -138,7 +138,7 @@ func (c *Connection[ID]) dispatch() {
 		if len(s.bufs[s.cur]) == 0 {
 			c.scratch = nil
 			if len(s.events) == 0 {
-				putScratch(s) // scratch_pool.go
+				putScratch(s) // idle_pools.go
 			}
 		}
 	}
