@@ -128,6 +128,29 @@ func (b *broker) rss() (int64, error) {
 	return procStatus(b.cmd.Process.Pid, "VmRSS")
 }
 
+// cpu returns the CPU time the broker has used, user and system.
+func (b *broker) cpu() (time.Duration, error) {
+	text, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", b.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command name, which is in parentheses: state,
+	// then utime and stime are the 12th and 13th, in clock ticks (100 a
+	// second on Linux: sysconf(_SC_CLK_TCK) is 100 on every architecture
+	// Go supports).
+	_, rest, _ := strings.Cut(string(text), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %q", b.cmd.Process.Pid, text)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %q", b.cmd.Process.Pid, text)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+}
+
 // procStatus reads a field in kB of /proc/PID/status, in bytes.
 func procStatus(pid int, field string) (int64, error) {
 	text, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))

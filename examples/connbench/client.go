@@ -22,8 +22,9 @@ const clientEnv = "CONNBENCH_CLIENT"
 
 // A client process talks with connbench in lines. It writes "ready" once
 // started; on "go" it opens its connections and writes
-// "done OK FAILED START END ERROR" (START and END in Unix nanoseconds:
-// its first attempt and its last CONNACK; ERROR the first failure, or
+// "done OK FAILED START END CPU ERROR" (START and END in Unix
+// nanoseconds: its first attempt and its last CONNACK; CPU the
+// nanoseconds of CPU time it took meanwhile; ERROR the first failure, or
 // "-"); on "check" it writes "alive N": its connections that the broker
 // has neither closed nor sent anything since the CONNACK. It closes them
 // and exits when its standard input ends.
@@ -56,6 +57,7 @@ func runClient(args []string, in io.Reader, out io.Writer) error {
 	var failed atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
+	cpu0 := cpuTime()
 	start := time.Now()
 	for range min(*inflight, *n) {
 		wg.Add(1)
@@ -83,7 +85,8 @@ func runClient(args []string, in io.Reader, out io.Writer) error {
 	if e, ok := firstErr.Load().(string); ok {
 		errText = strconv.Quote(e)
 	}
-	fmt.Fprintf(out, "done %d %d %d %d %s\n", int64(*n)-failed.Load(), failed.Load(), start.UnixNano(), end.UnixNano(), errText)
+	fmt.Fprintf(out, "done %d %d %d %d %d %s\n", int64(*n)-failed.Load(), failed.Load(), start.UnixNano(), end.UnixNano(),
+		cpuTime()-cpu0, errText)
 
 	for lines.Scan() {
 		if lines.Text() == "check" {
@@ -97,6 +100,16 @@ func runClient(args []string, in io.Reader, out io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// cpuTime returns the process's CPU time, user and system, in
+// nanoseconds.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // noPortAtBind sets IP_BIND_ADDRESS_NO_PORT on a socket bound to a source

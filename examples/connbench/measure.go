@@ -23,10 +23,20 @@ type result struct {
 	rssBefore int64         // bytes
 	rssAfter  int64         // bytes
 	overflows int64         // the system's TCP listen queue overflows during the ramp
+	cpu       time.Duration // the broker's CPU time (user and system) during the ramp
+	clientCPU time.Duration // the client processes' CPU time during the ramp
 }
 
 // rate is the connections per second over the ramp.
 func (r result) rate() float64 { return float64(r.accepted) / r.ramp.Seconds() }
+
+// cpuPerConn is the broker's CPU time per connection accepted.
+func (r result) cpuPerConn() time.Duration { return r.cpu / time.Duration(max(r.accepted, 1)) }
+
+// clientCPUPerConn is the client processes' CPU time per connection.
+func (r result) clientCPUPerConn() time.Duration {
+	return r.clientCPU / time.Duration(max(r.accepted, 1))
+}
 
 // perConn is the resident memory added per connection, in bytes.
 func (r result) perConn() float64 { return float64(r.rssAfter-r.rssBefore) / float64(r.n) }
@@ -63,31 +73,40 @@ func measure(ctx context.Context, o *options, name, bin, self string) (r result,
 	if err != nil {
 		return r, err
 	}
+	cpu, err := b.cpu()
+	if err != nil {
+		return r, err
+	}
 	for _, c := range clients {
 		fmt.Fprintln(c.in, "go")
 	}
 	var first, last int64
 	var failures []string
 	for i, c := range clients {
-		f, err := c.fields("done", 5)
+		f, err := c.fields("done", 6)
 		if err != nil {
 			return r, err
 		}
 		ok, _ := strconv.Atoi(f[0])
 		start, _ := strconv.ParseInt(f[2], 10, 64)
 		end, _ := strconv.ParseInt(f[3], 10, 64)
+		cpu, _ := strconv.ParseInt(f[4], 10, 64)
+		r.clientCPU += time.Duration(cpu)
 		r.accepted += ok
 		if i == 0 || start < first {
 			first = start
 		}
 		last = max(last, end)
 		if f[1] != "0" {
-			failures = append(failures, fmt.Sprintf("%s failed, the first: %s", f[1], strings.Join(f[4:], " ")))
+			failures = append(failures, fmt.Sprintf("%s failed, the first: %s", f[1], strings.Join(f[5:], " ")))
 		}
 	}
 	r.ramp = time.Duration(last - first)
 	if n, err := listenOverflows(); err == nil {
 		r.overflows = n - overflows
+	}
+	if t, err := b.cpu(); err == nil {
+		r.cpu = t - cpu
 	}
 	if len(failures) > 0 {
 		return r, fmt.Errorf("%d of %d connections accepted (%s)", r.accepted, r.n, strings.Join(failures, "; "))

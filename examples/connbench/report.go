@@ -5,37 +5,42 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 )
 
 // printHeader prints the header of the table of runs.
 func printHeader(w io.Writer) {
-	fmt.Fprintf(w, "%-10s %7s %10s %11s %11s %9s %10s\n", "broker", "N", "conn/s", "RSS before", "RSS after", "RSS/conn", "overflows")
+	fmt.Fprintf(w, "%-10s %7s %10s %11s %11s %9s %9s %9s %10s\n", "broker", "N", "conn/s", "RSS before", "RSS after", "RSS/conn", "CPU/conn", "clients'", "overflows")
 }
 
 // printRow prints one run.
 func printRow(w io.Writer, r result) {
-	fmt.Fprintf(w, "%-10s %7d %10.0f %8.1f MiB %8.1f MiB %7.0f B %10d\n",
-		r.broker, r.n, r.rate(), mib(r.rssBefore), mib(r.rssAfter), r.perConn(), r.overflows)
+	fmt.Fprintf(w, "%-10s %7d %10.0f %8.1f MiB %8.1f MiB %7.0f B %6.1f µs %6.1f µs %10d\n",
+		r.broker, r.n, r.rate(), mib(r.rssBefore), mib(r.rssAfter), r.perConn(), us(r.cpuPerConn()), us(r.clientCPUPerConn()), r.overflows)
 }
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 // printSummary prints each broker's medians and ranges over its runs.
 func printSummary(w io.Writer, brokers []string, results []result) {
 	fmt.Fprintf(w, "medians (ranges) of %d runs:\n", len(results)/len(brokers))
-	fmt.Fprintf(w, "%-10s %7s %24s %26s %24s\n", "broker", "N", "conn/s", "RSS after (MiB)", "RSS/conn (B)")
+	fmt.Fprintf(w, "%-10s %7s %22s %22s %22s %22s\n", "broker", "N", "conn/s", "RSS after (MiB)", "RSS/conn (B)", "CPU/conn (µs)")
 	for _, name := range brokers {
-		var rates, after, per []float64
+		var rates, after, per, cpu []float64
 		var n int
 		for _, r := range results {
 			if r.broker == name {
 				rates = append(rates, r.rate())
 				after = append(after, mib(r.rssAfter))
 				per = append(per, r.perConn())
+				cpu = append(cpu, us(r.cpuPerConn()))
 				n = r.n
 			}
 		}
-		fmt.Fprintf(w, "%-10s %7d %24s %26s %24s\n", name, n, spread(rates, "%.0f"), spread(after, "%.1f"), spread(per, "%.0f"))
+		fmt.Fprintf(w, "%-10s %7d %22s %22s %22s %22s\n", name, n,
+			spread(rates, "%.0f"), spread(after, "%.1f"), spread(per, "%.0f"), spread(cpu, "%.1f"))
 	}
 }
 
