@@ -6,7 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -29,11 +29,14 @@ const clientEnv = "CONNBENCH_CLIENT"
 // has neither closed nor sent anything since the CONNACK. It closes them
 // and exits when its standard input ends.
 
-// runClient is a client process.
+// runClient is a client process. Its connections are plain blocking
+// sockets, one goroutine (and thread) per connection being set up, so
+// that it takes as little CPU time as it can: six system calls per
+// connection and no poller.
 func runClient(args []string, in io.Reader, out io.Writer) error {
 	fs := flag.NewFlagSet("connbench client", flag.ContinueOnError)
-	addr := fs.String("addr", "", "broker address")
-	src := fs.String("src", "", "source address")
+	addr := fs.String("addr", "", "broker address, IPv4:port")
+	src := fs.String("src", "", "source address, IPv4")
 	n := fs.Int("n", 0, "connections")
 	inflight := fs.Int("inflight", 1, "connections being set up at a time")
 	keepAlive := fs.Int("keepalive", 300, "Keep Alive in seconds")
@@ -42,17 +45,29 @@ func runClient(args []string, in io.Reader, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	dst, err := netip.ParseAddrPort(*addr)
+	if err != nil || !dst.Addr().Is4() {
+		return fmt.Errorf("-addr %q: not IPv4:port", *addr)
+	}
+	from, err := netip.ParseAddr(*src)
+	if err != nil || !from.Is4() {
+		return fmt.Errorf("-src %q: not IPv4", *src)
+	}
+	d := dialer{
+		src:     syscall.SockaddrInet4{Addr: from.As4()},
+		dst:     syscall.SockaddrInet4{Addr: dst.Addr().As4(), Port: int(dst.Port())},
+		timeout: syscall.NsecToTimeval(timeout.Nanoseconds()),
+	}
 	if _, err := raiseNoFile(); err != nil {
 		return err
 	}
-	dialer := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(*src)}, Timeout: *timeout, Control: noPortAtBind}
 	lines := bufio.NewScanner(in)
 	fmt.Fprintln(out, "ready")
 	if !lines.Scan() || lines.Text() != "go" {
 		return errors.New("no go")
 	}
 
-	conns := make([]*net.TCPConn, *n)
+	fds := make([]int, *n)
 	var next atomic.Int64
 	var failed atomic.Int64
 	var firstErr atomic.Value
@@ -69,13 +84,14 @@ func runClient(args []string, in io.Reader, out io.Writer) error {
 				if i >= *n {
 					return
 				}
-				c, err := connect(&dialer, *addr, *prefix+"-"+strconv.Itoa(i), uint16(*keepAlive), *timeout, buf)
+				p := packet.Connect{CleanStart: true, KeepAlive: uint16(*keepAlive), ClientID: *prefix + "-" + strconv.Itoa(i)}
+				fd, err := d.connect(&p, buf)
 				if err != nil {
+					fd = -1
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
-					continue
 				}
-				conns[i] = c
+				fds[i] = fd
 			}
 		}()
 	}
@@ -90,13 +106,14 @@ func runClient(args []string, in io.Reader, out io.Writer) error {
 
 	for lines.Scan() {
 		if lines.Text() == "check" {
-			fmt.Fprintf(out, "alive %d\n", alive(conns))
+			fmt.Fprintf(out, "alive %d\n", alive(fds))
 		}
 	}
-	for _, c := range conns {
-		if c != nil {
-			c.SetLinger(0) // a reset: no TIME_WAIT to hold the port for the next run
-			c.Close()
+	for _, fd := range fds {
+		if fd >= 0 {
+			// A reset: no TIME_WAIT to hold the port for the next run.
+			syscall.SetsockoptLinger(fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1})
+			syscall.Close(fd)
 		}
 	}
 	return nil
@@ -112,51 +129,64 @@ func cpuTime() int64 {
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
-// noPortAtBind sets IP_BIND_ADDRESS_NO_PORT on a socket bound to a source
-// address: its port is chosen by connect, for the four-tuple rather than
-// for the address alone, and may reuse one in TIME_WAIT.
-func noPortAtBind(network, address string, rc syscall.RawConn) error {
-	var err error
-	rc.Control(func(fd uintptr) {
-		err = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
-	})
-	return err
+// dialer opens the connections of a client process.
+type dialer struct {
+	src, dst syscall.SockaddrInet4
+	timeout  syscall.Timeval // of each read (SO_RCVTIMEO)
 }
 
 // ipBindAddressNoPort is IP_BIND_ADDRESS_NO_PORT of Linux (not in package
-// syscall).
+// syscall): the port of a socket bound to a source address is chosen by
+// connect, for the four-tuple rather than for the address alone, and may
+// reuse one in TIME_WAIT.
 const ipBindAddressNoPort = 24
 
-// connect opens a connection, sends CONNECT and waits for a CONNACK that
-// accepts it.
-func connect(d *net.Dialer, addr, id string, keepAlive uint16, timeout time.Duration, buf []byte) (*net.TCPConn, error) {
-	nc, err := d.Dial("tcp", addr)
+// connect opens a connection from d.src to d.dst, sends p and waits for a
+// CONNACK that accepts it. It returns the socket.
+func (d *dialer) connect(p *packet.Connect, buf []byte) (fd int, err error) {
+	fd, err = syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return -1, fmt.Errorf("socket: %w", err)
 	}
-	c := nc.(*net.TCPConn)
-	c.SetDeadline(time.Now().Add(timeout))
-	connect := packet.Connect{CleanStart: true, KeepAlive: keepAlive, ClientID: id}
-	b, err := connect.AppendTo(buf[:0], packet.V5)
-	if err == nil {
-		_, err = c.Write(b)
+	step := "setsockopt"
+	if err = syscall.SetsockoptInt(fd, syscall.IPPROTO_IP, ipBindAddressNoPort, 1); err == nil {
+		err = syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &d.timeout)
 	}
 	if err == nil {
-		err = readConnack(c, buf)
+		step = "bind"
+		err = syscall.Bind(fd, &d.src)
 	}
 	if err == nil {
-		err = c.SetDeadline(time.Time{})
+		step = "connect"
+		err = syscall.Connect(fd, &d.dst)
+	}
+	var b []byte
+	if err == nil {
+		step = "CONNECT"
+		b, err = p.AppendTo(buf[:0], packet.V5)
+	}
+	if err == nil {
+		step = "write"
+		var n int
+		n, err = syscall.Write(fd, b)
+		if err == nil && n < len(b) {
+			err = io.ErrShortWrite
+		}
+	}
+	if err == nil {
+		step = "CONNACK"
+		err = readConnack(fd, buf)
 	}
 	if err != nil {
-		c.Close()
-		return nil, err
+		syscall.Close(fd)
+		return -1, fmt.Errorf("%s: %w", step, err)
 	}
-	return c, nil
+	return fd, nil
 }
 
 // readConnack reads the first packet and checks that it is a CONNACK
 // that accepts the connection.
-func readConnack(c net.Conn, buf []byte) error {
+func readConnack(fd int, buf []byte) error {
 	b := buf[:0]
 	for {
 		p, size, err := packet.Decode[uint16](packet.V5, b, 1<<16)
@@ -176,9 +206,18 @@ func readConnack(c net.Conn, buf []byte) error {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
 		}
-		n, err := c.Read(b[len(b):cap(b)])
-		if err != nil {
+		n, err := syscall.Read(fd, b[len(b):cap(b)])
+		switch {
+		case err == syscall.EINTR:
+			// The Go runtime's signals (preemption) interrupt a read
+			// with SO_RCVTIMEO (signal(7)): the others restart.
+			continue
+		case err == syscall.EAGAIN:
+			return errors.New("timed out")
+		case err != nil:
 			return err
+		case n == 0:
+			return io.EOF
 		}
 		b = b[:len(b)+n]
 	}
@@ -186,23 +225,14 @@ func readConnack(c net.Conn, buf []byte) error {
 
 // alive counts the connections that have nothing to read: neither bytes
 // nor the end of the stream (a non-blocking peek at each).
-func alive(conns []*net.TCPConn) int {
+func alive(fds []int) int {
 	var n int
 	var b [1]byte
-	for _, c := range conns {
-		if c == nil {
+	for _, fd := range fds {
+		if fd < 0 {
 			continue
 		}
-		rc, err := c.SyscallConn()
-		if err != nil {
-			continue
-		}
-		var errno error
-		rc.Read(func(fd uintptr) bool {
-			_, _, errno = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			return true
-		})
-		if errno == syscall.EAGAIN {
+		if _, _, err := syscall.Recvfrom(fd, b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT); err == syscall.EAGAIN {
 			n++
 		}
 	}
