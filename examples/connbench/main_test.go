@@ -24,13 +24,15 @@ func TestMain(m *testing.M) {
 }
 
 // A small measurement of each broker: every connection accepted and still
-// open after the settle time, the memory read, a row printed.
+// open after the settle time, the memory read, a row printed. (The
+// brokers run at once: the figures are not the point.)
 func TestMeasure(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("no go command to build the brokers")
 	}
 	for _, name := range brokerNames {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel() // mostly linking the brokers
 			args := []string{"-broker", name, "-n", "500", "-per-client", "200", "-settle", "200ms", "-timeout", "10s"}
 			if name == "mosquitto" {
 				path, err := mosquittoPath()
