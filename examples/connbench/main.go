@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command connbench measures what connections cost a broker: how fast it
 // accepts them, and how much memory it holds per idle connection.
 //
@@ -53,6 +55,8 @@
 // for 100,000 connections:
 //
 //	prlimit --nofile=110000:110000 go run ./connbench -broker example -n 100000
+//
+// connbench runs on Linux only (/proc, IP_BIND_ADDRESS_NO_PORT).
 package main
 
 import (
