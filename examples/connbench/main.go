@@ -15,21 +15,34 @@
 // Keep Alive -keepalive, 300 s by default, a client identifier of its own)
 // and waits for a CONNACK that accepts it; then it stays idle.
 //
+// The client processes use blocking sockets (socket, two setsockopt,
+// bind with IP_BIND_ADDRESS_NO_PORT, connect, write, read: no poller), a
+// goroutine per connection being set up, to take as little of the
+// machine as they can; when they exit they reset their connections
+// (SO_LINGER 0), so that no TIME_WAIT holds ports for the next run.
+//
 // It reports, per run:
 //
-//   - connections/s: the -n connections divided by the time from the
-//     first connection attempt to the last CONNACK, the client processes
-//     going at once with -inflight connections being set up at a time
-//     (in all, shared between them);
+//   - conn/s: the -n connections divided by the time from the first
+//     connection attempt to the last CONNACK, the client processes going
+//     at once with -inflight connections being set up at a time (in all,
+//     shared between them; the default, 64, stays below mosquitto's
+//     listen backlog of 100);
 //   - the broker's resident memory (VmRSS of /proc/PID/status) once it is
 //     listening and has been idle -settle, before any connection; and
 //     with the -n connections open and idle for -settle (nothing is
 //     forced: no garbage collection is asked of a Go broker, so what it
 //     has not collected yet is counted);
-//   - RSS per connection: the difference divided by -n;
-//   - the connections still open after the settle time (a broker that
-//     closed some makes the run fail).
-//
+//   - RSS/conn: the difference divided by -n;
+//   - CPU/conn: the broker's CPU time, user and system, during the ramp
+//     (/proc/PID/stat) divided by -n, and the client processes' (clients'),
+//     which hold up better than conn/s on a shared machine;
+//   - overflows: the connections the system's listen queues dropped
+//     during the ramp (ListenOverflows in /proc/net/netstat; a dropped
+//     handshake costs its client a second);
+//   - and it checks that every connection is still open after the settle
+//     time (a broker that closed some makes the run fail).
+
 // With -runs above 1 the brokers take turns (A B C A B C ...) and a
 // summary gives each broker's medians and ranges.
 //
