@@ -19,7 +19,9 @@ import (
 var packages = map[string]string{
 	"example": "github.com/mqttcore/mqtt/examples/broker",
 	"server":  "github.com/mqttcore/mqtt/examples/connbench/serverbroker",
-	"mochi":   "github.com/mqttcore/mqtt/examples/bench/mochibroker",
+	// server-goroutines: the same with server.Config.NoEventLoop
+	"server-goroutines": "github.com/mqttcore/mqtt/examples/connbench/serverbroker",
+	"mochi":             "github.com/mqttcore/mqtt/examples/bench/mochibroker",
 }
 
 // build builds the Go brokers among names into a temporary directory and
@@ -71,6 +73,8 @@ func startBroker(ctx context.Context, o *options, name, bin string) (*broker, er
 		args = []string{bin, "-addr", b.addr, "-quiet"}
 	case "server", "mochi":
 		args = []string{bin, "-addr", b.addr}
+	case "server-goroutines":
+		args = []string{bin, "-addr", b.addr, "-no-event-loop"}
 	case "mosquitto":
 		if b.dir, err = os.MkdirTemp("", "connbench-mosquitto"); err != nil {
 			return nil, err

@@ -48,7 +48,8 @@
 //
 // The brokers: example (examples/broker, the example broker), server
 // (examples/connbench/serverbroker, package server with a Handler that
-// accepts every client and does nothing else), mochi
+// accepts every client and does nothing else; server-goroutines: the
+// same with a goroutine per connection, server.Config.NoEventLoop), mochi
 // (examples/bench/mochibroker, mochi-mqtt/server v2) are built with the
 // go command from this repository (run connbench from inside it); mosquitto
 // runs -mosquitto (/usr/sbin/mosquitto, from Debian's package) with a
@@ -127,7 +128,7 @@ type options struct {
 }
 
 // brokerNames are the brokers -broker knows, in the order of the table.
-var brokerNames = []string{"example", "server", "mosquitto", "mochi"}
+var brokerNames = []string{"example", "server", "server-goroutines", "mosquitto", "mochi"}
 
 // reserve is the descriptors a broker may need besides its connections.
 const reserve = 100

@@ -12,12 +12,12 @@ import (
 
 // printHeader prints the header of the table of runs.
 func printHeader(w io.Writer) {
-	fmt.Fprintf(w, "%-10s %7s %10s %11s %11s %9s %9s %9s %10s\n", "broker", "N", "conn/s", "RSS before", "RSS after", "RSS/conn", "CPU/conn", "clients'", "overflows")
+	fmt.Fprintf(w, "%-17s %7s %10s %11s %11s %9s %9s %9s %10s\n", "broker", "N", "conn/s", "RSS before", "RSS after", "RSS/conn", "CPU/conn", "clients'", "overflows")
 }
 
 // printRow prints one run.
 func printRow(w io.Writer, r result) {
-	fmt.Fprintf(w, "%-10s %7d %10.0f %8.1f MiB %8.1f MiB %7.0f B %6.1f µs %6.1f µs %10d\n",
+	fmt.Fprintf(w, "%-17s %7d %10.0f %8.1f MiB %8.1f MiB %7.0f B %6.1f µs %6.1f µs %10d\n",
 		r.broker, r.n, r.rate(), mib(r.rssBefore), mib(r.rssAfter), r.perConn(), us(r.cpuPerConn()), us(r.clientCPUPerConn()), r.overflows)
 }
 
@@ -28,7 +28,7 @@ func mib(b int64) float64 { return float64(b) / (1 << 20) }
 // printSummary prints each broker's medians and ranges over its runs.
 func printSummary(w io.Writer, brokers []string, results []result) {
 	fmt.Fprintf(w, "medians (ranges) of %d runs:\n", len(results)/len(brokers))
-	fmt.Fprintf(w, "%-10s %7s %22s %22s %22s %22s\n", "broker", "N", "conn/s", "RSS after (MiB)", "RSS/conn (B)", "CPU/conn (µs)")
+	fmt.Fprintf(w, "%-17s %7s %22s %22s %22s %22s\n", "broker", "N", "conn/s", "RSS after (MiB)", "RSS/conn (B)", "CPU/conn (µs)")
 	for _, name := range brokers {
 		var rates, after, per, cpu []float64
 		var n int
@@ -41,7 +41,7 @@ func printSummary(w io.Writer, brokers []string, results []result) {
 				n = r.n
 			}
 		}
-		fmt.Fprintf(w, "%-10s %7d %22s %22s %22s %22s\n", name, n,
+		fmt.Fprintf(w, "%-17s %7d %22s %22s %22s %22s\n", name, n,
 			spread(rates, "%.0f"), spread(after, "%.1f"), spread(per, "%.0f"), spread(cpu, "%.1f"))
 	}
 }
