@@ -9,6 +9,11 @@
 // It announces itself on a line "mqtt broker listening on HOST:PORT" and
 // shuts down on Ctrl-C or SIGTERM. -no-event-loop serves every connection
 // with a goroutine of its own (server.Config.NoEventLoop).
+//
+// SIGUSR1 makes it print where its memory is (runtime.MemStats, KiB), as
+// it is and again after a forced collection, to standard output:
+//
+//	kill -USR1 $(pidof serverbroker)
 package main
 
 import (
@@ -20,6 +25,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -44,6 +50,18 @@ func (nop) OnConnect(*server.Conn, *packet.Connect) packet.Connack { return pack
 func (nop) OnPacket(*server.Conn, packet.Packet)                   {}
 func (nop) OnClose(*server.Conn, error)                            {}
 
+// printMemory prints the runtime's memory statistics in KiB: the heap's
+// objects, its spans in use, idle and not returned to the system, and
+// the runtime's memory outside the heap (goroutine stacks, span and
+// collector metadata, other: the poller's descriptors among others).
+func printMemory(w io.Writer, when string) {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	fmt.Fprintf(w, "memory %s: heap objects %d, heap in use %d, heap idle and kept %d, stacks %d, spans %d, GC metadata %d, other %d, total %d KiB\n",
+		when, m.HeapAlloc>>10, m.HeapInuse>>10, (m.HeapIdle-m.HeapReleased)>>10, m.StackInuse>>10, m.MSpanInuse>>10,
+		m.GCSys>>10, m.OtherSys>>10, (m.Sys-m.HeapReleased)>>10)
+}
+
 // run serves until ctx is done.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serverbroker", flag.ContinueOnError)
@@ -60,13 +78,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
 	srv := server.New(server.Config{Handler: nop{}, NoEventLoop: *noLoop})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	fmt.Fprintf(stdout, "mqtt broker listening on %s\n", l.Addr())
+wait:
 	select {
 	case err := <-served:
 		return err
+	case <-usr1:
+		printMemory(stdout, "now")
+		runtime.GC()
+		printMemory(stdout, "after runtime.GC")
+		goto wait
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
