@@ -33,9 +33,14 @@ func build(ctx context.Context, names []string) (bins map[string]string, cleanup
 	}
 	cleanup = func() { os.RemoveAll(dir) }
 	bins = map[string]string{}
+	built := map[string]string{} // package → binary
 	for _, name := range names {
 		pkg, ok := packages[name]
 		if !ok || bins[name] != "" {
+			continue
+		}
+		if bin, ok := built[pkg]; ok {
+			bins[name] = bin
 			continue
 		}
 		bin := filepath.Join(dir, name)
@@ -44,7 +49,7 @@ func build(ctx context.Context, names []string) (bins map[string]string, cleanup
 			cleanup()
 			return nil, nil, fmt.Errorf("go build %s (run connbench from inside the repository): %v\n%s", pkg, err, out)
 		}
-		bins[name] = bin
+		bins[name], built[pkg] = bin, bin
 	}
 	return bins, cleanup, nil
 }
