@@ -136,6 +136,11 @@ const reserve = 100
 func parse(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("connbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: connbench [-broker example,server,server-goroutines,mosquitto,mochi] [-n N] [-runs R] [flags]")
+		fmt.Fprintln(stderr, "Measures a broker's accepted connections per second and resident memory per idle connection (go doc ./connbench).")
+		fs.PrintDefaults()
+	}
 	var o options
 	brokers := fs.String("broker", "example", "brokers to measure, comma-separated: "+strings.Join(brokerNames, ", "))
 	fs.IntVar(&o.n, "n", 10000, "idle connections to open")
@@ -188,8 +193,9 @@ func checkLimits(o *options) error {
 	}
 	if need := uint64(o.n) + reserve; need > limit {
 		return usageError{fmt.Errorf("-n %d: the broker would need %d file descriptors, above the hard limit RLIMIT_NOFILE = %d of this process "+
-			"(ulimit -Hn; raising it needs CAP_SYS_RESOURCE: see connbench -h); at most -n %d here",
-			o.n, need, limit, limit-reserve)}
+			"(ulimit -Hn); at most -n %d here. Raising it needs CAP_SYS_RESOURCE (as root: prlimit --nofile=%d:%d connbench ...; "+
+			"a user namespace, unshare -Ur, does not give it)",
+			o.n, need, limit, limit-reserve, need, need)}
 	}
 	if need := uint64(min(o.n, o.perClient)) + reserve; need > limit {
 		return usageError{fmt.Errorf("-per-client %d: a client process would need %d file descriptors, above the hard limit RLIMIT_NOFILE = %d",
