@@ -22,6 +22,7 @@ var packages = map[string]string{
 	// server-goroutines: the same with server.Config.NoEventLoop
 	"server-goroutines": "github.com/mqttcore/mqtt/examples/connbench/serverbroker",
 	"mochi":             "github.com/mqttcore/mqtt/examples/bench/mochibroker",
+	"bare":              "github.com/mqttcore/mqtt/examples/connbench/barebroker",
 }
 
 // build builds the Go brokers among names into a temporary directory and
@@ -76,7 +77,7 @@ func startBroker(ctx context.Context, o *options, name, bin string) (*broker, er
 	switch name {
 	case "example":
 		args = []string{bin, "-addr", b.addr, "-quiet"}
-	case "server", "mochi":
+	case "server", "mochi", "bare":
 		args = []string{bin, "-addr", b.addr}
 	case "server-goroutines":
 		args = []string{bin, "-addr", b.addr, "-no-event-loop"}

@@ -50,7 +50,10 @@
 // (examples/connbench/serverbroker, package server with a Handler that
 // accepts every client and does nothing else; server-goroutines: the
 // same with a goroutine per connection, server.Config.NoEventLoop), mochi
-// (examples/bench/mochibroker, mochi-mqtt/server v2) are built with the
+// (examples/bench/mochibroker, mochi-mqtt/server v2) and bare
+// (examples/connbench/barebroker: no broker, a blocking loop of accept4,
+// read and write that answers every connection with a CONNACK: the
+// kernel's share, the floor) are built with the
 // go command from this repository (run connbench from inside it); mosquitto
 // runs -mosquitto (/usr/sbin/mosquitto, from Debian's package) with a
 // generated configuration: a listener on 127.0.0.1, anonymous clients,
@@ -128,7 +131,7 @@ type options struct {
 }
 
 // brokerNames are the brokers -broker knows, in the order of the table.
-var brokerNames = []string{"example", "server", "server-goroutines", "mosquitto", "mochi"}
+var brokerNames = []string{"example", "server", "server-goroutines", "mosquitto", "mochi", "bare"}
 
 // reserve is the descriptors a broker may need besides its connections.
 const reserve = 100
@@ -137,7 +140,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("connbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: connbench [-broker example,server,server-goroutines,mosquitto,mochi] [-n N] [-runs R] [flags]")
+		fmt.Fprintln(stderr, "usage: connbench [-broker example,server,server-goroutines,mosquitto,mochi,bare] [-n N] [-runs R] [flags]")
 		fmt.Fprintln(stderr, "Measures a broker's accepted connections per second and resident memory per idle connection (go doc ./connbench).")
 		fs.PrintDefaults()
 	}
