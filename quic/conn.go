@@ -62,8 +62,11 @@ type Conn struct {
 	str    *quicgo.Stream
 	linger time.Duration
 
-	eof    atomic.Bool // Read returned io.EOF: the peer closed its side
-	closed atomic.Bool
+	reading chan struct{} // one slot: held by Read, then by Close's drain
+	writing sync.Mutex    // quic-go's Close may not run during a Write
+	done    chan struct{} // closed by Close
+	closed  atomic.Bool
+	eof     atomic.Bool // Read returned io.EOF: the peer ended its side
 
 	mu    sync.Mutex
 	owned []io.Closer // transports and sockets of the client side, closed last
@@ -75,11 +78,17 @@ func newConn(qc *quicgo.Conn, str *quicgo.Stream, linger time.Duration) *Conn {
 	if linger <= 0 {
 		linger = DefaultLinger
 	}
-	return &Conn{qc: qc, str: str, linger: linger}
+	return &Conn{qc: qc, str: str, linger: linger, reading: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 // Read reads from the stream; after Close it returns net.ErrClosed.
 func (c *Conn) Read(p []byte) (int, error) {
+	select {
+	case c.reading <- struct{}{}:
+		defer func() { <-c.reading }()
+	case <-c.done:
+		return 0, net.ErrClosed
+	}
 	if c.closed.Load() {
 		return 0, net.ErrClosed
 	}
@@ -89,7 +98,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	case err == io.EOF:
 		c.eof.Store(true)
 	case c.closed.Load():
-		err = net.ErrClosed // the CancelRead of Close
+		err = net.ErrClosed // woken by Close
 	}
 	if n > 0 {
 		// quic-go returns the last bytes with io.EOF (or a reset);
@@ -100,41 +109,57 @@ func (c *Conn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Write writes to the stream; it returns once quic-go has taken the bytes.
+// Write writes to the stream; it returns once quic-go has taken the
+// bytes (sent them, or buffered them within flow control).
 func (c *Conn) Write(p []byte) (int, error) {
+	c.writing.Lock()
+	defer c.writing.Unlock()
 	if c.closed.Load() {
 		return 0, net.ErrClosed
 	}
-	return c.str.Write(p)
+	n, err := c.str.Write(p)
+	if err != nil && c.closed.Load() {
+		err = net.ErrClosed // woken by Close
+	}
+	return n, err
 }
 
-// Close ends the connection: what was written is sent, followed by the
-// end of the stream, and a Read waiting is woken with net.ErrClosed. The
-// QUIC connection is closed (CodeClosed) at once if the peer has already
-// ended its side of the stream, and otherwise once the peer closes it or
-// after the linger time (DefaultLinger), so that the last packets (a
-// DISCONNECT) are not cut off by the CONNECTION_CLOSE. Close does not
-// wait for it.
+// Close ends the connection: a Read or Write waiting is woken with
+// net.ErrClosed, and what was written is sent, followed by the end of the
+// stream. The QUIC connection is closed (CodeClosed) once the peer has
+// ended its side of the stream too (what it sends meanwhile is read and
+// dropped), or has closed the connection, or after the linger time
+// (DefaultLinger): so the last packets (a DISCONNECT) are not cut off by
+// the CONNECTION_CLOSE. Close does not wait for it.
+//
+// Of the two ends, the one that sees the other's end of stream after its
+// own closes the connection: when the server closes after a DISCONNECT
+// from the client, the client; when the client closes after a DISCONNECT
+// from the server (or at the end of its stream), the client at once.
 func (c *Conn) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return net.ErrClosed
 	}
-	c.str.Close()       // FIN after the bytes written
-	c.str.CancelRead(0) // wake a Read; the peer's bytes are not wanted
-	if c.eof.Load() {   // the peer ended first: it has read ours, or
-		c.finish() // stopped reading them
-		return nil
-	}
-	go func() {
-		t := time.NewTimer(c.linger)
-		defer t.Stop()
-		select {
-		case <-c.qc.Context().Done(): // the peer closed it
-		case <-t.C:
-		}
-		c.finish()
-	}()
+	close(c.done)
+	now := time.Now()
+	c.str.SetReadDeadline(now)
+	c.str.SetWriteDeadline(now)
+	c.writing.Lock()
+	c.str.Close() // FIN after the bytes written
+	c.writing.Unlock()
+	go c.drain()
 	return nil
+}
+
+// drain reads what the peer sends until the end of its stream, the end
+// of the connection or the linger time, then closes the connection.
+func (c *Conn) drain() {
+	c.reading <- struct{}{} // a Read woken by Close has returned
+	if !c.eof.Load() {
+		c.str.SetReadDeadline(time.Now().Add(c.linger))
+		io.Copy(io.Discard, c.str)
+	}
+	c.finish()
 }
 
 // abort closes the QUIC connection at once, with code.

@@ -68,20 +68,14 @@ type router struct {
 	mine   map[*server.Conn][]string
 	closed chan error // OnClose's errors
 	conns  atomic.Int32
-	addrs  chan net.Addr // each client's address at CONNECT
-	from   atomic.Value  // the address of the last PUBLISH
 }
 
 func newRouter() *router {
-	return &router{mine: map[*server.Conn][]string{}, closed: make(chan error, 16), addrs: make(chan net.Addr, 16)}
+	return &router{mine: map[*server.Conn][]string{}, closed: make(chan error, 16)}
 }
 
 func (r *router) OnConnect(c *server.Conn, p *packet.Connect) packet.Connack {
 	r.conns.Add(1)
-	select {
-	case r.addrs <- c.RemoteAddr():
-	default:
-	}
 	return packet.Connack{}
 }
 
@@ -90,7 +84,6 @@ func (r *router) OnPacket(c *server.Conn, p packet.Packet) {
 	defer r.mu.Unlock()
 	switch p := p.(type) {
 	case *packet.Publish:
-		r.from.Store(c.RemoteAddr())
 		r.subs.Match(p.Topic, func(to *server.Conn, q packet.QoS) {
 			_ = to.Send(&packet.Publish{Topic: p.Topic, Payload: p.Payload, QoS: min(q, p.QoS)})
 		})

@@ -185,8 +185,8 @@ func TestClose(t *testing.T) {
 		t.Fatal("the server's QUIC connection stays open")
 	}
 	var ae *quicgo.ApplicationError
-	if err := context.Cause(sc.QUIC().Context()); !errors.As(err, &ae) || ae.ErrorCode != quic.CodeClosed || !ae.Remote {
-		t.Fatalf("the server's QUIC connection ended with %v, want CodeClosed from the client", err)
+	if err := context.Cause(sc.QUIC().Context()); !errors.As(err, &ae) || ae.ErrorCode != quic.CodeClosed {
+		t.Fatalf("the server's QUIC connection ended with %v, want CodeClosed", err)
 	}
 
 	// A client Close with a blocked Read.
@@ -199,6 +199,22 @@ func TestClose(t *testing.T) {
 	cc.Close()
 	if err := <-reading; !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("a Read when Close came: %v, want net.ErrClosed", err)
+	}
+
+	// Both ends close at once (a DISCONNECT each way, say): each sees the
+	// other's end of stream, and the connection ends long before the
+	// linger time.
+	l2 := listen(t)
+	l2.Linger = time.Hour
+	_, cc, sc = pair(t, l2)
+	go cc.Close()
+	sc.Close()
+	for _, qc := range []*quicgo.Conn{sc.QUIC(), cc.(*quic.Conn).QUIC()} {
+		select {
+		case <-qc.Context().Done():
+		case <-ctx.Done():
+			t.Fatal("the connection waits for the linger time")
+		}
 	}
 }
 
@@ -262,7 +278,7 @@ func TestALPN(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h3.Close()
-	_, err = testListener{cli: cliTLS}.dialAddr(ctx, h3.Addr())
+	_, err = (&quic.Dialer{TLSConfig: cliTLS}).Dial(ctx, &url.URL{Scheme: quic.Scheme, Host: h3.Addr().String()})
 	if !errors.As(err, &te) {
 		t.Fatalf("dial a server of h3 only: %v, want a TLS alert", err)
 	}
@@ -366,8 +382,8 @@ func TestLarge(t *testing.T) {
 
 // TestMigrate: the client's network changes (its old socket drops
 // everything, a new one is bound to 127.0.0.2): Migrate moves the QUIC
-// connection, and the MQTT connection goes on with no new CONNECT, the
-// server seeing the new address.
+// connection, and the MQTT connection goes on with no new CONNECT, both
+// ways on the new path (the old one loses everything).
 func TestMigrate(t *testing.T) {
 	b := startBroker(t, nil)
 	ctx := testContext(t)
@@ -375,7 +391,6 @@ func TestMigrate(t *testing.T) {
 	ups := make(chan bool, 1)
 	c := b.connect(t, client.Config{ClientID: "moving", Dialer: d, OnConnectionUp: func(bool) { ups <- true }})
 	defer c.Close(ctx)
-	<-b.r.addrs
 	got := make(chan client.Message, 2)
 	if err := c.Subscribe(ctx, packet.Subscription{Filter: "m", QoS: packet.QoS1}, func(m client.Message) { got <- m }); err != nil {
 		t.Fatal(err)
@@ -402,9 +417,6 @@ func TestMigrate(t *testing.T) {
 	if n := b.r.conns.Load(); n != 1 {
 		t.Fatalf("%d CONNECTs, want 1", n)
 	}
-	if a := b.r.from.Load(); a == nil || a.(net.Addr).String() != pc.LocalAddr().String() {
-		t.Fatalf("the server got the PUBLISH from %v, want %v", a, pc.LocalAddr())
-	}
 }
 
 // testListener is a Listener on loopback with a Dialer that trusts it.
@@ -424,18 +436,20 @@ func listen(t *testing.T) testListener {
 	return testListener{l, cliTLS}
 }
 
-func (l testListener) dial(ctx context.Context) (net.Conn, error) { return l.dialAddr(ctx, l.Addr()) }
-
-// dialAddr dials addr with the Dialer.
-func (l testListener) dialAddr(ctx context.Context, addr net.Addr) (net.Conn, error) {
-	u := &url.URL{Scheme: quic.Scheme, Host: addr.String()}
-	return (&quic.Dialer{TLSConfig: l.cli}).Dial(ctx, u)
+func (l testListener) dial(ctx context.Context) (net.Conn, error) {
+	u := &url.URL{Scheme: quic.Scheme, Host: l.Addr().String()}
+	return (&quic.Dialer{TLSConfig: l.cli, Linger: l.Linger}).Dial(ctx, u)
 }
 
-// pair returns a Listener and both ends of a connection through it.
-func pair(t *testing.T) (l testListener, cc net.Conn, sc *quic.Conn) {
+// pair returns a Listener (l, or a new one) and both ends of a
+// connection through it.
+func pair(t *testing.T, ls ...testListener) (l testListener, cc net.Conn, sc *quic.Conn) {
 	t.Helper()
-	l = listen(t)
+	if len(ls) > 0 {
+		l = ls[0]
+	} else {
+		l = listen(t)
+	}
 	cc, err := l.dial(testContext(t))
 	if err != nil {
 		t.Fatal(err)
