@@ -35,7 +35,7 @@ type broker struct {
 
 func startBroker(t *testing.T, conf *quicgo.Config) *broker {
 	t.Helper()
-	srvTLS, cliTLS := certs(t)
+	srvTLS, cliTLS := certs()
 	l, err := quic.Listen("127.0.0.1:0", srvTLS, conf)
 	if err != nil {
 		t.Fatal(err)
@@ -271,7 +271,7 @@ func TestALPN(t *testing.T) {
 		t.Fatalf("dial with ALPN h3: %v, want the TLS alert no_application_protocol", err)
 	}
 
-	srvTLS, cliTLS := certs(t)
+	srvTLS, cliTLS := certs()
 	srvTLS.NextProtos = []string{"h3"}
 	h3, err := quicgo.ListenAddr("127.0.0.1:0", srvTLS, nil)
 	if err != nil {
@@ -427,7 +427,7 @@ type testListener struct {
 
 func listen(t *testing.T) testListener {
 	t.Helper()
-	srvTLS, cliTLS := certs(t)
+	srvTLS, cliTLS := certs()
 	l, err := quic.Listen("127.0.0.1:0", srvTLS, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -472,13 +472,7 @@ func pair(t *testing.T, ls ...testListener) (l testListener, cc net.Conn, sc *qu
 func (b *broker) lossyDialer() (*quic.Dialer, *atomic.Pointer[blackhole]) {
 	var last atomic.Pointer[blackhole]
 	return &quic.Dialer{TLSConfig: b.cli, ListenPacket: func() (net.PacketConn, error) {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		bh := &blackhole{PacketConn: pc}
-		last.Store(bh)
-		return bh, nil
+		return listenLossy("127.0.0.1", &last)
 	}}, &last
 }
 
