@@ -470,10 +470,10 @@ func pair(t *testing.T, ls ...testListener) (l testListener, cc net.Conn, sc *qu
 // lossyDialer returns a Dialer whose sockets are blackholes, and the last
 // of them.
 func (b *broker) lossyDialer() (*quic.Dialer, *atomic.Pointer[blackhole]) {
-	var last atomic.Pointer[blackhole]
+	l := &link{} // no added delay
 	return &quic.Dialer{TLSConfig: b.cli, ListenPacket: func() (net.PacketConn, error) {
-		return listenLossy("127.0.0.1", &last)
-	}}, &last
+		return l.listen("127.0.0.1")
+	}}, &l.sock
 }
 
 // blackhole is a socket that loses every datagram, both ways, once drop
