@@ -26,7 +26,7 @@ type transports struct {
 	cli            *tls.Config
 }
 
-func serveAll(b *testing.B) transports {
+func serveAll(b testing.TB) transports {
 	srvTLS, cliTLS := certs()
 	srv := server.New(server.Config{Handler: newRouter()})
 	ql, err := quic.Listen("127.0.0.1:0", srvTLS, nil)
@@ -88,7 +88,7 @@ func (l *link) dialer() client.Dialer {
 		}
 		l.tcp.Store(nc.(*net.TCPConn))
 		if l.rtt > 0 {
-			nc = newSlowConn(nc, l.rtt)
+			nc = slowConn{nc, newDelay(l.rtt)}
 		}
 		if u.Scheme != "tls" {
 			return nc, nil
@@ -109,7 +109,7 @@ func (l *link) listen(ip string) (net.PacketConn, error) {
 	}
 	bh := &blackhole{PacketConn: pc}
 	if l.rtt > 0 {
-		bh.PacketConn = slowPackets{pc, l.rtt}
+		bh.PacketConn = slowPackets{pc, newDelay(l.rtt)}
 	}
 	l.sock.Store(bh)
 	return bh, nil
@@ -254,60 +254,75 @@ type dialerFunc func(ctx context.Context, u *url.URL) (net.Conn, error)
 
 func (f dialerFunc) Dial(ctx context.Context, u *url.URL) (net.Conn, error) { return f(ctx, u) }
 
-// slowPackets sends each datagram rtt late.
-type slowPackets struct {
-	net.PacketConn
-	rtt time.Duration
-}
-
-func (s slowPackets) WriteTo(p []byte, a net.Addr) (int, error) {
-	b := bytes.Clone(p)
-	time.AfterFunc(s.rtt, func() { s.PacketConn.WriteTo(b, a) })
-	return len(p), nil
-}
-
-// slowConn writes each chunk rtt late, in order.
-type slowConn struct {
-	net.Conn
+// delay runs what it is given rtt later, in order, on one goroutine.
+type delay struct {
 	rtt  time.Duration
-	q    chan chunk
+	q    chan delayed
 	done chan struct{}
 	once sync.Once
 }
 
-type chunk struct {
+type delayed struct {
 	at time.Time
-	b  []byte
+	do func()
 }
 
-func newSlowConn(c net.Conn, rtt time.Duration) *slowConn {
-	s := &slowConn{Conn: c, rtt: rtt, q: make(chan chunk, 256), done: make(chan struct{})}
+func newDelay(rtt time.Duration) *delay {
+	d := &delay{rtt: rtt, q: make(chan delayed, 1024), done: make(chan struct{})}
 	go func() {
 		for {
 			select {
-			case c := <-s.q:
-				time.Sleep(time.Until(c.at))
-				if _, err := s.Conn.Write(c.b); err != nil {
-					return
-				}
-			case <-s.done:
+			case x := <-d.q:
+				time.Sleep(time.Until(x.at))
+				x.do()
+			case <-d.done:
 				return
 			}
 		}
 	}()
-	return s
+	return d
 }
 
-func (s *slowConn) Write(p []byte) (int, error) {
+// later runs do rtt from now, unless stopped.
+func (d *delay) later(do func()) error {
 	select {
-	case s.q <- chunk{time.Now().Add(s.rtt), bytes.Clone(p)}:
-		return len(p), nil
-	case <-s.done:
-		return 0, net.ErrClosed
+	case d.q <- delayed{time.Now().Add(d.rtt), do}:
+		return nil
+	case <-d.done:
+		return net.ErrClosed
 	}
 }
 
-func (s *slowConn) Close() error {
-	s.once.Do(func() { close(s.done) })
+func (d *delay) stop() { d.once.Do(func() { close(d.done) }) }
+
+// slowPackets sends each datagram rtt late.
+type slowPackets struct {
+	net.PacketConn
+	*delay
+}
+
+func (s slowPackets) WriteTo(p []byte, a net.Addr) (int, error) {
+	b := bytes.Clone(p)
+	return len(p), s.later(func() { s.PacketConn.WriteTo(b, a) })
+}
+
+func (s slowPackets) Close() error {
+	s.stop()
+	return s.PacketConn.Close()
+}
+
+// slowConn writes each chunk rtt late.
+type slowConn struct {
+	net.Conn
+	*delay
+}
+
+func (s slowConn) Write(p []byte) (int, error) {
+	b := bytes.Clone(p)
+	return len(p), s.later(func() { s.Conn.Write(b) })
+}
+
+func (s slowConn) Close() error {
+	s.stop()
 	return s.Conn.Close()
 }
