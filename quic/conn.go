@@ -132,10 +132,10 @@ func (c *Conn) Write(p []byte) (int, error) {
 // (DefaultLinger): so the last packets (a DISCONNECT) are not cut off by
 // the CONNECTION_CLOSE. Close does not wait for it.
 //
-// Of the two ends, the one that sees the other's end of stream after its
-// own closes the connection: when the server closes after a DISCONNECT
-// from the client, the client; when the client closes after a DISCONNECT
-// from the server (or at the end of its stream), the client at once.
+// So when a server closes after the client's DISCONNECT, or a client
+// after the server's, the end that closes second sees the other's end of
+// stream and closes the connection at once, and neither waits for the
+// linger time.
 func (c *Conn) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return net.ErrClosed

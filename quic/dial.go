@@ -20,7 +20,7 @@ const Scheme = "quic"
 
 // Dialer dials quic:// servers for package client, and hands the other
 // schemes (tcp://, tls:// and their aliases) to the client's standard
-// dialer. The zero Dialer is ready to use.
+// dialer, with no proxy. The zero Dialer is ready to use.
 type Dialer struct {
 	// TLSConfig is used for quic:// (and tls://); nil means the system
 	// roots. For quic:// its NextProtos become "mqtt" alone, and

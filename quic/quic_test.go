@@ -285,6 +285,34 @@ func TestALPN(t *testing.T) {
 	if n := b.r.conns.Load(); n != 0 {
 		t.Fatalf("%d connections reached the Handler", n)
 	}
+
+	// A QUIC listener of the caller's that offers h3 too: NewListener
+	// closes what agreed on h3.
+	bothTLS := srvTLS.Clone()
+	bothTLS.NextProtos = []string{"h3", quic.ALPN}
+	both, err := quicgo.ListenAddr("127.0.0.1:0", bothTLS, quic.ServerConfig(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ml := quic.NewListener(both)
+	defer ml.Close()
+	ml.StreamTimeout = time.Hour // what ends the connection is the ALPN check
+	go ml.Accept()
+	tc = cliTLS.Clone()
+	tc.NextProtos = []string{"h3"}
+	qc, err := quicgo.DialAddr(ctx, both.Addr().String(), tc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-qc.Context().Done():
+	case <-ctx.Done():
+		t.Fatal("a connection that agreed on h3 stays open")
+	}
+	var ae *quicgo.ApplicationError
+	if err := context.Cause(qc.Context()); !errors.As(err, &ae) || ae.ErrorCode != quic.CodeNoStream {
+		t.Fatalf("h3 through NewListener: %v, want CodeNoStream", err)
+	}
 }
 
 // TestNoStream: a client that completes the handshake but opens no
