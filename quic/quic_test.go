@@ -179,15 +179,7 @@ func TestClose(t *testing.T) {
 		t.Fatalf("the client read: %v, want 1 MiB and io.EOF", err)
 	}
 	cc.Close() // the peer ended first: the QUIC connection closes now
-	select {
-	case <-sc.QUIC().Context().Done():
-	case <-ctx.Done():
-		t.Fatal("the server's QUIC connection stays open")
-	}
-	var ae *quicgo.ApplicationError
-	if err := context.Cause(sc.QUIC().Context()); !errors.As(err, &ae) || ae.ErrorCode != quic.CodeClosed {
-		t.Fatalf("the server's QUIC connection ended with %v, want CodeClosed", err)
-	}
+	wantClosed(t, ctx, sc.QUIC(), quic.CodeClosed, "the server's QUIC connection")
 
 	// A client Close with a blocked Read.
 	cc, err := l.dial(ctx)
@@ -304,15 +296,7 @@ func TestALPN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-qc.Context().Done():
-	case <-ctx.Done():
-		t.Fatal("a connection that agreed on h3 stays open")
-	}
-	var ae *quicgo.ApplicationError
-	if err := context.Cause(qc.Context()); !errors.As(err, &ae) || ae.ErrorCode != quic.CodeNoStream {
-		t.Fatalf("h3 through NewListener: %v, want CodeNoStream", err)
-	}
+	wantClosed(t, ctx, qc, quic.CodeNoStream, "a connection that agreed on h3")
 }
 
 // TestNoStream: a client that completes the handshake but opens no
@@ -333,15 +317,7 @@ func TestNoStream(t *testing.T) {
 		c, _ := l.Accept()
 		accepted <- c
 	}()
-	select {
-	case <-idle.Context().Done():
-	case <-ctx.Done():
-		t.Fatal("a connection without a stream stays open")
-	}
-	var ae *quicgo.ApplicationError
-	if err := context.Cause(idle.Context()); !errors.As(err, &ae) || ae.ErrorCode != quic.CodeNoStream {
-		t.Fatalf("ended with %v, want CodeNoStream", err)
-	}
+	wantClosed(t, ctx, idle, quic.CodeNoStream, "a connection without a stream")
 	cc, err := l.dial(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -493,6 +469,20 @@ func pair(t *testing.T, ls ...testListener) (l testListener, cc net.Conn, sc *qu
 	}
 	t.Cleanup(func() { nc.Close() })
 	return l, cc, nc.(*quic.Conn)
+}
+
+// wantClosed waits for qc to end, with the application error code.
+func wantClosed(t *testing.T, ctx context.Context, qc *quicgo.Conn, code quicgo.ApplicationErrorCode, what string) {
+	t.Helper()
+	select {
+	case <-qc.Context().Done():
+	case <-ctx.Done():
+		t.Fatalf("%s stays open", what)
+	}
+	var ae *quicgo.ApplicationError
+	if err := context.Cause(qc.Context()); !errors.As(err, &ae) || ae.ErrorCode != code {
+		t.Fatalf("%s ended with %v, want application error %d", what, err, code)
+	}
 }
 
 // lossyDialer returns a Dialer whose sockets are blackholes, and the last
