@@ -516,3 +516,35 @@ func (b *blackhole) WriteTo(p []byte, a net.Addr) (int, error) {
 	}
 	return b.PacketConn.WriteTo(p, a)
 }
+
+// TestDialerSchemes: a quic:// URL without a port dials DefaultPort, and
+// the Dialer hands tcp:// to the standard dialer.
+func TestDialerSchemes(t *testing.T) {
+	srvTLS, cliTLS := certs()
+	srv := server.New(server.Config{Handler: newRouter()})
+	defer srv.Shutdown(context.Background())
+	tl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(tl)
+	servers := []string{"tcp://" + tl.Addr().String()}
+	if ql, err := quic.Listen("127.0.0.1:"+quic.DefaultPort, srvTLS, nil); err != nil {
+		t.Logf("UDP port %s taken (%v): the default port is not tried", quic.DefaultPort, err)
+	} else {
+		go srv.Serve(ql)
+		servers = append(servers, "quic://127.0.0.1")
+	}
+	ctx := testContext(t)
+	for _, s := range servers {
+		c, err := client.Connect(ctx, client.Config{Servers: []string{s}, ClientID: "schemes", NoReconnect: true,
+			Dialer: &quic.Dialer{TLSConfig: cliTLS}})
+		if err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		if err := c.Publish(ctx, client.Message{Topic: "s", QoS: packet.QoS1}); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		c.Close(ctx)
+	}
+}
