@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -325,4 +326,39 @@ func (s slowConn) Write(p []byte) (int, error) {
 func (s slowConn) Close() error {
 	s.stop()
 	return s.Conn.Close()
+}
+
+// BenchmarkIdle: what an idle MQTT connection holds on the server and
+// the client together (this process is both), after CONNACK: heap bytes
+// and goroutines per connection, from 200 connections.
+func BenchmarkIdle(b *testing.B) {
+	ts := serveAll(b)
+	const n = 200
+	for _, s := range ts.servers() {
+		b.Run(s.name, func(b *testing.B) {
+			cfg := client.Config{Servers: []string{s.url}, TLSConfig: ts.cli, Dialer: &quic.Dialer{TLSConfig: ts.cli}}
+			for b.Loop() {
+				b.StopTimer()
+				heap0, g0 := heapNow()
+				var cs []*client.Client
+				for range n {
+					cs = append(cs, connectBench(b, cfg))
+				}
+				heap1, g1 := heapNow()
+				b.ReportMetric(float64(heap1-heap0)/n, "heap-B/conn")
+				b.ReportMetric(float64(g1-g0)/n, "goroutines/conn")
+				for _, c := range cs {
+					c.Close(context.Background())
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+func heapNow() (uint64, int) {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc, runtime.NumGoroutine()
 }
