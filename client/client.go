@@ -26,23 +26,26 @@ type Client struct {
 
 	mu        sync.Mutex // serialises the calls on mc, and guards what follows
 	mc        *mqtt.Connection[uint16]
-	link      *link                     // the current transport; nil between connections
-	subs      []route                   // subscription handlers, by filter
-	waiting   map[uint16]*request       // our exchanges awaiting an answer
-	in        inbox                     // received messages, for the handlers (inbox.go)
-	timers    timerqueue.Queue[*Client] // the Connection's timers (driver.go)
-	timerAt   timerqueue.Slots          // where they are in the queue
-	online    bool                      // a connection is up: CONNACK received, transport open
-	onWait    chan struct{}             // closed when a connection comes up (made on demand)
-	closing   bool                      // Close was called
-	logged    int                       // bytes appended to the Store since its last Reset
-	connected int                       // connections made
-	connack   *packet.Connack           // the last connection's
-	released  []uint16                  // identifiers released in the current call (settleReleased)
+	link      *link               // the current transport; nil between connections
+	subs      []route             // subscription handlers, by filter
+	waiting   map[uint16]*request // our exchanges awaiting an answer
+	in        inbox               // received messages, for the handlers (inbox.go)
+	online    bool                // a connection is up: CONNACK received, transport open
+	onWait    chan struct{}       // closed when a connection comes up (made on demand)
+	closing   bool                // Close was called
+	logged    int                 // bytes appended to the Store since its last Reset
+	connected int                 // connections made
+	connack   *packet.Connack     // the last connection's
+	released  []uint16            // identifiers released in the current call (settleReleased)
 	stats     Stats
 	requests  requests      // request/response (request.go)
 	err       error         // why the Client ended (set with done)
 	done      chan struct{} // closed when the Client has ended
+
+	// The Connection's timers (driver.go), and where they are in the
+	// queue.
+	timers  timerqueue.Queue[*Client]
+	timerAt timerqueue.Slots
 
 	// scratch holds, under mu, packet values handed to the calls on mc
 	// on the paths taken for every message: the Connection keeps none of
@@ -84,8 +87,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{cfg: cfg, urls: urls, dialer: cfg.Dialer, waiting: map[uint16]*request{},
-		done: make(chan struct{}),
-		in:   inbox{wake: make(chan struct{}, 1)}}
+		done: make(chan struct{}), in: inbox{wake: make(chan struct{}, 1)}}
 	if c.dialer == nil {
 		c.dialer = StandardDialer(cfg.TLSConfig, cfg.Proxy)
 	}
