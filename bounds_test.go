@@ -72,7 +72,7 @@ func TestFloodMemoryIsBounded(t *testing.T) {
 }
 
 // TestIdleFootprint: a Connection past its handshake that has exchanged
-// messages at every QoS and has nothing in flight holds at most 512 bytes
+// messages at every QoS and has nothing in flight holds at most 384 bytes
 // of heap once it goes idle (Recv(nil)), client and server, both versions,
 // with a session that outlives the connection or not. Measured over
 // 10,000 Connections with runtime.MemStats; the handler is the caller's and
@@ -95,8 +95,10 @@ func TestIdleFootprint(t *testing.T) {
 					}
 					per := perConnection(n, func(int) any { return one() })
 					t.Logf("%s: %d bytes per idle Connection", name, per)
-					if per > 512 {
-						t.Fatalf("%s: an idle Connection holds %d bytes, over 512", name, per)
+					// (Issue 12 asks for 512 at most; 336 measured, with no
+					// Topic Alias sender for a peer that takes none.)
+					if per > 384 {
+						t.Fatalf("%s: an idle Connection holds %d bytes, over 384", name, per)
 					}
 				})
 			}

@@ -55,7 +55,7 @@ type scratch[ID packetid.ID] struct {
 // a dispatch keeps them.
 func (c *Connection[ID]) enter() int {
 	if c.scratch == nil {
-		c.scratch = new(scratch[ID])
+		c.scratch = getScratch[ID]()
 	}
 	c.takeFlight()
 	if !c.dispatching {
@@ -122,14 +122,24 @@ func (c *Connection[ID]) leave(first int) {
 func (c *Connection[ID]) dispatch() {
 	s := c.scratch
 	s.dispatching = true
-	defer func() { s.dispatching = false }() // a handler that panics leaves a usable Connection
+	done := false
+	defer func() {
+		if !done {
+			s.dispatching = false // a handler that panics leaves a usable Connection
+		}
+	}()
 	for i := 0; i < len(s.events); i++ {
 		c.handler(s.events[i])
 	}
+	done = true
+	s.dispatching = false
 	if s.idle && c.scratch == s {
 		c.dropFlight()
 		if len(s.bufs[s.cur]) == 0 {
 			c.scratch = nil
+			if len(s.events) == 0 {
+				putScratch(s) // idle_pools.go
+			}
 		}
 	}
 }

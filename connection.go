@@ -80,9 +80,9 @@ type Connection[ID packetid.ID] struct {
 	deadlines *[timerLast]int64
 
 	aliasIn   topicalias.Receiver
-	aliasOut  topicalias.Sender
-	sess      session          // what of the session is not in flight (session.go)
-	journaled journaledSession // the session as the last journal batch described it
+	aliasOut  *topicalias.Sender // nil while the peer takes no alias
+	sess      session            // what of the session is not in flight (session.go)
+	journaled journaledSession   // the session as the last journal batch described it
 
 	// Limits negotiated at CONNECT / CONNACK.
 	keepAlive   time.Duration // client: ping interval; server: the client's Keep Alive
@@ -166,7 +166,7 @@ func (c *Connection[ID]) reset() {
 	c.keepAlive, c.pingTimeout, c.pingOutstanding = 0, 0, false
 	c.recvMax, c.sendQuota = 65535, 65535
 	c.maxIn, c.maxOut = c.capIn(0), packet.MaxPacketSize
-	c.aliasIn, c.aliasOut = topicalias.Receiver{}, topicalias.Sender{}
+	c.aliasIn, c.aliasOut = topicalias.Receiver{}, nil
 	c.caps, c.problemInfo = capabilities{maxQoS: packet.QoS2}, true
 }
 

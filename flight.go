@@ -23,7 +23,7 @@ func (f *flight[ID]) empty() bool {
 // takeFlight makes sure the Connection holds its flight state.
 func (c *Connection[ID]) takeFlight() {
 	if c.flight == nil {
-		c.flight = new(flight[ID])
+		c.flight = getFlight[ID]() // idle_pools.go
 		c.ids.SetLast(c.lastID)
 	}
 }
@@ -32,6 +32,7 @@ func (c *Connection[ID]) takeFlight() {
 func (c *Connection[ID]) dropFlight() {
 	if c.flight != nil && c.flight.empty() {
 		c.lastID = c.ids.Last()
+		putFlight(c.flight)
 		c.flight = nil
 	}
 }

@@ -91,7 +91,7 @@ func (c *Connection[ID]) recvConnack(p *packet.Connack) {
 			c.setExpiry(p.Props.SessionExpiry)
 		}
 		c.maxOut = maxPacket(&p.Props)
-		c.aliasOut = *topicalias.NewSender(p.Props.TopicAliasMaximum)
+		c.aliasOut = aliasSender(p.Props.TopicAliasMaximum)
 		c.caps = capabilitiesOf(&p.Props)
 		if p.Props.Has(property.ServerKeepAlive) {
 			c.keepAlive = seconds(p.Props.ServerKeepAlive) // MQTT-3.1.2-23
@@ -187,7 +187,7 @@ func (c *Connection[ID]) recvConnect(p *packet.Connect) {
 	if c.version == packet.V5 {
 		c.sendQuota = receiveMaximum(&p.Props)
 		c.maxOut = maxPacket(&p.Props)
-		c.aliasOut = *topicalias.NewSender(p.Props.TopicAliasMaximum)
+		c.aliasOut = aliasSender(p.Props.TopicAliasMaximum)
 	}
 	c.deliver(p)
 }
@@ -356,4 +356,14 @@ func (c *Connection[ID]) checkConnackAnswers(p *packet.Connack) error {
 		return ErrResponseInformation
 	}
 	return capabilityError(capabilitiesOf(&p.Props).checkPublish(c.will.maxQoS, !c.will.noRetain))
+}
+
+// aliasSender returns the sender of Topic Aliases to a peer that takes
+// max of them, nil for none: most take none, and an idle connection
+// keeps no sender.
+func aliasSender(max uint16) *topicalias.Sender {
+	if max == 0 {
+		return nil
+	}
+	return topicalias.NewSender(max)
 }

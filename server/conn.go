@@ -2,9 +2,9 @@ package server
 
 import (
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/mqttcore/mqtt"
@@ -14,25 +14,31 @@ import (
 // Conn is one client's connection. Its methods are safe for concurrent
 // use, from any goroutine, Handler calls included.
 type Conn struct {
-	// Immutable, but for rc and fd, set once before the connection is
-	// served.
-	srv *Server
-	nc  net.Conn
-	rc  syscall.RawConn // the event loop's handle of the socket; nil on the goroutine path
-	fd  int32           // the socket's descriptor, with rc
+	// (The fields are in an order that packs them: an idle connection's
+	// Conn is 200 bytes.)
+
+	// Immutable, but for fd, remote and gen, set once before the
+	// connection is served.
+	srv    *Server
+	nc     net.Conn // the transport; nil on the event loop
+	fd     rawFD    // the socket on the event loop (fd_linux.go)
+	remote peerAddr // the client's address on the event loop
+
+	// Set once, before OnConnect, and read without a lock after it:
+	// version and clientID.
+	version packet.Version
+	gen     uint32 // the event loop's registration
 
 	// parked: the event loop does not read the connection until its
 	// backlog drains (see rearm).
-	parked atomic.Bool
+	parked  atomic.Bool
+	closing atomic.Bool // the connection ends or has ended: Send refuses
 
-	// Set once, before OnConnect, and read without a lock after it.
 	clientID string
-	version  packet.Version
 
 	// backlog counts the bytes accepted and not yet written: those in out,
 	// in the writer's hands, and those of the packets in the mailbox.
 	backlog atomic.Int64
-	closing atomic.Bool   // the connection ends or has ended: Send refuses
 	room    chan struct{} // the writer made progress, or the connection ended (capacity 1; the goroutine path)
 
 	// mu serialises the calls on the core and guards what follows.
@@ -41,19 +47,22 @@ type Conn struct {
 	mu           sync.Mutex
 	mc           *mqtt.Connection[uint16]
 	out          []byte // bytes to write, in order
-	writing      bool   // a writer goroutine runs
+	writing      bool   // a writer owns the writing side (see loop.go)
 	hangUp       bool   // close the transport once out is written
 	ended        bool   // the transport has closed: the core is done
 	connected    bool   // OnConnect was called
 	disconnected bool   // the client sent DISCONNECT
-	inRead       bool   // the read loop writes the bytes of its Recv itself (inlineWrites)
+	inRead       bool   // the reader writes the bytes of its Recv itself (inlineWrites)
 	quiet        bool   // the core let go of its scratch after the handshake
-	err          error  // why the connection ends, once known
+	wreg         bool   // the event loop watches the socket for writes
+	stalled      bool   // stall runs
 	// timers, by kind less 1: where in srv.timers.heap, plus 1; 0 when
 	// not running. Guarded by srv.timers.mu (the queue moves entries).
 	timers [timerKinds]int32
+	stall  *time.Timer // ends a client that takes no bytes (event loop)
+	err    error       // why the connection ends, once known
 
-	box mailbox
+	box atomic.Pointer[mailbox] // made by the first post
 }
 
 // mailbox holds what other goroutines asked of a Conn while its lock was
@@ -61,6 +70,16 @@ type Conn struct {
 type mailbox struct {
 	mu  sync.Mutex
 	ops []op
+}
+
+// empty reports whether nothing waits in b (none, if b is nil).
+func (b *mailbox) empty() bool {
+	if b == nil {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.ops) == 0
 }
 
 // op is a packet to send or, with p nil, a close with reason.
@@ -85,7 +104,27 @@ func (c *Conn) ClientID() string { return c.clientID }
 func (c *Conn) Version() packet.Version { return c.version }
 
 // RemoteAddr returns the client's network address.
-func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+func (c *Conn) RemoteAddr() net.Addr {
+	if c.nc != nil {
+		return c.nc.RemoteAddr()
+	}
+	return c.remote.tcpAddr()
+}
+
+// peerAddr is a client's IP address (IPv4 mapped into IPv6) and port: 18
+// bytes, where a netip.AddrPort takes 32.
+type peerAddr struct {
+	ip   [16]byte
+	port uint16
+}
+
+func makePeerAddr(ap netip.AddrPort) peerAddr {
+	return peerAddr{ip: ap.Addr().As16(), port: ap.Port()}
+}
+
+func (a peerAddr) tcpAddr() *net.TCPAddr {
+	return net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom16(a.ip).Unmap(), a.port))
+}
 
 // Core returns the connection's core, for what the Handler needs of it
 // beyond Send and Close: ImportSession (or Replay) in OnConnect, before it
@@ -154,9 +193,14 @@ func (c *Conn) Close(reason packet.ReasonCode) {
 // post puts o in the mailbox and carries the mailbox out if the lock is
 // free by then.
 func (c *Conn) post(o op) {
-	c.box.mu.Lock()
-	c.box.ops = append(c.box.ops, o)
-	c.box.mu.Unlock()
+	b := c.box.Load()
+	if b == nil {
+		c.box.CompareAndSwap(nil, new(mailbox))
+		b = c.box.Load()
+	}
+	b.mu.Lock()
+	b.ops = append(b.ops, o)
+	b.mu.Unlock()
 	if c.mu.TryLock() {
 		c.unlock()
 	}
@@ -170,10 +214,7 @@ func (c *Conn) unlock() {
 	for {
 		c.drain()
 		c.mu.Unlock()
-		c.box.mu.Lock()
-		empty := len(c.box.ops) == 0
-		c.box.mu.Unlock()
-		if empty || !c.mu.TryLock() {
+		if c.box.Load().empty() || !c.mu.TryLock() {
 			return
 		}
 	}
@@ -181,11 +222,15 @@ func (c *Conn) unlock() {
 
 // drain carries out the mailbox, with c.mu held.
 func (c *Conn) drain() {
+	b := c.box.Load()
+	if b == nil {
+		return
+	}
 	for {
-		c.box.mu.Lock()
-		ops := c.box.ops
-		c.box.ops = nil
-		c.box.mu.Unlock()
+		b.mu.Lock()
+		ops := b.ops
+		b.ops = nil
+		b.mu.Unlock()
 		if len(ops) == 0 {
 			return
 		}
@@ -230,7 +275,9 @@ func (c *Conn) hang() {
 		c.closing.Store(true)
 		// The writer may be stuck on a client that does not read: it
 		// gets WriteTimeout from now at most.
-		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+		if c.nc != nil {
+			_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+		}
 		c.startWriter()
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"os"
 	"time"
 
 	"github.com/mqttcore/mqtt"
@@ -87,9 +88,6 @@ func (c *Conn) packet(p packet.Packet) {
 // readLoop reads the client until the transport ends, then finishes the
 // connection: the goroutine path.
 func (c *Conn) readLoop() {
-	c.mu.Lock()
-	c.mc.Opened()
-	c.unlock()
 	buf := make([]byte, minRead)
 	for {
 		n, err := c.nc.Read(buf)
@@ -125,7 +123,6 @@ func (c *Conn) pollRead(buf []byte) {
 	c.mu.Lock()
 	c.recvLocked(buf[:n])
 	if err != nil {
-		c.srv.poll.forget(c)
 		c.finish(err) // with c.mu held
 		return
 	}
@@ -176,11 +173,14 @@ func (c *Conn) finish(readErr error) {
 	for i := range c.timers {
 		c.stopTimer(mqtt.TimerKind(i + 1))
 	}
+	if c.stall != nil {
+		c.stall.Stop()
+	}
 	err := c.err
 	if err == nil && !c.disconnected {
 		err = readErr
 	}
-	c.nc.Close()
+	c.closeTransportNow()
 	if c.connected {
 		c.srv.cfg.Handler.OnClose(c, err)
 	}
@@ -190,15 +190,25 @@ func (c *Conn) finish(readErr error) {
 
 // closeTransport closes the transport from any goroutine: the reader
 // sees the end and finishes the connection. On the event loop the
-// descriptor is shut down rather than closed: the worker that gets the
+// socket is shut down rather than closed: the worker that gets the
 // event closes it, once it is no longer registered.
 func (c *Conn) closeTransport() {
-	if c.rc == nil {
+	if c.nc != nil {
 		c.nc.Close()
 		return
 	}
 	c.shutdown()
 	c.pokeRoom() // a connection waiting for room is armed again
+}
+
+// closeTransportNow closes the transport of a connection that has ended
+// (or was never served).
+func (c *Conn) closeTransportNow() {
+	if c.nc != nil {
+		c.nc.Close()
+		return
+	}
+	c.closeFD()
 }
 
 // rearm arms the connection again after an event, unless more than
@@ -230,7 +240,7 @@ func (c *Conn) waitRoom() {
 // pokeRoom wakes a read loop waiting for room, or arms a connection of
 // the event loop that waits for it.
 func (c *Conn) pokeRoom() {
-	if c.rc != nil {
+	if c.nc == nil {
 		if c.parked.Load() && !c.full() && c.parked.CompareAndSwap(true, false) {
 			c.arm()
 		}
@@ -243,10 +253,14 @@ func (c *Conn) pokeRoom() {
 }
 
 // startWriter starts the writer if bytes wait and none runs, with c.mu
-// held.
+// held: a writer goroutine, or on the event loop a worker's flush.
 func (c *Conn) startWriter() {
 	if !c.writing && (len(c.out) > 0 || c.hangUp) {
 		c.writing = true
+		if c.nc == nil {
+			c.srv.poll.schedule(c)
+			return
+		}
 		go c.writeLoop()
 	}
 }
@@ -260,11 +274,6 @@ func (c *Conn) writeLoop() {
 		if len(c.out) == 0 || c.ended {
 			c.writing = false
 			hangUp := c.hangUp
-			if c.rc != nil && !hangUp {
-				// The event loop's writes do not wait: a deadline
-				// left from here would fail them once past.
-				_ = c.nc.SetWriteDeadline(time.Time{})
-			}
 			c.out = nil // an idle connection keeps no buffer
 			c.unlock()
 			if hangUp {
@@ -280,6 +289,11 @@ func (c *Conn) writeLoop() {
 		c.backlog.Add(-int64(len(buf)))
 		c.pokeRoom()
 		if err != nil {
+			c.mu.Lock()
+			if c.err == nil {
+				c.err = err // os.ErrDeadlineExceeded after WriteTimeout
+			}
+			c.unlock()
 			c.closeTransport()
 			c.mu.Lock()
 			c.writing = false
@@ -294,9 +308,11 @@ func (c *Conn) writeLoop() {
 	}
 }
 
-// writeNow writes out without waiting, on the event loop, for the worker
-// that set c.writing: what the socket does not take at once is left to a
-// writer goroutine.
+// writeNow writes out without waiting, on the event loop, for whoever
+// set c.writing: the worker that read the connection, a worker's flush
+// of the dirty connections, or the worker that got the socket's
+// EPOLLOUT. What the socket does not take waits for the next EPOLLOUT,
+// and a client that takes no bytes for WriteTimeout is disconnected.
 func (c *Conn) writeNow() {
 	c.mu.Lock()
 	for len(c.out) > 0 && !c.ended {
@@ -306,28 +322,68 @@ func (c *Conn) writeNow() {
 		n, err := c.rawWrite(buf)
 		c.backlog.Add(-int64(n))
 		c.mu.Lock()
+		if err == nil && n < len(buf) {
+			c.out = append(buf[n:], c.out...)
+			if err = c.armWrite(); err == nil {
+				c.watchStall(n > 0)
+				c.unlock()
+				if n > 0 {
+					c.pokeRoom()
+				}
+				return // c.writing stays set: the EPOLLOUT's now
+			}
+		}
 		if err != nil {
 			c.writing = false
 			c.hangUp = true
 			c.closing.Store(true)
-			c.backlog.Add(-int64(len(buf) - n + len(c.out)))
+			c.backlog.Add(-int64(len(c.out)))
 			c.out = nil
 			c.unlock()
 			c.closeTransport()
 			return
 		}
-		if n < len(buf) {
-			c.out = append(buf[n:], c.out...)
-			go c.writeLoop() // c.writing stays set: the writer's now
-			c.unlock()
-			return
-		}
 	}
 	c.writing = false
+	if c.stalled {
+		c.stalled = false
+		c.stall.Stop()
+	}
 	hangUp := c.hangUp && !c.ended
 	c.out = nil
 	c.unlock()
 	if hangUp {
+		c.closeTransport()
+	}
+	c.pokeRoom()
+}
+
+// watchStall starts the clock of a write that waits for the socket, or
+// restarts it after progress, with c.mu held.
+func (c *Conn) watchStall(progress bool) {
+	switch {
+	case c.stall == nil:
+		c.stall = time.AfterFunc(c.srv.cfg.WriteTimeout, c.stallEnded)
+	case progress || !c.stalled:
+		c.stall.Reset(c.srv.cfg.WriteTimeout)
+	}
+	c.stalled = true
+}
+
+// stallEnded disconnects a client that took no bytes for WriteTimeout,
+// on the timer's goroutine.
+func (c *Conn) stallEnded() {
+	c.mu.Lock()
+	stuck := c.stalled && !c.ended
+	if stuck {
+		if c.err == nil {
+			c.err = os.ErrDeadlineExceeded
+		}
+		c.hangUp = true
+		c.closing.Store(true)
+	}
+	c.unlock()
+	if stuck {
 		c.closeTransport()
 	}
 }

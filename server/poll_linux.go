@@ -3,64 +3,95 @@
 package server
 
 import (
-	"io"
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
-// The event loop (Linux): a connection over TCP is registered with the
-// Server's epoll instance when it is served, and has no goroutine and no
-// read buffer of its own. A few workers wait in EpollWait; the one that
-// gets a connection's event reads it once into its own buffer, hands the
-// bytes to the core (the Handler runs then), writes the replies without
-// blocking, and arms the connection again.
+// The event loop (Linux): a connection over TCP is a bare socket
+// descriptor registered with the Server's epoll instance. It has no
+// net.Conn, no goroutine and no buffer of its own while idle. A few
+// workers wait in EpollWait; the one that gets a connection's event
+// reads it once into its own buffer, hands the bytes to the core (the
+// Handler runs then), writes the replies without blocking, and arms the
+// connection again.
 //
-// The registration is level-triggered with EPOLLONESHOT: an event
+// Reads: the registration is level-triggered with EPOLLONESHOT. An event
 // disarms the connection until the worker that got it is done, so one
-// worker at a time owns a connection's reading without a flag of ours,
-// a busy connection gets one read per turn (bytes left over are reported
+// worker at a time owns a connection's reading without a flag of ours, a
+// busy connection gets one read per turn (bytes left over are reported
 // again, since the trigger is the level) instead of holding a worker
 // until EAGAIN, and backpressure is simply not arming a connection again
-// while its backlog is over MaxBacklog. The price is one epoll_ctl per
-// wake-up. Edge-triggered registration would need our own "being served"
-// flag, reads until EAGAIN, and a re-trigger of our own after a backlog.
+// while its backlog is over MaxBacklog.
 //
-// Writes the worker cannot finish (EAGAIN) are left to the writer
-// goroutine of the goroutine path, which waits for the socket in Go's
-// own poller; so does what other goroutines send. Closing goes through
-// the kernel: shutdown(2) wakes the connection's event, and the worker
-// that gets it ends the connection.
+// Writes: whoever sets Conn.writing owns the writing side until out is
+// empty (loop.go). The worker that read a connection writes the replies
+// itself; bytes sent from elsewhere (a Handler of another connection, a
+// timer, any goroutine) mark the connection dirty, and the dirty
+// connections are written by a worker once it has served the events of
+// its wait, as many bytes as gathered in one write. A write the socket
+// does not take whole waits for EPOLLOUT on a second epoll instance,
+// whose descriptor is registered in the first: a connection's reading and
+// writing are armed independently, each one-shot. No goroutine writes.
+//
+// Sends from outside a worker: when no worker is serving events (active
+// is 0) the sender wakes one through a pipe, unless a wake-up is pending
+// (poked). A worker counts itself out of active before it writes the
+// dirty list, and a sender adds to the list before it reads active: a
+// connection made dirty is seen either by a worker's flush or by its
+// sender, who wakes one.
 
-const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
+// Events of the registrations.
+const (
+	readEvents  = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
+	writeEvents = syscall.EPOLLOUT | syscall.EPOLLONESHOT
+)
 
-// poller is a Server's epoll instance and its workers.
+// poller is a Server's epoll instances and their workers.
 type poller struct {
-	epfd   int
-	wake   [2]int // a pipe whose reading end, once written, stops the workers
-	wg     sync.WaitGroup
-	closed sync.Once
+	epfd  int    // reads, the write instance, and the pipes
+	wepfd int    // writes
+	stop  [2]int // a pipe whose reading end, once written, stops the workers
+	poke  [2]int // a pipe that wakes a worker to write dirty connections
+	wg    sync.WaitGroup
+	once  sync.Once
 
 	mu    sync.RWMutex
 	conns []*Conn // by file descriptor
+	gen   uint32  // the last registration's generation
+
+	active atomic.Int32 // workers serving events
+	poked  atomic.Bool  // a wake-up is in the poke pipe
+	dmu    sync.Mutex
+	dirty  []*Conn // connections whose bytes wait for a worker
 }
 
-func newPoller() (*poller, error) {
-	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
-	if err != nil {
+func newPoller() (p *poller, err error) {
+	p = &poller{epfd: -1, wepfd: -1, stop: [2]int{-1, -1}, poke: [2]int{-1, -1}}
+	defer func() {
+		if err != nil {
+			p.closeFDs()
+		}
+	}()
+	if p.epfd, err = syscall.EpollCreate1(syscall.EPOLL_CLOEXEC); err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
 	}
-	p := &poller{epfd: epfd}
-	if err := syscall.Pipe2(p.wake[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
-		syscall.Close(epfd)
-		return nil, os.NewSyscallError("pipe2", err)
+	if p.wepfd, err = syscall.EpollCreate1(syscall.EPOLL_CLOEXEC); err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
 	}
-	// Level-triggered and not one-shot: every worker sees it.
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(p.wake[0])}
-	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, p.wake[0], &ev); err != nil {
-		p.closeFDs()
-		return nil, os.NewSyscallError("epoll_ctl", err)
+	for _, fds := range []*[2]int{&p.stop, &p.poke} {
+		if err = syscall.Pipe2(fds[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+			return nil, os.NewSyscallError("pipe2", err)
+		}
+	}
+	// Level-triggered and not one-shot: every worker sees them.
+	for _, fd := range []int{p.stop[0], p.poke[0], p.wepfd} {
+		ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(fd)}
+		if err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			return nil, os.NewSyscallError("epoll_ctl", err)
+		}
 	}
 	n := max(runtime.GOMAXPROCS(0), 2)
 	p.wg.Add(n)
@@ -71,74 +102,92 @@ func newPoller() (*poller, error) {
 }
 
 func (p *poller) closeFDs() {
-	syscall.Close(p.epfd)
-	syscall.Close(p.wake[0])
-	syscall.Close(p.wake[1])
+	for _, fd := range []int{p.epfd, p.wepfd, p.stop[0], p.stop[1], p.poke[0], p.poke[1]} {
+		if fd >= 0 {
+			syscall.Close(fd)
+		}
+	}
 }
 
 // close stops the workers, once no connection is registered.
 func (p *poller) close() {
-	p.closed.Do(func() {
-		syscall.Write(p.wake[1], []byte{0})
+	p.once.Do(func() {
+		syscall.Write(p.stop[1], []byte{0})
 		p.wg.Wait()
 		p.closeFDs()
 	})
 }
 
-// prepare gives c the handle of its socket, for the event loop; c.rc
-// stays nil when the descriptor cannot be had.
-func (p *poller) prepare(c *Conn, sc syscall.Conn) {
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return
-	}
-	fd := -1
-	if rc.Control(func(s uintptr) { fd = int(s) }) != nil || fd < 0 {
-		return
-	}
-	c.rc, c.fd = rc, int32(fd)
-}
-
-// add registers c, prepared, with the event loop.
+// add registers c, which has its descriptor, with the event loop.
 func (p *poller) add(c *Conn) error {
+	fd := int(c.fd.fd)
 	p.mu.Lock()
-	if int(c.fd) >= len(p.conns) {
-		p.conns = append(p.conns, make([]*Conn, int(c.fd)+1-len(p.conns)+len(p.conns)/2)...)
+	if fd >= len(p.conns) {
+		p.conns = append(p.conns, make([]*Conn, fd+1-len(p.conns)+len(p.conns)/2)...)
 	}
-	p.conns[c.fd] = c
+	p.conns[fd] = c
+	p.gen++
+	if p.gen == 0 {
+		p.gen = 1
+	}
+	c.gen = p.gen
 	p.mu.Unlock()
-	ev := syscall.EpollEvent{Events: pollEvents, Fd: c.fd}
-	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(c.fd), &ev); err != nil {
+	ev := syscall.EpollEvent{Events: readEvents, Fd: c.fd.fd, Pad: int32(c.gen)}
+	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		p.forget(c)
 		return os.NewSyscallError("epoll_ctl", err)
 	}
 	return nil
 }
 
-// forget unregisters c, before its transport is closed.
+// forget unregisters c, before its descriptor is closed.
 func (p *poller) forget(c *Conn) {
+	fd := int(c.fd.fd)
 	p.mu.Lock()
-	if p.conns[c.fd] == c {
-		p.conns[c.fd] = nil
+	if fd < len(p.conns) && p.conns[fd] == c {
+		p.conns[fd] = nil
 	}
 	p.mu.Unlock()
-	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(c.fd), &syscall.EpollEvent{})
+	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, fd, &syscall.EpollEvent{})
+	if c.wreg {
+		_ = syscall.EpollCtl(p.wepfd, syscall.EPOLL_CTL_DEL, fd, &syscall.EpollEvent{})
+	}
 }
 
-func (p *poller) conn(fd int32) *Conn {
+// appendConns appends the registered connections to conns.
+func (p *poller) appendConns(conns []*Conn) []*Conn {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	if int(fd) < len(p.conns) {
-		return p.conns[fd]
+	for _, c := range p.conns {
+		if c != nil {
+			conns = append(conns, c)
+		}
+	}
+	return conns
+}
+
+// conn returns the connection of an event: registered under that
+// descriptor by that registration (a descriptor closed and reused since
+// the event was reported has a new generation).
+func (p *poller) conn(ev *syscall.EpollEvent) *Conn {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if int(ev.Fd) < len(p.conns) {
+		if c := p.conns[ev.Fd]; c != nil && c.gen == uint32(ev.Pad) {
+			return c
+		}
 	}
 	return nil
 }
 
-// work is a worker: it serves the connections whose events it gets.
+// work is a worker: it serves the events it gets, then writes the dirty
+// connections.
 func (p *poller) work() {
 	defer p.wg.Done()
 	events := make([]syscall.EpollEvent, 32)
+	wevents := make([]syscall.EpollEvent, 32)
 	buf := make([]byte, maxRead)
+	var drained [16]byte
 	for {
 		n, err := syscall.EpollWait(p.epfd, events, -1)
 		if err == syscall.EINTR {
@@ -147,87 +196,74 @@ func (p *poller) work() {
 		if err != nil {
 			return
 		}
+		p.active.Add(1)
 		stop := false
-		for _, ev := range events[:n] {
-			if ev.Fd == int32(p.wake[0]) {
+		for i := range events[:n] {
+			switch ev := &events[i]; int(ev.Fd) {
+			case p.stop[0]:
 				stop = true
-				continue
-			}
-			if c := p.conn(ev.Fd); c != nil {
-				c.pollRead(buf)
+			case p.poke[0]:
+				p.poked.Store(false)
+				for {
+					if k, _ := syscall.Read(p.poke[0], drained[:]); k <= 0 {
+						break
+					}
+				}
+			case p.wepfd:
+				p.writeEvents(wevents)
+			default:
+				if c := p.conn(ev); c != nil {
+					c.pollRead(buf)
+				}
 			}
 		}
+		p.active.Add(-1)
+		p.flush()
 		if stop {
 			return
 		}
 	}
 }
 
-// arm has the poller report c's next event. The transport's own
-// reference (Control) keeps its descriptor from being closed and reused
-// meanwhile; after the close, arming does nothing.
-func (c *Conn) arm() {
-	_ = c.rc.Control(func(fd uintptr) {
-		ev := syscall.EpollEvent{Events: pollEvents, Fd: int32(fd)}
-		_ = syscall.EpollCtl(c.srv.poll.epfd, syscall.EPOLL_CTL_MOD, int(fd), &ev)
-	})
-}
-
-// rawRead reads once without waiting: 0, nil when there is nothing to
-// read yet, and io.EOF at the end.
-func (c *Conn) rawRead(buf []byte) (int, error) {
-	var n int
-	var err error
-	if cerr := c.rc.Read(func(fd uintptr) bool {
-		for {
-			n, err = syscall.Read(int(fd), buf)
-			if err != syscall.EINTR {
-				return true
-			}
+// writeEvents serves the connections whose sockets take bytes again.
+func (p *poller) writeEvents(events []syscall.EpollEvent) {
+	n, err := syscall.EpollWait(p.wepfd, events, 0)
+	if err != nil {
+		return
+	}
+	for i := range events[:n] {
+		if c := p.conn(&events[i]); c != nil {
+			c.writeNow()
 		}
-	}); cerr != nil {
-		return 0, cerr
 	}
-	switch {
-	case err == syscall.EAGAIN:
-		return 0, nil
-	case err != nil:
-		return 0, os.NewSyscallError("read", err)
-	case n == 0:
-		return 0, io.EOF
-	}
-	return n, nil
 }
 
-// rawWrite writes what it can of b without waiting.
-func (c *Conn) rawWrite(b []byte) (int, error) {
-	var n int
-	var err error
-	if cerr := c.rc.Write(func(fd uintptr) bool {
-		for len(b) > n {
-			k, e := syscall.Write(int(fd), b[n:])
-			if k > 0 {
-				n += k
-			}
-			if e == syscall.EINTR {
-				continue
-			}
-			if e != nil {
-				if e != syscall.EAGAIN {
-					err = os.NewSyscallError("write", e)
-				}
-				break
-			}
+// schedule has a worker write c's bytes, for a sender that set
+// c.writing; c.mu is held.
+func (p *poller) schedule(c *Conn) {
+	p.dmu.Lock()
+	p.dirty = append(p.dirty, c)
+	p.dmu.Unlock()
+	if p.active.Load() == 0 && p.poked.CompareAndSwap(false, true) {
+		syscall.Write(p.poke[1], []byte{0})
+	}
+}
+
+// flush writes the dirty connections.
+func (p *poller) flush() {
+	var spare []*Conn
+	for {
+		p.dmu.Lock()
+		dirty := p.dirty
+		p.dirty = spare[:0]
+		p.dmu.Unlock()
+		if len(dirty) == 0 {
+			return
 		}
-		return true
-	}); cerr != nil {
-		return n, cerr
+		for i, c := range dirty {
+			c.writeNow()
+			dirty[i] = nil
+		}
+		spare = dirty
 	}
-	return n, err
-}
-
-// shutdown ends the transport's both directions: the event loop sees
-// the end and finishes the connection.
-func (c *Conn) shutdown() {
-	_ = c.rc.Control(func(fd uintptr) { _ = syscall.Shutdown(int(fd), syscall.SHUT_RDWR) })
 }

@@ -4,20 +4,29 @@ package server
 
 import (
 	"errors"
-	"syscall"
+	"net"
 )
 
-// poller: the event loop is for Linux only; elsewhere every connection
-// has its goroutine.
-type poller struct{ epfd int }
+// The event loop is for Linux only; elsewhere every connection has its
+// goroutine, and what follows is never called.
+
+type poller struct{}
+
+// rawFD: see fd_linux.go.
+type rawFD struct{ fd int32 }
 
 func newPoller() (*poller, error) { return nil, errors.New("server: no event loop on this system") }
 
-func (p *poller) close()                           {}
-func (p *poller) prepare(c *Conn, sc syscall.Conn) {}
-func (p *poller) add(c *Conn) error                { return errors.ErrUnsupported }
-func (p *poller) forget(c *Conn)                   {}
-func (c *Conn) arm()                               {}
-func (c *Conn) rawRead(buf []byte) (int, error)    { return 0, errors.ErrUnsupported }
-func (c *Conn) rawWrite(b []byte) (int, error)     { return 0, errors.ErrUnsupported }
-func (c *Conn) shutdown()                          {}
+func (p *poller) close()                        {}
+func (p *poller) add(c *Conn) error             { return errors.ErrUnsupported }
+func (p *poller) appendConns(c []*Conn) []*Conn { return c }
+func (p *poller) schedule(c *Conn)              {}
+func (c *Conn) takeFD(*net.TCPConn) bool        { return false }
+func (c *Conn) arm()                            {}
+func (c *Conn) armWrite() error                 { return errors.ErrUnsupported }
+func (c *Conn) rawRead([]byte) (int, error)     { return 0, errors.ErrUnsupported }
+func (c *Conn) rawWrite([]byte) (int, error)    { return 0, errors.ErrUnsupported }
+func (c *Conn) shutdown()                       {}
+func (c *Conn) closeFD()                        {}
+
+func (s *Server) acceptWaiting(*net.TCPListener, *poller) {}

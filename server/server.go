@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/mqttcore/mqtt"
@@ -37,11 +36,13 @@ type Handler interface {
 	// acknowledgements of the PUBLISH packets sent, AUTH and DISCONNECT.
 	OnPacket(c *Conn, p packet.Packet)
 	// OnClose is called once the connection has ended and its core has
-	// been told (mqtt.Connection.Closed), if OnConnect was called (not for
-	// a client that never sent a CONNECT). err is nil when the client sent DISCONNECT, ErrClosed when
-	// the server closed it (Conn.Close, Shutdown), the core's error for a
-	// protocol violation or a timeout (mqtt.ErrKeepAliveTimeout, a
-	// *packet.Error, ...), or else the transport's error (io.EOF for a
+	// been told (mqtt.Connection.Closed), if OnConnect was called (not
+	// for a client that never sent a CONNECT). err is nil when the client
+	// sent DISCONNECT, ErrClosed when the server closed it (Conn.Close,
+	// Shutdown), the core's error for a protocol violation or a timeout
+	// (mqtt.ErrKeepAliveTimeout, a *packet.Error, ...), an error that is
+	// os.ErrDeadlineExceeded for a client that took no bytes for
+	// Config.WriteTimeout, or else the transport's error (io.EOF for a
 	// client that went away without DISCONNECT: publish its will).
 	OnClose(c *Conn, err error)
 }
@@ -69,9 +70,9 @@ type Config struct {
 	WriteTimeout time.Duration
 
 	// NoEventLoop serves every connection with a goroutine that reads
-	// it. Otherwise, on Linux, a connection over TCP (a *net.TCPConn,
-	// not TLS) is served by the Server's event loop (epoll): while idle
-	// it has no goroutine and no read buffer. See the package doc.
+	// it. Otherwise, on Linux, a connection over TCP (not TLS) is served
+	// by the Server's event loop (epoll): while idle it has no
+	// goroutine, no buffer and no net.Conn. See the package doc.
 	NoEventLoop bool
 }
 
@@ -102,7 +103,8 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
-	conns     map[*Conn]struct{}
+	conns     map[*Conn]struct{} // on the goroutine path
+	loopConns int                // on the event loop (in poll's table)
 	closing   bool
 	gone      chan struct{} // closed when conns becomes empty while closing
 	timers    timerQueue    // the connections' timers
@@ -140,8 +142,9 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// Serve accepts connections on l and serves each on its own goroutines
-// until l fails or Shutdown is called; it then returns ErrServerClosed
+// Serve accepts connections on l and serves each (on the event loop for
+// a TCP listener on Linux, otherwise on goroutines of its own) until l
+// fails or Shutdown is called; it then returns ErrServerClosed
 // (after Shutdown) or the error of Accept. For TLS pass a listener of
 // crypto/tls. l is closed when Serve returns.
 func (s *Server) Serve(l net.Listener) error {
@@ -159,14 +162,19 @@ func (s *Server) Serve(l net.Listener) error {
 		s.mu.Unlock()
 		l.Close()
 	}()
+	// On the event loop, Accept waits for clients (and for the listener
+	// to close); the clients waiting behind the one it returns are
+	// accepted raw (fd_linux.go).
+	tl, _ := l.(*net.TCPListener)
+	var p *poller
+	if tl != nil {
+		p = s.eventLoop()
+	}
 	var delay time.Duration
 	for {
 		nc, err := l.Accept()
 		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
+			if s.isClosing() {
 				return ErrServerClosed
 			}
 			var ne net.Error
@@ -181,48 +189,73 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		delay = 0
 		s.ServeConn(nc)
+		if p != nil {
+			s.acceptWaiting(tl, p)
+		}
 	}
 }
 
-// ServeConn serves one client on nc, on goroutines of its own, and
-// returns at once: for transports that are no net.Listener (a WebSocket
-// handler, net.Pipe in tests). After Shutdown it closes nc.
+// ServeConn serves one client on nc and returns at once: for transports
+// that are no net.Listener (a WebSocket handler, net.Pipe in tests).
+// After Shutdown it closes nc.
 func (s *Server) ServeConn(nc net.Conn) {
 	c := newConn(s, nc)
 	p := s.poller(nc)
 	if p != nil {
-		p.prepare(c, nc.(syscall.Conn))
+		if c.takeFD(nc.(*net.TCPConn)) {
+			c.nc = nil
+		} else {
+			p = nil
+		}
 	}
-	if c.rc == nil {
+	s.start(c, p)
+}
+
+// start serves c: on the event loop p, or with a read loop for p nil.
+func (s *Server) start(c *Conn, p *poller) {
+	if p == nil {
 		c.room = make(chan struct{}, 1)
 	}
 	c.mu.Lock() // a worker that gets an event waits for Opened
 	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		c.mu.Unlock()
-		nc.Close()
-		return
+	var err error
+	switch {
+	case s.closing:
+		err = ErrServerClosed
+	case p == nil:
+		s.conns[c] = struct{}{}
+	default:
+		// Registered under s.mu, so that Shutdown finds it.
+		if err = p.add(c); err == nil {
+			s.loopConns++
+		}
 	}
-	s.conns[c] = struct{}{}
 	s.mu.Unlock()
+	if err != nil { // closing, or the socket cannot be watched (out of memory, ...)
+		c.mu.Unlock()
+		c.closeTransportNow()
+		return
+	}
 	c.mc.Opened()
-	if c.rc == nil {
-		c.unlock()
-		go c.readLoop()
-		return
-	}
-	if err := p.add(c); err != nil {
-		c.finish(err) // the descriptor cannot be watched (out of memory, ...)
-		return
-	}
 	c.unlock()
+	if p == nil {
+		go c.readLoop()
+	}
 }
 
 // poller returns the event loop for nc, started on the first call, or
 // nil for the goroutine path.
 func (s *Server) poller(nc net.Conn) *poller {
-	if _, ok := nc.(*net.TCPConn); !ok || !eventLoop || s.cfg.NoEventLoop {
+	if _, ok := nc.(*net.TCPConn); !ok {
+		return nil
+	}
+	return s.eventLoop()
+}
+
+// eventLoop returns the event loop, started on the first call, or nil
+// when there is none (Config.NoEventLoop, not Linux).
+func (s *Server) eventLoop() *poller {
+	if !eventLoop || s.cfg.NoEventLoop {
 		return nil
 	}
 	s.mu.Lock()
@@ -233,11 +266,22 @@ func (s *Server) poller(nc net.Conn) *poller {
 	return s.poll
 }
 
+// isClosing reports whether Shutdown was called.
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
 // remove forgets a connection that ended.
 func (s *Server) remove(c *Conn) {
 	s.mu.Lock()
-	delete(s.conns, c)
-	if s.closing && len(s.conns) == 0 {
+	if c.nc == nil {
+		s.loopConns--
+	} else {
+		delete(s.conns, c)
+	}
+	if s.closing && len(s.conns)+s.loopConns == 0 {
 		select {
 		case <-s.gone:
 		default:
@@ -259,11 +303,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for l := range s.listeners {
 		l.Close()
 	}
-	conns := make([]*Conn, 0, len(s.conns))
+	conns := make([]*Conn, 0, len(s.conns)+s.loopConns)
+	if s.poll != nil {
+		conns = s.poll.appendConns(conns)
+	}
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
-	if len(s.conns) == 0 {
+	if len(s.conns)+s.loopConns == 0 {
 		select {
 		case <-s.gone:
 		default:

@@ -34,7 +34,7 @@ type closed struct {
 
 func newRecorder() *recorder {
 	return &recorder{broker: broker{filters: map[*server.Conn][]string{}}, conns: map[string]*server.Conn{},
-		closed: make(chan closed, 100)}
+		closed: make(chan closed, 1000)}
 }
 
 func (r *recorder) OnConnect(c *server.Conn, p *packet.Connect) packet.Connack {

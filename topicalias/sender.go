@@ -6,7 +6,7 @@ import "strings"
 // to the Topic Alias Maximum the peer announced (never above it,
 // MQTT-3.3.2-9, MQTT-3.3.2-11; none when it is 0, MQTT-3.1.2-30,
 // MQTT-3.2.2-18). When every alias is taken, a new topic takes the alias
-// used least recently. The zero Sender maps nothing.
+// used least recently. The zero Sender, and a nil *Sender, map nothing.
 type Sender struct {
 	max     uint16
 	byTopic map[string]uint16
@@ -23,10 +23,18 @@ type Sender struct {
 func NewSender(max uint16) *Sender { return &Sender{max: max} }
 
 // Max returns the peer's Topic Alias Maximum.
-func (s *Sender) Max() uint16 { return s.max }
+func (s *Sender) Max() uint16 {
+	if s == nil {
+		return 0
+	}
+	return s.max
+}
 
 // Lookup returns the alias mapped to topic, and marks it recently used.
 func (s *Sender) Lookup(topic string) (alias uint16, ok bool) {
+	if s == nil {
+		return 0, false
+	}
 	alias, ok = s.byTopic[topic]
 	if ok {
 		s.touch(alias)
@@ -40,7 +48,7 @@ func (s *Sender) Lookup(topic string) (alias uint16, ok bool) {
 // taken) and withTopic is true: the PUBLISH must carry both, which defines
 // the mapping at the peer. Map returns 0 when the peer allows no aliases.
 func (s *Sender) Map(topic string) (alias uint16, withTopic bool) {
-	if s.max == 0 || topic == "" {
+	if s == nil || s.max == 0 || topic == "" {
 		return 0, true
 	}
 	if alias, ok := s.Lookup(topic); ok {
@@ -60,7 +68,7 @@ func (s *Sender) Map(topic string) (alias uint16, withTopic bool) {
 // either was mapped to. It reports false, and changes nothing, for alias 0,
 // an alias above the peer's maximum, or an empty topic.
 func (s *Sender) Set(alias uint16, topic string) bool {
-	if alias == 0 || alias > s.max || topic == "" {
+	if s == nil || alias == 0 || alias > s.max || topic == "" {
 		return false
 	}
 	if s.topics == nil {
@@ -91,7 +99,7 @@ func (s *Sender) Set(alias uint16, topic string) bool {
 
 // Topic returns the topic mapped to alias, or "" if none.
 func (s *Sender) Topic(alias uint16) string {
-	if alias == 0 || int(alias) > len(s.topics) {
+	if s == nil || alias == 0 || int(alias) > len(s.topics) {
 		return ""
 	}
 	return s.topics[alias-1]
@@ -99,6 +107,9 @@ func (s *Sender) Topic(alias uint16) string {
 
 // Reset forgets every mapping, for a new network connection.
 func (s *Sender) Reset() {
+	if s == nil {
+		return
+	}
 	clear(s.topics)
 	clear(s.byTopic)
 	s.head, s.tail, s.used = 0, 0, 0
@@ -140,7 +151,7 @@ func (s *Sender) unlink(alias uint16) {
 // Remove forgets the mapping of alias, for a PUBLISH that defined it but
 // could not be sent.
 func (s *Sender) Remove(alias uint16) {
-	if alias == 0 || int(alias) > len(s.topics) || s.topics[alias-1] == "" {
+	if s == nil || alias == 0 || int(alias) > len(s.topics) || s.topics[alias-1] == "" {
 		return
 	}
 	delete(s.byTopic, s.topics[alias-1])

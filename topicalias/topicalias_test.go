@@ -136,3 +136,26 @@ func TestSenderSetAndSteadyState(t *testing.T) {
 
 // unsafeAlias returns a string sharing b's memory, as decoded topics do.
 func unsafeAlias(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// A nil *Sender is a Sender for a peer that takes no Topic Alias
+// (MQTT-3.1.2-30, MQTT-3.2.2-18): it maps nothing and never panics.
+func TestNilSender(t *testing.T) {
+	var s *Sender
+	if s.Max() != 0 {
+		t.Error("Max of nil")
+	}
+	if a, ok := s.Lookup("t"); ok || a != 0 {
+		t.Error("Lookup of nil found an alias")
+	}
+	if a, with := s.Map("t"); a != 0 || !with {
+		t.Error("Map of nil gave an alias")
+	}
+	if s.Set(1, "t") {
+		t.Error("Set of nil succeeded")
+	}
+	if s.Topic(1) != "" {
+		t.Error("Topic of nil")
+	}
+	s.Remove(1)
+	s.Reset()
+}

@@ -82,3 +82,14 @@ func RoundTrip(t testing.TB, ctx context.Context, addr string) *client.Client {
 	}
 	return c
 }
+
+// Connect connects a client to the broker at addr (MQTT 5.0, no
+// reconnection) and returns it.
+func Connect(t testing.TB, ctx context.Context, addr string) *client.Client {
+	t.Helper()
+	c, err := client.Connect(ctx, client.Config{Servers: []string{"tcp://" + addr}, NoReconnect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
