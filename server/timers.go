@@ -12,7 +12,7 @@ import (
 // deadlines and one runtime timer for the earliest. A time.AfterFunc
 // per connection costs some 200 bytes (the runtime timer and its
 // closure) that an idle connection keeps for its keep-alive; an entry of
-// the heap is 32 bytes, and the Conn keeps 4 per kind.
+// the heap is 24 bytes, and the Conn keeps 4 per kind.
 
 // timerKinds is the number of the core's timer kinds (a server runs
 // mqtt.TimerKeepAlive and mqtt.TimerConnect).

@@ -13,9 +13,11 @@
 //     clock (mqtt.Config.Clock), ignores the firing and asks for the time
 //     left. Reset decides that first from durations alone (a timer last
 //     set for runs is due within runs of any later moment, so a reset
-//     for d >= runs needs no clock read), then from the deadline.
+//     for d >= runs needs no clock read; runs is kept in milliseconds,
+//     rounded up, so that an entry stays 24 bytes), then from the
+//     deadline.
 //   - One runtime timer per queue rather than a time.AfterFunc per timer:
-//     an idle server connection keeps 32 bytes of heap entry for its
+//     an idle server connection keeps 24 bytes of heap entry for its
 //     keep-alive instead of some 200 (the runtime timer and its
 //     closure), and a Client one runtime timer instead of three.
 //   - Where each owner's timers are in the heap (Slots, kept by the
@@ -32,6 +34,7 @@
 package timerqueue
 
 import (
+	"math"
 	"sync"
 	"time"
 
@@ -64,12 +67,19 @@ type Queue[O comparable] struct {
 }
 
 // entry is a running timer: kind k of owner o, due at when, last set for
-// runs.
+// runs milliseconds (rounded up; unknown at math.MaxInt32, beyond 24
+// days). 24 bytes.
 type entry[O comparable] struct {
 	when time.Duration
-	runs time.Duration
 	o    O
+	runs int32
 	k    mqtt.TimerKind
+}
+
+// millis returns d in milliseconds rounded up, or math.MaxInt32 when it
+// is that long or longer.
+func millis(d time.Duration) int32 {
+	return int32(min((d+time.Millisecond-1)/time.Millisecond, math.MaxInt32))
 }
 
 // Init prepares q: slots returns where an owner keeps its Slots, and
@@ -97,18 +107,18 @@ func (q *Queue[O]) Reset(o O, k mqtt.TimerKind, d time.Duration) {
 	var now time.Duration
 	if i := int(s[k-1]) - 1; i >= 0 {
 		e := &q.heap[i]
-		if d >= e.runs {
+		if e.runs != math.MaxInt32 && d >= time.Duration(e.runs)*time.Millisecond {
 			return
 		}
 		now = q.now()
 		if e.when <= now+d {
 			return
 		}
-		e.when, e.runs = now+d, d
+		e.when, e.runs = now+d, millis(d)
 		q.up(i)
 	} else {
 		now = q.now()
-		q.heap = append(q.heap, entry[O]{when: now + d, runs: d, o: o, k: k})
+		q.heap = append(q.heap, entry[O]{when: now + d, runs: millis(d), o: o, k: k})
 		q.place(len(q.heap) - 1)
 		q.up(len(q.heap) - 1)
 	}

@@ -1,6 +1,7 @@
 package timerqueue
 
 import (
+	"math"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -95,7 +96,7 @@ func TestResetKeepsEarlier(t *testing.T) {
 		t.Fatalf("a reset due later moved the timer: %v, was %v", q.heap[0], e)
 	}
 	q.Reset(o, mqtt.TimerKeepAlive, time.Minute)
-	if got := q.heap[0]; got.runs != time.Minute || got.when >= e.when {
+	if got := q.heap[0]; got.runs != 60000 || got.when >= e.when {
 		t.Fatalf("an earlier reset left the timer at %v (runs %v), was at %v", got.when, got.runs, e.when)
 	}
 	if q.armed != q.heap[0].when {
@@ -158,5 +159,36 @@ func BenchmarkResetKept(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		q.Reset(o, mqtt.TimerKeepAlive, time.Minute)
+	}
+}
+
+// The duration a timer was set for is kept in milliseconds rounded up,
+// so that a reset it lets pass is never due earlier than the timer; a
+// duration beyond what 32 bits of milliseconds hold is unknown, and a
+// reset compares deadlines.
+func TestRunsRounding(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want int32
+	}{
+		{0, 0},
+		{time.Nanosecond, 1},
+		{time.Millisecond, 1},
+		{time.Millisecond + 1, 2},
+		{90 * time.Second, 90000},
+		{math.MaxInt32 * time.Millisecond, math.MaxInt32},
+		{30 * 24 * time.Hour, math.MaxInt32},
+	} {
+		if got := millis(tc.d); got != tc.want {
+			t.Errorf("millis(%v) = %d, want %d", tc.d, got, tc.want)
+		}
+	}
+	var q Queue[*owner]
+	q.Init(ownerSlots, func(*owner, mqtt.TimerKind) {})
+	o := &owner{}
+	q.Reset(o, mqtt.TimerKeepAlive, 30*24*time.Hour)
+	q.Reset(o, mqtt.TimerKeepAlive, 25*24*time.Hour)
+	if q.heap[0].when > q.now()+25*24*time.Hour {
+		t.Errorf("a timer of 30 days kept for a reset to 25 days")
 	}
 }
