@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mqttcore/mqtt"
+	"github.com/mqttcore/mqtt/internal/timerqueue"
 	"github.com/mqttcore/mqtt/packet"
 	"github.com/mqttcore/mqtt/property"
 )
@@ -29,18 +30,22 @@ type Client struct {
 	subs      []route             // subscription handlers, by filter
 	waiting   map[uint16]*request // our exchanges awaiting an answer
 	in        inbox               // received messages, for the handlers (inbox.go)
-	timers    map[mqtt.TimerKind]*timer
-	online    bool            // a connection is up: CONNACK received, transport open
-	onWait    chan struct{}   // closed when a connection comes up (made on demand)
-	closing   bool            // Close was called
-	logged    int             // bytes appended to the Store since its last Reset
-	connected int             // connections made
-	connack   *packet.Connack // the last connection's
-	released  []uint16        // identifiers released in the current call (settleReleased)
+	online    bool                // a connection is up: CONNACK received, transport open
+	onWait    chan struct{}       // closed when a connection comes up (made on demand)
+	closing   bool                // Close was called
+	logged    int                 // bytes appended to the Store since its last Reset
+	connected int                 // connections made
+	connack   *packet.Connack     // the last connection's
+	released  []uint16            // identifiers released in the current call (settleReleased)
 	stats     Stats
 	requests  requests      // request/response (request.go)
 	err       error         // why the Client ended (set with done)
 	done      chan struct{} // closed when the Client has ended
+
+	// The Connection's timers (driver.go), and where they are in the
+	// queue.
+	timers  timerqueue.Queue[*Client]
+	timerAt timerqueue.Slots
 
 	// scratch holds, under mu, packet values handed to the calls on mc
 	// on the paths taken for every message: the Connection keeps none of
@@ -82,11 +87,11 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{cfg: cfg, urls: urls, dialer: cfg.Dialer, waiting: map[uint16]*request{},
-		timers: map[mqtt.TimerKind]*timer{}, done: make(chan struct{}),
-		in: inbox{wake: make(chan struct{}, 1)}}
+		done: make(chan struct{}), in: inbox{wake: make(chan struct{}, 1)}}
 	if c.dialer == nil {
 		c.dialer = StandardDialer(cfg.TLSConfig, cfg.Proxy)
 	}
+	c.timers.Init(clientTimers, (*Client).timerFired)
 	c.mc = mqtt.NewClient(mqtt.Config{
 		Version:        cfg.version(),
 		ConnectTimeout: cfg.connectTimeout(),

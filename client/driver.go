@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mqttcore/mqtt"
+	"github.com/mqttcore/mqtt/internal/timerqueue"
 	"github.com/mqttcore/mqtt/packet"
 	"github.com/mqttcore/mqtt/property"
 	"github.com/mqttcore/mqtt/topic"
@@ -90,10 +91,7 @@ func (c *Client) event(e mqtt.Event[uint16]) {
 	case mqtt.EventTimerReset:
 		c.resetTimer(e.Timer, e.Duration)
 	case mqtt.EventTimerCancel:
-		if t := c.timers[e.Timer]; t != nil {
-			t.t.Stop()
-			t.runs = 0
-		}
+		c.timers.Stop(c, e.Timer)
 	case mqtt.EventPacket:
 		c.packet(l, e.Packet)
 	case mqtt.EventIDReleased:
@@ -279,44 +277,20 @@ func (c *Client) acked(id uint16, r packet.ReasonCode) {
 	c.answer(id, nil, err)
 }
 
-// timer runs one of the Connection's timers.
-type timer struct {
-	t *time.Timer
-	// runs is the duration the timer was last started for, while it
-	// runs; 0 once it has fired or was stopped.
-	runs time.Duration
-}
+// clientTimers returns where c's timers are in c.timers.
+func clientTimers(c *Client) *timerqueue.Slots { return &c.timerAt }
 
 // resetTimer (re)arms the timer k for d, with c.mu held. The Connection
-// re-arms the keep-alive timer with every packet it sends; a timer that
-// runs and was started for no longer than d fires no later than d from
-// now, and is left running: when it fires early the Connection, which
-// has the Client's clock (mqtt.Config.Clock), ignores the firing and asks
-// for the time left. That spares a reset of the runtime timer per packet.
-func (c *Client) resetTimer(k mqtt.TimerKind, d time.Duration) {
-	t := c.timers[k]
-	switch {
-	case t == nil:
-		c.timers[k] = &timer{t: time.AfterFunc(d, func() { c.timerFired(k) }), runs: d}
-	case t.runs > 0 && d >= t.runs:
-		// Left running: it fires early, and the Connection asks for the
-		// time left then.
-	default:
-		t.t.Reset(d)
-		t.runs = d
-	}
-}
+// re-arms the keep-alive timer with every packet it sends; a timer due no
+// later is left running (internal/timerqueue): it fires early, and the
+// Connection, which has the Client's clock (mqtt.Config.Clock), ignores
+// the firing and asks for the time left.
+func (c *Client) resetTimer(k mqtt.TimerKind, d time.Duration) { c.timers.Reset(c, k, d) }
 
-// timerFired runs on the timer's goroutine.
+// timerFired runs on the timer queue's goroutine.
 func (c *Client) timerFired(k mqtt.TimerKind) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if t := c.timers[k]; t != nil {
-		// A firing that waited for c.mu while the timer was reset may
-		// clear this for a timer that runs again: that costs one reset
-		// more, never a missed firing.
-		t.runs = 0
-	}
 	if c.link != nil {
 		c.mc.TimerFired(k)
 	}
@@ -432,10 +406,7 @@ func (c *Client) lost(l *link, readErr error) {
 	}
 	c.mc.Closed()
 	c.settleReleased()
-	for _, t := range c.timers {
-		t.t.Stop()
-		t.runs = 0
-	}
+	c.timers.StopAll(c)
 	c.link, c.online = nil, false
 	for id, r := range c.waiting {
 		if r.qos == 0 {

@@ -56,8 +56,9 @@ type Conn struct {
 	quiet        bool   // the core let go of its scratch after the handshake
 	wreg         bool   // the event loop watches the socket for writes
 	stalled      bool   // stall runs
-	// timers, by kind less 1: where in srv.timers.heap, plus 1; 0 when
-	// not running. Guarded by srv.timers.mu (the queue moves entries).
+	// timers, by kind less 1: where the timer is in the Server's timer
+	// queue (internal/timerqueue), plus 1; 0 when not running. Guarded
+	// by the queue's lock (the queue moves entries).
 	timers [timerKinds]int32
 	stall  *time.Timer // ends a client that takes no bytes (event loop)
 	err    error       // why the connection ends, once known

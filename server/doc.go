@@ -116,6 +116,6 @@
 // Serve takes any net.Listener: TCP, TLS (crypto/tls.NewListener), a Unix
 // socket. ServeConn serves a single net.Conn, for transports that are not
 // listeners, such as a WebSocket connection wrapped as a net.Conn by the
-// HTTP handler that upgraded it (a WebSocket transport lives outside this
-// standard-library-only module).
+// HTTP handler that upgraded it: the nested module server/websocket is
+// that handler (outside this standard-library-only module).
 package server

@@ -683,7 +683,12 @@ func TestFlowControlOwnTopic(t *testing.T) {
 			}
 			g := newFlowPublishers(t, addr, tc.v, tc.qos, size)
 			g.start("flow/own")
+			// Until the others' messages fill the handler's outbox (how
+			// long depends on the machine's speed), and a little more.
 			time.Sleep(size.run / 8)
+			for end := time.Now().Add(10 * time.Second); b.Stats().Withheld == 0 && time.Now().Before(end); {
+				time.Sleep(10 * time.Millisecond)
+			}
 			g.stop()
 			acked := g.acked.Load()
 			last, since := int64(0), time.Now()
