@@ -49,6 +49,9 @@ const (
 	writeEvents = syscall.EPOLLOUT | syscall.EPOLLONESHOT
 )
 
+// wakeByte is what is written to the pipes that wake the workers.
+var wakeByte = []byte{0}
+
 // poller is a Server's epoll instances and their workers.
 type poller struct {
 	epfd  int    // reads, the write instance, and the pipes
@@ -112,7 +115,7 @@ func (p *poller) closeFDs() {
 // close stops the workers, once no connection is registered.
 func (p *poller) close() {
 	p.once.Do(func() {
-		syscall.Write(p.stop[1], []byte{0})
+		syscall.Write(p.stop[1], wakeByte)
 		p.wg.Wait()
 		p.closeFDs()
 	})
@@ -245,7 +248,7 @@ func (p *poller) schedule(c *Conn) {
 	p.dirty = append(p.dirty, c)
 	p.dmu.Unlock()
 	if p.active.Load() == 0 && p.poked.CompareAndSwap(false, true) {
-		syscall.Write(p.poke[1], []byte{0})
+		syscall.Write(p.poke[1], wakeByte)
 	}
 }
 
