@@ -54,6 +54,7 @@ type Conn struct {
 	timers [timerKinds]int32
 
 	box mailbox
+	x   ext // the Handler's requests besides Send and Close (ext.go)
 }
 
 // mailbox holds what other goroutines asked of a Conn while its lock was
@@ -171,7 +172,7 @@ func (c *Conn) unlock() {
 		c.drain()
 		c.mu.Unlock()
 		c.box.mu.Lock()
-		empty := len(c.box.ops) == 0
+		empty := len(c.box.ops) == 0 && !c.pending()
 		c.box.mu.Unlock()
 		if empty || !c.mu.TryLock() {
 			return
@@ -187,6 +188,9 @@ func (c *Conn) drain() {
 		c.box.ops = nil
 		c.box.mu.Unlock()
 		if len(ops) == 0 {
+			if c.runTodo() { // ext.go
+				continue
+			}
 			return
 		}
 		for _, o := range ops {

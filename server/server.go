@@ -292,3 +292,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	return err
 }
+
+// Conns returns the number of connections being served: accepted, and
+// not yet ended with their OnClose returned.
+func (s *Server) Conns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
