@@ -186,7 +186,11 @@ func (s *Server) Serve(l net.Listener) error {
 
 // ServeConn serves one client on nc, on goroutines of its own, and
 // returns at once: for transports that are no net.Listener (a WebSocket
-// handler, net.Pipe in tests). After Shutdown it closes nc.
+// handler, net.Pipe in tests). After Shutdown it closes nc. nc is the
+// Server's from then on: end the connection with Conn.Close (a TCP
+// connection on the event loop that is closed behind the Server's back
+// leaves its socket's events, and the connection stays served; shutting
+// it down, as a network failure would, is seen).
 func (s *Server) ServeConn(nc net.Conn) {
 	c := newConn(s, nc)
 	p := s.poller(nc)

@@ -42,11 +42,20 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 	return c, err
 }
 
-// cut closes every connection accepted so far.
+// cut ends every connection accepted so far, as a network failure
+// would: a TCP connection is shut down both ways, which the broker's
+// server sees (its event loop watches the socket: a Close behind its back
+// would take the socket out of its sight and leave the connection
+// served), and closed by the server then.
 func (l *trackingListener) cut() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, c := range l.conns {
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.CloseRead()
+			tc.CloseWrite()
+			continue
+		}
 		c.Close()
 	}
 	l.conns = nil
