@@ -28,6 +28,9 @@ type conn struct {
 	recheck   atomic.Bool // recheckTimer fired (flow.go)
 	idleDue   atomic.Bool // idleTimer fired
 	quietDue  atomic.Bool // quietTimer fired
+	// probe, set by the package's tests, is run by the next OnWake: a
+	// look at the connection's state with its lock held.
+	probe atomic.Pointer[func()]
 
 	version packet.Version
 

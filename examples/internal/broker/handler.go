@@ -79,6 +79,9 @@ func (c *conn) heardOf() {
 // onWake acts on what the connection was woken for, and sends what its
 // session's outbox holds.
 func (c *conn) onWake() {
+	if f := c.probe.Swap(nil); f != nil {
+		(*f)()
+	}
 	c.wakeOthers()
 	if c.handOver.Swap(false) {
 		c.handOverNow()

@@ -132,7 +132,9 @@ func TestInFlight(t *testing.T) {
 		pub := benchClient(t, br, "pub")
 		check := func(when string) {
 			t.Helper()
-			if got, want := sub.inFlight(), sub.mc.InFlight(); got != want {
+			var got, want int
+			locked(sub, func() { got, want = sub.inFlight(), sub.mc.InFlight() })
+			if got != want {
 				t.Fatalf("Receive Maximum %d, %s: inFlight %d, Connection.InFlight %d", receiveMax, when, got, want)
 			}
 		}

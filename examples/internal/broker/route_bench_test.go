@@ -149,6 +149,16 @@ func feed(c piped, chunk []byte) {
 	<-c.p.handled
 }
 
+// locked runs f with the connection's lock held (in its OnWake), and
+// waits for it.
+func locked(c piped, f func()) {
+	done := make(chan struct{})
+	g := func() { f(); close(done) }
+	c.probe.Store(&g)
+	c.sc.Wake()
+	<-done
+}
+
 // written waits until what the connection sent is written, and returns
 // how many bytes were.
 func written(c piped) int {
