@@ -106,18 +106,17 @@ func (c *conn) wake(flag *atomic.Bool) {
 
 // wakeLater has sc, the connection of a session whose outbox a message
 // of this connection's client went to, woken once this connection's read
-// has been handled (in OnWake, wakeOthers): the subscriber then takes
-// what the read routed to it in one batch, not a message at a time (as
-// it would if woken at once on this goroutine). It is called with the
-// connection's lock held, so its own Wake waits for the read's end.
+// has been handled and its answers written (settle, then OnWake:
+// wakeOthers): the subscriber then takes what the read routed to it in
+// one batch, not a message at a time (as it would if woken at once on
+// this goroutine), and the publisher's acknowledgements do not wait for
+// the subscribers' outboxes to be taken on its goroutine (which had a
+// publisher feeding 8 subscribers publish at half the rate).
 func (c *conn) wakeLater(sc *server.Conn) {
 	if n := len(c.toWake); n > 0 && c.toWake[n-1] == sc {
 		return
 	}
 	c.toWake = append(c.toWake, sc)
-	if c.sc != nil {
-		c.sc.Wake()
-	}
 }
 
 // wakeOthers wakes the connections wakeLater listed.

@@ -133,8 +133,9 @@ func (c *conn) checkQuiet() {
 }
 
 // settle, at the end of each Handler call, pauses or resumes reading the
-// client as flow control says (flow.go), and has the outboxes it waits
-// for looked at again in a while.
+// client as flow control says (flow.go), has the subscribers of what it
+// routed woken (wakeLater), and the outboxes it waits for looked at
+// again in a while.
 func (c *conn) settle() {
 	if p := c.readPaused(); p != c.paused {
 		c.paused = p
@@ -142,6 +143,17 @@ func (c *conn) settle() {
 			c.sc.PauseReading()
 		} else {
 			c.sc.ResumeReading()
+		}
+	}
+	if len(c.toWake) > 0 && c.sc != nil {
+		// The subscribers wakeLater listed are woken once what this
+		// call and the rest of the read made the connection send is
+		// written; at once if the client is slow to take its bytes, so
+		// that it does not hold the others up.
+		if c.sc.Backlog() >= flushResume {
+			c.sc.Wake()
+		} else {
+			c.sc.WakeAtBacklog(1)
 		}
 	}
 	if len(c.blockers) > 0 && !c.recheckArmed {
