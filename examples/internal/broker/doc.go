@@ -19,12 +19,12 @@
 // (a topic.Tree of the core module, keyed by session, guarded by a
 // sync.RWMutex, read-locked while matching) in the publisher's OnPacket,
 // which appends a delivery to the outbox of each matching session (a
-// slice under that session's own mutex) and wakes the session's
-// connection: at once on the publisher's goroutine if the subscriber's
-// connection is free, otherwise by whoever works on it before letting go
-// (server.Conn.Wake never waits). In OnWake the connection takes its
-// outbox in batches and sends it with its own core; the server writes
-// the bytes. There is no broker-wide lock on the publish path. The
+// slice under that session's own mutex). Once the publisher's read is
+// handled and its answers written, the sessions' connections are woken
+// (server.Conn.Wake, which never waits): each at once on the publisher's
+// goroutine if it is free, otherwise by whoever works on it before
+// letting go. In OnWake the connection takes its outbox in batches and
+// sends it with its own core; the server writes the bytes. There is no broker-wide lock on the publish path. The
 // broker-wide mutex guards only the table of sessions, taken when
 // clients connect and disconnect.
 //
@@ -130,9 +130,9 @@
 //     unacknowledged with one client, below the client's own Receive
 //     Maximum (the rest wait in its outbox). A client that sends a burst of
 //     many small packets and goes quiet does not leave the broker holding
-//     what the burst needed: after a read that made more than 64 events,
-//     the connection calls Recv(nil) once the client has been quiet for
-//     20 ms, and the Connection keeps only its minimum. A client that
+//     what the burst needed: after more than 64 packets, the connection
+//     calls Recv(nil) once the client has been quiet for 20 ms, and the
+//     Connection keeps only its minimum. A client that
 //     breaks the protocol is disconnected with the reason code the
 //     Connection chose; other clients never notice.
 //   - Keep-alive, flow control (Receive Maximum, with messages queued by
