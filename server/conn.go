@@ -64,6 +64,7 @@ type Conn struct {
 	err    error       // why the connection ends, once known
 
 	box atomic.Pointer[mailbox] // made by the first post
+	x   ext                     // the Handler's requests besides Send and Close (ext.go)
 }
 
 // mailbox holds what other goroutines asked of a Conn while its lock was
@@ -215,7 +216,7 @@ func (c *Conn) unlock() {
 	for {
 		c.drain()
 		c.mu.Unlock()
-		if c.box.Load().empty() || !c.mu.TryLock() {
+		if c.box.Load().empty() && !c.pending() || !c.mu.TryLock() {
 			return
 		}
 	}
@@ -223,16 +224,17 @@ func (c *Conn) unlock() {
 
 // drain carries out the mailbox, with c.mu held.
 func (c *Conn) drain() {
-	b := c.box.Load()
-	if b == nil {
-		return
-	}
 	for {
-		b.mu.Lock()
-		ops := b.ops
-		b.ops = nil
-		b.mu.Unlock()
+		var ops []op
+		if b := c.box.Load(); b != nil {
+			b.mu.Lock()
+			ops, b.ops = b.ops, nil
+			b.mu.Unlock()
+		}
 		if len(ops) == 0 {
+			if c.runTodo() { // ext.go
+				continue
+			}
 			return
 		}
 		for _, o := range ops {

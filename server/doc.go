@@ -35,6 +35,26 @@
 // connection, and its packets may alias the read buffer (no copy unless
 // the broker keeps them).
 //
+// # Beyond Send and Close
+//
+// A broker that keeps a queue of its own per session (the broker's one
+// copy of each message, counted while its client is away) wakes the
+// subscriber's connection rather than calling Send per message: Wake has
+// the Handler's OnWake (a Waker) called with the connection's lock held,
+// at once if the connection is free and otherwise by its holder, with no
+// allocation; WakeAtBacklog(n) calls it again once fewer than n bytes
+// wait for the client. PauseReading and ResumeReading hold a client's
+// reading back between 4 KiB pieces of a read, the rest kept (a 3.1.1
+// publisher the broker cannot tell to stop). DeferConnack leaves the
+// CONNACK to a later Connack from any goroutine, so that OnConnect never
+// waits on a worker of the event loop (there are GOMAXPROCS of them: a
+// takeover that waited there for the old connection to end, which needs a
+// worker to read it, would deadlock with as many takeovers as workers).
+// CloseRead ends a connection once what its client sent before has been
+// read, its reading side shut down (a DISCONNECT already on its way
+// counts). SetValue and Value keep the Handler's state of a connection
+// with it. The example broker (examples/internal/broker) uses them all.
+//
 // # Concurrency
 //
 // Each Conn has one mutex that serialises the calls on its core; the

@@ -224,6 +224,16 @@ func (c *Conn) shutdown() {
 	}
 }
 
+// shutdownRead shuts down the socket's reading side: reads return what
+// was received, then the end (see CloseRead).
+func (c *Conn) shutdownRead() bool {
+	if !c.fd.acquire() {
+		return false
+	}
+	defer c.fd.release()
+	return syscall.Shutdown(int(c.fd.fd), syscall.SHUT_RD) == nil
+}
+
 // closeFD unregisters and closes the socket, once it has ended.
 func (c *Conn) closeFD() {
 	c.srv.poll.forget(c)

@@ -67,6 +67,9 @@ func (c *Conn) packet(p packet.Packet) {
 	case *packet.Connect:
 		c.clientID, c.version, c.connected = c.mc.ClientID(), c.mc.Version(), true
 		ack := h.OnConnect(c, p)
+		if c.connackDeferred() { // hold.go: Connack sends it
+			return
+		}
 		// A nested call: the core handles the packets that followed the
 		// CONNECT in it, or closes after a refusal (MQTT-3.2.2-7).
 		if err := c.mc.Send(&ack); err != nil {
@@ -93,7 +96,7 @@ func (c *Conn) readLoop() {
 		n, err := c.nc.Read(buf)
 		c.mu.Lock()
 		c.recvLocked(buf[:n])
-		if err != nil {
+		if err != nil && !c.readEnded() { // closeread.go: CloseRead's end goes on
 			c.finish(err) // with c.mu held
 			return
 		}
@@ -122,7 +125,7 @@ func (c *Conn) pollRead(buf []byte) {
 	}
 	c.mu.Lock()
 	c.recvLocked(buf[:n])
-	if err != nil {
+	if err != nil && !c.readEnded() { // closeread.go: CloseRead's end goes on
 		c.finish(err) // with c.mu held
 		return
 	}
@@ -151,6 +154,9 @@ func (c *Conn) ownWrites() bool {
 func (c *Conn) recvLocked(b []byte) {
 	c.inRead = inlineWrites
 	for len(b) > 0 && !c.hangUp {
+		if c.holdRest(b) { // hold.go: the rest waits
+			break
+		}
 		k := min(len(b), recvPiece)
 		c.mc.Recv(b[:k])
 		b = b[k:]
@@ -169,6 +175,7 @@ func (c *Conn) recvLocked(b []byte) {
 func (c *Conn) finish(readErr error) {
 	c.ended = true
 	c.closing.Store(true)
+	c.endExt() // closeread.go
 	c.mc.Closed()
 	for i := range c.timers {
 		c.stopTimer(mqtt.TimerKind(i + 1))
@@ -193,6 +200,7 @@ func (c *Conn) finish(readErr error) {
 // socket is shut down rather than closed: the worker that gets the
 // event closes it, once it is no longer registered.
 func (c *Conn) closeTransport() {
+	c.finalWritten() // closeread.go
 	if c.nc != nil {
 		c.nc.Close()
 		return
@@ -215,6 +223,7 @@ func (c *Conn) closeTransportNow() {
 // MaxBacklog bytes wait for the client: then pokeRoom arms it once they
 // are written (or the connection closes).
 func (c *Conn) rearm() {
+	c.roomWake() // wake.go
 	if c.full() {
 		c.parked.Store(true)
 		if c.full() || !c.parked.CompareAndSwap(true, false) {
@@ -224,9 +233,10 @@ func (c *Conn) rearm() {
 	c.arm()
 }
 
-// full reports whether reading the connection waits for room.
+// full reports whether reading the connection waits for room, or for
+// the Handler (hold.go).
 func (c *Conn) full() bool {
-	return c.backlog.Load() > int64(c.srv.cfg.MaxBacklog) && !c.closing.Load()
+	return c.backlog.Load() > int64(c.srv.cfg.MaxBacklog) && !c.closing.Load() || c.readHeld() // hold.go
 }
 
 // waitRoom stops reading while more than MaxBacklog bytes wait for the
@@ -240,6 +250,7 @@ func (c *Conn) waitRoom() {
 // pokeRoom wakes a read loop waiting for room, or arms a connection of
 // the event loop that waits for it.
 func (c *Conn) pokeRoom() {
+	c.roomWake() // wake.go
 	if c.nc == nil {
 		if c.parked.Load() && !c.full() && c.parked.CompareAndSwap(true, false) {
 			c.arm()

@@ -26,6 +26,7 @@ func (c *Conn) arm()                            {}
 func (c *Conn) armWrite() error                 { return errors.ErrUnsupported }
 func (c *Conn) rawRead([]byte) (int, error)     { return 0, errors.ErrUnsupported }
 func (c *Conn) rawWrite([]byte) (int, error)    { return 0, errors.ErrUnsupported }
+func (c *Conn) shutdownRead() bool              { return false }
 func (c *Conn) shutdown()                       {}
 func (c *Conn) closeFD()                        {}
 

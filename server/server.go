@@ -197,7 +197,11 @@ func (s *Server) Serve(l net.Listener) error {
 
 // ServeConn serves one client on nc and returns at once: for transports
 // that are no net.Listener (a WebSocket handler, net.Pipe in tests).
-// After Shutdown it closes nc.
+// After Shutdown it closes nc. nc is the Server's from then on: end the
+// connection with Conn.Close. (On the event loop the Server takes a
+// *net.TCPConn's socket for its own and closes nc at once: closing nc
+// later does nothing; a shutdown of the socket, as a network failure
+// would, is seen.)
 func (s *Server) ServeConn(nc net.Conn) {
 	c := newConn(s, nc)
 	p := s.poller(nc)
@@ -338,4 +342,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		p.close()
 	}
 	return err
+}
+
+// Conns returns the number of connections being served: accepted, and
+// not yet ended with their OnClose returned.
+func (s *Server) Conns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns) + s.loopConns
 }

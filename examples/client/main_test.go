@@ -25,24 +25,32 @@ type testBroker struct {
 }
 
 // trackingListener remembers the connections it accepted, so a test can
-// cut them all as a network failure would.
+// cut them all as a network failure would. It hands the broker each
+// connection wrapped, not as a *net.TCPConn: the broker's server then
+// serves it with a goroutine that reads it (rather than taking its socket
+// onto the event loop), and sees a Close behind its back. These tests are
+// about the client; the event loop's own tests cut connections too.
 type trackingListener struct {
 	net.Listener
 	mu    sync.Mutex
 	conns []net.Conn
 }
 
+// tracked is an accepted connection, as trackingListener hands it out.
+type tracked struct{ net.Conn }
+
 func (l *trackingListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	if err == nil {
-		l.mu.Lock()
-		l.conns = append(l.conns, c)
-		l.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
-	return c, err
+	l.mu.Lock()
+	l.conns = append(l.conns, c)
+	l.mu.Unlock()
+	return tracked{c}, nil
 }
 
-// cut closes every connection accepted so far.
+// cut ends every connection accepted so far, as a network failure would.
 func (l *trackingListener) cut() {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -10,7 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mqttcore/mqtt"
 	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/server"
 )
 
 // Config configures a Broker. The zero Config is usable.
@@ -84,21 +86,22 @@ type Broker struct {
 	window   int // the most one publisher may add to a full outbox (flow.go)
 	tree     topicTree
 	retained retainedStore
+	srv      *server.Server // serves the connections; the broker is its Handler (handler.go)
 
 	// Flow control counters, for Stats.
 	droppedQoS0 atomic.Uint64
 	withheld    atomic.Uint64
 	peakQueued  atomic.Int64
 
-	// mu guards the session table and the set of connections and
-	// listeners; it is taken when clients connect and disconnect, never
+	// mu guards the session table and the connections waiting to take a
+	// session over; it is taken when clients connect and disconnect, never
 	// on the publish path.
-	mu        sync.Mutex
-	sessions  map[string]*session
-	conns     map[*conn]struct{}
-	listeners map[net.Listener]struct{}
-	closing   bool
-	wg        sync.WaitGroup
+	mu       sync.Mutex
+	sessions map[string]*session
+	// takers holds, by client identifier, the connection waiting for the
+	// session's connection to end (takeover.go).
+	takers  map[string]*conn
+	closing bool
 }
 
 // New returns a Broker.
@@ -127,9 +130,25 @@ func New(cfg Config) *Broker {
 	case cfg.ReceiveMaximum > 0xFFFF:
 		cfg.ReceiveMaximum = 0xFFFF
 	}
-	return &Broker{cfg: cfg, lowWater: cfg.MaxQueued * 3 / 4, window: publisherWindow(cfg.ReceiveMaximum),
-		sessions: make(map[string]*session),
-		conns:    make(map[*conn]struct{}), listeners: make(map[net.Listener]struct{})}
+	b := &Broker{cfg: cfg, lowWater: cfg.MaxQueued * 3 / 4, window: publisherWindow(cfg.ReceiveMaximum),
+		sessions: make(map[string]*session), takers: make(map[string]*conn)}
+	b.srv = server.New(server.Config{Handler: (*handler)(b), Conn: coreConfig(&b.cfg)})
+	return b
+}
+
+// coreConfig is the configuration of each connection's core.
+func coreConfig(cfg *Config) mqtt.Config {
+	return mqtt.Config{
+		MaxPacketSize:  cfg.MaxPacketSize,
+		ConnectTimeout: cfg.ConnectTimeout,
+		// The broker acknowledges each PUBLISH once it is routed, or
+		// later: flow.go.
+		ManualPuback:            true,
+		ManualPubcomp:           true,
+		QueueWhenQuotaExhausted: true,
+		MaxQueued:               connQueueMax + cfg.MaxQueued, // room for retained messages on SUBSCRIBE
+		Clock:                   time.Now,
+	}
 }
 
 func (b *Broker) logf(format string, args ...any) {
@@ -138,52 +157,16 @@ func (b *Broker) logf(format string, args ...any) {
 	}
 }
 
-// Serve accepts connections on l and serves each on its own goroutines
+// Serve accepts connections on l and serves them (package server: on
+// Linux, TCP connections by its event loop, others with a goroutine each)
 // until l fails or Shutdown is called; it then returns ErrServerClosed, or
-// the error of Accept.
+// the error of Accept. l is closed when Serve returns.
 func (b *Broker) Serve(l net.Listener) error {
-	b.mu.Lock()
-	if b.closing {
-		b.mu.Unlock()
+	err := b.srv.Serve(l)
+	if errors.Is(err, server.ErrServerClosed) {
 		return ErrServerClosed
 	}
-	b.listeners[l] = struct{}{}
-	b.mu.Unlock()
-	defer func() {
-		b.mu.Lock()
-		delete(b.listeners, l)
-		b.mu.Unlock()
-	}()
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			if b.isClosing() {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return err
-		}
-		b.mu.Lock()
-		if b.closing {
-			b.mu.Unlock()
-			nc.Close()
-			return ErrServerClosed
-		}
-		c := newConn(b, nc)
-		b.conns[c] = struct{}{}
-		b.wg.Add(1)
-		b.mu.Unlock()
-		go func() {
-			defer b.wg.Done()
-			c.run()
-			b.mu.Lock()
-			delete(b.conns, c)
-			b.mu.Unlock()
-		}()
-	}
+	return err
 }
 
 func (b *Broker) isClosing() bool {
@@ -194,39 +177,15 @@ func (b *Broker) isClosing() bool {
 
 // Shutdown stops accepting connections, disconnects every client (v5
 // clients with DISCONNECT 0x8B Server shutting down) and waits for their
-// goroutines to end, or for ctx. Wills are not published on shutdown.
+// connections to end, or for ctx. Wills are not published on shutdown.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	b.mu.Lock()
 	b.closing = true
-	for l := range b.listeners {
-		l.Close()
-	}
 	for _, s := range b.sessions {
 		s.stopTimersLocked() // wills are not published on shutdown
 	}
-	conns := make([]*conn, 0, len(b.conns))
-	for c := range b.conns {
-		conns = append(conns, c)
-	}
 	b.mu.Unlock()
-	for _, c := range conns {
-		c.post(ctlShutdown)
-	}
-	done := make(chan struct{})
-	go func() {
-		b.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		for _, c := range conns {
-			c.nc.Close()
-		}
-		<-done
-		return ctx.Err()
-	}
+	return b.srv.Shutdown(ctx)
 }
 
 // Stats are counts of the broker's flow control (see the package
@@ -241,11 +200,14 @@ type Stats struct {
 	// Queued is the number of deliveries in every outbox now, and
 	// PeakQueued the most one outbox has held.
 	Queued, PeakQueued int
+	// Conns is the number of network connections served now.
+	Conns int
 }
 
 // Stats returns the counts of the broker's flow control so far.
 func (b *Broker) Stats() Stats {
-	st := Stats{DroppedQoS0: b.droppedQoS0.Load(), Withheld: b.withheld.Load(), PeakQueued: int(b.peakQueued.Load())}
+	st := Stats{DroppedQoS0: b.droppedQoS0.Load(), Withheld: b.withheld.Load(), PeakQueued: int(b.peakQueued.Load()),
+		Conns: b.srv.Conns()}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, s := range b.sessions {
@@ -272,57 +234,77 @@ func newClientID() string {
 	return "auto-" + hex.EncodeToString(r[:])
 }
 
-// claim makes c the connection of the session of clientID: an existing
-// connection of that client is taken over and waited for (MQTT-3.1.4-3); a
-// clean start discards the existing session (MQTT-3.1.2-4). It returns the
-// session, whether it existed and is resumed (MQTT-3.1.2-5), and the
-// Connection state exported when its last connection ended.
+// claim makes c the connection of the session of clientID; a clean start
+// discards the existing session (MQTT-3.1.2-4). It returns the session,
+// whether it existed and is resumed (MQTT-3.1.2-5), and the Connection
+// state exported when its last connection ended.
+//
+// When another connection has the session, claim returns busy: c waits
+// for it (b.takers), the other is asked to hand it over (MQTT-3.1.4-3,
+// takeover.go), and c is woken to claim it again once it has. A
+// connection that waits already is closed: the later CONNECT wins.
+// again is that second claim, which finds c superseded (err) if a later
+// connection has come meanwhile.
 //
 // A will waiting for its delay is cancelled by the new connection
 // (MQTT-3.1.2-26), or published when a clean start ends the session
 // (MQTT-3.1.2-8).
-func (b *Broker) claim(c *conn, clientID string, cleanStart bool) (s *session, present bool, state []byte, err error) {
+func (b *Broker) claim(c *conn, clientID string, cleanStart, again bool) (s *session, present bool, state []byte, busy bool, err error) {
 	var will *message
+	var owner, superseded *conn
 	defer func() {
 		if will != nil {
 			b.route(will, nil, nil)
 		}
+		if superseded != nil {
+			superseded.sc.Close(packet.SessionTakenOver) // not connected: just closed
+		}
+		if owner != nil {
+			owner.askHandOver()
+		}
 	}()
-	for {
-		b.mu.Lock()
-		if b.closing {
-			b.mu.Unlock()
-			return nil, false, nil, ErrServerClosed
-		}
-		s = b.sessions[clientID]
-		if s != nil && s.owner != nil {
-			old := s.owner
-			b.mu.Unlock()
-			old.takeOver()
-			continue
-		}
-		if s != nil {
-			will = s.stopTimersLocked()
-			if !cleanStart {
-				will = nil
-			}
-		}
-		if s != nil && cleanStart {
-			b.discardLocked(s)
-			s = nil
-		}
-		present = s != nil
-		if s == nil {
-			s = newSession(clientID)
-			b.sessions[clientID] = s
-		}
-		s.owner = c
-		state, s.state = s.state, nil
-		c.blockers, s.blockedBy = s.blockedBy, nil
-		b.mu.Unlock()
-		return s, present, state, nil
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closing {
+		return nil, false, nil, false, ErrServerClosed
 	}
+	switch t := b.takers[clientID]; {
+	case again && t != c:
+		return nil, false, nil, false, errSuperseded
+	case t != nil && t != c:
+		superseded = t
+	}
+	delete(b.takers, clientID)
+	s = b.sessions[clientID]
+	if s != nil && s.owner != nil {
+		b.takers[clientID] = c
+		owner = s.owner
+		return nil, false, nil, true, nil
+	}
+	if s != nil {
+		will = s.stopTimersLocked()
+		if !cleanStart {
+			will = nil
+		}
+	}
+	if s != nil && cleanStart {
+		b.discardLocked(s)
+		s = nil
+	}
+	present = s != nil
+	if s == nil {
+		s = newSession(clientID)
+		b.sessions[clientID] = s
+	}
+	s.owner = c
+	state, s.state = s.state, nil
+	c.blockers, s.blockedBy = s.blockedBy, nil
+	return s, present, state, false, nil
 }
+
+// errSuperseded: a connection waiting for a session was overtaken by a
+// later one of the same client.
+var errSuperseded = errors.New("broker: a later connection claimed the session")
 
 // discardLocked ends a session: out of the table, out of the topic tree,
 // and deaf to further deliveries. b.mu is held.

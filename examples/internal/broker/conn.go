@@ -1,68 +1,59 @@
 package broker
 
 import (
-	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqttcore/mqtt"
-	"github.com/mqttcore/mqtt/examples/internal/netio"
 	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/server"
 )
 
-// ctl is a request another goroutine makes of a connection's owner.
-type ctl uint8
-
-const (
-	ctlTakeover ctl = iota + 1 // another connection claims the client identifier
-	ctlShutdown                // the broker is shutting down
-)
-
-// writeTimeout bounds a write to a client that does not read.
-const writeTimeout = 10 * time.Second
-
-// conn is one network connection. Its run goroutine owns mc: every call
-// on it, and every field below that is not marked otherwise, belongs to
-// that goroutine.
+// conn is the broker's side of one network connection, which package
+// server serves: the Handler's calls for it (handler.go) are made one at a
+// time with the connection's lock held, and they alone touch mc and the
+// fields below that are not marked otherwise. Other goroutines ask for its
+// attention with wake (a publisher that filled its session's outbox, the
+// end of a full outbox it waits for, a connection taking its session
+// over, its timers): the flags say why, and OnWake acts on them.
 type conn struct {
 	b  *Broker
-	nc net.Conn // Close may be called from any goroutine
+	sc *server.Conn
+	mc *mqtt.Connection[uint16]
 
-	ctl  chan ctl      // requests from other goroutines
-	stop chan struct{} // closed when the connection ends: stops the helpers
-	done chan struct{} // closed when run has returned the session
+	// Why the connection was woken; set from any goroutine.
+	handOver  atomic.Bool // another connection claims the session (takeover.go)
+	claimable atomic.Bool // the session this one waits for is free (takeover.go)
+	unblocked atomic.Bool // an outbox it waits for has drained (flow.go)
+	recheck   atomic.Bool // recheckTimer fired (flow.go)
+	idleDue   atomic.Bool // idleTimer fired
+	quietDue  atomic.Bool // quietTimer fired
+	// probe, set by the package's tests, is run by the next OnWake: a
+	// look at the connection's state with its lock held.
+	probe atomic.Pointer[func()]
 
-	mc      *mqtt.Connection[uint16]
-	reader  *netio.Reader
-	rest    []byte // the part of the reader's chunk not handled yet (handleRead)
-	timers  *netio.Timers
 	version packet.Version
-	wbuf    []byte
-	batch   bool // in batched: write once at the end
-
-	// What the handler (event) notes during a call on mc, for carryOut to
-	// act on once the call has returned.
-	todo     []any // copies of the packets received
-	closeNow bool  // the Connection asked to close the socket
-	events   int   // events handed to the handler since recv reset it
-	packetIn bool  // a whole packet came since recv reset it: see event
 
 	// Reused from message to message, so that the publish path allocates
 	// nothing but the broker's copy of each message.
 	router  router         // route's scratch space
-	taken   []delivery     // the batch flushPending takes from the outbox
+	taken   []delivery     // the batch sendBatch takes from the outbox
 	pub     packet.Publish // the PUBLISH deliver hands the Connection, which only encodes it
 	puback  packet.Puback  // the acknowledgements ack hands the Connection
 	pubcomp packet.Pubcomp
+	toWake  []*server.Conn // the subscribers' connections to wake after the read (wakeLater)
 
 	// Flow control of what the client publishes (flow.go): the
 	// acknowledgements withheld, in order, and the full outboxes they
-	// wait for; unblock is signalled when one of those drains, and
-	// recheckTimer looks again meanwhile.
+	// wait for; unblocked is set when one of those drains, and
+	// recheckTimer looks again meanwhile. paused: the connection's
+	// reading is paused (PauseReading).
 	acks         []heldAck
 	unreleased   int // QoS 2 messages routed whose PUBREL has not come
 	blockers     []*session
-	unblock      chan struct{}
 	recheckTimer *time.Timer
+	recheckArmed bool
+	paused       bool
 
 	// From the CONNECT.
 	sess       *session
@@ -77,6 +68,9 @@ type conn struct {
 	// The client's Receive Maximum (65,535 when it gives none, and in
 	// 3.1.1), for inFlight.
 	clientReceiveMax int
+	// waiting is the CONNECT of a connection waiting for another to hand
+	// its session over (its CONNACK deferred).
+	waiting *packet.Connect
 
 	// A 3.1.1 client whose Keep Alive is 0 or above Config.MaxKeepAlive
 	// is closed when no packet comes from it for idle (0: the Connection
@@ -86,28 +80,70 @@ type conn struct {
 	heard     time.Time
 	idleTimer *time.Timer
 
-	// A read whose calls on the Connection made more than trimEvents
-	// events arms quietTimer; if no read comes before it fires, the
-	// Connection is told to let go of the values of that burst.
-	peakEvents int
-	quietTimer *time.Timer
+	// More than trimEvents packets since the last trim arm quietTimer;
+	// if none comes before it fires, the Connection is told to let go of
+	// the values of that burst (trim). events counts the packets, and
+	// quietMark is its value when the timer was armed.
+	events, quietMark int
+	quietTimer        *time.Timer
 
-	connected bool // a successful CONNACK was sent
-	closing   bool // the socket is closed or closing: leave the loop
+	connected bool // the CONNECT was accepted
 	normal    bool // a DISCONNECT with reason 0x00 arrived: no will (MQTT-3.14.4-3)
-	shutdown  bool // closed by Shutdown: no will
 }
 
-func newConn(b *Broker, nc net.Conn) *conn {
-	return &conn{b: b, nc: nc, ctl: make(chan ctl, 2), unblock: make(chan struct{}, 1),
-		stop: make(chan struct{}), done: make(chan struct{})}
+func newConn(b *Broker, sc *server.Conn) *conn {
+	return &conn{b: b, sc: sc, mc: sc.Core()}
 }
 
-// post asks the owner to act; it never blocks.
-func (c *conn) post(r ctl) {
-	select {
-	case c.ctl <- r:
-	default:
+// wake asks for OnWake; flag says why. Any goroutine may call it. (A
+// conn of the package's tests may have no connection.)
+func (c *conn) wake(flag *atomic.Bool) {
+	flag.Store(true)
+	if c.sc != nil {
+		c.sc.Wake()
+	}
+}
+
+// wakeLater has sc, the connection of a session whose outbox a message
+// of this connection's client went to, woken once this connection's read
+// has been handled and its answers written (settle, then OnWake:
+// wakeOthers): the subscriber then takes what the read routed to it in
+// one batch, not a message at a time (as it would if woken at once on
+// this goroutine), and the publisher's acknowledgements do not wait for
+// the subscribers' outboxes to be taken on its goroutine (which had a
+// publisher feeding 8 subscribers publish at half the rate).
+func (c *conn) wakeLater(sc *server.Conn) {
+	if n := len(c.toWake); n > 0 && c.toWake[n-1] == sc {
+		return
+	}
+	c.toWake = append(c.toWake, sc)
+}
+
+// wakeOthers wakes the connections wakeLater listed.
+func (c *conn) wakeOthers() {
+	for i, sc := range c.toWake {
+		sc.Wake()
+		c.toWake[i] = nil
+	}
+	c.toWake = c.toWake[:0]
+}
+
+// after starts *t, made on first use, to wake the connection with flag
+// after d.
+func (c *conn) after(t **time.Timer, flag *atomic.Bool, d time.Duration) {
+	if *t == nil {
+		*t = time.AfterFunc(d, func() { c.wake(flag) })
+		return
+	}
+	(*t).Reset(d)
+}
+
+// stopTimers stops the connection's own timers: it has ended.
+func (c *conn) stopTimers() {
+	for _, t := range []*time.Timer{c.idleTimer, c.quietTimer, c.recheckTimer} {
+		if t != nil {
+			t.Stop()
+		}
 	}
 }
 
@@ -119,5 +155,5 @@ func (c *conn) name() string {
 	if c.clientID != "" {
 		return "client " + c.clientID
 	}
-	return c.nc.RemoteAddr().String()
+	return c.sc.RemoteAddr().String()
 }

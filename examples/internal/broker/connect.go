@@ -1,21 +1,56 @@
 package broker
 
 import (
+	"strings"
 	"time"
 
 	"github.com/mqttcore/mqtt/packet"
 )
 
-// onConnect answers the CONNECT the Connection accepted.
-func (c *conn) onConnect(p *packet.Connect) {
-	if refuse := c.prepare(p); refuse != 0 {
-		if err := c.send(&packet.Connack{Reason: refuse}); err != nil {
-			c.logf("CONNACK not sent: %v", err)
-			c.close()
-		}
+// onConnect answers the CONNECT the Connection accepted: with the CONNACK
+// it returns, or later, when the session is another connection's
+// (takeover.go): then the CONNACK is deferred until that one has handed
+// it over.
+func (c *conn) onConnect(p *packet.Connect) packet.Connack {
+	if refuse := c.check(p); refuse != 0 {
+		return packet.Connack{Reason: refuse}
+	}
+	refuse, busy := c.take(p, false)
+	switch {
+	case refuse != 0:
+		return packet.Connack{Reason: refuse}
+	case busy:
+		c.waiting = p.Clone()
+		c.sc.DeferConnack()
+		return packet.Connack{}
+	}
+	return c.accept(p)
+}
+
+// claimAgain claims the session again once the connection that had it
+// has ended (OnWake), and sends the deferred CONNACK.
+func (c *conn) claimAgain() {
+	p := c.waiting
+	refuse, busy := c.take(p, true)
+	switch {
+	case busy:
+		return // waits again
+	case refuse == superseded:
+		return // a later connection claimed it: this one is being closed
+	}
+	c.waiting = nil
+	if refuse != 0 {
+		c.sc.Connack(packet.Connack{Reason: refuse})
 		return
 	}
-	ack := &packet.Connack{SessionPresent: c.present && c.version != packet.V31} // MQTT-3.2.2-3
+	c.sc.Connack(c.accept(p))
+}
+
+// accept returns the CONNACK that accepts the client, and makes the
+// session live: the messages it holds go out once the CONNACK has (the
+// connection wakes itself for them).
+func (c *conn) accept(p *packet.Connect) packet.Connack {
+	ack := packet.Connack{SessionPresent: c.present && c.version != packet.V31} // MQTT-3.2.2-3
 	if c.version == packet.V5 {
 		if c.assigned {
 			ack.Props.AssignedClientID = c.clientID // MQTT-3.2.2-16
@@ -45,25 +80,19 @@ func (c *conn) onConnect(p *packet.Connect) {
 		c.will = newMessage(w.Topic, w.Payload, w.QoS, w.Retain, &w.Props, c.sess)
 		c.willDelay = w.Props.WillDelay
 	}
-	if err := c.mc.Send(ack); err != nil {
-		c.logf("CONNACK not sent: %v", err)
-		c.close()
-		return
-	}
 	c.connected = true
 	if c.idle > 0 {
 		c.heard = time.Now()
-		c.arm(&c.idleTimer, c.idle)
+		c.after(&c.idleTimer, &c.idleDue, c.idle)
 	}
-	c.sess.goLive(c.mc.SessionPersists())
-	c.carryOut() // the CONNACK, re-sent messages, packets held since CONNECT
-	c.flushPending()
+	c.sess.goLive(c.mc.SessionPersists(), c.sc)
+	c.sc.Wake() // the outbox, after the CONNACK
+	return ack
 }
 
-// prepare claims the session of the CONNECT the Connection accepted, and
-// restores the Connection's state of it; it returns the CONNACK code to
-// refuse the CONNECT with, or 0.
-func (c *conn) prepare(p *packet.Connect) packet.ReasonCode {
+// check looks at a CONNECT the Connection accepted before the session is
+// touched; it returns the CONNACK code to refuse it with, or 0.
+func (c *conn) check(p *packet.Connect) packet.ReasonCode {
 	c.version, c.cleanStart, c.expiry = p.Version, p.CleanStart, p.Props.SessionExpiry
 	c.clientReceiveMax = 0xFFFF
 	if p.Version == packet.V5 && p.Props.ReceiveMaximum > 0 {
@@ -78,7 +107,7 @@ func (c *conn) prepare(p *packet.Connect) packet.ReasonCode {
 	case p.Version == packet.V5 && p.Props.AuthMethod != "":
 		return packet.BadAuthenticationMethod // no enhanced authentication here
 	}
-	c.clientID = p.ClientID
+	c.clientID = strings.Clone(p.ClientID) // p aliases the read buffer
 	if c.clientID == "" {
 		c.clientID, c.assigned = newClientID(), true
 	}
@@ -90,12 +119,30 @@ func (c *conn) prepare(p *packet.Connect) packet.ReasonCode {
 	if p.HasWill() && !c.mayPublish(p.Will.Topic) {
 		return refusal(c.version, packet.NotAuthorized)
 	}
-	s, present, state, err := c.b.claim(c, c.clientID, p.CleanStart)
-	if err != nil {
+	return 0
+}
+
+// superseded is take's answer to a connection waiting for a session that
+// a later connection of the client claimed: not a CONNACK code (those
+// are never 0xFF).
+const superseded packet.ReasonCode = 0xFF
+
+// take claims the session of the CONNECT (again: once more, after
+// waiting), and restores the Connection's state of it; it returns the
+// CONNACK code to refuse the CONNECT with, or 0, or busy when the session
+// is another connection's.
+func (c *conn) take(p *packet.Connect, again bool) (refuse packet.ReasonCode, busy bool) {
+	s, present, state, busy, err := c.b.claim(c, c.clientID, p.CleanStart, again)
+	switch {
+	case err == errSuperseded:
+		return superseded, false
+	case err != nil:
 		if c.version != packet.V5 {
-			return packet.RefusedServerUnavailable
+			return packet.RefusedServerUnavailable, false
 		}
-		return packet.ServerUnavailable
+		return packet.ServerUnavailable, false
+	case busy:
+		return 0, true
 	}
 	c.sess, c.present, c.prevState = s, present, state
 	// The outboxes the session's last connection waited for (claim), if
@@ -108,7 +155,7 @@ func (c *conn) prepare(p *packet.Connect) packet.ReasonCode {
 			c.logf("session state not restored: %v", err)
 		}
 	}
-	return 0
+	return 0, false
 }
 
 // refusal returns the CONNACK code that refuses a client of version v for

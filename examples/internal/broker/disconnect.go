@@ -1,9 +1,13 @@
 package broker
 
 import (
-	"github.com/mqttcore/mqtt"
+	"errors"
+	"io"
+	"net"
+
 	"github.com/mqttcore/mqtt/packet"
 	"github.com/mqttcore/mqtt/property"
+	"github.com/mqttcore/mqtt/server"
 )
 
 func (c *conn) onDisconnect(p *packet.Disconnect) {
@@ -15,30 +19,16 @@ func (c *conn) onDisconnect(p *packet.Disconnect) {
 	}
 }
 
-// disconnect ends the connection from the broker's side: a v5 client is
-// told why (section 4.13).
-func (c *conn) disconnect(reason packet.ReasonCode) {
-	if c.mc != nil && c.connected && c.version == packet.V5 && c.mc.State() == mqtt.StateConnected {
-		if err := c.send(&packet.Disconnect{Reason: reason}); err != nil {
-			c.logf("DISCONNECT not sent: %v", err)
-		}
+// teardown ends the connection (OnClose, the Connection told already):
+// the session is kept (with the Connection's exported state) or
+// discarded, the will is published, and a connection waiting to take the
+// session over is woken.
+func (c *conn) teardown(err error) {
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, server.ErrClosed) && !errors.Is(err, net.ErrClosed) {
+		c.logf("%v", err)
 	}
-	c.close()
-}
-
-// close closes the socket; the loop ends and teardown follows.
-func (c *conn) close() {
-	c.closing = true
-	c.nc.Close()
-}
-
-// teardown ends the connection: the Connection learns that the transport
-// is gone, the session is kept (with the Connection's exported state) or
-// discarded, and the will is published.
-func (c *conn) teardown() {
-	c.nc.Close()
-	close(c.stop)
-	c.timers.StopAll()
+	c.stopTimers()
+	c.wakeOthers() // what the last read routed
 	// The acknowledgements withheld are not sent, but their messages are
 	// routed: a client that resumes its session sends those PUBLISH (and
 	// PUBREL) packets again, a QoS 1 message is delivered again (at least
@@ -47,18 +37,19 @@ func (c *conn) teardown() {
 	// connection to wait for (claim).
 	blockers := c.blockers
 	c.unblockAll()
-	if c.mc != nil {
-		c.mc.Closed() // event logs the messages dropped; nothing else is left to do
-	}
+	will := c.will
+	var next *conn
+	b := c.b
+	b.mu.Lock()
 	// MQTT-3.1.2-8: the will is published unless a DISCONNECT 0x00
 	// deleted it, and not on shutdown.
-	will := c.will
-	if !c.connected || c.normal || c.shutdown {
+	if !c.connected || c.normal || b.closing {
 		will = nil
 	}
+	if b.takers[c.clientID] == c {
+		delete(b.takers, c.clientID) // it waited for the session in vain
+	}
 	if s := c.sess; s != nil {
-		b := c.b
-		b.mu.Lock()
 		switch {
 		case !c.connected && c.present:
 			// The CONNECT was refused after all: the session is as it was.
@@ -75,9 +66,13 @@ func (c *conn) teardown() {
 			b.discardLocked(s)
 		}
 		s.owner = nil
-		b.mu.Unlock()
+		next = b.takers[c.clientID]
+	}
+	b.mu.Unlock()
+	if next != nil {
+		next.wake(&next.claimable)
 	}
 	if will != nil {
-		c.b.route(will, &c.router, nil)
+		b.route(will, &c.router, nil)
 	}
 }

@@ -1,49 +1,58 @@
 // Package broker is a small MQTT broker built on the sans-I/O core
 // (github.com/mqttcore/mqtt): every rule of the protocol on the wire is
-// the core's, and this package adds what makes a broker — sessions keyed
-// by client identifier, a topic tree, retained messages and wills — and
-// the network I/O.
+// the core's, the network I/O is package server's, and this package adds
+// what makes a broker: sessions keyed by client identifier, a topic tree,
+// retained messages and wills, flow control.
 //
 // # Structure
 //
-// Each network connection has one goroutine that owns its server
-// mqtt.Connection and is the only one to call it. A helper goroutine reads
-// the socket and hands it chunks (netio.Reader); the Connection's timers
-// are time.AfterFunc callbacks that post back to the owner (netio.Timers).
+// The connections are served by package server (github.com/mqttcore/mqtt/server):
+// on Linux a TCP connection by its event loop (epoll: an idle connection
+// has no goroutine), a TLS or WebSocket one by a goroutine that reads it.
+// The broker is the server's Handler (handler.go): OnConnect, OnPacket and
+// OnClose for each client, and OnWake, the server's call when another
+// goroutine wakes the connection (server.Conn.Wake). Each of these calls
+// is made with the connection's lock held, so the broker's state of a
+// connection (a conn) and its core need no lock of their own.
 //
 // A message published by one client is matched against the topic tree
 // (a topic.Tree of the core module, keyed by session, guarded by a
-// sync.RWMutex, read-locked while matching) by the
-// publisher's goroutine, which appends a delivery to the outbox of each
-// matching session (a slice under that session's own mutex) and wakes the
-// session's owner goroutine, which sends it with its own Connection. There
-// is no broker-wide lock on the publish path. The broker-wide mutex guards
-// only the table of sessions, taken when clients connect and disconnect.
+// sync.RWMutex, read-locked while matching) in the publisher's OnPacket,
+// which appends a delivery to the outbox of each matching session (a
+// slice under that session's own mutex). Once the publisher's read is
+// handled and its answers written, the sessions' connections are woken
+// (server.Conn.Wake, which never waits): each at once on the publisher's
+// goroutine if it is free, otherwise by whoever works on it before
+// letting go. In OnWake the connection takes its outbox in batches and
+// sends it with its own core; the server writes the bytes. There is no broker-wide lock on the publish path. The
+// broker-wide mutex guards only the table of sessions, taken when
+// clients connect and disconnect.
 //
 // The publish path allocates only the broker's one copy of each message
 // (its struct, and one buffer for the topic, the payload and the
 // properties forwarded), which every delivery shares read-only: the topic
-// tree is walked level by level in place, each connection goroutine keeps
-// its scratch lists from one message to the next, the owner takes its
-// outbox in batches (swapping arrays with it), and what a batch has the
-// Connection send goes out in one write.
+// tree is walked level by level in place, each connection keeps its
+// scratch lists from one message to the next, and the connection takes
+// its outbox in batches (swapping arrays with it). What waits to be
+// written is bounded: a connection stops taking its outbox while 256 KiB
+// wait for its client, and the server wakes it when they are down to 64
+// KiB (server.Conn.WakeAtBacklog); the rest stays in the outbox, under
+// Config.MaxQueued.
 //
 // The files, by layer:
 //
 //   - broker.go: the Broker, its Config, Serve and Shutdown, and the table
 //     of sessions (claim, keep, discard, expire).
+//   - handler.go: the server's Handler: each call handed to the
+//     connection's conn; what a wake-up does; the idle watch of 3.1.1
+//     clients and the trim after a burst.
+//   - conn.go: a connection, its fields grouped by what they are for, and
+//     its timers, which wake it.
 //   - session.go: a session; its mutex is taken by its methods only.
 //   - outbox.go: the queue of deliveries from publishers to a session,
 //     and the connection's side of it (flushPending, deliver).
 //   - flow.go: the publisher's side of flow control: acknowledgements
 //     withheld while an outbox is full, and reads paused.
-//   - conn.go: a connection, its fields grouped by what they are for, and
-//     the requests other goroutines post to it.
-//   - loop.go: the connection's goroutine: the socket, its timers and the
-//     requests; reads handed to the Connection, writes batched.
-//   - dispatch.go: the Connection's events, noted during each call and
-//     carried out after it, and the packets received handed to the
-//     handlers.
 //   - connect.go, publish.go, subscribe.go, disconnect.go: the handlers of
 //     CONNECT, PUBLISH, SUBSCRIBE and UNSUBSCRIBE, DISCONNECT and the end of
 //     the connection (the session kept or discarded, the will).
@@ -65,7 +74,11 @@
 //     gone, not resumed. (On Linux the reading side of the socket is shut
 //     down and read to its end; elsewhere, and over WebSocket, the first
 //     connection reads for up to 50 ms more when a DISCONNECT would change
-//     how it ends.)
+//     how it ends: server.Conn.CloseRead.) The second connection's
+//     CONNACK waits meanwhile (server.Conn.DeferConnack), without holding
+//     the goroutine that read its CONNECT; of several connections that
+//     wait for the same session, the latest gets it and the others are
+//     closed without a CONNACK.
 //   - Sessions that outlive the connection (clean session 0 in 3.1.1, a
 //     Session Expiry Interval above 0 in v5), kept in memory: the
 //     subscriptions, the QoS 1 and QoS 2 messages that arrive while the
@@ -117,9 +130,9 @@
 //     unacknowledged with one client, below the client's own Receive
 //     Maximum (the rest wait in its outbox). A client that sends a burst of
 //     many small packets and goes quiet does not leave the broker holding
-//     what the burst needed: after a read that made more than 64 events,
-//     the connection calls Recv(nil) once the client has been quiet for
-//     20 ms, and the Connection keeps only its minimum. A client that
+//     what the burst needed: after more than 64 packets, the connection
+//     calls Recv(nil) once the client has been quiet for 20 ms, and the
+//     Connection keeps only its minimum. A client that
 //     breaks the protocol is disconnected with the reason code the
 //     Connection chose; other clients never notice.
 //   - Keep-alive, flow control (Receive Maximum, with messages queued by

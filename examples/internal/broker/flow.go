@@ -23,7 +23,8 @@ import (
 // (MQTT-3.3.4-7), and goes on sending its other packets, acknowledgements
 // of what it receives among them (MQTT-3.3.4-8); a 3.1.1 client, which
 // cannot be told, is not read while it has that many unfinished and the
-// broker waits for nothing from it (readPaused).
+// broker waits for nothing from it (readPaused: settle pauses the reading
+// with server.Conn.PauseReading).
 //
 // Withholding PUBCOMP rather than PUBREC keeps the QoS 2 exchange as the
 // Connection runs it: a PUBLISH the client sends again before PUBREL is
@@ -46,19 +47,17 @@ const keepAcks = 1024
 
 // acknowledge sends a, or withholds it while the connection waits for a
 // full outbox (route records those in c.blockers) or has withheld others.
-// nested tells that the Connection is handing out its events: the call
-// that sends a is nested in that one, whose caller carries out the events.
-func (c *conn) acknowledge(a heldAck, nested bool) {
+func (c *conn) acknowledge(a heldAck) {
 	if len(c.blockers) > 0 || len(c.acks) > 0 {
 		c.acks = append(c.acks, a)
 		c.b.withheld.Add(1)
 		return
 	}
-	c.ack(a, nested)
+	c.ack(a)
 }
 
 // ack sends one acknowledgement.
-func (c *conn) ack(a heldAck, nested bool) {
+func (c *conn) ack(a heldAck) {
 	var p packet.Packet = &c.pubcomp
 	if a.t == packet.TypePuback {
 		c.puback.PacketID = a.id
@@ -67,13 +66,10 @@ func (c *conn) ack(a heldAck, nested bool) {
 		c.pubcomp.PacketID = a.id
 	}
 	err := c.mc.Send(p)
-	if err == nil && !nested {
-		c.carryOut()
-	}
 	// ErrIDUnknown: a QoS 1 PUBLISH the client sent again before its
 	// PUBACK was routed again, and the first PUBACK answered both. A
 	// connection that is closing sends nothing more.
-	if err != nil && !errors.Is(err, mqtt.ErrIDUnknown) && !c.closing && !c.closeNow {
+	if err != nil && !errors.Is(err, mqtt.ErrIDUnknown) && c.mc.State() == mqtt.StateConnected {
 		c.logf("acknowledgement of packet %d not sent: %v", a.id, err)
 	}
 }
@@ -91,11 +87,14 @@ func (c *conn) block(s *session) {
 }
 
 // wakeUnblocked tells c that an outbox it waits for has drained; any
-// goroutine may call it.
+// goroutine may call it, with the locks of sessions and of the broker
+// held: the wake goes through a goroutine of its own, since OnWake may
+// run at once on the goroutine that wakes, and take those locks (a
+// session's outbox drains once per fill, so this is rare).
 func (c *conn) wakeUnblocked() {
-	select {
-	case c.unblock <- struct{}{}:
-	default:
+	c.unblocked.Store(true)
+	if c.sc != nil {
+		go c.sc.Wake()
 	}
 }
 
@@ -118,16 +117,20 @@ func (c *conn) release() {
 	}
 	acks := c.acks
 	for _, a := range acks {
-		if c.closing {
+		if c.mc.State() != mqtt.StateConnected {
 			break
 		}
-		c.ack(a, false)
+		c.ack(a)
 	}
 	c.acks = acks[:0]
 	if cap(acks) > keepAcks {
 		c.acks = nil
 	}
 }
+
+// recvPiece is the most bytes the server hands the Connection in one
+// call: PauseReading takes effect after such a piece of a read.
+const recvPiece = 4 << 10
 
 // minPublish is the size of the smallest QoS 1 PUBLISH of 3.1.1: fixed
 // header, a topic of one byte, packet identifier.

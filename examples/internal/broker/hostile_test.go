@@ -66,8 +66,14 @@ func startHostileBroker(t *testing.T, tweak ...func(*broker.Config)) string {
 	for _, f := range tweak {
 		f(&cfg)
 	}
-	return brokertest.Start(t, cfg)
+	b, addr := brokertest.Serve(t, cfg)
+	hostileBrokers.Store(addr, b)
+	return addr
 }
+
+// hostileBrokers holds the brokers of startHostileBroker by address, for
+// holdHostile to count their connections.
+var hostileBrokers sync.Map
 
 // hostileClient is a client that writes whatever bytes it likes and reads
 // the broker's packets back.
@@ -268,6 +274,9 @@ type measured struct {
 // and the test's own socket), with the connections still open.
 func holdHostile(t *testing.T, addr string, n int, attack func(i int, h *hostileClient)) (measured, []*hostileClient) {
 	t.Helper()
+	v, _ := hostileBrokers.Load(addr)
+	b := v.(*broker.Broker)
+	c0 := b.Stats().Conns
 	g0, h0 := runtime.NumGoroutine(), liveHeap()
 	hs := make([]*hostileClient, n)
 	t.Cleanup(func() {
@@ -285,16 +294,16 @@ func holdHostile(t *testing.T, addr string, n int, attack func(i int, h *hostile
 		hs[i] = &hostileClient{tb: t, nc: nc, v: packet.V5}
 		attack(i, hs[i])
 	}
-	// The broker handles what was written on its own goroutines: wait
-	// until it has a reader and a connection goroutine for each.
+	// The broker handles what was written on its own goroutines (or
+	// event loop): wait until it serves each connection.
 	deadline := time.Now().Add(3 * time.Second)
-	for runtime.NumGoroutine() < g0+2*n && time.Now().Before(deadline) {
+	for b.Stats().Conns < c0+n && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(100 * time.Millisecond) // the last bytes read and handled
 	m := measured{n: n, heap: (liveHeap() - h0) / int64(n), goroutines: int64(runtime.NumGoroutine()-g0) / int64(n)}
-	if m.goroutines < 2 {
-		t.Fatalf("%d goroutines for %d connections: some ended before they were measured", runtime.NumGoroutine()-g0, n)
+	if got := b.Stats().Conns - c0; got < n {
+		t.Fatalf("the broker serves %d of the %d connections: some ended before they were measured", got, n)
 	}
 	return m, hs
 }

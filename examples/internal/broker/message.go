@@ -21,7 +21,6 @@ type message struct {
 	props   *property.Properties // the properties forwarded to v5 subscribers; nil for none
 	expires time.Time            // zero: no Message Expiry Interval
 	from    *session             // the publishing session, for No Local
-	pid     uint16               // the PUBLISH's packet identifier, for its acknowledgement
 }
 
 // forwardedZero is the forwarded properties that a publisher can send with

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mqttcore/mqtt"
 	"github.com/mqttcore/mqtt/packet"
 )
 
@@ -62,14 +63,20 @@ func (s *session) offer(d delivery, b *Broker, pub *conn) (wait bool) {
 			s.waiters = append(s.waiters, pub)
 		}
 	}
+	sc := s.sc
 	s.mu.Unlock()
 	b.notePeak(n)
-	if n == 1 {
+	if n == 1 && sc != nil {
 		// An outbox that was not empty has woken its connection already:
-		// after each batch it takes, the connection wakes itself for the
-		// next, until it finds the outbox empty or has to wait for the
-		// client's acknowledgements (and looks again when they come).
-		s.signal()
+		// the connection takes batches until it finds the outbox empty,
+		// has to wait for the client's acknowledgements (and looks again
+		// when they come) or for its bytes to be written
+		// (flushPending).
+		if pub != nil {
+			pub.wakeLater(sc)
+		} else {
+			sc.Wake()
+		}
 	}
 	return wait
 }
@@ -156,13 +163,6 @@ func (s *session) purgeLocked(now time.Time) bool {
 	return dropped > 0
 }
 
-func (s *session) signal() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
 // keepOutbox bounds the array an empty outbox keeps, and the one its
 // connection keeps for the next batch once the outbox is empty: while the
 // outbox is busy the two arrays go back and forth, whatever their size.
@@ -239,25 +239,39 @@ const connQueueMax = 64
 // ran slower.
 const maxInFlight = 4096
 
-// flushPending sends what the session's outbox holds (one batch of it, a
-// lock of the outbox each): QoS 0 messages as they come, QoS 1 and QoS 2
+// flushBacklog is how many bytes may wait to be written to the client
+// before flushPending stops taking its outbox; it goes on once fewer than
+// flushResume wait. What a subscriber is slow to take stays in its outbox,
+// where Config.MaxQueued bounds it and the message is the broker's one
+// copy, not in encoded copies waiting for its socket.
+const (
+	flushBacklog = 256 << 10
+	flushResume  = 64 << 10
+)
+
+// flushPending sends what the session's outbox holds, a batch (a lock of
+// the outbox) at a time: QoS 0 messages as they come, QoS 1 and QoS 2
 // ones while the Connection holds fewer than connQueueMax waiting for the
-// client's Receive Maximum and fewer than maxInFlight unacknowledged.
-//
-// It then wakes its own connection for the next batch rather than take
-// it, so that a client whose messages arrive faster than they can be sent
-// still has its packets read, its timers and the broker's requests served
-// in between.
+// client's Receive Maximum and fewer than maxInFlight unacknowledged. It
+// stops when the outbox is empty, when what is left waits for the
+// client's acknowledgements (which wake the connection: handler.go), or
+// when flushBacklog bytes wait for the client: then the server wakes the
+// connection once they are down to flushResume. The bytes go out in as
+// few writes as the server's writer needs, not one write each.
 func (c *conn) flushPending() {
-	// The messages go out in one write (or one per batchBytes), not one
-	// write each.
-	c.batched(c.sendBatch)
+	for c.sendBatch() {
+		if c.sc.Backlog() >= flushBacklog {
+			c.sc.WakeAtBacklog(flushResume)
+			return
+		}
+	}
 }
 
-// sendBatch takes one batch from the outbox and sends it.
-func (c *conn) sendBatch() {
-	if !c.connected || c.closing {
-		return
+// sendBatch takes one batch from the outbox and sends it; it reports
+// whether there was one.
+func (c *conn) sendBatch() bool {
+	if !c.connected || c.mc.State() != mqtt.StateConnected {
+		return false
 	}
 	// Each QoS 1 or QoS 2 message sent adds one to the Connection's
 	// queue or to what is in flight.
@@ -268,11 +282,11 @@ func (c *conn) sendBatch() {
 		if cap(batch) > keepOutbox {
 			c.taken = nil // a burst is over
 		}
-		return
+		return false
 	}
 	now := time.Now()
 	for i, d := range batch {
-		if c.closing {
+		if c.mc.State() != mqtt.StateConnected {
 			// What the client was not sent stays in the session.
 			c.sess.giveBack(batch[i:])
 			break
@@ -281,7 +295,7 @@ func (c *conn) sendBatch() {
 	}
 	clear(batch)
 	c.taken = batch[:0]
-	c.sess.signal()
+	return true
 }
 
 // inFlight returns how many QoS 1 and QoS 2 messages the client has not
@@ -297,7 +311,7 @@ func (c *conn) deliver(m *message, qos packet.QoS, retain bool, subIDs []uint32,
 	if !m.fill(p, c.version, qos, retain, subIDs, now) {
 		return // expired
 	}
-	if err := c.send(p); err != nil {
+	if err := c.mc.Send(p); err != nil {
 		// Too large for the client (MQTT-3.1.2-25) or the connection is
 		// closing; the message is not delivered.
 		c.logf("message on %q not delivered: %v", m.topic, err)

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqttcore/mqtt/examples/internal/netio"
 	"github.com/mqttcore/mqtt/packet"
 )
 
@@ -17,9 +16,9 @@ func TestOutboxFlowControl(t *testing.T) {
 	b := New(Config{MaxQueued: 4}) // low-water mark 3
 	b.window = 1                   // the own session's limit: 8, and 1 a waiting publisher
 	s := newSession("sub")
-	s.goLive(false)
-	pub := &conn{b: b, sess: newSession("pub"), unblock: make(chan struct{}, 1)}
-	self := &conn{b: b, sess: s, unblock: make(chan struct{}, 1)}
+	s.goLive(false, nil)
+	pub := &conn{b: b, sess: newSession("pub")}
+	self := &conn{b: b, sess: s}
 	offer := func(from *conn, topic string, qos packet.QoS) bool {
 		t.Helper()
 		wait := s.offer(delivery{msg: &message{topic: topic}, qos: qos}, b, from)
@@ -69,11 +68,11 @@ func TestOutboxFlowControl(t *testing.T) {
 	}
 
 	batch := s.take(nil, 3, b.lowWater) // a0 b1 c0 d1 f2: four left, above the mark
-	if len(pub.unblock) != 0 || !s.full {
+	if pub.unblocked.Load() || !s.full {
 		t.Fatal("the publisher was woken above the low-water mark")
 	}
 	batch = s.take(batch[:0], 1, b.lowWater) // g1: three left
-	if len(batch) != 1 || len(pub.unblock) != 1 || len(self.unblock) != 1 || s.full || len(s.waiters) != 0 {
+	if len(batch) != 1 || !pub.unblocked.Load() || !self.unblocked.Load() || s.full || len(s.waiters) != 0 {
 		t.Fatalf("took %d; at the low-water mark the publishers were not woken", len(batch))
 	}
 	if s.holds(pub, time.Now(), b) {
@@ -90,8 +89,8 @@ func TestOutboxFlowControl(t *testing.T) {
 func TestOutboxFlowControlExpiryAndEnd(t *testing.T) {
 	b := New(Config{MaxQueued: 2})
 	s := newSession("sub")
-	s.goLive(true)
-	pub := &conn{b: b, sess: newSession("pub"), unblock: make(chan struct{}, 1)}
+	s.goLive(true, nil)
+	pub := &conn{b: b, sess: newSession("pub")}
 	now := time.Now()
 	soon := &message{topic: "soon", expires: now.Add(time.Second)}
 	s.offer(delivery{msg: &message{topic: "never"}, qos: packet.QoS1}, b, pub)
@@ -101,10 +100,10 @@ func TestOutboxFlowControlExpiryAndEnd(t *testing.T) {
 	if !s.holds(pub, now, b) {
 		t.Fatal("released before the message expired")
 	}
-	if s.holds(pub, now.Add(time.Second), b) || len(s.pending) != 1 || s.pending[0].msg.topic != "never" || len(pub.unblock) != 1 {
+	if s.holds(pub, now.Add(time.Second), b) || len(s.pending) != 1 || s.pending[0].msg.topic != "never" || !pub.unblocked.Load() {
 		t.Fatalf("not released once the message expired; outbox of %d", len(s.pending))
 	}
-	<-pub.unblock
+	pub.unblocked.Store(false)
 
 	s.offer(delivery{msg: &message{topic: "again"}, qos: packet.QoS2}, b, pub)
 	if !s.holds(pub, now, b) {
@@ -115,7 +114,7 @@ func TestOutboxFlowControlExpiryAndEnd(t *testing.T) {
 		t.Fatal("an offline persistent session does not hold its publisher")
 	}
 	s.kill()
-	if s.holds(pub, now, b) || len(pub.unblock) != 1 {
+	if s.holds(pub, now, b) || !pub.unblocked.Load() {
 		t.Fatal("the end of the session does not release its publisher")
 	}
 }
@@ -125,26 +124,25 @@ func TestOutboxFlowControlExpiryAndEnd(t *testing.T) {
 func TestInFlight(t *testing.T) {
 	for _, receiveMax := range []uint16{0, 5} {
 		br := New(Config{})
-		sub := newConn(br, &discard{})
-		sub.timers = netio.NewTimers(sub.stop)
-		sub.mc = newServer(&br.cfg, sub.event)
-		t.Cleanup(func() { close(sub.stop) })
 		cn := &packet.Connect{ClientID: "sub", CleanStart: true}
 		cn.Props.ReceiveMaximum = receiveMax
-		feed(sub, encode(t, packet.V5, cn, &packet.Subscribe{PacketID: 1,
+		sub := connectPiped(t, br, cn)
+		feed(sub, encode(t, packet.V5, &packet.Subscribe{PacketID: 1,
 			Subscriptions: []packet.Subscription{{Filter: "t", QoS: packet.QoS1}}}))
 		pub := benchClient(t, br, "pub")
 		check := func(when string) {
 			t.Helper()
-			if got, want := sub.inFlight(), sub.mc.InFlight(); got != want {
+			var got, want int
+			locked(sub, func() { got, want = sub.inFlight(), sub.mc.InFlight() })
+			if got != want {
 				t.Fatalf("Receive Maximum %d, %s: inFlight %d, Connection.InFlight %d", receiveMax, when, got, want)
 			}
 		}
 		check("before")
 		for id := 1; id <= 8; id++ {
+			// The subscriber's connection takes its outbox when woken.
 			feed(pub, encode(t, packet.V5, &packet.Publish{Topic: "t", QoS: packet.QoS1, PacketID: uint16(id)}))
 		}
-		sub.flushPending()
 		check("8 sent")
 		feed(sub, encode(t, packet.V5, &packet.Puback{PacketID: 1}, &packet.Puback{PacketID: 2}))
 		check("2 acknowledged")

@@ -7,17 +7,20 @@ import "github.com/mqttcore/mqtt/packet"
 // dropped, acknowledged all the same (MQTT-3.3.5-2 of 3.1.1). A QoS 1
 // message is then acknowledged, at once or once the full outboxes the
 // connection waits for have drained (flow.go); the Connection has sent
-// the PUBREC of a QoS 2 one, and onPubrel sends its PUBCOMP. nested tells
-// that the Connection is handing out its events (see event).
-func (c *conn) onPublish(m *message, nested bool) {
-	if c.mayPublish(m.topic) {
+// the PUBREC of a QoS 2 one, and onPubrel sends its PUBCOMP. A message is
+// routed (and a retained one stored) before its PUBACK or PUBREC goes
+// out, so that a client that publishes and then subscribes never sees it
+// twice.
+func (c *conn) onPublish(p *packet.Publish) {
+	if c.mayPublish(p.Topic) {
+		m := newMessage(p.Topic, p.Payload, p.QoS, p.Retain, &p.Props, c.sess)
 		c.b.route(m, &c.router, c)
 	} else {
-		c.logf("not authorized to publish on %q: message dropped", m.topic)
+		c.logf("not authorized to publish on %q: message dropped", p.Topic)
 	}
-	switch m.qos {
+	switch p.QoS {
 	case packet.QoS1:
-		c.acknowledge(heldAck{id: m.pid, t: packet.TypePuback}, nested)
+		c.acknowledge(heldAck{id: p.PacketID, t: packet.TypePuback})
 	case packet.QoS2:
 		c.unreleased++
 	}
@@ -26,9 +29,9 @@ func (c *conn) onPublish(m *message, nested bool) {
 // onPubrel completes the QoS 2 exchange id with PUBCOMP (MQTT-4.3.3-11),
 // at once or once the full outboxes the connection waits for have
 // drained (flow.go).
-func (c *conn) onPubrel(id uint16, nested bool) {
+func (c *conn) onPubrel(id uint16) {
 	c.unreleased = max(c.unreleased-1, 0) // 0: a message of an earlier connection
-	c.acknowledge(heldAck{id: id, t: packet.TypePubcomp}, nested)
+	c.acknowledge(heldAck{id: id, t: packet.TypePubcomp})
 }
 
 // mayPublish asks Config.MayPublish whether the client may publish on

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/server"
 )
 
 // neverExpires is the Session Expiry Interval of a session that does not
@@ -50,21 +51,21 @@ type session struct {
 	waiters     []*conn
 	dropped     int
 	firstExpiry time.Time
-
-	// wake tells the owning connection that pending has grown.
-	wake chan struct{}
+	// sc is the connection of the session while live, woken when pending
+	// grows.
+	sc *server.Conn
 }
 
 func newSession(id string) *session {
-	return &session{id: id, wake: make(chan struct{}, 1), filters: make(map[string]filterKey)}
+	return &session{id: id, filters: make(map[string]filterKey)}
 }
 
-// goLive records that a connection has accepted the session and delivers
-// its outbox; persistent tells whether the session outlives it.
-func (s *session) goLive(persistent bool) {
+// goLive records that sc, a connection that has accepted the session,
+// delivers its outbox; persistent tells whether the session outlives it.
+func (s *session) goLive(persistent bool, sc *server.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.live, s.persistent = true, persistent
+	s.live, s.persistent, s.sc = true, persistent, sc
 }
 
 // reach reports whether a delivery at qos would reach the session's client:
@@ -114,7 +115,7 @@ func (s *session) mayAdd(filter string, limit int) bool {
 func (s *session) kill() map[string]filterKey {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.dead = true
+	s.dead, s.sc = true, nil
 	s.pending = nil
 	s.drainedLocked(0)
 	filters := s.filters
@@ -132,7 +133,7 @@ func (s *session) kill() map[string]filterKey {
 func (s *session) goOffline(persistent bool, low int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.live, s.persistent = false, persistent
+	s.live, s.persistent, s.sc = false, persistent, nil
 	kept := s.pending[:0]
 	for _, d := range s.pending {
 		if persistent && d.qos > packet.QoS0 {

@@ -29,7 +29,7 @@ func (c *conn) onSubscribe(p *packet.Subscribe) {
 		c.sess.addFilter(s.Filter, k)
 		ack.Reasons[i] = packet.ReasonCode(s.QoS) // granted as asked: MQTT-3.8.4-7
 	}
-	if err := c.send(ack); err != nil {
+	if err := c.mc.Send(ack); err != nil {
 		c.logf("SUBACK not sent: %v", err)
 		return
 	}
@@ -83,7 +83,7 @@ func (c *conn) onUnsubscribe(p *packet.Unsubscribe) {
 			ack.Reasons = append(ack.Reasons, r)
 		}
 	}
-	if err := c.send(ack); err != nil {
+	if err := c.mc.Send(ack); err != nil {
 		c.logf("UNSUBACK not sent: %v", err)
 	}
 }

@@ -77,7 +77,7 @@ func TestParseFilter(t *testing.T) {
 	}
 	var tree topicTree
 	s := newSession("s")
-	s.goLive(false)
+	s.goLive(false, nil)
 	tree.subscribe(k, s, subscription{})
 	if matched(&tree, "a/b") || !matched(&tree, "$share/g/a/b") {
 		t.Error("3.1.1: $share/g/a/+ is not an ordinary filter")
