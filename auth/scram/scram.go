@@ -227,14 +227,17 @@ func (c *Credentials) check() error {
 // b64 is the base64 of SCRAM: standard alphabet, padded, strict.
 var b64 = base64.StdEncoding.Strict()
 
+// decodeKey decodes a key (a proof, a signature) of exactly len(dst)
+// bytes.
 func decodeKey(dst []byte, s string) error {
-	if b64.DecodedLen(len(s)) < len(dst) || len(s) != b64.EncodedLen(len(dst)) {
+	if len(s) != b64.EncodedLen(len(dst)) {
 		return fmt.Errorf("%w: key length", ErrMalformed)
 	}
-	n, err := b64.Decode(dst, []byte(s))
-	if err != nil || n != len(dst) {
+	b, err := b64.DecodeString(s)
+	if err != nil || len(b) != len(dst) {
 		return fmt.Errorf("%w: key", ErrMalformed)
 	}
+	copy(dst, b)
 	return nil
 }
 

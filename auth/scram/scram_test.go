@@ -140,6 +140,7 @@ func TestCredentialsText(t *testing.T) {
 		strings.Replace(rfcCredentials, "W22ZaJ0SNY7soEsUEjb6gQ==", "W22ZaJ0SNY7soEsUEjb6gQ", 1),
 		strings.Replace(rfcCredentials, "qY=:", "q=:", 1),
 		strings.Replace(rfcCredentials, ":wfP", "wfP", 1),
+		strings.Replace(rfcCredentials, "WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=", strings.Repeat("0", 44), 1),
 		rfcCredentials + "$",
 	} {
 		if _, err := ParseCredentials(line); err == nil {
@@ -405,6 +406,9 @@ func TestServerRefuses(t *testing.T) {
 		{"proof too short", "c=biws,r=" + nonce + ",p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndA==", ErrMalformed},
 		{"proof not base64", "c=biws,r=" + nonce + ",p=!HzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=", ErrMalformed},
 		{"no channel binding", "r=" + nonce + proof, ErrMalformed},
+		// 44 characters without padding decode to 33 bytes (a panic the
+		// fuzzer found, decoding into a 32-byte array).
+		{"proof of 33 bytes", "c=biws,r=" + nonce + ",p=" + strings.Repeat("0", 44), ErrMalformed},
 		{"too long", "c=biws,r=" + nonce + strings.Repeat(",x=1", maxMessage) + proof, ErrMalformed},
 	} {
 		t.Run("final/"+tc.name, func(t *testing.T) {
