@@ -22,8 +22,10 @@ import (
 // re-authentication (AUTH 0x19). impostor makes it skip the check and
 // accept with the data it returns.
 type broker struct {
+	t        *testing.T
 	lookup   scram.Lookup
 	impostor func(clientFirst []byte) []byte
+	forge    bool // the re-authentication's final data is forged
 
 	served sync.WaitGroup // one per connection, done when it has ended
 	mu     sync.Mutex
@@ -62,7 +64,9 @@ func (b *broker) serve(conn net.Conn) {
 			b.got = append(b.got, ack)
 			b.mu.Unlock()
 		}
-		_ = s.Send(p)
+		if err := s.Send(p); err != nil {
+			b.t.Errorf("broker: Send(%v): %v", p, err)
+		}
 	}
 	s = mqtt.NewServer(mqtt.Config{}, func(e mqtt.Event[uint16]) {
 		switch e.Kind {
@@ -92,7 +96,7 @@ func (b *broker) serve(conn net.Conn) {
 				if p.Reason == packet.ReAuthenticate { // MQTT-4.12.1-1
 					ex = scram.NewServer(b.lookup)
 					if first, err := ex.Challenge(p.Props.AuthData); err != nil {
-						send(&packet.Disconnect{Reason: scram.Reason(err)})
+						send(&packet.Disconnect{Reason: scram.DisconnectReason(err)})
 					} else {
 						send(auth(packet.ContinueAuthentication, first))
 					}
@@ -103,9 +107,11 @@ func (b *broker) serve(conn net.Conn) {
 				case err != nil && connecting:
 					send(&packet.Connack{Reason: scram.Reason(err)}) // MQTT-4.12.0-4
 				case err != nil:
-					send(&packet.Disconnect{Reason: scram.Reason(err)}) // MQTT-4.12.1-2
+					send(&packet.Disconnect{Reason: scram.DisconnectReason(err)}) // MQTT-4.12.1-2
 				case connecting:
 					send(&packet.Connack{Props: property.Properties{AuthMethod: scram.Method, AuthData: final}})
+				case b.forge:
+					send(auth(packet.Success, []byte("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")))
 				default:
 					send(auth(packet.Success, final))
 				}
@@ -127,23 +133,46 @@ func (b *broker) serve(conn net.Conn) {
 	}
 }
 
-// lookupOf is a Lookup over user names and passwords.
-func lookupOf(t *testing.T, passwords map[string]string) scram.Lookup {
-	creds := map[string]scram.Credentials{}
-	for u, p := range passwords {
-		c, err := scram.NewCredentials(p, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		creds[u] = c
+// users is a password file: user names and their credentials.
+type users struct {
+	mu    sync.Mutex
+	creds map[string]scram.Credentials
+}
+
+func newUsers(t *testing.T, passwords map[string]string) *users {
+	u := &users{creds: map[string]scram.Credentials{}}
+	for name, p := range passwords {
+		u.set(t, name, p)
 	}
-	return func(u string) (scram.Credentials, error) {
-		c, ok := creds[u]
-		if !ok {
-			return c, scram.ErrUnknownUser
-		}
-		return c, nil
+	return u
+}
+
+// set changes a password.
+func (u *users) set(t *testing.T, name, password string) {
+	c, err := scram.NewCredentials(password, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.creds[name] = c
+}
+
+// lookup is a scram.Lookup.
+func (u *users) lookup(name string) (scram.Credentials, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	c, ok := u.creds[name]
+	if !ok {
+		return c, scram.ErrUnknownUser
+	}
+	return c, nil
+}
+
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
 }
 
 func connect(t *testing.T, b *broker, user, password string, edit func(*client.Config)) (*client.Client, error) {
@@ -152,8 +181,7 @@ func connect(t *testing.T, b *broker, user, password string, edit func(*client.C
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
+	ctx := testContext(t)
 	cfg := client.Config{Servers: []string{"tcp://scram.test"}, ClientID: "c1", Dialer: b, Auth: a, NoReconnect: true}
 	if edit != nil {
 		edit(&cfg)
@@ -166,9 +194,10 @@ func connect(t *testing.T, b *broker, user, password string, edit func(*client.C
 }
 
 func TestClientEndToEnd(t *testing.T) {
-	lookup := lookupOf(t, map[string]string{"user": "pencil"})
+	u := newUsers(t, map[string]string{"user": "pencil"})
+	lookup := u.lookup
 	t.Run("MQTT-4.12.0-2/MQTT-4.12.0-3/success", func(t *testing.T) {
-		b := &broker{lookup: lookup}
+		b := &broker{t: t, lookup: lookup}
 		c, err := connect(t, b, "user", "pencil", nil)
 		if err != nil {
 			t.Fatal(err)
@@ -178,12 +207,12 @@ func TestClientEndToEnd(t *testing.T) {
 		if ack := c.Connack(); ack.Props.AuthMethod != scram.Method || len(ack.Props.AuthData) == 0 {
 			t.Fatalf("CONNACK %+v", ack.Props)
 		}
-		if err := c.Publish(context.Background(), client.Message{Topic: "t", Payload: []byte("x")}); err != nil {
+		if err := c.Publish(testContext(t), client.Message{Topic: "t", Payload: []byte("x")}); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("a reconnection runs a new exchange", func(t *testing.T) {
-		b := &broker{lookup: lookup}
+		b := &broker{t: t, lookup: lookup}
 		up := make(chan bool, 1)
 		_, err := connect(t, b, "user", "pencil", func(cfg *client.Config) {
 			cfg.NoReconnect, cfg.MinRetryDelay = false, time.Millisecond
@@ -203,14 +232,14 @@ func TestClientEndToEnd(t *testing.T) {
 		}
 	})
 	t.Run("MQTT-4.12.0-4/wrong password: CONNACK 0x86", func(t *testing.T) {
-		_, err := connect(t, &broker{lookup: lookup}, "user", "pencil!", nil)
+		_, err := connect(t, &broker{t: t, lookup: lookup}, "user", "pencil!", nil)
 		var re *client.RefusedError
 		if !errors.As(err, &re) || re.Reason != packet.BadUserNameOrPassword {
 			t.Fatalf("%v", err)
 		}
 	})
 	t.Run("MQTT-4.12.0-4/unknown user: CONNACK 0x86 too", func(t *testing.T) {
-		_, err := connect(t, &broker{lookup: lookup}, "mallory", "pencil", nil)
+		_, err := connect(t, &broker{t: t, lookup: lookup}, "mallory", "pencil", nil)
 		var re *client.RefusedError
 		if !errors.As(err, &re) || re.Reason != packet.BadUserNameOrPassword {
 			t.Fatalf("%v", err)
@@ -227,7 +256,7 @@ func TestClientEndToEnd(t *testing.T) {
 	}
 	for name, impostor := range impostors {
 		t.Run(name, func(t *testing.T) {
-			b := &broker{lookup: lookup, impostor: impostor}
+			b := &broker{t: t, lookup: lookup, impostor: impostor}
 			c, err := connect(t, b, "user", "pencil", nil)
 			if err == nil || c != nil || !errors.Is(err, scram.ErrState) && !errors.Is(err, scram.ErrServerSignature) {
 				t.Fatalf("connected to an impostor: %v", err)
@@ -240,4 +269,50 @@ func TestClientEndToEnd(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("MQTT-4.12.1-1/re-authentication", func(t *testing.T) {
+		b := &broker{t: t, lookup: lookup}
+		c, err := connect(t, b, "user", "pencil", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := testContext(t)
+		if err := c.Reauthenticate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Publish(ctx, client.Message{Topic: "t", QoS: 1}); err != nil {
+			t.Fatalf("after re-authentication: %v", err)
+		}
+	})
+	t.Run("MQTT-4.12.1-2/re-authentication with a changed password: DISCONNECT 0x87", func(t *testing.T) {
+		u := newUsers(t, map[string]string{"user": "pencil"})
+		c, err := connect(t, &broker{t: t, lookup: u.lookup}, "user", "pencil", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.set(t, "user", "new pencil")
+		err = c.Reauthenticate(testContext(t))
+		var lost *client.ConnectionLostError
+		if !errors.As(err, &lost) || lost.Reason != packet.NotAuthorized {
+			t.Fatalf("%v", err)
+		}
+		<-c.Done()
+	})
+	t.Run("MQTT-4.12.1-2/re-authentication by an impostor: the client disconnects with 0x87", func(t *testing.T) {
+		b := &broker{t: t, lookup: lookup, forge: true}
+		c, err := connect(t, b, "user", "pencil", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Reauthenticate(testContext(t)); !errors.Is(err, scram.ErrServerSignature) {
+			t.Fatalf("%v", err)
+		}
+		<-c.Done()
+		b.served.Wait()
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if len(b.disc) != 1 || b.disc[0].Reason != packet.NotAuthorized {
+			t.Fatalf("DISCONNECT %v", b.disc)
+		}
+	})
 }

@@ -71,8 +71,8 @@ var (
 // user from a wrong password (RFC 5802, section 5.1).
 var ErrUnknownUser = errors.New("scram: unknown user")
 
-// Reason is the reason code a server answers a failed exchange with
-// (CONNACK, or DISCONNECT after a re-authentication): 0x86 Bad User Name
+// Reason is the reason code of the CONNACK a server refuses a connection
+// with when its exchange fails: 0x86 Bad User Name
 // or Password for ErrBadCredentials and ErrNotPrintable, 0x8C Bad authentication method for
 // ErrUnsupported, 0x88 Server unavailable for ErrLookup, and 0x87 Not
 // authorized for the rest (malformed messages, a wrong nonce).
@@ -84,6 +84,17 @@ func Reason(err error) packet.ReasonCode {
 		return packet.BadAuthenticationMethod
 	case errors.Is(err, ErrLookup):
 		return packet.ServerUnavailable
+	}
+	return packet.NotAuthorized
+}
+
+// DisconnectReason is the reason code of the DISCONNECT a server ends a
+// connection with when a re-authentication fails (MQTT-4.12.1-2), where
+// the CONNACK's 0x86, 0x88 and 0x8C are not allowed: 0x80 Unspecified
+// error for ErrLookup, 0x87 Not authorized for the rest.
+func DisconnectReason(err error) packet.ReasonCode {
+	if errors.Is(err, ErrLookup) {
+		return packet.UnspecifiedError
 	}
 	return packet.NotAuthorized
 }

@@ -439,3 +439,18 @@ func TestServerRefuses(t *testing.T) {
 		t.Fatalf("y,, answered with c=biws: %v", err)
 	}
 }
+
+// TestReasonCodes: whatever the error, Reason is a failure a CONNACK may
+// carry (MQTT-3.2.2-8) and DisconnectReason one a DISCONNECT may
+// (MQTT-3.14.2-1).
+func TestReasonCodes(t *testing.T) {
+	for _, err := range []error{ErrNotPrintable, ErrMalformed, ErrUnsupported, ErrNonce, ErrIterations,
+		ErrBadCredentials, ErrLookup, ErrState, errors.New("other")} {
+		if r := Reason(err); !r.IsError() || !packet.ValidReason(packet.TypeConnack, packet.V5, r) {
+			t.Errorf("MQTT-3.2.2-8: Reason(%v) = %v", err, r)
+		}
+		if r := DisconnectReason(err); !r.IsError() || !packet.ValidReason(packet.TypeDisconnect, packet.V5, r) {
+			t.Errorf("MQTT-3.14.2-1: DisconnectReason(%v) = %v", err, r)
+		}
+	}
+}
