@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +27,8 @@ type broker struct {
 	lookup   scram.Lookup
 	impostor func(clientFirst []byte) []byte
 	forge    bool // the re-authentication's final data is forged
+	// challenge, if set, replaces the server-first-message.
+	challenge func(clientFirst []byte) []byte
 
 	served sync.WaitGroup // one per connection, done when it has ended
 	mu     sync.Mutex
@@ -88,6 +91,8 @@ func (b *broker) serve(conn net.Conn) {
 				ex = scram.NewServer(b.lookup)
 				if first, err := ex.Challenge(p.Props.AuthData); err != nil {
 					send(&packet.Connack{Reason: scram.Reason(err)}) // MQTT-4.12.0-4
+				} else if b.challenge != nil {
+					send(auth(packet.ContinueAuthentication, b.challenge(p.Props.AuthData)))
 				} else {
 					send(auth(packet.ContinueAuthentication, first)) // MQTT-4.12.0-2
 				}
@@ -315,4 +320,25 @@ func TestClientEndToEnd(t *testing.T) {
 			t.Fatalf("DISCONNECT %v", b.disc)
 		}
 	})
+	// A hostile server-first-message: the client's Answer refuses it
+	// before any work, and Connect fails with its error.
+	challenges := map[string]struct {
+		first func(nonce string) string
+		want  error
+	}{
+		"a nonce that does not extend the client's": {func(string) string { return "r=other,s=c2FsdA==,i=4096" }, scram.ErrNonce},
+		"ten million iterations":                    {func(n string) string { return "r=" + n + "x,s=c2FsdA==,i=10000000" }, scram.ErrIterations},
+		"a mandatory extension":                     {func(n string) string { return "m=x,r=" + n + "x,s=c2FsdA==,i=4096" }, scram.ErrUnsupported},
+	}
+	for name, tc := range challenges {
+		t.Run(name, func(t *testing.T) {
+			b := &broker{t: t, lookup: lookup, challenge: func(clientFirst []byte) []byte {
+				_, nonce, _ := strings.Cut(string(clientFirst), ",r=")
+				return []byte(tc.first(nonce))
+			}}
+			if c, err := connect(t, b, "user", "pencil", nil); c != nil || !errors.Is(err, tc.want) {
+				t.Fatalf("%v, want %v", err, tc.want)
+			}
+		})
+	}
 }

@@ -52,9 +52,10 @@ func NewServer(lookup Lookup) *Server {
 
 // Challenge takes the client-first-message and returns the
 // server-first-message: "r=<client nonce><server nonce>,s=<salt>,i=<count>".
-// For a user the lookup does not know it answers with made-up credentials,
-// the same for every attempt of that user name in this process, and Verify
-// refuses the proof.
+// For a user the lookup does not know it answers with made-up credentials
+// (a salt that is the same for every attempt of that user name in this
+// process, DefaultIterations), and Verify refuses the proof: keep real
+// users at DefaultIterations too, or the count tells them apart.
 func (s *Server) Challenge(clientFirst []byte) ([]byte, error) {
 	if s.step != serverIdle {
 		return nil, s.fail(fmt.Errorf("%w: Challenge twice", ErrState))
