@@ -43,5 +43,6 @@
 // Bad input from the peer gives an error, never a panic; an iteration
 // count outside MinIterations to MaxIterations is refused, by the client
 // before it spends the work. Reason maps the server side's errors to the
-// CONNACK (or DISCONNECT) reason code to answer with.
+// reason code of the CONNACK to refuse a connection with, DisconnectReason
+// to that of the DISCONNECT that ends a failed re-authentication.
 package scram

@@ -19,8 +19,10 @@ type Lookup func(username string) (Credentials, error)
 // 0x19's) and returns the server-first-message for an AUTH 0x18; Verify
 // takes the client-final-message (the client's AUTH 0x18) and returns the
 // server-final-message for the CONNACK (or the AUTH 0x00 that ends a
-// re-authentication). On an error, answer with Reason(err) and close; the
-// exchange is over. Use a new Server for each exchange.
+// re-authentication). On an error, answer with a CONNACK of Reason(err)
+// (during a re-authentication, a DISCONNECT of DisconnectReason(err)) and
+// close; the exchange is over. Use a new Server for each exchange; it is
+// not safe for concurrent use.
 type Server struct {
 	lookup   Lookup
 	newNonce func() (string, error) // tests pin it
