@@ -39,6 +39,7 @@ type Client struct {
 	released  []uint16            // identifiers released in the current call (settleReleased)
 	stats     Stats
 	requests  requests      // request/response (request.go)
+	reauth    chan error    // Reauthenticate's answer, while one is in progress (reauth.go)
 	err       error         // why the Client ended (set with done)
 	done      chan struct{} // closed when the Client has ended
 

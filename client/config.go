@@ -138,7 +138,8 @@ type Config struct {
 // each challenge of the server's AUTH packets with Answer's, and hands the
 // data of a successful CONNACK to Finish, which may still refuse the
 // server (a SCRAM server signature that does not verify). A fresh
-// exchange starts with each connection.
+// exchange starts with each connection, and with each Reauthenticate.
+// Package auth/scram provides SCRAM-SHA-256 (scram.NewClient).
 type Authenticator interface {
 	Method() string
 	Start() ([]byte, error)

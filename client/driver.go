@@ -187,6 +187,10 @@ func (c *Client) packet(l *link, p packet.Packet) {
 			l.err = &ConnectionLostError{Reason: p.Reason}
 		}
 	case *packet.Auth:
+		if p.Reason == packet.Success {
+			c.reauthenticated(l, p)
+			return
+		}
 		c.authChallenge(l, p)
 	}
 }

@@ -12,7 +12,11 @@
 //     version from CONNECT;
 //   - FuzzMatch checks package topic: a Tree holding any valid filter
 //     matches exactly the names topic.Match matches, and a filter the codec
-//     accepts splits into a ShareName and a valid filter.
+//     accepts splits into a ShareName and a valid filter;
+//   - FuzzSCRAMClient, FuzzSCRAMServer and FuzzSCRAMCredentials feed any
+//     message to either side of a SCRAM-SHA-256 exchange (package
+//     auth/scram), and any line to its credentials parser: no panic, and
+//     every error is one of the package's.
 //
 // The decoding targets each check that the codec never panics, that every
 // error maps to a reason code (packet.ReasonOf), and that whatever decodes
@@ -32,6 +36,7 @@
 //	go test ./fuzz -run '^$' -fuzz '^FuzzDecodeV311$' -fuzztime 2m
 //	go test ./fuzz -run '^$' -fuzz '^FuzzDecodeID32$' -fuzztime 2m
 //	go test ./fuzz -run '^$' -fuzz '^FuzzFrame$' -fuzztime 2m
+//	go test ./fuzz -run '^$' -fuzz '^FuzzSCRAMServer$' -fuzztime 2m
 //
 // A failing input is written to testdata/fuzz/<Target>/; once the bug is
 // fixed, keep the file there as a regression seed.
