@@ -29,19 +29,22 @@ import (
 // Writes: whoever sets Conn.writing owns the writing side until out is
 // empty (loop.go). The worker that read a connection writes the replies
 // itself; bytes sent from elsewhere (a Handler of another connection, a
-// timer, any goroutine) mark the connection dirty, and the dirty
-// connections are written by a worker once it has served the events of
-// its wait, as many bytes as gathered in one write. A write the socket
-// does not take whole waits for EPOLLOUT on a second epoll instance,
-// whose descriptor is registered in the first: a connection's reading and
-// writing are armed independently, each one-shot. No goroutine writes.
+// timer, any goroutine) put the connection on the ready list, and the
+// workers write the connections of that list once they have served the
+// events of their wait, as many bytes as gathered in one write each. A
+// write the socket does not take whole waits for EPOLLOUT on a second
+// epoll instance, whose descriptor is registered in the first: a
+// connection's reading and writing are armed independently, each
+// one-shot. No goroutine writes.
 //
-// Sends from outside a worker: when no worker is serving events (active
-// is 0) the sender wakes one through a pipe, unless a wake-up is pending
-// (poked). A worker counts itself out of active before it writes the
-// dirty list, and a sender adds to the list before it reads active: a
-// connection made dirty is seen either by a worker's flush or by its
-// sender, who wakes one.
+// The ready list is shared: whoever adds to it while a worker waits for
+// events wakes one through a pipe, unless a wake-up is pending (poked),
+// so that a publisher's worker that sends to eight subscribers shares
+// their writes with the other workers. A worker counts itself out of
+// active before it serves the list, and a sender adds to the list before
+// it reads active: what is added is seen either by a worker that serves
+// the list after it, or by its sender, who finds a worker waiting and
+// wakes it.
 
 // Events of the registrations.
 const (
@@ -65,10 +68,11 @@ type poller struct {
 	conns []*Conn // by file descriptor
 	gen   uint32  // the last registration's generation
 
-	active atomic.Int32 // workers serving events
-	poked  atomic.Bool  // a wake-up is in the poke pipe
-	dmu    sync.Mutex
-	dirty  []*Conn // connections whose bytes wait for a worker
+	workers int32        // how many
+	active  atomic.Int32 // workers serving events
+	poked   atomic.Bool  // a wake-up is in the poke pipe
+	dmu     sync.Mutex
+	ready   []*Conn // connections whose bytes wait for a worker (their writing set for it)
 }
 
 func newPoller() (p *poller, err error) {
@@ -97,6 +101,7 @@ func newPoller() (p *poller, err error) {
 		}
 	}
 	n := max(runtime.GOMAXPROCS(0), 2)
+	p.workers = int32(n)
 	p.wg.Add(n)
 	for range n {
 		go p.work()
@@ -243,30 +248,38 @@ func (p *poller) writeEvents(events []syscall.EpollEvent) {
 
 // schedule has a worker write c's bytes, for a sender that set
 // c.writing; c.mu is held.
-func (p *poller) schedule(c *Conn) {
+func (p *poller) schedule(c *Conn) { p.push(c) }
+
+// push adds c to the connections whose bytes wait, and wakes a worker if
+// one waits for events: the writes are shared between the one that
+// pushed (a publisher's worker, writing to eight subscribers) and the
+// others.
+func (p *poller) push(c *Conn) {
 	p.dmu.Lock()
-	p.dirty = append(p.dirty, c)
+	p.ready = append(p.ready, c)
 	p.dmu.Unlock()
-	if p.active.Load() == 0 && p.poked.CompareAndSwap(false, true) {
+	if p.active.Load() < p.workers && p.poked.CompareAndSwap(false, true) {
 		syscall.Write(p.poke[1], wakeByte)
 	}
 }
 
-// flush writes the dirty connections.
+// flush writes the connections whose bytes wait, one at a time, as the
+// other workers do meanwhile.
 func (p *poller) flush() {
-	var spare []*Conn
 	for {
 		p.dmu.Lock()
-		dirty := p.dirty
-		p.dirty = spare[:0]
-		p.dmu.Unlock()
-		if len(dirty) == 0 {
+		n := len(p.ready)
+		if n == 0 {
+			if cap(p.ready) > 1024 {
+				p.ready = nil // a burst once: not kept for ever
+			}
+			p.dmu.Unlock()
 			return
 		}
-		for i, c := range dirty {
-			c.writeNow()
-			dirty[i] = nil
-		}
-		spare = dirty
+		c := p.ready[n-1]
+		p.ready[n-1] = nil
+		p.ready = p.ready[:n-1]
+		p.dmu.Unlock()
+		c.writeNow()
 	}
 }

@@ -20,6 +20,7 @@ func newPoller() (*poller, error) { return nil, errors.New("server: no event loo
 func (p *poller) close()                        {}
 func (p *poller) add(c *Conn) error             { return errors.ErrUnsupported }
 func (p *poller) appendConns(c []*Conn) []*Conn { return c }
+func (p *poller) wake(c *Conn)                  {}
 func (p *poller) schedule(c *Conn)              {}
 func (c *Conn) takeFD(*net.TCPConn) bool        { return false }
 func (c *Conn) arm()                            {}
