@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -23,7 +22,7 @@ import (
 // A Peer fails the test (t.Fatalf) when a write fails or an expectation
 // is not met; call its methods from the test's goroutine only.
 type Peer struct {
-	t    testing.TB
+	t    TB
 	conn net.Conn
 
 	// Version is the protocol version the Peer encodes and decodes. A
@@ -45,9 +44,17 @@ type Peer struct {
 	closed   bool      // the other side closed the connection
 }
 
+// TB is the part of testing.TB a Peer uses: a *testing.T or *testing.B,
+// or anything else that stops the goroutine in Fatalf.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
 // NewPeer returns a Peer that speaks version v (0: learn it from the first
 // CONNECT) over conn, and closes conn when the test ends.
-func NewPeer(t testing.TB, conn net.Conn, v packet.Version) *Peer {
+func NewPeer(t TB, conn net.Conn, v packet.Version) *Peer {
 	t.Cleanup(func() { conn.Close() })
 	return &Peer{t: t, conn: conn, Version: v}
 }
@@ -55,7 +62,7 @@ func NewPeer(t testing.TB, conn net.Conn, v packet.Version) *Peer {
 // Pipe returns a Peer and the other end of an in-memory connection
 // (net.Pipe) for the software under test. A net.Pipe has no buffer: each
 // write waits for a read on the other end.
-func Pipe(t testing.TB, v packet.Version) (*Peer, net.Conn) {
+func Pipe(t TB, v packet.Version) (*Peer, net.Conn) {
 	a, b := net.Pipe()
 	t.Cleanup(func() { b.Close() })
 	return NewPeer(t, a, v), b
