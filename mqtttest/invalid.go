@@ -140,16 +140,44 @@ type pub struct {
 
 // wire puts p together for version v.
 func (p pub) wire(v packet.Version) []byte {
-	var body []byte
-	body = binary.BigEndian.AppendUint16(body, uint16(len(p.topic)))
-	body = append(body, p.topic...)
-	body = append(body, p.id...)
+	var props []byte
 	if v == packet.V5 {
-		body = appendVBI(body, len(p.props))
-		body = append(body, p.props...)
+		props = append(appendVBI(nil, len(p.props)), p.props...)
 	}
-	body = append(body, p.payload...)
-	return append(appendVBI([]byte{p.first}, len(body)), body...)
+	return framed(p.first, binary.BigEndian.AppendUint16(nil, uint16(len(p.topic))), p.topic, p.id, props, p.payload)
+}
+
+// framed returns the packet of first byte first whose body is parts.
+func framed(first byte, parts ...[]byte) []byte {
+	var body []byte
+	for _, b := range parts {
+		body = append(body, b...)
+	}
+	return append(appendVBI([]byte{first}, len(body)), body...)
+}
+
+// listParts draws a valid SUBSCRIBE (or UNSUBSCRIBE) and returns its first
+// byte, its variable header (packet identifier and properties) and its
+// payload (the filters).
+func listParts[ID packetid.ID](t *rapid.T, g gen, unsubscribe bool) (first byte, head, payload []byte) {
+	var p packet.Packet
+	if unsubscribe {
+		p = rtUnsubscribe[ID](g).Draw(t, "unsubscribe")
+	} else {
+		p = rtSubscribe[ID](g).Draw(t, "subscribe")
+	}
+	b, err := p.AppendTo(nil, g.v)
+	if err != nil {
+		t.Fatalf("mqtttest: encode %v: %v", p.Type(), err)
+	}
+	h, _, _ := packet.Frame(b, 0)
+	body := b[h.Len:]
+	n := packetid.Size[ID]()
+	if g.v5() {
+		size, k := readVBI(body[n:])
+		n += k + size
+	}
+	return b[0], body[:n], body[n:]
 }
 
 func appendVBI(b []byte, n int) []byte {
@@ -387,6 +415,33 @@ func rules[ID packetid.ID](g gen) []rule {
 			p, _ := basePublish[ID](t, g, 0)
 			p.props = withProps(p, 0x0B, byte(rapid.IntRange(1, 127).Draw(t, "subscription identifier")))
 			x.Wire = p.wire(v)
+		}},
+		{"SUBSCRIBE without a Topic Filter", "MQTT-3.8.3-2", false, ToServer, proto, func(t *rapid.T, x *Violation) {
+			first, head, _ := listParts[ID](t, g, false)
+			x.Wire = framed(first, head)
+		}},
+		{"UNSUBSCRIBE without a Topic Filter", "MQTT-3.10.3-2", false, ToServer, proto, func(t *rapid.T, x *Violation) {
+			first, head, _ := listParts[ID](t, g, true)
+			x.Wire = framed(first, head)
+		}},
+		{"misplaced wildcard in a Topic Filter", "", false, ToServer, mal, func(t *rapid.T, x *Violation) {
+			unsubscribe := rapid.Bool().Draw(t, "unsubscribe")
+			first, head, payload := listParts[ID](t, g, unsubscribe)
+			bad := rapid.SampledFrom([]string{"a/b#", "#/a", "a/#/b", "##", "a+/b", "a/+b", "++"}).Draw(t, "filter")
+			x.Statement = testvectors.StatementFor(v, "MQTT-4.7.1-1") // '#'
+			if bad[len(bad)-1] != '#' && bad != "#/a" && bad != "a/#/b" {
+				x.Statement = testvectors.StatementFor(v, "MQTT-4.7.1-2") // '+'
+			}
+			entry := append(binary.BigEndian.AppendUint16(nil, uint16(len(bad))), bad...)
+			if !unsubscribe {
+				entry = append(entry, 0) // QoS 0
+			}
+			// Among the valid filters, first or last.
+			if rapid.Bool().Draw(t, "first") {
+				x.Wire = framed(first, head, entry, payload)
+			} else {
+				x.Wire = framed(first, head, payload, entry)
+			}
 		}},
 		{"second CONNECT", "MQTT-3.1.0-2", false, ToServer, proto, func(t *rapid.T, x *Violation) {
 			c := small(g).connect().Draw(t, "connect")

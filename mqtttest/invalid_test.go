@@ -37,6 +37,9 @@ var invalidCases = []struct {
 	{"packet over the Maximum Packet Size", []string{"MQTT-3.2.2-15", "MQTT-3.1.2-27"}, nil},
 	{"more QoS 2 PUBLISH than Receive Maximum", []string{"MQTT-3.3.4-7", "MQTT-3.3.4-9"}, nil},
 	{"Subscription Identifier from a client", []string{"MQTT-3.3.4-6"}, nil},
+	{"SUBSCRIBE without a Topic Filter", []string{"MQTT-3.8.3-2"}, []string{"MQTT-3.8.3-3"}},
+	{"UNSUBSCRIBE without a Topic Filter", []string{"MQTT-3.10.3-2"}, []string{"MQTT-3.10.3-2"}},
+	{"misplaced wildcard in a Topic Filter", []string{"MQTT-4.7.1-1", "MQTT-4.7.1-2"}, []string{"MQTT-4.7.1-2", "MQTT-4.7.1-3"}},
 	{"second CONNECT", []string{"MQTT-3.1.0-2"}, []string{"MQTT-3.1.0-2"}},
 	{"first packet not CONNECT", []string{"MQTT-3.1.0-1"}, []string{"MQTT-3.1.0-1"}},
 }
