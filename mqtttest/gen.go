@@ -78,21 +78,21 @@ func limit(n, def int) int {
 func (g gen) maxTopic() int  { return limit(g.MaxTopicLen, 0xFFFF) }
 func (g gen) maxString() int { return limit(g.MaxStringLen, 0xFFFF) }
 
-// rtRunes are the characters strings are made of: ASCII, two-, three- and
+// textRunes are the characters strings are made of: ASCII, two-, three- and
 // four-byte UTF-8 sequences, the BOM (MQTT-1.5.4-3), the last code point,
 // and characters the specification discourages but allows (controls,
 // non-characters).
-var rtRunes = []rune{
+var textRunes = []rune{
 	'a', 'b', 'z', 'A', 'Z', '0', '9', ' ', '-', '_', '.', '$', '/', '+', '#',
 	'é', 'ß', 'ж', '€', '中', '\uFEFF', '\uFFFF', '\uFFFD', '😀', '\U0010FFFF',
 	'\u0001', '\u007F', '\u0085',
 	'\u0080', '\u07FF', '\u0800', '\uD7FF', '\uE000', '\U00010000', // edges of the encodings and of the surrogates
 }
 
-// rtLevelRunes are rtRunes without the characters a topic level cannot hold.
-var rtLevelRunes = func() []rune {
+// levelRunes are textRunes without the characters a topic level cannot hold.
+var levelRunes = func() []rune {
 	var rs []rune
-	for _, r := range rtRunes {
+	for _, r := range textRunes {
 		if r != '/' && r != '+' && r != '#' {
 			rs = append(rs, r)
 		}
@@ -132,7 +132,7 @@ func truncate(s string, n int) string {
 
 // str draws a UTF-8 Encoded String, possibly empty.
 func (g gen) str(t *rapid.T, label string) string {
-	return text(t, rtRunes, 0, 12, g.maxString(), label)
+	return text(t, textRunes, 0, 12, g.maxString(), label)
 }
 
 // binary draws Binary Data: never nil, possibly empty.
@@ -185,7 +185,7 @@ func (g gen) payload(t *rapid.T, max int, label string) []byte {
 // level draws a topic level: any characters but '/', '+' and '#', possibly
 // none.
 func (g gen) level(t *rapid.T, label string) string {
-	return text(t, rtLevelRunes, 0, 6, g.maxTopic(), label)
+	return text(t, levelRunes, 0, 6, g.maxTopic(), label)
 }
 
 // topicName draws a Topic Name: at least one character (MQTT-4.7.3-1), no
@@ -236,7 +236,7 @@ func (g gen) topicFilter(t *rapid.T, label string) string {
 	if rapid.IntRange(0, 3).Draw(t, label+" shared") == 0 {
 		var share string
 		if g.v5() {
-			name := text(t, rtLevelRunes, 1, 6, 64, label+" share name")
+			name := text(t, levelRunes, 1, 6, 64, label+" share name")
 			if name == "" {
 				name = "g"
 			}
@@ -512,7 +512,7 @@ func (g gen) connack() *rapid.Generator[*packet.Connack] {
 	})
 }
 
-func rtPublish[ID packetid.ID](g gen) *rapid.Generator[*packet.PublishOf[ID]] {
+func publishOf[ID packetid.ID](g gen) *rapid.Generator[*packet.PublishOf[ID]] {
 	return rapid.Custom(func(t *rapid.T) *packet.PublishOf[ID] {
 		p := &packet.PublishOf[ID]{
 			QoS:     packet.QoS(rapid.IntRange(0, 2).Draw(t, "qos")),
@@ -539,7 +539,7 @@ type ackFields[ID packetid.ID] struct {
 	props  property.Properties
 }
 
-func rtAck[ID packetid.ID](g gen, pt packet.Type) *rapid.Generator[ackFields[ID]] {
+func ackOf[ID packetid.ID](g gen, pt packet.Type) *rapid.Generator[ackFields[ID]] {
 	return rapid.Custom(func(t *rapid.T) ackFields[ID] {
 		return ackFields[ID]{
 			id:     packetID[ID](t, "packet id"),
@@ -549,7 +549,7 @@ func rtAck[ID packetid.ID](g gen, pt packet.Type) *rapid.Generator[ackFields[ID]
 	})
 }
 
-func rtSubscribe[ID packetid.ID](g gen) *rapid.Generator[*packet.SubscribeOf[ID]] {
+func subscribeOf[ID packetid.ID](g gen) *rapid.Generator[*packet.SubscribeOf[ID]] {
 	return rapid.Custom(func(t *rapid.T) *packet.SubscribeOf[ID] {
 		p := &packet.SubscribeOf[ID]{
 			PacketID: packetID[ID](t, "packet id"),
@@ -582,9 +582,9 @@ type listAckFields[ID packetid.ID] struct {
 	reasons []packet.ReasonCode
 }
 
-// rtListAck draws a SUBACK or UNSUBACK: at least one reason code, none in a
+// listAckOf draws a SUBACK or UNSUBACK: at least one reason code, none in a
 // v3.1.1 UNSUBACK.
-func rtListAck[ID packetid.ID](g gen, pt packet.Type) *rapid.Generator[listAckFields[ID]] {
+func listAckOf[ID packetid.ID](g gen, pt packet.Type) *rapid.Generator[listAckFields[ID]] {
 	return rapid.Custom(func(t *rapid.T) listAckFields[ID] {
 		f := listAckFields[ID]{
 			id:    packetID[ID](t, "packet id"),
@@ -597,7 +597,7 @@ func rtListAck[ID packetid.ID](g gen, pt packet.Type) *rapid.Generator[listAckFi
 	})
 }
 
-func rtUnsubscribe[ID packetid.ID](g gen) *rapid.Generator[*packet.UnsubscribeOf[ID]] {
+func unsubscribeOf[ID packetid.ID](g gen) *rapid.Generator[*packet.UnsubscribeOf[ID]] {
 	return rapid.Custom(func(t *rapid.T) *packet.UnsubscribeOf[ID] {
 		p := &packet.UnsubscribeOf[ID]{
 			PacketID: packetID[ID](t, "packet id"),
@@ -636,7 +636,7 @@ func (g gen) auth() *rapid.Generator[*packet.Auth] {
 			Props:  g.props(t, byte(packet.TypeAuth), "props"),
 		}
 		if !a.Props.Has(property.AuthenticationMethod) {
-			a.Props.AuthMethod = text(t, rtRunes, 1, 12, g.maxString(), "method")
+			a.Props.AuthMethod = text(t, textRunes, 1, 12, g.maxString(), "method")
 			if a.Props.AuthMethod == "" {
 				a.Props.AuthMethod = "m"
 			}
@@ -660,11 +660,11 @@ func Connack(o Options) *rapid.Generator[*packet.Connack] { return newGen(o).con
 // receiver must have announced a Topic Alias Maximum that admits it, and
 // have seen the alias set before one comes alone.
 func Publish[ID packetid.ID](o Options) *rapid.Generator[*packet.PublishOf[ID]] {
-	return rtPublish[ID](newGen(o))
+	return publishOf[ID](newGen(o))
 }
 
 func ack[ID packetid.ID, P packet.Packet](o Options, pt packet.Type, mk func(ackFields[ID]) P) *rapid.Generator[P] {
-	return rapid.Map(rtAck[ID](newGen(o), pt), mk)
+	return rapid.Map(ackOf[ID](newGen(o), pt), mk)
 }
 
 // Puback draws a valid PUBACK of o.Version.
@@ -697,25 +697,25 @@ func Pubcomp[ID packetid.ID](o Options) *rapid.Generator[*packet.PubcompOf[ID]] 
 
 // Subscribe draws a valid SUBSCRIBE of o.Version.
 func Subscribe[ID packetid.ID](o Options) *rapid.Generator[*packet.SubscribeOf[ID]] {
-	return rtSubscribe[ID](newGen(o))
+	return subscribeOf[ID](newGen(o))
 }
 
 // Suback draws a valid SUBACK of o.Version.
 func Suback[ID packetid.ID](o Options) *rapid.Generator[*packet.SubackOf[ID]] {
-	return rapid.Map(rtListAck[ID](newGen(o), packet.TypeSuback), func(a listAckFields[ID]) *packet.SubackOf[ID] {
+	return rapid.Map(listAckOf[ID](newGen(o), packet.TypeSuback), func(a listAckFields[ID]) *packet.SubackOf[ID] {
 		return &packet.SubackOf[ID]{PacketID: a.id, Props: a.props, Reasons: a.reasons}
 	})
 }
 
 // Unsubscribe draws a valid UNSUBSCRIBE of o.Version.
 func Unsubscribe[ID packetid.ID](o Options) *rapid.Generator[*packet.UnsubscribeOf[ID]] {
-	return rtUnsubscribe[ID](newGen(o))
+	return unsubscribeOf[ID](newGen(o))
 }
 
 // Unsuback draws a valid UNSUBACK of o.Version (with no reason codes in
 // v3.1.1).
 func Unsuback[ID packetid.ID](o Options) *rapid.Generator[*packet.UnsubackOf[ID]] {
-	return rapid.Map(rtListAck[ID](newGen(o), packet.TypeUnsuback), func(a listAckFields[ID]) *packet.UnsubackOf[ID] {
+	return rapid.Map(listAckOf[ID](newGen(o), packet.TypeUnsuback), func(a listAckFields[ID]) *packet.UnsubackOf[ID] {
 		return &packet.UnsubackOf[ID]{PacketID: a.id, Props: a.props, Reasons: a.reasons}
 	})
 }

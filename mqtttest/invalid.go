@@ -162,9 +162,9 @@ func framed(first byte, parts ...[]byte) []byte {
 func listParts[ID packetid.ID](t *rapid.T, g gen, unsubscribe bool) (first byte, head, payload []byte) {
 	var p packet.Packet
 	if unsubscribe {
-		p = rtUnsubscribe[ID](g).Draw(t, "unsubscribe")
+		p = unsubscribeOf[ID](g).Draw(t, "unsubscribe")
 	} else {
-		p = rtSubscribe[ID](g).Draw(t, "subscribe")
+		p = subscribeOf[ID](g).Draw(t, "subscribe")
 	}
 	b, err := p.AppendTo(nil, g.v)
 	if err != nil {
@@ -213,7 +213,7 @@ func small(g gen) gen {
 // Alias, no Subscription Identifier (a server refuses them from a
 // client), and taken apart.
 func basePublish[ID packetid.ID](t *rapid.T, g gen, minQoS packet.QoS) (pub, *packet.PublishOf[ID]) {
-	p := rtPublish[ID](small(g)).Draw(t, "publish")
+	p := publishOf[ID](small(g)).Draw(t, "publish")
 	p.Props.TopicAlias, p.Props.SubscriptionIDs = 0, nil
 	if p.Topic == "" {
 		p.Topic = g.topicName(t, "topic")
