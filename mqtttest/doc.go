@@ -1,0 +1,23 @@
+// Package mqtttest tests MQTT software, ours or anyone's:
+//
+//   - generators (pgregory.net/rapid) of valid packets of both protocol
+//     versions and both packet identifier widths: Connect, Publish,
+//     Subscribe, ..., Of for one type and Packet for any, sized by Options;
+//   - generators of invalid input that each break one named rule of the
+//     specification, and say what the receiver owes it: Invalid, InvalidRule
+//     and their Violation values;
+//   - Peer, a scriptable client or broker over a net.Conn that sends what
+//     a test tells it, misbehaves on request (fragmented and slow writes,
+//     Receive Maximum exceeded, unknown Topic Aliases, QoS 2 duplicates,
+//     oversize packets, silence past Keep Alive) and checks what arrives.
+//
+// Draw from the generators in a rapid property:
+//
+//	rapid.Check(t, func(t *rapid.T) {
+//		p := mqtttest.Publish[uint16](mqtttest.Options{Version: packet.V311}).Draw(t, "publish")
+//		handle(p) // the code under test
+//	})
+//
+// The package imports pgregory.net/rapid and github.com/google/go-cmp; no
+// other package of the module does outside its tests.
+package mqtttest
