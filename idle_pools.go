@@ -41,9 +41,22 @@ func getScratch[ID packetid.ID]() *scratch[ID] {
 	return new(scratch[ID])
 }
 
+// pooledMax bounds what a pooled scratch or flight state holds: slots of
+// its tables and lists, bytes of its buffers. Those of a connection that
+// once held a flood are left to the collector instead of being kept for
+// the next connection.
+const (
+	pooledSlots = 256
+	pooledBytes = 4 << 10
+)
+
 // putScratch gives s, which no Connection and no event refers to any
-// more, to the pool.
+// more, to the pool, unless it is large.
 func putScratch[ID packetid.ID](s *scratch[ID]) {
+	if cap(s.events) > pooledSlots || cap(s.out) > pooledBytes || cap(s.bufs[0]) > pooledBytes || cap(s.bufs[1]) > pooledBytes ||
+		len(s.spare)+len(s.retired) > 0 {
+		return
+	}
 	s.idle, s.didSend, s.didRecv = false, false, false
 	poolOf[ID](&scratchPools).Put(s)
 }
@@ -56,8 +69,12 @@ func getFlight[ID packetid.ID]() *flight[ID] {
 	return new(flight[ID])
 }
 
-// putFlight gives f, empty and no Connection's any more, to the pool.
+// putFlight gives f, empty and no Connection's any more, to the pool,
+// unless it is large.
 func putFlight[ID packetid.ID](f *flight[ID]) {
+	if f.ids.Cap()+f.outbound.Cap()+f.inbound.Cap()+f.stored.Cap()+cap(f.queue) > pooledSlots {
+		return
+	}
 	clear(f.queue[:cap(f.queue)]) // the messages it held
 	f.queue, f.inflightIn = f.queue[:0], 0
 	poolOf[ID](&flightPools).Put(f)

@@ -39,6 +39,10 @@ func (a *Allocator[T]) limit() T {
 // InUse returns the number of identifiers in use.
 func (a *Allocator[T]) InUse() int { return a.used.Len() }
 
+// Cap returns how many slots the table of identifiers in use holds (see
+// Map.Cap).
+func (a *Allocator[T]) Cap() int { return a.used.Cap() }
+
 // Next returns an identifier not in use and marks it used.
 func (a *Allocator[T]) Next() (T, error) {
 	limit := a.limit()

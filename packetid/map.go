@@ -18,6 +18,10 @@ type Map[T ID, V any] struct {
 // Len returns the number of identifiers in m.
 func (m *Map[T, V]) Len() int { return m.n }
 
+// Cap returns how many slots the table holds: what it keeps of its
+// largest size, for callers that bound what they keep.
+func (m *Map[T, V]) Cap() int { return len(m.keys) }
+
 func hash[T ID](id T) int {
 	// Fibonacci hashing spreads consecutive identifiers over the table.
 	return int((uint64(id) * 0x9E3779B97F4A7C15) >> 32)
