@@ -25,18 +25,19 @@ import (
 // not read, holds the end up no longer. It may be called from any
 // goroutine, and does nothing for a connection that ends already.
 func (c *Conn) CloseRead(reason packet.ReasonCode, grace, limit time.Duration) {
-	c.x.mu.Lock()
-	c.x.reason, c.x.grace = reason, grace
-	c.x.mu.Unlock()
+	x := c.x.extra()
+	x.mu.Lock()
+	x.reason, x.grace = reason, grace
+	x.mu.Unlock()
 	c.request(todoCloseRead)
 	if limit > 0 {
 		t := time.AfterFunc(limit, c.closeTransport)
-		c.x.mu.Lock()
-		if c.x.limit != nil {
-			c.x.limit.Stop()
+		x.mu.Lock()
+		if x.limit != nil {
+			x.limit.Stop()
 		}
-		c.x.limit = t
-		c.x.mu.Unlock()
+		x.limit = t
+		x.mu.Unlock()
 	}
 }
 
@@ -44,13 +45,17 @@ func (c *Conn) CloseRead(reason packet.ReasonCode, grace, limit time.Duration) {
 // timer of CloseRead's limit, which would keep the Conn until it fires,
 // and the rest of a read.
 func (c *Conn) endExt() {
-	c.x.mu.Lock()
-	if c.x.limit != nil {
-		c.x.limit.Stop()
-		c.x.limit = nil
+	x := c.x.lazy.Load()
+	if x == nil {
+		return
 	}
-	c.x.mu.Unlock()
-	c.x.rest = nil
+	x.mu.Lock()
+	if x.limit != nil {
+		x.limit.Stop()
+		x.limit = nil
+	}
+	x.mu.Unlock()
+	x.rest = nil
 }
 
 // closeReadLocked starts CloseRead, with c.mu held.
@@ -58,9 +63,10 @@ func (c *Conn) closeReadLocked() {
 	if c.hangUp || c.x.hold.Load()&holdDraining != 0 {
 		return
 	}
-	c.x.mu.Lock()
-	reason, grace := c.x.reason, c.x.grace
-	c.x.mu.Unlock()
+	x := c.x.extra()
+	x.mu.Lock()
+	reason, grace := x.reason, x.grace
+	x.mu.Unlock()
 	switch {
 	case c.shutReadSide():
 		c.x.hold.Or(holdDraining | holdShut)
@@ -84,9 +90,10 @@ func (c *Conn) readEnded() bool {
 	if h&holdShut == 0 || h&holdDraining == 0 || c.hangUp || c.ended {
 		return false
 	}
-	c.x.mu.Lock()
-	reason := c.x.reason
-	c.x.mu.Unlock()
+	x := c.x.extra()
+	x.mu.Lock()
+	reason := x.reason
+	x.mu.Unlock()
 	c.x.hold.Or(holdFinalWrite)
 	c.x.hold.And(^uint32(holdDraining))
 	c.closeLocked(reason)

@@ -168,6 +168,9 @@ func (c *Conn) Send(p packet.Packet) error {
 		return ErrBacklog
 	}
 	if c.mu.TryLock() {
+		// What this goroutine posted while the connection was busy
+		// goes first: its packets keep their order.
+		c.drain()
 		err := c.sendLocked(p)
 		c.unlock()
 		return err
@@ -185,6 +188,7 @@ func (c *Conn) Send(p packet.Packet) error {
 // that ends already does nothing.
 func (c *Conn) Close(reason packet.ReasonCode) {
 	if c.mu.TryLock() {
+		c.drain() // what was posted before goes first
 		c.closeLocked(reason)
 		c.unlock()
 		return

@@ -24,6 +24,14 @@ type ext struct {
 	// (WakeAtBacklog); 0 for none.
 	wakeBelow atomic.Int64
 
+	// lazy is what few connections need, made on first use (extra): an
+	// idle connection's Conn stays small.
+	lazy atomic.Pointer[extLazy]
+}
+
+// extLazy is the part of ext that DeferConnack, CloseRead and held
+// reads need.
+type extLazy struct {
 	mu      sync.Mutex // guards connack, reason, grace and limit
 	connack *packet.Connack
 	reason  packet.ReasonCode
@@ -32,6 +40,15 @@ type ext struct {
 
 	// Guarded by Conn.mu.
 	rest []byte // bytes read and not handed to the core: reading is held
+}
+
+// extra returns x's lazy part, made on the first call.
+func (x *ext) extra() *extLazy {
+	if l := x.lazy.Load(); l != nil {
+		return l
+	}
+	x.lazy.CompareAndSwap(nil, new(extLazy))
+	return x.lazy.Load()
 }
 
 // Requests posted in ext.todo.

@@ -52,9 +52,10 @@ func (c *Conn) DeferConnack() { c.x.hold.Or(holdConnack) }
 // nothing for a connection that has ended or whose CONNACK is sent.
 func (c *Conn) Connack(ack packet.Connack) {
 	a := ack.Clone()
-	c.x.mu.Lock()
-	c.x.connack = a
-	c.x.mu.Unlock()
+	x := c.x.extra()
+	x.mu.Lock()
+	x.connack = a
+	x.mu.Unlock()
 	c.request(todoConnack)
 }
 
@@ -64,10 +65,12 @@ func (c *Conn) connackDeferred() bool { return c.x.hold.Load()&holdConnack != 0 
 
 // connackLocked sends the deferred CONNACK, with c.mu held.
 func (c *Conn) connackLocked() {
-	c.x.mu.Lock()
-	ack := c.x.connack
-	c.x.connack = nil
-	c.x.mu.Unlock()
+	var ack *packet.Connack
+	if x := c.x.lazy.Load(); x != nil {
+		x.mu.Lock()
+		ack, x.connack = x.connack, nil
+		x.mu.Unlock()
+	}
 	if ack == nil || c.x.hold.Load()&holdConnack == 0 {
 		return
 	}
@@ -109,7 +112,7 @@ func (c *Conn) holdRest(b []byte) bool {
 	if !c.handlerHolds() {
 		return false
 	}
-	c.x.rest = append([]byte(nil), b...) // b may be the rest itself, or the worker's buffer
+	c.x.extra().rest = append([]byte(nil), b...) // b may be the rest itself, or the worker's buffer
 	c.x.hold.Or(holdKept)
 	return true
 }
@@ -123,8 +126,9 @@ func (c *Conn) resumeLocked() {
 	if c.handlerHolds() || c.ended {
 		return
 	}
-	if rest := c.x.rest; rest != nil {
-		c.x.rest = nil
+	if x := c.x.lazy.Load(); x != nil && x.rest != nil {
+		rest := x.rest
+		x.rest = nil
 		c.x.hold.And(^uint32(holdKept))
 		c.recvLocked(rest) // may be held again: the rest of it is kept
 		c.startWriter()    // nobody else writes what it made the core send

@@ -211,12 +211,19 @@ func (p *poller) work() {
 			case p.stop[0]:
 				stop = true
 			case p.poke[0]:
-				p.poked.Store(false)
+				// The pipe emptied first, then poked cleared: a sender
+				// that finds poked still set has its connection on the
+				// list before this worker serves it, and one that
+				// finds it clear writes a byte that stays in the pipe.
+				// (The other way round, a byte written meanwhile could
+				// be read here and poked left set with an empty pipe:
+				// no sender would wake a worker again.)
 				for {
 					if k, _ := syscall.Read(p.poke[0], drained[:]); k <= 0 {
 						break
 					}
 				}
+				p.poked.Store(false)
 			case p.wepfd:
 				p.writeEvents(wevents)
 			default:
