@@ -15,7 +15,7 @@ import (
 // use, from any goroutine, Handler calls included.
 type Conn struct {
 	// (The fields are in an order that packs them: an idle connection's
-	// Conn is 200 bytes.)
+	// Conn is 240 bytes.)
 
 	// Immutable, but for fd, remote and gen, set once before the
 	// connection is served.

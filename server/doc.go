@@ -120,13 +120,13 @@
 // # Memory of an idle connection
 //
 // An idle connection holds its core with its scratch let go of after the
-// handshake (336 bytes), its Conn (200 bytes), and the entry of its
+// handshake (336 bytes), its Conn (240 bytes), and the entry of its
 // keep-alive in the Server's timer queue (a heap of deadlines under one runtime timer: a
 // time.AfterFunc per connection cost 200 bytes more); no writer and no
 // output buffer; on the goroutine path also its reader, blocked in Read,
 // a read buffer of 512 bytes (it grows to 32 KiB for busy clients and
 // shrinks again) and the net.Conn. TestIdleMemory measures it over
-// loopback TCP with about 10,000 connections: about 0.65 KB of heap and no
+// loopback TCP with about 10,000 connections: about 0.7 KB of heap and no
 // goroutine on the event loop (0.85 to 1 KB of resident memory with the
 // collector's default GOGC), 5.5 to 6.2 KB on the goroutine path (4 KB of
 // it the goroutine's stack).

@@ -238,7 +238,7 @@ func report(t *testing.T, n int, loop bool, heapAll, stackAll int64, goroutinesA
 	t.Logf("%d idle connections (%s): %d B heap + %d B stack = %d B per connection, %.2f goroutines each",
 		n, path, heap, stack, heap+stack, float64(goroutinesAll)/float64(n))
 	// The goroutine path measured 5.4 to 7.1 KB (4 KB of it the stack),
-	// the event loop 0.65 KB (the core's 336 B, the Conn's 208, the
+	// the event loop 0.7 KB (the core's 336 B, the Conn's 240, the
 	// keep-alive's entry in the timer queue, the Server's tables).
 	ceiling, goroutines := int64(9<<10), 1.05
 	per := heap + stack
