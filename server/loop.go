@@ -301,22 +301,27 @@ func (c *Conn) writeLoop() {
 		c.pokeRoom()
 		if err != nil {
 			c.mu.Lock()
-			if c.err == nil {
-				c.err = err // os.ErrDeadlineExceeded after WriteTimeout
-			}
+			c.writeFailed(err, 0) // os.ErrDeadlineExceeded after WriteTimeout
 			c.unlock()
 			c.closeTransport()
-			c.mu.Lock()
-			c.writing = false
-			c.hangUp = true
-			c.closing.Store(true)
-			c.backlog.Add(-int64(len(c.out)))
-			c.out = nil
-			c.unlock()
 			c.pokeRoom()
 			return
 		}
 	}
+}
+
+// writeFailed gives up the bytes that wait after a failed write, with
+// c.mu held: unwritten of the write's own, and out. The connection ends;
+// err is why, unless it ends for another reason already.
+func (c *Conn) writeFailed(err error, unwritten int) {
+	if c.err == nil {
+		c.err = err
+	}
+	c.writing = false
+	c.hangUp = true
+	c.closing.Store(true)
+	c.backlog.Add(-int64(unwritten + len(c.out)))
+	c.out = nil
 }
 
 // writeNow writes out without waiting, on the event loop, for whoever
@@ -333,8 +338,9 @@ func (c *Conn) writeNow() {
 		n, err := c.rawWrite(buf)
 		c.backlog.Add(-int64(n))
 		c.mu.Lock()
+		unwritten := len(buf) - n // not in out
 		if err == nil && n < len(buf) {
-			c.out = append(buf[n:], c.out...)
+			c.out, unwritten = append(buf[n:], c.out...), 0
 			if err = c.armWrite(); err == nil {
 				c.watchStall(n > 0)
 				c.unlock()
@@ -345,11 +351,7 @@ func (c *Conn) writeNow() {
 			}
 		}
 		if err != nil {
-			c.writing = false
-			c.hangUp = true
-			c.closing.Store(true)
-			c.backlog.Add(-int64(len(c.out)))
-			c.out = nil
+			c.writeFailed(err, unwritten)
 			c.unlock()
 			c.closeTransport()
 			return
