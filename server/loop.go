@@ -2,6 +2,7 @@ package server
 
 import (
 	"os"
+	"sync"
 	"time"
 
 	"github.com/mqttcore/mqtt"
@@ -60,19 +61,30 @@ func (c *Conn) event(e mqtt.Event[uint16]) {
 	}
 }
 
+// connackPool holds the CONNACK values packet hands the Connection.
+var connackPool = sync.Pool{New: func() any { return new(packet.Connack) }}
+
 // packet hands a packet received to the Handler, with c.mu held.
 func (c *Conn) packet(p packet.Packet) {
 	h := c.srv.cfg.Handler
 	switch p := p.(type) {
 	case *packet.Connect:
 		c.clientID, c.version, c.connected = c.mc.ClientID(), c.mc.Version(), true
-		ack := h.OnConnect(c, p)
+		// The CONNACK is handed to Send through a pooled value: one made
+		// here would escape, and each connection would leave 280 bytes
+		// of garbage behind.
+		ack := connackPool.Get().(*packet.Connack)
+		defer func() {
+			*ack = packet.Connack{} // it must not keep what the Handler put in it alive
+			connackPool.Put(ack)
+		}()
+		*ack = h.OnConnect(c, p)
 		if c.connackDeferred() { // hold.go: Connack sends it
 			return
 		}
 		// A nested call: the core handles the packets that followed the
 		// CONNECT in it, or closes after a refusal (MQTT-3.2.2-7).
-		if err := c.mc.Send(&ack); err != nil {
+		if err := c.mc.Send(ack); err != nil {
 			// The Handler's CONNACK breaks a rule (a session present
 			// after a clean start, ...): the client is not left waiting.
 			if c.err == nil {

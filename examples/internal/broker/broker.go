@@ -298,7 +298,9 @@ func (b *Broker) claim(c *conn, clientID string, cleanStart, again bool) (s *ses
 	}
 	s.owner = c
 	state, s.state = s.state, nil
-	c.blockers, s.blockedBy = s.blockedBy, nil
+	if s.blockedBy != nil {
+		c.extra().blockers, s.blockedBy = s.blockedBy, nil
+	}
 	return s, present, state, false, nil
 }
 

@@ -28,46 +28,60 @@ type conn struct {
 	recheck   atomic.Bool // recheckTimer fired (flow.go)
 	idleDue   atomic.Bool // idleTimer fired
 	quietDue  atomic.Bool // quietTimer fired
+
+	version      packet.Version
+	assigned     bool // the broker chose clientID
+	present      bool // the session existed and is resumed
+	cleanStart   bool
+	connected    bool // the CONNECT was accepted
+	normal       bool // a DISCONNECT with reason 0x00 arrived: no will (MQTT-3.14.4-3)
+	paused       bool // the connection's reading is paused (PauseReading; flow.go)
+	recheckArmed bool // recheckTimer is armed (flow.go)
+
 	// probe, set by the package's tests, is run by the next OnWake: a
 	// look at the connection's state with its lock held.
 	probe atomic.Pointer[func()]
 
-	version packet.Version
+	// From the CONNECT.
+	sess     *session
+	clientID string
+	expiry   uint32 // v5 Session Expiry Interval
+	// The client's Receive Maximum (65,535 when it gives none, and in
+	// 3.1.1), for inFlight.
+	clientReceiveMax int32
 
-	// Reused from message to message, so that the publish path allocates
-	// nothing but the broker's copy of each message.
-	router  router         // route's scratch space
-	taken   []delivery     // the batch sendBatch takes from the outbox
-	pub     packet.Publish // the PUBLISH deliver hands the Connection, which only encodes it
-	puback  packet.Puback  // the acknowledgements ack hands the Connection
-	pubcomp packet.Pubcomp
-	toWake  []*server.Conn // the subscribers' connections to wake after the read (wakeLater)
+	// unreleased counts the QoS 2 messages routed whose PUBREL has not
+	// come (flow.go).
+	unreleased int32
+	// More than trimEvents packets since the last trim arm quietTimer;
+	// if none comes before it fires, the Connection is told to let go of
+	// the values of that burst (trim). events counts the packets, and
+	// quietMark is its value when the timer was armed.
+	events, quietMark int32
 
+	// s is the scratch space of the Handler call running, borrowed for
+	// its length (scratch.go); x what few connections use, made on first
+	// use (extra). An idle connection holds neither: that keeps it small.
+	s *scratch
+	x *connExtra
+}
+
+// connExtra is the part of a conn that few connections use, or use for a
+// while: a client that publishes to full outboxes, a will, a 3.1.1 client
+// watched for its idle time, a connection waiting for its session, a
+// burst of packets.
+type connExtra struct {
 	// Flow control of what the client publishes (flow.go): the
 	// acknowledgements withheld, in order, and the full outboxes they
 	// wait for; unblocked is set when one of those drains, and
-	// recheckTimer looks again meanwhile. paused: the connection's
-	// reading is paused (PauseReading).
+	// recheckTimer looks again meanwhile.
 	acks         []heldAck
-	unreleased   int // QoS 2 messages routed whose PUBREL has not come
 	blockers     []*session
 	recheckTimer *time.Timer
-	recheckArmed bool
-	paused       bool
 
-	// From the CONNECT.
-	sess       *session
-	clientID   string
-	assigned   bool   // the broker chose clientID
-	present    bool   // the session existed and is resumed
-	prevState  []byte // the Connection state imported from the session
-	cleanStart bool
-	expiry     uint32 // v5 Session Expiry Interval
-	will       *message
-	willDelay  uint32 // v5 Will Delay Interval
-	// The client's Receive Maximum (65,535 when it gives none, and in
-	// 3.1.1), for inFlight.
-	clientReceiveMax int
+	prevState []byte // the Connection state imported from the session
+	will      *message
+	willDelay uint32 // v5 Will Delay Interval
 	// waiting is the CONNECT of a connection waiting for another to hand
 	// its session over (its CONNACK deferred).
 	waiting *packet.Connect
@@ -80,16 +94,22 @@ type conn struct {
 	heard     time.Time
 	idleTimer *time.Timer
 
-	// More than trimEvents packets since the last trim arm quietTimer;
-	// if none comes before it fires, the Connection is told to let go of
-	// the values of that burst (trim). events counts the packets, and
-	// quietMark is its value when the timer was armed.
-	events, quietMark int
-	quietTimer        *time.Timer
-
-	connected bool // the CONNECT was accepted
-	normal    bool // a DISCONNECT with reason 0x00 arrived: no will (MQTT-3.14.4-3)
+	quietTimer *time.Timer // see conn.events
 }
+
+// extra returns c.x, made on first use.
+func (c *conn) extra() *connExtra {
+	if c.x == nil {
+		c.x = new(connExtra)
+	}
+	return c.x
+}
+
+// blocked reports whether c waits for a full outbox (flow.go).
+func (c *conn) blocked() bool { return c.x != nil && len(c.x.blockers) > 0 }
+
+// withholds reports whether c has acknowledgements withheld (flow.go).
+func (c *conn) withholds() bool { return c.x != nil && len(c.x.acks) > 0 }
 
 func newConn(b *Broker, sc *server.Conn) *conn {
 	return &conn{b: b, sc: sc, mc: sc.Core()}
@@ -113,19 +133,23 @@ func (c *conn) wake(flag *atomic.Bool) {
 // the subscribers' outboxes to be taken on its goroutine (which had a
 // publisher feeding 8 subscribers publish at half the rate).
 func (c *conn) wakeLater(sc *server.Conn) {
-	if n := len(c.toWake); n > 0 && c.toWake[n-1] == sc {
+	s := c.scratch()
+	if n := len(s.toWake); n > 0 && s.toWake[n-1] == sc {
 		return
 	}
-	c.toWake = append(c.toWake, sc)
+	s.toWake = append(s.toWake, sc)
 }
 
 // wakeOthers wakes the connections wakeLater listed.
 func (c *conn) wakeOthers() {
-	for i, sc := range c.toWake {
-		sc.Wake()
-		c.toWake[i] = nil
+	if c.s == nil {
+		return
 	}
-	c.toWake = c.toWake[:0]
+	for i, sc := range c.s.toWake {
+		sc.Wake()
+		c.s.toWake[i] = nil
+	}
+	c.s.toWake = c.s.toWake[:0]
 }
 
 // after starts *t, made on first use, to wake the connection with flag
@@ -140,7 +164,10 @@ func (c *conn) after(t **time.Timer, flag *atomic.Bool, d time.Duration) {
 
 // stopTimers stops the connection's own timers: it has ended.
 func (c *conn) stopTimers() {
-	for _, t := range []*time.Timer{c.idleTimer, c.quietTimer, c.recheckTimer} {
+	if c.x == nil {
+		return
+	}
+	for _, t := range []*time.Timer{c.x.idleTimer, c.x.quietTimer, c.x.recheckTimer} {
 		if t != nil {
 			t.Stop()
 		}

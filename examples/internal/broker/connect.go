@@ -20,7 +20,7 @@ func (c *conn) onConnect(p *packet.Connect) packet.Connack {
 	case refuse != 0:
 		return packet.Connack{Reason: refuse}
 	case busy:
-		c.waiting = p.Clone()
+		c.extra().waiting = p.Clone()
 		c.sc.DeferConnack()
 		return packet.Connack{}
 	}
@@ -30,7 +30,7 @@ func (c *conn) onConnect(p *packet.Connect) packet.Connack {
 // claimAgain claims the session again once the connection that had it
 // has ended (OnWake), and sends the deferred CONNACK.
 func (c *conn) claimAgain() {
-	p := c.waiting
+	p := c.x.waiting
 	refuse, busy := c.take(p, true)
 	switch {
 	case busy:
@@ -38,7 +38,7 @@ func (c *conn) claimAgain() {
 	case refuse == superseded:
 		return // a later connection claimed it: this one is being closed
 	}
-	c.waiting = nil
+	c.x.waiting = nil
 	if refuse != 0 {
 		c.sc.Connack(packet.Connack{Reason: refuse})
 		return
@@ -72,18 +72,19 @@ func (c *conn) accept(p *packet.Connect) packet.Connack {
 		} else {
 			// A 3.1.1 client cannot be told: the broker watches the
 			// maximum itself, as the Connection would a Keep Alive.
-			c.idle = time.Duration(limit) * time.Second * 3 / 2
+			c.extra().idle = time.Duration(limit) * time.Second * 3 / 2
 		}
 	}
 	if p.HasWill() {
 		w := &p.Will
-		c.will = newMessage(w.Topic, w.Payload, w.QoS, w.Retain, &w.Props, c.sess)
-		c.willDelay = w.Props.WillDelay
+		x := c.extra()
+		x.will = newMessage(w.Topic, w.Payload, w.QoS, w.Retain, &w.Props, c.sess)
+		x.willDelay = w.Props.WillDelay
 	}
 	c.connected = true
-	if c.idle > 0 {
-		c.heard = time.Now()
-		c.after(&c.idleTimer, &c.idleDue, c.idle)
+	if x := c.x; x != nil && x.idle > 0 {
+		x.heard = time.Now()
+		c.after(&x.idleTimer, &c.idleDue, x.idle)
 	}
 	c.sess.goLive(c.mc.SessionPersists(), c.sc)
 	c.sc.Wake() // the outbox, after the CONNACK
@@ -96,7 +97,7 @@ func (c *conn) check(p *packet.Connect) packet.ReasonCode {
 	c.version, c.cleanStart, c.expiry = p.Version, p.CleanStart, p.Props.SessionExpiry
 	c.clientReceiveMax = 0xFFFF
 	if p.Version == packet.V5 && p.Props.ReceiveMaximum > 0 {
-		c.clientReceiveMax = int(p.Props.ReceiveMaximum)
+		c.clientReceiveMax = int32(p.Props.ReceiveMaximum)
 	}
 	if c.version != packet.V5 {
 		c.expiry = neverExpires // a 3.1.1 session that persists does not expire
@@ -144,7 +145,10 @@ func (c *conn) take(p *packet.Connect, again bool) (refuse packet.ReasonCode, bu
 	case busy:
 		return 0, true
 	}
-	c.sess, c.present, c.prevState = s, present, state
+	c.sess, c.present = s, present
+	if state != nil {
+		c.extra().prevState = state
+	}
 	// The outboxes the session's last connection waited for (claim), if
 	// still full, are waited for again.
 	c.release()

@@ -35,9 +35,14 @@ func (c *conn) teardown(err error) {
 	// once) and a QoS 2 one is not (the Connection has Closed make it
 	// so); the session keeps the outboxes waited for, for the next
 	// connection to wait for (claim).
-	blockers := c.blockers
+	var blockers []*session
+	var prevState []byte
+	var will *message
+	var willDelay uint32
+	if x := c.x; x != nil {
+		blockers, prevState, will, willDelay = x.blockers, x.prevState, x.will, x.willDelay
+	}
 	c.unblockAll()
-	will := c.will
 	var next *conn
 	b := c.b
 	b.mu.Lock()
@@ -53,12 +58,12 @@ func (c *conn) teardown(err error) {
 		switch {
 		case !c.connected && c.present:
 			// The CONNECT was refused after all: the session is as it was.
-			s.state, s.blockedBy = c.prevState, blockers
+			s.state, s.blockedBy = prevState, blockers
 			b.keepLocked(s, c.expiry, nil, 0)
 		case c.connected && c.mc.SessionPersists():
 			s.goOffline(true, b.lowWater)
 			s.state, s.blockedBy = c.mc.ExportSession(), blockers
-			will = b.keepLocked(s, c.expiry, will, c.willDelay)
+			will = b.keepLocked(s, c.expiry, will, willDelay)
 		default:
 			// The session ends with the connection, and a delayed will
 			// with it.
@@ -73,6 +78,6 @@ func (c *conn) teardown(err error) {
 		next.wake(&next.claimable)
 	}
 	if will != nil {
-		b.route(will, &c.router, nil)
+		b.route(will, &c.scratch().router, nil)
 	}
 }

@@ -48,8 +48,8 @@ const keepAcks = 1024
 // acknowledge sends a, or withholds it while the connection waits for a
 // full outbox (route records those in c.blockers) or has withheld others.
 func (c *conn) acknowledge(a heldAck) {
-	if len(c.blockers) > 0 || len(c.acks) > 0 {
-		c.acks = append(c.acks, a)
+	if c.blocked() || c.withholds() {
+		c.x.acks = append(c.x.acks, a)
 		c.b.withheld.Add(1)
 		return
 	}
@@ -58,12 +58,13 @@ func (c *conn) acknowledge(a heldAck) {
 
 // ack sends one acknowledgement.
 func (c *conn) ack(a heldAck) {
-	var p packet.Packet = &c.pubcomp
+	s := c.scratch()
+	var p packet.Packet = &s.pubcomp
 	if a.t == packet.TypePuback {
-		c.puback.PacketID = a.id
-		p = &c.puback
+		s.puback.PacketID = a.id
+		p = &s.puback
 	} else {
-		c.pubcomp.PacketID = a.id
+		s.pubcomp.PacketID = a.id
 	}
 	err := c.mc.Send(p)
 	// ErrIDUnknown: a QoS 1 PUBLISH the client sent again before its
@@ -76,13 +77,14 @@ func (c *conn) ack(a heldAck) {
 
 // waitsFor reports whether s is among the outboxes c waits for.
 func (c *conn) waitsFor(s *session) bool {
-	return slices.Contains(c.blockers, s)
+	return c.x != nil && slices.Contains(c.x.blockers, s)
 }
 
 // block records that c waits for the outbox of s.
 func (c *conn) block(s *session) {
 	if !c.waitsFor(s) {
-		c.blockers = append(c.blockers, s)
+		x := c.extra()
+		x.blockers = append(x.blockers, s)
 	}
 }
 
@@ -101,30 +103,34 @@ func (c *conn) wakeUnblocked() {
 // release looks again at the outboxes c waits for, and sends the
 // acknowledgements withheld once none is full.
 func (c *conn) release() {
-	if len(c.blockers) > 0 {
+	x := c.x
+	if x == nil {
+		return
+	}
+	if len(x.blockers) > 0 {
 		now := time.Now()
-		kept := c.blockers[:0]
-		for _, s := range c.blockers {
+		kept := x.blockers[:0]
+		for _, s := range x.blockers {
 			if s.holds(c, now, c.b) {
 				kept = append(kept, s)
 			}
 		}
-		clear(c.blockers[len(kept):])
-		c.blockers = kept
+		clear(x.blockers[len(kept):])
+		x.blockers = kept
 		if len(kept) > 0 {
 			return
 		}
 	}
-	acks := c.acks
+	acks := x.acks
 	for _, a := range acks {
 		if c.mc.State() != mqtt.StateConnected {
 			break
 		}
 		c.ack(a)
 	}
-	c.acks = acks[:0]
+	x.acks = acks[:0]
 	if cap(acks) > keepAcks {
-		c.acks = nil
+		x.acks = nil
 	}
 }
 
@@ -152,14 +158,17 @@ func publisherWindow(receiveMax int) int {
 // publishing to a topic it reads itself is read on). A v5 client keeps
 // to the Receive Maximum itself.
 func (c *conn) readPaused() bool {
-	return c.version != packet.V5 && len(c.blockers) > 0 &&
-		len(c.acks)+c.unreleased >= c.b.cfg.ReceiveMaximum && c.inFlight() == 0
+	return c.version != packet.V5 && c.blocked() &&
+		len(c.x.acks)+int(c.unreleased) >= c.b.cfg.ReceiveMaximum && c.inFlight() == 0
 }
 
 // unblockAll forgets the outboxes c waits for: the connection has ended.
 func (c *conn) unblockAll() {
-	for _, s := range c.blockers {
+	if c.x == nil {
+		return
+	}
+	for _, s := range c.x.blockers {
 		s.unwait(c)
 	}
-	c.blockers = nil
+	c.x.blockers = nil
 }

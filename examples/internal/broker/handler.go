@@ -44,7 +44,9 @@ func (h *handler) OnPacket(sc *server.Conn, p packet.Packet) {
 }
 
 func (h *handler) OnClose(sc *server.Conn, err error) {
-	sc.Value().(*conn).teardown(err)
+	c := sc.Value().(*conn)
+	c.teardown(err)
+	c.giveBack()
 }
 
 func (h *handler) OnWake(sc *server.Conn) {
@@ -66,13 +68,13 @@ const (
 // heardOf notes a packet from the client: for the idle watch of a 3.1.1
 // client, and to trim after a burst.
 func (c *conn) heardOf() {
-	if c.idle > 0 {
-		c.heard = time.Now()
+	if c.x != nil && c.x.idle > 0 {
+		c.x.heard = time.Now()
 	}
 	c.events++
 	if c.events == trimEvents+1 {
 		c.quietMark = c.events
-		c.after(&c.quietTimer, &c.quietDue, trimQuiet)
+		c.after(&c.extra().quietTimer, &c.quietDue, trimQuiet)
 	}
 }
 
@@ -86,11 +88,11 @@ func (c *conn) onWake() {
 	if c.handOver.Swap(false) {
 		c.handOverNow()
 	}
-	if c.claimable.Swap(false) && c.waiting != nil {
+	if c.claimable.Swap(false) && c.x != nil && c.x.waiting != nil {
 		c.claimAgain()
 		return // the CONNACK goes first: claimAgain wakes the connection again
 	}
-	if !c.connected || c.waiting != nil {
+	if !c.connected || c.x != nil && c.x.waiting != nil {
 		return
 	}
 	unblocked, recheck := c.unblocked.Swap(false), c.recheck.Swap(false)
@@ -112,11 +114,12 @@ func (c *conn) onWake() {
 // checkIdle closes a 3.1.1 client watched for its idle time (see
 // conn.idle) that has sent nothing for that long.
 func (c *conn) checkIdle() {
-	if since := time.Since(c.heard); since < c.idle {
-		c.idleTimer.Reset(c.idle - since)
+	x := c.x
+	if since := time.Since(x.heard); since < x.idle {
+		x.idleTimer.Reset(x.idle - since)
 		return
 	}
-	c.logf("no packet for %v (Keep Alive above the maximum of %d s): closed", c.idle, c.b.cfg.MaxKeepAlive)
+	c.logf("no packet for %v (Keep Alive above the maximum of %d s): closed", x.idle, c.b.cfg.MaxKeepAlive)
 	c.sc.Close(packet.KeepAliveTimeout)
 }
 
@@ -125,7 +128,7 @@ func (c *conn) checkIdle() {
 func (c *conn) checkQuiet() {
 	if c.events != c.quietMark {
 		c.quietMark = c.events
-		c.after(&c.quietTimer, &c.quietDue, trimQuiet)
+		c.after(&c.x.quietTimer, &c.quietDue, trimQuiet)
 		return
 	}
 	c.mc.Recv(nil) // the burst is over
@@ -145,7 +148,7 @@ func (c *conn) settle() {
 			c.sc.ResumeReading()
 		}
 	}
-	if len(c.toWake) > 0 && c.sc != nil {
+	if c.s != nil && len(c.s.toWake) > 0 && c.sc != nil {
 		// The subscribers wakeLater listed are woken once what this
 		// call and the rest of the read made the connection send is
 		// written; at once if the client is slow to take its bytes, so
@@ -156,8 +159,9 @@ func (c *conn) settle() {
 			c.sc.WakeAtBacklog(1)
 		}
 	}
-	if len(c.blockers) > 0 && !c.recheckArmed {
+	if c.blocked() && !c.recheckArmed {
 		c.recheckArmed = true
-		c.after(&c.recheckTimer, &c.recheck, recheckEvery)
+		c.after(&c.x.recheckTimer, &c.recheck, recheckEvery)
 	}
+	c.giveBack()
 }

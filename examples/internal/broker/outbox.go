@@ -276,11 +276,12 @@ func (c *conn) sendBatch() bool {
 	// Each QoS 1 or QoS 2 message sent adds one to the Connection's
 	// queue or to what is in flight.
 	room := min(connQueueMax-c.mc.Queued(), maxInFlight-c.inFlight())
-	batch := c.sess.take(c.taken, room, c.b.lowWater)
+	s := c.scratch()
+	batch := c.sess.take(s.taken, room, c.b.lowWater)
 	if len(batch) == 0 {
-		c.taken = batch
+		s.taken = batch
 		if cap(batch) > keepOutbox {
-			c.taken = nil // a burst is over
+			s.taken = nil // a burst is over
 		}
 		return false
 	}
@@ -294,7 +295,7 @@ func (c *conn) sendBatch() bool {
 		c.deliver(d.msg, d.qos, d.retain, d.subIDs, now)
 	}
 	clear(batch)
-	c.taken = batch[:0]
+	s.taken = batch[:0]
 	return true
 }
 
@@ -302,12 +303,12 @@ func (c *conn) sendBatch() bool {
 // acknowledged: its Receive Maximum less the Connection's send quota (in
 // constant time, where Connection.InFlight counts them).
 func (c *conn) inFlight() int {
-	return c.clientReceiveMax - c.mc.SendQuota()
+	return int(c.clientReceiveMax) - c.mc.SendQuota()
 }
 
 // deliver sends one message to the client.
 func (c *conn) deliver(m *message, qos packet.QoS, retain bool, subIDs []uint32, now time.Time) {
-	p := &c.pub
+	p := &c.scratch().pub
 	if !m.fill(p, c.version, qos, retain, subIDs, now) {
 		return // expired
 	}

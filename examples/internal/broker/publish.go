@@ -14,7 +14,7 @@ import "github.com/mqttcore/mqtt/packet"
 func (c *conn) onPublish(p *packet.Publish) {
 	if c.mayPublish(p.Topic) {
 		m := newMessage(p.Topic, p.Payload, p.QoS, p.Retain, &p.Props, c.sess)
-		c.b.route(m, &c.router, c)
+		c.b.route(m, &c.scratch().router, c)
 	} else {
 		c.logf("not authorized to publish on %q: message dropped", p.Topic)
 	}

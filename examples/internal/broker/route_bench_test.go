@@ -336,7 +336,7 @@ func TestPublishPathAllocations(t *testing.T) {
 	p := &packet.Publish{Topic: benchTopic, Payload: benchPayload}
 	m := newMessage(p.Topic, p.Payload, p.QoS, p.Retain, &p.Props, bare.sess)
 	if got := testing.AllocsPerRun(100, func() {
-		br.route(m, &bare.router, bare)
+		br.route(m, &bare.scratch().router, bare)
 		takeAll(offline)
 	}); got != 0 {
 		t.Errorf("route: %v allocations per message, want 0", got)

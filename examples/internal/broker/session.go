@@ -40,7 +40,7 @@ type session struct {
 	persistent bool // the session outlives its connection
 	dead       bool // discarded: deliveries are dropped
 	pending    []delivery
-	filters    map[string]filterKey // this session's subscriptions in the tree, by the filter subscribed to
+	filters    map[string]filterKey // this session's subscriptions in the tree, by the filter subscribed to (nil: none yet)
 	// Flow control (outbox.go): full from when the outbox reaches
 	// Config.MaxQueued until it drains to lowWater; waiters are the
 	// connections of the publishers whose acknowledgements wait for that;
@@ -57,7 +57,7 @@ type session struct {
 }
 
 func newSession(id string) *session {
-	return &session{id: id, filters: make(map[string]filterKey)}
+	return &session{id: id}
 }
 
 // goLive records that sc, a connection that has accepted the session,
@@ -89,6 +89,9 @@ func (s *session) queued() int {
 func (s *session) addFilter(filter string, k filterKey) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.filters == nil {
+		s.filters = make(map[string]filterKey) // on first use: most idle clients subscribe to nothing
+	}
 	s.filters[filter] = k
 }
 
