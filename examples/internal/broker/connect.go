@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"strings"
 	"time"
 
 	"github.com/mqttcore/mqtt/packet"
@@ -108,9 +107,10 @@ func (c *conn) check(p *packet.Connect) packet.ReasonCode {
 	case p.Version == packet.V5 && p.Props.AuthMethod != "":
 		return packet.BadAuthenticationMethod // no enhanced authentication here
 	}
-	c.clientID = strings.Clone(p.ClientID) // p aliases the read buffer
-	if c.clientID == "" {
+	if p.ClientID == "" {
 		c.clientID, c.assigned = newClientID(), true
+	} else {
+		c.clientID = c.mc.ClientID() // the Connection's copy: p aliases the read buffer
 	}
 	if auth := c.b.cfg.Authenticate; auth != nil {
 		if r := auth(p); r != 0 {
