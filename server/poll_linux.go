@@ -73,6 +73,7 @@ type poller struct {
 	poked   atomic.Bool  // a wake-up is in the poke pipe
 	dmu     sync.Mutex
 	ready   []*Conn // connections whose bytes wait for a worker (their writing set for it)
+	woken   []*Conn // connections whose OnWake waits for a worker (WakeShared)
 }
 
 func newPoller() (p *poller, err error) {
@@ -265,28 +266,62 @@ func (p *poller) push(c *Conn) {
 	p.dmu.Lock()
 	p.ready = append(p.ready, c)
 	p.dmu.Unlock()
+	p.pokeIdle()
+}
+
+// pushWake adds c, whose todo has todoWake set, to the connections whose
+// OnWake waits for a worker, and wakes a worker if one waits for events.
+func (p *poller) pushWake(c *Conn) {
+	p.dmu.Lock()
+	p.woken = append(p.woken, c)
+	p.dmu.Unlock()
+	p.pokeIdle()
+}
+
+// pokeIdle wakes a worker that waits for events, unless none does or a
+// wake-up is pending already.
+func (p *poller) pokeIdle() {
 	if p.active.Load() < p.workers && p.poked.CompareAndSwap(false, true) {
 		syscall.Write(p.poke[1], wakeByte)
 	}
 }
 
-// flush writes the connections whose bytes wait, one at a time, as the
+// flush makes the OnWake calls that wait, and writes the connections
+// whose bytes wait (those calls add to them), one at a time, as the
 // other workers do meanwhile.
 func (p *poller) flush() {
 	for {
 		p.dmu.Lock()
-		n := len(p.ready)
-		if n == 0 {
-			if cap(p.ready) > 1024 {
-				p.ready = nil // a burst once: not kept for ever
-			}
+		if c := pop(&p.woken); c != nil {
 			p.dmu.Unlock()
+			// As in Conn.request: if another goroutine holds the
+			// connection, it makes the call before it lets go.
+			if c.mu.TryLock() {
+				c.unlock()
+			}
+			continue
+		}
+		c := pop(&p.ready)
+		p.dmu.Unlock()
+		if c == nil {
 			return
 		}
-		c := p.ready[n-1]
-		p.ready[n-1] = nil
-		p.ready = p.ready[:n-1]
-		p.dmu.Unlock()
 		c.writeNow()
 	}
+}
+
+// pop takes the last connection off *list (nil if it is empty); one that
+// grew large for a burst is let go once empty.
+func pop(list *[]*Conn) *Conn {
+	n := len(*list)
+	if n == 0 {
+		if cap(*list) > 1024 {
+			*list = nil // a burst once: not kept for ever
+		}
+		return nil
+	}
+	c := (*list)[n-1]
+	(*list)[n-1] = nil
+	*list = (*list)[:n-1]
+	return c
 }

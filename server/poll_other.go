@@ -22,6 +22,7 @@ func (p *poller) add(c *Conn) error             { return errors.ErrUnsupported }
 func (p *poller) appendConns(c []*Conn) []*Conn { return c }
 func (p *poller) wake(c *Conn)                  {}
 func (p *poller) schedule(c *Conn)              {}
+func (p *poller) pushWake(c *Conn)              {}
 func (c *Conn) takeFD(*net.TCPConn) bool        { return false }
 func (c *Conn) arm()                            {}
 func (c *Conn) armWrite() error                 { return errors.ErrUnsupported }

@@ -24,6 +24,21 @@ type Waker interface {
 // It never waits, allocates nothing, and may be called from any goroutine.
 func (c *Conn) Wake() { c.request(todoWake) }
 
+// WakeShared asks for OnWake as Wake does, but on the event loop leaves
+// the call to its workers, the first that is free, rather than making it
+// on this goroutine: a Handler call that wakes many connections (a
+// publisher's, whose message went to the queues of eight subscribers)
+// shares their work with the other workers instead of doing it all in
+// turn. For a connection with a goroutine of its own it is Wake.
+func (c *Conn) WakeShared() {
+	if c.nc != nil {
+		c.Wake()
+		return
+	}
+	c.x.todo.Or(todoWake)
+	c.srv.poll.pushWake(c)
+}
+
 // WakeAtBacklog asks for one call of OnWake once fewer than n bytes wait
 // to be written to the client (Backlog), at once if fewer do already. A
 // Handler that stopped handing the connection bytes because too many wait
