@@ -146,7 +146,7 @@ func (c *conn) wakeOthers() {
 		return
 	}
 	for i, sc := range c.s.toWake {
-		sc.Wake()
+		sc.WakeShared()
 		c.s.toWake[i] = nil
 	}
 	c.s.toWake = c.s.toWake[:0]
