@@ -63,7 +63,7 @@ func (s State) String() string {
 //
 // A Connection is not safe for concurrent use.
 type Connection[ID packetid.ID] struct {
-	cfg          Config
+	cfg          *Config // read only: the caller's copy (NewServer), or shared (NewSharedServer)
 	handler      Handler[ID]
 	*scratch[ID] // what calls work in (call.go); nil while idle
 	*flight[ID]  // exchanges in progress and messages waiting (flight.go); nil while idle with none
@@ -137,16 +137,30 @@ func (c *Connection[ID]) inStep(id ID) exchange { return c.inbound.Value(id).ste
 // NewClient returns a Connection for the client side, which hands its
 // events to h. It panics if h is nil.
 func NewClient[ID packetid.ID](cfg Config, h Handler[ID]) *Connection[ID] {
-	return newConnection(RoleClient, cfg, h)
+	return newConnection(RoleClient, &cfg, h)
 }
 
 // NewServer returns a Connection for the server side of one client's
 // connection, which hands its events to h. It panics if h is nil.
 func NewServer[ID packetid.ID](cfg Config, h Handler[ID]) *Connection[ID] {
-	return newConnection(RoleServer, cfg, h)
+	return newConnection(RoleServer, &cfg, h)
 }
 
-func newConnection[ID packetid.ID](r Role, cfg Config, h Handler[ID]) *Connection[ID] {
+// NewSharedServer is NewServer for a server of many connections: the
+// Connections it returns all read cfg, where NewServer gives each a copy
+// of its Config (88 bytes).
+func NewSharedServer[ID packetid.ID](cfg *SharedConfig, h Handler[ID]) *Connection[ID] {
+	return newConnection(RoleServer, &cfg.cfg, h)
+}
+
+// SharedConfig is a Config that many Connections read (NewSharedServer).
+// It cannot change once made.
+type SharedConfig struct{ cfg Config }
+
+// ShareConfig returns a SharedConfig holding a copy of cfg.
+func ShareConfig(cfg Config) *SharedConfig { return &SharedConfig{cfg} }
+
+func newConnection[ID packetid.ID](r Role, cfg *Config, h Handler[ID]) *Connection[ID] {
 	if h == nil {
 		panic("mqtt: a Connection needs a Handler for its events")
 	}

@@ -33,7 +33,7 @@ func newTestServer[ID packetid.ID](cfg Config) *tconn[ID] { return newTestConn[I
 
 func newTestConn[ID packetid.ID](r Role, cfg Config) *tconn[ID] {
 	t := &tconn[ID]{evs: make([]Event[ID], 0, 16)}
-	t.Connection = newConnection(r, cfg, func(e Event[ID]) { t.evs = append(t.evs, e) })
+	t.Connection = newConnection(r, &cfg, func(e Event[ID]) { t.evs = append(t.evs, e) })
 	t.takeFlight()
 	return t
 }

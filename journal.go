@@ -75,6 +75,12 @@ func (c *Connection[ID]) logOurs(id ID) {
 		c.logOursEnded(id)
 		return
 	}
+	c.recordOurs(id, x)
+}
+
+// recordOurs records that our exchange id is at step x, one of those a
+// session keeps.
+func (c *Connection[ID]) recordOurs(id ID, x exchange) {
 	at := c.record(recOurs)
 	m := c.stored.Value(id)
 	c.journal = binary.BigEndian.AppendUint32(c.journal, uint32(id))
@@ -86,9 +92,13 @@ func (c *Connection[ID]) logOurs(id ID) {
 
 // logQueued records that our message m, identifier id, waits to be sent.
 func (c *Connection[ID]) logQueued(id ID, m message) {
-	if !c.cfg.Journal {
-		return
+	if c.cfg.Journal {
+		c.recordQueued(id, m)
 	}
+}
+
+// recordQueued records that our message m, identifier id, waits.
+func (c *Connection[ID]) recordQueued(id ID, m message) {
 	at := c.record(recQueued)
 	c.journal = binary.BigEndian.AppendUint32(c.journal, uint32(id))
 	c.journal = binary.BigEndian.AppendUint64(c.journal, m.seq)
@@ -206,22 +216,19 @@ func (c *Connection[ID]) JournalSnapshot() []byte {
 	head := journaledSession{role: c.role, version: c.sess.version, flags: c.sessionFlags(), expiry: c.sess.expiry}
 	saved := c.journal
 	c.journal = appendSessionRecord(nil, head, packetid.Size[ID]())
-	on := c.cfg.Journal
-	c.cfg.Journal = true
 	for _, id := range c.outbound.Keys(nil) {
-		if x := c.outbound.Value(id); x >= awaitPuback && x <= awaitPubcomp {
-			c.logOurs(id)
+		if x := c.outbound.Value(id); x >= awaitPuback && x <= awaitPubcomp && c.sess.persists {
+			c.recordOurs(id, x)
 		}
 	}
 	for _, m := range c.queue {
-		c.logQueued(messageID[ID](m), m)
+		c.recordQueued(messageID[ID](m), m)
 	}
 	for _, id := range c.inbound.Keys(nil) {
 		if x := c.inStep(id); x == awaitPubrel || x == owePubcomp {
 			c.logHeld(id)
 		}
 	}
-	c.cfg.Journal = on
 	batch := c.journal
 	c.journal = saved
 	return batch

@@ -93,7 +93,7 @@ type op struct {
 
 func newConn(s *Server, nc net.Conn) *Conn {
 	c := &Conn{srv: s, nc: nc}
-	c.mc = mqtt.NewServer(s.cfg.Conn, c.event)
+	c.mc = mqtt.NewSharedServer(s.conn, c.event)
 	return c
 }
 

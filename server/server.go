@@ -99,7 +99,8 @@ var (
 // Server serves MQTT clients over net.Listeners, one core
 // mqtt.Connection per client.
 type Server struct {
-	cfg Config
+	cfg  Config
+	conn *mqtt.SharedConfig // cfg.Conn, which every connection's core reads
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -137,7 +138,7 @@ func New(cfg Config) *Server {
 	if cfg.Conn.Clock == nil {
 		cfg.Conn.Clock = time.Now
 	}
-	s := &Server{cfg: cfg, listeners: map[net.Listener]struct{}{}, conns: map[*Conn]struct{}{}, gone: make(chan struct{})}
+	s := &Server{cfg: cfg, conn: mqtt.ShareConfig(cfg.Conn), listeners: map[net.Listener]struct{}{}, conns: map[*Conn]struct{}{}, gone: make(chan struct{})}
 	s.timers.init()
 	return s
 }
