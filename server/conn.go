@@ -25,7 +25,7 @@ type Conn struct {
 	remote peerAddr // the client's address on the event loop
 
 	// Set once, before OnConnect, and read without a lock after it:
-	// version and clientID.
+	// version (and the core's client identifier: ClientID).
 	version packet.Version
 	gen     uint32 // the event loop's registration
 
@@ -33,8 +33,6 @@ type Conn struct {
 	// backlog drains (see rearm).
 	parked  atomic.Bool
 	closing atomic.Bool // the connection ends or has ended: Send refuses
-
-	clientID string
 
 	// backlog counts the bytes accepted and not yet written: those in out,
 	// in the writer's hands, and those of the packets in the mailbox.
@@ -99,7 +97,7 @@ func newConn(s *Server, nc net.Conn) *Conn {
 
 // ClientID returns the client's identifier, from OnConnect on: the
 // CONNECT's, or the one the server assigned for an empty one.
-func (c *Conn) ClientID() string { return c.clientID }
+func (c *Conn) ClientID() string { return c.mc.ClientID() }
 
 // Version returns the protocol version of the client's CONNECT, from
 // OnConnect on.

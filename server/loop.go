@@ -69,7 +69,7 @@ func (c *Conn) packet(p packet.Packet) {
 	h := c.srv.cfg.Handler
 	switch p := p.(type) {
 	case *packet.Connect:
-		c.clientID, c.version, c.connected = c.mc.ClientID(), c.mc.Version(), true
+		c.version, c.connected = c.mc.Version(), true
 		// The CONNACK is handed to Send through a pooled value: one made
 		// here would escape, and each connection would leave 280 bytes
 		// of garbage behind.

@@ -297,9 +297,12 @@ func (b *Broker) claim(c *conn, clientID string, cleanStart, again bool) (s *ses
 		b.sessions[clientID] = s
 	}
 	s.owner = c
-	state, s.state = s.state, nil
-	if s.blockedBy != nil {
-		c.extra().blockers, s.blockedBy = s.blockedBy, nil
+	if o := s.off; o != nil { // its timers stopped above
+		state = o.state
+		if o.blockedBy != nil {
+			c.extra().blockers = o.blockedBy
+		}
+		s.off = nil
 	}
 	return s, present, state, false, nil
 }
@@ -317,8 +320,8 @@ func (b *Broker) discardLocked(s *session) {
 	for _, k := range s.kill() {
 		b.tree.unsubscribe(k, s)
 	}
-	s.state, s.blockedBy = nil, nil
 	s.stopTimersLocked()
+	s.off = nil
 }
 
 // keepLocked starts the offline life of a persistent session whose
@@ -334,13 +337,14 @@ func (b *Broker) keepLocked(s *session, expiry uint32, will *message, willDelay 
 		now, will = will, nil
 	}
 	if will != nil {
-		s.will = will
+		o := s.offline()
+		o.will = will
 		if expiry == neverExpires || willDelay < expiry {
-			s.willTimer = time.AfterFunc(seconds(willDelay), func() { b.willDue(s, gen) })
+			o.willTimer = time.AfterFunc(seconds(willDelay), func() { b.willDue(s, gen) })
 		}
 	}
 	if expiry != neverExpires {
-		s.expiryTimer = time.AfterFunc(seconds(expiry), func() { b.expire(s, gen) })
+		s.offline().expiryTimer = time.AfterFunc(seconds(expiry), func() { b.expire(s, gen) })
 	}
 	return now
 }
@@ -355,8 +359,11 @@ func (b *Broker) willDue(s *session, gen uint64) {
 		b.mu.Unlock()
 		return
 	}
-	w := s.will
-	s.will, s.willTimer = nil, nil
+	var w *message
+	if o := s.off; o != nil {
+		w = o.will
+		o.will, o.willTimer = nil, nil
+	}
 	b.mu.Unlock()
 	if w != nil {
 		b.route(w, nil, nil)
@@ -371,7 +378,10 @@ func (b *Broker) expire(s *session, gen uint64) {
 		b.mu.Unlock()
 		return
 	}
-	w := s.will
+	var w *message
+	if s.off != nil {
+		w = s.off.will
+	}
 	b.discardLocked(s)
 	b.mu.Unlock()
 	b.logf("broker: client %q: session expired", s.id)

@@ -21,13 +21,8 @@ type conn struct {
 	sc *server.Conn
 	mc *mqtt.Connection[uint16]
 
-	// Why the connection was woken; set from any goroutine.
-	handOver  atomic.Bool // another connection claims the session (takeover.go)
-	claimable atomic.Bool // the session this one waits for is free (takeover.go)
-	unblocked atomic.Bool // an outbox it waits for has drained (flow.go)
-	recheck   atomic.Bool // recheckTimer fired (flow.go)
-	idleDue   atomic.Bool // idleTimer fired
-	quietDue  atomic.Bool // quietTimer fired
+	// why the connection was woken: wake* bits, set from any goroutine.
+	why atomic.Uint32
 
 	version      packet.Version
 	assigned     bool // the broker chose clientID
@@ -73,7 +68,7 @@ type conn struct {
 type connExtra struct {
 	// Flow control of what the client publishes (flow.go): the
 	// acknowledgements withheld, in order, and the full outboxes they
-	// wait for; unblocked is set when one of those drains, and
+	// wait for; wakeUnblocked wakes it when one of those drains, and
 	// recheckTimer looks again meanwhile.
 	acks         []heldAck
 	blockers     []*session
@@ -97,6 +92,20 @@ type connExtra struct {
 	quietTimer *time.Timer // see conn.events
 }
 
+// Why a connection is woken (conn.why).
+const (
+	wakeHandOver  uint32 = 1 << iota // another connection claims the session (takeover.go)
+	wakeClaimable                    // the session this one waits for is free (takeover.go)
+	wakeUnblocked                    // an outbox it waits for has drained (flow.go)
+	wakeRecheck                      // recheckTimer fired (flow.go)
+	wakeIdle                         // idleTimer fired
+	wakeQuiet                        // quietTimer fired
+)
+
+// woken reports whether the connection was woken for why since the last
+// look, and clears it.
+func (c *conn) woken(why uint32) bool { return c.why.And(^why)&why != 0 }
+
 // extra returns c.x, made on first use.
 func (c *conn) extra() *connExtra {
 	if c.x == nil {
@@ -117,8 +126,8 @@ func newConn(b *Broker, sc *server.Conn) *conn {
 
 // wake asks for OnWake; flag says why. Any goroutine may call it. (A
 // conn of the package's tests may have no connection.)
-func (c *conn) wake(flag *atomic.Bool) {
-	flag.Store(true)
+func (c *conn) wake(why uint32) {
+	c.why.Or(why)
 	if c.sc != nil {
 		c.sc.Wake()
 	}
@@ -154,9 +163,9 @@ func (c *conn) wakeOthers() {
 
 // after starts *t, made on first use, to wake the connection with flag
 // after d.
-func (c *conn) after(t **time.Timer, flag *atomic.Bool, d time.Duration) {
+func (c *conn) after(t **time.Timer, why uint32, d time.Duration) {
 	if *t == nil {
-		*t = time.AfterFunc(d, func() { c.wake(flag) })
+		*t = time.AfterFunc(d, func() { c.wake(why) })
 		return
 	}
 	(*t).Reset(d)

@@ -83,7 +83,7 @@ func (c *conn) accept(p *packet.Connect) packet.Connack {
 	c.connected = true
 	if x := c.x; x != nil && x.idle > 0 {
 		x.heard = time.Now()
-		c.after(&x.idleTimer, &c.idleDue, x.idle)
+		c.after(&x.idleTimer, wakeIdle, x.idle)
 	}
 	c.sess.goLive(c.mc.SessionPersists(), c.sc)
 	c.sc.Wake() // the outbox, after the CONNACK

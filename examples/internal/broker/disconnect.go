@@ -58,11 +58,11 @@ func (c *conn) teardown(err error) {
 		switch {
 		case !c.connected && c.present:
 			// The CONNECT was refused after all: the session is as it was.
-			s.state, s.blockedBy = prevState, blockers
+			s.keepLocked(prevState, blockers)
 			b.keepLocked(s, c.expiry, nil, 0)
 		case c.connected && c.mc.SessionPersists():
 			s.goOffline(true, b.lowWater)
-			s.state, s.blockedBy = c.mc.ExportSession(), blockers
+			s.keepLocked(c.mc.ExportSession(), blockers)
 			will = b.keepLocked(s, c.expiry, will, willDelay)
 		default:
 			// The session ends with the connection, and a delayed will
@@ -75,7 +75,7 @@ func (c *conn) teardown(err error) {
 	}
 	b.mu.Unlock()
 	if next != nil {
-		next.wake(&next.claimable)
+		next.wake(wakeClaimable)
 	}
 	if will != nil {
 		b.route(will, &c.scratch().router, nil)

@@ -94,7 +94,7 @@ func (c *conn) block(s *session) {
 // run at once on the goroutine that wakes, and take those locks (a
 // session's outbox drains once per fill, so this is rare).
 func (c *conn) wakeUnblocked() {
-	c.unblocked.Store(true)
+	c.why.Or(wakeUnblocked)
 	if c.sc != nil {
 		go c.sc.Wake()
 	}

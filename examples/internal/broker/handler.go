@@ -74,7 +74,7 @@ func (c *conn) heardOf() {
 	c.events++
 	if c.events == trimEvents+1 {
 		c.quietMark = c.events
-		c.after(&c.extra().quietTimer, &c.quietDue, trimQuiet)
+		c.after(&c.extra().quietTimer, wakeQuiet, trimQuiet)
 	}
 }
 
@@ -85,27 +85,27 @@ func (c *conn) onWake() {
 		(*f)()
 	}
 	c.wakeOthers()
-	if c.handOver.Swap(false) {
+	if c.woken(wakeHandOver) {
 		c.handOverNow()
 	}
-	if c.claimable.Swap(false) && c.x != nil && c.x.waiting != nil {
+	if c.woken(wakeClaimable) && c.x != nil && c.x.waiting != nil {
 		c.claimAgain()
 		return // the CONNACK goes first: claimAgain wakes the connection again
 	}
 	if !c.connected || c.x != nil && c.x.waiting != nil {
 		return
 	}
-	unblocked, recheck := c.unblocked.Swap(false), c.recheck.Swap(false)
+	unblocked, recheck := c.woken(wakeUnblocked), c.woken(wakeRecheck)
 	if recheck {
 		c.recheckArmed = false
 	}
 	if unblocked || recheck {
 		c.release()
 	}
-	if c.idleDue.Swap(false) {
+	if c.woken(wakeIdle) {
 		c.checkIdle()
 	}
-	if c.quietDue.Swap(false) {
+	if c.woken(wakeQuiet) {
 		c.checkQuiet()
 	}
 	c.flushPending()
@@ -128,7 +128,7 @@ func (c *conn) checkIdle() {
 func (c *conn) checkQuiet() {
 	if c.events != c.quietMark {
 		c.quietMark = c.events
-		c.after(&c.x.quietTimer, &c.quietDue, trimQuiet)
+		c.after(&c.x.quietTimer, wakeQuiet, trimQuiet)
 		return
 	}
 	c.mc.Recv(nil) // the burst is over
@@ -161,7 +161,7 @@ func (c *conn) settle() {
 	}
 	if c.blocked() && !c.recheckArmed {
 		c.recheckArmed = true
-		c.after(&c.x.recheckTimer, &c.recheck, recheckEvery)
+		c.after(&c.x.recheckTimer, wakeRecheck, recheckEvery)
 	}
 	c.giveBack()
 }

@@ -68,11 +68,11 @@ func TestOutboxFlowControl(t *testing.T) {
 	}
 
 	batch := s.take(nil, 3, b.lowWater) // a0 b1 c0 d1 f2: four left, above the mark
-	if pub.unblocked.Load() || !s.full {
+	if pub.why.Load()&wakeUnblocked != 0 || !s.full {
 		t.Fatal("the publisher was woken above the low-water mark")
 	}
 	batch = s.take(batch[:0], 1, b.lowWater) // g1: three left
-	if len(batch) != 1 || !pub.unblocked.Load() || !self.unblocked.Load() || s.full || len(s.waiters) != 0 {
+	if len(batch) != 1 || pub.why.Load()&wakeUnblocked == 0 || self.why.Load()&wakeUnblocked == 0 || s.full || len(s.waiters) != 0 {
 		t.Fatalf("took %d; at the low-water mark the publishers were not woken", len(batch))
 	}
 	if s.holds(pub, time.Now(), b) {
@@ -100,10 +100,10 @@ func TestOutboxFlowControlExpiryAndEnd(t *testing.T) {
 	if !s.holds(pub, now, b) {
 		t.Fatal("released before the message expired")
 	}
-	if s.holds(pub, now.Add(time.Second), b) || len(s.pending) != 1 || s.pending[0].msg.topic != "never" || !pub.unblocked.Load() {
+	if s.holds(pub, now.Add(time.Second), b) || len(s.pending) != 1 || s.pending[0].msg.topic != "never" || pub.why.Load()&wakeUnblocked == 0 {
 		t.Fatalf("not released once the message expired; outbox of %d", len(s.pending))
 	}
-	pub.unblocked.Store(false)
+	pub.why.And(^wakeUnblocked)
 
 	s.offer(delivery{msg: &message{topic: "again"}, qos: packet.QoS2}, b, pub)
 	if !s.holds(pub, now, b) {
@@ -114,7 +114,7 @@ func TestOutboxFlowControlExpiryAndEnd(t *testing.T) {
 		t.Fatal("an offline persistent session does not hold its publisher")
 	}
 	s.kill()
-	if s.holds(pub, now, b) || !pub.unblocked.Load() {
+	if s.holds(pub, now, b) || pub.why.Load()&wakeUnblocked == 0 {
 		t.Fatal("the end of the session does not release its publisher")
 	}
 }

@@ -18,20 +18,9 @@ type session struct {
 	id string
 
 	// Guarded by Broker.mu.
-	owner *conn  // the connection serving the session; nil while offline
-	state []byte // the Connection's exported session while offline
-	// blockedBy is, while offline, the full outboxes the last connection
-	// waited for (flow.go): the next one waits for them too before it
-	// completes what the client sends again.
-	blockedBy []*session
-	// While offline: the will waiting for its Will Delay Interval or for
-	// the end of the session, whichever comes first (MQTT-3.1.2-8), and
-	// the timers that end the wait and the session (MQTT-4.1.0-2). gen
-	// tells a timer whether the session was claimed since it was armed.
-	will        *message
-	willTimer   *time.Timer
-	expiryTimer *time.Timer
-	gen         uint64
+	owner *conn    // the connection serving the session; nil while offline
+	off   *offline // what it keeps while offline; nil while live (and offline with nothing)
+	gen   uint64   // tells an offline timer whether the session was claimed since it was armed
 
 	// Guarded by mu, which only the methods of session take: written by
 	// the publishers' goroutines (pending) and by the owning connection.
@@ -54,6 +43,39 @@ type session struct {
 	// sc is the connection of the session while live, woken when pending
 	// grows.
 	sc *server.Conn
+}
+
+// offline is what a session keeps while no connection serves it, guarded
+// by Broker.mu.
+type offline struct {
+	state []byte // the Connection's exported session
+	// blockedBy is the full outboxes the last connection waited for
+	// (flow.go): the next one waits for them too before it completes
+	// what the client sends again.
+	blockedBy []*session
+	// The will waiting for its Will Delay Interval or for the end of the
+	// session, whichever comes first (MQTT-3.1.2-8), and the timers that
+	// end the wait and the session (MQTT-4.1.0-2).
+	will        *message
+	willTimer   *time.Timer
+	expiryTimer *time.Timer
+}
+
+// offline returns s.off, made on first use. Broker.mu is held.
+func (s *session) offline() *offline {
+	if s.off == nil {
+		s.off = new(offline)
+	}
+	return s.off
+}
+
+// keepLocked keeps state and blockedBy for the session's next
+// connection. Broker.mu is held.
+func (s *session) keepLocked(state []byte, blockedBy []*session) {
+	if state != nil || blockedBy != nil {
+		o := s.offline()
+		o.state, o.blockedBy = state, blockedBy
+	}
 }
 
 func newSession(id string) *session {
@@ -151,16 +173,20 @@ func (s *session) goOffline(persistent bool, low int) {
 // stopTimersLocked cancels the offline timers and returns the will that
 // was waiting. Broker.mu is held.
 func (s *session) stopTimersLocked() *message {
-	if s.willTimer != nil {
-		s.willTimer.Stop()
-		s.willTimer = nil
-	}
-	if s.expiryTimer != nil {
-		s.expiryTimer.Stop()
-		s.expiryTimer = nil
-	}
 	s.gen++
-	w := s.will
-	s.will = nil
+	o := s.off
+	if o == nil {
+		return nil
+	}
+	if o.willTimer != nil {
+		o.willTimer.Stop()
+		o.willTimer = nil
+	}
+	if o.expiryTimer != nil {
+		o.expiryTimer.Stop()
+		o.expiryTimer = nil
+	}
+	w := o.will
+	o.will = nil
 	return w
 }

@@ -28,7 +28,7 @@ const takeoverGrace = 50 * time.Millisecond
 
 // askHandOver asks c, the connection of a session another connection
 // claims, to hand it over; any goroutine may call it.
-func (c *conn) askHandOver() { c.wake(&c.handOver) }
+func (c *conn) askHandOver() { c.wake(wakeHandOver) }
 
 // handOverNow ends the connection because another one takes its session
 // over (OnWake): what the client sent before counts, then a v5 client
