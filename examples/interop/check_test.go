@@ -11,7 +11,8 @@ import (
 )
 
 // checks is the number of CheckBroker scenarios per broker: 20 in CI,
-// MQTTTEST_CHECKS of them (say 1000) for a thorough run.
+// MQTTTEST_CHECKS of them for a thorough run (with -rapid.checks at
+// least as large: it caps them, at 100 by default).
 func checks(t *testing.T) int {
 	if s := os.Getenv("MQTTTEST_CHECKS"); s != "" {
 		n, err := strconv.Atoi(s)
