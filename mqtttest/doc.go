@@ -9,7 +9,10 @@
 //   - Peer, a scriptable client or broker over a net.Conn that sends what
 //     a test tells it, misbehaves on request (fragmented and slow writes,
 //     Receive Maximum exceeded, unknown Topic Aliases, QoS 2 duplicates,
-//     oversize packets, silence past Keep Alive) and checks what arrives.
+//     oversize packets, silence past Keep Alive) and checks what arrives;
+//   - CheckBroker, property checks of a live broker at an address: random
+//     scenarios of clients of both versions, held to what the
+//     specifications promise, shrunk to a small one on failure.
 //
 // Draw from the generators in a rapid property:
 //
