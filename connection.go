@@ -87,10 +87,10 @@ type Connection[ID packetid.ID] struct {
 	// Limits negotiated at CONNECT / CONNACK.
 	keepAlive   time.Duration // client: ping interval; server: the client's Keep Alive
 	pingTimeout time.Duration
-	recvMax     int // ours: unacknowledged QoS 1/2 PUBLISH we accept
-	sendQuota   int // the peer's Receive Maximum less our unacknowledged QoS 1/2 PUBLISH
-	maxIn       int // largest packet accepted
-	maxOut      int // largest packet the peer accepts
+	recvMax     int32 // ours: unacknowledged QoS 1/2 PUBLISH we accept
+	sendQuota   int32 // the peer's Receive Maximum less our unacknowledged QoS 1/2 PUBLISH
+	maxIn       int32 // largest packet accepted
+	maxOut      int32 // largest packet the peer accepts
 
 	caps            capabilities // what the server announced in CONNACK (capabilities.go)
 	will            capabilities // server: what the client's will needs
@@ -186,7 +186,7 @@ func (c *Connection[ID]) reset() {
 
 // capIn returns the incoming packet size limit given the Maximum Packet
 // Size this side announced (0 for none).
-func (c *Connection[ID]) capIn(announced uint32) int {
+func (c *Connection[ID]) capIn(announced uint32) int32 {
 	limit := packet.MaxPacketSize
 	if announced != 0 && int(announced) < limit {
 		limit = int(announced)
@@ -194,7 +194,7 @@ func (c *Connection[ID]) capIn(announced uint32) int {
 	if c.cfg.MaxPacketSize > 0 && c.cfg.MaxPacketSize < limit {
 		limit = c.cfg.MaxPacketSize
 	}
-	return limit
+	return int32(limit) // at most packet.MaxPacketSize
 }
 
 func (c *Connection[ID]) peerRole() Role {
@@ -237,7 +237,7 @@ func (c *Connection[ID]) Version() packet.Version { return c.version }
 
 // SendQuota returns how many more QoS 1 and QoS 2 PUBLISH packets may be
 // sent before the peer's Receive Maximum is reached.
-func (c *Connection[ID]) SendQuota() int { return max(c.sendQuota, 0) }
+func (c *Connection[ID]) SendQuota() int { return int(max(c.sendQuota, 0)) }
 
 // InFlight returns the number of our QoS 1 and QoS 2 PUBLISH exchanges not
 // yet completed by the peer (PUBACK, or PUBREC then PUBCOMP).
@@ -410,7 +410,7 @@ func (c *Connection[ID]) write(p packet.Packet) error {
 	if err != nil {
 		return encodeError(err)
 	}
-	if len(out)-start > c.maxOut {
+	if len(out)-start > int(c.maxOut) {
 		c.out = out[:start]
 		if props := droppable(p); props != nil && c.version == packet.V5 {
 			// The sender MUST NOT send Reason String or User Properties

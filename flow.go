@@ -73,7 +73,7 @@ func (c *Connection[ID]) enqueue(p *packet.PublishOf[ID]) error {
 	_, err = p.AppendTo(c.out, c.version)
 	err = encodeError(err)
 	c.out = c.out[:start]
-	if err == nil && c.state == StateConnected && p.Size(c.version) > c.maxOut {
+	if err == nil && c.state == StateConnected && p.Size(c.version) > int(c.maxOut) {
 		err = ErrPacketTooLarge
 	}
 	if err != nil {
@@ -225,7 +225,7 @@ func (c *Connection[ID]) recvPublish(p *packet.PublishOf[ID]) {
 			c.autoAck(packet.TypePuback, p.PacketID, 0)
 			return
 		}
-		if c.inflightIn >= c.recvMax {
+		if c.inflightIn >= int(c.recvMax) {
 			c.fail(errReceiveMaximum)
 			return
 		}

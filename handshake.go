@@ -15,19 +15,19 @@ import (
 func seconds(s uint16) time.Duration { return time.Duration(s) * time.Second }
 
 // receiveMaximum returns the Receive Maximum a property list announces.
-func receiveMaximum(p *property.Properties) int {
+func receiveMaximum(p *property.Properties) int32 {
 	if p.ReceiveMaximum == 0 {
 		return 65535 // absent
 	}
-	return int(p.ReceiveMaximum)
+	return int32(p.ReceiveMaximum)
 }
 
 // maxPacket returns the Maximum Packet Size a property list announces.
-func maxPacket(p *property.Properties) int {
+func maxPacket(p *property.Properties) int32 {
 	if p.MaximumPacketSize == 0 {
 		return packet.MaxPacketSize // absent: the protocol's limit
 	}
-	return int(min(p.MaximumPacketSize, packet.MaxPacketSize))
+	return int32(min(p.MaximumPacketSize, packet.MaxPacketSize))
 }
 
 // sendConnect starts a client's connection.

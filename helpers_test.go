@@ -333,7 +333,7 @@ type snapshot struct {
 
 // snap takes the snapshot of c.
 func snap(c *tconn[uint16]) snapshot {
-	return snapshot{c.state, c.closing, c.sendQuota, c.ids.InUse(), maps(c.outbound), maps(c.inbound), c.inflightIn, c.pingOutstanding}
+	return snapshot{c.state, c.closing, int(c.sendQuota), c.ids.InUse(), maps(c.outbound), maps(c.inbound), c.inflightIn, c.pingOutstanding}
 }
 
 // maps copies the exchanges of m.

@@ -569,7 +569,7 @@ func (m *sessModel[ID]) check() {
 		// The internal quota goes below 0 when a resumed session holds more
 		// exchanges than a lowered Receive Maximum: PUBRELs are re-sent
 		// anyway (only PUBLISH waits for quota), and SendQuota shows 0.
-		if c.sendQuota+pubs != peer.recvMax || c.SendQuota() != max(c.sendQuota, 0) {
+		if int(c.sendQuota)+pubs != peer.recvMax || c.SendQuota() != int(max(c.sendQuota, 0)) {
 			m.t.Fatalf("%v: quota %d + %d in flight != %d", m.name(i), c.sendQuota, pubs, peer.recvMax)
 		}
 	}

@@ -42,7 +42,7 @@ func (c *Connection[ID]) consume(chunk []byte) {
 	held := c.bufs[c.cur]
 	off := 0
 	for off < len(held) {
-		h, need, err := packet.FrameFor(held[off:], c.maxIn, c.version)
+		h, need, err := packet.FrameFor(held[off:], int(c.maxIn), c.version)
 		if err != nil {
 			if h, need, err = c.reframe(held[off:], err); err != nil {
 				c.fail(c.frameError(err))
@@ -71,7 +71,7 @@ func (c *Connection[ID]) consume(chunk []byte) {
 	}
 	c.bufs[c.cur] = held[:0]
 	for len(chunk) > 0 {
-		h, need, err := packet.FrameFor(chunk, c.maxIn, c.version)
+		h, need, err := packet.FrameFor(chunk, int(c.maxIn), c.version)
 		if err != nil {
 			if h, need, err = c.reframe(chunk, err); err != nil {
 				c.fail(c.frameError(err))
@@ -101,7 +101,7 @@ func (c *Connection[ID]) reframe(b []byte, err error) (packet.Header, int, error
 	var hdr [5]byte // the fixed header, at most 5 bytes, with the flags cleared
 	n := copy(hdr[:], b)
 	hdr[0] &= 0xF0
-	h, need, err := packet.Frame(hdr[:n], c.maxIn)
+	h, need, err := packet.Frame(hdr[:n], int(c.maxIn))
 	if err == nil && h.Len > 0 {
 		h.Flags = b[0] & 0x0F
 		need = max(h.Size()-len(b), 0)
@@ -126,7 +126,7 @@ func (c *Connection[ID]) mustHold(t packet.Type) bool {
 // held buffer; then the bytes move to the other buffer, or to a new one
 // when packets alias both (a Recv nested in the dispatch of another).
 func (c *Connection[ID]) keep(a, b []byte) {
-	if len(a)+len(b) > c.maxIn+holdExtra {
+	if len(a)+len(b) > int(c.maxIn)+holdExtra {
 		c.fail(errHoldOverflow)
 		return
 	}

@@ -18,8 +18,10 @@ var (
 // accepts every alias from 1 to the Topic Alias Maximum it announced
 // (MQTT-3.3.2-10, MQTT-3.3.2-12). The zero Receiver accepts no alias.
 type Receiver struct {
-	max    uint16
-	topics []string // topics[alias-1]; "" is unmapped
+	max uint16
+	// topics[alias-1], "" when unmapped; made on the first alias (behind
+	// a pointer: a Receiver that is never used stays 16 bytes).
+	topics *[]string
 }
 
 // NewReceiver returns a Receiver for the Topic Alias Maximum max that this
@@ -41,9 +43,10 @@ func (r *Receiver) Resolve(topic string, alias uint16) (string, error) {
 		return "", ErrAliasOutOfRange
 	}
 	if r.topics == nil {
-		r.topics = make([]string, r.max)
+		topics := make([]string, r.max)
+		r.topics = &topics
 	}
-	slot := &r.topics[alias-1]
+	slot := &(*r.topics)[alias-1]
 	if topic == "" {
 		if *slot == "" {
 			return "", ErrAliasUnknown
@@ -57,4 +60,8 @@ func (r *Receiver) Resolve(topic string, alias uint16) (string, error) {
 }
 
 // Reset forgets every mapping, for a new network connection.
-func (r *Receiver) Reset() { clear(r.topics) }
+func (r *Receiver) Reset() {
+	if r.topics != nil {
+		clear(*r.topics)
+	}
+}
