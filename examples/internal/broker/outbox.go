@@ -49,9 +49,7 @@ func (s *session) offer(d delivery, b *Broker, pub *conn) (wait bool) {
 	}
 	s.pending = append(s.pending, d)
 	n := len(s.pending)
-	if e := d.msg.expires; !e.IsZero() && (s.firstExpiry.IsZero() || e.Before(s.firstExpiry)) {
-		s.firstExpiry = e
-	}
+	s.noteExpiryLocked(d.msg.expires)
 	if n >= limit {
 		s.full = true
 	}
@@ -140,27 +138,33 @@ func (s *session) unwait(w *conn) {
 // (MQTT-3.3.2-5), if one may have, and reports whether it dropped any.
 // s.mu is held.
 func (s *session) purgeLocked(now time.Time) bool {
-	if s.firstExpiry.IsZero() || now.Before(s.firstExpiry) {
+	if s.firstExpiry == 0 || now.UnixNano() < s.firstExpiry {
 		return false
 	}
-	var first time.Time
+	s.firstExpiry = 0
 	kept := s.pending[:0]
 	for _, d := range s.pending {
-		e := d.msg.expires
-		if !e.IsZero() {
-			if !now.Before(e) {
-				continue
-			}
-			if first.IsZero() || e.Before(first) {
-				first = e
-			}
+		if e := d.msg.expires; !e.IsZero() && !now.Before(e) {
+			continue
 		}
+		s.noteExpiryLocked(d.msg.expires)
 		kept = append(kept, d)
 	}
 	dropped := len(s.pending) - len(kept)
 	clear(s.pending[len(kept):])
-	s.pending, s.firstExpiry = kept, first
+	s.pending = kept
 	return dropped > 0
+}
+
+// noteExpiryLocked lowers firstExpiry to e, a delivery's expiry (zero:
+// none). s.mu is held.
+func (s *session) noteExpiryLocked(e time.Time) {
+	if e.IsZero() {
+		return
+	}
+	if n := e.UnixNano(); s.firstExpiry == 0 || n < s.firstExpiry {
+		s.firstExpiry = n
+	}
 }
 
 // keepOutbox bounds the array an empty outbox keeps, and the one its
@@ -194,7 +198,7 @@ func (s *session) take(batch []delivery, room, low int) []delivery {
 	case n == 0:
 	case n == len(s.pending):
 		batch, s.pending = s.pending, batch[:0]
-		s.firstExpiry = time.Time{}
+		s.firstExpiry = 0
 	default:
 		batch = append(batch, s.pending[:n]...)
 		clear(s.pending[:n])
@@ -217,9 +221,7 @@ func (s *session) giveBack(ds []delivery) {
 	}
 	s.pending = append(append(make([]delivery, 0, len(ds)+len(s.pending)), ds...), s.pending...)
 	for _, d := range ds {
-		if e := d.msg.expires; !e.IsZero() && (s.firstExpiry.IsZero() || e.Before(s.firstExpiry)) {
-			s.firstExpiry = e
-		}
+		s.noteExpiryLocked(d.msg.expires)
 	}
 }
 

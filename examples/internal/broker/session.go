@@ -28,18 +28,18 @@ type session struct {
 	live       bool // a connection has accepted the session and delivers its outbox
 	persistent bool // the session outlives its connection
 	dead       bool // discarded: deliveries are dropped
-	pending    []delivery
-	filters    map[string]filterKey // this session's subscriptions in the tree, by the filter subscribed to (nil: none yet)
 	// Flow control (outbox.go): full from when the outbox reaches
 	// Config.MaxQueued until it drains to lowWater; waiters are the
 	// connections of the publishers whose acknowledgements wait for that;
 	// dropped counts the QoS 0 deliveries lost meanwhile, for the log;
-	// no delivery in the outbox expires before firstExpiry (zero: none
-	// has a Message Expiry Interval).
+	// no delivery in the outbox expires before firstExpiry, in Unix
+	// nanoseconds (0: none has a Message Expiry Interval).
 	full        bool
+	dropped     int32
 	waiters     []*conn
-	dropped     int
-	firstExpiry time.Time
+	firstExpiry int64
+	pending     []delivery
+	filters     map[string]filterKey // this session's subscriptions in the tree, by the filter subscribed to (nil: none yet)
 	// sc is the connection of the session while live, woken when pending
 	// grows.
 	sc *server.Conn
