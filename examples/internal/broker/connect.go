@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"log/slog"
 	"strings"
 	"time"
 
@@ -40,6 +41,7 @@ func (c *conn) claimAgain() {
 	}
 	c.waiting = nil
 	if refuse != 0 {
+		c.logRefused(refuse)
 		c.sc.Connack(packet.Connack{Reason: refuse})
 		return
 	}
@@ -81,6 +83,8 @@ func (c *conn) accept(p *packet.Connect) packet.Connack {
 		c.willDelay = w.Props.WillDelay
 	}
 	c.connected = true
+	c.b.counts.connect()
+	c.logConnected(p, &ack)
 	if c.idle > 0 {
 		c.heard = time.Now()
 		c.after(&c.idleTimer, &c.idleDue, c.idle)
@@ -152,7 +156,7 @@ func (c *conn) take(p *packet.Connect, again bool) (refuse packet.ReasonCode, bu
 		// The Connection has the CONNECT and has not answered it: the
 		// unfinished exchanges of the session go back in before CONNACK.
 		if err := c.mc.ImportSession(state); err != nil {
-			c.logf("session state not restored: %v", err)
+			c.logAt(slog.LevelWarn, "session state not restored", "err", err)
 		}
 	}
 	return 0, false
