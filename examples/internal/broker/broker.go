@@ -76,6 +76,11 @@ type Config struct {
 	// neither routed nor retained (MQTT-3.3.5-2 of 3.1.1). A CONNECT whose
 	// will it refuses is refused with 0x87 Not authorized (0x05 in 3.1.1).
 	MayPublish func(clientID, topic string) bool
+	// TopicAliasesOut is how many Topic Aliases the broker uses, at most,
+	// towards a v5 client that announced a Topic Alias Maximum (and no
+	// more than it): the hottest topics delivered to the client go as
+	// aliases (aliases.go). 0 means 16, a negative value none.
+	TopicAliasesOut int
 	// SysInterval is how often the broker publishes its $SYS topics
 	// (sys.go: version, uptime, clients, messages, bytes,
 	// subscriptions, retained messages, load averages), each retained
@@ -162,9 +167,12 @@ func New(cfg Config) *Broker {
 
 // coreConfig is the configuration of each connection's core.
 func coreConfig(cfg *Config) mqtt.Config {
+	aliases, maxAliases := outgoingAliases(cfg.TopicAliasesOut)
 	return mqtt.Config{
-		MaxPacketSize:  cfg.MaxPacketSize,
-		ConnectTimeout: cfg.ConnectTimeout,
+		TopicAliases:       aliases,
+		MaxOutgoingAliases: maxAliases,
+		MaxPacketSize:      cfg.MaxPacketSize,
+		ConnectTimeout:     cfg.ConnectTimeout,
 		// The broker acknowledges each PUBLISH once it is routed, or
 		// later: flow.go.
 		ManualPuback:            true,
