@@ -35,7 +35,9 @@
 // Prometheus on http://ADDRESS/metrics, announced on a line "metrics
 // listening on URL". Logs are structured (log/slog) on the standard
 // error: -log-level debug, info (the default: clients connecting and
-// leaving), warn or error; -log-format text or json.
+// leaving), warn or error; -log-format text or json. -topic-aliases
+// (default 16, 0: none) is how many Topic Aliases the broker uses towards
+// a v5 client that announced a Topic Alias Maximum.
 //
 // Interrupt it (Ctrl-C, SIGTERM) to shut it down cleanly. -cpuprofile FILE
 // writes a CPU profile of the run (for go tool pprof) when it ends.
@@ -87,6 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	maxKeepAlive := fs.Int("max-keepalive", 300, "longest Keep Alive in seconds; a longer one or none is cut to it (-1: no limit)")
 	receiveMax := fs.Int("receive-maximum", 256, "QoS 1 and 2 messages a client may have unacknowledged (1 to 65535)")
 	maxQueued := fs.Int("max-queued", 10000, "messages waiting for one client before its publishers are held up (above 0)")
+	aliasesOut := fs.Int("topic-aliases", 16, "most Topic Aliases sent to a v5 client that announced a Topic Alias Maximum (0: none)")
 	quicAddr := fs.String("quic-addr", "", "UDP address for MQTT over QUIC (needs -tls-cert and -tls-key)")
 	sysInterval := fs.Int("sys-interval", 10, "seconds between updates of the $SYS topics (0: none)")
 	metricsAddr := fs.String("metrics-addr", "", "address of the Prometheus metrics endpoint (HTTP, path /metrics)")
@@ -123,6 +126,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-receive-maximum %d: want 1 to 65535", *receiveMax)
 	case *maxQueued < 1:
 		return fmt.Errorf("-max-queued %d: want above 0", *maxQueued)
+	case *aliasesOut < 0 || *aliasesOut > 0xFFFF:
+		return fmt.Errorf("-topic-aliases %d: want 0 to 65535", *aliasesOut)
 	case *sysInterval < 0:
 		return fmt.Errorf("-sys-interval %d: want 0 or above", *sysInterval)
 	}
@@ -190,8 +195,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		listeners = append(listeners, l)
 		announce = append(announce, "quic://"+l.Addr().String())
 	}
+	if *aliasesOut == 0 {
+		*aliasesOut = -1 // none: 0 is the default in broker.Config
+	}
 	cfg := broker.Config{MaxSubscriptions: *maxSubs, MaxKeepAlive: *maxKeepAlive, ReceiveMaximum: *receiveMax,
-		MaxQueued: *maxQueued, SysInterval: time.Duration(*sysInterval) * time.Second, Logger: logger}
+		MaxQueued: *maxQueued, TopicAliasesOut: *aliasesOut, SysInterval: time.Duration(*sysInterval) * time.Second, Logger: logger}
 	b := broker.New(cfg)
 	for _, a := range announce {
 		fmt.Fprintf(stdout, "mqtt broker listening on %s\n", a)
