@@ -97,7 +97,15 @@ func TestOutgoingAliasesResolved_MQTT_3_3_2_7(t *testing.T) {
 	sub.Drop()
 	publish(t, pub, "m/1", packet.QoS1, false, "offline")
 	again := resume(t, addr, packet.V5, cn, sub)
-	expect(t, again, "m/1", "offline", packet.QoS1)
+	// The last message of the loop comes again first if its PUBACK did
+	// not reach the broker before the drop (QoS 1: at least once).
+	m := next(t, again)
+	if m.Dup && m.Topic == "m/5" && string(m.Payload) == "2" {
+		m = next(t, again)
+	}
+	if m.Topic != "m/1" || string(m.Payload) != "offline" {
+		t.Fatalf("received %q %q after resuming, want \"m/1\" \"offline\"", m.Topic, m.Payload)
+	}
 	publish(t, pub, "m/1", packet.QoS1, false, "online")
 	expect(t, again, "m/1", "online", packet.QoS1)
 }
