@@ -246,8 +246,9 @@ type Stats struct {
 	Sessions int
 	Expired  uint64
 	// Received is the number of PUBLISH packets received from clients,
-	// Sent the number sent to them (one for each subscriber a message
-	// reached).
+	// Sent the number handed to the clients' connections to send (one
+	// for each subscriber a message reached; a QoS 1 or 2 one may wait
+	// there for the client's Receive Maximum).
 	Received, Sent uint64
 	// BytesIn and BytesOut are the bytes read from and written to the
 	// clients' transports (inside TLS and WebSocket).
