@@ -91,7 +91,7 @@ func (c *Connection[ID]) recvConnack(p *packet.Connack) {
 			c.setExpiry(p.Props.SessionExpiry)
 		}
 		c.maxOut = maxPacket(&p.Props)
-		c.aliasOut = aliasSender(p.Props.TopicAliasMaximum)
+		c.aliasOut = aliasSender(p.Props.TopicAliasMaximum, c.cfg.MaxOutgoingAliases)
 		c.caps = capabilitiesOf(&p.Props)
 		if p.Props.Has(property.ServerKeepAlive) {
 			c.keepAlive = seconds(p.Props.ServerKeepAlive) // MQTT-3.1.2-23
@@ -187,7 +187,7 @@ func (c *Connection[ID]) recvConnect(p *packet.Connect) {
 	if c.version == packet.V5 {
 		c.sendQuota = receiveMaximum(&p.Props)
 		c.maxOut = maxPacket(&p.Props)
-		c.aliasOut = aliasSender(p.Props.TopicAliasMaximum)
+		c.aliasOut = aliasSender(p.Props.TopicAliasMaximum, c.cfg.MaxOutgoingAliases)
 	}
 	c.deliver(p)
 }
@@ -359,9 +359,13 @@ func (c *Connection[ID]) checkConnackAnswers(p *packet.Connack) error {
 }
 
 // aliasSender returns the sender of Topic Aliases to a peer that takes
-// max of them, nil for none: most take none, and an idle connection
-// keeps no sender.
-func aliasSender(max uint16) *topicalias.Sender {
+// max of them, of which we use at most limit (Config.MaxOutgoingAliases,
+// 0 for all); nil for none: most take none, and an idle connection keeps
+// no sender.
+func aliasSender(max, limit uint16) *topicalias.Sender {
+	if limit > 0 && limit < max {
+		max = limit
+	}
 	if max == 0 {
 		return nil
 	}

@@ -79,6 +79,13 @@ type Config struct {
 	// own for PUBLISH packets sent without one, within the peer's Topic
 	// Alias Maximum.
 	TopicAliases AliasMode
+	// MaxOutgoingAliases, when above 0, caps the Topic Aliases the
+	// Connection uses towards the peer below the peer's Topic Alias
+	// Maximum, as if the peer had announced it: a server that maps the
+	// topics of many clients bounds what each mapping holds (a topic and
+	// a few bytes per alias). A PUBLISH the caller sends with an alias
+	// above it is refused (ErrAlias).
+	MaxOutgoingAliases uint16
 
 	// Each of these turns one automatic behaviour off. The caller then
 	// sends that packet itself with Send when it chooses.

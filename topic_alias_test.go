@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -115,6 +116,44 @@ func TestAutoTopicAlias(t *testing.T) {
 	// topic must be sent in full again.
 	if !(sizes[1] < sizes[0] && sizes[3] == sizes[0]) {
 		t.Fatalf("PUBLISH sizes %v", sizes)
+	}
+}
+
+// Config.MaxOutgoingAliases caps the aliases the Connection uses below
+// the peer's Topic Alias Maximum: with 2 of the client's 10, a third topic
+// takes the alias used least recently (MQTT-3.3.2-11 with the cap as the
+// maximum), and an alias the caller sets above the cap is refused.
+func TestMaxOutgoingAliases_MQTT_3_3_2_11(t *testing.T) {
+	p := newPair(t, Config{}, Config{TopicAliases: AliasAuto, MaxOutgoingAliases: 2})
+	p.connect(&packet.Connect{ClientID: "a", Props: property.Properties{TopicAliasMaximum: 10}}, &packet.Connack{})
+	var aliases []uint16
+	var topics []string
+	for _, topic := range []string{"t/1", "t/2", "t/1", "t/3", "t/2"} {
+		evs, err := p.server.Send(&packet.Publish{Topic: topic})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wire, _, err := packet.Decode[uint16](packet.V5, evs[0].Bytes, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		aliases = append(aliases, wire.(*packet.Publish).Props.TopicAlias)
+		topics = append(topics, strings.Clone(wire.(*packet.Publish).Topic)) // the bytes are reused
+		p.run(RoleServer, evs)
+		if got := p.packets(RoleClient); len(got) != 1 || got[0].(*packet.Publish).Topic != topic {
+			t.Fatalf("client resolved %v, want %q", got, topic)
+		}
+	}
+	// t/3 evicts t/2 (alias 2: t/1 was used after it), and t/2 then
+	// evicts t/1 (alias 1).
+	if want := []uint16{1, 2, 1, 2, 1}; !slices.Equal(aliases, want) {
+		t.Errorf("aliases %v, want %v", aliases, want)
+	}
+	if want := []string{"t/1", "t/2", "", "t/3", "t/2"}; !slices.Equal(topics, want) {
+		t.Errorf("topics on the wire %q, want %q", topics, want)
+	}
+	if _, err := p.server.Send(&packet.Publish{Topic: "t/4", Props: property.Properties{TopicAlias: 3}}); !errors.Is(err, ErrAlias) {
+		t.Errorf("alias 3 above the cap of 2: %v, want ErrAlias", err)
 	}
 }
 

@@ -106,6 +106,7 @@ func (c *Conn) readLoop() {
 	buf := make([]byte, minRead)
 	for {
 		n, err := c.nc.Read(buf)
+		c.countIn(n)
 		c.mu.Lock()
 		c.recvLocked(buf[:n])
 		if err != nil && !c.readEnded() { // closeread.go: CloseRead's end goes on
@@ -131,6 +132,7 @@ func (c *Conn) readLoop() {
 // backlog is full or it ended.
 func (c *Conn) pollRead(buf []byte) {
 	n, err := c.rawRead(buf)
+	c.countIn(n)
 	if n == 0 && err == nil { // nothing after all
 		c.rearm()
 		return
@@ -308,7 +310,8 @@ func (c *Conn) writeLoop() {
 		buf, c.out = c.out, buf[:0]
 		c.unlock()
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
-		_, err := c.nc.Write(buf)
+		n, err := c.nc.Write(buf)
+		c.countOut(n)
 		c.backlog.Add(-int64(len(buf)))
 		c.pokeRoom()
 		if err != nil {
@@ -348,6 +351,7 @@ func (c *Conn) writeNow() {
 		c.out = nil
 		c.unlock()
 		n, err := c.rawWrite(buf)
+		c.countOut(n)
 		c.backlog.Add(-int64(n))
 		c.mu.Lock()
 		unwritten := len(buf) - n // not in out

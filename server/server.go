@@ -111,6 +111,8 @@ type Server struct {
 	timers    timerQueue    // the connections' timers
 	poll      *poller       // the event loop, once a connection needed it
 	pollErr   error         // why there is none
+
+	traffic [trafficStripes]trafficStripe // bytes read and written (traffic.go)
 }
 
 // eventLoop switches the event loop off for the tests of the goroutine

@@ -106,6 +106,7 @@ type options struct {
 	subRate  float64
 	inflight int
 	topic    string
+	aliases  bool
 	drain    time.Duration
 	tls      transport.TLSFiles
 	tlsCfg   *tls.Config   // for tls:// and wss:// URLs; nil otherwise
@@ -147,6 +148,7 @@ flags:
 	fs.Float64Var(&o.subRate, "sub-rate", 0, "messages per second each subscriber takes (0: as fast as they come)")
 	fs.IntVar(&o.inflight, "inflight", 64, "QoS 1 and 2: most messages a publisher leaves unacknowledged")
 	fs.StringVar(&o.topic, "topic", "", "topic to publish on (default: bench/ and a random suffix)")
+	fs.BoolVar(&o.aliases, "aliases", false, "v5: clients announce a Topic Alias Maximum and send topics as Topic Aliases")
 	fs.DurationVar(&o.drain, "drain", 10*time.Second, "at the end, how long to wait for acknowledgements and deliveries")
 	fs.StringVar(&o.tls.CAFile, "cafile", "", "tls:// and wss://: PEM `file` of the CA certificates to trust (default: the system's roots)")
 	fs.BoolVar(&o.tls.Insecure, "insecure", false, "tls:// and wss://: do not verify the server's certificate")
@@ -481,6 +483,9 @@ func connect(ctx context.Context, o *options, clientID string) (*client.Client, 
 		Dialer:      o.dialer,
 		NoReconnect: true,
 		MaxInFlight: o.inflight,
+		// A Topic Alias Maximum in the CONNECT, and aliases on the
+		// PUBLISH packets sent.
+		TopicAliases: o.aliases,
 	})
 }
 

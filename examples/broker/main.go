@@ -24,6 +24,21 @@
 // publishers that feed it (their acknowledgements wait; QoS 0 messages
 // beyond it are dropped); the broker logs the counts when it stops.
 //
+// -quic-addr listens for MQTT over QUIC on a UDP address (ALPN "mqtt",
+// one stream per connection; needs -tls-cert and -tls-key), announced as
+// quic://ADDRESS.
+//
+// For the operator: the broker publishes its $SYS topics (as mosquitto
+// names them: $SYS/broker/version, uptime, clients/connected, ...,
+// retained) every -sys-interval seconds (default 10; 0: none); clients
+// cannot publish to $SYS. -metrics-addr serves the same counts to
+// Prometheus on http://ADDRESS/metrics, announced on a line "metrics
+// listening on URL". Logs are structured (log/slog) on the standard
+// error: -log-level debug, info (the default: clients connecting and
+// leaving), warn or error; -log-format text or json. -topic-aliases
+// (default 16, 0: none) is how many Topic Aliases the broker uses towards
+// a v5 client that announced a Topic Alias Maximum.
+//
 // Interrupt it (Ctrl-C, SIGTERM) to shut it down cleanly. -cpuprofile FILE
 // writes a CPU profile of the run (for go tool pprof) when it ends.
 package main
@@ -35,7 +50,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -74,7 +89,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	maxKeepAlive := fs.Int("max-keepalive", 300, "longest Keep Alive in seconds; a longer one or none is cut to it (-1: no limit)")
 	receiveMax := fs.Int("receive-maximum", 256, "QoS 1 and 2 messages a client may have unacknowledged (1 to 65535)")
 	maxQueued := fs.Int("max-queued", 10000, "messages waiting for one client before its publishers are held up (above 0)")
-	quiet := fs.Bool("quiet", false, "do not log connection errors")
+	aliasesOut := fs.Int("topic-aliases", 16, "most Topic Aliases sent to a v5 client that announced a Topic Alias Maximum (0: none)")
+	quicAddr := fs.String("quic-addr", "", "UDP address for MQTT over QUIC (needs -tls-cert and -tls-key)")
+	sysInterval := fs.Int("sys-interval", 10, "seconds between updates of the $SYS topics (0: none)")
+	metricsAddr := fs.String("metrics-addr", "", "address of the Prometheus metrics endpoint (HTTP, path /metrics)")
+	logLevel := fs.String("log-level", "info", "least level logged: debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	quiet := fs.Bool("quiet", false, "log nothing")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -82,11 +103,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if *addr == "" && *tlsAddr == "" && *wsAddr == "" && *wssAddr == "" {
-		return errors.New("no listener: give -addr, -tls-addr, -ws-addr or -wss-addr")
+	if *addr == "" && *tlsAddr == "" && *wsAddr == "" && *wssAddr == "" && *quicAddr == "" {
+		return errors.New("no listener: give -addr, -tls-addr, -ws-addr, -wss-addr or -quic-addr")
 	}
 	var tlsCfg *tls.Config
-	if *tlsAddr != "" || *wssAddr != "" {
+	if *tlsAddr != "" || *wssAddr != "" || *quicAddr != "" {
 		var err error
 		tlsCfg, err = transport.TLSFiles{CAFile: *tlsCA, CertFile: *tlsCert, KeyFile: *tlsKey}.ServerConfig()
 		if err != nil {
@@ -105,6 +126,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-receive-maximum %d: want 1 to 65535", *receiveMax)
 	case *maxQueued < 1:
 		return fmt.Errorf("-max-queued %d: want above 0", *maxQueued)
+	case *aliasesOut < 0 || *aliasesOut > 0xFFFF:
+		return fmt.Errorf("-topic-aliases %d: want 0 to 65535", *aliasesOut)
+	case *sysInterval < 0:
+		return fmt.Errorf("-sys-interval %d: want 0 or above", *sysInterval)
+	}
+	logger, err := newLogger(*logLevel, *logFormat, stderr)
+	if err != nil {
+		return err
+	}
+	if *quiet {
+		logger = slog.New(slog.DiscardHandler)
 	}
 
 	if *cpuProfile != "" {
@@ -154,21 +186,39 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			announce = append(announce, sp.scheme+"://"+got+sp.path)
 		}
 	}
-	cfg := broker.Config{MaxSubscriptions: *maxSubs, MaxKeepAlive: *maxKeepAlive, ReceiveMaximum: *receiveMax,
-		MaxQueued: *maxQueued}
-	if !*quiet {
-		cfg.Logf = log.New(stderr, "", log.LstdFlags).Printf
+	if *quicAddr != "" {
+		l, err := listenQUIC(*quicAddr, tlsCfg)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("-quic-addr: %w", err)
+		}
+		listeners = append(listeners, l)
+		announce = append(announce, "quic://"+l.Addr().String())
 	}
+	if *aliasesOut == 0 {
+		*aliasesOut = -1 // none: 0 is the default in broker.Config
+	}
+	cfg := broker.Config{MaxSubscriptions: *maxSubs, MaxKeepAlive: *maxKeepAlive, ReceiveMaximum: *receiveMax,
+		MaxQueued: *maxQueued, TopicAliasesOut: *aliasesOut, SysInterval: time.Duration(*sysInterval) * time.Second, Logger: logger}
 	b := broker.New(cfg)
 	for _, a := range announce {
 		fmt.Fprintf(stdout, "mqtt broker listening on %s\n", a)
+	}
+	if *metricsAddr != "" {
+		ml, msrv, err := listenMetrics(*metricsAddr, b)
+		if err != nil {
+			closeAll()
+			return errors.Join(err, b.Shutdown(context.Background()))
+		}
+		defer msrv.Close()
+		go serveMetrics(ml, msrv, logger)
+		fmt.Fprintf(stdout, "metrics listening on http://%s%s\n", ml.Addr(), metricsPath)
 	}
 
 	served := make(chan error, len(listeners))
 	for _, l := range listeners {
 		go func() { served <- b.Serve(l) }()
 	}
-	var err error
 	pending := len(listeners)
 	select {
 	case err = <-served: // a listener failed: shut everything down
@@ -178,9 +228,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err = errors.Join(err, b.Shutdown(sctx))
-	if st := b.Stats(); cfg.Logf != nil && (st.DroppedQoS0 > 0 || st.Withheld > 0) {
-		cfg.Logf("broker: %d QoS 0 messages dropped for full outboxes, %d acknowledgements withheld; the longest outbox held %d",
-			st.DroppedQoS0, st.Withheld, st.PeakQueued)
+	if st := b.Stats(); st.DroppedQoS0 > 0 || st.Withheld > 0 {
+		logger.Info("flow control", "qos0_dropped", st.DroppedQoS0, "acks_withheld", st.Withheld,
+			"longest_outbox", st.PeakQueued)
 	}
 	for ; pending > 0; pending-- {
 		if serr := <-served; !errors.Is(serr, broker.ErrServerClosed) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mqttcore/mqtt/examples/internal/broker"
+	"github.com/mqttcore/mqtt/examples/internal/cmdtest"
 	"github.com/mqttcore/mqtt/examples/internal/testcert"
 	"github.com/mqttcore/mqtt/examples/internal/transport"
 )
@@ -106,24 +106,6 @@ func startBroker(t *testing.T) *testBroker {
 	return tb
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // result is how a run of the command ended.
 type result struct {
 	code           int
@@ -132,20 +114,20 @@ type result struct {
 
 // cmd runs the command in-process.
 func cmd(ctx context.Context, stdin string, args ...string) result {
-	var out, errOut syncBuffer
+	var out, errOut cmdtest.Buffer
 	code := runContext(ctx, args, strings.NewReader(stdin), &out, &errOut)
 	return result{code, out.String(), errOut.String()}
 }
 
 // startSub runs "client sub" in the background and returns once it has
 // subscribed; the channel delivers its result.
-func startSub(t *testing.T, ctx context.Context, args ...string) (<-chan result, *syncBuffer) {
+func startSub(t *testing.T, ctx context.Context, args ...string) (<-chan result, *cmdtest.Buffer) {
 	t.Helper()
 	ready := make(chan struct{})
 	done := make(chan result, 1)
-	var out syncBuffer
+	var out cmdtest.Buffer
 	go func() {
-		var errOut syncBuffer
+		var errOut cmdtest.Buffer
 		code := runContext(context.WithValue(ctx, readyKey{}, ready), append([]string{"sub"}, args...),
 			strings.NewReader(""), &out, &errOut)
 		done <- result{code, out.String(), errOut.String()}

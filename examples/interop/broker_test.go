@@ -2,6 +2,7 @@ package interop
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 // test and returns its address.
 func startBroker(t *testing.T) string {
 	t.Helper()
-	return brokertest.Start(t, broker.Config{Logf: t.Logf})
+	return brokertest.Start(t, broker.Config{Logger: brokertest.Logger(t, slog.LevelInfo)})
 }
 
 func testContext(t *testing.T) context.Context {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -80,7 +81,7 @@ func BenchmarkClientPublish(b *testing.B) { benchPublish(b, benchWindow) }
 func BenchmarkClientPublishSync(b *testing.B) { benchPublish(b, 1) }
 
 func benchPublish(b *testing.B, window int) {
-	addr := brokertest.Start(b, broker.Config{Logf: b.Logf})
+	addr := brokertest.Start(b, broker.Config{Logger: brokertest.Logger(b, slog.LevelWarn)})
 	var ids atomic.Int64
 	for _, lib := range publishers {
 		for qos := range byte(3) {

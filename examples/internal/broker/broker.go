@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -17,9 +18,10 @@ import (
 
 // Config configures a Broker. The zero Config is usable.
 type Config struct {
-	// Logf, when set, receives a line for each connection that ends in an
-	// error and for messages dropped.
-	Logf func(format string, args ...any)
+	// Logger, when set, receives the broker's structured records (log.go):
+	// clients connecting, refused and leaving, connections ended by
+	// errors, messages dropped.
+	Logger *slog.Logger
 	// MaxPacketSize is the largest packet accepted from a client, and is
 	// announced to v5 clients; 0 means 1 MiB.
 	MaxPacketSize int
@@ -74,6 +76,21 @@ type Config struct {
 	// neither routed nor retained (MQTT-3.3.5-2 of 3.1.1). A CONNECT whose
 	// will it refuses is refused with 0x87 Not authorized (0x05 in 3.1.1).
 	MayPublish func(clientID, topic string) bool
+	// TopicAliasesOut is how many Topic Aliases the broker uses, at most,
+	// towards a v5 client that announced a Topic Alias Maximum (and no
+	// more than it): the hottest topics delivered to the client go as
+	// aliases (aliases.go). 0 means 16, a negative value none.
+	TopicAliasesOut int
+	// SysInterval is how often the broker publishes its $SYS topics
+	// (sys.go: version, uptime, clients, messages, bytes,
+	// subscriptions, retained messages, load averages), each retained
+	// and only when its value changed; 0 publishes none. Clients cannot
+	// publish to $SYS: such a message is dropped as one MayPublish
+	// refuses, and a will on it refused.
+	SysInterval time.Duration
+	// Version is the value of $SYS/broker/version; "" means "mqttcore
+	// example broker".
+	Version string
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -82,13 +99,16 @@ var ErrServerClosed = errors.New("broker: server closed")
 // Broker is an MQTT broker. Serve accepts connections; Shutdown ends it.
 type Broker struct {
 	cfg      Config
-	lowWater int // a full outbox that has drained to this many is no longer full
-	window   int // the most one publisher may add to a full outbox (flow.go)
+	log      *slog.Logger // Config.Logger, or one that discards
+	lowWater int          // a full outbox that has drained to this many is no longer full
+	window   int          // the most one publisher may add to a full outbox (flow.go)
 	tree     topicTree
 	retained retainedStore
 	srv      *server.Server // serves the connections; the broker is its Handler (handler.go)
 
-	// Flow control counters, for Stats.
+	// Flow control counters, for Stats, and the others (counters.go).
+	counts      counters
+	sysStop     chan struct{} // closed by Shutdown, to end runSys; nil without it
 	droppedQoS0 atomic.Uint64
 	withheld    atomic.Uint64
 	peakQueued  atomic.Int64
@@ -130,17 +150,29 @@ func New(cfg Config) *Broker {
 	case cfg.ReceiveMaximum > 0xFFFF:
 		cfg.ReceiveMaximum = 0xFFFF
 	}
+	if cfg.Version == "" {
+		cfg.Version = defaultBrokerString
+	}
 	b := &Broker{cfg: cfg, lowWater: cfg.MaxQueued * 3 / 4, window: publisherWindow(cfg.ReceiveMaximum),
 		sessions: make(map[string]*session), takers: make(map[string]*conn)}
+	b.counts.started = time.Now()
+	b.log = newLogger(cfg.Logger)
 	b.srv = server.New(server.Config{Handler: (*handler)(b), Conn: coreConfig(&b.cfg)})
+	if cfg.SysInterval > 0 {
+		b.sysStop = make(chan struct{})
+		go b.runSys(cfg.SysInterval, b.sysStop)
+	}
 	return b
 }
 
 // coreConfig is the configuration of each connection's core.
 func coreConfig(cfg *Config) mqtt.Config {
+	aliases, maxAliases := outgoingAliases(cfg.TopicAliasesOut)
 	return mqtt.Config{
-		MaxPacketSize:  cfg.MaxPacketSize,
-		ConnectTimeout: cfg.ConnectTimeout,
+		TopicAliases:       aliases,
+		MaxOutgoingAliases: maxAliases,
+		MaxPacketSize:      cfg.MaxPacketSize,
+		ConnectTimeout:     cfg.ConnectTimeout,
 		// The broker acknowledges each PUBLISH once it is routed, or
 		// later: flow.go.
 		ManualPuback:            true,
@@ -148,12 +180,6 @@ func coreConfig(cfg *Config) mqtt.Config {
 		QueueWhenQuotaExhausted: true,
 		MaxQueued:               connQueueMax + cfg.MaxQueued, // room for retained messages on SUBSCRIBE
 		Clock:                   time.Now,
-	}
-}
-
-func (b *Broker) logf(format string, args ...any) {
-	if b.cfg.Logf != nil {
-		b.cfg.Logf(format, args...)
 	}
 }
 
@@ -180,6 +206,9 @@ func (b *Broker) isClosing() bool {
 // connections to end, or for ctx. Wills are not published on shutdown.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	b.mu.Lock()
+	if b.sysStop != nil && !b.closing {
+		close(b.sysStop)
+	}
 	b.closing = true
 	for _, s := range b.sessions {
 		s.stopTimersLocked() // wills are not published on shutdown
@@ -188,8 +217,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	return b.srv.Shutdown(ctx)
 }
 
-// Stats are counts of the broker's flow control (see the package
-// documentation, "Flow control").
+// Stats are the broker's counts: of its flow control (see the package
+// documentation, "Flow control"), and of its clients and messages (the
+// $SYS topics and the metrics show them).
 type Stats struct {
 	// DroppedQoS0 is the number of QoS 0 deliveries dropped because the
 	// outbox of their session was full.
@@ -202,14 +232,42 @@ type Stats struct {
 	Queued, PeakQueued int
 	// Conns is the number of network connections served now.
 	Conns int
+
+	// Uptime is the time since the broker was made.
+	Uptime time.Duration
+	// Connected is the number of clients connected now (their CONNECT
+	// accepted), MaxConnected the most there have been at once, and
+	// Connections the number of CONNECTs accepted.
+	Connected, MaxConnected int
+	Connections             uint64
+	// Sessions is the number of sessions held, their clients connected
+	// or not; Expired the number discarded when their Session Expiry
+	// Interval passed.
+	Sessions int
+	Expired  uint64
+	// Received is the number of PUBLISH packets received from clients,
+	// Sent the number handed to the clients' connections to send (one
+	// for each subscriber a message reached; a QoS 1 or 2 one may wait
+	// there for the client's Receive Maximum).
+	Received, Sent uint64
+	// BytesIn and BytesOut are the bytes read from and written to the
+	// clients' transports (inside TLS and WebSocket).
+	BytesIn, BytesOut uint64
+	// Subscriptions is the number of subscriptions of every session,
+	// Retained the number of retained messages ($SYS topics included).
+	Subscriptions, Retained int
 }
 
 // Stats returns the counts of the broker's flow control so far.
 func (b *Broker) Stats() Stats {
 	st := Stats{DroppedQoS0: b.droppedQoS0.Load(), Withheld: b.withheld.Load(), PeakQueued: int(b.peakQueued.Load()),
-		Conns: b.srv.Conns()}
+		Conns: b.srv.Conns(), Subscriptions: b.tree.count(), Retained: b.retained.count()}
+	b.counts.fill(&st)
+	t := b.srv.Traffic()
+	st.BytesIn, st.BytesOut = t.BytesIn, t.BytesOut
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	st.Sessions = len(b.sessions)
 	for _, s := range b.sessions {
 		st.Queued += s.queued()
 	}
@@ -384,7 +442,8 @@ func (b *Broker) expire(s *session, gen uint64) {
 	}
 	b.discardLocked(s)
 	b.mu.Unlock()
-	b.logf("broker: client %q: session expired", s.id)
+	b.counts.expired.Add(1)
+	b.log.Info("session expired", "client", s.id)
 	if w != nil {
 		b.route(w, nil, nil)
 	}

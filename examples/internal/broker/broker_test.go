@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ func startBroker(t *testing.T) string {
 
 func startBrokerConfig(t *testing.T, cfg broker.Config) string {
 	t.Helper()
-	cfg.Logf = t.Logf
+	cfg.Logger = brokertest.Logger(t, slog.LevelInfo)
 	return brokertest.Start(t, cfg)
 }
 
@@ -177,10 +178,10 @@ func TestDollarTopics_MQTT_4_7_2_1(t *testing.T) {
 	pub := dial(t, addr, packet.V5, connect("pub"))
 	subscribe(t, all, packet.Subscription{Filter: "#", QoS: packet.QoS1})
 	subscribe(t, plus, packet.Subscription{Filter: "+/x", QoS: packet.QoS1})
-	subscribe(t, sys, packet.Subscription{Filter: "$SYS/#", QoS: packet.QoS1})
+	subscribe(t, sys, packet.Subscription{Filter: "$app/#", QoS: packet.QoS1})
 
-	publish(t, pub, "$SYS/x", packet.QoS1, false, "hidden")
-	expect(t, sys, "$SYS/x", "hidden", packet.QoS1)
+	publish(t, pub, "$app/x", packet.QoS1, false, "hidden")
+	expect(t, sys, "$app/x", "hidden", packet.QoS1)
 	quiet(t, all)
 	quiet(t, plus)
 
@@ -546,7 +547,7 @@ func TestShutdownDisconnects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := broker.New(broker.Config{Logf: t.Logf})
+	b := broker.New(broker.Config{Logger: brokertest.Logger(t, slog.LevelInfo)})
 	served := make(chan error, 1)
 	go func() { served <- b.Serve(l) }()
 	c := dial(t, l.Addr().String(), packet.V5, connect("c"))

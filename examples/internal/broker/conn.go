@@ -182,14 +182,3 @@ func (c *conn) stopTimers() {
 		}
 	}
 }
-
-func (c *conn) logf(format string, args ...any) {
-	c.b.logf("broker: %s: "+format, append([]any{c.name()}, args...)...)
-}
-
-func (c *conn) name() string {
-	if c.clientID != "" {
-		return "client " + c.clientID
-	}
-	return c.sc.RemoteAddr().String()
-}

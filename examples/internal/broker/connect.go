@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/mqttcore/mqtt/packet"
@@ -39,6 +40,7 @@ func (c *conn) claimAgain() {
 	}
 	c.x.waiting = nil
 	if refuse != 0 {
+		c.logRefused(refuse)
 		c.sc.Connack(packet.Connack{Reason: refuse})
 		return
 	}
@@ -81,6 +83,8 @@ func (c *conn) accept(p *packet.Connect) packet.Connack {
 		x.willDelay = w.Props.WillDelay
 	}
 	c.connected = true
+	c.b.counts.connect()
+	c.logConnected(p, &ack)
 	if x := c.x; x != nil && x.idle > 0 {
 		x.heard = time.Now()
 		c.after(&x.idleTimer, wakeIdle, x.idle)
@@ -156,7 +160,7 @@ func (c *conn) take(p *packet.Connect, again bool) (refuse packet.ReasonCode, bu
 		// The Connection has the CONNECT and has not answered it: the
 		// unfinished exchanges of the session go back in before CONNACK.
 		if err := c.mc.ImportSession(state); err != nil {
-			c.logf("session state not restored: %v", err)
+			c.logAt(slog.LevelWarn, "session state not restored", "err", err)
 		}
 	}
 	return 0, false

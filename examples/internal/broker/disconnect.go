@@ -1,13 +1,8 @@
 package broker
 
 import (
-	"errors"
-	"io"
-	"net"
-
 	"github.com/mqttcore/mqtt/packet"
 	"github.com/mqttcore/mqtt/property"
-	"github.com/mqttcore/mqtt/server"
 )
 
 func (c *conn) onDisconnect(p *packet.Disconnect) {
@@ -24,10 +19,11 @@ func (c *conn) onDisconnect(p *packet.Disconnect) {
 // discarded, the will is published, and a connection waiting to take the
 // session over is woken.
 func (c *conn) teardown(err error) {
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, server.ErrClosed) && !errors.Is(err, net.ErrClosed) {
-		c.logf("%v", err)
-	}
+	c.logClosed(err)
 	c.stopTimers()
+	if c.connected {
+		c.b.counts.disconnect()
+	}
 	c.wakeOthers() // what the last read routed
 	// The acknowledgements withheld are not sent, but their messages are
 	// routed: a client that resumes its session sends those PUBLISH (and

@@ -137,7 +137,11 @@
 //     Connection chose; other clients never notice.
 //   - Keep-alive, flow control (Receive Maximum, with messages queued by
 //     the Connection while the client's quota is used up), Maximum Packet
-//     Size and incoming Topic Aliases, all by the Connection.
+//     Size and incoming Topic Aliases, all by the Connection; outgoing
+//     Topic Aliases to v5 clients that announce a Topic Alias Maximum,
+//     the hottest Config.TopicAliasesOut topics of each (aliases.go).
+//   - For its operator: the $SYS topics (sys.go), Stats and a Prometheus
+//     Collector (metrics.go), structured logs to Config.Logger (log.go).
 //   - A maximum Keep Alive, Config.MaxKeepAlive (300 s, as mosquitto's
 //     max_keepalive), so that no client holds a connection for ever by
 //     sending nothing: a v5 client asking for 0 (no keep-alive) or for
@@ -244,7 +248,7 @@
 //
 // TODO: enhanced authentication: a v5 CONNECT with an Authentication
 // Method is refused with 0x8C; authorization of subscriptions.
-// TODO: outgoing Topic Aliases, a limit on the number of sessions, and
+// TODO: a limit on the number of sessions, and
 // the packet size limit as a command-line flag (the command has
 // -max-subscriptions, -max-keepalive, -receive-maximum and -max-queued).
 // TODO: outboxes written to disk past Config.MaxQueued, as an alternative

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -71,7 +72,7 @@ func (c *conn) ack(a heldAck) {
 	// PUBACK was routed again, and the first PUBACK answered both. A
 	// connection that is closing sends nothing more.
 	if err != nil && !errors.Is(err, mqtt.ErrIDUnknown) && c.mc.State() == mqtt.StateConnected {
-		c.logf("acknowledgement of packet %d not sent: %v", a.id, err)
+		c.logAt(slog.LevelWarn, "acknowledgement not sent", "packet_id", a.id, "err", err)
 	}
 }
 

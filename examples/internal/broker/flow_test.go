@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -348,7 +349,7 @@ var flowCases = []flowCase{
 
 func startFlowBroker(t *testing.T, size flowSize) (*broker.Broker, string) {
 	t.Helper()
-	return brokertest.Serve(t, broker.Config{MaxQueued: size.maxQueued, ReceiveMaximum: size.receiveMax, Logf: t.Logf})
+	return brokertest.Serve(t, broker.Config{MaxQueued: size.maxQueued, ReceiveMaximum: size.receiveMax, Logger: brokertest.Logger(t, slog.LevelInfo)})
 }
 
 // calibrated connects the eight publishers of tc and measures their full
@@ -454,7 +455,7 @@ func TestFlowControlOffline(t *testing.T) {
 // session ends.
 func TestFlowControlStalledSubscriber(t *testing.T) {
 	t.Parallel()
-	b, addr := brokertest.Serve(t, broker.Config{MaxQueued: 20, Logf: t.Logf})
+	b, addr := brokertest.Serve(t, broker.Config{MaxQueued: 20, Logger: brokertest.Logger(t, slog.LevelInfo)})
 	r := dialStalled(t, addr, "stalled/#", packet.QoS1)
 	fine := dial(t, addr, packet.V5, connect("fine"))
 	subscribe(t, fine, packet.Subscription{Filter: "stalled/#", QoS: packet.QoS1})
@@ -521,7 +522,7 @@ func TestFlowControlStalledSubscriber(t *testing.T) {
 // shuts down with acknowledgements withheld.
 func TestFlowControlReconnectAndShutdown(t *testing.T) {
 	t.Parallel()
-	b, addr := brokertest.Serve(t, broker.Config{MaxQueued: 20, Logf: t.Logf})
+	b, addr := brokertest.Serve(t, broker.Config{MaxQueued: 20, Logger: brokertest.Logger(t, slog.LevelInfo)})
 	dialStalled(t, addr, "held/#", packet.QoS2)
 	fine := dial(t, addr, packet.V5, connect("fine"))
 	subscribe(t, fine, packet.Subscription{Filter: "held/#", QoS: packet.QoS2})
@@ -598,7 +599,7 @@ func dialStalled(t *testing.T, addr, filter string, qos packet.QoS) *raw {
 func TestFlowControlStops311Publisher(t *testing.T) {
 	t.Parallel()
 	const receiveMax, maxQueued = 16, 20
-	b, addr := brokertest.Serve(t, broker.Config{MaxQueued: maxQueued, ReceiveMaximum: receiveMax, Logf: t.Logf})
+	b, addr := brokertest.Serve(t, broker.Config{MaxQueued: maxQueued, ReceiveMaximum: receiveMax, Logger: brokertest.Logger(t, slog.LevelInfo)})
 	r := dialStalled(t, addr, "t", packet.QoS1)
 
 	p := dialHostile(t, addr, packet.V311)

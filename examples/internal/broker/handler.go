@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/mqttcore/mqtt/packet"
@@ -17,6 +18,9 @@ func (h *handler) OnConnect(sc *server.Conn, p *packet.Connect) packet.Connack {
 	c := newConn((*Broker)(h), sc)
 	sc.SetValue(c)
 	ack := c.onConnect(p)
+	if ack.Reason.IsError() {
+		c.logRefused(ack.Reason)
+	}
 	c.settle()
 	return ack
 }
@@ -119,7 +123,8 @@ func (c *conn) checkIdle() {
 		x.idleTimer.Reset(x.idle - since)
 		return
 	}
-	c.logf("no packet for %v (Keep Alive above the maximum of %d s): closed", x.idle, c.b.cfg.MaxKeepAlive)
+	c.logAt(slog.LevelInfo, "no packet within 1.5 times the maximum Keep Alive: closed", "idle", x.idle,
+		"max_keepalive", c.b.cfg.MaxKeepAlive)
 	c.sc.Close(packet.KeepAliveTimeout)
 }
 

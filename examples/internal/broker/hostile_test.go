@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"runtime"
 	"slices"
@@ -56,19 +57,27 @@ func startHostileBroker(t *testing.T, tweak ...func(*broker.Config)) string {
 	})
 	cfg := broker.Config{MaxPacketSize: hostileMax, ConnectTimeout: hostileConnectTimeout, MaxQueued: 100,
 		MaxSubscriptions: hostileMaxSubs, ReceiveMaximum: hostileReceiveMax,
-		Logf: func(format string, args ...any) {
+		Logger: slog.New(slog.NewTextHandler(writerFunc(func(p []byte) {
 			mu.Lock()
 			defer mu.Unlock()
 			if lines++; lines <= 20 && !done && testing.Verbose() {
-				t.Logf(format, args...)
+				t.Log(strings.TrimSuffix(string(p), "\n"))
 			}
-		}}
+		}), nil))}
 	for _, f := range tweak {
 		f(&cfg)
 	}
 	b, addr := brokertest.Serve(t, cfg)
 	hostileBrokers.Store(addr, b)
 	return addr
+}
+
+// writerFunc is an io.Writer that hands each write to a function.
+type writerFunc func([]byte)
+
+func (f writerFunc) Write(p []byte) (int, error) {
+	f(p)
+	return len(p), nil
 }
 
 // hostileBrokers holds the brokers of startHostileBroker by address, for

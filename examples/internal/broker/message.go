@@ -154,6 +154,13 @@ func (r *retainedStore) store(m *message) {
 	r.msgs[m.topic] = m
 }
 
+// count returns the number of retained messages.
+func (r *retainedStore) count() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.msgs)
+}
+
 // matching returns the retained messages whose topics match filter.
 func (r *retainedStore) matching(filter string) []*message {
 	r.mu.RLock()

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"log/slog"
 	"slices"
 	"time"
 
@@ -43,7 +44,7 @@ func (s *session) offer(d delivery, b *Broker, pub *conn) (wait bool) {
 		s.mu.Unlock()
 		b.droppedQoS0.Add(1)
 		if first {
-			b.logf("broker: client %q: outbox full, QoS 0 messages dropped", s.id)
+			b.log.Warn("outbox full: QoS 0 messages dropped", "client", s.id, "max_queued", limit)
 		}
 		return false
 	}
@@ -317,6 +318,8 @@ func (c *conn) deliver(m *message, qos packet.QoS, retain bool, subIDs []uint32,
 	if err := c.mc.Send(p); err != nil {
 		// Too large for the client (MQTT-3.1.2-25) or the connection is
 		// closing; the message is not delivered.
-		c.logf("message on %q not delivered: %v", m.topic, err)
+		c.logAt(slog.LevelWarn, "message not delivered", "topic", m.topic, "err", err)
+		return
 	}
+	c.b.counts.stripe(c).sent.Add(1)
 }

@@ -1,6 +1,10 @@
 package broker
 
-import "github.com/mqttcore/mqtt/packet"
+import (
+	"log/slog"
+
+	"github.com/mqttcore/mqtt/packet"
+)
 
 // onPublish routes the message of a PUBLISH the Connection accepted, if
 // the client may publish on its topic; a message it may not publish is
@@ -12,11 +16,12 @@ import "github.com/mqttcore/mqtt/packet"
 // out, so that a client that publishes and then subscribes never sees it
 // twice.
 func (c *conn) onPublish(p *packet.Publish) {
+	c.b.counts.stripe(c).received.Add(1)
 	if c.mayPublish(p.Topic) {
 		m := newMessage(p.Topic, p.Payload, p.QoS, p.Retain, &p.Props, c.sess)
 		c.b.route(m, &c.scratch().router, c)
 	} else {
-		c.logf("not authorized to publish on %q: message dropped", p.Topic)
+		c.logAt(slog.LevelInfo, "not authorized to publish: message dropped", "topic", p.Topic)
 	}
 	switch p.QoS {
 	case packet.QoS1:
@@ -35,7 +40,10 @@ func (c *conn) onPubrel(id uint16) {
 }
 
 // mayPublish asks Config.MayPublish whether the client may publish on
-// topic.
+// topic. No client may publish to $SYS, the broker's own (sys.go).
 func (c *conn) mayPublish(topic string) bool {
+	if isSys(topic) {
+		return false
+	}
 	return c.b.cfg.MayPublish == nil || c.b.cfg.MayPublish(c.clientID, topic)
 }

@@ -440,9 +440,9 @@ func TestRoutingStatements311(t *testing.T) {
 		subscribe(t, all, packet.Subscription{Filter: "#", QoS: packet.QoS1},
 			packet.Subscription{Filter: "+/info", QoS: packet.QoS1})
 		sys := dial(t, addr, packet.V311, connect("dollar-sys"))
-		subscribe(t, sys, packet.Subscription{Filter: "$SYS/+", QoS: packet.QoS1})
-		publish(t, pub, "$SYS/info", packet.QoS1, false, "hidden")
-		expect(t, sys, "$SYS/info", "hidden", packet.QoS1)
+		subscribe(t, sys, packet.Subscription{Filter: "$app/+", QoS: packet.QoS1})
+		publish(t, pub, "$app/info", packet.QoS1, false, "hidden")
+		expect(t, sys, "$app/info", "hidden", packet.QoS1)
 		quiet(t, all)
 		publish(t, pub, "sys/info", packet.QoS1, false, "seen")
 		expect(t, all, "sys/info", "seen", packet.QoS1)

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/mqttcore/mqtt/packet"
@@ -30,7 +31,7 @@ func (c *conn) onSubscribe(p *packet.Subscribe) {
 		ack.Reasons[i] = packet.ReasonCode(s.QoS) // granted as asked: MQTT-3.8.4-7
 	}
 	if err := c.mc.Send(ack); err != nil {
-		c.logf("SUBACK not sent: %v", err)
+		c.logAt(slog.LevelWarn, "SUBACK not sent", "err", err)
 		return
 	}
 	// Retained messages, after the SUBACK, as Retain Handling asks
@@ -84,6 +85,6 @@ func (c *conn) onUnsubscribe(p *packet.Unsubscribe) {
 		}
 	}
 	if err := c.mc.Send(ack); err != nil {
-		c.logf("UNSUBACK not sent: %v", err)
+		c.logAt(slog.LevelWarn, "UNSUBACK not sent", "err", err)
 	}
 }

@@ -34,6 +34,7 @@ func subscriptionIDs(id uint32) []uint32 {
 type topicTree struct {
 	mu   sync.RWMutex
 	subs topic.Tree[*session, subscription]
+	n    int // subscriptions in subs
 }
 
 // group is a share group of the tree.
@@ -71,9 +72,14 @@ func (t *topicTree) subscribe(k filterKey, s *session, sub subscription) (existe
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if k.share != "" {
-		return t.subs.AddShared(k.share, k.filter, s, sub)
+		existed = t.subs.AddShared(k.share, k.filter, s, sub)
+	} else {
+		existed = t.subs.Add(k.filter, s, sub)
 	}
-	return t.subs.Add(k.filter, s, sub)
+	if !existed {
+		t.n++
+	}
+	return existed
 }
 
 // unsubscribe removes the subscription of s to filter, and reports
@@ -82,9 +88,21 @@ func (t *topicTree) unsubscribe(k filterKey, s *session) (existed bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if k.share != "" {
-		return t.subs.RemoveShared(k.share, k.filter, s)
+		existed = t.subs.RemoveShared(k.share, k.filter, s)
+	} else {
+		existed = t.subs.Remove(k.filter, s)
 	}
-	return t.subs.Remove(k.filter, s)
+	if existed {
+		t.n--
+	}
+	return existed
+}
+
+// count returns the number of subscriptions.
+func (t *topicTree) count() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.n
 }
 
 // match calls fn for every subscription whose filter matches the topic

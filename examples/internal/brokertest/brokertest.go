@@ -8,7 +8,9 @@ package brokertest
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,4 +47,19 @@ func Serve(t testing.TB, cfg broker.Config) (*broker.Broker, string) {
 		}
 	})
 	return b, l.Addr().String()
+}
+
+// Logger returns a structured logger (log/slog, for broker.Config.Logger)
+// that writes each record from level up to the test's log.
+func Logger(t testing.TB, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
+}
+
+// testWriter writes to a test's log, a call a line.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSuffix(string(b), "\n"))
+	return len(b), nil
 }
