@@ -45,6 +45,7 @@ type scratch[ID packetid.ID] struct {
 	journal []byte // records of the current call's session changes (journal.go)
 
 	dispatching bool // the handler is carrying out the events
+	at          int  // while dispatching: the event being carried out, from 1 (Input.During)
 	idle        bool // a call of this dispatch asked to let go of the scratch
 	didSend,
 	didRecv bool // the current call sent, received a packet
@@ -129,6 +130,10 @@ func (c *Connection[ID]) dispatch() {
 		}
 	}()
 	for i := 0; i < len(s.events); i++ {
+		s.at = i + 1
+		if c.cfg.Trace != nil {
+			c.traceEvent(&s.events[i])
+		}
 		c.handler(s.events[i])
 	}
 	done = true

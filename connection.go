@@ -153,6 +153,9 @@ func newConnection[ID packetid.ID](r Role, cfg Config, h Handler[ID]) *Connectio
 	c := &Connection[ID]{role: r, cfg: cfg, handler: h}
 	c.reset()
 	c.sess.version = c.version
+	if cfg.Trace != nil {
+		cfg.Trace.Start(r, &cfg, packetid.Size[ID]())
+	}
 	return c
 }
 
@@ -318,6 +321,9 @@ func (c *Connection[ID]) close() {
 // identifiers are released, each with an event. PUBLISH packets not yet sent
 // (queued) are kept either way.
 func (c *Connection[ID]) Closed() {
+	if c.cfg.Trace != nil {
+		c.traceCall(Input{Kind: InputClosed})
+	}
 	first := c.enter()
 	c.idle = true
 	if !c.closing && c.state != StateDisconnected {
