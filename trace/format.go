@@ -158,9 +158,37 @@ type Trace struct {
 	IDSize int // bytes of a packet identifier: 2 (uint16) or 4 (uint32)
 	// Config is the Connection's, as recorded: its functions and Trace
 	// are nil (Clock says whether there was one).
-	Config  mqtt.Config
-	Clock   bool
-	Records []Record
+	Config         mqtt.Config
+	Clock          bool // Config.Clock was set
+	AssignClientID bool // Config.AssignClientID was set
+	Records        []Record
+}
+
+// Encode returns the trace in the file format: Parse of the result gives
+// t again. Records may be taken out or changed before (to cut a failing
+// run down, say).
+func (t *Trace) Encode() []byte {
+	cfg := t.Config
+	cfg.Clock, cfg.AssignClientID = nil, nil
+	if t.Clock {
+		cfg.Clock = time.Now
+	}
+	if t.AssignClientID {
+		cfg.AssignClientID = func() string { return "" }
+	}
+	b := append([]byte(magic), Version)
+	b = appendFramed(b, appendStart(nil, t.Role, &cfg, t.IDSize))
+	var body []byte
+	for i := range t.Records {
+		body = appendRecord(body[:0], &t.Records[i])
+		b = appendFramed(b, body)
+	}
+	return b
+}
+
+// appendFramed appends a record body behind its length.
+func appendFramed(b, body []byte) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(body))), body...)
 }
 
 // Read reads a whole trace from r and parses it (see Parse).
@@ -371,6 +399,7 @@ func parseStart(body []byte) (*Trace, error) {
 		return nil, fmt.Errorf("%w: topic alias mode %d", ErrFormat, cfg.TopicAliases)
 	}
 	t.Clock = flags&flagClock != 0
+	t.AssignClientID = flags&flagAssignClientID != 0
 	cfg.QueueWhenQuotaExhausted = flags&flagQueueWhenQuotaExhausted != 0
 	cfg.OfflineQueue = flags&flagOfflineQueue != 0
 	cfg.Journal = flags&flagJournal != 0

@@ -1,7 +1,6 @@
 package trace
 
 import (
-	"encoding/binary"
 	"errors"
 	"io"
 	"sync"
@@ -117,9 +116,7 @@ func (r *Recorder) record(rec *Record) { r.write(appendRecord(r.buf[:0], rec)) }
 // write writes one record body behind its length.
 func (r *Recorder) write(body []byte) {
 	r.buf = body[:0]
-	var head [binary.MaxVarintLen64]byte
-	n := binary.PutUvarint(head[:], uint64(len(body)))
-	if _, err := r.w.Write(append(head[:n:n], body...)); err != nil {
+	if _, err := r.w.Write(appendFramed(nil, body)); err != nil {
 		r.stop(err)
 	}
 }
