@@ -93,7 +93,11 @@ type op struct {
 
 func newConn(s *Server, nc net.Conn) *Conn {
 	c := &Conn{srv: s, nc: nc}
-	c.mc = mqtt.NewServer(s.cfg.Conn, c.event)
+	cfg := s.cfg.Conn
+	if s.cfg.Trace != nil {
+		cfg.Trace = &connTracer{c: c}
+	}
+	c.mc = mqtt.NewServer(cfg, c.event)
 	return c
 }
 
