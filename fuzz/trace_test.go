@@ -3,6 +3,7 @@ package fuzz
 import (
 	"bytes"
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -105,4 +106,28 @@ func traceSeeds[ID packetid.ID](tb testing.TB, v packet.Version) [][]byte {
 	client.Closed()
 	server.Closed()
 	return [][]byte{cb.Bytes(), sb.Bytes()}
+}
+
+// traced gives cfg a Recorder whose trace is written to a file, and its
+// path logged, if the test fails: the failing input, to replay in a
+// debugger with trace.Replay, call by call.
+func traced(t *testing.T, cfg mqtt.Config) mqtt.Config {
+	var b bytes.Buffer
+	cfg.Trace = trace.NewRecorder(&b)
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		f, err := os.CreateTemp("", "mqtt-fuzz-*.trace")
+		if err == nil {
+			_, err = f.Write(b.Bytes())
+			err = errors.Join(err, f.Close())
+		}
+		if err != nil {
+			t.Logf("the Connection's trace was not saved: %v", err)
+			return
+		}
+		t.Logf("the Connection's trace: %s", f.Name())
+	})
+	return cfg
 }
