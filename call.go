@@ -129,12 +129,12 @@ func (c *Connection[ID]) dispatch() {
 			s.dispatching = false // a handler that panics leaves a usable Connection
 		}
 	}()
-	for i := 0; i < len(s.events); i++ {
-		s.at = i + 1
-		if c.cfg.Trace != nil {
-			c.traceEvent(&s.events[i])
+	if c.cfg.Trace != nil {
+		c.dispatchTraced(s)
+	} else {
+		for i := 0; i < len(s.events); i++ {
+			c.handler(s.events[i])
 		}
-		c.handler(s.events[i])
 	}
 	done = true
 	s.dispatching = false

@@ -40,10 +40,15 @@ var sentBy = [16]uint8{
 // and User Properties, in the packet too, as the specification requires.
 func (c *Connection[ID]) Send(p packet.Packet) error {
 	if c.cfg.Trace != nil {
-		c.traceCall(Input{Kind: InputSend, Packet: p})
-		return c.traceReturn(c.sendCall(p))
+		return c.sendTraced(p)
 	}
 	return c.sendCall(p)
+}
+
+// sendTraced is Send with a Tracer.
+func (c *Connection[ID]) sendTraced(p packet.Packet) error {
+	c.traceCall(Input{Kind: InputSend, Packet: p})
+	return c.traceReturn(c.sendCall(p))
 }
 
 // sendCall is Send.

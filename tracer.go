@@ -75,10 +75,17 @@ func (c *Connection[ID]) traceReturn(err error) error {
 	return err
 }
 
-// traceEvent tells the Tracer of the event e being handed to the Handler.
-func (c *Connection[ID]) traceEvent(e *Event[ID]) {
-	c.cfg.Trace.Event(Event[uint32]{Kind: e.Kind, Timer: e.Timer, PacketID: uint32(e.PacketID),
-		Bytes: e.Bytes, Packet: e.Packet, Duration: e.Duration, Err: e.Err})
+// dispatchTraced is dispatch's loop with a Tracer: it tells the Tracer of
+// each event before the Handler gets it, and keeps the index of the event
+// being carried out for the calls the Handler makes (Input.During).
+func (c *Connection[ID]) dispatchTraced(s *scratch[ID]) {
+	for i := 0; i < len(s.events); i++ {
+		s.at = i + 1
+		e := &s.events[i]
+		c.cfg.Trace.Event(Event[uint32]{Kind: e.Kind, Timer: e.Timer, PacketID: uint32(e.PacketID),
+			Bytes: e.Bytes, Packet: e.Packet, Duration: e.Duration, Err: e.Err})
+		c.handler(s.events[i])
+	}
 }
 
 // now reads Config.Clock. With a Tracer it keeps the wall clock reading
