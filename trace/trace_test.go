@@ -3,11 +3,13 @@ package trace
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/mqttcore/mqtt"
 	"github.com/mqttcore/mqtt/mqtttest"
 	"github.com/mqttcore/mqtt/packet"
 	"github.com/mqttcore/mqtt/packetid"
@@ -139,5 +141,37 @@ func describe(b *strings.Builder, ty reflect.Type, seen map[reflect.Type]bool) {
 		describe(b, ty.Elem(), seen)
 	default:
 		b.WriteString(ty.Kind().String())
+	}
+}
+
+// TestConfigRecorded: the start record holds every field of mqtt.Config
+// (the functions as whether they are set; Trace is the recorder itself).
+// A new field fails this test until the format records it.
+func TestConfigRecorded(t *testing.T) {
+	recorded := map[string]bool{"Version": true, "MaxPacketSize": true, "ConnectTimeout": true,
+		"PingInterval": true, "PingTimeout": true, "QueueWhenQuotaExhausted": true, "MaxQueued": true,
+		"OfflineQueue": true, "Journal": true, "Clock": true, "AssignClientID": true, "TopicAliases": true,
+		"ManualPuback": true, "ManualPubrec": true, "ManualPubrel": true, "ManualPubcomp": true,
+		"ManualPingresp": true, "Trace": true}
+	ty := reflect.TypeOf(mqtt.Config{})
+	for i := range ty.NumField() {
+		if !recorded[ty.Field(i).Name] {
+			t.Errorf("mqtt.Config.%s is not in the start record", ty.Field(i).Name)
+		}
+	}
+	cfg := mqtt.Config{Version: packet.V311, MaxPacketSize: -1, ConnectTimeout: 3, PingInterval: 4,
+		PingTimeout: 5, QueueWhenQuotaExhausted: true, MaxQueued: 6, OfflineQueue: true, Journal: true,
+		TopicAliases: mqtt.AliasAuto, ManualPuback: true, ManualPubrec: true, ManualPubrel: true,
+		ManualPubcomp: true, ManualPingresp: true}
+	var b bytes.Buffer
+	rec := NewRecorder(&b)
+	rec.Start(mqtt.RoleServer, &cfg, 4)
+	tr, err := Parse(b.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Role != mqtt.RoleServer || tr.IDSize != 4 || tr.Clock || tr.AssignClientID ||
+		fmt.Sprintf("%+v", tr.Config) != fmt.Sprintf("%+v", cfg) {
+		t.Fatalf("came back as %v %d %+v", tr.Role, tr.IDSize, tr.Config)
 	}
 }
