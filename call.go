@@ -45,6 +45,7 @@ type scratch[ID packetid.ID] struct {
 	journal []byte // records of the current call's session changes (journal.go)
 
 	dispatching bool // the handler is carrying out the events
+	at          int  // while dispatching: the event being carried out, from 1 (Input.During)
 	idle        bool // a call of this dispatch asked to let go of the scratch
 	didSend,
 	didRecv bool // the current call sent, received a packet
@@ -128,8 +129,12 @@ func (c *Connection[ID]) dispatch() {
 			s.dispatching = false // a handler that panics leaves a usable Connection
 		}
 	}()
-	for i := 0; i < len(s.events); i++ {
-		c.handler(s.events[i])
+	if c.cfg.Trace != nil {
+		c.dispatchTraced(s)
+	} else {
+		for i := 0; i < len(s.events); i++ {
+			c.handler(s.events[i])
+		}
 	}
 	done = true
 	s.dispatching = false

@@ -157,8 +157,13 @@ func NewSharedServer[ID packetid.ID](cfg *SharedConfig, h Handler[ID]) *Connecti
 // It cannot change once made.
 type SharedConfig struct{ cfg Config }
 
-// ShareConfig returns a SharedConfig holding a copy of cfg.
-func ShareConfig(cfg Config) *SharedConfig { return &SharedConfig{cfg} }
+// ShareConfig returns a SharedConfig holding a copy of cfg, without its
+// Trace: a Tracer records one Connection (give such a Connection a Config
+// of its own, with NewServer).
+func ShareConfig(cfg Config) *SharedConfig {
+	cfg.Trace = nil
+	return &SharedConfig{cfg}
+}
 
 func newConnection[ID packetid.ID](r Role, cfg *Config, h Handler[ID]) *Connection[ID] {
 	if h == nil {
@@ -167,6 +172,9 @@ func newConnection[ID packetid.ID](r Role, cfg *Config, h Handler[ID]) *Connecti
 	c := &Connection[ID]{role: r, cfg: cfg, handler: h}
 	c.reset()
 	c.sess.version = c.version
+	if cfg.Trace != nil {
+		cfg.Trace.Start(r, cfg, packetid.Size[ID]())
+	}
 	return c
 }
 
@@ -332,6 +340,9 @@ func (c *Connection[ID]) close() {
 // identifiers are released, each with an event. PUBLISH packets not yet sent
 // (queued) are kept either way.
 func (c *Connection[ID]) Closed() {
+	if c.cfg.Trace != nil {
+		c.traceCall(Input{Kind: InputClosed})
+	}
 	first := c.enter()
 	c.idle = true
 	if !c.closing && c.state != StateDisconnected {

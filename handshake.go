@@ -226,10 +226,16 @@ func (c *Connection[ID]) writeConnack(code packet.ReasonCode) {
 // assignClientID returns a Client Identifier for a client that sent an
 // empty one: Config.AssignClientID's, or 23 random letters and digits.
 func (c *Connection[ID]) assignClientID() string {
+	var id string
 	if c.cfg.AssignClientID != nil {
-		return c.cfg.AssignClientID()
+		id = c.cfg.AssignClientID()
+	} else {
+		id = rand.Text()[:23] // 23 characters of A-Z and 2-7: 115 random bits
 	}
-	return rand.Text()[:23] // 23 characters of A-Z and 2-7: 115 random bits
+	if c.cfg.Trace != nil {
+		c.cfg.Trace.Input(Input{Kind: InputClientID, ClientID: id})
+	}
+	return id
 }
 
 // sendConnack answers the client's CONNECT.

@@ -1,7 +1,11 @@
 package mqtt
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/mqttcore/mqtt/packet"
@@ -558,9 +562,63 @@ func drawModelConfig(rt *rapid.T, r Role) Config {
 }
 
 // newModelConn returns a new Connection of role r whose first identifier
-// follows last.
-func newModelConn[ID packetid.ID](r Role, cfg Config, last ID) *tconn[ID] {
-	c := newTestConn[ID](r, cfg)
-	c.ids.SetLast(last)
+// follows last, recorded in traces (which may be nil). Where identifiers
+// start is set by importing an empty session, an input a trace records.
+func newModelConn[ID packetid.ID](r Role, cfg Config, last ID, traces *modelTraces) *tconn[ID] {
+	c := newTestConn[ID](r, traces.config(cfg))
+	if last != 0 {
+		start := newConnection(r, &cfg, func(Event[ID]) {})
+		start.takeFlight()
+		start.ids.SetLast(last)
+		if err := c.ImportSession(start.ExportSession()); err != nil {
+			panic(err)
+		}
+		c.takeFlight()
+	}
 	return c
+}
+
+// TraceRecorder makes the Tracer that records the Connections of model
+// runs: trace_link_test.go (package mqtt_test, which may import package
+// trace) sets it.
+var TraceRecorder func(w io.Writer) Tracer
+
+// modelTraces records the Connections of one model run and, when the run
+// fails, writes their traces to files (package trace replays them) and
+// logs where.
+type modelTraces struct{ bufs []*bytes.Buffer }
+
+// config gives cfg a Tracer of its own in m.
+func (m *modelTraces) config(cfg Config) Config {
+	if m != nil && TraceRecorder != nil {
+		b := new(bytes.Buffer)
+		m.bufs = append(m.bufs, b)
+		cfg.Trace = TraceRecorder(b)
+	}
+	return cfg
+}
+
+// save, deferred by a model run, writes the traces if the run failed, to
+// the same directory for every run, so that the last failing run (the
+// one rapid shrank to) is left.
+func (m *modelTraces) save(rt *rapid.T) {
+	r := recover()
+	if r != nil || rt.Failed() {
+		dir := filepath.Join(os.TempDir(), "mqtt-model-traces")
+		err := os.RemoveAll(dir)
+		if err == nil {
+			err = os.MkdirAll(dir, 0o755)
+		}
+		for i, b := range m.bufs {
+			if err == nil {
+				err = os.WriteFile(filepath.Join(dir, fmt.Sprintf("conn-%d.trace", i)), b.Bytes(), 0o644)
+			}
+		}
+		if err == nil {
+			rt.Logf("traces of the run's %d Connections in %s (trace.Read, trace.Replay)", len(m.bufs), dir)
+		}
+	}
+	if r != nil {
+		panic(r)
+	}
 }

@@ -248,6 +248,15 @@ func messageID[ID packetid.ID](m message) ID {
 // whole before any of it is applied: on error (a batch cut short by a
 // crash, say) nothing changes, and the batches before it stand.
 func (c *Connection[ID]) Replay(batch []byte) error {
+	if c.cfg.Trace != nil {
+		c.traceCall(Input{Kind: InputReplay, Bytes: batch})
+		return c.traceReturn(c.replay(batch))
+	}
+	return c.replay(batch)
+}
+
+// replay is Replay.
+func (c *Connection[ID]) replay(batch []byte) error {
 	if c.state != StateDisconnected {
 		return fmt.Errorf("%w: replay into a connected Connection", ErrState)
 	}

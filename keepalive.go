@@ -47,6 +47,9 @@ func (c *Connection[ID]) recvPingresp(p *packet.Pingresp) {
 // after this firing was scheduled): the Connection then asks for the timer
 // again for the time left.
 func (c *Connection[ID]) TimerFired(k TimerKind) {
+	if c.cfg.Trace != nil {
+		c.traceCall(Input{Kind: InputTimerFired, Timer: k})
+	}
 	first := c.enter()
 	if c.due(k) {
 		switch {
@@ -74,6 +77,9 @@ func (c *Connection[ID]) TimerFired(k TimerKind) {
 // connection if no CONNECT arrives in time. A client arms that timer when
 // it sends CONNECT, and Opened does nothing for it.
 func (c *Connection[ID]) Opened() {
+	if c.cfg.Trace != nil {
+		c.traceCall(Input{Kind: InputOpened})
+	}
 	first := c.enter()
 	if c.role == RoleServer && c.state == StateDisconnected && !c.closing && c.cfg.ConnectTimeout > 0 {
 		c.arm(TimerConnect, c.cfg.ConnectTimeout)
@@ -88,7 +94,7 @@ func (c *Connection[ID]) arm(k TimerKind, d time.Duration) {
 		if c.deadlines == nil {
 			c.deadlines = new([timerLast]int64)
 		}
-		c.deadlines[k-1] = c.cfg.Clock().Add(d).UnixNano()
+		c.deadlines[k-1] = c.now().Add(d).UnixNano()
 	}
 	c.emit(Event[ID]{Kind: EventTimerReset, Timer: k, Duration: d})
 }
@@ -108,7 +114,7 @@ func (c *Connection[ID]) due(k TimerKind) bool {
 		return false
 	}
 	if c.cfg.Clock != nil && c.deadlines != nil {
-		if left := time.Duration(c.deadlines[k-1] - c.cfg.Clock().UnixNano()); left > 0 {
+		if left := time.Duration(c.deadlines[k-1] - c.now().UnixNano()); left > 0 {
 			c.emit(Event[ID]{Kind: EventTimerReset, Timer: k, Duration: left})
 			return false
 		}

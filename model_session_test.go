@@ -58,6 +58,7 @@ func TestModelSession(t *testing.T) {
 
 func runModelSession[ID packetid.ID](rt *rapid.T) sessLedger {
 	m := newSessModel[ID](rt)
+	defer m.traces.save(rt)
 	m.reconnect(rt, true)
 	// Actions by weight: the pipe and publishing dominate, a network
 	// event every twenty steps or so.
@@ -171,16 +172,20 @@ type sessSide[ID packetid.ID] struct {
 	ids     map[ID]string // identifiers in use: the payload of their PUBLISH, "" for SUBSCRIBE
 	dropped map[ID]bool   // dropped in the current call, release awaited
 	firstID ID            // a new Connection's identifiers follow it, until it imports a session
+	traces  *modelTraces  // the run's
 }
 
 // newConn returns a new Connection for side s, without session.
-func (s *sessSide[ID]) newConn() *tconn[ID] { return newModelConn(s.role, s.cfg, s.firstID) }
+func (s *sessSide[ID]) newConn() *tconn[ID] {
+	return newModelConn(s.role, s.cfg, s.firstID, s.traces)
+}
 
 type sessModel[ID packetid.ID] struct {
 	link[ID]
-	t     *rapid.T
-	v     packet.Version
-	sides [2]*sessSide[ID]
+	t      *rapid.T
+	v      packet.Version
+	sides  [2]*sessSide[ID]
+	traces *modelTraces // of every Connection of the run
 
 	connected   bool
 	persistent  bool    // the current (or last) connection's session outlives it
@@ -200,10 +205,12 @@ func newSessModel[ID packetid.ID](rt *rapid.T) *sessModel[ID] {
 	m := &sessModel[ID]{t: rt, v: v, sessLedger: sessLedger{sentQoS: map[string]packet.QoS{}, delivered: map[string]int{},
 		dropped: map[string]bool{}, excused: map[string]bool{}}}
 	m.observe = m.handle
+	m.traces = new(modelTraces)
 	m.varyRecvMax = rapid.Bool().Draw(rt, "vary receive maximum")
 	for i, r := range []Role{RoleClient, RoleServer} {
 		cfg := drawModelConfig(rt, r)
-		s := &sessSide[ID]{modelSide: modelSide[ID]{role: r, cfg: cfg}, ids: map[ID]string{}, dropped: map[ID]bool{}}
+		s := &sessSide[ID]{modelSide: modelSide[ID]{role: r, cfg: cfg}, ids: map[ID]string{}, dropped: map[ID]bool{},
+			traces: m.traces}
 		if r == RoleClient {
 			s.cfg.Version = v
 			s.cfg.OfflineQueue = rapid.Bool().Draw(rt, "offline queue")

@@ -32,6 +32,8 @@ func TestModelPipe(t *testing.T) { checkWidths(t, runModelPipe[uint16], runModel
 func runModelPipe[ID packetid.ID](rt *rapid.T) {
 	v := rapid.SampledFrom([]packet.Version{packet.V311, packet.V5}).Draw(rt, "version")
 	m := &model[ID]{t: rt, v: v}
+	traces := new(modelTraces)
+	defer traces.save(rt)
 	m.observe = m.handle
 	var recvMax [2]uint16
 	for i, r := range []Role{RoleClient, RoleServer} {
@@ -41,7 +43,7 @@ func runModelPipe[ID packetid.ID](rt *rapid.T) {
 			cfg.Version = v
 		}
 		m.sides[i] = &side[ID]{modelSide: modelSide[ID]{role: r, cfg: cfg}, ids: map[ID]bool{}}
-		m.put(i, newModelConn(r, cfg, drawLastID[ID](rt, fmt.Sprint(r, " first id"))))
+		m.put(i, newModelConn(r, cfg, drawLastID[ID](rt, fmt.Sprint(r, " first id")), traces))
 	}
 	connect := &packet.Connect{ClientID: "model", CleanStart: true, KeepAlive: 60}
 	connack := &packet.Connack{}

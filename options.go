@@ -66,6 +66,13 @@ type Config struct {
 	// message.
 	Clock func() time.Time
 
+	// Trace, when set, is told every input of the Connection and every
+	// event it hands the Handler, in order: package trace records them to
+	// a file and replays them, event for event. With a Tracer the
+	// Connection keeps only the wall clock reading of Config.Clock (a
+	// replay has no monotonic clock to give). nil costs nothing.
+	Trace Tracer
+
 	// AssignClientID gives a server the Client Identifier of a client
 	// that connects with an empty one and is accepted (v5, and 3.1.1 with
 	// clean session 1): it must return an identifier no other session of

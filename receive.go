@@ -27,6 +27,9 @@ import (
 // to its maximum packet size plus 64 KiB) and handles them in the Send call
 // that sends a successful CONNACK.
 func (c *Connection[ID]) Recv(chunk []byte) {
+	if c.cfg.Trace != nil {
+		c.traceCall(Input{Kind: InputRecv, Bytes: chunk})
+	}
 	first := c.enter()
 	if len(chunk) == 0 {
 		c.idle = true

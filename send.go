@@ -39,6 +39,20 @@ var sentBy = [16]uint8{
 // that would exceed the peer's Maximum Packet Size loses its Reason String
 // and User Properties, in the packet too, as the specification requires.
 func (c *Connection[ID]) Send(p packet.Packet) error {
+	if c.cfg.Trace != nil {
+		return c.sendTraced(p)
+	}
+	return c.sendCall(p)
+}
+
+// sendTraced is Send with a Tracer.
+func (c *Connection[ID]) sendTraced(p packet.Packet) error {
+	c.traceCall(Input{Kind: InputSend, Packet: p})
+	return c.traceReturn(c.sendCall(p))
+}
+
+// sendCall is Send.
+func (c *Connection[ID]) sendCall(p packet.Packet) error {
 	first := c.enter()
 	if err := c.send(p); err != nil {
 		c.abandon(first)

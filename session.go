@@ -69,7 +69,7 @@ func (c *Connection[ID]) newMessage(p *packet.PublishOf[ID]) message {
 	c.sess.seq++
 	m := message{seq: c.sess.seq, wire: buf}
 	if c.cfg.Clock != nil {
-		m.at = c.cfg.Clock()
+		m.at = c.now()
 	}
 	return m
 }
@@ -111,7 +111,7 @@ func (c *Connection[ID]) remaining(p *packet.PublishOf[ID], at time.Time) (expir
 	if at.IsZero() || c.cfg.Clock == nil || !p.Props.Has(property.MessageExpiryInterval) {
 		return false
 	}
-	waited := c.cfg.Clock().Sub(at) / time.Second
+	waited := c.now().Sub(at) / time.Second
 	if waited < 0 {
 		waited = 0
 	}

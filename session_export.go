@@ -179,6 +179,15 @@ func appendMessage(b []byte, m message) []byte {
 // ErrNoSession (MQTT-3.2.2-4). Without a saved session, connect with Clean
 // Start 1.
 func (c *Connection[ID]) ImportSession(data []byte) error {
+	if c.cfg.Trace != nil {
+		c.traceCall(Input{Kind: InputImportSession, Bytes: data})
+		return c.traceReturn(c.importSession(data))
+	}
+	return c.importSession(data)
+}
+
+// importSession is ImportSession.
+func (c *Connection[ID]) importSession(data []byte) error {
 	c.takeFlight()
 	defer c.dropFlight()
 	resuming := c.role == RoleServer && c.state == StateConnecting && !c.closing

@@ -28,7 +28,7 @@ func runRestartIsInvisible[ID packetid.ID](t *rapid.T) {
 	v := rapid.SampledFrom([]packet.Version{packet.V311, packet.V5}).Draw(t, "version")
 	cfg := Config{Version: v}
 	first := drawLastID[ID](t, "first id")
-	a, b := newModelConn(RoleClient, cfg, first), newModelConn(RoleClient, cfg, first)
+	a, b := newModelConn(RoleClient, cfg, first, nil), newModelConn(RoleClient, cfg, first, nil)
 	server := newTestServer[ID](Config{ManualPuback: true, ManualPubrec: true, ManualPubcomp: true})
 	delivered := map[string]int{} // payload -> deliveries at the server
 	qos := map[string]packet.QoS{}

@@ -14,6 +14,7 @@ import (
 	"github.com/mqttcore/mqtt/internal/timerqueue"
 	"github.com/mqttcore/mqtt/packet"
 	"github.com/mqttcore/mqtt/property"
+	"github.com/mqttcore/mqtt/trace"
 )
 
 // Client is a connection to an MQTT server that reconnects when it is
@@ -93,7 +94,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		c.dialer = StandardDialer(cfg.TLSConfig, cfg.Proxy)
 	}
 	c.timers.Init(clientTimers, (*Client).timerFired)
-	c.mc = mqtt.NewClient(mqtt.Config{
+	core := mqtt.Config{
 		Version:        cfg.version(),
 		ConnectTimeout: cfg.connectTimeout(),
 		Clock:          time.Now,
@@ -101,7 +102,11 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		ManualPubrec:   true,
 		Journal:        cfg.Store != nil,
 		TopicAliases:   topicAliases(cfg.TopicAliases),
-	}, c.event)
+	}
+	if cfg.Trace != nil {
+		core.Trace = trace.NewRecorder(cfg.Trace)
+	}
+	c.mc = mqtt.NewClient(core, c.event)
 	if err := c.restore(); err != nil {
 		return nil, err
 	}
@@ -132,7 +137,7 @@ func (c *Client) firstCleanStart(ctx context.Context) (bool, error) {
 		return true, nil
 	}
 	once := c.cfg
-	once.CleanStart, once.Store, once.Will, once.NoReconnect = true, nil, nil, true
+	once.CleanStart, once.Store, once.Will, once.NoReconnect, once.Trace = true, nil, nil, true, nil
 	once.OnConnectionLost, once.OnConnectionUp, once.OnMessage = nil, nil, nil
 	d, err := Connect(ctx, once)
 	if err != nil {

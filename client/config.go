@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -131,6 +132,14 @@ type Config struct {
 	// reconnect attempts) and the server's protocol errors at Warn; nil
 	// logs nothing.
 	Logger *slog.Logger
+
+	// Trace, when set, receives a trace of the Client's core Connection
+	// (package trace): every chunk read, packet sent, timer firing, close
+	// and clock reading, and every event, across reconnections, one Write
+	// per record under the Client's lock. trace.Read and trace.Check
+	// replay it. Give a buffered writer, flushed after Close, where a
+	// Write per record costs too much.
+	Trace io.Writer
 }
 
 // Authenticator is one side of a v5 enhanced authentication method

@@ -192,7 +192,7 @@ type connHarness[ID packetid.ID] struct {
 
 func connServer[ID packetid.ID](t *testing.T, mode byte) *connHarness[ID] {
 	v := connVersion(mode)
-	h := &connHarness[ID]{t: t, c: newRecorder[ID](mqtt.RoleServer, connConfig(mode)), v: v, mode: mode}
+	h := &connHarness[ID]{t: t, c: newRecorder[ID](mqtt.RoleServer, traced(t, connConfig(mode))), v: v, mode: mode}
 	connect := &packet.Connect{ClientID: "f", KeepAlive: 30}
 	if v == packet.V5 {
 		connect.Props = property.Properties{ReceiveMaximum: 3, TopicAliasMaximum: 2}
@@ -220,7 +220,7 @@ func connConnecting[ID packetid.ID](t *testing.T, mode byte, auth bool) *connHar
 	v := connVersion(mode)
 	cfg := connConfig(mode)
 	cfg.Version = v
-	h := &connHarness[ID]{t: t, c: newRecorder[ID](mqtt.RoleClient, cfg), v: v, mode: mode}
+	h := &connHarness[ID]{t: t, c: newRecorder[ID](mqtt.RoleClient, traced(t, cfg)), v: v, mode: mode}
 	connect := &packet.Connect{ClientID: "f", KeepAlive: 30}
 	if v == packet.V5 {
 		connect.Props = property.Properties{ReceiveMaximum: 3, TopicAliasMaximum: 2, MaximumPacketSize: 4096}

@@ -16,7 +16,10 @@
 //   - FuzzSCRAMClient, FuzzSCRAMServer and FuzzSCRAMCredentials feed any
 //     message to either side of a SCRAM-SHA-256 exchange (package
 //     auth/scram), and any line to its credentials parser: no panic, and
-//     every error is one of the package's.
+//     every error is one of the package's;
+//   - FuzzTrace parses any bytes as a trace (package trace): no panic, a
+//     clear error, one encoding per trace, and a replay of what parses
+//     never makes the Connection panic.
 //
 // The decoding targets each check that the codec never panics, that every
 // error maps to a reason code (packet.ReasonOf), and that whatever decodes

@@ -91,7 +91,14 @@ type op struct {
 
 func newConn(s *Server, nc net.Conn) *Conn {
 	c := &Conn{srv: s, nc: nc}
-	c.mc = mqtt.NewSharedServer(s.conn, c.event)
+	if s.cfg.Trace != nil {
+		// A tracer of its own: a Config of its own.
+		cfg := s.cfg.Conn
+		cfg.Trace = &connTracer{c: c}
+		c.mc = mqtt.NewServer(cfg, c.event)
+	} else {
+		c.mc = mqtt.NewSharedServer(s.conn, c.event)
+	}
 	return c
 }
 

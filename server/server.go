@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -74,6 +75,16 @@ type Config struct {
 	// by the Server's event loop (epoll): while idle it has no
 	// goroutine, no buffer and no net.Conn. See the package doc.
 	NoEventLoop bool
+
+	// Trace, when set, is asked for a writer for each connection: the
+	// trace of its core Connection (package trace) goes there, every
+	// chunk read, packet sent, timer firing and event, one Write per
+	// record under the connection's lock; trace.Read and trace.Check
+	// replay it. It is called once the connection's address is known (the
+	// Conn's RemoteAddr), from the connection's first call on; nil means
+	// none for that connection. The Server does not close the writer
+	// (OnClose may). Conn.Trace is not used: a trace is one Connection's.
+	Trace func(c *Conn) io.Writer
 }
 
 // Defaults of Config.
@@ -137,6 +148,7 @@ func New(cfg Config) *Server {
 		cfg.Conn.MaxQueued = DefaultMaxQueued
 	}
 	cfg.Conn.QueueWhenQuotaExhausted = true
+	cfg.Conn.Trace = nil // see Config.Trace
 	if cfg.Conn.Clock == nil {
 		cfg.Conn.Clock = time.Now
 	}
