@@ -1,6 +1,6 @@
 module github.com/mqttcore/mqtt/examples
 
-go 1.24.0
+go 1.26.0
 
 require (
 	github.com/mqttcore/mqtt v0.0.0
@@ -15,6 +15,9 @@ require (
 require (
 	github.com/gorilla/websocket v1.5.0 // indirect
 	github.com/rs/xid v1.4.0 // indirect
+	golang.org/x/crypto v0.59.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+	golang.org/x/term v0.48.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
 

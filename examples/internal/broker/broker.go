@@ -74,6 +74,28 @@ type Config struct {
 	// neither routed nor retained (MQTT-3.3.5-2 of 3.1.1). A CONNECT whose
 	// will it refuses is refused with 0x87 Not authorized (0x05 in 3.1.1).
 	MayPublish func(clientID, topic string) bool
+	// Passwords, when set, authenticates every client: by the User Name
+	// and Password of its CONNECT, or by SCRAM-SHA-256 enhanced
+	// authentication (v5), against the password file (auth.go). A
+	// client with bad credentials is refused with 0x86 Bad User Name or
+	// Password (4 in 3.1.1) after AuthDelay; one without a user name
+	// with 0x87 Not authorized (5 in 3.1.1), unless AllowAnonymous.
+	Passwords *Passwords
+	// AllowAnonymous lets clients without a user name (and without an
+	// Authentication Method) connect when Passwords is set.
+	AllowAnonymous bool
+	// AuthDelay is the least time a refusal for bad credentials waits,
+	// and up to as much again at random, against guessing; 0 means 1
+	// second, a negative value none.
+	AuthDelay time.Duration
+	// ACL, when set, says which topics each client may publish on and
+	// receive messages of (acl.go): a PUBLISH refused is answered with
+	// 0x87 Not authorized in v5 (and dropped), a will refused refuses the
+	// CONNECT, a filter refused gets 0x87 in the SUBACK (0x80 in 3.1.1),
+	// and a message the subscriber may not read is not sent to it. The
+	// rules apply to the authenticated user (Passwords), or else to the
+	// user name the client gave.
+	ACL *ACL
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -82,6 +104,7 @@ var ErrServerClosed = errors.New("broker: server closed")
 // Broker is an MQTT broker. Serve accepts connections; Shutdown ends it.
 type Broker struct {
 	cfg      Config
+	checks   chan struct{} // a slot for each password check running (auth.go)
 	lowWater int // a full outbox that has drained to this many is no longer full
 	window   int // the most one publisher may add to a full outbox (flow.go)
 	tree     topicTree
@@ -130,7 +153,10 @@ func New(cfg Config) *Broker {
 	case cfg.ReceiveMaximum > 0xFFFF:
 		cfg.ReceiveMaximum = 0xFFFF
 	}
-	b := &Broker{cfg: cfg, lowWater: cfg.MaxQueued * 3 / 4, window: publisherWindow(cfg.ReceiveMaximum),
+	if cfg.AuthDelay == 0 {
+		cfg.AuthDelay = defaultAuthDelay
+	}
+	b := &Broker{cfg: cfg, checks: make(chan struct{}, checkSlots), lowWater: cfg.MaxQueued * 3 / 4, window: publisherWindow(cfg.ReceiveMaximum),
 		sessions: make(map[string]*session), takers: make(map[string]*conn)}
 	b.srv = server.New(server.Config{Handler: (*handler)(b), Conn: coreConfig(&b.cfg)})
 	return b
@@ -145,11 +171,15 @@ func coreConfig(cfg *Config) mqtt.Config {
 		// later: flow.go.
 		ManualPuback:            true,
 		ManualPubcomp:           true,
+		ManualPubrec:            cfg.mayRefusePublish(), // PUBREC 0x87 for v5 (publish.go)
 		QueueWhenQuotaExhausted: true,
 		MaxQueued:               connQueueMax + cfg.MaxQueued, // room for retained messages on SUBSCRIBE
 		Clock:                   time.Now,
 	}
 }
+
+// mayRefusePublish reports whether the broker may refuse a PUBLISH.
+func (cfg *Config) mayRefusePublish() bool { return cfg.ACL != nil || cfg.MayPublish != nil }
 
 func (b *Broker) logf(format string, args ...any) {
 	if b.cfg.Logf != nil {

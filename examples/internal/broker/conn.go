@@ -68,9 +68,13 @@ type conn struct {
 	// The client's Receive Maximum (65,535 when it gives none, and in
 	// 3.1.1), for inFlight.
 	clientReceiveMax int
-	// waiting is the CONNECT of a connection waiting for another to hand
-	// its session over (its CONNACK deferred).
+	// waiting is the CONNECT of a connection waiting for its client's
+	// credentials to be checked, or for another connection to hand its
+	// session over (its CONNACK deferred).
 	waiting *packet.Connect
+	// auth is the client's authentication and its ACL rules (auth.go);
+	// nil when the broker has neither Passwords nor an ACL.
+	auth *authState
 
 	// A 3.1.1 client whose Keep Alive is 0 or above Config.MaxKeepAlive
 	// is closed when no packet comes from it for idle (0: the Connection

@@ -32,8 +32,9 @@ import (
 
 // heldAck is an acknowledgement the broker sends: PUBACK or PUBCOMP.
 type heldAck struct {
-	id uint16
-	t  packet.Type // packet.TypePuback or packet.TypePubcomp
+	id     uint16
+	t      packet.Type       // packet.TypePuback or packet.TypePubcomp
+	reason packet.ReasonCode // of a PUBACK: 0x87 for a message refused (publish.go)
 }
 
 // recheckEvery is how often a connection with acknowledgements withheld
@@ -60,7 +61,7 @@ func (c *conn) acknowledge(a heldAck) {
 func (c *conn) ack(a heldAck) {
 	var p packet.Packet = &c.pubcomp
 	if a.t == packet.TypePuback {
-		c.puback.PacketID = a.id
+		c.puback.PacketID, c.puback.Reason = a.id, a.reason
 		p = &c.puback
 	} else {
 		c.pubcomp.PacketID = a.id

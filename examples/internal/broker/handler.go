@@ -39,6 +39,8 @@ func (h *handler) OnPacket(sc *server.Conn, p packet.Packet) {
 		c.onUnsubscribe(p.Clone())
 	case *packet.Disconnect:
 		c.onDisconnect(p)
+	case *packet.Auth:
+		c.onAuth(p) // auth.go
 	}
 	c.settle()
 }
@@ -85,6 +87,10 @@ func (c *conn) onWake() {
 	c.wakeOthers()
 	if c.handOver.Swap(false) {
 		c.handOverNow()
+	}
+	if a := c.auth; a != nil && a.done.Swap(false) {
+		c.authenticated() // the password checked: auth.go
+		return
 	}
 	if c.claimable.Swap(false) && c.waiting != nil {
 		c.claimAgain()
