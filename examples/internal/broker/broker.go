@@ -105,8 +105,8 @@ var ErrServerClosed = errors.New("broker: server closed")
 type Broker struct {
 	cfg      Config
 	checks   chan struct{} // a slot for each password check running (auth.go)
-	lowWater int // a full outbox that has drained to this many is no longer full
-	window   int // the most one publisher may add to a full outbox (flow.go)
+	lowWater int           // a full outbox that has drained to this many is no longer full
+	window   int           // the most one publisher may add to a full outbox (flow.go)
 	tree     topicTree
 	retained retainedStore
 	srv      *server.Server // serves the connections; the broker is its Handler (handler.go)
