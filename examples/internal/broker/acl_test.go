@@ -3,10 +3,14 @@ package broker_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/mqttcore/mqtt/client"
 	"github.com/mqttcore/mqtt/examples/internal/broker"
+	"github.com/mqttcore/mqtt/examples/internal/brokertest"
+	"github.com/mqttcore/mqtt/packet"
 )
 
 // testACL is the rules of the ACL tests, in the format of mosquitto's
@@ -152,4 +156,130 @@ func TestACLErrors(t *testing.T) {
 			t.Errorf("%q: %v, want an error on line %d about %q", c.file, err, c.line, c.msg)
 		}
 	}
+}
+
+// subscribeReasons subscribes c to filters at QoS 1 and returns the
+// SUBACK's codes.
+func subscribeReasons(t *testing.T, c *brokertest.Client, filters ...string) []packet.ReasonCode {
+	t.Helper()
+	p := &packet.Subscribe{}
+	for _, f := range filters {
+		p.Subscriptions = append(p.Subscriptions, packet.Subscription{Filter: f, QoS: packet.QoS1})
+	}
+	ack, err := c.SubscribeWith(testContext(t), p, nil)
+	if err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	return ack.Reasons
+}
+
+// refusedPublish checks that c's publish on topic at qos is refused
+// with 0x87 Not authorized in its PUBACK or PUBREC (v5).
+func refusedPublish(t *testing.T, c *brokertest.Client, topic string, qos packet.QoS) {
+	t.Helper()
+	err := c.Publish(testContext(t), client.Message{Topic: topic, QoS: qos, Payload: []byte("refused")})
+	var ack *client.AckError
+	if !errors.As(err, &ack) || ack.Reason != packet.NotAuthorized {
+		t.Fatalf("publish on %q at QoS %d: %v, want 0x87 Not authorized", topic, qos, err)
+	}
+}
+
+// TestACLStatements: the ACL applied end to end, clients of both
+// versions, user names as the clients give them (no password file).
+func TestACLStatements(t *testing.T) {
+	t.Parallel()
+	addr := startBrokerConfig(t, broker.Config{ACL: parseTestACL(t)})
+	watcher := dial(t, addr, packet.V5, withUser(connect("watcher"), "admin", ""))
+	subscribe(t, watcher, packet.Subscription{Filter: "#", QoS: packet.QoS2})
+	alice := dial(t, addr, packet.V5, withUser(connect("alice-v5"), "alice", ""))
+	alice311 := dial(t, addr, packet.V311, withUser(connect("alice-311"), "alice", ""))
+	// marked has c publish a message it may publish, and checks that the
+	// watcher's next message is that one: nothing refused before it got
+	// through.
+	marked := func(t *testing.T, c *brokertest.Client) {
+		t.Helper()
+		publish(t, c, "alice/marker", packet.QoS1, false, "marker")
+		expect(t, watcher, "alice/marker", "marker", packet.QoS1)
+	}
+
+	t.Run("v5 publish refused: PUBACK 0x87, PUBREC 0x87, dropped", func(t *testing.T) {
+		refusedPublish(t, alice, "admin/x", packet.QoS1)
+		refusedPublish(t, alice, "admin/x", packet.QoS2)
+		refusedPublish(t, alice, "shared/notes", packet.QoS1) // read only
+		publish(t, alice, "admin/x", packet.QoS0, false, "dropped")
+		marked(t, alice)
+	})
+	t.Run("MQTT-3.3.5-2 3.1.1 publish refused: acknowledged as usual, dropped", func(t *testing.T) {
+		for qos := range packet.QoS(3) {
+			publish(t, alice311, "admin/x", qos, false, "dropped")
+		}
+		marked(t, alice311)
+	})
+	t.Run("publish granted: delivered", func(t *testing.T) {
+		publish(t, alice, "alice/diary", packet.QoS2, false, "dear diary")
+		expect(t, watcher, "alice/diary", "dear diary", packet.QoS2)
+	})
+	t.Run("MQTT-3.9.3-1 subscribe refused: 0x87, the other filters granted", func(t *testing.T) {
+		got := subscribeReasons(t, alice, "alice/#", "#", "shared/#", "shared/secret")
+		want := []packet.ReasonCode{packet.GrantedQoS1, packet.NotAuthorized, packet.GrantedQoS1, packet.NotAuthorized}
+		if !slices.Equal(got, want) {
+			t.Fatalf("SUBACK %v, want %v", got, want)
+		}
+	})
+	t.Run("MQTT-3.9.3-2 3.1.1 subscribe refused: 0x80", func(t *testing.T) {
+		got := subscribeReasons(t, alice311, "alice/#", "#")
+		want := []packet.ReasonCode{packet.GrantedQoS1, packet.SubscribeFailure}
+		if !slices.Equal(got, want) {
+			t.Fatalf("SUBACK %v, want %v", got, want)
+		}
+	})
+	t.Run("a message the subscriber may not read is not sent", func(t *testing.T) {
+		// alice subscribed to shared/# above; admin may write anywhere.
+		admin := dial(t, addr, packet.V5, withUser(connect("admin-pub"), "admin", ""))
+		publish(t, admin, "shared/secret", packet.QoS1, false, "for admin only")
+		publish(t, admin, "shared/notes", packet.QoS1, false, "for all")
+		// In order: had the first been sent, it would come first.
+		expect(t, alice, "shared/notes", "for all", packet.QoS1)
+		expect(t, watcher, "shared/secret", "for admin only", packet.QoS1)
+		expect(t, watcher, "shared/notes", "for all", packet.QoS1)
+	})
+	t.Run("retained messages: those the subscriber may not read are not sent", func(t *testing.T) {
+		admin := dial(t, addr, packet.V5, withUser(connect("admin-retain"), "admin", ""))
+		publish(t, admin, "shared/secret", packet.QoS1, true, "retained secret")
+		publish(t, admin, "shared/pinned", packet.QoS1, true, "retained note")
+		expect(t, watcher, "shared/secret", "retained secret", packet.QoS1)
+		expect(t, watcher, "shared/pinned", "retained note", packet.QoS1)
+		c := dial(t, addr, packet.V311, withUser(connect("alice-retained"), "alice", ""))
+		if got := subscribeReasons(t, c, "shared/#"); got[0] != packet.GrantedQoS1 {
+			t.Fatalf("SUBACK %v", got)
+		}
+		m := expect(t, c, "shared/pinned", "retained note", packet.QoS1)
+		if !m.Retain {
+			t.Error("retained message without the retain flag")
+		}
+		quiet(t, c)
+	})
+	for _, v := range []packet.Version{packet.V5, packet.V311} {
+		t.Run("MQTT-3.1.4-2 a will the user may not publish refuses the CONNECT/"+versionName(v), func(t *testing.T) {
+			cn := withUser(connect("alice-will-"+versionName(v)), "alice", "")
+			cn.Will = packet.Will{Topic: "admin/will", QoS: packet.QoS1, Payload: []byte("gone")}
+			refused(t, addr, v, cn, refusedCode(v, packet.NotAuthorized))
+		})
+	}
+	t.Run("a will the user may publish is published", func(t *testing.T) {
+		cn := withUser(connect("alice-will-ok"), "alice", "")
+		cn.Will = packet.Will{Topic: "alice/will", QoS: packet.QoS1, Payload: []byte("gone")}
+		dial(t, addr, packet.V5, cn).Drop()
+		expect(t, watcher, "alice/will", "gone", packet.QoS1)
+	})
+	t.Run("patterns: %c is the client identifier", func(t *testing.T) {
+		dev := dial(t, addr, packet.V5, connect("dev1"))
+		publish(t, dev, "clients/dev1/status", packet.QoS1, false, "up")
+		expect(t, watcher, "clients/dev1/status", "up", packet.QoS1)
+		refusedPublish(t, dev, "clients/dev2/status", packet.QoS1)
+		if got := subscribeReasons(t, dev, "public/#", "alice/#"); !slices.Equal(got,
+			[]packet.ReasonCode{packet.GrantedQoS1, packet.NotAuthorized}) {
+			t.Fatalf("anonymous SUBACK %v", got)
+		}
+	})
 }
