@@ -49,6 +49,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "passwd" {
+		if err := passwd(os.Args[2:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "broker:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -76,8 +83,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	maxQueued := fs.Int("max-queued", 10000, "messages waiting for one client before its publishers are held up (above 0)")
 	quiet := fs.Bool("quiet", false, "do not log connection errors")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	configFile := fs.String("config", "", "read settings from this file: lines \"KEY VALUE\", each KEY a flag (see the README); flags given override it")
+	var auth authFlags
+	auth.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *configFile != "" {
+		if err := applyConfig(fs, *configFile); err != nil {
+			return err
+		}
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -105,6 +120,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-receive-maximum %d: want 1 to 65535", *receiveMax)
 	case *maxQueued < 1:
 		return fmt.Errorf("-max-queued %d: want above 0", *maxQueued)
+	}
+
+	cfg := broker.Config{MaxSubscriptions: *maxSubs, MaxKeepAlive: *maxKeepAlive, ReceiveMaximum: *receiveMax,
+		MaxQueued: *maxQueued}
+	if err := auth.apply(&cfg); err != nil {
+		return err
 	}
 
 	if *cpuProfile != "" {
@@ -154,8 +175,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			announce = append(announce, sp.scheme+"://"+got+sp.path)
 		}
 	}
-	cfg := broker.Config{MaxSubscriptions: *maxSubs, MaxKeepAlive: *maxKeepAlive, ReceiveMaximum: *receiveMax,
-		MaxQueued: *maxQueued}
 	if !*quiet {
 		cfg.Logf = log.New(stderr, "", log.LstdFlags).Printf
 	}

@@ -99,13 +99,14 @@ func ParsePasswords(r io.Reader, file string) (*Passwords, error) {
 }
 
 // checkUserName refuses a user name a password file cannot hold: empty,
-// or with a colon, white space or control characters.
+// with a colon, white space or control characters, or a # first (a
+// comment).
 func checkUserName(name string) error {
 	if name == "" {
 		return errors.New("empty user name")
 	}
-	if i := strings.IndexFunc(name, func(r rune) bool { return r == ':' || r <= ' ' || r == 0x7F }); i >= 0 {
-		return fmt.Errorf("user name %q: no colon, white space or control character allowed", name)
+	if i := strings.IndexFunc(name, func(r rune) bool { return r == ':' || r <= ' ' || r == 0x7F }); i >= 0 || name[0] == '#' {
+		return fmt.Errorf("user name %q: no colon, white space or control character allowed, nor a # first", name)
 	}
 	return nil
 }

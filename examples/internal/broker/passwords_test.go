@@ -103,7 +103,7 @@ func TestPasswordsForms(t *testing.T) {
 	if err != nil || withSCRAM || strings.Count(line, ":") != 1 {
 		t.Errorf("a password beyond printable ASCII: %q, SCRAM %v, %v", line, withSCRAM, err)
 	}
-	for _, bad := range []struct{ user, password string }{{"", "x"}, {"a:b", "x"}, {"a b", "x"}, {"frank", ""},
+	for _, bad := range []struct{ user, password string }{{"", "x"}, {"a:b", "x"}, {"a b", "x"}, {"#a", "x"}, {"frank", ""},
 		{"frank", strings.Repeat("x", 73)}} {
 		if _, _, err := broker.PasswordEntry(bad.user, bad.password, bcrypt.MinCost); err == nil {
 			t.Errorf("PasswordEntry(%q, %d bytes) accepted", bad.user, len(bad.password))
