@@ -1,6 +1,6 @@
 module github.com/mqttcore/mqtt/examples/interop
 
-go 1.24.0
+go 1.26.0
 
 require (
 	github.com/eclipse/paho.golang v0.23.0
@@ -14,7 +14,8 @@ require (
 	github.com/coder/websocket v1.8.15 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/rs/xid v1.4.0 // indirect
-	golang.org/x/net v0.44.0 // indirect
+	golang.org/x/crypto v0.59.0 // indirect
+	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sync v0.17.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
