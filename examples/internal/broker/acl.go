@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/mqttcore/mqtt/topic"
@@ -65,14 +64,7 @@ type aclRule struct {
 
 // LoadACL reads an ACL file; an error names the file, and the line for
 // one in the file (*FileError).
-func LoadACL(file string) (*ACL, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return ParseACL(f, file)
-}
+func LoadACL(file string) (*ACL, error) { return load(file, ParseACL) }
 
 // ParseACL reads the lines of an ACL file from r; file names it in
 // errors.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 )
 
@@ -25,6 +26,17 @@ func (e *FileError) Error() string {
 }
 
 func (e *FileError) Unwrap() error { return e.Err }
+
+// load opens file and parses it.
+func load[T any](file string, parse func(r io.Reader, file string) (T, error)) (T, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer f.Close()
+	return parse(f, file)
+}
 
 // maxLine bounds a line of the files the broker reads.
 const maxLine = 64 << 10

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 
@@ -40,14 +39,7 @@ type userCredentials struct {
 
 // LoadPasswords reads a password file; an error names the file, and the
 // line for one in the file (*FileError).
-func LoadPasswords(file string) (*Passwords, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return ParsePasswords(f, file)
-}
+func LoadPasswords(file string) (*Passwords, error) { return load(file, ParsePasswords) }
 
 // ParsePasswords reads the lines of a password file from r; file names
 // it in errors.
