@@ -24,6 +24,28 @@
 // publishers that feed it (their acknowledgements wait; QoS 0 messages
 // beyond it are dropped); the broker logs the counts when it stops.
 //
+// Authentication: -password-file FILE has clients authenticate, by the
+// user name and password of their CONNECT or, in v5, by SCRAM-SHA-256
+// enhanced authentication (AUTH packets; re-authentication too). The
+// file holds a bcrypt hash and SCRAM-SHA-256 credentials per user, never
+// the password; "broker passwd" adds users:
+//
+//	go run ./examples/broker passwd passwords.txt alice   # asks for the password
+//	go run ./examples/broker passwd -D passwords.txt alice # deletes alice
+//
+// Bad credentials are refused after -auth-delay (default 1 s, and up to
+// as much again at random); clients without a user name are refused
+// unless -allow-anonymous (its default: true without -password-file,
+// false with it). -acl-file FILE applies an ACL in the format of
+// mosquitto's acl_file (topic, user and pattern lines, %c and %u) to
+// publishing, subscribing, wills and every message sent.
+//
+// -config FILE reads settings from a file of "KEY VALUE" lines, each KEY
+// the name of one of these flags (so every flag is a key), # comments;
+// flags on the command line override the file, and a bad line is an
+// error naming the file and the line. broker.conf.example and
+// acl.conf.example, beside this file, are examples.
+//
 // Interrupt it (Ctrl-C, SIGTERM) to shut it down cleanly. -cpuprofile FILE
 // writes a CPU profile of the run (for go tool pprof) when it ends.
 package main

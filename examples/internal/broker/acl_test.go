@@ -253,7 +253,11 @@ func TestACLStatements(t *testing.T) {
 		quiet(t, c)
 	})
 	for _, v := range []packet.Version{packet.V5, packet.V311} {
-		t.Run("MQTT-3.1.4-2 a will the user may not publish refuses the CONNECT/"+versionName(v), func(t *testing.T) {
+		statement := "MQTT-3.1.4-2" // in 3.1.1, MQTT-3.2.2-5: after a refusing CONNACK, close
+		if v == packet.V311 {
+			statement = "MQTT-3.2.2-5"
+		}
+		t.Run(statement+" a will the user may not publish refuses the CONNECT/"+versionName(v), func(t *testing.T) {
 			cn := withUser(connect("alice-will-"+versionName(v)), "alice", "")
 			cn.Will = packet.Will{Topic: "admin/will", QoS: packet.QoS1, Payload: []byte("gone")}
 			refused(t, addr, v, cn, refusedCode(v, packet.NotAuthorized))
