@@ -111,7 +111,7 @@ func refusedCode(v packet.Version, r packet.ReasonCode) packet.ReasonCode {
 func TestAuthDelayHoldsNoWorker(t *testing.T) {
 	t.Parallel()
 	cfg := authConfig(t)
-	cfg.AuthDelay = time.Second // far longer than the rest of the test takes; at most 2 s, within raw.read's 3 s
+	cfg.AuthDelay = 1500 * time.Millisecond // far longer than the rest of the test takes; at most 3 s
 	addr := startBrokerConfig(t, cfg)
 	const guessers = 16
 	answered := make(chan time.Time, guessers)
@@ -123,8 +123,12 @@ func TestAuthDelayHoldsNoWorker(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			_ = r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-			_, _ = r.nc.Read(make([]byte, 1)) // the CONNACK, after the delay
-			answered <- time.Now()
+			b := make([]byte, 1)
+			if _, err := r.nc.Read(b); err != nil || b[0] != 0x20 {
+				answered <- time.Time{} // no CONNACK
+				return
+			}
+			answered <- time.Now() // the CONNACK, after the delay
 		}()
 	}
 	time.Sleep(100 * time.Millisecond) // every guess is read and its check done
@@ -134,7 +138,10 @@ func TestAuthDelayHoldsNoWorker(t *testing.T) {
 	wg.Wait()
 	close(answered)
 	for at := range answered {
-		if at.Before(in) {
+		switch {
+		case at.IsZero():
+			t.Fatal("a guesser got no CONNACK")
+		case at.Before(in):
 			t.Fatal("a guesser was answered before the right password got in")
 		}
 	}
