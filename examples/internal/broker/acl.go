@@ -254,7 +254,10 @@ func covers(outer, inner string) bool {
 		}
 		switch il := in[i]; {
 		case il == "#":
-			return false // inner goes deeper than any level outer has
+			// inner matches this level and any below, or none (the
+			// parent): only "#" does too, and "+/#" at the first level,
+			// where there is no parent.
+			return i == 0 && ol == "+" && len(o) == 2 && o[1] == "#"
 		case ol == "+":
 			// any one level: covered
 		case il != ol:

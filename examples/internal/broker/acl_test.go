@@ -11,6 +11,7 @@ import (
 	"github.com/mqttcore/mqtt/examples/internal/broker"
 	"github.com/mqttcore/mqtt/examples/internal/brokertest"
 	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/topic"
 )
 
 // testACL is the rules of the ACL tests, in the format of mosquitto's
@@ -276,4 +277,73 @@ func TestACLStatements(t *testing.T) {
 		refusedPublish(t, dev, "clients/dev2/status", packet.QoS1)
 		wantSuback(t, dev, []string{"public/#", "alice/#"}, packet.GrantedQoS1, packet.NotAuthorized)
 	})
+}
+
+// MaySubscribe against MayRead, exhaustively over small filters and
+// topics: a filter is granted by a lone read rule exactly when every
+// topic the filter matches may be read (up to four levels, where filters
+// have at most three: beyond, nothing changes).
+func TestACLSubscribeExhaustive(t *testing.T) {
+	t.Parallel()
+	levels := []string{"a", "b", "$x", "+", "#"}
+	var filters []string
+	var grow func(prefix string, depth int)
+	grow = func(prefix string, depth int) {
+		for _, l := range levels {
+			f := l
+			if depth > 0 {
+				f = prefix + "/" + l
+			}
+			if topic.ValidFilter(f) != nil || depth > 0 && strings.HasPrefix(l, "$") {
+				continue
+			}
+			filters = append(filters, f)
+			if l != "#" && depth < 2 {
+				grow(f, depth+1)
+			}
+		}
+	}
+	grow("", 0)
+	var topics []string
+	var names func(prefix string, depth int)
+	names = func(prefix string, depth int) {
+		for _, l := range []string{"a", "b", "$x"} {
+			n := l
+			if depth > 0 {
+				if l == "$x" {
+					continue
+				}
+				n = prefix + "/" + l
+			}
+			topics = append(topics, n)
+			if depth < 3 {
+				names(n, depth+1)
+			}
+		}
+	}
+	names("", 0)
+	checked := 0
+	for _, outer := range filters {
+		a, err := broker.ParseACL(strings.NewReader("topic read "+outer+"\n"), "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := a.For("", false, "c")
+		for _, inner := range filters {
+			want := true
+			for _, name := range topics {
+				if topic.Match(inner, name) && !p.MayRead(name) {
+					want = false
+					break
+				}
+			}
+			if got := p.MaySubscribe(inner); got != want {
+				t.Errorf("rule %q, filter %q: MaySubscribe %v, want %v", outer, inner, got, want)
+			}
+			checked++
+		}
+	}
+	if checked < 1000 {
+		t.Fatalf("only %d pairs checked", checked)
+	}
 }
