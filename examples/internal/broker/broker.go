@@ -104,12 +104,14 @@ var ErrServerClosed = errors.New("broker: server closed")
 // Broker is an MQTT broker. Serve accepts connections; Shutdown ends it.
 type Broker struct {
 	cfg      Config
-	checks   chan struct{} // a slot for each password check running (auth.go)
-	lowWater int           // a full outbox that has drained to this many is no longer full
-	window   int           // the most one publisher may add to a full outbox (flow.go)
+	lowWater int // a full outbox that has drained to this many is no longer full
+	window   int // the most one publisher may add to a full outbox (flow.go)
 	tree     topicTree
 	retained retainedStore
 	srv      *server.Server // serves the connections; the broker is its Handler (handler.go)
+
+	// checks has a slot for each password check running (auth.go).
+	checks chan struct{}
 
 	// Flow control counters, for Stats.
 	droppedQoS0 atomic.Uint64
@@ -156,8 +158,9 @@ func New(cfg Config) *Broker {
 	if cfg.AuthDelay == 0 {
 		cfg.AuthDelay = defaultAuthDelay
 	}
-	b := &Broker{cfg: cfg, checks: make(chan struct{}, checkSlots), lowWater: cfg.MaxQueued * 3 / 4, window: publisherWindow(cfg.ReceiveMaximum),
+	b := &Broker{cfg: cfg, lowWater: cfg.MaxQueued * 3 / 4, window: publisherWindow(cfg.ReceiveMaximum),
 		sessions: make(map[string]*session), takers: make(map[string]*conn)}
+	b.checks = make(chan struct{}, checkSlots)
 	b.srv = server.New(server.Config{Handler: (*handler)(b), Conn: coreConfig(&b.cfg)})
 	return b
 }
