@@ -44,6 +44,11 @@ type authState struct {
 	// done is set, from the goroutine that checked the password, when
 	// the client is authenticated: OnWake goes on with the CONNECT.
 	done atomic.Bool
+	// late is set when a SCRAM-SHA-256 exchange before CONNACK has
+	// taken Config.ConnectTimeout (timer): OnWake refuses the client if
+	// the exchange is still under way.
+	late  atomic.Bool
+	timer *time.Timer
 
 	user    string
 	hasUser bool
@@ -129,6 +134,20 @@ func (c *conn) startSCRAM(p *packet.Connect) {
 	if err := c.sendAuth(packet.ContinueAuthentication, first); err != nil {
 		c.logf("SCRAM-SHA-256: AUTH not sent: %v", err)
 		c.refuseLater(packet.UnspecifiedError)
+		return
+	}
+	// A client that does not answer does not hold the connection open
+	// for ever (its Keep Alive is watched from the CONNACK on).
+	a.timer = time.AfterFunc(c.b.cfg.ConnectTimeout, func() { c.wake(&a.late) })
+}
+
+// checkLate, in OnWake, refuses a client whose SCRAM-SHA-256 exchange
+// before CONNACK is still under way after Config.ConnectTimeout.
+func (c *conn) checkLate() {
+	if a := c.auth; a != nil && a.late.Swap(false) && a.scram != nil && !c.connected {
+		c.logf("SCRAM-SHA-256: no answer within %v", c.b.cfg.ConnectTimeout)
+		a.scram = nil
+		c.sc.Connack(packet.Connack{Reason: packet.NotAuthorized})
 	}
 }
 
@@ -150,6 +169,7 @@ func (c *conn) onAuth(p *packet.Auth) {
 		final, err := a.scram.Verify(p.Props.AuthData)
 		user := a.scram.Username()
 		a.scram = nil
+		a.timer.Stop()
 		if err != nil {
 			c.logf("SCRAM-SHA-256: %v", err)
 			c.refuseLater(scram.Reason(err))

@@ -334,3 +334,31 @@ func versionName(v packet.Version) string {
 	}
 	return "3.1.1"
 }
+
+// A client that starts SCRAM-SHA-256 and does not answer the challenge is
+// refused (0x87) once Config.ConnectTimeout has passed, not held open.
+func TestAuthSCRAMTimeout(t *testing.T) {
+	t.Parallel()
+	cfg := authConfig(t)
+	cfg.ConnectTimeout = 200 * time.Millisecond
+	addr := startBrokerConfig(t, cfg)
+	sc, err := scram.NewClient("alice", "wonderland")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := sc.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := dialRaw(t, addr)
+	cn := connect("silent")
+	cn.Props.AuthMethod, cn.Props.AuthData = scram.Method, first
+	sendAs(r, packet.V5, cn)
+	readType[*packet.Auth](r, packet.V5)
+	if ack := readType[*packet.Connack](r, packet.V5); ack.Reason != packet.NotAuthorized {
+		t.Fatalf("CONNACK %v, want 0x87", ack.Reason)
+	}
+	if p := readAs(r, packet.V5); p != nil {
+		t.Fatalf("got %T after the refusal, want the end", p)
+	}
+}

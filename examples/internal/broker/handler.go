@@ -88,6 +88,7 @@ func (c *conn) onWake() {
 	if c.handOver.Swap(false) {
 		c.handOverNow()
 	}
+	c.checkLate() // auth.go
 	if a := c.auth; a != nil && a.done.Swap(false) {
 		c.authenticated() // the password checked: auth.go
 		return

@@ -30,6 +30,10 @@ import (
 // line; the command `broker passwd` adds one to a file.
 type Passwords struct {
 	users map[string]userCredentials
+	// decoy is the hash Check compares a password with when the user
+	// has none: of a random password, at the cost of the file's first
+	// hash (bcrypt.DefaultCost for none), made on first use.
+	decoy func() []byte
 }
 
 type userCredentials struct {
@@ -46,6 +50,7 @@ func LoadPasswords(file string) (*Passwords, error) { return load(file, ParsePas
 func ParsePasswords(r io.Reader, file string) (*Passwords, error) {
 	p := &Passwords{users: make(map[string]userCredentials)}
 	first := make(map[string]int)
+	decoyCost := 0
 	err := ScanLines(r, file, func(n int, line string) error {
 		name, rest, ok := strings.Cut(line, ":")
 		if !ok {
@@ -65,10 +70,14 @@ func ParsePasswords(r io.Reader, file string) (*Passwords, error) {
 			hash, scramLine, _ = strings.Cut(rest, ":")
 		}
 		if hash != "" {
-			if _, err := bcrypt.Cost([]byte(hash)); err != nil {
+			cost, err := bcrypt.Cost([]byte(hash))
+			if err != nil {
 				return fmt.Errorf("user %q: not a bcrypt hash: %w", name, err)
 			}
 			u.hash = []byte(hash)
+			if decoyCost == 0 {
+				decoyCost = cost
+			}
 		}
 		if scramLine != "" {
 			c, err := scram.ParseCredentials(scramLine)
@@ -87,6 +96,10 @@ func ParsePasswords(r io.Reader, file string) (*Passwords, error) {
 	if err != nil {
 		return nil, err
 	}
+	if decoyCost == 0 {
+		decoyCost = bcrypt.DefaultCost
+	}
+	p.decoy = decoyHash(decoyCost)
 	return p, nil
 }
 
@@ -108,13 +121,14 @@ func (p *Passwords) Len() int { return len(p.users) }
 
 // Check reports whether password is user's, by the user's bcrypt hash. It
 // takes as long for an unknown user, or one without a hash, as for a
-// wrong password (a bcrypt comparison: tens of milliseconds at the
-// default cost), so that the time does not tell which names exist.
+// wrong password (a bcrypt comparison, against a hash of the cost of the
+// file's first: about 100 milliseconds at the default cost), so that the
+// time does not tell which names exist.
 func (p *Passwords) Check(user string, password []byte) bool {
 	u, ok := p.users[user]
 	hash := u.hash
 	if hash == nil {
-		hash = decoyHash()
+		hash = p.decoy()
 	}
 	err := bcrypt.CompareHashAndPassword(hash, password)
 	return err == nil && ok && u.hash != nil
@@ -130,17 +144,18 @@ func (p *Passwords) SCRAM(user string) (scram.Credentials, error) {
 	return *u.scram, nil
 }
 
-// decoyHash is the bcrypt hash Check compares a password with when the
-// user has none: of a random password, at the default cost.
-var decoyHash = sync.OnceValue(func() []byte {
-	pw := make([]byte, 16)
-	_, _ = rand.Read(pw)
-	h, err := bcrypt.GenerateFromPassword(pw, bcrypt.DefaultCost)
-	if err != nil {
-		panic(err) // 16 bytes at the default cost: cannot fail
-	}
-	return h
-})
+// decoyHash returns a function that makes, on its first call, a bcrypt
+// hash of a random password at cost, and returns it on every call.
+func decoyHash(cost int) func() []byte {
+	return sync.OnceValue(func() []byte {
+		pw := make([]byte, 16)
+		_, _ = rand.Read(pw)
+		// 16 bytes at a cost read from a valid hash: no error. Were there
+		// one, nil matches no password, which is all a decoy must do.
+		h, _ := bcrypt.GenerateFromPassword(pw, cost)
+		return h
+	})
+}
 
 // PasswordEntry returns the password file line of user with password: a
 // bcrypt hash of the given cost (0: bcrypt.DefaultCost) and, when both
