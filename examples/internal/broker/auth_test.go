@@ -293,22 +293,7 @@ func TestAuthReauthenticate(t *testing.T) {
 func TestAuthSCRAMRaw(t *testing.T) {
 	t.Parallel()
 	addr := startBrokerConfig(t, authConfig(t))
-	sc, err := scram.NewClient("alice", "wonderland")
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, err := sc.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := dialRaw(t, addr)
-	cn := connect("raw-scram")
-	cn.Props.AuthMethod, cn.Props.AuthData = scram.Method, first
-	sendAs(r, packet.V5, cn)
-	challenge := readType[*packet.Auth](r, packet.V5)
-	if challenge.Reason != packet.ContinueAuthentication || challenge.Props.AuthMethod != scram.Method {
-		t.Fatalf("AUTH %v method %q, want 0x18 %s", challenge.Reason, challenge.Props.AuthMethod, scram.Method)
-	}
+	r, sc, challenge := startRawSCRAM(t, addr, "raw-scram")
 	final, err := sc.Answer(challenge.Props.AuthData)
 	if err != nil {
 		t.Fatal(err)
@@ -342,6 +327,20 @@ func TestAuthSCRAMTimeout(t *testing.T) {
 	cfg := authConfig(t)
 	cfg.ConnectTimeout = 200 * time.Millisecond
 	addr := startBrokerConfig(t, cfg)
+	r, _, _ := startRawSCRAM(t, addr, "silent")
+	if ack := readType[*packet.Connack](r, packet.V5); ack.Reason != packet.NotAuthorized {
+		t.Fatalf("CONNACK %v, want 0x87", ack.Reason)
+	}
+	if p := readAs(r, packet.V5); p != nil {
+		t.Fatalf("got %T after the refusal, want the end", p)
+	}
+}
+
+// startRawSCRAM sends a raw client's CONNECT with alice's
+// client-first-message, as client id, and returns the broker's challenge
+// (AUTH 0x18) with the client and its SCRAM side.
+func startRawSCRAM(t *testing.T, addr, id string) (*raw, *scram.Client, *packet.Auth) {
+	t.Helper()
 	sc, err := scram.NewClient("alice", "wonderland")
 	if err != nil {
 		t.Fatal(err)
@@ -351,14 +350,12 @@ func TestAuthSCRAMTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := dialRaw(t, addr)
-	cn := connect("silent")
+	cn := connect(id)
 	cn.Props.AuthMethod, cn.Props.AuthData = scram.Method, first
 	sendAs(r, packet.V5, cn)
-	readType[*packet.Auth](r, packet.V5)
-	if ack := readType[*packet.Connack](r, packet.V5); ack.Reason != packet.NotAuthorized {
-		t.Fatalf("CONNACK %v, want 0x87", ack.Reason)
+	challenge := readType[*packet.Auth](r, packet.V5)
+	if challenge.Reason != packet.ContinueAuthentication || challenge.Props.AuthMethod != scram.Method {
+		t.Fatalf("AUTH %v method %q, want 0x18 %s", challenge.Reason, challenge.Props.AuthMethod, scram.Method)
 	}
-	if p := readAs(r, packet.V5); p != nil {
-		t.Fatalf("got %T after the refusal, want the end", p)
-	}
+	return r, sc, challenge
 }
