@@ -49,7 +49,9 @@
 // CONNACK to a later Connack from any goroutine, so that OnConnect never
 // waits on a worker of the event loop (there are GOMAXPROCS of them: a
 // takeover that waited there for the old connection to end, which needs a
-// worker to read it, would deadlock with as many takeovers as workers).
+// worker to read it, would deadlock with as many takeovers as workers);
+// with ReadAuth the client is read meanwhile, and the AUTH packets of v5
+// enhanced authentication reach OnPacket before the CONNACK.
 // CloseRead ends a connection once what its client sent before has been
 // read, its reading side shut down (a DISCONNECT already on its way
 // counts). SetValue and Value keep the Handler's state of a connection

@@ -67,6 +67,7 @@ const (
 	holdShut                   // the reading side is shut down: the end of reads ends the connection
 	holdFinalWrite             // CloseRead's close is being written: the reader waits for it
 	holdKept                   // ext.rest waits to be handed to the core: it comes before what is read next
+	holdAuth                   // ReadAuth: the deferred CONNACK does not hold reading back
 )
 
 // post asks for t and carries it out if c.mu is free.

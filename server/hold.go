@@ -44,6 +44,16 @@ func (c *Conn) ResumeReading() {
 // the worker moves on, and whoever learns the answer calls Connack.
 func (c *Conn) DeferConnack() { c.x.hold.Or(holdConnack) }
 
+// ReadAuth, called inside OnConnect after DeferConnack, goes on reading
+// the client while its CONNACK waits, for v5 enhanced authentication
+// (section 4.12): the AUTH packets of the exchange, which come before the
+// CONNACK, reach OnPacket (and a DISCONNECT ends the connection), while
+// the core holds any other packet until the CONNACK is sent (at most its
+// maximum packet size plus 64 KiB; a client that sends more is
+// disconnected). The Handler answers each AUTH with Send (or the core's
+// Send, inside its call) and ends the exchange with Connack.
+func (c *Conn) ReadAuth() { c.x.hold.Or(holdAuth) }
+
 // Connack sends the CONNACK of a connection whose OnConnect called
 // DeferConnack, as OnConnect would have (the zero Connack accepts), and
 // resumes reading it; the packets the client sent after the CONNECT are
@@ -74,7 +84,7 @@ func (c *Conn) connackLocked() {
 	if ack == nil || c.x.hold.Load()&holdConnack == 0 {
 		return
 	}
-	c.x.hold.And(^uint32(holdConnack))
+	c.x.hold.And(^uint32(holdConnack | holdAuth))
 	if c.hangUp {
 		return
 	}
@@ -98,11 +108,12 @@ func (c *Conn) readHeld() bool {
 }
 
 // handlerHolds reports whether the Handler holds reading back
-// (PauseReading, DeferConnack), unless CloseRead reads to the end or the
-// connection closes.
+// (PauseReading, DeferConnack without ReadAuth), unless CloseRead reads
+// to the end or the connection closes.
 func (c *Conn) handlerHolds() bool {
 	h := c.x.hold.Load()
-	return h&(holdPaused|holdConnack) != 0 && h&holdDraining == 0 && !c.closing.Load()
+	held := h&holdPaused != 0 || h&holdConnack != 0 && h&holdAuth == 0
+	return held && h&holdDraining == 0 && !c.closing.Load()
 }
 
 // holdRest, between two pieces of a read and with c.mu held, keeps b, the

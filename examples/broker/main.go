@@ -39,6 +39,28 @@
 // (default 16, 0: none) is how many Topic Aliases the broker uses towards
 // a v5 client that announced a Topic Alias Maximum.
 //
+// Authentication: -password-file FILE has clients authenticate, by the
+// user name and password of their CONNECT or, in v5, by SCRAM-SHA-256
+// enhanced authentication (AUTH packets; re-authentication too). The
+// file holds a bcrypt hash and SCRAM-SHA-256 credentials per user, never
+// the password; "broker passwd" adds users:
+//
+//	go run ./examples/broker passwd passwords.txt alice   # asks for the password
+//	go run ./examples/broker passwd -D passwords.txt alice # deletes alice
+//
+// Bad credentials are refused after -auth-delay (default 1 s, and up to
+// as much again at random); clients without a user name are refused
+// unless -allow-anonymous (its default: true without -password-file,
+// false with it). -acl-file FILE applies an ACL in the format of
+// mosquitto's acl_file (topic, user and pattern lines, %c and %u) to
+// publishing, subscribing, wills and every message sent.
+//
+// -config FILE reads settings from a file of "KEY VALUE" lines, each KEY
+// the name of one of these flags (so every flag is a key), # comments;
+// flags on the command line override the file, and a bad line is an
+// error naming the file and the line. broker.conf.example and
+// acl.conf.example, beside this file, are examples.
+//
 // Interrupt it (Ctrl-C, SIGTERM) to shut it down cleanly. -cpuprofile FILE
 // writes a CPU profile of the run (for go tool pprof) when it ends.
 package main
@@ -64,6 +86,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "passwd" {
+		if err := passwd(os.Args[2:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "broker:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -97,8 +126,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	quiet := fs.Bool("quiet", false, "log nothing")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	configFile := fs.String("config", "", "read settings from this file: lines \"KEY VALUE\", each KEY a flag (see the README); flags given override it")
+	var auth authFlags
+	auth.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *configFile != "" {
+		if err := applyConfig(fs, *configFile); err != nil {
+			return err
+		}
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -137,6 +174,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if *quiet {
 		logger = slog.New(slog.DiscardHandler)
+	}
+
+	if *aliasesOut == 0 {
+		*aliasesOut = -1 // none: 0 is the default in broker.Config
+	}
+	cfg := broker.Config{MaxSubscriptions: *maxSubs, MaxKeepAlive: *maxKeepAlive, ReceiveMaximum: *receiveMax,
+		MaxQueued: *maxQueued, TopicAliasesOut: *aliasesOut, SysInterval: time.Duration(*sysInterval) * time.Second, Logger: logger}
+	if err := auth.apply(&cfg); err != nil {
+		return err
 	}
 
 	if *cpuProfile != "" {
@@ -195,11 +241,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		listeners = append(listeners, l)
 		announce = append(announce, "quic://"+l.Addr().String())
 	}
-	if *aliasesOut == 0 {
-		*aliasesOut = -1 // none: 0 is the default in broker.Config
-	}
-	cfg := broker.Config{MaxSubscriptions: *maxSubs, MaxKeepAlive: *maxKeepAlive, ReceiveMaximum: *receiveMax,
-		MaxQueued: *maxQueued, TopicAliasesOut: *aliasesOut, SysInterval: time.Duration(*sysInterval) * time.Second, Logger: logger}
 	b := broker.New(cfg)
 	for _, a := range announce {
 		fmt.Fprintf(stdout, "mqtt broker listening on %s\n", a)

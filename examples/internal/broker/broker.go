@@ -91,6 +91,28 @@ type Config struct {
 	// Version is the value of $SYS/broker/version; "" means "mqttcore
 	// example broker".
 	Version string
+	// Passwords, when set, authenticates every client: by the User Name
+	// and Password of its CONNECT, or by SCRAM-SHA-256 enhanced
+	// authentication (v5), against the password file (auth.go). A
+	// client with bad credentials is refused with 0x86 Bad User Name or
+	// Password (4 in 3.1.1) after AuthDelay; one without a user name
+	// with 0x87 Not authorized (5 in 3.1.1), unless AllowAnonymous.
+	Passwords *Passwords
+	// AllowAnonymous lets clients without a user name (and without an
+	// Authentication Method) connect when Passwords is set.
+	AllowAnonymous bool
+	// AuthDelay is the least time a refusal for bad credentials waits,
+	// and up to as much again at random, against guessing; 0 means 1
+	// second, a negative value none.
+	AuthDelay time.Duration
+	// ACL, when set, says which topics each client may publish on and
+	// receive messages of (acl.go): a PUBLISH refused is answered with
+	// 0x87 Not authorized in v5 (and dropped), a will refused refuses the
+	// CONNECT, a filter refused gets 0x87 in the SUBACK (0x80 in 3.1.1),
+	// and a message the subscriber may not read is not sent to it. The
+	// rules apply to the authenticated user (Passwords), or else to the
+	// user name the client gave.
+	ACL *ACL
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -105,6 +127,9 @@ type Broker struct {
 	tree     topicTree
 	retained retainedStore
 	srv      *server.Server // serves the connections; the broker is its Handler (handler.go)
+
+	// checks has a slot for each password check running (auth.go).
+	checks chan struct{}
 
 	// Flow control counters, for Stats, and the others (counters.go).
 	counts      counters
@@ -153,8 +178,12 @@ func New(cfg Config) *Broker {
 	if cfg.Version == "" {
 		cfg.Version = defaultBrokerString
 	}
+	if cfg.AuthDelay == 0 {
+		cfg.AuthDelay = defaultAuthDelay
+	}
 	b := &Broker{cfg: cfg, lowWater: cfg.MaxQueued * 3 / 4, window: publisherWindow(cfg.ReceiveMaximum),
 		sessions: make(map[string]*session), takers: make(map[string]*conn)}
+	b.checks = make(chan struct{}, checkSlots)
 	b.counts.started = time.Now()
 	b.log = newLogger(cfg.Logger)
 	b.srv = server.New(server.Config{Handler: (*handler)(b), Conn: coreConfig(&b.cfg)})
@@ -177,11 +206,15 @@ func coreConfig(cfg *Config) mqtt.Config {
 		// later: flow.go.
 		ManualPuback:            true,
 		ManualPubcomp:           true,
+		ManualPubrec:            cfg.mayRefusePublish(), // PUBREC 0x87 for v5 (publish.go)
 		QueueWhenQuotaExhausted: true,
 		MaxQueued:               connQueueMax + cfg.MaxQueued, // room for retained messages on SUBSCRIBE
 		Clock:                   time.Now,
 	}
 }
+
+// mayRefusePublish reports whether the broker may refuse a PUBLISH.
+func (cfg *Config) mayRefusePublish() bool { return cfg.ACL != nil || cfg.MayPublish != nil }
 
 // Serve accepts connections on l and serves them (package server: on
 // Linux, TCP connections by its event loop, others with a goroutine each)

@@ -77,9 +77,13 @@ type connExtra struct {
 	prevState []byte // the Connection state imported from the session
 	will      *message
 	willDelay uint32 // v5 Will Delay Interval
-	// waiting is the CONNECT of a connection waiting for another to hand
-	// its session over (its CONNACK deferred).
+	// waiting is the CONNECT of a connection waiting for its client's
+	// credentials to be checked, or for another connection to hand its
+	// session over (its CONNACK deferred).
 	waiting *packet.Connect
+	// auth is the client's authentication and its ACL rules (auth.go);
+	// nil when the broker has neither Passwords nor an ACL.
+	auth *authState
 
 	// A 3.1.1 client whose Keep Alive is 0 or above Config.MaxKeepAlive
 	// is closed when no packet comes from it for idle (0: the Connection
@@ -100,6 +104,8 @@ const (
 	wakeRecheck                      // recheckTimer fired (flow.go)
 	wakeIdle                         // idleTimer fired
 	wakeQuiet                        // quietTimer fired
+	wakeAuthDone                     // the client's password checked out (auth.go)
+	wakeAuthLate                     // authState.timer fired (auth.go)
 )
 
 // woken reports whether the connection was woken for why since the last

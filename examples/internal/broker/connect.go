@@ -8,23 +8,48 @@ import (
 )
 
 // onConnect answers the CONNECT the Connection accepted: with the CONNACK
-// it returns, or later, when the session is another connection's
-// (takeover.go): then the CONNACK is deferred until that one has handed
-// it over.
+// it returns, or later, when the client's credentials take time to check
+// (auth.go) or the session is another connection's (takeover.go): then
+// the CONNACK is deferred until they are checked, or until that one has
+// handed it over.
 func (c *conn) onConnect(p *packet.Connect) packet.Connack {
 	if refuse := c.check(p); refuse != 0 {
 		return packet.Connack{Reason: refuse}
 	}
-	refuse, busy := c.take(p, false)
+	refuse, wait := c.authenticate(p)
 	switch {
 	case refuse != 0:
 		return packet.Connack{Reason: refuse}
-	case busy:
+	case wait:
 		c.extra().waiting = p.Clone()
-		c.sc.DeferConnack()
 		return packet.Connack{}
 	}
-	return c.accept(p)
+	ack, busy := c.admit(p)
+	if busy {
+		c.extra().waiting = p.Clone()
+		c.sc.DeferConnack()
+	}
+	return ack
+}
+
+// admit goes on with the CONNECT of an authenticated client: its will is
+// authorised, and its session claimed. It returns the CONNACK, or busy
+// when the session is another connection's (the CONNACK waits for
+// claimAgain).
+func (c *conn) admit(p *packet.Connect) (ack packet.Connack, busy bool) {
+	c.authorize()
+	if p.HasWill() && !c.mayPublish(p.Will.Topic) {
+		c.logf("not authorized to publish its will on %q", p.Will.Topic)
+		return packet.Connack{Reason: refusal(c.version, packet.NotAuthorized)}, false
+	}
+	refuse, busy := c.take(p, false)
+	switch {
+	case refuse != 0:
+		return packet.Connack{Reason: refuse}, false
+	case busy:
+		return packet.Connack{}, true
+	}
+	return c.accept(p), false
 }
 
 // claimAgain claims the session again once the connection that had it
@@ -64,6 +89,12 @@ func (c *conn) accept(p *packet.Connect) packet.Connack {
 			ack.Props.ReceiveMaximum = uint16(c.b.cfg.ReceiveMaximum)
 		}
 		// Shared Subscription Available is left out: it means 1.
+		if a := c.authState(); a != nil && a.method != "" {
+			// Enhanced authentication: the method again, and the
+			// server-final-message (MQTT-4.12.0-5).
+			ack.Props.AuthMethod, ack.Props.AuthData = a.method, a.final
+			a.final = nil
+		}
 	}
 	if limit := c.b.cfg.MaxKeepAlive; limit > 0 && (p.KeepAlive == 0 || int(p.KeepAlive) > limit) {
 		if c.version == packet.V5 {
@@ -108,8 +139,6 @@ func (c *conn) check(p *packet.Connect) packet.ReasonCode {
 	switch {
 	case p.Version != packet.V5 && p.ClientID == "" && !p.CleanStart:
 		return packet.RefusedIdentifierRejected // MQTT-3.1.3-8 of 3.1.1
-	case p.Version == packet.V5 && p.Props.AuthMethod != "":
-		return packet.BadAuthenticationMethod // no enhanced authentication here
 	}
 	if p.ClientID == "" {
 		c.clientID, c.assigned = newClientID(), true
@@ -120,9 +149,6 @@ func (c *conn) check(p *packet.Connect) packet.ReasonCode {
 		if r := auth(p); r != 0 {
 			return refusal(c.version, r)
 		}
-	}
-	if p.HasWill() && !c.mayPublish(p.Will.Topic) {
-		return refusal(c.version, packet.NotAuthorized)
 	}
 	return 0
 }

@@ -153,10 +153,24 @@
 //     Keep Alive (a 3.1.1 client that means to stay idle longer must send
 //     PINGREQ meanwhile).
 //   - Shutdown: listeners close, v5 clients get DISCONNECT 0x8B.
+//   - Authentication (auth.go): Config.Passwords, a password file
+//     (passwords.go: bcrypt hashes and SCRAM-SHA-256 credentials), checks
+//     the CONNECT's user name and password off the server's workers, or
+//     runs v5 enhanced authentication with SCRAM-SHA-256 (AUTH packets
+//     before the CONNACK, and re-authentication); bad credentials are
+//     refused after Config.AuthDelay (0x86; 4 in 3.1.1), clients without
+//     a user name unless Config.AllowAnonymous (0x87; 5), other
+//     Authentication Methods at once (0x8C).
+//   - Authorisation (acl.go): Config.ACL, rules in the format of
+//     mosquitto's acl_file per user and per client-identifier pattern,
+//     for publishing (a v5 PUBLISH refused gets PUBACK or PUBREC 0x87, a
+//     3.1.1 one is acknowledged and dropped), wills (refused: the
+//     CONNECT is), subscribing (SUBACK 0x87; 0x80 in 3.1.1) and every
+//     message sent to a client, retained ones included.
 //   - Optional hooks: Config.Authenticate accepts or refuses each CONNECT
 //     (user name, password, client identifier), and Config.MayPublish
-//     each topic a client publishes on (its will included); a refused
-//     PUBLISH is acknowledged as usual and dropped.
+//     each topic a client publishes on (its will included), as the ACL
+//     does.
 //
 // # Flow control
 //

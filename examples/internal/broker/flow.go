@@ -33,8 +33,9 @@ import (
 
 // heldAck is an acknowledgement the broker sends: PUBACK or PUBCOMP.
 type heldAck struct {
-	id uint16
-	t  packet.Type // packet.TypePuback or packet.TypePubcomp
+	id     uint16
+	t      packet.Type       // packet.TypePuback or packet.TypePubcomp
+	reason packet.ReasonCode // of a PUBACK: 0x87 for a message refused (publish.go)
 }
 
 // recheckEvery is how often a connection with acknowledgements withheld
@@ -62,7 +63,7 @@ func (c *conn) ack(a heldAck) {
 	s := c.scratch()
 	var p packet.Packet = &s.pubcomp
 	if a.t == packet.TypePuback {
-		s.puback.PacketID = a.id
+		s.puback.PacketID, s.puback.Reason = a.id, a.reason
 		p = &s.puback
 	} else {
 		s.pubcomp.PacketID = a.id

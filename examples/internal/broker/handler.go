@@ -43,6 +43,8 @@ func (h *handler) OnPacket(sc *server.Conn, p packet.Packet) {
 		c.onUnsubscribe(p.Clone())
 	case *packet.Disconnect:
 		c.onDisconnect(p)
+	case *packet.Auth:
+		c.onAuth(p) // auth.go
 	}
 	c.settle()
 }
@@ -91,6 +93,11 @@ func (c *conn) onWake() {
 	c.wakeOthers()
 	if c.woken(wakeHandOver) {
 		c.handOverNow()
+	}
+	c.checkLate() // auth.go
+	if c.woken(wakeAuthDone) {
+		c.authenticated() // the password checked: auth.go
+		return
 	}
 	if c.woken(wakeClaimable) && c.x != nil && c.x.waiting != nil {
 		c.claimAgain()

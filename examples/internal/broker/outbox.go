@@ -309,8 +309,13 @@ func (c *conn) inFlight() int {
 	return int(c.clientReceiveMax) - c.mc.SendQuota()
 }
 
-// deliver sends one message to the client.
+// deliver sends one message to the client, if it may read it (Config.ACL:
+// checked here, when the message leaves, whether it was routed, retained
+// or queued while the client was away).
 func (c *conn) deliver(m *message, qos packet.QoS, retain bool, subIDs []uint32, now time.Time) {
+	if !c.perms().MayRead(m.topic) {
+		return
+	}
 	p := &c.scratch().pub
 	if !m.fill(p, c.version, qos, retain, subIDs, now) {
 		return // expired

@@ -18,6 +18,11 @@ func (c *conn) onSubscribe(p *packet.Subscribe) {
 	}
 	existed := make([]bool, len(p.Subscriptions))
 	for i, s := range p.Subscriptions {
+		if !c.perms().MaySubscribe(s.Filter) {
+			c.logf("not authorized to subscribe to %q", s.Filter)
+			ack.Reasons[i] = c.notAuthorized()
+			continue
+		}
 		if !c.mayAdd(s.Filter) {
 			ack.Reasons[i] = c.quotaExceeded()
 			continue
