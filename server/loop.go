@@ -41,6 +41,9 @@ var inlineWrites = true
 func (c *Conn) event(e mqtt.Event[uint16]) {
 	switch e.Kind {
 	case mqtt.EventSend:
+		if c.out == nil {
+			c.out = takeOutBuf() // outbuf.go
+		}
 		c.out = append(c.out, e.Bytes...)
 		c.backlog.Add(int64(len(e.Bytes)))
 		if !c.inRead {
@@ -299,6 +302,8 @@ func (c *Conn) writeLoop() {
 		if len(c.out) == 0 || c.ended {
 			c.writing = false
 			hangUp := c.hangUp
+			giveOutBuf(buf)
+			giveOutBuf(c.out)
 			c.out = nil // an idle connection keeps no buffer
 			c.unlock()
 			if hangUp {
@@ -355,6 +360,9 @@ func (c *Conn) writeNow() {
 		c.backlog.Add(-int64(n))
 		c.mu.Lock()
 		unwritten := len(buf) - n // not in out
+		if err == nil && n == len(buf) {
+			giveOutBuf(buf)
+		}
 		if err == nil && n < len(buf) {
 			c.out, unwritten = append(buf[n:], c.out...), 0
 			if err = c.armWrite(); err == nil {
