@@ -1,7 +1,5 @@
 package client
 
-import "github.com/mqttcore/mqtt/packet"
-
 // The inbox: the read loop queues the messages of each read, and one
 // dispatcher goroutine hands them to the handlers, in order, acknowledging
 // each once its handlers have returned. The read loop goes on reading
@@ -92,16 +90,14 @@ func (c *Client) dispatch() {
 
 // deliver hands a message to its handlers, then acknowledges it: at least
 // once (QoS 1) and exactly once (QoS 2) to the handlers. A QoS 2 message
-// whose connection ended before it was handed over is left to the server,
-// which sends it again on the next connection of a session that persists.
+// whose connection ended before it was handed over is handed over all the
+// same: the session counts it delivered, and answers the server's copy on
+// the next connection with PUBREC alone (not handing it over then would
+// lose it; CheckClient found that).
 // handlers is the dispatcher's scratch list, returned for the next
 // message.
 func (c *Client) deliver(m Message, handlers []func(Message)) []func(Message) {
 	c.mu.Lock()
-	if d := m.delivery; d != nil && d.qos == packet.QoS2 && d.link != c.link && c.mc.SessionPersists() {
-		c.mu.Unlock()
-		return handlers
-	}
 	matched, onMessage := false, false
 	for _, s := range c.subs {
 		if !matches(s.sub.Filter, m.Topic, c.cfg.version()) {

@@ -1,6 +1,7 @@
 package mqtttest
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -87,27 +88,12 @@ func (o *BrokerOptions) maxQoS() packet.QoS {
 	return o.MaxQoS
 }
 
-func (o *BrokerOptions) steps() int { return limit(o.Steps, 12) }
-func (o *BrokerOptions) timeout() time.Duration {
-	if o.Timeout <= 0 {
-		return 5 * time.Second
-	}
-	return o.Timeout
-}
+func (o *BrokerOptions) steps() int             { return limit(o.Steps, 12) }
+func (o *BrokerOptions) timeout() time.Duration { return durationOr(o.Timeout, 5*time.Second) }
 
-func (o *BrokerOptions) settle() time.Duration {
-	if o.Settle <= 0 {
-		return 50 * time.Millisecond
-	}
-	return o.Settle
-}
+func (o *BrokerOptions) settle() time.Duration { return durationOr(o.Settle, 50*time.Millisecond) }
 
-func (o *BrokerOptions) prefix() string {
-	if o.Prefix == "" {
-		return "mqtttest"
-	}
-	return o.Prefix
-}
+func (o *BrokerOptions) prefix() string { return cmp.Or(o.Prefix, "mqtttest") }
 
 func (o *BrokerOptions) dial(ctx context.Context, addr string) (net.Conn, error) {
 	if o.Dial != nil {
@@ -151,26 +137,36 @@ func (o *BrokerOptions) dial(ctx context.Context, addr string) (net.Conn, error)
 func CheckBroker(t rapid.TB, addr string, o BrokerOptions) {
 	t.Helper()
 	id := runID()
-	var ran, attempts atomic.Int64
-	var failing atomic.Bool
-	rapid.Check(t, func(rt *rapid.T) {
-		if o.Checks > 0 && ran.Load() >= int64(o.Checks) && !failing.Load() {
-			return
-		}
+	checkScenarios(t, o.Checks, func(rt *rapid.T, n int64) (*failure, fmt.Stringer) {
 		s := drawScenario(rt, &o)
-		ran.Add(1)
-		n := attempts.Add(1)
 		r := newRun(addr, &o, s, fmt.Sprintf("%s/%s-%d", o.prefix(), id, n), fmt.Sprintf("mt%s-%d-", id, n))
 		defer r.cleanup()
-		if f := r.play(); f != nil {
-			// rapid shrinks while the same statement breaks: the
-			// details go to the log, printed for the smallest scenario.
-			if !failing.Swap(true) { // the first failure, in full, in case it does not recur
-				t.Logf("first failure: %s\nscenario:\n%s", f.details, s)
-			}
-			rt.Logf("%s\nscenario:\n%s", f.details, s)
-			rt.Fatalf("%s broken (%s); the smallest scenario found is in the log", f.statement, f.what)
+		return r.play(), s
+	})
+}
+
+// checkScenarios runs rapid checks of play, which draws and plays the
+// scenario of check n: at most checks of them when checks is positive,
+// unless one failed and rapid shrinks it. rapid shrinks while the same
+// statement breaks; the details go to the log, printed for the smallest
+// scenario, and for the first failure in case it does not recur.
+func checkScenarios(t rapid.TB, checks int, play func(rt *rapid.T, n int64) (*failure, fmt.Stringer)) {
+	t.Helper()
+	var ran atomic.Int64
+	var failing atomic.Bool
+	rapid.Check(t, func(rt *rapid.T) {
+		if checks > 0 && ran.Load() >= int64(checks) && !failing.Load() {
+			return
 		}
+		f, s := play(rt, ran.Add(1))
+		if f == nil {
+			return
+		}
+		if !failing.Swap(true) {
+			t.Logf("first failure: %s\nscenario:\n%s", f.details, s)
+		}
+		rt.Logf("%s\nscenario:\n%s", f.details, s)
+		rt.Fatalf("%s broken (%s); the smallest scenario found is in the log", f.statement, f.what)
 	})
 }
 
@@ -679,4 +675,12 @@ func (r *run) awaitConnack(k *checkConn) {
 func (f *failure) with(more string) *failure {
 	f.details += more
 	return f
+}
+
+// durationOr returns d, or def when d is not positive.
+func durationOr(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }

@@ -13,6 +13,10 @@
 //   - CheckBroker, property checks of a live broker at an address: random
 //     scenarios of clients of both versions, held to what the
 //     specifications promise, shrunk to a small one on failure.
+//   - CheckClient, property checks of a client program through a broker
+//     the check plays: random scenarios of subscriptions, messages both
+//     ways, withheld acknowledgements and ended connections, the client
+//     held to what the specifications promise.
 //
 // Draw from the generators in a rapid property:
 //

@@ -13,14 +13,35 @@ import (
 	"github.com/mqttcore/mqtt/packet"
 )
 
-// exampleT stands in for the *testing.T a real test passes to NewPeer.
-type exampleT struct{ cleanups []func() }
-
-func (*exampleT) Helper() {}
-func (*exampleT) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf(format, args...))
+// exampleT stands in for the *testing.T a real test passes to NewPeer,
+// CheckBroker or CheckClient: it prints failures, and stops at a fatal
+// one.
+type exampleT struct {
+	cleanups []func()
+	failed   bool
 }
-func (t *exampleT) Cleanup(f func()) { t.cleanups = append(t.cleanups, f) }
+
+func (*exampleT) Helper()      {}
+func (*exampleT) Name() string { return "Example" }
+func (t *exampleT) Fatalf(format string, args ...any) {
+	t.Errorf(format, args...)
+	panic("failed")
+}
+func (t *exampleT) Errorf(format string, args ...any) {
+	t.failed = true
+	fmt.Printf(format+"\n", args...)
+}
+func (t *exampleT) Fatal(args ...any)              { t.Fatalf("%s", fmt.Sprint(args...)) }
+func (t *exampleT) Error(args ...any)              { t.Errorf("%s", fmt.Sprint(args...)) }
+func (t *exampleT) FailNow()                       { t.Fatalf("failed") }
+func (t *exampleT) Fail()                          { t.failed = true }
+func (t *exampleT) Failed() bool                   { return t.failed }
+func (*exampleT) Logf(string, ...any)              {}
+func (*exampleT) Log(...any)                       {}
+func (*exampleT) Skipf(format string, args ...any) { panic("skipped") }
+func (*exampleT) Skip(...any)                      { panic("skipped") }
+func (*exampleT) SkipNow()                         { panic("skipped") }
+func (t *exampleT) Cleanup(f func())               { t.cleanups = append(t.cleanups, f) }
 func (t *exampleT) done() {
 	for _, f := range t.cleanups {
 		f()
@@ -98,4 +119,22 @@ func ExamplePublish() {
 	fmt.Println("100 messages checked")
 	// Output:
 	// 100 messages checked
+}
+
+// CheckClient drives a client program through random scenarios, playing
+// its broker, and holds it to the specifications. The adapter here,
+// clientAdapter (checkclient_test.go), drives this module's package
+// client: one client.Client per connection, sharing a MemoryStore so that
+// each connection resumes the session. In a test, pass the *testing.T,
+// and leave the number of scenarios to -rapid.checks.
+func ExampleCheckClient() {
+	t := &exampleT{}
+	defer t.done()
+	newClient := func(s mqtttest.ClientSetup) mqtttest.Client { return newClientAdapter(s) }
+	mqtttest.CheckClient(t, newClient, mqtttest.ClientOptions{Versions: []packet.Version{packet.V5}, Checks: 5, NoIdle: true})
+	if !t.Failed() {
+		fmt.Println("no promise broken")
+	}
+	// Output:
+	// no promise broken
 }

@@ -51,7 +51,8 @@ func TestCheckMochi(t *testing.T) {
 // what the check found in mosquitto 2.0 (see the README): a SUBSCRIBE
 // that replaces a subscription keeps its Retain As Published (against
 // MQTT-3.8.4-3), and more unacknowledged QoS 1 and 2 messages than a
-// client's Receive Maximum (MQTT-3.3.4-9).
+// client's Receive Maximum (MQTT-3.3.4-9; TestMosquittoExceedsReceiveMaximum
+// confirms it on raw sockets).
 func TestCheckMosquitto(t *testing.T) {
 	addr := startMosquitto(t)
 	mqtttest.CheckBroker(t, addr, mqtttest.BrokerOptions{Checks: checks(t),
