@@ -1,6 +1,6 @@
 module github.com/mqttcore/mqtt/examples
 
-go 1.24.0
+go 1.25.0
 
 require (
 	github.com/mqttcore/mqtt v0.0.0
@@ -15,6 +15,8 @@ require (
 require (
 	github.com/gorilla/websocket v1.5.0 // indirect
 	github.com/rs/xid v1.4.0 // indirect
+	go.etcd.io/bbolt v1.5.0 // indirect
+	golang.org/x/sys v0.45.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
 

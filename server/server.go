@@ -74,6 +74,12 @@ type Config struct {
 	// by the Server's event loop (epoll): while idle it has no
 	// goroutine, no buffer and no net.Conn. See the package doc.
 	NoEventLoop bool
+
+	// Journal, when set, turns the cores' session journal on
+	// (mqtt.Config.Journal), receives its batches, and holds each
+	// connection's writes until what was recorded before them is durable
+	// (journal.go).
+	Journal Journal
 }
 
 // Defaults of Config.
@@ -134,6 +140,7 @@ func New(cfg Config) *Server {
 		cfg.Conn.MaxQueued = DefaultMaxQueued
 	}
 	cfg.Conn.QueueWhenQuotaExhausted = true
+	cfg.Conn.Journal = cfg.Journal != nil
 	if cfg.Conn.Clock == nil {
 		cfg.Conn.Clock = time.Now
 	}

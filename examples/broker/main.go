@@ -24,6 +24,13 @@
 // publishers that feed it (their acknowledgements wait; QoS 0 messages
 // beyond it are dropped); the broker logs the counts when it stops.
 //
+// -store FILE keeps sessions (subscriptions, queued and unacknowledged
+// QoS 1 and QoS 2 messages), retained messages and wills in a bbolt file,
+// so that the broker started again on it, after a crash too, resumes
+// them; a QoS 1 or QoS 2 message is then acknowledged to its publisher
+// only once it is durable (see the package documentation of
+// examples/internal/broker). Without it everything is in memory.
+//
 // Interrupt it (Ctrl-C, SIGTERM) to shut it down cleanly. -cpuprofile FILE
 // writes a CPU profile of the run (for go tool pprof) when it ends.
 package main
@@ -74,6 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	maxKeepAlive := fs.Int("max-keepalive", 300, "longest Keep Alive in seconds; a longer one or none is cut to it (-1: no limit)")
 	receiveMax := fs.Int("receive-maximum", 256, "QoS 1 and 2 messages a client may have unacknowledged (1 to 65535)")
 	maxQueued := fs.Int("max-queued", 10000, "messages waiting for one client before its publishers are held up (above 0)")
+	storePath := fs.String("store", "", "keep sessions, retained messages and wills in this bbolt `file` across restarts (empty: in memory)")
 	quiet := fs.Bool("quiet", false, "do not log connection errors")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
@@ -158,6 +166,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		MaxQueued: *maxQueued}
 	if !*quiet {
 		cfg.Logf = log.New(stderr, "", log.LstdFlags).Printf
+	}
+	if *storePath != "" {
+		st, err := broker.OpenStore(*storePath)
+		if err != nil {
+			closeAll()
+			return err
+		}
+		defer func() {
+			if cerr := st.Close(); cerr != nil {
+				fmt.Fprintln(stderr, "broker:", cerr)
+			}
+		}()
+		cfg.Store = st
 	}
 	b := broker.New(cfg)
 	for _, a := range announce {

@@ -74,6 +74,12 @@ type Config struct {
 	// neither routed nor retained (MQTT-3.3.5-2 of 3.1.1). A CONNECT whose
 	// will it refuses is refused with 0x87 Not authorized (0x05 in 3.1.1).
 	MayPublish func(clientID, topic string) bool
+	// Store, when set, keeps sessions, retained messages and wills
+	// across restarts (OpenStore; persist.go says what is recorded and
+	// when): New restores what it holds, and a QoS 1 or QoS 2 message is
+	// acknowledged to its publisher once it is durable. Close it after
+	// Shutdown.
+	Store *Store
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -87,6 +93,7 @@ type Broker struct {
 	tree     topicTree
 	retained retainedStore
 	srv      *server.Server // serves the connections; the broker is its Handler (handler.go)
+	st       *Store         // nil: in memory only
 
 	// Flow control counters, for Stats.
 	droppedQoS0 atomic.Uint64
@@ -132,7 +139,15 @@ func New(cfg Config) *Broker {
 	}
 	b := &Broker{cfg: cfg, lowWater: cfg.MaxQueued * 3 / 4, window: publisherWindow(cfg.ReceiveMaximum),
 		sessions: make(map[string]*session), takers: make(map[string]*conn)}
-	b.srv = server.New(server.Config{Handler: (*handler)(b), Conn: coreConfig(&b.cfg)})
+	scfg := server.Config{Handler: (*handler)(b), Conn: coreConfig(&b.cfg)}
+	if cfg.Store != nil {
+		b.st = cfg.Store
+		scfg.Journal = (*handler)(b) // persist.go
+	}
+	b.srv = server.New(scfg)
+	if b.st != nil {
+		b.restore(b.st)
+	}
 	return b
 }
 
@@ -289,11 +304,13 @@ func (b *Broker) claim(c *conn, clientID string, cleanStart, again bool) (s *ses
 	}
 	if s != nil && cleanStart {
 		b.discardLocked(s)
+		b.persistLocked(s, true)
 		s = nil
 	}
 	present = s != nil
 	if s == nil {
 		s = newSession(clientID)
+		b.persistNewLocked(s)
 		b.sessions[clientID] = s
 	}
 	s.owner = c
@@ -355,6 +372,7 @@ func (b *Broker) willDue(s *session, gen uint64) {
 	}
 	w := s.will
 	s.will, s.willTimer = nil, nil
+	b.persistLocked(s, false)
 	b.mu.Unlock()
 	if w != nil {
 		b.route(w, nil, nil)
@@ -371,6 +389,7 @@ func (b *Broker) expire(s *session, gen uint64) {
 	}
 	w := s.will
 	b.discardLocked(s)
+	b.persistLocked(s, true)
 	b.mu.Unlock()
 	b.logf("broker: client %q: session expired", s.id)
 	if w != nil {

@@ -87,6 +87,8 @@ type conn struct {
 	events, quietMark int
 	quietTimer        *time.Timer
 
+	ps *connPersist // with a Store: the unit being recorded (persist.go)
+
 	connected bool // the CONNECT was accepted
 	normal    bool // a DISCONNECT with reason 0x00 arrived: no will (MQTT-3.14.4-3)
 }

@@ -86,7 +86,8 @@ func (c *conn) accept(p *packet.Connect) packet.Connack {
 		c.after(&c.idleTimer, &c.idleDue, c.idle)
 	}
 	c.sess.goLive(c.mc.SessionPersists(), c.sc)
-	c.sc.Wake() // the outbox, after the CONNACK
+	c.persistOnline() // persist.go
+	c.sc.Wake()       // the outbox, after the CONNACK
 	return ack
 }
 

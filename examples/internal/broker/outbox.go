@@ -14,6 +14,11 @@ type delivery struct {
 	qos    packet.QoS
 	retain bool
 	subIDs []uint32
+	// With a Store, a delivery to a persistent session at QoS 1 or 2:
+	// its sequence in the session, and the unit that records it, which
+	// must be committed before it is taken (persist.go).
+	seq  uint64
+	unit *unit
 }
 
 // offer appends d to the session's outbox and wakes its connection. With
@@ -47,6 +52,14 @@ func (s *session) offer(d delivery, b *Broker, pub *conn) (wait bool) {
 		}
 		return false
 	}
+	if d.unit != nil { // route has a Store: the delivery is recorded if the session keeps it
+		if s.persistent && storeQoS(d.qos) {
+			s.ps.outSeq++
+			d.seq = s.ps.outSeq
+		} else {
+			d.unit = nil
+		}
+	}
 	s.pending = append(s.pending, d)
 	n := len(s.pending)
 	if e := d.msg.expires; !e.IsZero() && (s.firstExpiry.IsZero() || e.Before(s.firstExpiry)) {
@@ -65,6 +78,10 @@ func (s *session) offer(d delivery, b *Broker, pub *conn) (wait bool) {
 	}
 	sc := s.sc
 	s.mu.Unlock()
+	if d.unit != nil {
+		d.unit.stage(s, d)
+		sc = nil // woken once the unit is committed
+	}
 	b.notePeak(n)
 	if n == 1 && sc != nil {
 		// An outbox that was not empty has woken its connection already:
@@ -182,6 +199,9 @@ func (s *session) take(batch []delivery, room, low int) []delivery {
 	}
 	n := 0
 	for _, d := range s.pending {
+		if !d.ready() {
+			break // recorded, not yet committed (persist.go)
+		}
 		if d.qos > packet.QoS0 {
 			if room <= 0 {
 				break
@@ -285,14 +305,17 @@ func (c *conn) sendBatch() bool {
 		return false
 	}
 	now := time.Now()
+	sent := batch
 	for i, d := range batch {
 		if c.mc.State() != mqtt.StateConnected {
 			// What the client was not sent stays in the session.
 			c.sess.giveBack(batch[i:])
+			sent = batch[:i]
 			break
 		}
 		c.deliver(d.msg, d.qos, d.retain, d.subIDs, now)
 	}
+	c.persistTaken(sent)
 	clear(batch)
 	c.taken = batch[:0]
 	return true

@@ -54,6 +54,8 @@ type session struct {
 	// sc is the connection of the session while live, woken when pending
 	// grows.
 	sc *server.Conn
+
+	ps *sessionPersist // with a Store: its records (persist.go)
 }
 
 func newSession(id string) *session {
