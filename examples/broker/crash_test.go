@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mqttcore/mqtt/client"
+	"github.com/mqttcore/mqtt/packet"
+)
+
+// TestStoreCrash: the broker command, built and run as a process with
+// -store, is killed with SIGKILL at random moments while publishers (a
+// 5.0 and a 3.1.1 client, two goroutines each, QoS 1 and QoS 2 messages
+// in turn) publish to it, and started again on the same store and port
+// each time. A subscriber with a persistent session (5.0, Session Expiry
+// one hour) receives every message whose Publish returned nil (the
+// broker acknowledged it): QoS 1 at least once, QoS 2 exactly once, at
+// its QoS. The clients are the importable client, in this process, which
+// reconnect and resume their sessions (their side kept in a MemoryStore).
+//
+// A run kills the broker 3 times (a few seconds);
+// MQTTCORE_STORE_CRASH_FULL=1 kills it 30 times:
+//
+//	MQTTCORE_STORE_CRASH_FULL=1 go test -run TestStoreCrash -v ./examples/broker
+func TestStoreCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the broker command")
+	}
+	kills := 3
+	if os.Getenv("MQTTCORE_STORE_CRASH_FULL") != "" {
+		kills = 30
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second+time.Duration(kills)*2*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "broker")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	addr := freeAddr(t)
+	store := filepath.Join(dir, "broker.db")
+	proc := startProcess(t, bin, addr, store)
+	url := "tcp://" + addr
+
+	sub := &crashSub{arrived: map[string][]packet.QoS{}}
+	subc, err := client.Connect(ctx, client.Config{Servers: []string{url}, ClientID: "store-crash-sub",
+		SessionExpiry: time.Hour, Store: &client.MemoryStore{}, OnMessage: sub.add,
+		MinRetryDelay: 10 * time.Millisecond, MaxRetryDelay: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer subc.Close(context.Background())
+	if err := subc.Subscribe(ctx, packet.Subscription{Filter: "crash/#", QoS: packet.QoS2}, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	var confirmed sync.Map // payload -> QoS, for every Publish that returned nil
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var pubs []*client.Client
+	for _, v := range []packet.Version{packet.V5, packet.V311} {
+		name := fmt.Sprintf("store-crash-pub-%v", v)
+		pc, err := client.Connect(ctx, client.Config{Servers: []string{url}, Version: v, ClientID: name,
+			SessionExpiry: time.Hour, Store: &client.MemoryStore{},
+			MinRetryDelay: 10 * time.Millisecond, MaxRetryDelay: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubs = append(pubs, pc)
+		for g := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for n := 0; ; n++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					payload := fmt.Sprintf("%s/%d/%d", name, g, n)
+					qos := packet.QoS1 + packet.QoS(n%2)
+					err := pc.Publish(ctx, client.Message{Topic: "crash/" + name, QoS: qos, Payload: []byte(payload)})
+					if err == nil {
+						confirmed.Store(payload, qos)
+					} else if ctx.Err() != nil {
+						return
+					}
+				}
+			}()
+		}
+	}
+
+	count := func() int {
+		n := 0
+		confirmed.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	for i := range kills {
+		time.Sleep(time.Duration(50+rand.IntN(400)) * time.Millisecond)
+		before := count()
+		proc.kill(t)
+		t.Logf("kill %d: %d messages confirmed so far", i+1, before)
+		proc = startProcess(t, bin, addr, store)
+	}
+	time.Sleep(300 * time.Millisecond) // publishing on the last broker
+	close(stop)
+	wg.Wait()
+	for _, pc := range pubs {
+		if err := pc.Close(ctx); err != nil {
+			t.Fatalf("publisher Close: %v", err)
+		}
+	}
+
+	// Every confirmed message is in the subscriber's session by now: wait
+	// for them all.
+	var lost []string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		lost = lost[:0]
+		sub.mu.Lock()
+		confirmed.Range(func(k, _ any) bool {
+			if len(sub.arrived[k.(string)]) == 0 {
+				lost = append(lost, k.(string))
+			}
+			return true
+		})
+		sub.mu.Unlock()
+		if len(lost) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(lost) > 0 {
+		slices.Sort(lost)
+		t.Errorf("%d acknowledged messages never arrived: %v", len(lost), lost[:min(len(lost), 20)])
+	}
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	total, unconfirmed := 0, 0
+	for payload, got := range sub.arrived {
+		total++
+		qv, ok := confirmed.Load(payload)
+		if !ok {
+			unconfirmed++ // in flight at a kill, or published at the end
+		}
+		want := qosOf(payload)
+		if want == packet.QoS2 && len(got) > 1 {
+			t.Errorf("QoS 2 message %s arrived %d times", payload, len(got))
+		}
+		for _, q := range got {
+			if q != want || ok && qv.(packet.QoS) != want {
+				t.Errorf("message %s arrived at QoS %d, want %d", payload, q, want)
+			}
+		}
+	}
+	n := count()
+	if n == 0 {
+		t.Fatal("no message confirmed: nothing was tested")
+	}
+	t.Logf("%d kills; %d messages confirmed, %d arrived (%d of them unconfirmed)", kills, n, total, unconfirmed)
+	proc.kill(t)
+}
+
+// qosOf returns the QoS a message was published at, from its number.
+func qosOf(payload string) packet.QoS {
+	n, _ := strconv.Atoi(payload[strings.LastIndexByte(payload, '/')+1:])
+	return packet.QoS1 + packet.QoS(n%2)
+}
+
+type crashSub struct {
+	mu      sync.Mutex
+	arrived map[string][]packet.QoS
+}
+
+func (s *crashSub) add(m client.Message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.arrived[string(m.Payload)] = append(s.arrived[string(m.Payload)], m.QoS)
+}
+
+// freeAddr returns a loopback address with a port free now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// startProcess runs the broker binary on addr with -store, and waits for
+// its listening line.
+func startProcess(t *testing.T, bin, addr, store string) *process {
+	t.Helper()
+	cmd := exec.Command(bin, "-addr", addr, "-store", store, "-quiet")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	line := make(chan string, 1)
+	go func() {
+		r := bufio.NewReader(out)
+		s, _ := r.ReadString('\n')
+		line <- s
+		for {
+			if _, err := r.ReadString('\n'); err != nil {
+				break
+			}
+		}
+		cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.kill(t) })
+	select {
+	case s := <-line:
+		if !strings.Contains(s, "listening on") {
+			t.Fatalf("broker did not start: %q", s)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("broker did not start in 20 s")
+	}
+	return p
+}
+
+// kill ends the process with SIGKILL and waits for it.
+func (p *process) kill(t *testing.T) {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Error("broker process did not end after SIGKILL")
+	}
+}
