@@ -75,11 +75,9 @@ func (c *conn) sealUnit() uint64 {
 	if c.ps == nil {
 		return 0
 	}
-	if u := c.ps.open; u != nil {
-		c.ps.open = nil
-		if pos := c.b.st.seal(u); pos != 0 {
-			c.ps.last = pos
-		}
+	if u := c.ps.open; u != nil && (len(u.ops) > 0 || len(u.wake) > 0) {
+		c.ps.open = nil // an empty one stays open for the next records
+		c.ps.last = c.b.st.seal(u)
 	}
 	return c.ps.last
 }
@@ -294,8 +292,9 @@ func (b *Broker) committedUnits(units []*unit) {
 // restored.
 func (b *Broker) restore(st *Store) {
 	r := st.restored
-	st.restored = nil
-	st.onCommit = b.committedUnits
+	st.mu.Lock()
+	st.restored, st.onCommit = nil, b.committedUnits
+	st.mu.Unlock()
 	for _, n := range r.notes {
 		b.logf("broker: store: %s", n)
 	}

@@ -227,9 +227,10 @@ func (st *Store) commitLoop() {
 			st.commits.Add(1)
 		}
 		st.synced.Broadcast()
+		onCommit := st.onCommit
 		st.mu.Unlock()
-		if err == nil && st.onCommit != nil {
-			st.onCommit(units)
+		if err == nil && onCommit != nil {
+			onCommit(units)
 		}
 		if closed {
 			return
