@@ -1,9 +1,11 @@
 package broker_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/mqttcore/mqtt/examples/internal/broker"
 	"github.com/mqttcore/mqtt/examples/internal/brokertest"
 	"github.com/mqttcore/mqtt/packet"
+	bolt "go.etcd.io/bbolt"
 )
 
 // storeBroker is a broker on a store file, which the test stops and
@@ -131,7 +134,7 @@ func TestStoreSessionSurvivesRestart(t *testing.T) {
 // The Session Expiry Interval counts the broker's downtime (MQTT-4.1.0-2
 // across a restart): a session whose interval passed while the broker was
 // down is gone when it starts again; one with time left is not.
-func TestStoreSessionExpiryCountsDowntime(t *testing.T) {
+func TestStoreSessionExpiryCountsDowntime_MQTT_4_1_0_2(t *testing.T) {
 	sb := startStoreBroker(t, filepath.Join(t.TempDir(), "broker.db"))
 	short := storeClient(t, sb.addr, packet.V5, "short", 1, nil)
 	subscribe(t, short, packet.Subscription{Filter: "x", QoS: packet.QoS1})
@@ -154,7 +157,7 @@ func TestStoreSessionExpiryCountsDowntime(t *testing.T) {
 // when it starts again, after what is left of its Will Delay Interval
 // (MQTT-3.1.2-8: the network connection closed without a DISCONNECT); a
 // will its client deleted with DISCONNECT 0x00 is not (MQTT-3.1.2-10).
-func TestStoreWillOfConnectionLiveAtStop(t *testing.T) {
+func TestStoreWillOfConnectionLiveAtStop_MQTT_3_1_2_8_MQTT_3_1_2_10(t *testing.T) {
 	sb := startStoreBroker(t, filepath.Join(t.TempDir(), "broker.db"))
 	for _, id := range []string{"dies", "leaves"} {
 		cn := &packet.Connect{ClientID: id, CleanStart: true}
@@ -183,17 +186,41 @@ func TestStoreWillOfConnectionLiveAtStop(t *testing.T) {
 	}
 }
 
-// A store that is not one is refused with ErrStore.
+// A file that is not a store of this broker is refused: a bbolt file of
+// another format with ErrStore, any other file with bbolt's error.
 func TestOpenStoreRefusesOtherFiles(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "broker.db")
-	st, err := broker.OpenStore(path)
+	dir := t.TempDir()
+	other := filepath.Join(dir, "other.db")
+	db, err := bolt.Open(other, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("meta"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("format"), []byte{9})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := broker.OpenStore(other); !errors.Is(err, broker.ErrStore) {
+		t.Errorf("a store of format 9: %v, want ErrStore", err)
+	}
+	junk := filepath.Join(dir, "junk")
+	if err := os.WriteFile(junk, bytes.Repeat([]byte("not bbolt "), 1000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := broker.OpenStore(junk); err == nil {
+		t.Error("a file of text opened as a store")
+	}
+	st, err := broker.OpenStore(filepath.Join(dir, "new.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
-	}
-	if _, err := broker.OpenStore(filepath.Join(t.TempDir())); err == nil {
-		t.Error("a directory opened as a store")
 	}
 }
