@@ -28,7 +28,9 @@ import (
 // each time. A subscriber with a persistent session (5.0, Session Expiry
 // one hour) receives every message whose Publish returned nil (the
 // broker acknowledged it): QoS 1 at least once, QoS 2 exactly once, at
-// its QoS. The clients are the importable client, in this process, which
+// its QoS. Before every other kill the subscriber leaves (its session
+// kept), and it comes back after the restart to find its session and the
+// messages queued for it. The clients are the importable client, in this process, which
 // reconnect and resume their sessions (their side kept in a MemoryStore).
 //
 // A run kills the broker 3 times (a few seconds);
@@ -56,13 +58,14 @@ func TestStoreCrash(t *testing.T) {
 	url := "tcp://" + addr
 
 	sub := &crashSub{arrived: map[string][]packet.QoS{}}
-	subc, err := client.Connect(ctx, client.Config{Servers: []string{url}, ClientID: "store-crash-sub",
+	subCfg := client.Config{Servers: []string{url}, ClientID: "store-crash-sub",
 		SessionExpiry: time.Hour, Store: &client.MemoryStore{}, OnMessage: sub.add,
-		MinRetryDelay: 10 * time.Millisecond, MaxRetryDelay: 100 * time.Millisecond})
+		MinRetryDelay: 10 * time.Millisecond, MaxRetryDelay: 100 * time.Millisecond}
+	subc, err := client.Connect(ctx, subCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer subc.Close(context.Background())
+	defer func() { subc.Close(context.Background()) }()
 	if err := subc.Subscribe(ctx, packet.Subscription{Filter: "crash/#", QoS: packet.QoS2}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -109,11 +112,29 @@ func TestStoreCrash(t *testing.T) {
 		return n
 	}
 	for i := range kills {
+		// Every other time the subscriber leaves (DISCONNECT, its
+		// session kept) before the kill and comes back after the restart,
+		// so that what is queued for it offline goes through the store.
+		away := i%2 == 1
+		if away {
+			if err := subc.Close(ctx); err != nil {
+				t.Fatalf("subscriber leaving: %v", err)
+			}
+		}
 		time.Sleep(time.Duration(50+rand.IntN(400)) * time.Millisecond)
 		before := count()
 		proc.kill(t)
-		t.Logf("kill %d: %d messages confirmed so far", i+1, before)
+		t.Logf("kill %d: %d messages confirmed so far; subscriber away %v", i+1, before, away)
 		proc = startProcess(t, bin, addr, store)
+		if away {
+			time.Sleep(50 * time.Millisecond) // publishers reconnect; the session queues
+			if subc, err = client.Connect(ctx, subCfg); err != nil {
+				t.Fatalf("subscriber back: %v", err)
+			}
+			if !subc.Connack().SessionPresent {
+				t.Fatal("the subscriber's session is gone after the restart")
+			}
+		}
 	}
 	time.Sleep(300 * time.Millisecond) // publishing on the last broker
 	close(stop)
@@ -211,12 +232,23 @@ type process struct {
 // its listening line.
 func startProcess(t *testing.T, bin, addr, store string) *process {
 	t.Helper()
-	cmd := exec.Command(bin, "-addr", addr, "-store", store, "-quiet")
+	cmd := exec.Command(bin, "-addr", addr, "-store", store)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = os.Stderr
+	logFile := store + ".log" // the broker's log, shown if the test fails
+	cmd.Stderr, err = os.OpenFile(logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Stderr.(*os.File).Close()
+		if b, err := os.ReadFile(logFile); t.Failed() && err == nil {
+			t.Logf("the broker's log, last part:\n%s", b[max(0, len(b)-8<<10):])
+			os.Remove(logFile) // once
+		}
+	})
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -153,7 +153,12 @@ func (c *conn) take(p *packet.Connect, again bool) (refuse packet.ReasonCode, bu
 		// The Connection has the CONNECT and has not answered it: the
 		// unfinished exchanges of the session go back in before CONNACK.
 		if err := c.mc.ImportSession(state); err != nil {
-			c.logf("session state not restored: %v", err)
+			// The Connection is closing already (the client sent
+			// DISCONNECT right after its CONNECT, say): the CONNECT is
+			// refused, and the session is kept as it was for the next
+			// connection (teardown), not handed on without its state.
+			c.logf("session state not restored, connection refused: %v", err)
+			return refusal(c.version, packet.ServerUnavailable), false
 		}
 	}
 	return 0, false

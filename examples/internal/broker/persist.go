@@ -49,6 +49,9 @@ type sessionPersist struct {
 	sid    uint64        // the keys of its records; never changes
 	rec    sessionRecord // as last recorded: by its connection while it has one, else under Broker.mu
 	outSeq uint64        // the sequence of the last delivery recorded; under session.mu
+	// recorded: the store may hold a record of the session (as rec).
+	// Guarded as rec.
+	recorded bool
 }
 
 // compactLog is how many bytes of journal a connection records for its
@@ -130,6 +133,10 @@ func (c *conn) persistOnline() {
 		return
 	}
 	persistent := c.mc.SessionPersists()
+	if !persistent && c.will == nil && !s.ps.recorded {
+		return // a session that ends with its connection, no will: a restart has nothing to do with it
+	}
+	s.ps.recorded = true
 	r := &s.ps.rec
 	r.version, r.persistent, r.online, r.expiry = c.version, persistent, true, c.expiry
 	r.expiresAt, r.will, r.willDelay, r.willAt = time.Time{}, c.will, c.willDelay, time.Time{}
@@ -152,7 +159,7 @@ func (c *conn) persistEnd(s *session, kept bool) {
 	if c.b.st == nil || s.ps == nil {
 		return
 	}
-	if c.connected && (!c.b.closing || c.normal) {
+	if c.connected && (!c.b.closing || c.normal) && s.ps.recorded {
 		u := c.unit()
 		if kept {
 			now := time.Now()
@@ -169,6 +176,7 @@ func (c *conn) persistEnd(s *session, kept bool) {
 				storeOp{kind: opLogReset, sid: s.ps.sid, value: c.mc.JournalSnapshot()})
 		} else {
 			u.ops = append(u.ops, dropOp(s))
+			s.ps.recorded = false
 		}
 	}
 	c.sealUnit()
@@ -181,12 +189,13 @@ func dropOp(s *session) storeOp {
 // persistLocked records, on its own, the end of an offline session
 // (ended) or that its will was published. Broker.mu is held.
 func (b *Broker) persistLocked(s *session, ended bool) {
-	if b.st == nil || s.ps == nil {
+	if b.st == nil || s.ps == nil || !s.ps.recorded {
 		return
 	}
 	u := b.st.newUnit()
 	if ended {
 		u.ops = append(u.ops, dropOp(s))
+		s.ps.recorded = false
 	} else {
 		s.ps.rec.will, s.ps.rec.willAt = nil, time.Time{}
 		u.ops = append(u.ops, storeOp{kind: opSession, name: s.id, value: s.ps.rec.encode()})
@@ -329,7 +338,7 @@ func (b *Broker) restore(st *Store) {
 			}
 		}
 		s := newSession(rec.clientID)
-		s.ps = &sessionPersist{sid: rec.sid, rec: rec}
+		s.ps = &sessionPersist{sid: rec.sid, rec: rec, recorded: true}
 		s.persistent, s.state = true, rs.state
 		for filter, sub := range rs.subs {
 			k := parseFilter(filter, rec.version)
