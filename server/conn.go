@@ -224,6 +224,7 @@ func (c *Conn) post(o op) {
 func (c *Conn) unlock() {
 	for {
 		c.drain()
+		c.seal() // journal.go: what was recorded meanwhile is one unit
 		c.mu.Unlock()
 		if c.box.Load().empty() && !c.pending() || !c.mu.TryLock() {
 			return

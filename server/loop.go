@@ -61,6 +61,8 @@ func (c *Conn) event(e mqtt.Event[uint16]) {
 		}
 	case mqtt.EventClose:
 		c.hang()
+	case mqtt.EventJournal:
+		c.record(e.Bytes) // journal.go
 	}
 }
 
@@ -313,9 +315,14 @@ func (c *Conn) writeLoop() {
 			return
 		}
 		buf, c.out = c.out, buf[:0]
+		pos := c.seal() // journal.go
 		c.unlock()
-		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
-		n, err := c.nc.Write(buf)
+		err := c.synced(pos)
+		n := 0
+		if err == nil {
+			_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+			n, err = c.nc.Write(buf)
+		}
 		c.countOut(n)
 		c.backlog.Add(-int64(len(buf)))
 		c.pokeRoom()
@@ -354,8 +361,12 @@ func (c *Conn) writeNow() {
 	for len(c.out) > 0 && !c.ended {
 		buf := c.out
 		c.out = nil
+		pos := c.seal() // journal.go
 		c.unlock()
-		n, err := c.rawWrite(buf)
+		n, err := 0, c.synced(pos)
+		if err == nil {
+			n, err = c.rawWrite(buf)
+		}
 		c.countOut(n)
 		c.backlog.Add(-int64(n))
 		c.mu.Lock()

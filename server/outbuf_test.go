@@ -2,29 +2,35 @@ package server
 
 import "testing"
 
-// A written buffer of a size the stock keeps is taken again by the next
-// connection with bytes to send; others go to the collector.
+// A written buffer of a size the pool keeps is taken again by the next
+// connection with bytes to send, empty; others go to the collector.
 func TestOutBufs(t *testing.T) {
-	for len(outBufs) > 0 {
-		<-outBufs
-	}
 	b := append(takeOutBuf(), "bytes"...)
-	if cap(b) != minOutBuf {
-		t.Fatalf("a new buffer of %d bytes, want %d", cap(b), minOutBuf)
+	if cap(b) < minOutBuf {
+		t.Fatalf("a buffer of %d bytes, want at least %d", cap(b), minOutBuf)
 	}
-	giveOutBuf(b)
-	if again := takeOutBuf(); len(again) != 0 || &again[:1][0] != &b[0] {
-		t.Fatal("the buffer given back was not taken again, empty")
+	again := false
+	for range 100 { // the pool may drop what it is given (always under the race detector: sometimes)
+		giveOutBuf(b)
+		c := takeOutBuf()
+		if len(c) != 0 {
+			t.Fatalf("a buffer taken with %d bytes in it", len(c))
+		}
+		if cap(c) > 0 && &c[:1][0] == &b[0] {
+			again = true
+			break
+		}
 	}
-	giveOutBuf(make([]byte, 0, maxOutBuf+1))
-	giveOutBuf(make([]byte, 0, minOutBuf-1))
-	if n := len(outBufs); n != 0 {
-		t.Fatalf("%d buffers kept of sizes the stock does not keep", n)
+	if !again {
+		t.Error("a buffer given back was never taken again")
 	}
-	for range keepOutBufs + 1 {
-		giveOutBuf(make([]byte, 0, minOutBuf))
-	}
-	if n := len(outBufs); n != keepOutBufs {
-		t.Fatalf("%d buffers kept, want at most %d", n, keepOutBufs)
+	big := make([]byte, 0, maxOutBuf+1)
+	small := make([]byte, 0, minOutBuf-1)
+	for range 100 {
+		giveOutBuf(big)
+		giveOutBuf(small)
+		if c := takeOutBuf(); cap(c) == cap(big) || cap(c) == cap(small) {
+			t.Fatalf("a buffer of %d bytes kept: the pool keeps %d to %d", cap(c), minOutBuf, maxOutBuf)
+		}
 	}
 }

@@ -85,6 +85,11 @@ type Config struct {
 	// none for that connection. The Server does not close the writer
 	// (OnClose may). Conn.Trace is not used: a trace is one Connection's.
 	Trace func(c *Conn) io.Writer
+	// Journal, when set, turns the cores' session journal on
+	// (mqtt.Config.Journal), receives its batches, and holds each
+	// connection's writes until what was recorded before them is durable
+	// (journal.go).
+	Journal Journal
 }
 
 // Defaults of Config.
@@ -149,6 +154,7 @@ func New(cfg Config) *Server {
 	}
 	cfg.Conn.QueueWhenQuotaExhausted = true
 	cfg.Conn.Trace = nil // see Config.Trace
+	cfg.Conn.Journal = cfg.Journal != nil
 	if cfg.Conn.Clock == nil {
 		cfg.Conn.Clock = time.Now
 	}

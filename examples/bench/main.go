@@ -105,6 +105,7 @@ type options struct {
 	rate     float64
 	subRate  float64
 	inflight int
+	subKeep  time.Duration // subscribers' Session Expiry Interval (-sub-session)
 	topic    string
 	aliases  bool
 	drain    time.Duration
@@ -147,6 +148,7 @@ flags:
 	fs.Float64Var(&o.rate, "rate", 0, "messages per second per publisher (0: as fast as the broker takes them)")
 	fs.Float64Var(&o.subRate, "sub-rate", 0, "messages per second each subscriber takes (0: as fast as they come)")
 	fs.IntVar(&o.inflight, "inflight", 64, "QoS 1 and 2: most messages a publisher leaves unacknowledged")
+	fs.DurationVar(&o.subKeep, "sub-session", 0, "subscribers keep a persistent session: this Session Expiry Interval in 5.0, Clean Session 0 in 3.1.1 (0: clean sessions)")
 	fs.StringVar(&o.topic, "topic", "", "topic to publish on (default: bench/ and a random suffix)")
 	fs.BoolVar(&o.aliases, "aliases", false, "v5: clients announce a Topic Alias Maximum and send topics as Topic Aliases")
 	fs.DurationVar(&o.drain, "drain", 10*time.Second, "at the end, how long to wait for acknowledgements and deliveries")
@@ -357,7 +359,7 @@ func bench(ctx context.Context, o *options) (*result, error) {
 	defer cancel()
 	subs := make([]*subscriber, o.subs)
 	for i := range subs {
-		c, err := connect(dctx, o, fmt.Sprintf("%s-sub-%d", id, i))
+		c, err := connect(dctx, o, fmt.Sprintf("%s-sub-%d", id, i), o.subKeep)
 		if err != nil {
 			return nil, err
 		}
@@ -370,7 +372,7 @@ func bench(ctx context.Context, o *options) (*result, error) {
 	}
 	pubs := make([]*client.Client, o.pubs)
 	for i := range pubs {
-		c, err := connect(dctx, o, fmt.Sprintf("%s-pub-%d", id, i))
+		c, err := connect(dctx, o, fmt.Sprintf("%s-pub-%d", id, i), 0)
 		if err != nil {
 			return nil, err
 		}
@@ -469,20 +471,23 @@ func bench(ctx context.Context, o *options) (*result, error) {
 	return r, ctx.Err()
 }
 
-// connect opens one client of the run: Keep Alive off, a clean start, no
-// reconnection (a lost connection ends the run), at most -inflight QoS 1
-// and QoS 2 messages unacknowledged.
-func connect(ctx context.Context, o *options, clientID string) (*client.Client, error) {
+// connect opens one client of the run: Keep Alive off, a clean start (a
+// new client identifier each run) and, with keep above 0, a session that
+// outlives the connection (Session Expiry keep in 5.0, Clean Session 0 in
+// 3.1.1), no reconnection (a lost connection ends the run), at most
+// -inflight QoS 1 and QoS 2 messages unacknowledged.
+func connect(ctx context.Context, o *options, clientID string, keep time.Duration) (*client.Client, error) {
 	return client.Connect(ctx, client.Config{
-		Servers:     []string{o.server},
-		Version:     o.version,
-		ClientID:    clientID,
-		KeepAlive:   -1,
-		CleanStart:  true,
-		TLSConfig:   o.tlsCfg,
-		Dialer:      o.dialer,
-		NoReconnect: true,
-		MaxInFlight: o.inflight,
+		Servers:       []string{o.server},
+		Version:       o.version,
+		ClientID:      clientID,
+		KeepAlive:     -1,
+		CleanStart:    keep <= 0 || o.version == packet.V5,
+		SessionExpiry: keep,
+		TLSConfig:     o.tlsCfg,
+		Dialer:        o.dialer,
+		NoReconnect:   true,
+		MaxInFlight:   o.inflight,
 		// A Topic Alias Maximum in the CONNECT, and aliases on the
 		// PUBLISH packets sent.
 		TopicAliases: o.aliases,

@@ -61,6 +61,13 @@
 // error naming the file and the line. broker.conf.example and
 // acl.conf.example, beside this file, are examples.
 //
+// -store FILE keeps sessions (subscriptions, queued and unacknowledged
+// QoS 1 and QoS 2 messages), retained messages and wills in a bbolt file,
+// so that the broker started again on it, after a crash too, resumes
+// them; a QoS 1 or QoS 2 message is then acknowledged to its publisher
+// only once it is durable (see the package documentation of
+// examples/internal/broker). Without it everything is in memory.
+//
 // Interrupt it (Ctrl-C, SIGTERM) to shut it down cleanly. -cpuprofile FILE
 // writes a CPU profile of the run (for go tool pprof) when it ends.
 package main
@@ -124,6 +131,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	metricsAddr := fs.String("metrics-addr", "", "address of the Prometheus metrics endpoint (HTTP, path /metrics)")
 	logLevel := fs.String("log-level", "info", "least level logged: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	storePath := fs.String("store", "", "keep sessions, retained messages and wills in this bbolt `file` across restarts (empty: in memory)")
 	quiet := fs.Bool("quiet", false, "log nothing")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	configFile := fs.String("config", "", "read settings from this file: lines \"KEY VALUE\", each KEY a flag (see the README); flags given override it")
@@ -240,6 +248,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		listeners = append(listeners, l)
 		announce = append(announce, "quic://"+l.Addr().String())
+	}
+	if *storePath != "" {
+		st, err := broker.OpenStore(*storePath)
+		if err != nil {
+			closeAll()
+			return err
+		}
+		defer func() {
+			if cerr := st.Close(); cerr != nil {
+				fmt.Fprintln(stderr, "broker:", cerr)
+			}
+		}()
+		cfg.Store = st
 	}
 	b := broker.New(cfg)
 	for _, a := range announce {

@@ -113,6 +113,12 @@ type Config struct {
 	// rules apply to the authenticated user (Passwords), or else to the
 	// user name the client gave.
 	ACL *ACL
+	// Store, when set, keeps sessions, retained messages and wills
+	// across restarts (OpenStore; persist.go says what is recorded and
+	// when): New restores what it holds, and a QoS 1 or QoS 2 message is
+	// acknowledged to its publisher once it is durable. Close it after
+	// Shutdown.
+	Store *Store
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -127,6 +133,7 @@ type Broker struct {
 	tree     topicTree
 	retained retainedStore
 	srv      *server.Server // serves the connections; the broker is its Handler (handler.go)
+	st       *Store         // nil: in memory only
 
 	// checks has a slot for each password check running (auth.go).
 	checks chan struct{}
@@ -186,7 +193,15 @@ func New(cfg Config) *Broker {
 	b.checks = make(chan struct{}, checkSlots)
 	b.counts.started = time.Now()
 	b.log = newLogger(cfg.Logger)
-	b.srv = server.New(server.Config{Handler: (*handler)(b), Conn: coreConfig(&b.cfg)})
+	scfg := server.Config{Handler: (*handler)(b), Conn: coreConfig(&b.cfg)}
+	if cfg.Store != nil {
+		b.st = cfg.Store
+		scfg.Journal = (*handler)(b) // persist.go
+	}
+	b.srv = server.New(scfg)
+	if b.st != nil {
+		b.restore(b.st)
+	}
 	if cfg.SysInterval > 0 {
 		b.sysStop = make(chan struct{})
 		go b.runSys(cfg.SysInterval, b.sysStop)
@@ -380,11 +395,13 @@ func (b *Broker) claim(c *conn, clientID string, cleanStart, again bool) (s *ses
 	}
 	if s != nil && cleanStart {
 		b.discardLocked(s)
+		b.persistLocked(s, true)
 		s = nil
 	}
 	present = s != nil
 	if s == nil {
 		s = newSession(clientID)
+		b.persistNewLocked(s)
 		b.sessions[clientID] = s
 	}
 	s.owner = c
@@ -455,6 +472,7 @@ func (b *Broker) willDue(s *session, gen uint64) {
 		w = o.will
 		o.will, o.willTimer = nil, nil
 	}
+	b.persistLocked(s, false)
 	b.mu.Unlock()
 	if w != nil {
 		b.route(w, nil, nil)
@@ -474,6 +492,7 @@ func (b *Broker) expire(s *session, gen uint64) {
 		w = s.off.will
 	}
 	b.discardLocked(s)
+	b.persistLocked(s, true)
 	b.mu.Unlock()
 	b.counts.expired.Add(1)
 	b.log.Info("session expired", "client", s.id)

@@ -94,6 +94,8 @@ type connExtra struct {
 	idleTimer *time.Timer
 
 	quietTimer *time.Timer // see conn.events
+
+	ps *connPersist // with a Store: the unit being recorded (persist.go)
 }
 
 // Why a connection is woken (conn.why).

@@ -121,7 +121,8 @@ func (c *conn) accept(p *packet.Connect) packet.Connack {
 		c.after(&x.idleTimer, wakeIdle, x.idle)
 	}
 	c.sess.goLive(c.mc.SessionPersists(), c.sc)
-	c.sc.Wake() // the outbox, after the CONNACK
+	c.persistOnline() // persist.go
+	c.sc.Wake()       // the outbox, after the CONNACK
 	return ack
 }
 
@@ -186,7 +187,12 @@ func (c *conn) take(p *packet.Connect, again bool) (refuse packet.ReasonCode, bu
 		// The Connection has the CONNECT and has not answered it: the
 		// unfinished exchanges of the session go back in before CONNACK.
 		if err := c.mc.ImportSession(state); err != nil {
-			c.logAt(slog.LevelWarn, "session state not restored", "err", err)
+			// The Connection is closing already (the client sent
+			// DISCONNECT right after its CONNECT, say): the CONNECT is
+			// refused, and the session is kept as it was for the next
+			// connection (teardown), not handed on without its state.
+			c.logAt(slog.LevelWarn, "session state not restored, connection refused", "err", err)
+			return refusal(c.version, packet.ServerUnavailable), false
 		}
 	}
 	return 0, false

@@ -66,6 +66,7 @@ func (c *conn) teardown(err error) {
 			s.goOffline(false, 0)
 			b.discardLocked(s)
 		}
+		c.persistEnd(s, c.connected && c.mc.SessionPersists()) // persist.go
 		s.owner = nil
 		next = b.takers[c.clientID]
 	}

@@ -59,6 +59,9 @@
 //   - takeover.go: a connection that takes the session of another over.
 //   - topics.go, route.go, message.go: subscriptions in the topic tree,
 //     routing, the broker's copy of a message, retained messages.
+//   - store.go, storeformat.go, storeload.go, persist.go: persistence
+//     (Config.Store): the bbolt file and its group commit, the records, the
+//     start from a store, and what the broker records when.
 //
 // # What it does
 //
@@ -80,7 +83,7 @@
 //     wait for the same session, the latest gets it and the others are
 //     closed without a CONNACK.
 //   - Sessions that outlive the connection (clean session 0 in 3.1.1, a
-//     Session Expiry Interval above 0 in v5), kept in memory: the
+//     Session Expiry Interval above 0 in v5), kept in memory (and in a Store: see Persistence): the
 //     subscriptions, the QoS 1 and QoS 2 messages that arrive while the
 //     client is away, and the Connection's own state (unacknowledged
 //     exchanges in both directions) as exported by
@@ -171,6 +174,45 @@
 //     (user name, password, client identifier), and Config.MayPublish
 //     each topic a client publishes on (its will included), as the ACL
 //     does.
+//
+// # Persistence
+//
+// With Config.Store (the command's -store FILE) the broker keeps in a
+// bbolt file what a restart would otherwise lose: sessions (their
+// subscriptions, the QoS 1 and QoS 2 messages queued for them, and the
+// Connection's own state of the session, written through its session
+// journal: messages in flight both ways, QoS 2 exchanges held), retained
+// messages, and the wills still to publish, with the deadlines of
+// offline sessions (Session Expiry, Will Delay) as wall-clock times.
+//
+// The durability rule: a QoS 1 or QoS 2 message is acknowledged to its
+// publisher (PUBACK, PUBREC) only once it is durable in the outbox of
+// every persistent session it goes to; a message no persistent session
+// gets is not recorded (the sessions it reaches end with a restart
+// anyway). What connections record goes into units, one per connection
+// between taking its lock and letting go of it, and every unit sealed
+// while the last commit ran goes into the next one (group commit: one
+// transaction and fsync for all of them, across connections). No byte of a
+// connection is written before the commit holding the units recorded for
+// it before that byte (server.Journal), and a subscriber takes a message
+// from its outbox only once it is committed, so the records that it was
+// sent never outlive the record of the message. A QoS 2 PUBLISH sent
+// again by its publisher after a restart is acknowledged and not routed
+// again (the publisher's journal holds it, in the same commit as its
+// deliveries); one sent to a subscriber is sent again with the same
+// packet identifier.
+//
+// At start the broker loads the store. A session whose connection was live
+// when the last broker stopped, by a crash or by Shutdown, is taken as
+// lost then (when it last committed: the store commits the time once a
+// second when idle): a persistent one stays, its Session Expiry and Will
+// Delay counted from then, so the downtime counts (a session whose
+// interval passed meanwhile is gone, MQTT-4.1.0-2); the others end. Their
+// wills are due as for any connection closed without DISCONNECT
+// (MQTT-3.1.2-8): published at start if the Will Delay Interval has passed
+// or the session ended, otherwise when it passes, unless the client
+// reconnects first (MQTT-3.1.2-26). A will deleted by DISCONNECT 0x00 is
+// not published.
 //
 // # Flow control
 //

@@ -136,22 +136,25 @@ var noProperties property.Properties
 type retainedStore struct {
 	mu   sync.RWMutex
 	msgs map[string]*message
+	seq  uint64 // the changes so far, which order them in a Store
 }
 
 // store applies a retained PUBLISH: an empty payload deletes the topic's
 // retained message (MQTT-3.3.1-6, MQTT-3.3.1-7), any other replaces it
-// (MQTT-3.3.1-5).
-func (r *retainedStore) store(m *message) {
+// (MQTT-3.3.1-5). It returns the change's number.
+func (r *retainedStore) store(m *message) uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.seq++
 	if len(m.payload) == 0 {
 		delete(r.msgs, m.topic)
-		return
+		return r.seq
 	}
 	if r.msgs == nil {
 		r.msgs = make(map[string]*message)
 	}
 	r.msgs[m.topic] = m
+	return r.seq
 }
 
 // count returns the number of retained messages.

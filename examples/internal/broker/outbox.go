@@ -15,6 +15,11 @@ type delivery struct {
 	qos    packet.QoS
 	retain bool
 	subIDs []uint32
+	// With a Store, a delivery to a persistent session at QoS 1 or 2:
+	// its sequence in the session, and the unit that records it, which
+	// must be committed before it is taken (persist.go).
+	seq  uint64
+	unit *unit
 }
 
 // offer appends d to the session's outbox and wakes its connection. With
@@ -48,6 +53,14 @@ func (s *session) offer(d delivery, b *Broker, pub *conn) (wait bool) {
 		}
 		return false
 	}
+	if d.unit != nil { // route has a Store: the delivery is recorded if the session keeps it
+		if s.persistent && storeQoS(d.qos) {
+			s.ps.outSeq++
+			d.seq = s.ps.outSeq
+		} else {
+			d.unit = nil
+		}
+	}
 	s.pending = append(s.pending, d)
 	n := len(s.pending)
 	s.noteExpiryLocked(d.msg.expires)
@@ -59,11 +72,15 @@ func (s *session) offer(d delivery, b *Broker, pub *conn) (wait bool) {
 		if !pub.waitsFor(s) {
 			// Otherwise pub is a waiter already, or has been woken and
 			// looks again (holds).
-			s.waiters = append(s.waiters, pub)
+			s.addWaiterLocked(pub)
 		}
 	}
 	sc := s.sc
 	s.mu.Unlock()
+	if d.unit != nil {
+		d.unit.stage(s, d)
+		sc = nil // woken once the unit is committed
+	}
 	b.notePeak(n)
 	if n == 1 && sc != nil {
 		// An outbox that was not empty has woken its connection already:
@@ -89,7 +106,7 @@ func (s *session) offer(d delivery, b *Broker, pub *conn) (wait bool) {
 // One that publishes to itself faster than it reads waits past it, so
 // that its outbox stays bounded. s.mu is held.
 func (s *session) selfLimitLocked(b *Broker) int {
-	return 2*b.cfg.MaxQueued + len(s.waiters)*b.window
+	return 2*b.cfg.MaxQueued + len(s.waitersLocked())*b.window
 }
 
 // drainedLocked ends the full state of the outbox once it holds no more
@@ -100,11 +117,29 @@ func (s *session) drainedLocked(low int) {
 		return
 	}
 	s.full, s.dropped = false, 0
-	for i, w := range s.waiters {
+	ws := s.waitersLocked()
+	s.waiters = nil // a full outbox is rare: the list goes with it
+	for _, w := range ws {
 		w.wakeUnblocked()
-		s.waiters[i] = nil
 	}
-	s.waiters = s.waiters[:0]
+}
+
+// waitersLocked returns the connections of the publishers that wait for
+// the outbox. s.mu is held.
+func (s *session) waitersLocked() []*conn {
+	if s.waiters == nil {
+		return nil
+	}
+	return *s.waiters
+}
+
+// addWaiterLocked adds w to the publishers that wait for the outbox. s.mu
+// is held.
+func (s *session) addWaiterLocked(w *conn) {
+	if s.waiters == nil {
+		s.waiters = new([]*conn)
+	}
+	*s.waiters = append(*s.waiters, w)
 }
 
 // holds reports whether the publisher's connection w is to go on waiting
@@ -120,8 +155,8 @@ func (s *session) holds(w *conn, now time.Time, b *Broker) bool {
 	if !s.full || s.dead || w.sess == s && len(s.pending) < s.selfLimitLocked(b) {
 		return false
 	}
-	if !slices.Contains(s.waiters, w) {
-		s.waiters = append(s.waiters, w)
+	if !slices.Contains(s.waitersLocked(), w) {
+		s.addWaiterLocked(w)
 	}
 	return true
 }
@@ -130,8 +165,8 @@ func (s *session) holds(w *conn, now time.Time, b *Broker) bool {
 func (s *session) unwait(w *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if i := slices.Index(s.waiters, w); i >= 0 {
-		s.waiters = slices.Delete(s.waiters, i, i+1)
+	if ws := s.waitersLocked(); slices.Contains(ws, w) {
+		*s.waiters = slices.DeleteFunc(ws, func(c *conn) bool { return c == w })
 	}
 }
 
@@ -187,6 +222,9 @@ func (s *session) take(batch []delivery, room, low int) []delivery {
 	}
 	n := 0
 	for _, d := range s.pending {
+		if !d.ready() {
+			break // recorded, not yet committed (persist.go)
+		}
 		if d.qos > packet.QoS0 {
 			if room <= 0 {
 				break
@@ -289,14 +327,17 @@ func (c *conn) sendBatch() bool {
 		return false
 	}
 	now := time.Now()
+	sent := batch
 	for i, d := range batch {
 		if c.mc.State() != mqtt.StateConnected {
 			// What the client was not sent stays in the session.
 			c.sess.giveBack(batch[i:])
+			sent = batch[:i]
 			break
 		}
 		c.deliver(d.msg, d.qos, d.retain, d.subIDs, now)
 	}
+	c.persistTaken(sent)
 	clear(batch)
 	s.taken = batch[:0]
 	return true

@@ -60,10 +60,10 @@ func TestOutboxFlowControl(t *testing.T) {
 	if n := b.droppedQoS0.Load(); n != 1 {
 		t.Fatalf("%d QoS 0 deliveries counted dropped, want 1", n)
 	}
-	if !slices.Equal(s.waiters, []*conn{pub, self}) {
-		t.Fatalf("waiters %v, want the publisher once and the session's own client", s.waiters)
+	if !slices.Equal(s.waitersLocked(), []*conn{pub, self}) {
+		t.Fatalf("waiters %v, want the publisher once and the session's own client", s.waitersLocked())
 	}
-	if !s.holds(pub, time.Now(), b) || len(s.waiters) != 2 {
+	if !s.holds(pub, time.Now(), b) || len(s.waitersLocked()) != 2 {
 		t.Fatal("a full outbox does not hold its publisher, or lists it twice")
 	}
 
@@ -72,7 +72,7 @@ func TestOutboxFlowControl(t *testing.T) {
 		t.Fatal("the publisher was woken above the low-water mark")
 	}
 	batch = s.take(batch[:0], 1, b.lowWater) // g1: three left
-	if len(batch) != 1 || pub.why.Load()&wakeUnblocked == 0 || self.why.Load()&wakeUnblocked == 0 || s.full || len(s.waiters) != 0 {
+	if len(batch) != 1 || pub.why.Load()&wakeUnblocked == 0 || self.why.Load()&wakeUnblocked == 0 || s.full || len(s.waitersLocked()) != 0 {
 		t.Fatalf("took %d; at the low-water mark the publishers were not woken", len(batch))
 	}
 	if s.holds(pub, time.Now(), b) {

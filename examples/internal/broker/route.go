@@ -33,8 +33,15 @@ const keepRouted = 1024
 // connection (nil for a will): wait reports that a matching outbox is
 // full, and the acknowledgement is to wait for it (pub.blockers lists it).
 func (b *Broker) route(m *message, r *router, pub *conn) (wait bool) {
+	u := b.routeUnit(pub) // persist.go: nil without a Store
+	if u != nil && pub == nil {
+		defer b.st.seal(u)
+	}
 	if m.retain {
-		b.retained.store(m)
+		seq := b.retained.store(m)
+		if u != nil {
+			u.retain(m, seq)
+		}
 	}
 	if r == nil {
 		r = &router{}
@@ -86,7 +93,7 @@ func (b *Broker) route(m *message, r *router, pub *conn) (wait bool) {
 		}
 	}
 	for _, t := range targets {
-		if t.s.offer(delivery{msg: m, qos: t.qos, retain: t.retain, subIDs: t.subIDs}, b, pub) {
+		if t.s.offer(delivery{msg: m, qos: t.qos, retain: t.retain, subIDs: t.subIDs, unit: u}, b, pub) {
 			wait = true
 			pub.block(t.s)
 		}

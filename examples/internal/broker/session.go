@@ -36,13 +36,15 @@ type session struct {
 	// nanoseconds (0: none has a Message Expiry Interval).
 	full        bool
 	dropped     int32
-	waiters     []*conn
+	waiters     *[]*conn // made when the first publisher waits (outbox.go)
 	firstExpiry int64
 	pending     []delivery
 	filters     map[string]filterKey // this session's subscriptions in the tree, by the filter subscribed to (nil: none yet)
 	// sc is the connection of the session while live, woken when pending
 	// grows.
 	sc *server.Conn
+
+	ps *sessionPersist // with a Store: its records (persist.go)
 }
 
 // offline is what a session keeps while no connection serves it, guarded

@@ -30,9 +30,10 @@ func (c *conn) onSubscribe(p *packet.Subscribe) {
 		// The Connection refused No Local on a shared subscription
 		// (MQTT-3.8.3-4) with DISCONNECT 0x82.
 		k := parseFilter(s.Filter, c.version)
-		existed[i] = c.b.tree.subscribe(k, c.sess, subscription{qos: s.QoS,
-			noLocal: s.NoLocal, retainAsPublished: s.RetainAsPublished, ids: subscriptionIDs(subID)})
+		sub := subscription{qos: s.QoS, noLocal: s.NoLocal, retainAsPublished: s.RetainAsPublished, ids: subscriptionIDs(subID)}
+		existed[i] = c.b.tree.subscribe(k, c.sess, sub)
 		c.sess.addFilter(s.Filter, k)
+		c.persistSub(s.Filter, &sub)              // persist.go
 		ack.Reasons[i] = packet.ReasonCode(s.QoS) // granted as asked: MQTT-3.8.4-7
 	}
 	if err := c.mc.Send(ack); err != nil {
@@ -81,6 +82,7 @@ func (c *conn) onUnsubscribe(p *packet.Unsubscribe) {
 	for _, f := range p.Filters {
 		existed := c.b.tree.unsubscribe(parseFilter(f, c.version), c.sess)
 		c.sess.removeFilter(f)
+		c.persistSub(f, nil)
 		if c.version == packet.V5 {
 			r := packet.Success
 			if !existed {

@@ -1,0 +1,55 @@
+package server
+
+// Journal is what a Handler that keeps its state on disk gives the
+// Server (Config.Journal) so that no byte goes to a client before the
+// state it depends on is durable: the core's session journal
+// (mqtt.EventJournal) and the Handler's own records go into units, and
+// a connection's bytes are written only once the units recorded for it
+// before them are durable. A store may make many units durable at once
+// (group commit): the connections wait for the same commit.
+//
+// What a connection records between taking its lock and letting go of it
+// (a read and the Handler calls it makes, an OnWake, a Send from another
+// goroutine) is one unit: Seal is called as the lock is let go of, and as
+// the bytes to write are taken. Bytes are then written once Sync of the
+// position Seal returned has returned.
+type Journal interface {
+	// Record receives a batch of c's core journal (mqtt.EventJournal),
+	// with c's lock held, before the other events of the call that made
+	// it. The batch is valid until the call returns.
+	Record(c *Conn, batch []byte)
+	// Seal ends c's open unit, if any, with c's lock held, and returns the
+	// position in the store's log of the last unit sealed for c (0: none
+	// to wait for).
+	Seal(c *Conn) uint64
+	// Sync returns once every unit up to pos is durable, or with the
+	// error that keeps them from being so: the bytes are then not
+	// written, and the connection ends with that error. It is called
+	// without any lock of the Server held, on the goroutine that writes
+	// (on the event loop, a worker).
+	Sync(pos uint64) error
+}
+
+// record hands a journal batch to Config.Journal, with c.mu held.
+func (c *Conn) record(batch []byte) {
+	if j := c.srv.cfg.Journal; j != nil {
+		j.Record(c, batch)
+	}
+}
+
+// seal ends c's unit and returns the position its bytes wait for, with
+// c.mu held.
+func (c *Conn) seal() uint64 {
+	if j := c.srv.cfg.Journal; j != nil {
+		return j.Seal(c)
+	}
+	return 0
+}
+
+// synced waits until the units up to pos are durable, without c.mu.
+func (c *Conn) synced(pos uint64) error {
+	if pos == 0 {
+		return nil
+	}
+	return c.srv.cfg.Journal.Sync(pos)
+}
