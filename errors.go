@@ -58,6 +58,11 @@ var (
 	ErrSubscriptionIdentifier = errors.New("mqtt: a client's PUBLISH carries no Subscription Identifier")
 	// ErrAlias: a Topic Alias above the peer's Topic Alias Maximum.
 	ErrAlias = errors.New("mqtt: topic alias above the peer's maximum")
+	// ErrAliasUnmapped: a PUBLISH with a Topic Alias and no topic, where
+	// the alias names no topic on this network connection. Aliases do not
+	// outlive one (MQTT-3.3.2-7), so a PUBLISH queued while offline always
+	// needs its topic.
+	ErrAliasUnmapped = errors.New("mqtt: topic alias not mapped on this network connection, and no topic")
 )
 
 // PeerError is a rule of the protocol the peer broke that the Connection

@@ -15,6 +15,9 @@ func (c *Connection[ID]) sendPublish(p *packet.PublishOf[ID]) error {
 	if a := p.Props.TopicAlias; a != 0 && a > c.aliasOut.Max() {
 		return ErrAlias // MQTT-3.3.2-9, MQTT-3.3.2-11
 	}
+	if err := c.checkTopic(p); err != nil {
+		return err
+	}
 	if c.role == RoleClient {
 		if err := capabilityError(c.caps.checkPublish(p.QoS, p.Retain)); err != nil {
 			return err
@@ -59,9 +62,25 @@ func (c *Connection[ID]) startPublish(p *packet.PublishOf[ID]) {
 	c.logOurs(p.PacketID)
 }
 
+// checkTopic refuses a PUBLISH that names its topic by an alias this
+// network connection has not mapped: the peer could not resolve it, and a
+// session (which keeps the full topic) could not keep it. Offline no alias
+// is mapped.
+func (c *Connection[ID]) checkTopic(p *packet.PublishOf[ID]) error {
+	if p.Topic == "" && p.Props.TopicAlias != 0 && c.aliasOut.Topic(p.Props.TopicAlias) == "" {
+		return ErrAliasUnmapped
+	}
+	return nil
+}
+
 // enqueue validates p, gives it a packet identifier, and queues its
-// encoding.
+// encoding. The encoding is the session's (full topic, no alias) in the
+// version of the network connection it will go out on: offline, that of
+// the next CONNECT.
 func (c *Connection[ID]) enqueue(p *packet.PublishOf[ID]) error {
+	if err := c.checkTopic(p); err != nil {
+		return err
+	}
 	if c.cfg.MaxQueued > 0 && len(c.queue) >= c.cfg.MaxQueued {
 		return ErrQuotaExceeded
 	}
@@ -69,18 +88,18 @@ func (c *Connection[ID]) enqueue(p *packet.PublishOf[ID]) error {
 	if err != nil {
 		return err
 	}
-	start := len(c.out)
-	_, err = p.AppendTo(c.out, c.version)
-	err = encodeError(err)
-	c.out = c.out[:start]
-	if err == nil && c.state == StateConnected && p.Size(c.version) > int(c.maxOut) {
+	if c.state == StateConnected && p.Size(c.version) > int(c.maxOut) {
 		err = ErrPacketTooLarge
+	}
+	var m message
+	if err == nil {
+		m, err = c.newMessage(p, c.version)
 	}
 	if err != nil {
 		c.unclaimID(&p.PacketID, fresh)
 		return err
 	}
-	m := c.newMessage(p)
+	c.adoptVersion()
 	c.queue = append(c.queue, m)
 	c.logQueued(p.PacketID, m)
 	return nil
@@ -92,8 +111,16 @@ func (c *Connection[ID]) drain() {
 		m := c.queue[0]
 		c.queue[0] = message{}
 		c.queue = c.queue[1:]
-		h, _, _ := packet.Frame(m.wire, 0)
-		id := packetIDOf[ID](m.wire[h.Len:])
+		id, ok := messageID[ID](m)
+		if !ok {
+			// Every way into the queue checks the encoding: this is not
+			// reached, and a message that names no identifier cannot be
+			// sent or released.
+			if m.wire != nil {
+				c.retire(m.wire)
+			}
+			continue
+		}
 		c.sendMessage(id, m, m.sent)
 	}
 	if len(c.queue) == 0 {
@@ -101,15 +128,28 @@ func (c *Connection[ID]) drain() {
 	}
 }
 
-// packetIDOf reads the packet identifier of an encoded QoS 1 or 2 PUBLISH
-// body.
-func packetIDOf[ID packetid.ID](body []byte) ID {
-	n := int(body[0])<<8 | int(body[1])
-	off := 2 + n
-	if packetid.Size[ID]() == 4 {
-		return ID(uint32(body[off])<<24 | uint32(body[off+1])<<16 | uint32(body[off+2])<<8 | uint32(body[off+3]))
+// messageID returns the packet identifier of a stored QoS 1 or QoS 2
+// PUBLISH, and false for an encoding too short to hold one.
+func messageID[ID packetid.ID](m message) (ID, bool) {
+	h, _, err := packet.Frame(m.wire, 0)
+	if err != nil {
+		return 0, false
 	}
-	return ID(uint16(body[off])<<8 | uint16(body[off+1]))
+	body := m.wire[h.Len:]
+	if len(body) < 2 {
+		return 0, false
+	}
+	off := 2 + (int(body[0])<<8 | int(body[1]))
+	if packetid.Size[ID]() == 4 {
+		if len(body) < off+4 {
+			return 0, false
+		}
+		return ID(uint32(body[off])<<24 | uint32(body[off+1])<<16 | uint32(body[off+2])<<8 | uint32(body[off+3])), true
+	}
+	if len(body) < off+2 {
+		return 0, false
+	}
+	return ID(uint16(body[off])<<8 | uint16(body[off+1])), true
 }
 
 // writePublish writes a PUBLISH, with a Topic Alias chosen by the

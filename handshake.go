@@ -121,13 +121,7 @@ func (c *Connection[ID]) startSession(p *packet.Connect) {
 	if p.CleanStart {
 		c.dropStored()
 	}
-	if c.sess.version != c.version && c.outbound.Len()+len(c.queue) > 0 {
-		// Stored in another protocol version (an imported session): it
-		// cannot be resumed.
-		c.dropStored()
-		c.dropQueue(ErrSessionLost)
-	}
-	c.sess.version = c.version
+	c.adoptVersion()
 	c.sess.expiry = p.Props.SessionExpiry
 	c.sess.persists = persistent(c.version, p.CleanStart, c.sess.expiry)
 }

@@ -222,7 +222,9 @@ func (c *Connection[ID]) JournalSnapshot() []byte {
 		}
 	}
 	for _, m := range c.queue {
-		c.recordQueued(messageID[ID](m), m)
+		if id, ok := messageID[ID](m); ok {
+			c.recordQueued(id, m)
+		}
 	}
 	for _, id := range c.inbound.Keys(nil) {
 		if x := c.inStep(id); x == awaitPubrel || x == owePubcomp {
@@ -232,13 +234,6 @@ func (c *Connection[ID]) JournalSnapshot() []byte {
 	batch := c.journal
 	c.journal = saved
 	return batch
-}
-
-// messageID returns the packet identifier of a stored QoS 1 or QoS 2
-// PUBLISH.
-func messageID[ID packetid.ID](m message) ID {
-	h, _, _ := packet.Frame(m.wire, 0)
-	return packetIDOf[ID](m.wire[h.Len:])
 }
 
 // Replay applies one journal batch (the Bytes of an EventJournal, or a
@@ -415,7 +410,7 @@ func (c *Connection[ID]) apply(rec journalRecord[ID]) {
 // unqueue takes our message id out of the queue, if it is there.
 func (c *Connection[ID]) unqueue(id ID) {
 	for i, m := range c.queue {
-		if messageID[ID](m) == id {
+		if mid, ok := messageID[ID](m); ok && mid == id {
 			c.queue = append(c.queue[:i], c.queue[i+1:]...)
 			return
 		}

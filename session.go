@@ -45,16 +45,23 @@ func persistent(v packet.Version, cleanStart bool, expiry uint32) bool {
 }
 
 // store keeps the encoding of a QoS 1 or QoS 2 PUBLISH for re-sending, when
-// the session persists, under the packet's identifier.
+// the session persists, under the packet's identifier. Send checked that
+// its topic is known (ErrAliasUnmapped): a PUBLISH the codec refuses once
+// its alias is replaced by the topic is past the protocol's size limit,
+// and is not kept (resend releases it).
 func (c *Connection[ID]) store(p *packet.PublishOf[ID]) {
 	if !c.sess.persists {
 		return
 	}
-	c.stored.Set(p.PacketID, c.newMessage(p))
+	if m, err := c.newMessage(p, c.sess.version); err == nil {
+		c.stored.Set(p.PacketID, m)
+	}
 }
 
-// newMessage encodes p for the session: full topic, no alias.
-func (c *Connection[ID]) newMessage(p *packet.PublishOf[ID]) message {
+// newMessage encodes p for the session in version v: full topic, no
+// alias. It fails for a PUBLISH the codec refuses so, such as one whose
+// alias names no topic: a queued or stored message always has an encoding.
+func (c *Connection[ID]) newMessage(p *packet.PublishOf[ID], v packet.Version) (message, error) {
 	topic, alias, dup := p.Topic, p.Props.TopicAlias, p.Dup
 	if topic == "" {
 		p.Topic = c.aliasOut.Topic(alias)
@@ -64,14 +71,31 @@ func (c *Connection[ID]) newMessage(p *packet.PublishOf[ID]) message {
 	if n := len(c.spare); n > 0 {
 		buf, c.spare = c.spare[n-1][:0], c.spare[:n-1]
 	}
-	buf, _ = p.AppendTo(buf, c.sess.version) // it was just encoded: it cannot fail
+	buf, err := p.AppendTo(buf, v)
 	p.Topic, p.Props.TopicAlias, p.Dup = topic, alias, dup
+	if err != nil {
+		if cap(buf) > 0 {
+			c.retire(buf)
+		}
+		return message{}, encodeError(err)
+	}
 	c.sess.seq++
 	m := message{seq: c.sess.seq, wire: buf}
 	if c.cfg.Clock != nil {
 		m.at = c.now()
 	}
-	return m
+	return m, nil
+}
+
+// adoptVersion makes the Connection's protocol version the session's.
+// Messages stored in another version (an imported session) cannot be
+// resumed: they go, with events.
+func (c *Connection[ID]) adoptVersion() {
+	if c.sess.version != c.version && c.outbound.Len()+len(c.queue) > 0 {
+		c.dropStored()
+		c.dropQueue(ErrSessionLost)
+	}
+	c.sess.version = c.version
 }
 
 // forget drops the stored encoding of id (its PUBLISH is acknowledged, or
@@ -216,7 +240,7 @@ func (c *Connection[ID]) resend() {
 			c.sendQuota--
 		case awaitPuback, awaitPubrec:
 			m := c.stored.Value(id)
-			if c.sendQuota <= 0 {
+			if c.sendQuota <= 0 && m.wire != nil { // without an encoding, sendMessage releases it
 				m.sent = true
 				waiting = append(waiting, m)
 				c.outbound.Delete(id)

@@ -316,3 +316,78 @@ func TestSessionLifetimeStatementsV311(t *testing.T) {
 		stateKeptWhileConnected(t, v)
 	})
 }
+
+// TestOfflineQueueTopicAlias: Topic Alias mappings belong to one network
+// connection (MQTT-3.3.2-7), so a PUBLISH queued while offline keeps its
+// full topic. One that names its topic by an alias alone has none: Send
+// refuses it (it used to be queued without an encoding, and the CONNACK
+// that drained the queue panicked). One with a topic and an alias goes
+// out after the CONNACK with the topic and no alias.
+func TestOfflineQueueTopicAlias(t *testing.T) {
+	t.Run("MQTT-3.3.2-7", testOfflineQueueTopicAlias)
+}
+
+func testOfflineQueueTopicAlias(t *testing.T) {
+	c := newTestClient[uint16](Config{OfflineQueue: true})
+	aliasOnly := &packet.Publish{QoS: 1, Payload: []byte("a"), Props: property.Properties{TopicAlias: 1}}
+	refused(t, c, aliasOnly, ErrAliasUnmapped) // offline, before CONNECT
+	if _, err := c.Send(&packet.Connect{ClientID: "q", CleanStart: true}); err != nil {
+		t.Fatal(err)
+	}
+	refused(t, c, aliasOnly, ErrAliasUnmapped) // CONNECT sent, no CONNACK yet
+	withTopic := &packet.Publish{Topic: "t", QoS: 1, Payload: []byte("b"), Props: property.Properties{TopicAlias: 1}}
+	if _, err := c.Send(withTopic); err != nil || c.Queued() != 1 {
+		t.Fatalf("offline PUBLISH with a topic and an alias: %v, queued %d", err, c.Queued())
+	}
+	evs := c.Recv(wire(t, packet.V5, &packet.Connack{Props: property.Properties{TopicAliasMaximum: 5}}))
+	pubs := sentOf[*packet.Publish](t, packet.V5, evs)
+	if len(pubs) != 1 || pubs[0].Topic != "t" || pubs[0].Props.TopicAlias != 0 || string(pubs[0].Payload) != "b" {
+		t.Fatalf("MQTT-3.3.2-7: after CONNACK sent %+v, want the PUBLISH of t without an alias", pubs)
+	}
+	// Connected, an alias-only PUBLISH needs an alias mapped on this
+	// network connection.
+	refused(t, c, &packet.Publish{QoS: 1, Props: property.Properties{TopicAlias: 2}}, ErrAliasUnmapped)
+	if _, err := c.Send(&packet.Publish{Topic: "u", QoS: 1, Props: property.Properties{TopicAlias: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := c.Send(&packet.Publish{QoS: 1, Props: property.Properties{TopicAlias: 2}})
+	if err != nil || len(sentOf[*packet.Publish](t, packet.V5, evs)) != 1 {
+		t.Fatalf("alias-only PUBLISH of a mapped alias: %v, %v", evs, err)
+	}
+}
+
+// TestOfflineQueueAfterImportOfOtherVersion: a client whose imported
+// session is of another protocol version cannot resume it (the next
+// CONNECT is in its own version). A PUBLISH queued offline is encoded in
+// the Connection's version, and the imported messages go at once, with
+// events, instead of taking the new one with them at the CONNECT.
+func TestOfflineQueueAfterImportOfOtherVersion(t *testing.T) {
+	old := newTestClient[uint16](Config{Version: packet.V311, OfflineQueue: true})
+	if _, err := old.Send(&packet.Publish{Topic: "old", QoS: 1}); err != nil {
+		t.Fatal(err)
+	}
+	c := newTestClient[uint16](Config{Version: packet.V5, OfflineQueue: true})
+	if err := c.ImportSession(old.ExportSession()); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := c.Send(&packet.Publish{Topic: "new", QoS: 1, Props: property.Properties{ContentType: "text/plain"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dropped []string
+	for _, e := range evs {
+		if e.Kind == EventDropped && e.Err == ErrSessionLost {
+			dropped = append(dropped, e.Packet.(*packet.Publish).Topic)
+		}
+	}
+	if !slices.Equal(dropped, []string{"old"}) || !slices.Equal(released(evs), []uint16{1}) || c.Queued() != 1 {
+		t.Fatalf("imported v3.1.1 message: dropped %q, released %v, queued %d; want [old], [1], 1", dropped, released(evs), c.Queued())
+	}
+	if _, err := c.Send(&packet.Connect{ClientID: "q", CleanStart: true}); err != nil {
+		t.Fatal(err)
+	}
+	pubs := sentOf[*packet.Publish](t, packet.V5, c.Recv(wire(t, packet.V5, &packet.Connack{})))
+	if len(pubs) != 1 || pubs[0].Topic != "new" || pubs[0].Props.ContentType != "text/plain" {
+		t.Fatalf("after CONNACK sent %+v, want the v5 PUBLISH of new with its Content Type", pubs)
+	}
+}

@@ -129,10 +129,7 @@ func runSessionOf[ID packetid.ID](seed uint64) (out []recorded, panicked any) {
 		MaxProperties: rnd.IntN(3) - 1, MaxSubscriptions: 3}
 	s.clientCfg = s.config()
 	s.clientCfg.Version = s.v
-	// Config.OfflineQueue stays off: with it, 8 seeds in 1,000 make the
-	// client panic in drain on a CONNACK (a queued message with no
-	// encoding; see TestKnownFault). MQTT_TRACE_OFFLINE=1 turns it on.
-	s.clientCfg.OfflineQueue = rnd.IntN(4) == 0 && os.Getenv("MQTT_TRACE_OFFLINE") != ""
+	s.clientCfg.OfflineQueue = rnd.IntN(4) == 0
 	s.clientCfg.Journal = rnd.IntN(3) == 0
 	s.clientCfg.PingInterval = time.Duration(rnd.IntN(3)) * time.Second
 	s.client = mqtt.NewClient(s.traced(s.clientCfg, "client"), s.clientHandler())
