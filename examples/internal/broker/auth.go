@@ -149,7 +149,7 @@ func (c *conn) checkLate() {
 }
 
 func (c *conn) sendAuth(r packet.ReasonCode, data []byte) error {
-	return c.mc.Send(&packet.Auth{Reason: r, Props: property.Properties{AuthMethod: c.x.auth.method, AuthData: data}})
+	return c.mc().Send(&packet.Auth{Reason: r, Props: property.Properties{AuthMethod: c.x.auth.method, AuthData: data}})
 }
 
 // onAuth takes an AUTH from the client (the Connection has checked that

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,8 +19,7 @@ import (
 // over, its timers): the flags say why, and OnWake acts on them.
 type conn struct {
 	b  *Broker
-	sc *server.Conn
-	mc *mqtt.Connection[uint16]
+	sc *server.Conn // its Core is the Connection (mc)
 
 	// why the connection was woken: wake* bits, set from any goroutine.
 	why atomic.Uint32
@@ -32,10 +32,6 @@ type conn struct {
 	normal       bool // a DISCONNECT with reason 0x00 arrived: no will (MQTT-3.14.4-3)
 	paused       bool // the connection's reading is paused (PauseReading; flow.go)
 	recheckArmed bool // recheckTimer is armed (flow.go)
-
-	// probe, set by the package's tests, is run by the next OnWake: a
-	// look at the connection's state with its lock held.
-	probe atomic.Pointer[func()]
 
 	// From the CONNECT.
 	sess     *session
@@ -98,6 +94,25 @@ type connExtra struct {
 	ps *connPersist // with a Store: the unit being recorded (persist.go)
 }
 
+// probes, set by the package's tests, holds for a conn a function the
+// next OnWake runs (a look at the connection's state with its lock held);
+// probing counts those set, so that OnWake looks only while there are.
+var (
+	probes  sync.Map // *conn -> func()
+	probing atomic.Int32
+)
+
+// runProbe runs the function the tests set for c, if any.
+func (c *conn) runProbe() {
+	if probing.Load() == 0 {
+		return
+	}
+	if f, ok := probes.LoadAndDelete(c); ok {
+		probing.Add(-1)
+		f.(func())()
+	}
+}
+
 // Why a connection is woken (conn.why).
 const (
 	wakeHandOver  uint32 = 1 << iota // another connection claims the session (takeover.go)
@@ -129,8 +144,11 @@ func (c *conn) blocked() bool { return c.x != nil && len(c.x.blockers) > 0 }
 func (c *conn) withholds() bool { return c.x != nil && len(c.x.acks) > 0 }
 
 func newConn(b *Broker, sc *server.Conn) *conn {
-	return &conn{b: b, sc: sc, mc: sc.Core()}
+	return &conn{b: b, sc: sc}
 }
+
+// mc returns the connection's core Connection.
+func (c *conn) mc() *mqtt.Connection[uint16] { return c.sc.Core() }
 
 // wake asks for OnWake; flag says why. Any goroutine may call it. (A
 // conn of the package's tests may have no connection.)

@@ -120,7 +120,7 @@ func (c *conn) accept(p *packet.Connect) packet.Connack {
 		x.heard = time.Now()
 		c.after(&x.idleTimer, wakeIdle, x.idle)
 	}
-	c.sess.goLive(c.mc.SessionPersists(), c.sc)
+	c.sess.goLive(c.mc().SessionPersists(), c.sc)
 	c.persistOnline() // persist.go
 	c.sc.Wake()       // the outbox, after the CONNACK
 	return ack
@@ -144,7 +144,7 @@ func (c *conn) check(p *packet.Connect) packet.ReasonCode {
 	if p.ClientID == "" {
 		c.clientID, c.assigned = newClientID(), true
 	} else {
-		c.clientID = c.mc.ClientID() // the Connection's copy: p aliases the read buffer
+		c.clientID = c.mc().ClientID() // the Connection's copy: p aliases the read buffer
 	}
 	if auth := c.b.cfg.Authenticate; auth != nil {
 		if r := auth(p); r != 0 {
@@ -186,7 +186,7 @@ func (c *conn) take(p *packet.Connect, again bool) (refuse packet.ReasonCode, bu
 	if present && state != nil {
 		// The Connection has the CONNECT and has not answered it: the
 		// unfinished exchanges of the session go back in before CONNACK.
-		if err := c.mc.ImportSession(state); err != nil {
+		if err := c.mc().ImportSession(state); err != nil {
 			// The Connection is closing already (the client sent
 			// DISCONNECT right after its CONNECT, say): the CONNECT is
 			// refused, and the session is kept as it was for the next

@@ -56,9 +56,9 @@ func (c *conn) teardown(err error) {
 			// The CONNECT was refused after all: the session is as it was.
 			s.keepLocked(prevState, blockers)
 			b.keepLocked(s, c.expiry, nil, 0)
-		case c.connected && c.mc.SessionPersists():
+		case c.connected && c.mc().SessionPersists():
 			s.goOffline(true, b.lowWater)
-			s.keepLocked(c.mc.ExportSession(), blockers)
+			s.keepLocked(c.mc().ExportSession(), blockers)
 			will = b.keepLocked(s, c.expiry, will, willDelay)
 		default:
 			// The session ends with the connection, and a delayed will
@@ -66,7 +66,7 @@ func (c *conn) teardown(err error) {
 			s.goOffline(false, 0)
 			b.discardLocked(s)
 		}
-		c.persistEnd(s, c.connected && c.mc.SessionPersists()) // persist.go
+		c.persistEnd(s, c.connected && c.mc().SessionPersists()) // persist.go
 		s.owner = nil
 		next = b.takers[c.clientID]
 	}

@@ -68,11 +68,11 @@ func (c *conn) ack(a heldAck) {
 	} else {
 		s.pubcomp.PacketID = a.id
 	}
-	err := c.mc.Send(p)
+	err := c.mc().Send(p)
 	// ErrIDUnknown: a QoS 1 PUBLISH the client sent again before its
 	// PUBACK was routed again, and the first PUBACK answered both. A
 	// connection that is closing sends nothing more.
-	if err != nil && !errors.Is(err, mqtt.ErrIDUnknown) && c.mc.State() == mqtt.StateConnected {
+	if err != nil && !errors.Is(err, mqtt.ErrIDUnknown) && c.mc().State() == mqtt.StateConnected {
 		c.logAt(slog.LevelWarn, "acknowledgement not sent", "packet_id", a.id, "err", err)
 	}
 }
@@ -125,7 +125,7 @@ func (c *conn) release() {
 	}
 	acks := x.acks
 	for _, a := range acks {
-		if c.mc.State() != mqtt.StateConnected {
+		if c.mc().State() != mqtt.StateConnected {
 			break
 		}
 		c.ack(a)

@@ -87,9 +87,7 @@ func (c *conn) heardOf() {
 // onWake acts on what the connection was woken for, and sends what its
 // session's outbox holds.
 func (c *conn) onWake() {
-	if f := c.probe.Swap(nil); f != nil {
-		(*f)()
-	}
+	c.runProbe()
 	c.wakeOthers()
 	if c.woken(wakeHandOver) {
 		c.handOverNow()
@@ -143,7 +141,7 @@ func (c *conn) checkQuiet() {
 		c.after(&c.x.quietTimer, wakeQuiet, trimQuiet)
 		return
 	}
-	c.mc.Recv(nil) // the burst is over
+	c.mc().Recv(nil) // the burst is over
 	c.events, c.quietMark = 0, 0
 }
 

@@ -311,12 +311,12 @@ func (c *conn) flushPending() {
 // sendBatch takes one batch from the outbox and sends it; it reports
 // whether there was one.
 func (c *conn) sendBatch() bool {
-	if !c.connected || c.mc.State() != mqtt.StateConnected {
+	if !c.connected || c.mc().State() != mqtt.StateConnected {
 		return false
 	}
 	// Each QoS 1 or QoS 2 message sent adds one to the Connection's
 	// queue or to what is in flight.
-	room := min(connQueueMax-c.mc.Queued(), maxInFlight-c.inFlight())
+	room := min(connQueueMax-c.mc().Queued(), maxInFlight-c.inFlight())
 	s := c.scratch()
 	batch := c.sess.take(s.taken, room, c.b.lowWater)
 	if len(batch) == 0 {
@@ -329,7 +329,7 @@ func (c *conn) sendBatch() bool {
 	now := time.Now()
 	sent := batch
 	for i, d := range batch {
-		if c.mc.State() != mqtt.StateConnected {
+		if c.mc().State() != mqtt.StateConnected {
 			// What the client was not sent stays in the session.
 			c.sess.giveBack(batch[i:])
 			sent = batch[:i]
@@ -347,7 +347,7 @@ func (c *conn) sendBatch() bool {
 // acknowledged: its Receive Maximum less the Connection's send quota (in
 // constant time, where Connection.InFlight counts them).
 func (c *conn) inFlight() int {
-	return int(c.clientReceiveMax) - c.mc.SendQuota()
+	return int(c.clientReceiveMax) - c.mc().SendQuota()
 }
 
 // deliver sends one message to the client, if it may read it (Config.ACL:
@@ -361,7 +361,7 @@ func (c *conn) deliver(m *message, qos packet.QoS, retain bool, subIDs []uint32,
 	if !m.fill(p, c.version, qos, retain, subIDs, now) {
 		return // expired
 	}
-	if err := c.mc.Send(p); err != nil {
+	if err := c.mc().Send(p); err != nil {
 		// Too large for the client (MQTT-3.1.2-25) or the connection is
 		// closing; the message is not delivered.
 		c.logAt(slog.LevelWarn, "message not delivered", "topic", m.topic, "err", err)

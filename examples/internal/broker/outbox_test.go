@@ -133,7 +133,7 @@ func TestInFlight(t *testing.T) {
 		check := func(when string) {
 			t.Helper()
 			var got, want int
-			locked(sub, func() { got, want = sub.inFlight(), sub.mc.InFlight() })
+			locked(sub, func() { got, want = sub.inFlight(), sub.mc().InFlight() })
 			if got != want {
 				t.Fatalf("Receive Maximum %d, %s: inFlight %d, Connection.InFlight %d", receiveMax, when, got, want)
 			}

@@ -102,14 +102,14 @@ func (c *conn) sealUnit() uint64 {
 // that are superseded by the snapshot accept records).
 func (h *handler) Record(sc *server.Conn, batch []byte) {
 	c, _ := sc.Value().(*conn)
-	if c == nil || !c.connected || c.sess == nil || c.sess.ps == nil || !c.mc.SessionPersists() {
+	if c == nil || !c.connected || c.sess == nil || c.sess.ps == nil || !c.mc().SessionPersists() {
 		return
 	}
 	u := c.unit()
 	c.persist().logged += len(batch)
 	if c.persist().logged > compactLog {
 		c.persist().logged = 0
-		u.ops = append(u.ops, storeOp{kind: opLogReset, sid: c.sess.ps.sid, value: c.mc.JournalSnapshot()})
+		u.ops = append(u.ops, storeOp{kind: opLogReset, sid: c.sess.ps.sid, value: c.mc().JournalSnapshot()})
 		return
 	}
 	u.ops = append(u.ops, storeOp{kind: opLog, sid: c.sess.ps.sid, value: bytes.Clone(batch)})
@@ -141,7 +141,7 @@ func (c *conn) persistOnline() {
 	if c.b.st == nil || s.ps == nil {
 		return
 	}
-	persistent := c.mc.SessionPersists()
+	persistent := c.mc().SessionPersists()
 	if !persistent && (c.x == nil || c.x.will == nil) && !s.ps.recorded {
 		return // a session that ends with its connection, no will: a restart has nothing to do with it
 	}
@@ -156,7 +156,7 @@ func (c *conn) persistOnline() {
 	u.ops = append(u.ops, storeOp{kind: opSession, name: s.id, value: r.encode()})
 	if persistent {
 		c.persist().logged = 0
-		u.ops = append(u.ops, storeOp{kind: opLogReset, sid: s.ps.sid, value: c.mc.JournalSnapshot()})
+		u.ops = append(u.ops, storeOp{kind: opLogReset, sid: s.ps.sid, value: c.mc().JournalSnapshot()})
 	}
 }
 
@@ -186,7 +186,7 @@ func (c *conn) persistEnd(s *session, kept bool) {
 				r.willAt = now.Add(seconds(r.willDelay))
 			}
 			u.ops = append(u.ops, storeOp{kind: opSession, name: s.id, value: r.encode()},
-				storeOp{kind: opLogReset, sid: s.ps.sid, value: c.mc.JournalSnapshot()})
+				storeOp{kind: opLogReset, sid: s.ps.sid, value: c.mc().JournalSnapshot()})
 		} else {
 			u.ops = append(u.ops, dropOp(s))
 			s.ps.recorded = false
@@ -219,7 +219,7 @@ func (b *Broker) persistLocked(s *session, ended bool) {
 // persistSub records a subscription of a persistent session, or
 // (sub nil) its end.
 func (c *conn) persistSub(filter string, sub *subscription) {
-	if c.b.st == nil || c.sess.ps == nil || !c.mc.SessionPersists() {
+	if c.b.st == nil || c.sess.ps == nil || !c.mc().SessionPersists() {
 		return
 	}
 	op := storeOp{kind: opUnsub, sid: c.sess.ps.sid, name: filter}

@@ -37,7 +37,7 @@ func (c *conn) onPublish(p *packet.Publish) {
 		c.acknowledge(heldAck{id: p.PacketID, t: packet.TypePuback, reason: reason})
 	case packet.QoS2:
 		if c.b.cfg.mayRefusePublish() {
-			if err := c.mc.Send(&packet.Pubrec{PacketID: p.PacketID, Reason: reason}); err != nil {
+			if err := c.mc().Send(&packet.Pubrec{PacketID: p.PacketID, Reason: reason}); err != nil {
 				c.logf("PUBREC of packet %d not sent: %v", p.PacketID, err)
 			}
 		}

@@ -154,7 +154,8 @@ func feed(c piped, chunk []byte) {
 func locked(c piped, f func()) {
 	done := make(chan struct{})
 	g := func() { f(); close(done) }
-	c.probe.Store(&g)
+	probing.Add(1)
+	probes.Store(c.conn, g)
 	c.sc.Wake()
 	<-done
 }

@@ -36,7 +36,7 @@ func (c *conn) onSubscribe(p *packet.Subscribe) {
 		c.persistSub(s.Filter, &sub)              // persist.go
 		ack.Reasons[i] = packet.ReasonCode(s.QoS) // granted as asked: MQTT-3.8.4-7
 	}
-	if err := c.mc.Send(ack); err != nil {
+	if err := c.mc().Send(ack); err != nil {
 		c.logAt(slog.LevelWarn, "SUBACK not sent", "err", err)
 		return
 	}
@@ -91,7 +91,7 @@ func (c *conn) onUnsubscribe(p *packet.Unsubscribe) {
 			ack.Reasons = append(ack.Reasons, r)
 		}
 	}
-	if err := c.mc.Send(ack); err != nil {
+	if err := c.mc().Send(ack); err != nil {
 		c.logAt(slog.LevelWarn, "UNSUBACK not sent", "err", err)
 	}
 }

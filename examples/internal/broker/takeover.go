@@ -47,7 +47,7 @@ func (c *conn) askHandOver() { c.wake(wakeHandOver) }
 // not), it is read for takeoverGrace more.
 func (c *conn) handOverNow() {
 	var grace time.Duration
-	if c.x != nil && c.x.will != nil || c.version == packet.V5 && c.mc.SessionPersists() {
+	if c.x != nil && c.x.will != nil || c.version == packet.V5 && c.mc().SessionPersists() {
 		grace = takeoverGrace
 	}
 	c.sc.CloseRead(packet.SessionTakenOver, grace, takeoverWait)
