@@ -39,12 +39,18 @@ func (c *conn) logf(format string, args ...any) {
 
 // logConnected logs a client whose CONNECT was accepted with ack.
 func (c *conn) logConnected(p *packet.Connect, ack *packet.Connack) {
+	if !c.logs(slog.LevelInfo) {
+		return // the arguments are not made: they would be garbage of every connection
+	}
 	c.logAt(slog.LevelInfo, "client connected", "remote", c.sc.RemoteAddr().String(), "version", int(p.Version),
 		"clean_start", p.CleanStart, "session_present", ack.SessionPresent, "keepalive", p.KeepAlive)
 }
 
 // logRefused logs a CONNECT refused with the CONNACK code reason.
 func (c *conn) logRefused(reason packet.ReasonCode) {
+	if !c.logs(slog.LevelInfo) {
+		return
+	}
 	c.logAt(slog.LevelInfo, "connection refused", "remote", c.sc.RemoteAddr().String(), "version", int(c.version),
 		"code", fmt.Sprintf("0x%02X", byte(reason)))
 }
@@ -68,6 +74,9 @@ func (c *conn) logClosed(err error) {
 	}
 	c.logAt(level, "client gone", "reason", reason, "will", c.x != nil && c.x.will != nil && !c.normal)
 }
+
+// logs reports whether the broker logs records of level.
+func (c *conn) logs(level slog.Level) bool { return c.b.log.Enabled(context.Background(), level) }
 
 // logAt logs msg about the connection at level, with the key-value pairs
 // args.
