@@ -15,10 +15,18 @@ import (
 	"github.com/mqttcore/mqtt/examples/internal/brokertest"
 )
 
-// startAuthBroker serves the example broker with a password file of
-// alice (password wonderland) and bob (builder), and an ACL: alice may
-// read and write alice/#, bob write alice/inbox; nobody else anything.
+// startAuthBroker serves the example broker with authConfig.
 func startAuthBroker(t *testing.T) (host, port string) {
+	t.Helper()
+	addr := brokertest.Start(t, authConfig(t))
+	host, port, _ = net.SplitHostPort(addr)
+	return host, port
+}
+
+// authConfig configures the example broker with a password file of alice
+// (password wonderland) and bob (builder), and an ACL: alice may read and
+// write alice/#, bob write alice/inbox; nobody else anything.
+func authConfig(t *testing.T) broker.Config {
 	t.Helper()
 	var file strings.Builder
 	for _, u := range [][2]string{{"alice", "wonderland"}, {"bob", "builder"}} {
@@ -36,9 +44,7 @@ func startAuthBroker(t *testing.T) (host, port string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := brokertest.Start(t, broker.Config{Logger: brokertest.Logger(t, slog.LevelInfo), Passwords: pw, ACL: acl, AuthDelay: 10 * time.Millisecond})
-	host, port, _ = net.SplitHostPort(addr)
-	return host, port
+	return broker.Config{Logger: brokertest.Logger(t, slog.LevelInfo), Passwords: pw, ACL: acl, AuthDelay: 10 * time.Millisecond}
 }
 
 // mosquitto_pub and mosquitto_sub with -u and -P against the example

@@ -1,7 +1,9 @@
 // Package interop runs the example broker and client against other MQTT
 // implementations: the eclipse/paho.golang (v5) and eclipse/paho.mqtt.golang
 // (v3.1.1) clients against the example broker, mosquitto_pub and
-// mosquitto_sub against the example broker, and the example client against
+// mosquitto_sub against the example broker, MQTT.js (node mqttjs/interop.js)
+// against the example broker's authentication, ACLs and outgoing Topic
+// Aliases over TCP and WebSocket, and the example client against
 // a mosquitto broker (over TCP, TLS, WebSocket and WebSocket over TLS, in
 // process and as the built command) and against an embedded mochi-mqtt
 // broker. TestSensor runs the sensor scenario of issue 11, written with
@@ -14,5 +16,6 @@
 // compare the publish throughput of our client package, autopaho and
 // paho.mqtt.golang against the example broker. Everything runs on
 // loopback; the mosquitto tests skip when its programs are not installed,
-// and the WebSocket ones when this mosquitto cannot serve WebSocket.
+// and the WebSocket ones when this mosquitto cannot serve WebSocket; the
+// MQTT.js ones skip without node or mqttjs/node_modules (npm ci).
 package interop

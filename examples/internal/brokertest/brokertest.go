@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mqttcore/mqtt/examples/internal/broker"
+	"github.com/mqttcore/mqtt/examples/internal/transport"
 )
 
 // Start serves a broker made with cfg on a loopback TCP port until the test
@@ -33,20 +34,47 @@ func Serve(t testing.TB, cfg broker.Config) (*broker.Broker, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serve(t, cfg, l), l.Addr().String()
+}
+
+// ServeWebSocket is Serve with a WebSocket listener too, on another
+// loopback port; it also returns that listener's URL (ws://host:port/mqtt).
+func ServeWebSocket(t testing.TB, cfg broker.Config) (b *broker.Broker, addr, wsURL string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := transport.ListenWebSocket("127.0.0.1:0", transport.DefaultPath, nil)
+	if err != nil {
+		l.Close()
+		t.Fatal(err)
+	}
+	return serve(t, cfg, l, ws), l.Addr().String(), "ws://" + ws.Addr().String() + transport.DefaultPath
+}
+
+// serve serves a broker made with cfg on each listener until the test
+// ends, then shuts it down and checks that every Serve ended as Shutdown
+// says it does.
+func serve(t testing.TB, cfg broker.Config, ls ...net.Listener) *broker.Broker {
 	b := broker.New(cfg)
-	served := make(chan error, 1)
-	go func() { served <- b.Serve(l) }()
+	served := make(chan error, len(ls))
+	for _, l := range ls {
+		go func() { served <- b.Serve(l) }()
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := b.Shutdown(ctx); err != nil {
 			t.Errorf("Shutdown: %v", err)
 		}
-		if err := <-served; !errors.Is(err, broker.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
+		for range ls {
+			if err := <-served; !errors.Is(err, broker.ErrServerClosed) {
+				t.Errorf("Serve: %v", err)
+			}
 		}
 	})
-	return b, l.Addr().String()
+	return b
 }
 
 // Logger returns a structured logger (log/slog, for broker.Config.Logger)
