@@ -1,0 +1,332 @@
+package cluster
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/mqttcore/mqtt/examples/internal/broker"
+	"github.com/mqttcore/mqtt/packet"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config configures a Node.
+type Config struct {
+	// URL is the NATS server (or servers, comma-separated) to connect to:
+	// "nats://127.0.0.1:4222".
+	URL string
+	// Prefix is the first token of every subject the cluster uses, so
+	// that several clusters may share one NATS; "" means "mqtt".
+	Prefix string
+	// Stream is the JetStream stream that holds the QoS 1 and QoS 2
+	// messages; "" means "MQTT". Replicas is its replication (1 to 5; 0
+	// means 1), MaxAge how long it keeps a message (0 means 10 minutes).
+	Stream   string
+	Replicas int
+	MaxAge   time.Duration
+	// PublishTimeout bounds the wait for JetStream to hold a QoS 1 or
+	// QoS 2 message; 0 means 5 seconds.
+	PublishTimeout time.Duration
+	// Logger receives the node's records; nil discards them.
+	Logger *slog.Logger
+	// Options are passed to nats.Connect after the node's own.
+	Options []nats.Option
+}
+
+// Node is one broker's link to the cluster: a broker.Cluster over NATS.
+// Dial makes it; broker.Config.Cluster takes it; Close ends it after the
+// broker's Shutdown.
+type Node struct {
+	cfg    Config
+	log    *slog.Logger
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	origin uint64 // this node, on every message it publishes
+
+	// pubMu orders what the node publishes: the sequence numbers go out
+	// on the connection in order, which lets receivers drop the second
+	// copy of a message that several of their subscriptions match.
+	pubMu sync.Mutex
+	seq   uint64
+
+	// subMu guards subs, the NATS subscriptions of each topic filter.
+	subMu sync.Mutex
+	subs  map[filterKey][]*nats.Subscription
+
+	// in carries the messages of the ordinary subscriptions, in the
+	// order the connection read them, to run (one goroutine).
+	in     chan *nats.Msg
+	b      *broker.Broker
+	stop   chan struct{} // closed by Close, to end run
+	done   chan struct{} // closed when run has returned
+	closed chan struct{} // closed when the NATS connection is
+}
+
+// filterKey is a subscription of the broker's: ShareName ("" for none)
+// and topic filter.
+type filterKey struct{ share, filter string }
+
+// headerLen is the size of what precedes the PUBLISH in a message's
+// data: the origin node and its sequence number, big-endian.
+const headerLen = 16
+
+// inQueue is how many messages from the cluster may wait for the node's
+// broker; NATS drops more (a slow consumer).
+const inQueue = 1 << 16
+
+// Dial connects to NATS, makes the stream of QoS 1 and QoS 2 messages if
+// it is missing, and returns the Node.
+func Dial(ctx context.Context, cfg Config) (*Node, error) {
+	if cfg.Prefix == "" {
+		cfg.Prefix = "mqtt"
+	}
+	if cfg.Stream == "" {
+		cfg.Stream = "MQTT"
+	}
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = 10 * time.Minute
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, origin: rand.Uint64(), subs: make(map[filterKey][]*nats.Subscription),
+		in: make(chan *nats.Msg, inQueue), stop: make(chan struct{}), done: make(chan struct{}), closed: make(chan struct{})}
+	opts := append([]nats.Option{nats.Name("mqttcore broker"), nats.MaxReconnects(-1),
+		nats.ClosedHandler(func(*nats.Conn) { close(n.closed) }),
+		nats.ErrorHandler(func(_ *nats.Conn, s *nats.Subscription, err error) {
+			n.log.Warn("cluster: nats", "subject", subjectOf(s), "err", err)
+		})}, cfg.Options...)
+	nc, err := nats.Connect(cfg.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: connect %s: %w", cfg.URL, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("cluster: jetstream: %w", err)
+	}
+	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:     cfg.Stream,
+		Subjects: []string{cfg.Prefix + ".1.>"},
+		Storage:  jetstream.FileStorage,
+		Replicas: cfg.Replicas,
+		MaxAge:   cfg.MaxAge,
+	})
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("cluster: stream %s: %w", cfg.Stream, err)
+	}
+	n.nc, n.js = nc, js
+	return n, nil
+}
+
+func subjectOf(s *nats.Subscription) string {
+	if s == nil {
+		return ""
+	}
+	return s.Subject
+}
+
+// Attach implements broker.Cluster: it starts delivering the messages of
+// the other nodes to b.
+func (n *Node) Attach(b *broker.Broker) {
+	n.b = b
+	go n.run()
+}
+
+// qosToken is the subject token after the prefix: "1" for the QoS 1 and
+// QoS 2 messages, which the stream holds, "0" for the others.
+func qosToken(q packet.QoS) string {
+	if q == packet.QoS0 {
+		return "0"
+	}
+	return "1"
+}
+
+// Publish implements broker.Cluster: a QoS 0 message is published as it
+// is, a QoS 1 or QoS 2 one through JetStream, and Publish returns once
+// the stream has stored it.
+func (n *Node) Publish(p *packet.Publish) error {
+	subj, err := TopicSubject(p.Topic)
+	if err != nil {
+		return err
+	}
+	subj = n.cfg.Prefix + "." + qosToken(p.QoS) + "." + subj
+	wire := *p
+	if wire.QoS > packet.QoS0 {
+		wire.PacketID = 1 // a PUBLISH of QoS 1 or 2 has one on the wire; ignored
+	}
+	data := make([]byte, headerLen, headerLen+wire.Size(packet.V5))
+	if data, err = wire.AppendTo(data, packet.V5); err != nil {
+		return fmt.Errorf("cluster: encode: %w", err)
+	}
+	n.pubMu.Lock()
+	n.seq++
+	binary.BigEndian.PutUint64(data[0:], n.origin)
+	binary.BigEndian.PutUint64(data[8:], n.seq)
+	if p.QoS == packet.QoS0 {
+		err = n.nc.Publish(subj, data)
+		n.pubMu.Unlock()
+		return err
+	}
+	f, err := n.js.PublishMsgAsync(&nats.Msg{Subject: subj, Data: data})
+	n.pubMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("cluster: publish: %w", err)
+	}
+	t := time.NewTimer(n.cfg.PublishTimeout)
+	defer t.Stop()
+	select {
+	case <-f.Ok():
+		return nil
+	case err := <-f.Err():
+		return fmt.Errorf("cluster: publish: %w", err)
+	case <-t.C:
+		return fmt.Errorf("cluster: publish: %w", ErrTimeout)
+	}
+}
+
+// ErrTimeout: JetStream did not confirm a message within
+// Config.PublishTimeout.
+var ErrTimeout = errors.New("cluster: no acknowledgement from JetStream in time")
+
+// Subscribe implements broker.Cluster: the node subscribes to the
+// subjects of the filter, both QoS tokens; a shared subscription's in a
+// queue group named after its ShareName and filter, so that NATS gives
+// each message to one node of those with members.
+func (n *Node) Subscribe(share, filter string) {
+	subjs, err := FilterSubjects(filter)
+	if err != nil {
+		n.log.Warn("cluster: filter not subscribed to: its messages stay on their nodes", "filter", filter, "err", err)
+		return
+	}
+	k := filterKey{share, filter}
+	var subs []*nats.Subscription
+	for _, s := range subjs {
+		var sub *nats.Subscription
+		subj := n.cfg.Prefix + ".*." + s
+		if share == "" {
+			sub, err = n.nc.ChanSubscribe(subj, n.in)
+		} else {
+			sub, err = n.nc.QueueSubscribe(subj, queueName(share, subjs[0]), func(m *nats.Msg) { n.shared(k, m) })
+		}
+		if err != nil {
+			n.log.Warn("cluster: subscribe", "subject", subj, "err", err)
+			continue
+		}
+		if share == "" {
+			_ = sub.SetPendingLimits(-1, -1) // the channel bounds it
+		}
+		subs = append(subs, sub)
+	}
+	n.subMu.Lock()
+	n.subs[k] = subs
+	n.subMu.Unlock()
+}
+
+// queueName is the NATS queue group of a share group: its ShareName,
+// escaped as a topic level, and the first subject of its filter.
+func queueName(share, subj string) string {
+	return string(appendLevel(nil, share)) + "|" + subj
+}
+
+// Unsubscribe implements broker.Cluster.
+func (n *Node) Unsubscribe(share, filter string) {
+	k := filterKey{share, filter}
+	n.subMu.Lock()
+	subs := n.subs[k]
+	delete(n.subs, k)
+	n.subMu.Unlock()
+	for _, s := range subs {
+		if err := s.Unsubscribe(); err != nil {
+			n.log.Warn("cluster: unsubscribe", "subject", s.Subject, "err", err)
+		}
+	}
+}
+
+// run delivers the messages of the ordinary subscriptions to the broker:
+// not those this node published (the broker delivered them here), and
+// each once however many subscriptions matched it (the copies arrive one
+// after the other: a later sequence number of the same origin comes
+// after them).
+func (n *Node) run() {
+	defer close(n.done)
+	last := make(map[uint64]uint64) // the latest sequence number of each origin
+	var p packet.Publish
+	for {
+		var m *nats.Msg
+		select {
+		case m = <-n.in:
+		case <-n.stop:
+			return
+		}
+		origin, seq, ok := n.decode(m, &p)
+		if !ok || origin == n.origin || seq <= last[origin] {
+			continue
+		}
+		last[origin] = seq
+		n.b.Deliver(&p)
+	}
+}
+
+// shared delivers a message of the queue group of share group k.
+func (n *Node) shared(k filterKey, m *nats.Msg) {
+	var p packet.Publish
+	if _, _, ok := n.decode(m, &p); ok {
+		n.b.DeliverShared(k.share, k.filter, &p)
+	}
+}
+
+// decode reads a message of the cluster into p, which aliases its data.
+func (n *Node) decode(m *nats.Msg, p *packet.Publish) (origin, seq uint64, ok bool) {
+	d := m.Data
+	if len(d) < headerLen {
+		n.log.Warn("cluster: message too short", "subject", m.Subject, "bytes", len(d))
+		return 0, 0, false
+	}
+	origin, seq = binary.BigEndian.Uint64(d), binary.BigEndian.Uint64(d[8:])
+	pk, _, err := packet.Decode[uint16](packet.V5, d[headerLen:], 0)
+	pub, isPub := pk.(*packet.Publish)
+	if err != nil || !isPub {
+		n.log.Warn("cluster: not a PUBLISH", "subject", m.Subject, "err", err)
+		return 0, 0, false
+	}
+	*p = *pub
+	return origin, seq, true
+}
+
+// Close unsubscribes, waits for the messages already received to be
+// delivered, and closes the connection to NATS. Call it after the broker's
+// Shutdown.
+func (n *Node) Close() error {
+	n.subMu.Lock()
+	for k, subs := range n.subs {
+		for _, s := range subs {
+			_ = s.Unsubscribe()
+		}
+		delete(n.subs, k)
+	}
+	n.subMu.Unlock()
+	err := n.nc.Drain()
+	if err != nil {
+		n.nc.Close()
+	}
+	<-n.closed
+	close(n.stop)
+	if n.b != nil {
+		<-n.done
+	}
+	return err
+}
