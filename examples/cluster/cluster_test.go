@@ -24,11 +24,18 @@ type testCluster struct {
 	addrs []string // the brokers' MQTT addresses, node A first
 }
 
-func startCluster(t *testing.T, cfg broker.Config) *testCluster {
+func startCluster(t testing.TB, cfg broker.Config) *testCluster {
 	t.Helper()
-	tc := &testCluster{nats: startNATS(t, 3)}
-	for i, u := range tc.nats {
-		n := dialNode(t, u, 3)
+	return startClusterOn(t, 3, cfg)
+}
+
+// startClusterOn is startCluster on natsServers NATS servers (1 or 3),
+// the stream replicated on each; with one, the three brokers share it.
+func startClusterOn(t testing.TB, natsServers int, cfg broker.Config) *testCluster {
+	t.Helper()
+	tc := &testCluster{nats: startNATS(t, natsServers)}
+	for i := range 3 {
+		n := dialNode(t, tc.nats[i%natsServers], natsServers)
 		c := cfg
 		c.Cluster = n
 		c.Logger = brokertest.Logger(t, slog.LevelWarn)
@@ -39,18 +46,18 @@ func startCluster(t *testing.T, cfg broker.Config) *testCluster {
 }
 
 // dial connects a v5 client with a clean session to node i (0 is A).
-func (tc *testCluster) dial(t *testing.T, i int, id string) *brokertest.Client {
+func (tc *testCluster) dial(t testing.TB, i int, id string) *brokertest.Client {
 	t.Helper()
-	return brokertest.Dial(t, brokertest.Config("tcp://"+tc.addrs[i], packet.V5, &packet.Connect{ClientID: id, CleanStart: true}))
+	return dialAddr(t, tc.addrs[i], id)
 }
 
-func ctx(t *testing.T) context.Context {
+func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return c
 }
 
-func subscribe(t *testing.T, c *brokertest.Client, qos packet.QoS, filters ...string) {
+func subscribe(t testing.TB, c *brokertest.Client, qos packet.QoS, filters ...string) {
 	t.Helper()
 	subs := make([]packet.Subscription, len(filters))
 	for i, f := range filters {
@@ -67,7 +74,7 @@ func subscribe(t *testing.T, c *brokertest.Client, qos packet.QoS, filters ...st
 	}
 }
 
-func publish(t *testing.T, c *brokertest.Client, topic string, qos packet.QoS, payload string) {
+func publish(t testing.TB, c *brokertest.Client, topic string, qos packet.QoS, payload string) {
 	t.Helper()
 	if err := c.Publish(ctx(t), client.Message{Topic: topic, QoS: qos, Payload: []byte(payload)}); err != nil {
 		t.Fatalf("publish %q: %v", topic, err)
@@ -81,7 +88,7 @@ const probeTopic = "probe"
 // subscriptions of sub's node have reached pub's NATS server (NATS
 // spreads interest between its servers asynchronously). Probes that come
 // later are skipped by receive.
-func awaitRoute(t *testing.T, pub, sub *brokertest.Client) {
+func awaitRoute(t testing.TB, pub, sub *brokertest.Client) {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -102,7 +109,7 @@ func awaitRoute(t *testing.T, pub, sub *brokertest.Client) {
 }
 
 // receive returns the next n messages c receives, probes skipped.
-func receive(t *testing.T, c *brokertest.Client, n int) []client.Message {
+func receive(t testing.TB, c *brokertest.Client, n int) []client.Message {
 	t.Helper()
 	var got []client.Message
 	deadline := time.After(10 * time.Second)
@@ -120,7 +127,7 @@ func receive(t *testing.T, c *brokertest.Client, n int) []client.Message {
 }
 
 // quiet fails the test if c receives anything but probes within d.
-func quiet(t *testing.T, c *brokertest.Client, d time.Duration) {
+func quiet(t testing.TB, c *brokertest.Client, d time.Duration) {
 	t.Helper()
 	end := time.After(d)
 	for {
@@ -137,7 +144,7 @@ func quiet(t *testing.T, c *brokertest.Client, d time.Duration) {
 
 // expect checks that the next messages c receives, probes skipped, are
 // want, each "topic=payload@qos".
-func expect(t *testing.T, c *brokertest.Client, want ...string) {
+func expect(t testing.TB, c *brokertest.Client, want ...string) {
 	t.Helper()
 	var got []string
 	for _, m := range receive(t, c, len(want)) {
