@@ -63,9 +63,14 @@ type Node struct {
 	// order the connection read them, to run (one goroutine).
 	in     chan *nats.Msg
 	b      *broker.Broker
-	stop   chan struct{} // closed by Close, to end run
+	stop   chan struct{} // closed by Close, to end run and confirmAll
 	done   chan struct{} // closed when run has returned
 	closed chan struct{} // closed when the NATS connection is
+
+	// confirms carries the QoS 1 and QoS 2 messages published to
+	// confirmAll, which calls their done once the stream holds them.
+	confirms  chan confirm
+	confirmed chan struct{} // closed when confirmAll has returned
 }
 
 // filterKey is a subscription of the broker's: ShareName ("" for none)
@@ -102,7 +107,8 @@ func Dial(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, origin: rand.Uint64(), subs: make(map[filterKey][]*nats.Subscription),
-		in: make(chan *nats.Msg, inQueue), stop: make(chan struct{}), done: make(chan struct{}), closed: make(chan struct{})}
+		in: make(chan *nats.Msg, inQueue), stop: make(chan struct{}), done: make(chan struct{}), closed: make(chan struct{}),
+		confirms: make(chan confirm, maxConfirms), confirmed: make(chan struct{})}
 	opts := append([]nats.Option{nats.Name("mqttcore broker"), nats.MaxReconnects(-1),
 		nats.ClosedHandler(func(*nats.Conn) { close(n.closed) }),
 		nats.ErrorHandler(func(_ *nats.Conn, s *nats.Subscription, err error) {
@@ -129,6 +135,7 @@ func Dial(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: stream %s: %w", cfg.Stream, err)
 	}
 	n.nc, n.js = nc, js
+	go n.confirmAll()
 	return n, nil
 }
 
@@ -156,12 +163,26 @@ func qosToken(q packet.QoS) string {
 }
 
 // Publish implements broker.Cluster: a QoS 0 message is published as it
-// is, a QoS 1 or QoS 2 one through JetStream, and Publish returns once
-// the stream has stored it.
-func (n *Node) Publish(p *packet.Publish) error {
+// is, a QoS 1 or QoS 2 one through JetStream, and done is called once the
+// stream has stored it (or could not, or Config.PublishTimeout passed).
+func (n *Node) Publish(p *packet.Publish, done func(error)) {
+	f, err := n.publish(p)
+	switch {
+	case err != nil:
+		done(err)
+	case f == nil:
+		done(nil)
+	default:
+		n.confirms <- confirm{f: f, done: done, deadline: time.Now().Add(n.cfg.PublishTimeout)}
+	}
+}
+
+// publish sends the message and returns, for a QoS 1 or QoS 2 one, the
+// future of its storage in the stream.
+func (n *Node) publish(p *packet.Publish) (jetstream.PubAckFuture, error) {
 	subj, err := TopicSubject(p.Topic)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	subj = n.cfg.Prefix + "." + qosToken(p.QoS) + "." + subj
 	wire := *p
@@ -170,37 +191,72 @@ func (n *Node) Publish(p *packet.Publish) error {
 	}
 	data := make([]byte, headerLen, headerLen+wire.Size(packet.V5))
 	if data, err = wire.AppendTo(data, packet.V5); err != nil {
-		return fmt.Errorf("cluster: encode: %w", err)
+		return nil, fmt.Errorf("cluster: encode: %w", err)
 	}
 	n.pubMu.Lock()
+	defer n.pubMu.Unlock()
 	n.seq++
 	binary.BigEndian.PutUint64(data[0:], n.origin)
 	binary.BigEndian.PutUint64(data[8:], n.seq)
 	if p.QoS == packet.QoS0 {
-		err = n.nc.Publish(subj, data)
-		n.pubMu.Unlock()
-		return err
+		return nil, n.nc.Publish(subj, data)
 	}
 	f, err := n.js.PublishMsgAsync(&nats.Msg{Subject: subj, Data: data})
-	n.pubMu.Unlock()
 	if err != nil {
-		return fmt.Errorf("cluster: publish: %w", err)
+		return nil, fmt.Errorf("cluster: publish: %w", err)
 	}
-	t := time.NewTimer(n.cfg.PublishTimeout)
+	return f, nil
+}
+
+// confirm is a QoS 1 or QoS 2 message published, whose storage in the
+// stream its done waits for.
+type confirm struct {
+	f        jetstream.PubAckFuture
+	done     func(error)
+	deadline time.Time
+}
+
+// maxConfirms is how many messages may wait for their storage; Publish
+// waits for room beyond it.
+const maxConfirms = 4096
+
+// confirmAll calls the done of each message published through JetStream
+// once the stream has stored it, in the order they were published (the
+// stream stores them in that order).
+func (n *Node) confirmAll() {
+	defer close(n.confirmed)
+	t := time.NewTimer(time.Hour)
 	defer t.Stop()
-	select {
-	case <-f.Ok():
-		return nil
-	case err := <-f.Err():
-		return fmt.Errorf("cluster: publish: %w", err)
-	case <-t.C:
-		return fmt.Errorf("cluster: publish: %w", ErrTimeout)
+	for {
+		var c confirm
+		select {
+		case c = <-n.confirms:
+		case <-n.stop:
+			return
+		}
+		t.Reset(time.Until(c.deadline))
+		select {
+		case <-c.f.Ok():
+			c.done(nil)
+		case err := <-c.f.Err():
+			c.done(fmt.Errorf("cluster: publish: %w", err))
+		case <-t.C:
+			c.done(fmt.Errorf("cluster: publish: %w", ErrTimeout))
+		case <-n.stop:
+			c.done(ErrClosed)
+			return
+		}
 	}
 }
 
-// ErrTimeout: JetStream did not confirm a message within
-// Config.PublishTimeout.
-var ErrTimeout = errors.New("cluster: no acknowledgement from JetStream in time")
+// Errors of Publish.
+var (
+	// ErrTimeout: JetStream did not confirm a message within
+	// Config.PublishTimeout.
+	ErrTimeout = errors.New("cluster: no acknowledgement from JetStream in time")
+	// ErrClosed: the Node was closed before JetStream confirmed a message.
+	ErrClosed = errors.New("cluster: closed")
+)
 
 // Subscribe implements broker.Cluster: the node subscribes to the
 // subjects of the filter, both QoS tokens; a shared subscription's in a
@@ -307,9 +363,9 @@ func (n *Node) decode(m *nats.Msg, p *packet.Publish) (origin, seq uint64, ok bo
 	return origin, seq, true
 }
 
-// Close unsubscribes, waits for the messages already received to be
-// delivered, and closes the connection to NATS. Call it after the broker's
-// Shutdown.
+// Close unsubscribes, drains the connection to NATS (what was published
+// goes out) and closes it, and stops delivering to the broker. Call it
+// after the broker's Shutdown.
 func (n *Node) Close() error {
 	n.subMu.Lock()
 	for k, subs := range n.subs {
@@ -325,6 +381,7 @@ func (n *Node) Close() error {
 	}
 	<-n.closed
 	close(n.stop)
+	<-n.confirmed
 	if n.b != nil {
 		<-n.done
 	}

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqttcore/mqtt/packet"
@@ -30,10 +31,14 @@ type Cluster interface {
 	Unsubscribe(share, filter string)
 	// Publish hands the cluster a message published on this node (by a
 	// client, or a will), for the subscribers of the other nodes and for
-	// the share groups of all nodes. It returns once the cluster holds
-	// it (a QoS 1 or QoS 2 message durably); an error means it may not.
+	// the share groups of all nodes, and returns. It calls done once,
+	// from any goroutine (even before it returns), when the cluster holds
+	// the message (a QoS 1 or QoS 2 one durably: err nil) or cannot take
+	// it (err): the acknowledgement of a client's QoS 1 or QoS 2 message
+	// waits for it, and an error closes the client's connection, which
+	// then sends the message again (at least once). done must not block.
 	// p is valid only during the call.
-	Publish(p *packet.Publish) error
+	Publish(p *packet.Publish, done func(err error))
 }
 
 // localOnly reports whether a topic name or filter stays on its node:
@@ -43,16 +48,50 @@ func localOnly(s string) bool {
 }
 
 // forward publishes a message of this node to the cluster, if there is
-// one and the message is not a $SYS one.
-func (b *Broker) forward(m *message) error {
+// one and the message is not a $SYS one. The acknowledgement of a QoS 1
+// or QoS 2 message of pub (nil for a will) waits for the cluster to hold
+// it (flow.go).
+func (b *Broker) forward(m *message, pub *conn) {
 	if b.link == nil || m.remote || localOnly(m.topic) {
-		return nil
+		return
 	}
 	var p packet.Publish
 	if !m.fill(&p, packet.V5, m.qos, m.retain, nil, time.Now()) {
-		return nil // expired already
+		return // expired already
 	}
-	return b.link.Publish(&p)
+	done := b.logClusterError
+	if pub != nil && m.qos > packet.QoS0 {
+		done = pub.awaitCluster()
+	}
+	b.link.Publish(&p, done)
+}
+
+// logClusterError is the done of a message whose acknowledgement does not
+// wait for the cluster (Cluster.Publish).
+func (b *Broker) logClusterError(err error) {
+	if err != nil {
+		b.log.Warn("message not published to the cluster", "err", err)
+	}
+}
+
+// clusterWait is a message of a client's that the cluster has yet to hold
+// (Cluster.Publish): the acknowledgements after it wait for it, in order
+// (flow.go).
+type clusterWait struct {
+	err  error // written before done
+	done atomic.Bool
+}
+
+// awaitCluster queues a wait for the cluster among c's acknowledgements,
+// and returns the done that ends it and wakes c to send those after it.
+func (c *conn) awaitCluster() func(error) {
+	w := &clusterWait{}
+	c.acknowledge(heldAck{wait: w})
+	return func(err error) {
+		w.err = err
+		w.done.Store(true)
+		c.wake(wakeUnblocked)
+	}
 }
 
 // Deliver routes a message published on another node of the cluster to

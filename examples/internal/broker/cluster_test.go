@@ -18,9 +18,10 @@ import (
 type fakeCluster struct {
 	mu        sync.Mutex
 	b         *broker.Broker
-	calls     []string // "+share/filter" and "-share/filter"
-	published []string // the topics handed to Publish, with their QoS
-	fail      error    // what Publish returns
+	calls     []string      // "+share/filter" and "-share/filter"
+	published []string      // the topics handed to Publish, with their QoS
+	fail      error         // what Publish reports to done
+	hold      chan struct{} // when set, done waits for it to close
 }
 
 func (f *fakeCluster) Attach(b *broker.Broker) { f.b = b }
@@ -37,11 +38,15 @@ func (f *fakeCluster) Unsubscribe(share, filter string) {
 	f.calls = append(f.calls, "-"+share+"/"+filter)
 }
 
-func (f *fakeCluster) Publish(p *packet.Publish) error {
+func (f *fakeCluster) Publish(p *packet.Publish, done func(error)) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.published = append(f.published, p.Topic+"@"+string('0'+byte(p.QoS)))
-	return f.fail
+	f.mu.Unlock()
+	if f.hold != nil {
+		go func() { <-f.hold; done(f.fail) }()
+		return
+	}
+	done(f.fail)
 }
 
 // take returns the calls and publications so far, and forgets them.
@@ -123,5 +128,41 @@ func TestClusterPublishFailure(t *testing.T) {
 	}
 	if r, ok := disconnectedWith(c); !ok || r != packet.ServerBusy {
 		t.Errorf("connection ended by %v (DISCONNECT %v), want DISCONNECT 0x89 Server busy", c.Err(), r)
+	}
+}
+
+// The acknowledgements of QoS 1 and QoS 2 messages wait, in order, for
+// the cluster to hold them; the local subscribers have them meanwhile.
+func TestClusterAcksWait(t *testing.T) {
+	t.Parallel()
+	f := &fakeCluster{hold: make(chan struct{})}
+	addr := startBrokerConfig(t, broker.Config{Cluster: f})
+	sub := dial(t, addr, packet.V5, connect("sub"))
+	subscribe(t, sub, packet.Subscription{Filter: "q/+", QoS: packet.QoS2})
+	pub := dial(t, addr, packet.V5, connect("pub"))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	var pending []*client.Pending
+	for _, q := range []packet.QoS{packet.QoS1, packet.QoS2, packet.QoS1} {
+		p, err := pub.PublishAsync(ctx, client.Message{Topic: "q/x", QoS: q, Payload: []byte{'0' + byte(q)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending = append(pending, p)
+		expect(t, sub, "q/x", string('0'+byte(q)), q)
+	}
+	time.Sleep(50 * time.Millisecond)
+	for i, p := range pending {
+		select {
+		case <-p.Done():
+			t.Fatalf("message %d acknowledged before the cluster held it", i)
+		default:
+		}
+	}
+	close(f.hold)
+	for i, p := range pending {
+		if err := p.Wait(ctx); err != nil {
+			t.Errorf("message %d: %v", i, err)
+		}
 	}
 }

@@ -23,15 +23,7 @@ func (c *conn) onPublish(p *packet.Publish) {
 	var reason packet.ReasonCode
 	if c.mayPublish(p.Topic) {
 		m := newMessage(p.Topic, p.Payload, p.QoS, p.Retain, &p.Props, c.sess)
-		if _, err := c.b.route(m, &c.scratch().router, c); err != nil {
-			c.logAt(slog.LevelWarn, "message not published to the cluster", "topic", p.Topic, "err", err)
-			if p.QoS > packet.QoS0 {
-				// Not acknowledged: the client sends it again once it
-				// has reconnected (at least once).
-				c.sc.Close(packet.ServerBusy)
-				return
-			}
-		}
+		c.b.route(m, &c.scratch().router, c)
 	} else {
 		c.logAt(slog.LevelInfo, "not authorized to publish: message dropped", "topic", p.Topic)
 		if c.version == packet.V5 && c.b.cfg.mayRefusePublish() {

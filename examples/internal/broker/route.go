@@ -29,16 +29,18 @@ const keepRouted = 1024
 
 // route delivers a message published by a client (or a will) to every
 // matching subscription, applies its retain flag, and then publishes it to
-// the cluster, if any (Config.Cluster; cluster.go), whose error it
-// returns. r is the caller's scratch space; nil makes one for this
-// message. pub is the publisher's connection (nil for a will): wait
-// reports that a matching outbox is full, and the acknowledgement is to
-// wait for it (pub.blockers lists it).
-func (b *Broker) route(m *message, r *router, pub *conn) (wait bool, err error) {
+// the cluster, if any (Config.Cluster; cluster.go). r is the caller's
+// scratch space; nil makes one for this message. pub is the publisher's
+// connection (nil for a will): wait reports that a matching outbox is
+// full, and the acknowledgement is to wait for it (pub.blockers lists
+// it); in a cluster, the acknowledgement of a QoS 1 or QoS 2 message
+// waits for the cluster too.
+func (b *Broker) route(m *message, r *router, pub *conn) (wait bool) {
 	// In a cluster, share groups get their messages through it, so that
 	// each message goes to one member cluster-wide (DeliverShared).
 	wait = b.routeHere(m, r, pub, reach{ordinary: true, shared: b.link == nil})
-	return wait, b.forward(m)
+	b.forward(m, pub)
+	return wait
 }
 
 // reach says which subscriptions of this node a message goes to.
