@@ -12,6 +12,7 @@ import (
 	"github.com/mqttcore/mqtt/examples/internal/broker"
 	"github.com/mqttcore/mqtt/examples/internal/brokertest"
 	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/property"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -203,12 +204,35 @@ func (tc *testCluster) testCrossNode(t *testing.T) {
 	expect(t, subB, "cross/a=zero@0", "cross/a=one@1", "cross/b/c=deep@1")
 	expect(t, subC, "cross/a=zero@0", "cross/a=one@0")
 	quiet(t, subC, 100*time.Millisecond)
+
+	// The properties a server forwards cross the cluster unchanged
+	// (MQTT-3.3.2-4 Payload Format Indicator, MQTT-3.3.2-20 Content Type,
+	// MQTT-3.3.2-15 Response Topic, MQTT-3.3.2-16 Correlation Data,
+	// MQTT-3.3.2-17 User Properties), the Message Expiry Interval counted
+	// down (MQTT-3.3.2-6); a 3.1.1 subscriber on another node gets the
+	// message without them.
+	v311 := brokertest.Dial(t, brokertest.Config("tcp://"+tc.addrs[2], packet.V311, &packet.Connect{ClientID: "cross-311", CleanStart: true}))
+	subscribe(t, v311, packet.QoS1, "cross/#", probeTopic)
+	awaitRoute(t, pub, v311)
+	props := property.Properties{PayloadFormat: 1, ContentType: "text/plain", ResponseTopic: "reply/to",
+		CorrelationData: []byte{1, 2}, User: []property.User{{Key: "k", Value: "v"}, {Key: "k", Value: "w"}},
+		MessageExpiry: 60}
+	if err := pub.Publish(ctx(t), client.Message{Topic: "cross/p", QoS: packet.QoS1, Payload: []byte("props"), Props: props}); err != nil {
+		t.Fatal(err)
+	}
+	got := receive(t, subB, 1)[0].Props
+	if got.PayloadFormat != 1 || got.ContentType != "text/plain" || got.ResponseTopic != "reply/to" ||
+		!slices.Equal(got.CorrelationData, []byte{1, 2}) || !slices.Equal(got.User, props.User) ||
+		got.MessageExpiry == 0 || got.MessageExpiry > 60 {
+		t.Errorf("properties on B: %+v, want those published (expiry 60 counted down)", got)
+	}
+	expect(t, v311, "cross/p=props@1")
 	info, err = stream.Info(ctx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := info.State.Msgs - before; got != 2 {
-		t.Errorf("the stream holds %d more messages, want the 2 QoS 1 ones", got)
+	if got := info.State.Msgs - before; got != 3 {
+		t.Errorf("the stream holds %d more messages, want the 3 QoS 1 ones", got)
 	}
 }
 

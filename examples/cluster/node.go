@@ -26,10 +26,13 @@ type Config struct {
 	Prefix string
 	// Stream is the JetStream stream that holds the QoS 1 and QoS 2
 	// messages; "" means "MQTT". Replicas is its replication (1 to 5; 0
-	// means 1), MaxAge how long it keeps a message (0 means 10 minutes).
+	// means 1); it keeps a message for MaxAge (0 means 10 minutes) and
+	// at most MaxBytes in all (0 means 1 GiB), the oldest going first.
+	// Nothing reads it yet: it is where the next phases replay from.
 	Stream   string
 	Replicas int
 	MaxAge   time.Duration
+	MaxBytes int64
 	// PublishTimeout bounds the wait for JetStream to hold a QoS 1 or
 	// QoS 2 message; 0 means 5 seconds.
 	PublishTimeout time.Duration
@@ -100,6 +103,9 @@ func Dial(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.MaxAge <= 0 {
 		cfg.MaxAge = 10 * time.Minute
 	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = 1 << 30
+	}
 	if cfg.PublishTimeout <= 0 {
 		cfg.PublishTimeout = 5 * time.Second
 	}
@@ -129,6 +135,8 @@ func Dial(ctx context.Context, cfg Config) (*Node, error) {
 		Storage:  jetstream.FileStorage,
 		Replicas: cfg.Replicas,
 		MaxAge:   cfg.MaxAge,
+		MaxBytes: cfg.MaxBytes,
+		Discard:  jetstream.DiscardOld,
 	})
 	if err != nil {
 		nc.Close()
