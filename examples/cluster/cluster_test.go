@@ -362,7 +362,7 @@ func (tc *testCluster) testShared(t *testing.T) {
 	}
 	for p, k := range seen {
 		if k != 1 {
-			t.Errorf("MQTT-4.8.2-3: message %s delivered %d times", p, k)
+			t.Errorf("section 4.8.2, one member per message: message %s delivered %d times", p, k)
 		}
 	}
 	if per[0]+per[1] == 0 || per[2] == 0 {

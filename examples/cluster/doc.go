@@ -45,7 +45,7 @@
 // every node with a member: NATS gives each message to one node, which
 // gives it to one of its members. The publishing node does not deliver to
 // share groups itself, so that each message reaches one member
-// cluster-wide (MQTT-4.8.2-3).
+// cluster-wide (section 4.8.2).
 //
 // What stays on its node: the $SYS topics (neither published nor
 // subscribed to in NATS) and, in this phase, retained messages, sessions

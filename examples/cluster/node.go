@@ -173,6 +173,7 @@ func qosToken(q packet.QoS) string {
 // Publish implements broker.Cluster: a QoS 0 message is published as it
 // is, a QoS 1 or QoS 2 one through JetStream, and done is called once the
 // stream has stored it (or could not, or Config.PublishTimeout passed).
+// While maxConfirms messages wait for the stream, Publish waits for room.
 func (n *Node) Publish(p *packet.Publish, done func(error)) {
 	f, err := n.publish(p)
 	switch {
