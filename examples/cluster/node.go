@@ -58,12 +58,14 @@ type Node struct {
 	pubMu sync.Mutex
 	seq   uint64
 
-	// subMu guards subs, the NATS subscriptions of each topic filter.
-	subMu sync.Mutex
-	subs  map[filterKey][]*nats.Subscription
+	// subMu guards subs, the NATS subscriptions of each topic filter, and
+	// groups, the share group of each queue subscription.
+	subMu  sync.Mutex
+	subs   map[filterKey][]*nats.Subscription
+	groups map[*nats.Subscription]filterKey
 
-	// in carries the messages of the ordinary subscriptions, in the
-	// order the connection read them, to run (one goroutine).
+	// in carries the messages of every subscription, in the order the
+	// connection read them, to run (one goroutine).
 	in     chan *nats.Msg
 	b      *broker.Broker
 	stop   chan struct{} // closed by Close, to end run and confirmAll
@@ -112,9 +114,19 @@ func Dial(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, origin: rand.Uint64(), subs: make(map[filterKey][]*nats.Subscription),
-		in: make(chan *nats.Msg, inQueue), stop: make(chan struct{}), done: make(chan struct{}), closed: make(chan struct{}),
-		confirms: make(chan confirm, maxConfirms), confirmed: make(chan struct{})}
+	n := &Node{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		origin:    rand.Uint64(),
+		subs:      make(map[filterKey][]*nats.Subscription),
+		groups:    make(map[*nats.Subscription]filterKey),
+		in:        make(chan *nats.Msg, inQueue),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		closed:    make(chan struct{}),
+		confirms:  make(chan confirm, maxConfirms),
+		confirmed: make(chan struct{}),
+	}
 	opts := append([]nats.Option{nats.Name("mqttcore broker"), nats.MaxReconnects(-1),
 		nats.ClosedHandler(func(*nats.Conn) { close(n.closed) }),
 		nats.ErrorHandler(func(_ *nats.Conn, s *nats.Subscription, err error) {
@@ -285,20 +297,31 @@ func (n *Node) Subscribe(share, filter string) {
 		if share == "" {
 			sub, err = n.nc.ChanSubscribe(subj, n.in)
 		} else {
-			sub, err = n.nc.QueueSubscribe(subj, queueName(share, subjs[0]), func(m *nats.Msg) { n.shared(k, m) })
+			sub, err = n.nc.ChanQueueSubscribe(subj, queueName(share, subjs[0]), n.in)
 		}
 		if err != nil {
 			n.log.Warn("cluster: subscribe", "subject", subj, "err", err)
 			continue
 		}
-		if share == "" {
-			_ = sub.SetPendingLimits(-1, -1) // the channel bounds it
-		}
 		subs = append(subs, sub)
 	}
 	n.subMu.Lock()
 	n.subs[k] = subs
+	if share != "" {
+		for _, sub := range subs {
+			n.groups[sub] = k
+		}
+	}
 	n.subMu.Unlock()
+}
+
+// group returns the share group of a queue subscription, if it has not
+// gone.
+func (n *Node) group(sub *nats.Subscription) (filterKey, bool) {
+	n.subMu.Lock()
+	defer n.subMu.Unlock()
+	k, ok := n.groups[sub]
+	return k, ok
 }
 
 // queueName is the NATS queue group of a share group: its ShareName,
@@ -313,6 +336,9 @@ func (n *Node) Unsubscribe(share, filter string) {
 	n.subMu.Lock()
 	subs := n.subs[k]
 	delete(n.subs, k)
+	for _, sub := range subs {
+		delete(n.groups, sub)
+	}
 	n.subMu.Unlock()
 	for _, s := range subs {
 		if err := s.Unsubscribe(); err != nil {
@@ -321,11 +347,12 @@ func (n *Node) Unsubscribe(share, filter string) {
 	}
 }
 
-// run delivers the messages of the ordinary subscriptions to the broker:
-// not those this node published (the broker delivered them here), and
-// each once however many subscriptions matched it (the copies arrive one
-// after the other: a later sequence number of the same origin comes
-// after them).
+// run delivers the messages of the subscriptions to the broker. Of the
+// ordinary subscriptions', not those this node published (the broker
+// delivered them here), and each once however many subscriptions matched
+// it (the copies arrive one after the other: a later sequence number of
+// the same origin comes after them). A queue subscription's message goes
+// to its share group, whichever node published it.
 func (n *Node) run() {
 	defer close(n.done)
 	last := make(map[uint64]uint64) // the latest sequence number of each origin
@@ -338,19 +365,16 @@ func (n *Node) run() {
 			return
 		}
 		origin, seq, ok := n.decode(m, &p)
-		if !ok || origin == n.origin || seq <= last[origin] {
-			continue
+		switch {
+		case !ok:
+		case m.Sub != nil && m.Sub.Queue != "":
+			if k, ok := n.group(m.Sub); ok {
+				n.b.DeliverShared(k.share, k.filter, &p)
+			}
+		case origin != n.origin && seq > last[origin]:
+			last[origin] = seq
+			n.b.Deliver(&p)
 		}
-		last[origin] = seq
-		n.b.Deliver(&p)
-	}
-}
-
-// shared delivers a message of the queue group of share group k.
-func (n *Node) shared(k filterKey, m *nats.Msg) {
-	var p packet.Publish
-	if _, _, ok := n.decode(m, &p); ok {
-		n.b.DeliverShared(k.share, k.filter, &p)
 	}
 }
 
@@ -380,6 +404,7 @@ func (n *Node) Close() error {
 	for k, subs := range n.subs {
 		for _, s := range subs {
 			_ = s.Unsubscribe()
+			delete(n.groups, s)
 		}
 		delete(n.subs, k)
 	}
