@@ -72,6 +72,12 @@ type Node struct {
 	done   chan struct{} // closed when run has returned
 	closed chan struct{} // closed when the NATS connection is
 
+	// slowMu guards the count of slow consumer errors since slowLogged,
+	// when one was last logged (natsError).
+	slowMu     sync.Mutex
+	slow       int
+	slowLogged time.Time
+
 	// confirms carries the QoS 1 and QoS 2 messages published to
 	// confirmAll, which calls their done once the stream holds them.
 	confirms  chan confirm
@@ -87,7 +93,8 @@ type filterKey struct{ share, filter string }
 const headerLen = 16
 
 // inQueue is how many messages from the cluster may wait for the node's
-// broker; NATS drops more (a slow consumer).
+// broker; NATS drops more (a slow consumer), QoS 1 and QoS 2 ones too, in
+// this phase.
 const inQueue = 1 << 16
 
 // Dial connects to NATS, makes the stream of QoS 1 and QoS 2 messages if
@@ -129,9 +136,7 @@ func Dial(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	opts := append([]nats.Option{nats.Name("mqttcore broker"), nats.MaxReconnects(-1),
 		nats.ClosedHandler(func(*nats.Conn) { close(n.closed) }),
-		nats.ErrorHandler(func(_ *nats.Conn, s *nats.Subscription, err error) {
-			n.log.Warn("cluster: nats", "subject", subjectOf(s), "err", err)
-		})}, cfg.Options...)
+		nats.ErrorHandler(n.natsError)}, cfg.Options...)
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connect %s: %w", cfg.URL, err)
@@ -159,11 +164,31 @@ func Dial(ctx context.Context, cfg Config) (*Node, error) {
 	return n, nil
 }
 
-func subjectOf(s *nats.Subscription) string {
-	if s == nil {
-		return ""
+// natsError logs an asynchronous error of the NATS connection. Slow
+// consumer errors (the node's queue of messages from NATS, inQueue, was
+// full: what came meanwhile was dropped) are logged at most once a
+// second, with how many came since the last record.
+func (n *Node) natsError(_ *nats.Conn, s *nats.Subscription, err error) {
+	subject := ""
+	if s != nil {
+		subject = s.Subject
 	}
-	return s.Subject
+	if !errors.Is(err, nats.ErrSlowConsumer) {
+		n.log.Warn("cluster: nats", "subject", subject, "err", err)
+		return
+	}
+	n.slowMu.Lock()
+	n.slow++
+	now := time.Now()
+	if now.Sub(n.slowLogged) < time.Second {
+		n.slowMu.Unlock()
+		return
+	}
+	count := n.slow
+	n.slow, n.slowLogged = 0, now
+	n.slowMu.Unlock()
+	n.log.Warn("cluster: messages from the other nodes dropped: this node's queue was full (NATS slow consumer)",
+		"subject", subject, "times", count)
 }
 
 // Attach implements broker.Cluster: it starts delivering the messages of
