@@ -176,12 +176,26 @@ func (t *Tree[K, V]) MatchShared(name string, fn func(*Group[K, V])) {
 	}
 }
 
+// Group returns the share group share of filter (the shared subscription
+// "$share/{share}/{filter}"), or nil if it has no members. The Group is
+// valid while the Tree does not change.
+func (t *Tree[K, V]) Group(share, filter string) *Group[K, V] {
+	if n := t.root.walk(filter, false); n != nil {
+		return n.group(share)
+	}
+	return nil
+}
+
 // grow returns the node of filter below n, making the nodes missing.
-func (n *node[K, V]) grow(filter string) *node[K, V] {
-	for rest, more := filter, true; more; {
+func (n *node[K, V]) grow(filter string) *node[K, V] { return n.walk(filter, true) }
+
+// walk returns the node of filter below n, making the nodes missing when
+// create is set; otherwise it is nil if there is none.
+func (n *node[K, V]) walk(filter string, create bool) *node[K, V] {
+	for rest, more := filter, true; more && n != nil; {
 		var level string
 		level, rest, more = strings.Cut(rest, "/")
-		n = n.child(level, true)
+		n = n.child(level, create)
 	}
 	return n
 }

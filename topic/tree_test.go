@@ -156,6 +156,18 @@ func TestTreeShareGroups(t *testing.T) {
 	if got := groups(&tree, "x/y"); !slices.Equal(got, want) {
 		t.Errorf("after b left: %v, want %v", got, want)
 	}
+	// Group finds one group by its name and its filter, and nothing else.
+	if g := tree.Group("g", "x/#"); g == nil || g.Len() != 1 {
+		t.Errorf(`Group("g", "x/#") = %v, want the group of d`, g)
+	}
+	if g := tree.Group("g", "x/+"); g == nil || g.Len() != 2 || g.Name() != "g" {
+		t.Errorf(`Group("g", "x/+") = %v, want the group of a and c`, g)
+	}
+	for _, k := range []struct{ share, filter string }{{"h", "x/#"}, {"g", "x"}, {"g", "x/y"}, {"z", "x/+"}, {"g", "q/r/s"}} {
+		if g := tree.Group(k.share, k.filter); g != nil {
+			t.Errorf("Group(%q, %q) = %v, want nil", k.share, k.filter, g)
+		}
+	}
 	for _, m := range []struct{ share, filter, key string }{{"g", "x/+", "a"}, {"g", "x/+", "c"}, {"h", "x/+", "a"}, {"g", "x/#", "d"}} {
 		if !tree.RemoveShared(m.share, m.filter, m.key) {
 			t.Errorf("%+v not removed", m)

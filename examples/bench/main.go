@@ -39,6 +39,10 @@
 // by the time from the first publish to the last message received; the
 // publish rate is the messages published divided by the publishing time.
 //
+// -sub-url connects the subscribers to another broker than the
+// publishers (-url), with the same scheme: two nodes of a cluster
+// (examples/cluster), for what the hop between them costs.
+//
 // -sub-rate makes each subscriber slow: its handler takes that many
 // messages a second, and its client acknowledges each once the handler
 // has returned, so the broker sees a subscriber that reads slowly. Then
@@ -95,6 +99,8 @@ type usageError struct{ error }
 type options struct {
 	url      string
 	server   string // url with the scheme's default port (and WebSocket path) filled in
+	subURL   string // -sub-url: the subscribers' broker; "" for url's
+	subsAt   string // subURL as server is url
 	version  packet.Version
 	qos      packet.QoS
 	pubs     int
@@ -135,6 +141,7 @@ flags:
 		fs.PrintDefaults()
 	}
 	o := &options{}
+	fs.StringVar(&o.subURL, "sub-url", "", "the subscribers' broker `URL`, of the same scheme as -url: another node of a cluster (default: -url)")
 	fs.StringVar(&o.url, "url", "tcp://127.0.0.1:1883", "broker `URL`: tcp://HOST:PORT (mqtt://), tls://HOST:PORT (ssl://, mqtts://), ws://HOST:PORT/PATH or wss://HOST:PORT/PATH")
 	v := fs.String("V", "5", "protocol version: 5 or 3.1.1")
 	qos := fs.Int("q", 0, "QoS of the messages and of the subscriptions: 0, 1 or 2")
@@ -216,7 +223,17 @@ flags:
 	} else if o.tls != (transport.TLSFiles{}) {
 		return bad("-cafile, -insecure, -cert and -key need a tls://, ssl://, mqtts:// or wss:// URL")
 	}
-	o.server = a.String()
+	o.server, o.subsAt = a.String(), a.String()
+	if o.subURL != "" {
+		b, err := transport.Parse(o.subURL)
+		if err != nil {
+			return bad("-sub-url: %v", err)
+		}
+		if b.Scheme != a.Scheme {
+			return bad("-sub-url %s: not the scheme of -url %s", o.subURL, o.url)
+		}
+		o.subsAt = b.String()
+	}
 	if a.Scheme == transport.WS || a.Scheme == transport.WSS {
 		o.dialer = &websocket.Dialer{TLSConfig: o.tlsCfg}
 	}
@@ -314,8 +331,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*result,
 	if err != nil {
 		return nil, err
 	}
+	where := o.url
+	if o.subURL != "" {
+		where += " -> " + o.subURL
+	}
 	fmt.Fprintf(stdout, "%s  MQTT %v  QoS %d  %d publisher(s) -> %d subscriber(s)  %d-byte payloads  %s\n",
-		o.url, o.version, o.qos, o.pubs, o.subs, o.size, o.span())
+		where, o.version, o.qos, o.pubs, o.subs, o.size, o.span())
 	r, err := bench(ctx, o)
 	if r != nil {
 		report(stdout, o, r)
@@ -359,7 +380,7 @@ func bench(ctx context.Context, o *options) (*result, error) {
 	defer cancel()
 	subs := make([]*subscriber, o.subs)
 	for i := range subs {
-		c, err := connect(dctx, o, fmt.Sprintf("%s-sub-%d", id, i), o.subKeep)
+		c, err := connect(dctx, o, o.subsAt, fmt.Sprintf("%s-sub-%d", id, i), o.subKeep)
 		if err != nil {
 			return nil, err
 		}
@@ -372,7 +393,7 @@ func bench(ctx context.Context, o *options) (*result, error) {
 	}
 	pubs := make([]*client.Client, o.pubs)
 	for i := range pubs {
-		c, err := connect(dctx, o, fmt.Sprintf("%s-pub-%d", id, i), 0)
+		c, err := connect(dctx, o, o.server, fmt.Sprintf("%s-pub-%d", id, i), 0)
 		if err != nil {
 			return nil, err
 		}
@@ -471,14 +492,14 @@ func bench(ctx context.Context, o *options) (*result, error) {
 	return r, ctx.Err()
 }
 
-// connect opens one client of the run: Keep Alive off, a clean start (a
+// connect opens one client of the run to server: Keep Alive off, a clean start (a
 // new client identifier each run) and, with keep above 0, a session that
 // outlives the connection (Session Expiry keep in 5.0, Clean Session 0 in
 // 3.1.1), no reconnection (a lost connection ends the run), at most
 // -inflight QoS 1 and QoS 2 messages unacknowledged.
-func connect(ctx context.Context, o *options, clientID string, keep time.Duration) (*client.Client, error) {
+func connect(ctx context.Context, o *options, server, clientID string, keep time.Duration) (*client.Client, error) {
 	return client.Connect(ctx, client.Config{
-		Servers:       []string{o.server},
+		Servers:       []string{server},
 		Version:       o.version,
 		ClientID:      clientID,
 		KeepAlive:     -1,

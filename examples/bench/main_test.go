@@ -55,6 +55,25 @@ func TestFanInQoS1(t *testing.T) {
 	}
 }
 
+// -sub-url connects the subscribers to another broker: two brokers that
+// are no cluster, so every QoS 0 message is lost on the way.
+func TestSubURL(t *testing.T) {
+	pubs, subs := startBroker(t), startBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	r, err := run(ctx, []string{"-url", pubs, "-sub-url", subs, "-fanout", "2", "-q", "0", "-n", "50", "-drain", "200ms"}, &out, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Expected != 100 || r.Delivered != 0 || r.Lost != r.Expected {
+		t.Errorf("expected %d, delivered %d, lost %d: want 100, 0, 100", r.Expected, r.Delivered, r.Lost)
+	}
+	if !strings.Contains(out.String(), pubs+" -> "+subs) {
+		t.Errorf("the report does not name both brokers:\n%s", out.String())
+	}
+}
+
 // A fixed count at QoS 2 fanned out over 3.1.1 arrives exactly once at
 // every subscriber.
 func TestFanOutQoS2Count(t *testing.T) {
@@ -144,7 +163,7 @@ func TestUsage(t *testing.T) {
 	if _, err := run(context.Background(), []string{"-h"}, io.Discard, &stderr); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("-h: %v", err)
 	}
-	for _, f := range []string{"-url", "-fanin", "-fanout", "-q", "-size", "-d", "-n", "-V", "-sub-rate", "-cafile", "-insecure", "-cert", "-key"} {
+	for _, f := range []string{"-url", "-sub-url", "-fanin", "-fanout", "-q", "-size", "-d", "-n", "-V", "-sub-rate", "-cafile", "-insecure", "-cert", "-key"} {
 		if !strings.Contains(stderr.String(), "  "+f+" ") && !strings.Contains(stderr.String(), "  "+f+"\n") {
 			t.Errorf("-h does not document %s", f)
 		}
@@ -155,7 +174,8 @@ func TestUsage(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{{"-q", "3"}, {"-V", "4.0"}, {"-size", "8"}, {"-fanin", "2", "-fanout", "2"}, {"extra"},
-		{"-url", "http://x"}, {"-url", "tcp://x", "-cafile", "ca.pem"}, {"-url", "tls://x", "-cert", "c.pem"}, {"-sub-rate", "-1"}} {
+		{"-url", "http://x"}, {"-url", "tcp://x", "-cafile", "ca.pem"}, {"-url", "tls://x", "-cert", "c.pem"}, {"-sub-rate", "-1"},
+		{"-url", "tcp://x", "-sub-url", "ws://y/mqtt"}, {"-sub-url", "http://y"}} {
 		var ue usageError
 		if _, err := run(context.Background(), args, io.Discard, io.Discard); !errors.As(err, &ue) {
 			t.Errorf("%q: %v, want a usage error", args, err)

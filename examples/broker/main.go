@@ -61,6 +61,14 @@
 // error naming the file and the line. broker.conf.example and
 // acl.conf.example, beside this file, are examples.
 //
+// -cluster nats://HOST:PORT makes the broker a node of a cluster over
+// NATS with JetStream (module examples/cluster: a build with -tags
+// cluster has it, the default build refuses the flag): messages published
+// on any node reach the subscribers of every node, QoS 1 and 2 ones stored
+// in a JetStream stream (-cluster-replicas copies) before they are
+// acknowledged, and share groups span the nodes. Retained messages,
+// sessions and wills stay on their node for now.
+//
 // -store FILE keeps sessions (subscriptions, queued and unacknowledged
 // QoS 1 and QoS 2 messages), retained messages and wills in a bbolt file,
 // so that the broker started again on it, after a crash too, resumes
@@ -137,6 +145,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	configFile := fs.String("config", "", "read settings from this file: lines \"KEY VALUE\", each KEY a flag (see the README); flags given override it")
 	var auth authFlags
 	auth.register(fs)
+	var clusterCfg clusterFlags
+	clusterCfg.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -261,6 +271,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 		}()
 		cfg.Store = st
+	}
+	link, err := clusterCfg.apply(ctx, &cfg, logger)
+	if err != nil {
+		closeAll()
+		return err
+	}
+	if link != nil {
+		defer func() { // after the broker's Shutdown
+			if cerr := link.Close(); cerr != nil {
+				fmt.Fprintln(stderr, "broker:", cerr)
+			}
+		}()
 	}
 	b := broker.New(cfg)
 	for _, a := range announce {

@@ -119,6 +119,12 @@ type Config struct {
 	// acknowledged to its publisher once it is durable. Close it after
 	// Shutdown.
 	Store *Store
+	// Cluster, when set, makes the broker a node of a cluster
+	// (cluster.go): the messages published on any node reach the
+	// subscribers of every node, and each message to a share group one
+	// member cluster-wide. The $SYS topics and retained messages stay on
+	// their node. Close it after Shutdown.
+	Cluster Cluster
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -134,6 +140,7 @@ type Broker struct {
 	retained retainedStore
 	srv      *server.Server // serves the connections; the broker is its Handler (handler.go)
 	st       *Store         // nil: in memory only
+	link     Cluster        // nil: a single node
 
 	// checks has a slot for each password check running (auth.go).
 	checks chan struct{}
@@ -199,8 +206,15 @@ func New(cfg Config) *Broker {
 		scfg.Journal = (*handler)(b) // persist.go
 	}
 	b.srv = server.New(scfg)
+	if cfg.Cluster != nil {
+		b.link = cfg.Cluster
+		b.tree.link = cfg.Cluster
+	}
 	if b.st != nil {
 		b.restore(b.st)
+	}
+	if b.link != nil {
+		b.link.Attach(b)
 	}
 	if cfg.SysInterval > 0 {
 		b.sysStop = make(chan struct{})

@@ -69,6 +69,7 @@ type connExtra struct {
 	acks         []heldAck
 	blockers     []*session
 	recheckTimer *time.Timer
+	clusterWaits int // the waits for the cluster in acks (cluster.go)
 
 	prevState []byte // the Connection state imported from the session
 	will      *message

@@ -62,6 +62,9 @@
 //   - store.go, storeformat.go, storeload.go, persist.go: persistence
 //     (Config.Store): the bbolt file and its group commit, the records, the
 //     start from a store, and what the broker records when.
+//   - cluster.go: the broker as a node of a cluster (Config.Cluster):
+//     the Cluster interface, what is handed to it, and the messages of
+//     the other nodes (Deliver, DeliverShared).
 //
 // # What it does
 //
@@ -143,6 +146,12 @@
 //     Size and incoming Topic Aliases, all by the Connection; outgoing
 //     Topic Aliases to v5 clients that announce a Topic Alias Maximum,
 //     the hottest Config.TopicAliasesOut topics of each (aliases.go).
+//   - Clusters (Config.Cluster; examples/cluster runs it over NATS with
+//     JetStream): the messages published on any node reach the
+//     subscribers of every node, a message to a share group one member
+//     cluster-wide; the acknowledgement of a QoS 1 or QoS 2 message waits
+//     for the cluster to hold it. $SYS topics and retained messages stay
+//     on their node.
 //   - For its operator: the $SYS topics (sys.go), Stats and a Prometheus
 //     Collector (metrics.go), structured logs to Config.Logger (log.go).
 //   - A maximum Keep Alive, Config.MaxKeepAlive (300 s, as mosquitto's

@@ -31,11 +31,14 @@ import (
 // Connection runs it: a PUBLISH the client sends again before PUBREL is
 // acknowledged again with PUBREC and not delivered twice (MQTT-4.3.3-10).
 
-// heldAck is an acknowledgement the broker sends: PUBACK or PUBCOMP.
+// heldAck is an acknowledgement the broker sends: PUBACK or PUBCOMP; or,
+// in a cluster, a message of the client's that the cluster has yet to
+// hold (wait, cluster.go): the acknowledgements after it wait for it.
 type heldAck struct {
 	id     uint16
 	t      packet.Type       // packet.TypePuback or packet.TypePubcomp
 	reason packet.ReasonCode // of a PUBACK: 0x87 for a message refused (publish.go)
+	wait   *clusterWait      // not nil: no acknowledgement, a wait for the cluster
 }
 
 // recheckEvery is how often a connection with acknowledgements withheld
@@ -48,11 +51,21 @@ const recheckEvery = time.Second
 const keepAcks = 1024
 
 // acknowledge sends a, or withholds it while the connection waits for a
-// full outbox (route records those in c.blockers) or has withheld others.
+// full outbox (route records those in c.blockers) or has withheld others,
+// a wait for the cluster among them. Stats.Withheld counts what a full
+// outbox holds up.
 func (c *conn) acknowledge(a heldAck) {
+	if a.wait != nil {
+		x := c.extra()
+		x.acks = append(x.acks, a)
+		x.clusterWaits++
+		return
+	}
 	if c.blocked() || c.withholds() {
 		c.x.acks = append(c.x.acks, a)
-		c.b.withheld.Add(1)
+		if c.blocked() || c.x.clusterWaits == 0 {
+			c.b.withheld.Add(1)
+		}
 		return
 	}
 	c.ack(a)
@@ -124,13 +137,31 @@ func (c *conn) release() {
 		}
 	}
 	acks := x.acks
-	for _, a := range acks {
+	for i, a := range acks {
+		if a.wait != nil {
+			if !a.wait.done.Load() { // the cluster has yet to hold it
+				n := copy(acks, acks[i:])
+				clear(acks[n:])
+				x.acks = acks[:n]
+				return
+			}
+			x.clusterWaits--
+			if err := a.wait.err; err != nil {
+				// Not acknowledged: the client sends it again once it
+				// has reconnected (at least once).
+				c.logAt(slog.LevelWarn, "message not published to the cluster: connection closed", "err", err)
+				c.sc.Close(packet.ServerBusy)
+				break
+			}
+			continue
+		}
 		if c.mc().State() != mqtt.StateConnected {
 			break
 		}
 		c.ack(a)
 	}
-	x.acks = acks[:0]
+	clear(acks)
+	x.acks, x.clusterWaits = acks[:0], 0
 	if cap(acks) > keepAcks {
 		x.acks = nil
 	}

@@ -21,6 +21,7 @@ type message struct {
 	props   *property.Properties // the properties forwarded to v5 subscribers; nil for none
 	expires time.Time            // zero: no Message Expiry Interval
 	from    *session             // the publishing session, for No Local
+	remote  bool                 // published on another node of the cluster
 }
 
 // forwardedZero is the forwarded properties that a publisher can send with

@@ -28,16 +28,38 @@ const linearTargets = 16
 const keepRouted = 1024
 
 // route delivers a message published by a client (or a will) to every
-// matching subscription, and applies its retain flag. r is the caller's
+// matching subscription, applies its retain flag, and then publishes it to
+// the cluster, if any (Config.Cluster; cluster.go). r is the caller's
 // scratch space; nil makes one for this message. pub is the publisher's
 // connection (nil for a will): wait reports that a matching outbox is
-// full, and the acknowledgement is to wait for it (pub.blockers lists it).
+// full, and the acknowledgement is to wait for it (pub.blockers lists
+// it); in a cluster, the acknowledgement of a QoS 1 or QoS 2 message
+// waits for the cluster too.
 func (b *Broker) route(m *message, r *router, pub *conn) (wait bool) {
+	// In a cluster, share groups get their messages through it, so that
+	// each message goes to one member cluster-wide (DeliverShared).
+	wait = b.routeHere(m, r, pub, reach{ordinary: true, shared: b.link == nil})
+	b.forward(m, pub)
+	return wait
+}
+
+// reach says which subscriptions of this node a message goes to.
+type reach struct {
+	ordinary bool      // every matching ordinary subscription
+	shared   bool      // one member of every matching share group
+	group    filterKey // when its share is set: one member of this group only
+}
+
+// routeHere offers a message to the outboxes of the sessions of this node
+// that its reach matches, and applies its retain flag unless it comes
+// from another node (retained messages stay on the node they were
+// published on).
+func (b *Broker) routeHere(m *message, r *router, pub *conn, to reach) (wait bool) {
 	u := b.routeUnit(pub) // persist.go: nil without a Store
 	if u != nil && pub == nil {
 		defer b.st.seal(u)
 	}
-	if m.retain {
+	if m.retain && !m.remote {
 		seq := b.retained.store(m)
 		if u != nil {
 			u.retain(m, seq)
@@ -47,9 +69,14 @@ func (b *Broker) route(m *message, r *router, pub *conn) (wait bool) {
 		r = &router{}
 	}
 	hits := r.hits[:0]
-	b.tree.match(m.topic, func(s *session, sub subscription) {
+	collect := func(s *session, sub subscription) {
 		hits = append(hits, member{s, sub})
-	})
+	}
+	if to.group.share != "" {
+		b.tree.matchGroup(to.group, collect)
+	} else {
+		b.tree.match(m.topic, to.ordinary, to.shared, collect)
+	}
 	many := len(hits) > linearTargets
 	if many && r.index == nil {
 		r.index = make(map[*session]int)

@@ -287,7 +287,7 @@ func BenchmarkTopicMatch(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		tree.match("site/7/room/temp", count)
+		tree.match("site/7/room/temp", true, true, count)
 	}
 	if n != 2*b.N {
 		b.Fatalf("%d matches, want %d", n, 2*b.N)
@@ -473,7 +473,7 @@ func TestRouteOverlapping(t *testing.T) {
 			}
 			// The subscriptions' own lists are shared read-only, never
 			// appended to in place.
-			br.tree.match("a/b", func(s *session, sub subscription) {
+			br.tree.match("a/b", true, true, func(s *session, sub subscription) {
 				if len(sub.ids) > 1 {
 					t.Errorf("%s: subscription identifiers grew to %v", s.id, sub.ids)
 				}

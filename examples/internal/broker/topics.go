@@ -35,6 +35,12 @@ type topicTree struct {
 	mu   sync.RWMutex
 	subs topic.Tree[*session, subscription]
 	n    int // subscriptions in subs
+
+	// link, when the broker is a node of a cluster, is told of the first
+	// subscription to each filter and of the last (cluster.go); interest
+	// counts the subscriptions to each filter then.
+	link     Cluster
+	interest map[filterKey]int
 }
 
 // group is a share group of the tree.
@@ -78,8 +84,34 @@ func (t *topicTree) subscribe(k filterKey, s *session, sub subscription) (existe
 	}
 	if !existed {
 		t.n++
+		t.noteInterest(k, +1)
 	}
 	return existed
+}
+
+// noteInterest counts a subscription to k made (+1) or gone (-1), and
+// tells the cluster of the first and of the last. The $SYS topics stay on
+// their node (localOnly). t.mu is held.
+func (t *topicTree) noteInterest(k filterKey, delta int) {
+	if t.link == nil || k.share == "" && localOnly(k.filter) {
+		return
+	}
+	if t.interest == nil {
+		t.interest = make(map[filterKey]int)
+	}
+	n := t.interest[k] + delta
+	switch {
+	case n > 0:
+		t.interest[k] = n
+	default:
+		delete(t.interest, k)
+	}
+	switch {
+	case n == 1 && delta > 0:
+		t.link.Subscribe(k.share, k.filter)
+	case n == 0:
+		t.link.Unsubscribe(k.share, k.filter)
+	}
 }
 
 // unsubscribe removes the subscription of s to filter, and reports
@@ -94,6 +126,7 @@ func (t *topicTree) unsubscribe(k filterKey, s *session) (existed bool) {
 	}
 	if existed {
 		t.n--
+		t.noteInterest(k, -1)
 	}
 	return existed
 }
@@ -106,17 +139,35 @@ func (t *topicTree) count() int {
 }
 
 // match calls fn for every subscription whose filter matches the topic
-// name: each ordinary one, and for each share group the member pick
-// chooses. fn runs under the read lock and must not block.
-func (t *topicTree) match(name string, fn func(*session, subscription)) {
+// name: each ordinary one if ordinary is set, and for each share group
+// the member pick chooses if shared is. fn runs under the read lock and
+// must not block.
+func (t *topicTree) match(name string, ordinary, shared bool, fn func(*session, subscription)) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	t.subs.Match(name, fn)
-	t.subs.MatchShared(name, func(g *group) {
-		if s, sub, ok := pick(g); ok {
-			fn(s, sub)
-		}
-	})
+	if ordinary {
+		t.subs.Match(name, fn)
+	}
+	if shared {
+		t.subs.MatchShared(name, func(g *group) { t.offerGroup(g, fn) })
+	}
+}
+
+// matchGroup calls fn for the member pick chooses of the share group k,
+// if it has members. fn runs under the read lock and must not block.
+func (t *topicTree) matchGroup(k filterKey, fn func(*session, subscription)) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if g := t.subs.Group(k.share, k.filter); g != nil {
+		t.offerGroup(g, fn)
+	}
+}
+
+// offerGroup calls fn for the member pick chooses of g, if any.
+func (t *topicTree) offerGroup(g *group, fn func(*session, subscription)) {
+	if s, sub, ok := pick(g); ok {
+		fn(s, sub)
+	}
 }
 
 // pick returns the member of g whose turn it is (round-robin), passing

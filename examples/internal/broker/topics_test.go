@@ -57,7 +57,7 @@ func TestTopicMatching(t *testing.T) {
 // topic name.
 func matched(tree *topicTree, name string) bool {
 	got := false
-	tree.match(name, func(*session, subscription) { got = true })
+	tree.match(name, true, true, func(*session, subscription) { got = true })
 	return got
 }
 

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/mqttcore/mqtt/examples/internal/broker"
+)
+
+// clusterFlags are the flags of a node of a cluster: -cluster joins one
+// over NATS (module examples/cluster), which a build with the tag
+// "cluster" has (cluster_nats.go).
+type clusterFlags struct {
+	url      string
+	replicas int
+}
+
+func (f *clusterFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.url, "cluster", "", "join a cluster over NATS at this `URL` (nats://host:4222; needs a build with -tags cluster; empty: a single node)")
+	fs.IntVar(&f.replicas, "cluster-replicas", 1, "replicas of the JetStream stream of QoS 1 and 2 messages, when -cluster makes it (1 to 5)")
+}
+
+// joinCluster links the broker to a cluster over NATS; nil in a build
+// without the tag "cluster".
+var joinCluster func(ctx context.Context, url string, replicas int, logger *slog.Logger) (broker.Cluster, io.Closer, error)
+
+// errNoCluster: -cluster given to a build without cluster support.
+var errNoCluster = errors.New("-cluster: this broker is built without cluster support: build it with " +
+	"go build -tags cluster ./examples/broker (in the repository's workspace: examples/cluster is a module of its own)")
+
+// apply joins the cluster -cluster names, if any, into cfg; the Closer
+// (nil for none) ends the link, after the broker's Shutdown.
+func (f *clusterFlags) apply(ctx context.Context, cfg *broker.Config, logger *slog.Logger) (io.Closer, error) {
+	switch {
+	case f.url == "":
+		return nil, nil
+	case joinCluster == nil:
+		return nil, errNoCluster
+	case f.replicas < 1 || f.replicas > 5:
+		return nil, fmt.Errorf("-cluster-replicas %d: want 1 to 5", f.replicas)
+	}
+	c, closer, err := joinCluster(ctx, f.url, f.replicas, logger)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Cluster = c
+	return closer, nil
+}

@@ -1,0 +1,24 @@
+//go:build cluster
+
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+
+	"github.com/mqttcore/mqtt/examples/cluster"
+	"github.com/mqttcore/mqtt/examples/internal/broker"
+)
+
+// With the tag "cluster", -cluster joins a cluster over NATS (module
+// examples/cluster, resolved through the repository's go.work).
+func init() {
+	joinCluster = func(ctx context.Context, url string, replicas int, logger *slog.Logger) (broker.Cluster, io.Closer, error) {
+		n, err := cluster.Dial(ctx, cluster.Config{URL: url, Replicas: replicas, Logger: logger})
+		if err != nil {
+			return nil, nil, err
+		}
+		return n, n, nil
+	}
+}
