@@ -53,3 +53,59 @@ func (c *Conn) synced(pos uint64) error {
 	}
 	return c.srv.cfg.Journal.Sync(pos)
 }
+
+// JournalNotifier is what a Journal may add so that on the event loop no
+// worker waits for a commit: bytes whose units are not yet durable are
+// set aside, and the connection is written once Notify's fn is called,
+// while the workers serve the other connections (a worker blocked in Sync
+// would hold up every connection it could serve meanwhile, and the
+// units they would add to the same commit).
+type JournalNotifier interface {
+	// Notify arranges for fn to be called once every unit up to pos is
+	// durable, or cannot be (Sync then says why), on any goroutine and
+	// without any lock of the Server held. It returns false, and does
+	// not call fn, when that is so already.
+	Notify(pos uint64, fn func()) bool
+}
+
+// takeOut takes the bytes to write next and the position they wait for,
+// on the event loop, with c.mu held: bytes set aside before (now durable,
+// or failed), else out. With a JournalNotifier, out is set aside instead
+// when what it waits for is not yet durable (ok false): c.writing stays
+// set, and c is scheduled again once it is.
+func (c *Conn) takeOut() (buf []byte, pos uint64, ok bool) {
+	if l := c.x.lazy.Load(); l != nil && l.held != nil {
+		buf, pos = l.held, l.heldPos
+		l.held, l.heldPos = nil, 0
+		return buf, pos, true
+	}
+	buf, c.out = c.out, nil
+	pos = c.seal()
+	jn, _ := c.srv.cfg.Journal.(JournalNotifier)
+	if pos == 0 || jn == nil {
+		return buf, pos, true
+	}
+	l := c.x.extra()
+	l.held, l.heldPos = buf, pos
+	if !jn.Notify(pos, func() { c.srv.poll.schedule(c) }) {
+		l.held, l.heldPos = nil, 0
+		return buf, pos, true
+	}
+	return nil, 0, false
+}
+
+// hasHeld reports whether bytes are set aside for a commit, with c.mu
+// held.
+func (c *Conn) hasHeld() bool {
+	l := c.x.lazy.Load()
+	return l != nil && l.held != nil
+}
+
+// dropHeld lets go of bytes set aside of a connection that ended, with
+// c.mu held.
+func (c *Conn) dropHeld() {
+	if l := c.x.lazy.Load(); l != nil && l.held != nil {
+		c.backlog.Add(-int64(len(l.held)))
+		l.held, l.heldPos = nil, 0
+	}
+}
