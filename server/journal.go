@@ -26,7 +26,8 @@ type Journal interface {
 	// error that keeps them from being so: the bytes are then not
 	// written, and the connection ends with that error. It is called
 	// without any lock of the Server held, on the goroutine that writes
-	// (on the event loop, a worker).
+	// (on the event loop, a worker; with a JournalNotifier, only once
+	// Notify's fn was called, or Notify returned false).
 	Sync(pos uint64) error
 }
 
@@ -87,11 +88,25 @@ func (c *Conn) takeOut() (buf []byte, pos uint64, ok bool) {
 	}
 	l := c.x.extra()
 	l.held, l.heldPos = buf, pos
-	if !jn.Notify(pos, func() { c.srv.poll.schedule(c) }) {
+	if !jn.Notify(pos, c.journalDone) {
 		l.held, l.heldPos = nil, 0
 		return buf, pos, true
 	}
 	return nil, 0, false
+}
+
+// journalDone is the fn of Notify: c's bytes set aside may go, unless c
+// ended meanwhile (its bytes are then let go of: the event loop, which
+// closes once no connection is left, may be gone).
+func (c *Conn) journalDone() {
+	c.mu.Lock()
+	if c.ended {
+		c.writing = false
+		c.dropHeld()
+	} else {
+		c.srv.poll.schedule(c) // as senders do: with c.mu held, c not ended
+	}
+	c.unlock()
 }
 
 // hasHeld reports whether bytes are set aside for a commit, with c.mu

@@ -208,6 +208,20 @@ func (st *Store) notify(pos uint64, fn func()) bool {
 	return true
 }
 
+// callNotified calls the functions of due on a goroutine of their own:
+// they take the locks of connections, which the next commit does not
+// wait for.
+func callNotified(due []notifyAt) {
+	if len(due) == 0 {
+		return
+	}
+	go func() {
+		for _, n := range due {
+			n.fn()
+		}
+	}()
+}
+
 // notified takes the functions of notify whose wait is over, with st.mu
 // held.
 func (st *Store) notified() []notifyAt {
@@ -234,9 +248,7 @@ func (st *Store) commitLoop() {
 		st.synced.Broadcast()
 		due := st.notified()
 		st.mu.Unlock()
-		for _, n := range due {
-			n.fn()
-		}
+		callNotified(due)
 		close(st.done)
 	}()
 	tick := time.NewTicker(heartbeat)
@@ -274,9 +286,7 @@ func (st *Store) commitLoop() {
 		onCommit := st.onCommit
 		due := st.notified()
 		st.mu.Unlock()
-		for _, n := range due {
-			n.fn()
-		}
+		callNotified(due)
 		if err == nil && onCommit != nil {
 			onCommit(units)
 		}
