@@ -40,6 +40,10 @@ type extLazy struct {
 
 	// Guarded by Conn.mu.
 	rest []byte // bytes read and not handed to the core: reading is held
+	// held is bytes to write that wait for the commit of heldPos
+	// (journal.go, the event loop with a JournalNotifier).
+	held    []byte
+	heldPos uint64
 }
 
 // extra returns x's lazy part, made on the first call.

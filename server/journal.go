@@ -26,7 +26,8 @@ type Journal interface {
 	// error that keeps them from being so: the bytes are then not
 	// written, and the connection ends with that error. It is called
 	// without any lock of the Server held, on the goroutine that writes
-	// (on the event loop, a worker).
+	// (on the event loop, a worker; with a JournalNotifier, only once
+	// Notify's fn was called, or Notify returned false).
 	Sync(pos uint64) error
 }
 
@@ -52,4 +53,74 @@ func (c *Conn) synced(pos uint64) error {
 		return nil
 	}
 	return c.srv.cfg.Journal.Sync(pos)
+}
+
+// JournalNotifier is what a Journal may add so that on the event loop no
+// worker waits for a commit: bytes whose units are not yet durable are
+// set aside, and the connection is written once Notify's fn is called,
+// while the workers serve the other connections (a worker blocked in Sync
+// would hold up every connection it could serve meanwhile, and the
+// units they would add to the same commit).
+type JournalNotifier interface {
+	// Notify arranges for fn to be called once every unit up to pos is
+	// durable, or cannot be (Sync then says why), on any goroutine and
+	// without any lock of the Server held. It returns false, and does
+	// not call fn, when that is so already.
+	Notify(pos uint64, fn func()) bool
+}
+
+// takeOut takes the bytes to write next and the position they wait for,
+// on the event loop, with c.mu held: bytes set aside before (now durable,
+// or failed), else out. With a JournalNotifier, out is set aside instead
+// when what it waits for is not yet durable (ok false): c.writing stays
+// set, and c is scheduled again once it is.
+func (c *Conn) takeOut() (buf []byte, pos uint64, ok bool) {
+	if l := c.x.lazy.Load(); l != nil && l.held != nil {
+		buf, pos = l.held, l.heldPos
+		l.held, l.heldPos = nil, 0
+		return buf, pos, true
+	}
+	buf, c.out = c.out, nil
+	pos = c.seal()
+	jn, _ := c.srv.cfg.Journal.(JournalNotifier)
+	if pos == 0 || jn == nil {
+		return buf, pos, true
+	}
+	l := c.x.extra()
+	l.held, l.heldPos = buf, pos
+	if !jn.Notify(pos, c.journalDone) {
+		l.held, l.heldPos = nil, 0
+		return buf, pos, true
+	}
+	return nil, 0, false
+}
+
+// journalDone is the fn of Notify: c's bytes set aside may go, unless c
+// ended meanwhile (its bytes are then let go of: the event loop, which
+// closes once no connection is left, may be gone).
+func (c *Conn) journalDone() {
+	c.mu.Lock()
+	if c.ended {
+		c.writing = false
+		c.dropHeld()
+	} else {
+		c.srv.poll.schedule(c) // as senders do: with c.mu held, c not ended
+	}
+	c.unlock()
+}
+
+// hasHeld reports whether bytes are set aside for a commit, with c.mu
+// held.
+func (c *Conn) hasHeld() bool {
+	l := c.x.lazy.Load()
+	return l != nil && l.held != nil
+}
+
+// dropHeld lets go of bytes set aside of a connection that ended, with
+// c.mu held.
+func (c *Conn) dropHeld() {
+	if l := c.x.lazy.Load(); l != nil && l.held != nil {
+		c.backlog.Add(-int64(len(l.held)))
+		l.held, l.heldPos = nil, 0
+	}
 }

@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"errors"
+	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -12,19 +14,23 @@ import (
 )
 
 // gate is a Journal whose units become durable when the test says so.
+// Seal gives each connection the position of its own last unit (one
+// that recorded nothing waits for nothing).
 type gate struct {
 	mu      sync.Mutex
 	cond    sync.Cond
-	batches [][]byte // every batch recorded
-	open    int      // batches recorded since the last Seal
-	sealed  uint64   // positions handed out
-	durable uint64   // positions made durable
-	err     error    // Sync's answer once set
-	auto    bool     // every unit is durable at once
+	batches [][]byte                // every batch recorded
+	open    map[*server.Conn]int    // batches recorded since the connection's last Seal
+	last    map[*server.Conn]uint64 // the position of each connection's last unit
+	sealed  uint64                  // positions handed out
+	durable uint64                  // positions made durable
+	err     error                   // Sync's answer once set
+	auto    bool                    // every unit is durable at once
+	blocked int                     // Sync calls that had to wait
 }
 
 func newGate() *gate {
-	g := &gate{auto: true}
+	g := &gate{auto: true, open: map[*server.Conn]int{}, last: map[*server.Conn]uint64{}}
 	g.cond.L = &g.mu
 	return g
 }
@@ -33,25 +39,29 @@ func (g *gate) Record(c *server.Conn, batch []byte) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.batches = append(g.batches, append([]byte(nil), batch...))
-	g.open++
+	g.open[c]++
 }
 
 func (g *gate) Seal(c *server.Conn) uint64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.open > 0 {
-		g.open = 0
+	if g.open[c] > 0 {
+		delete(g.open, c)
 		g.sealed++
+		g.last[c] = g.sealed
 		if g.auto {
 			g.durable = g.sealed
 		}
 	}
-	return g.sealed
+	return g.last[c]
 }
 
 func (g *gate) Sync(pos uint64) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.durable < pos && g.err == nil {
+		g.blocked++
+	}
 	for g.durable < pos && g.err == nil {
 		g.cond.Wait()
 	}
@@ -137,5 +147,79 @@ func TestJournalHoldsWrites(t *testing.T) {
 				t.Error("the journal replayed holds no session state")
 			}
 		})
+	}
+}
+
+// notifier is a gate that is also a server.JournalNotifier.
+type notifier struct {
+	*gate
+	waiting []func()
+}
+
+func (n *notifier) Notify(pos uint64, fn func()) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.durable >= pos || n.err != nil {
+		return false
+	}
+	n.waiting = append(n.waiting, fn)
+	return true
+}
+
+// release makes every unit sealed durable and calls the functions
+// waiting for them.
+func (n *notifier) release() {
+	n.gate.release(nil)
+	n.mu.Lock()
+	fns := n.waiting
+	n.waiting = nil
+	n.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
+}
+
+// With a Journal that is a JournalNotifier, connections whose bytes wait
+// for a commit hold no worker of the event loop: with more of them
+// waiting than there are workers, another connection is still served,
+// and the bytes that waited are written once their units are durable.
+func TestJournalNotifierFreesWorkers(t *testing.T) {
+	n := &notifier{gate: newGate()}
+	k := &keeper{recorder: *newRecorder(), saved: map[string][]byte{}}
+	_, addr := start(t, server.Config{Handler: k, Journal: n})
+	t.Cleanup(n.release) // before Shutdown, which a unit held would hold up
+	var held []*raw
+	for i := range runtime.GOMAXPROCS(0) + 2 {
+		connect := &packet.Connect{ClientID: fmt.Sprintf("held%d", i), CleanStart: true}
+		connect.Props.SessionExpiry = 60
+		held = append(held, handshake(t, dialRaw(t, addr), packet.V5, connect))
+	}
+	free := handshake(t, dialRaw(t, addr), packet.V5, &packet.Connect{ClientID: "free", CleanStart: true})
+	n.hold()
+	for _, rc := range held {
+		rc.send(t, &packet.Publish{Topic: "t", QoS: packet.QoS2, PacketID: 7, Payload: []byte("x")})
+	}
+	// Every held connection's PUBLISH recorded: each waits for its unit.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		n.mu.Lock()
+		waiting := len(n.waiting) + n.blocked // the event loop uses Notify; a connection's goroutine, Sync
+		n.mu.Unlock()
+		if waiting == len(held) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d connections wait for their units", waiting, len(held))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	free.send(t, &packet.Pingreq{})
+	if p, ok := free.next(t).(*packet.Pingresp); !ok {
+		t.Fatalf("got %v, want PINGRESP while the others wait", p)
+	}
+	n.release()
+	for i, rc := range held {
+		if p, ok := rc.next(t).(*packet.Pubrec); !ok || p.PacketID != 7 {
+			t.Fatalf("connection %d: got %v, want PUBREC 7", i, p)
+		}
 	}
 }

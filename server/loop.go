@@ -358,10 +358,12 @@ func (c *Conn) writeFailed(err error, unwritten int) {
 // and a client that takes no bytes for WriteTimeout is disconnected.
 func (c *Conn) writeNow() {
 	c.mu.Lock()
-	for len(c.out) > 0 && !c.ended {
-		buf := c.out
-		c.out = nil
-		pos := c.seal() // journal.go
+	for (len(c.out) > 0 || c.hasHeld()) && !c.ended {
+		buf, pos, ok := c.takeOut() // journal.go
+		if !ok {
+			c.unlock() // c.writing stays set: the journal schedules c once the bytes may go
+			return
+		}
 		c.unlock()
 		n, err := 0, c.synced(pos)
 		if err == nil {
@@ -393,6 +395,7 @@ func (c *Conn) writeNow() {
 		}
 	}
 	c.writing = false
+	c.dropHeld()
 	if c.stalled {
 		c.stalled = false
 		c.stall.Stop()

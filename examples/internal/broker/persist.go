@@ -112,7 +112,14 @@ func (h *handler) Record(sc *server.Conn, batch []byte) {
 		u.ops = append(u.ops, storeOp{kind: opLogReset, sid: c.sess.ps.sid, value: c.mc().JournalSnapshot()})
 		return
 	}
-	u.ops = append(u.ops, storeOp{kind: opLog, sid: c.sess.ps.sid, value: bytes.Clone(batch)})
+	sid := c.sess.ps.sid
+	if n := len(u.ops); n > 0 && u.ops[n-1].kind == opLog && u.ops[n-1].sid == sid {
+		// The batches of one unit in one record: a journal batch is a
+		// sequence of records, so batches end to end are one batch.
+		u.ops[n-1].value = append(u.ops[n-1].value, batch...)
+		return
+	}
+	u.ops = append(u.ops, storeOp{kind: opLog, sid: sid, value: bytes.Clone(batch)})
 }
 
 // Seal seals the connection's unit.
@@ -125,6 +132,11 @@ func (h *handler) Seal(sc *server.Conn) uint64 {
 
 // Sync waits for the commit of the units up to pos.
 func (h *handler) Sync(pos uint64) error { return h.st.sync(pos) }
+
+// Notify calls fn once the units up to pos are committed
+// (server.JournalNotifier: no worker of the event loop waits for a
+// commit).
+func (h *handler) Notify(pos uint64, fn func()) bool { return h.st.notify(pos, fn) }
 
 // persistNewLocked gives a new session its id. Broker.mu is held.
 func (b *Broker) persistNewLocked(s *session) {

@@ -48,6 +48,7 @@ type Store struct {
 	done     chan struct{} // closed when the committer has ended
 	logSeq   uint64        // the key of the last journal batch (committer's)
 	onCommit func([]*unit) // the broker's: wake the sessions with deliveries staged in these units
+	waiting  []notifyAt    // the callers of notify waiting for a commit
 
 	committed atomic.Uint64 // the position of the last unit committed
 	nextSID   atomic.Uint64 // the session ids handed out so far
@@ -185,6 +186,59 @@ func (st *Store) sync(pos uint64) error {
 
 var errStoreClosed = errors.New("broker: store closed")
 
+// notifyAt is a function waiting for the commit of the units up to pos.
+type notifyAt struct {
+	pos uint64
+	fn  func()
+}
+
+// notify calls fn once the units up to pos are committed, or cannot be
+// (sync then says why); false, without calling it, when that is so
+// already.
+func (st *Store) notify(pos uint64, fn func()) bool {
+	if pos <= st.committed.Load() {
+		return false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if pos <= st.committed.Load() || st.err != nil || st.ended {
+		return false
+	}
+	st.waiting = append(st.waiting, notifyAt{pos, fn})
+	return true
+}
+
+// callNotified calls the functions of due on a goroutine of their own:
+// they take the locks of connections, which the next commit does not
+// wait for.
+func callNotified(due []notifyAt) {
+	if len(due) == 0 {
+		return
+	}
+	go func() {
+		for _, n := range due {
+			n.fn()
+		}
+	}()
+}
+
+// notified takes the functions of notify whose wait is over, with st.mu
+// held.
+func (st *Store) notified() []notifyAt {
+	var due []notifyAt
+	keep := st.waiting[:0]
+	for _, n := range st.waiting {
+		if n.pos <= st.committed.Load() || st.err != nil || st.ended {
+			due = append(due, n)
+		} else {
+			keep = append(keep, n)
+		}
+	}
+	clear(st.waiting[len(keep):])
+	st.waiting = keep
+	return due
+}
+
 // commitLoop commits what was sealed while the last commit ran, and the
 // time once a heartbeat when nothing else comes.
 func (st *Store) commitLoop() {
@@ -192,7 +246,9 @@ func (st *Store) commitLoop() {
 		st.mu.Lock()
 		st.ended = true
 		st.synced.Broadcast()
+		due := st.notified()
 		st.mu.Unlock()
+		callNotified(due)
 		close(st.done)
 	}()
 	tick := time.NewTicker(heartbeat)
@@ -228,7 +284,9 @@ func (st *Store) commitLoop() {
 		}
 		st.synced.Broadcast()
 		onCommit := st.onCommit
+		due := st.notified()
 		st.mu.Unlock()
+		callNotified(due)
 		if err == nil && onCommit != nil {
 			onCommit(units)
 		}
@@ -242,6 +300,9 @@ func (st *Store) commitLoop() {
 func (st *Store) commit(units []*unit) error {
 	return st.db.Update(func(tx *bolt.Tx) error {
 		b := storeTx{tx: tx, st: st}
+		for _, name := range [][]byte{bucketOutbox, bucketLog} {
+			tx.Bucket(name).FillPercent = appendFill
+		}
 		for _, u := range units {
 			for i := range u.ops {
 				if err := b.apply(&u.ops[i]); err != nil {
@@ -260,6 +321,13 @@ func (st *Store) commit(units []*unit) error {
 		return meta.Put(keyAlive, be64(uint64(time.Now().UnixNano())))
 	})
 }
+
+// appendFill is how full the pages of the outboxes and journals are
+// when they split (bbolt's Bucket.FillPercent; 0.5 by default): their
+// keys (session id, then a sequence) grow, so a page split at the end
+// keeps its first part as it is, and fuller pages are fewer pages
+// written per commit.
+const appendFill = 0.95
 
 // storeOp is one record of a unit.
 type storeOp struct {
