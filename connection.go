@@ -423,26 +423,33 @@ func (c *Connection[ID]) write(p packet.Packet) error {
 	}
 	if len(out)-start > int(c.maxOut) {
 		c.out = out[:start]
-		if props := droppable(p); props != nil && c.version == packet.V5 {
-			// The sender MUST NOT send Reason String or User Properties
-			// that would exceed the peer's maximum (MQTT-3.4.2-2,
-			// MQTT-3.4.2-3 and their twins for the other packets): drop
-			// them, the Reason String first.
-			if props.ReasonString != "" {
-				props.ReasonString = ""
-				props.Zero.Remove(property.ReasonString)
-				if c.write(p) == nil {
-					return nil
-				}
-			}
-			if len(props.User) > 0 {
-				props.User = props.User[:0]
-				return c.write(p)
-			}
+		if props := droppable(p); props != nil && c.version == packet.V5 &&
+			(props.ReasonString != "" || len(props.User) > 0) {
+			return c.writeStripped(p, props)
 		}
 		return ErrPacketTooLarge
 	}
 	c.out = out
 	c.sentBytes(p, start)
 	return nil
+}
+
+// writeStripped writes p, too large for the peer, without its Reason
+// String, else without its User Properties too: the sender MUST NOT send
+// them where they would exceed the peer's maximum (MQTT-3.4.2-2,
+// MQTT-3.4.2-3 and their twins for the other packets). A packet still too
+// large is refused as it was given, its properties kept.
+func (c *Connection[ID]) writeStripped(p packet.Packet, props *property.Properties) error {
+	reason, user, zero := props.ReasonString, props.User, props.Zero
+	if reason != "" {
+		props.ReasonString = ""
+		props.Zero.Remove(property.ReasonString)
+	} else {
+		props.User = user[:0]
+	}
+	if c.write(p) == nil { // which drops the User Properties next, if need be
+		return nil
+	}
+	props.ReasonString, props.User, props.Zero = reason, user, zero
+	return ErrPacketTooLarge
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -20,15 +21,19 @@ import (
 // caller gets a clear error and changes no state). Two links of a client
 // and a server, twins, get the same random valid traffic in both versions
 // (publishes at QoS 0-2 on a few topics with automatic or caller-chosen
-// Topic Aliases, subscriptions, pings, deliveries in random chunks, drops
-// and reconnections with the session kept and an offline queue). Between
-// them, the first link also gets Sends built to fail: a packet over the
-// peer's Maximum Packet Size (MQTT-3.1.2-24, MQTT-3.2.2-15), a topic or
-// filter the codec refuses, an alias no PUBLISH mapped (MQTT-3.3.2-8 wants
-// the topic with a new alias) or above the peer's Topic Alias Maximum
-// (MQTT-3.3.2-9, MQTT-3.3.2-11), a Subscription Identifier from a client
-// (MQTT-3.3.4-6), a packet the role or the state does not allow, an
-// acknowledgement nothing awaits. Each refused Send must return an error,
+// Topic Aliases, subscriptions, acknowledgements left to the caller,
+// pings, deliveries in random chunks, drops and reconnections with the
+// session kept and an offline queue). Between them, the first link also
+// gets Sends built to fail: a packet over the peer's Maximum Packet Size
+// (MQTT-3.1.2-27, MQTT-3.2.2-15), even once its Reason String and User
+// Properties are left out (MQTT-3.9.2-1, MQTT-3.14.2-3), a topic or filter
+// the codec refuses, an alias no PUBLISH mapped or above the peer's Topic
+// Alias Maximum (MQTT-3.3.2-9, MQTT-3.3.2-11), a Subscription Identifier
+// from a client (MQTT-3.3.4-6), also offline, an AUTH of another method,
+// a server's DISCONNECT with a Session Expiry Interval (MQTT-3.14.2-2), a
+// packet the role or the state does not allow, an acknowledgement nothing
+// awaits. Each refused Send must return an error, leave its packet as it
+// was,
 // hand the handler no event (no EventSend, no EventJournal) and leave the
 // whole protocol state equal to the twin's, which never saw it: the
 // identifier allocator (where it stands, what is in use), exchanges, the
@@ -53,6 +58,9 @@ type twins[ID packetid.ID] struct {
 
 var twinTopics = []string{"a", "b/c", "d", "e/f/g"}
 
+// twinAuth is the Authentication Method of the twins' v5 connections.
+const twinAuth = "twin-auth"
+
 func runModelRefused[ID packetid.ID](rt *rapid.T) {
 	v := rapid.SampledFrom([]packet.Version{packet.V311, packet.V5}).Draw(rt, "version")
 	m := &twins[ID]{rt: rt, v: v}
@@ -61,6 +69,10 @@ func runModelRefused[ID packetid.ID](rt *rapid.T) {
 		cfgs[i] = Config{
 			Journal:                 true,
 			QueueWhenQuotaExhausted: rapid.Bool().Draw(rt, fmt.Sprint(r, " queue")),
+			ManualPuback:            rapid.Bool().Draw(rt, fmt.Sprint(r, " manual puback")),
+			ManualPubrec:            rapid.Bool().Draw(rt, fmt.Sprint(r, " manual pubrec")),
+			ManualPubrel:            rapid.Bool().Draw(rt, fmt.Sprint(r, " manual pubrel")),
+			ManualPubcomp:           rapid.Bool().Draw(rt, fmt.Sprint(r, " manual pubcomp")),
 			TopicAliases:            rapid.SampledFrom([]AliasMode{AliasOff, AliasAuto, AliasReplace}).Draw(rt, fmt.Sprint(r, " aliases")),
 		}
 	}
@@ -80,10 +92,12 @@ func runModelRefused[ID packetid.ID](rt *rapid.T) {
 			ReceiveMaximum:    uint16(rapid.IntRange(1, 4).Draw(rt, "client receive maximum")),
 			TopicAliasMaximum: uint16(rapid.IntRange(0, 3).Draw(rt, "client topic alias maximum"))}
 		cprops.Zero.Add(property.SessionExpiryInterval)
+		cprops.AuthMethod = twinAuth
 		aprops = property.Properties{
 			MaximumPacketSize: uint32(rapid.IntRange(64, 256).Draw(rt, "server maximum packet size")),
 			ReceiveMaximum:    uint16(rapid.IntRange(1, 4).Draw(rt, "server receive maximum")),
-			TopicAliasMaximum: uint16(rapid.IntRange(0, 3).Draw(rt, "server topic alias maximum"))}
+			TopicAliasMaximum: uint16(rapid.IntRange(0, 3).Draw(rt, "server topic alias maximum")),
+			AuthMethod:        twinAuth}
 	}
 	clean := true
 	m.connect = func() *packet.Connect {
@@ -137,6 +151,12 @@ func runModelRefused[ID packetid.ID](rt *rapid.T) {
 				m.deliver(i, rapid.IntRange(1, n).Draw(rt, "bytes"))
 			}
 		},
+		"answer": func(rt *rapid.T) {
+			i := rapid.IntRange(0, 1).Draw(rt, "side")
+			if mk := m.answer(i); mk != nil {
+				m.send(i, mk)
+			}
+		},
 		"ping": func(rt *rapid.T) {
 			if m.online {
 				m.call(0, func(c *tconn[ID]) []Event[ID] { return c.TimerFired(TimerPing) })
@@ -161,8 +181,8 @@ func runModelRefused[ID packetid.ID](rt *rapid.T) {
 		},
 		"refused": func(rt *rapid.T) {
 			i := rapid.IntRange(0, 1).Draw(rt, "from")
-			p, want := m.drawRefused(rt, i)
-			m.refuse(i, p, want)
+			mk, want := m.drawRefused(rt, i)
+			m.refuse(i, mk, want)
 		},
 		"": func(rt *rapid.T) { m.same("after the step") },
 	})
@@ -245,9 +265,11 @@ func (m *twins[ID]) deliver(i, n int) {
 	m.sameEvents(1-i, evs[0], evs[1])
 }
 
-// refuse sends p on side i of the first link only: it must fail with want
-// (when not nil), hand out no event and change no state.
-func (m *twins[ID]) refuse(i int, p packet.Packet, want error) {
+// refuse sends a packet made by mk on side i of the first link only: it
+// must fail with want (when not nil), hand out no event, and change no
+// state, nor the packet.
+func (m *twins[ID]) refuse(i int, mk func() packet.Packet, want error) {
+	p := mk()
 	l := m.links[0]
 	c := l.at(i)
 	pipe := len(l.pipes[i])
@@ -259,10 +281,13 @@ func (m *twins[ID]) refuse(i int, p packet.Packet, want error) {
 		m.rt.Fatalf("%v: Send(%v) = %v, want %v", roles[i], p.Type(), err, want)
 	case len(c.evs) > 0:
 		m.rt.Fatalf("%v: refused Send(%v) (%v) handed out %v", roles[i], p.Type(), err, c.evs)
-	case len(c.journal) > 0:
+	case c.scratch != nil && len(c.journal) > 0:
 		m.rt.Fatalf("%v: refused Send(%v) (%v) left journal records", roles[i], p.Type(), err)
 	case len(l.pipes[i]) != pipe:
 		m.rt.Fatalf("%v: refused Send(%v) (%v) wrote bytes", roles[i], p.Type(), err)
+	}
+	if d := cmp.Diff(mk(), p, cmpopts.EquateEmpty()); d != "" {
+		m.rt.Fatalf("%v: refused Send(%v) (%v) changed the packet (-before +after):\n%s", roles[i], p.Type(), err, d)
 	}
 	m.refused++
 	m.same(fmt.Sprintf("Send(%v) refused with %q", p.Type(), err))
@@ -311,85 +336,178 @@ func mapContent[K packetid.ID, V any](m packetid.Map[K, V]) map[K]V {
 	return out
 }
 
-// drawRefused draws a packet that side i refuses now, and the error it is
-// refused with (nil where that depends on more than the test tracks).
-func (m *twins[ID]) drawRefused(rt *rapid.T, i int) (packet.Packet, error) {
+// drawRefused draws a packet that side i refuses now, as a maker of
+// equal packets (Send must leave the one refused as it was), and the error
+// it is refused with (nil where that depends on more than the test
+// tracks).
+func (m *twins[ID]) drawRefused(rt *rapid.T, i int) (func() packet.Packet, error) {
 	c := m.at(0, i)
 	topic := rapid.SampledFrom(twinTopics).Draw(rt, "topic")
 	qos := packet.QoS(rapid.IntRange(0, 2).Draw(rt, "qos"))
-	pub := &packet.PublishOf[ID]{Topic: topic, QoS: qos}
+	pub := func(f func(p *packet.PublishOf[ID])) func() packet.Packet {
+		return func() packet.Packet {
+			p := &packet.PublishOf[ID]{Topic: topic, QoS: qos}
+			f(p)
+			return p
+		}
+	}
+	asIs := pub(func(*packet.PublishOf[ID]) {})
 	offline := c.State() != StateConnected
 	if offline && (i == 1 || qos == 0) {
-		return pub, ErrState // nothing queues for a server, nor QoS 0
+		return asIs, ErrState // nothing queues for a server, nor QoS 0
 	}
 	kinds := []string{"bad topic", "long topic", "subscription id", "unknown ack", "role"}
 	if !offline {
 		kinds = append(kinds, "state", "bad filter")
 		if m.v == packet.V5 {
-			kinds = append(kinds, "too large", "unmapped alias", "alias above maximum", "large filter")
+			kinds = append(kinds, "too large", "unmapped alias", "alias above maximum", "large filter",
+				"large ack", "auth", "disconnect")
 		}
 	}
+	maxOut := int(c.maxOut)
 	switch rapid.SampledFrom(kinds).Draw(rt, "refused kind") {
 	case "bad topic":
-		pub.Topic = topic + "/+" // MQTT-3.3.2-2
+		return pub(func(p *packet.PublishOf[ID]) { p.Topic += "/+" }), nil // MQTT-3.3.2-2
 	case "long topic":
-		pub.Topic = strings.Repeat("t", 0x10000) // MQTT-1.5.4-1 (string length)
+		return pub(func(p *packet.PublishOf[ID]) { p.Topic = strings.Repeat("t", 0x10000) }), nil // MQTT-4.7.3-3
 	case "subscription id":
 		if i == 1 {
 			return roleRefused[ID](i)
 		}
-		pub.Props.SubscriptionIDs = []uint32{1}
-		return pub, ErrSubscriptionIdentifier // MQTT-3.3.4-6
+		return pub(func(p *packet.PublishOf[ID]) { p.Props.SubscriptionIDs = []uint32{1} }), ErrSubscriptionIdentifier // MQTT-3.3.4-6
 	case "unknown ack":
-		return &packet.PubackOf[ID]{PacketID: 7}, nil // ErrIDUnknown, or ErrState offline
+		return func() packet.Packet { return &packet.PubackOf[ID]{PacketID: 7} }, nil // ErrIDUnknown, or ErrState offline
 	case "role":
 		return roleRefused[ID](i)
 	case "state":
 		if i == 0 {
-			return m.connect(), ErrState
+			connect := m.connect()
+			return func() packet.Packet { c := *connect; return &c }, ErrState
 		}
-		return &packet.Connack{}, ErrState
+		return func() packet.Packet { return &packet.Connack{} }, ErrState
 	case "bad filter":
 		if i == 1 {
 			return roleRefused[ID](i)
 		}
 		if rapid.Bool().Draw(rt, "unsubscribe") {
-			return &packet.UnsubscribeOf[ID]{Filters: []string{"a/#/b"}}, nil // MQTT-4.7.1-1
+			return func() packet.Packet { return &packet.UnsubscribeOf[ID]{Filters: []string{"a/#/b"}} }, nil // MQTT-4.7.1-1
 		}
-		return &packet.SubscribeOf[ID]{Subscriptions: []packet.Subscription{{Filter: "a#"}}}, nil
+		return func() packet.Packet {
+			return &packet.SubscribeOf[ID]{Subscriptions: []packet.Subscription{{Filter: "a#"}}}
+		}, nil
 	case "too large":
-		// MQTT-3.1.2-24, MQTT-3.2.2-15: nothing over the peer's maximum.
-		pub.Payload = make([]byte, c.maxOut)
+		// MQTT-3.1.2-27, MQTT-3.2.2-15: nothing over the peer's maximum.
+		mk := pub(func(p *packet.PublishOf[ID]) { p.Payload = make([]byte, maxOut) })
 		if qos > 0 {
-			return pub, nil // or ErrQuotaExceeded
+			return mk, nil // or ErrQuotaExceeded
 		}
-		return pub, ErrPacketTooLarge
+		return mk, ErrPacketTooLarge
 	case "large filter":
 		if i == 1 {
 			return roleRefused[ID](i)
 		}
-		return &packet.SubscribeOf[ID]{Subscriptions: []packet.Subscription{{Filter: strings.Repeat("f", int(c.maxOut))}}}, ErrPacketTooLarge
+		return func() packet.Packet {
+			return &packet.SubscribeOf[ID]{Subscriptions: []packet.Subscription{{Filter: strings.Repeat("f", maxOut)}}}
+		}, ErrPacketTooLarge
+	case "large ack":
+		// Too large even without its Reason String and User Properties,
+		// which Send drops first (MQTT-3.9.2-1, MQTT-3.9.2-2): the SUBACK
+		// is refused whole, and keeps them.
+		id, _ := owed(c, oweSuback)
+		if id == 0 {
+			return roleRefused[ID](i)
+		}
+		return func() packet.Packet {
+			a := &packet.SubackOf[ID]{PacketID: id, Reasons: make([]packet.ReasonCode, maxOut)}
+			a.Props.ReasonString = "why"
+			a.Props.User = []property.User{{Key: "k", Value: "v"}}
+			return a
+		}, ErrPacketTooLarge
+	case "auth":
+		big := rapid.Bool().Draw(rt, "auth too large")
+		return func() packet.Packet {
+			a := &packet.Auth{Reason: packet.ReAuthenticate}
+			a.Props.AuthMethod = "other"
+			if big {
+				a.Props.AuthMethod, a.Props.AuthData = twinAuth, make([]byte, maxOut)
+			}
+			return a
+		}, nil // ErrAuth, ErrPacketTooLarge
+	case "disconnect":
+		return func() packet.Packet {
+			d := &packet.Disconnect{}
+			d.Props.SessionExpiry = 60
+			d.Props.Zero.Add(property.SessionExpiryInterval)
+			if i == 0 {
+				// Too large even without its Reason String and User
+				// Properties (MQTT-3.14.2-3, MQTT-3.14.2-4).
+				d.Props.ServerReference = strings.Repeat("s", maxOut)
+			}
+			return d
+		}, nil // ErrSessionExpiry from a server (MQTT-3.14.2-2), ErrPacketTooLarge
 	case "unmapped alias":
 		max := c.aliasOut.Max()
 		for a := uint16(1); a <= max; a++ {
 			if c.aliasOut.Topic(a) == "" {
-				pub.Topic, pub.Props.TopicAlias = "", a
-				return pub, ErrAliasUnmapped
+				return pub(func(p *packet.PublishOf[ID]) { p.Topic, p.Props.TopicAlias = "", a }), ErrAliasUnmapped
 			}
 		}
-		pub.Topic, pub.Props.TopicAlias = "", max+1
-		return pub, ErrAlias // MQTT-3.3.2-9, MQTT-3.3.2-11
+		return pub(func(p *packet.PublishOf[ID]) { p.Topic, p.Props.TopicAlias = "", max+1 }), ErrAlias // MQTT-3.3.2-9, MQTT-3.3.2-11
 	case "alias above maximum":
-		pub.Props.TopicAlias = c.aliasOut.Max() + 1
-		return pub, ErrAlias
+		return pub(func(p *packet.PublishOf[ID]) { p.Props.TopicAlias = c.aliasOut.Max() + 1 }), ErrAlias
 	}
-	return pub, nil
+	return asIs, nil
+}
+
+// owed returns side c's lowest identifier whose exchange owes one of the
+// given steps from it, and that step; 0 for none.
+func owed[ID packetid.ID](c *tconn[ID], steps ...exchange) (ID, exchange) {
+	var best ID
+	var step exchange
+	for _, m := range []*packetid.Map[ID, exchange]{&c.inbound, &c.outbound} {
+		for id, x := range m.All() {
+			if slices.Contains(steps, x.step()) && (best == 0 || id < best) {
+				best, step = id, x.step()
+			}
+		}
+	}
+	return best, step
+}
+
+// answer returns a maker of the acknowledgement side i owes for its
+// lowest such identifier (Config.Manual*, or a SUBSCRIBE); nil for none.
+func (m *twins[ID]) answer(i int) func() packet.Packet {
+	id, x := owed(m.at(0, i), owePuback, owePubrec, owePubrel, owePubcomp, oweSuback, oweUnsuback)
+	v := m.v
+	switch x {
+	case owePuback:
+		return func() packet.Packet { return &packet.PubackOf[ID]{PacketID: id} }
+	case owePubrec:
+		return func() packet.Packet { return &packet.PubrecOf[ID]{PacketID: id} }
+	case owePubrel:
+		return func() packet.Packet { return &packet.PubrelOf[ID]{PacketID: id} }
+	case owePubcomp:
+		return func() packet.Packet { return &packet.PubcompOf[ID]{PacketID: id} }
+	case oweSuback:
+		return func() packet.Packet { return &packet.SubackOf[ID]{PacketID: id, Reasons: []packet.ReasonCode{1}} }
+	case oweUnsuback:
+		return func() packet.Packet {
+			a := &packet.UnsubackOf[ID]{PacketID: id}
+			if v == packet.V5 {
+				a.Reasons = []packet.ReasonCode{packet.Success}
+			}
+			return a
+		}
+	}
+	return nil
 }
 
 // roleRefused returns a packet side i may never send.
-func roleRefused[ID packetid.ID](i int) (packet.Packet, error) {
+func roleRefused[ID packetid.ID](i int) (func() packet.Packet, error) {
 	if i == 0 {
-		return &packet.Connack{}, ErrRole
+		return func() packet.Packet { return &packet.Connack{} }, ErrRole
 	}
-	return &packet.SubscribeOf[ID]{Subscriptions: []packet.Subscription{{Filter: "a"}}}, ErrRole
+	return func() packet.Packet {
+		return &packet.SubscribeOf[ID]{Subscriptions: []packet.Subscription{{Filter: "a"}}}
+	}, ErrRole
 }

@@ -53,9 +53,10 @@ func (c *Connection[ID]) sendTraced(p packet.Packet) error {
 
 // sendCall is Send.
 func (c *Connection[ID]) sendCall(p packet.Packet) error {
+	idle := c.scratch == nil
 	first := c.enter()
 	if err := c.send(p); err != nil {
-		c.abandon(first)
+		c.abandon(first, idle)
 		return err
 	}
 	c.leave(first)
