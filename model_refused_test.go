@@ -315,6 +315,7 @@ func (m *twins[ID]) sameEvents(i int, a, b []Event[ID]) {
 func (m *twins[ID]) same(when string) {
 	opts := cmp.Options{
 		cmp.Exporter(func(reflect.Type) bool { return true }),
+		cmpopts.EquateEmpty(), // flight state comes from a pool: nil or emptied
 		cmpopts.IgnoreFields(Connection[ID]{}, "cfg", "handler", "scratch"),
 		cmp.Transformer("exchanges", mapContent[ID, exchange]),
 		cmp.Transformer("messages", mapContent[ID, message]),

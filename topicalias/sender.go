@@ -75,12 +75,15 @@ func (s *Sender) Peek(topic string) (alias uint16, withTopic bool) {
 // Commit records that a PUBLISH carrying alias went out as Peek(topic)
 // said: with the topic (withTopic), the mapping of alias to topic is
 // defined, in place of the one evicted; either way it becomes the most
-// recently used. It does nothing for alias 0.
+// recently used. It does nothing for alias 0, nor for an alias alone
+// (withTopic false) no longer mapped to topic.
 func (s *Sender) Commit(alias uint16, topic string, withTopic bool) {
 	switch {
 	case s == nil || alias == 0 || alias > s.max:
 	case !withTopic:
-		s.touch(alias)
+		if int(alias) <= len(s.topics) && s.topics[alias-1] == topic {
+			s.touch(alias)
+		}
 	default:
 		if alias == s.used+1 {
 			s.used++
