@@ -25,7 +25,17 @@ func (c *Connection[ID]) sendPublish(p *packet.PublishOf[ID]) error {
 	}
 	// A PUBLISH the caller sends is a new message: DUP 0 (MQTT-4.3.1-1,
 	// MQTT-4.3.2-2, MQTT-4.3.3-2). Re-sending is the Connection's job.
+	dup := p.Dup
 	p.Dup = false
+	err := c.sendNew(p)
+	if err != nil {
+		p.Dup = dup // refused: the caller's packet as it was
+	}
+	return err
+}
+
+// sendNew sends a new PUBLISH the caller built, or queues it.
+func (c *Connection[ID]) sendNew(p *packet.PublishOf[ID]) error {
 	if p.QoS == packet.QoS0 {
 		return c.writePublish(p)
 	}

@@ -93,6 +93,9 @@ func runModelRefused[ID packetid.ID](rt *rapid.T) {
 			TopicAliasMaximum: uint16(rapid.IntRange(0, 3).Draw(rt, "client topic alias maximum"))}
 		cprops.Zero.Add(property.SessionExpiryInterval)
 		cprops.AuthMethod = twinAuth
+		if rapid.Bool().Draw(rt, "no problem information") {
+			cprops.Zero.Add(property.RequestProblemInformation) // 0: the server strips it
+		}
 		aprops = property.Properties{
 			MaximumPacketSize: uint32(rapid.IntRange(64, 256).Draw(rt, "server maximum packet size")),
 			ReceiveMaximum:    uint16(rapid.IntRange(1, 4).Draw(rt, "server receive maximum")),
@@ -345,9 +348,10 @@ func (m *twins[ID]) drawRefused(rt *rapid.T, i int) (func() packet.Packet, error
 	c := m.at(0, i)
 	topic := rapid.SampledFrom(twinTopics).Draw(rt, "topic")
 	qos := packet.QoS(rapid.IntRange(0, 2).Draw(rt, "qos"))
+	dup := qos > 0 && rapid.Bool().Draw(rt, "dup")
 	pub := func(f func(p *packet.PublishOf[ID])) func() packet.Packet {
 		return func() packet.Packet {
-			p := &packet.PublishOf[ID]{Topic: topic, QoS: qos}
+			p := &packet.PublishOf[ID]{Topic: topic, QoS: qos, Dup: dup}
 			f(p)
 			return p
 		}
@@ -435,17 +439,22 @@ func (m *twins[ID]) drawRefused(rt *rapid.T, i int) (func() packet.Packet, error
 			return a
 		}, nil // ErrAuth, ErrPacketTooLarge
 	case "disconnect":
+		expiry := rapid.Bool().Draw(rt, "session expiry")
 		return func() packet.Packet {
 			d := &packet.Disconnect{}
-			d.Props.SessionExpiry = 60
-			d.Props.Zero.Add(property.SessionExpiryInterval)
-			if i == 0 {
+			if expiry {
+				d.Props.SessionExpiry = 60 // a server's: MQTT-3.14.2-2
+				d.Props.Zero.Add(property.SessionExpiryInterval)
+			}
+			if i == 0 || !expiry {
 				// Too large even without its Reason String and User
 				// Properties (MQTT-3.14.2-3, MQTT-3.14.2-4).
 				d.Props.ServerReference = strings.Repeat("s", maxOut)
+				d.Props.ReasonString = "why"
+				d.Props.User = []property.User{{Key: "k", Value: "v"}}
 			}
 			return d
-		}, nil // ErrSessionExpiry from a server (MQTT-3.14.2-2), ErrPacketTooLarge
+		}, nil // ErrSessionExpiry, ErrPacketTooLarge
 	case "unmapped alias":
 		max := c.aliasOut.Max()
 		for a := uint16(1); a <= max; a++ {

@@ -257,19 +257,31 @@ func TestServerDiscardsPublishTooLargeForClient(t *testing.T) {
 // fit (MQTT-3.9.2-1, MQTT-3.9.2-2), is refused as it was given: the caller
 // gets its packet back whole.
 func TestRefusedAckKeepsProperties(t *testing.T) {
-	t.Run("MQTT-3.9.2-1/MQTT-3.9.2-2/refused-whole", func(t *testing.T) {
-		p := newPair(t, Config{}, Config{})
-		p.connect(&packet.Connect{ClientID: "s", CleanStart: true, Props: property.Properties{MaximumPacketSize: 64}}, &packet.Connack{})
-		p.send(RoleClient, &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "t"}}})
-		sub := p.packets(RoleServer)[0].(*packet.Subscribe)
-		user := []property.User{{Key: "k", Value: "v"}}
-		ack := &packet.Suback{PacketID: sub.PacketID, Reasons: make([]packet.ReasonCode, 100),
-			Props: property.Properties{ReasonString: "why", User: user}}
-		refused(t, p.server, ack, ErrPacketTooLarge)
-		if ack.Props.ReasonString != "why" || !slices.Equal(ack.Props.User, user) {
-			t.Fatalf("refused SUBACK left with Reason String %q, User Properties %v", ack.Props.ReasonString, ack.Props.User)
-		}
-	})
+	for _, c := range []struct {
+		name      string
+		noProblem bool // the client asked for no problem information
+	}{
+		{"MQTT-3.9.2-1/MQTT-3.9.2-2/refused-whole", false},
+		{"MQTT-3.1.2-32/refused-whole", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := newPair(t, Config{}, Config{})
+			props := property.Properties{MaximumPacketSize: 64}
+			if c.noProblem {
+				props.Zero.Add(property.RequestProblemInformation)
+			}
+			p.connect(&packet.Connect{ClientID: "s", CleanStart: true, Props: props}, &packet.Connack{})
+			p.send(RoleClient, &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "t"}}})
+			sub := p.packets(RoleServer)[0].(*packet.Subscribe)
+			user := []property.User{{Key: "k", Value: "v"}}
+			ack := &packet.Suback{PacketID: sub.PacketID, Reasons: make([]packet.ReasonCode, 100),
+				Props: property.Properties{ReasonString: "why", User: user}}
+			refused(t, p.server, ack, ErrPacketTooLarge)
+			if ack.Props.ReasonString != "why" || !slices.Equal(ack.Props.User, user) {
+				t.Fatalf("refused SUBACK left with Reason String %q, User Properties %v", ack.Props.ReasonString, ack.Props.User)
+			}
+		})
+	}
 }
 
 // sentFitting sends pk from side from, whose peer announced a Maximum

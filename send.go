@@ -151,7 +151,7 @@ func (c *Connection[ID]) sendRequest(p packet.Packet, id *ID, awaiting exchange)
 // codec's fast path, as the Connection's own (autoAck), since a broker
 // that acknowledges every message itself sends one per message; anything
 // else as every packet (write). At most 7 bytes, a bare acknowledgement
-// fits any Maximum Packet Size and has nothing for stripProblemInfo.
+// fits any Maximum Packet Size and has nothing for writeNoProblemInfo.
 func (c *Connection[ID]) writeAck(p packet.Packet) error {
 	var props *property.Properties
 	var id ID
