@@ -504,3 +504,25 @@ func TestHostileReconnectStorm(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusedSendKeepsIdle: a Send refused on an idle Connection changes
+// nothing, its memory included: the Connection holds no scratch and no
+// flight state afterwards, as before.
+func TestRefusedSendKeepsIdle(t *testing.T) {
+	for _, v := range []packet.Version{packet.V311, packet.V5} {
+		client, server := idlePair(t, v, true)
+		for _, c := range []*Connection[uint16]{client, server} {
+			if c.scratch != nil || c.flight != nil {
+				t.Fatalf("%v %v: not idle before the refused Send", v, c.Role())
+			}
+			bad := &packet.Publish{Topic: "a/+", QoS: packet.QoS1}
+			if err := c.Send(bad); err == nil {
+				t.Fatalf("%v %v: a PUBLISH to a wildcard topic was sent", v, c.Role())
+			}
+			if c.scratch != nil || c.flight != nil {
+				t.Fatalf("%v %v: a refused Send left the idle Connection holding scratch %v, flight %v",
+					v, c.Role(), c.scratch != nil, c.flight != nil)
+			}
+		}
+	}
+}

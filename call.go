@@ -149,11 +149,16 @@ func (c *Connection[ID]) dispatch() {
 	}
 }
 
-// abandon undoes the events of a failed Send that started at first.
-func (c *Connection[ID]) abandon(first int) {
+// abandon undoes the events of a failed Send that started at first; a
+// Connection that was idle (no scratch) lets go of what the call took.
+func (c *Connection[ID]) abandon(first int, idle bool) {
 	clear(c.events[first:])
 	c.events = c.events[:first]
 	c.journal = c.journal[:0]
+	if idle {
+		c.idle = true
+		c.dispatch() // no events: only lets go
+	}
 }
 
 func (c *Connection[ID]) emit(e Event[ID]) { c.events = append(c.events, e) }

@@ -104,16 +104,10 @@ func problemInfoAllowed(t packet.Type) bool {
 var errProblemInfo = protocolViolation("MQTT-3.1.2-32",
 	"Reason String or User Properties though the client asked for no problem information")
 
-// stripProblemInfo removes a Reason String and User Properties the server
-// may not send after a CONNECT with Request Problem Information 0.
-func (c *Connection[ID]) stripProblemInfo(p packet.Packet) {
-	if c.role != RoleServer || c.problemInfo || problemInfoAllowed(p.Type()) {
-		return
-	}
-	if props := droppable(p); props != nil {
-		props.ReasonString, props.User = "", props.User[:0]
-		props.Zero.Remove(property.ReasonString)
-	}
+// hasProblemInfo reports whether props hold a Reason String or User
+// Properties.
+func hasProblemInfo(props *property.Properties) bool {
+	return props.ReasonString != "" || len(props.User) > 0
 }
 
 // problemInfoViolation reports whether a server's packet carries what the

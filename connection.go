@@ -413,9 +413,30 @@ func encodeError(err error) error {
 }
 
 // write encodes p, checks it against the peer's Maximum Packet Size, and
-// emits EventSend. Nothing is written on error.
+// emits EventSend. On error nothing is written and p is as it was.
 func (c *Connection[ID]) write(p packet.Packet) error {
-	c.stripProblemInfo(p)
+	if c.role == RoleServer && !c.problemInfo {
+		return c.writeNoProblemInfo(p)
+	}
+	return c.encode(p)
+}
+
+// writeNoProblemInfo is write for a server whose client asked for no
+// problem information: a packet that may not carry it goes without its
+// Reason String and User Properties (MQTT-3.1.2-32).
+func (c *Connection[ID]) writeNoProblemInfo(p packet.Packet) error {
+	if props := droppable(p); props != nil && !problemInfoAllowed(p.Type()) && hasProblemInfo(props) {
+		return c.writeWithout(p, props, true)
+	}
+	return c.encode(p)
+}
+
+// encode is write once the problem information is settled: a packet too
+// large for the peer goes without its Reason String, else without its
+// User Properties too, where the specification has the sender leave them
+// out rather than exceed the peer's maximum (MQTT-3.4.2-2, MQTT-3.4.2-3
+// and their twins for the other packets).
+func (c *Connection[ID]) encode(p packet.Packet) error {
 	start := len(c.out)
 	out, err := p.AppendTo(c.out, c.version)
 	if err != nil {
@@ -423,26 +444,32 @@ func (c *Connection[ID]) write(p packet.Packet) error {
 	}
 	if len(out)-start > int(c.maxOut) {
 		c.out = out[:start]
-		if props := droppable(p); props != nil && c.version == packet.V5 {
-			// The sender MUST NOT send Reason String or User Properties
-			// that would exceed the peer's maximum (MQTT-3.4.2-2,
-			// MQTT-3.4.2-3 and their twins for the other packets): drop
-			// them, the Reason String first.
-			if props.ReasonString != "" {
-				props.ReasonString = ""
-				props.Zero.Remove(property.ReasonString)
-				if c.write(p) == nil {
-					return nil
-				}
-			}
-			if len(props.User) > 0 {
-				props.User = props.User[:0]
-				return c.write(p)
-			}
+		if props := droppable(p); props != nil && c.version == packet.V5 && hasProblemInfo(props) {
+			return c.writeWithout(p, props, false)
 		}
 		return ErrPacketTooLarge
 	}
 	c.out = out
 	c.sentBytes(p, start)
 	return nil
+}
+
+// writeWithout encodes p without its Reason String, and without its User
+// Properties too when all is set or it has no Reason String (encode drops
+// them next if p is still too large). The packet sent keeps them out, in
+// the caller's value too; a packet refused all the same gets them back.
+func (c *Connection[ID]) writeWithout(p packet.Packet, props *property.Properties, all bool) error {
+	reason, user, zero := props.ReasonString, props.User, props.Zero
+	if reason != "" {
+		props.ReasonString = ""
+		props.Zero.Remove(property.ReasonString)
+	}
+	if all || reason == "" {
+		props.User = user[:0]
+	}
+	err := c.encode(p)
+	if err != nil {
+		props.ReasonString, props.User, props.Zero = reason, user, zero
+	}
+	return err
 }

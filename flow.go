@@ -15,20 +15,27 @@ func (c *Connection[ID]) sendPublish(p *packet.PublishOf[ID]) error {
 	if a := p.Props.TopicAlias; a != 0 && a > c.aliasOut.Max() {
 		return ErrAlias // MQTT-3.3.2-9, MQTT-3.3.2-11
 	}
-	if err := c.checkTopic(p); err != nil {
+	if err := c.checkPublish(p); err != nil {
 		return err
 	}
 	if c.role == RoleClient {
 		if err := capabilityError(c.caps.checkPublish(p.QoS, p.Retain)); err != nil {
 			return err
 		}
-		if len(p.Props.SubscriptionIDs) > 0 {
-			return ErrSubscriptionIdentifier // MQTT-3.3.4-6
-		}
 	}
 	// A PUBLISH the caller sends is a new message: DUP 0 (MQTT-4.3.1-1,
 	// MQTT-4.3.2-2, MQTT-4.3.3-2). Re-sending is the Connection's job.
+	dup := p.Dup
 	p.Dup = false
+	err := c.sendNew(p)
+	if err != nil {
+		p.Dup = dup // refused: the caller's packet as it was
+	}
+	return err
+}
+
+// sendNew sends a new PUBLISH the caller built, or queues it.
+func (c *Connection[ID]) sendNew(p *packet.PublishOf[ID]) error {
 	if p.QoS == packet.QoS0 {
 		return c.writePublish(p)
 	}
@@ -38,12 +45,12 @@ func (c *Connection[ID]) sendPublish(p *packet.PublishOf[ID]) error {
 		}
 		return c.enqueue(p)
 	}
-	fresh, err := c.claimID(&p.PacketID)
+	cl, err := c.claimID(&p.PacketID)
 	if err != nil {
 		return err
 	}
 	if err := c.writePublish(p); err != nil {
-		c.unclaimID(&p.PacketID, fresh)
+		c.unclaimID(&p.PacketID, cl)
 		return err
 	}
 	c.startPublish(p)
@@ -62,6 +69,19 @@ func (c *Connection[ID]) startPublish(p *packet.PublishOf[ID]) {
 	c.logOurs(p.PacketID)
 }
 
+// checkPublish refuses a PUBLISH that this side may send on no network
+// connection, now or once queued: one whose topic is unknown (checkTopic),
+// or a client's that carries a Subscription Identifier (MQTT-3.3.4-6).
+func (c *Connection[ID]) checkPublish(p *packet.PublishOf[ID]) error {
+	if err := c.checkTopic(p); err != nil {
+		return err
+	}
+	if c.role == RoleClient && len(p.Props.SubscriptionIDs) > 0 {
+		return ErrSubscriptionIdentifier
+	}
+	return nil
+}
+
 // checkTopic refuses a PUBLISH that names its topic by an alias this
 // network connection has not mapped: the peer could not resolve it, and a
 // session (which keeps the full topic) could not keep it. Offline no alias
@@ -78,13 +98,13 @@ func (c *Connection[ID]) checkTopic(p *packet.PublishOf[ID]) error {
 // version of the network connection it will go out on: offline, that of
 // the next CONNECT.
 func (c *Connection[ID]) enqueue(p *packet.PublishOf[ID]) error {
-	if err := c.checkTopic(p); err != nil {
+	if err := c.checkPublish(p); err != nil {
 		return err
 	}
 	if c.cfg.MaxQueued > 0 && len(c.queue) >= c.cfg.MaxQueued {
 		return ErrQuotaExceeded
 	}
-	fresh, err := c.claimID(&p.PacketID)
+	cl, err := c.claimID(&p.PacketID)
 	if err != nil {
 		return err
 	}
@@ -96,7 +116,7 @@ func (c *Connection[ID]) enqueue(p *packet.PublishOf[ID]) error {
 		m, err = c.newMessage(p, c.version)
 	}
 	if err != nil {
-		c.unclaimID(&p.PacketID, fresh)
+		c.unclaimID(&p.PacketID, cl)
 		return err
 	}
 	c.adoptVersion()
@@ -153,7 +173,9 @@ func messageID[ID packetid.ID](m message) (ID, bool) {
 }
 
 // writePublish writes a PUBLISH, with a Topic Alias chosen by the
-// Connection when the Config asks for it (v5 only).
+// Connection when the Config asks for it (v5 only). The alias mappings
+// change only once the PUBLISH is written: one refused (too large for the
+// peer, say) neither defines, evicts nor refreshes a mapping.
 func (c *Connection[ID]) writePublish(p *packet.PublishOf[ID]) error {
 	if c.version != packet.V5 || c.cfg.TopicAliases == AliasOff || p.Props.TopicAlias != 0 || c.aliasOut.Max() == 0 {
 		if err := c.write(p); err != nil {
@@ -164,12 +186,9 @@ func (c *Connection[ID]) writePublish(p *packet.PublishOf[ID]) error {
 		}
 		return nil
 	}
-	var alias uint16
-	withTopic := true
-	if c.cfg.TopicAliases == AliasAuto {
-		alias, withTopic = c.aliasOut.Map(p.Topic)
-	} else if a, ok := c.aliasOut.Lookup(p.Topic); ok {
-		alias, withTopic = a, false
+	alias, withTopic := c.aliasOut.Peek(p.Topic)
+	if withTopic && c.cfg.TopicAliases != AliasAuto {
+		alias = 0 // AliasReplace uses only the mappings there are
 	}
 	if alias == 0 {
 		return c.write(p)
@@ -182,11 +201,9 @@ func (c *Connection[ID]) writePublish(p *packet.PublishOf[ID]) error {
 		q.Topic = ""
 	}
 	if err := c.write(q); err != nil {
-		if withTopic {
-			c.aliasOut.Remove(alias) // the peer never learned it
-		}
 		return err
 	}
+	c.aliasOut.Commit(alias, p.Topic, withTopic)
 	return nil
 }
 

@@ -246,6 +246,42 @@ func TestServerDiscardsPublishTooLargeForClient(t *testing.T) {
 		t.Fatalf("MQTT-3.1.2-28: after the discarded PUBLISH: id %d, ids in use %d, quota %d (was %d)",
 			pub.PacketID, p.server.ids.InUse(), p.server.SendQuota(), quota)
 	}
+	next := &packet.Publish{Topic: "t", QoS: 1}
+	if _, err := p.server.Send(next); err != nil || next.PacketID != 1 {
+		t.Fatalf("MQTT-3.1.2-28: the PUBLISH after the discarded one: id %d, %v; want 1, the first", next.PacketID, err)
+	}
+}
+
+// TestRefusedAckKeepsProperties: a SUBACK too large for the client even
+// without its Reason String and User Properties, which Send leaves out to
+// fit (MQTT-3.9.2-1, MQTT-3.9.2-2), is refused as it was given: the caller
+// gets its packet back whole.
+func TestRefusedAckKeepsProperties(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		noProblem bool // the client asked for no problem information
+	}{
+		{"MQTT-3.9.2-1/MQTT-3.9.2-2/refused-whole", false},
+		{"MQTT-3.1.2-32/refused-whole", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := newPair(t, Config{}, Config{})
+			props := property.Properties{MaximumPacketSize: 64}
+			if c.noProblem {
+				props.Zero.Add(property.RequestProblemInformation)
+			}
+			p.connect(&packet.Connect{ClientID: "s", CleanStart: true, Props: props}, &packet.Connack{})
+			p.send(RoleClient, &packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "t"}}})
+			sub := p.packets(RoleServer)[0].(*packet.Subscribe)
+			user := []property.User{{Key: "k", Value: "v"}}
+			ack := &packet.Suback{PacketID: sub.PacketID, Reasons: make([]packet.ReasonCode, 100),
+				Props: property.Properties{ReasonString: "why", User: user}}
+			refused(t, p.server, ack, ErrPacketTooLarge)
+			if ack.Props.ReasonString != "why" || !slices.Equal(ack.Props.User, user) {
+				t.Fatalf("refused SUBACK left with Reason String %q, User Properties %v", ack.Props.ReasonString, ack.Props.User)
+			}
+		})
+	}
 }
 
 // sentFitting sends pk from side from, whose peer announced a Maximum

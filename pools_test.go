@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/mqttcore/mqtt/packet"
@@ -148,5 +149,39 @@ func TestPoolsLetGoOfAFlood(t *testing.T) {
 	s.Closed()
 	if s.scratch != nil {
 		t.Fatalf("scratch kept after Closed")
+	}
+}
+
+// TestEventOrderIndependentOfPooledTables: a Connection's events follow
+// from its inputs alone, whichever pooled flight state it took: one whose
+// identifier tables grew large for another connection releases the
+// identifiers of its SUBSCRIBEs at Closed in the same order as a new one
+// (a trace replays byte for byte in another process, whose pools hold
+// other tables).
+func TestEventOrderIndependentOfPooledTables(t *testing.T) {
+	grown := new(flight[uint16])
+	for id := uint16(1); id <= 40; id++ {
+		grown.outbound.Set(id, awaitPuback)
+	}
+	for id := uint16(1); id <= 40; id++ {
+		grown.outbound.Delete(id)
+	}
+	var orders [2][]uint16
+	for k, f := range []*flight[uint16]{grown, new(flight[uint16])} {
+		c := newTestClient[uint16](Config{Version: packet.V5})
+		c.flight = f // as if taken from the pool
+		if _, err := c.Send(&packet.Connect{ClientID: "x", CleanStart: true}); err != nil {
+			t.Fatal(err)
+		}
+		c.Recv(wire(t, packet.V5, &packet.Connack{}))
+		for range 6 {
+			if _, err := c.Send(&packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: "a"}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		orders[k] = released(c.Closed())
+	}
+	if !slices.Equal(orders[0], orders[1]) || len(orders[0]) != 6 {
+		t.Fatalf("identifiers released at Closed: %v with a grown table, %v with a new one", orders[0], orders[1])
 	}
 }

@@ -53,9 +53,10 @@ func (c *Connection[ID]) sendTraced(p packet.Packet) error {
 
 // sendCall is Send.
 func (c *Connection[ID]) sendCall(p packet.Packet) error {
+	idle := c.scratch == nil
 	first := c.enter()
 	if err := c.send(p); err != nil {
-		c.abandon(first)
+		c.abandon(first, idle)
 		return err
 	}
 	c.leave(first)
@@ -133,12 +134,12 @@ func (c *Connection[ID]) maySend(t packet.Type) bool {
 
 // sendRequest sends a SUBSCRIBE or UNSUBSCRIBE under a packet identifier.
 func (c *Connection[ID]) sendRequest(p packet.Packet, id *ID, awaiting exchange) error {
-	fresh, err := c.claimID(id)
+	cl, err := c.claimID(id)
 	if err != nil {
 		return err
 	}
 	if err := c.write(p); err != nil {
-		c.unclaimID(id, fresh)
+		c.unclaimID(id, cl)
 		return err
 	}
 	c.outbound.Set(*id, awaiting)
@@ -150,7 +151,7 @@ func (c *Connection[ID]) sendRequest(p packet.Packet, id *ID, awaiting exchange)
 // codec's fast path, as the Connection's own (autoAck), since a broker
 // that acknowledges every message itself sends one per message; anything
 // else as every packet (write). At most 7 bytes, a bare acknowledgement
-// fits any Maximum Packet Size and has nothing for stripProblemInfo.
+// fits any Maximum Packet Size and has nothing for writeNoProblemInfo.
 func (c *Connection[ID]) writeAck(p packet.Packet) error {
 	var props *property.Properties
 	var id ID
@@ -178,27 +179,37 @@ func (c *Connection[ID]) writeAck(p packet.Packet) error {
 	return nil
 }
 
-// claimID takes *id, or the next free identifier when *id is 0 (fresh).
-func (c *Connection[ID]) claimID(id *ID) (fresh bool, err error) {
-	if *id == 0 {
-		next, err := c.ids.Next()
-		if err != nil {
-			return false, err
-		}
-		*id = next
-		return true, nil
-	}
-	if err := c.ids.Use(*id); err != nil {
-		return false, ErrIDInUse
-	}
-	return false, nil
+// claim is what claimID did, for unclaimID to undo.
+type claim[ID packetid.ID] struct {
+	fresh bool // the identifier came from the allocator
+	last  ID   // where the allocator stood before
 }
 
-// unclaimID undoes claimID after a failed send.
-func (c *Connection[ID]) unclaimID(id *ID, fresh bool) {
+// claimID takes *id, or the next free identifier when *id is 0 (fresh).
+func (c *Connection[ID]) claimID(id *ID) (claim[ID], error) {
+	if *id == 0 {
+		last := c.ids.Last()
+		next, err := c.ids.Next()
+		if err != nil {
+			return claim[ID]{}, err
+		}
+		*id = next
+		return claim[ID]{fresh: true, last: last}, nil
+	}
+	if err := c.ids.Use(*id); err != nil {
+		return claim[ID]{}, ErrIDInUse
+	}
+	return claim[ID]{}, nil
+}
+
+// unclaimID undoes claimID after a failed send: the identifier is free
+// again, and the allocator hands out next what it would have without the
+// failed send.
+func (c *Connection[ID]) unclaimID(id *ID, cl claim[ID]) {
 	c.ids.Release(*id)
-	if fresh {
+	if cl.fresh {
 		*id = 0
+		c.ids.SetLast(cl.last)
 	}
 }
 

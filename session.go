@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"cmp"
 	"slices"
 	"time"
 
@@ -228,7 +229,7 @@ func (c *Connection[ID]) resend() {
 		case sa > sb:
 			return 1
 		}
-		return 0
+		return cmp.Compare(a, b) // not by where the table keeps them
 	})
 	var waiting []message
 	for _, id := range ids {

@@ -119,6 +119,36 @@ func TestAutoTopicAlias(t *testing.T) {
 	}
 }
 
+// TestAutoTopicAliasRefusedSend: a PUBLISH refused (too large for the
+// server, MQTT-3.2.2-15) moves no automatic alias mapping. With two aliases,
+// "a" then "b" mapped, a refused PUBLISH on "c" would have evicted "a",
+// and one on "a" would have made "b" the least recently used: after either,
+// "a" still goes as its alias alone, and "c" then takes the alias of "a",
+// the least recently used.
+func TestAutoTopicAliasRefusedSend(t *testing.T) {
+	for _, refusedTopic := range []string{"c", "a"} {
+		p := newPair(t, Config{TopicAliases: AliasAuto}, Config{})
+		p.connect(&packet.Connect{ClientID: "a"},
+			&packet.Connack{Props: property.Properties{TopicAliasMaximum: 2, MaximumPacketSize: 64}})
+		send := func(topic string) *packet.Publish {
+			evs, err := p.client.Send(&packet.Publish{Topic: topic})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sentPublish(t, evs)
+		}
+		send("a")
+		send("b")
+		refused(t, p.client, &packet.Publish{Topic: refusedTopic, Payload: make([]byte, 64)}, ErrPacketTooLarge)
+		if got := send("a"); got.Topic != "" || got.Props.TopicAlias != 1 {
+			t.Fatalf("refused %q: then \"a\" sent as %q, alias %d; want alias 1 alone", refusedTopic, got.Topic, got.Props.TopicAlias)
+		}
+		if got := send("c"); got.Topic != "c" || got.Props.TopicAlias != 2 {
+			t.Fatalf("refused %q: then \"c\" sent with alias %d; want 2, the least recently used", refusedTopic, got.Props.TopicAlias)
+		}
+	}
+}
+
 // Config.MaxOutgoingAliases caps the aliases the Connection uses below
 // the peer's Topic Alias Maximum: with 2 of the client's 10, a third topic
 // takes the alias used least recently (MQTT-3.3.2-11 with the cap as the

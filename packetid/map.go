@@ -1,13 +1,17 @@
 package packetid
 
-import "iter"
+import (
+	"iter"
+	"slices"
+)
 
 // Map maps packet identifiers to values of type V. It is an open-addressing
 // hash table sized to the identifiers it holds (at most half full), with
 // backward-shift deletion, so lookups stay short, memory follows the
 // traffic rather than the identifier space, and Set and Delete allocate
-// nothing once the table has grown. Identifier 0 is never a key. Iteration
-// order is deterministic for a given history. The zero Map is empty and
+// nothing once the table has grown. Identifier 0 is never a key. The order
+// of All is deterministic for a given history, table size included; Keys
+// gives the identifiers in increasing order. The zero Map is empty and
 // ready to use.
 type Map[T ID, V any] struct {
 	keys []T // 0 marks a free slot; len is a power of two or 0
@@ -132,13 +136,18 @@ func (m *Map[T, V]) All() iter.Seq2[T, V] {
 	}
 }
 
-// Keys returns the identifiers in m, appended to dst.
+// Keys returns the identifiers in m, appended to dst in increasing order:
+// an order that depends on the identifiers alone, not on the size of the
+// table (which follows the peak it held, or a pooled table's), so that a
+// caller that acts on each in turn acts the same whatever m's history.
 func (m *Map[T, V]) Keys(dst []T) []T {
+	start := len(dst)
 	for _, id := range m.keys {
 		if id != 0 {
 			dst = append(dst, id)
 		}
 	}
+	slices.Sort(dst[start:])
 	return dst
 }
 

@@ -47,21 +47,49 @@ func (s *Sender) Lookup(topic string) (alias uint16, ok bool) {
 // Map assigns one (evicting the least recently used mapping if all are
 // taken) and withTopic is true: the PUBLISH must carry both, which defines
 // the mapping at the peer. Map returns 0 when the peer allows no aliases.
+// Map is Peek followed by Commit.
 func (s *Sender) Map(topic string) (alias uint16, withTopic bool) {
+	alias, withTopic = s.Peek(topic)
+	s.Commit(alias, topic, withTopic)
+	return alias, withTopic
+}
+
+// Peek returns what Map would return for topic, changing nothing. A
+// sender that may yet fail to send the PUBLISH (too large for the peer,
+// say) peeks, and commits once it went out: a PUBLISH never sent then
+// neither defines, evicts nor refreshes a mapping, so the next PUBLISH
+// gets the alias it would have had.
+func (s *Sender) Peek(topic string) (alias uint16, withTopic bool) {
 	if s == nil || s.max == 0 || topic == "" {
 		return 0, true
 	}
-	if alias, ok := s.Lookup(topic); ok {
+	if alias, ok := s.byTopic[topic]; ok {
 		return alias, false
 	}
 	if s.used < s.max {
-		s.used++
-		alias = s.used
-	} else {
-		alias = s.tail
+		return s.used + 1, true
 	}
-	s.Set(alias, topic)
-	return alias, true
+	return s.tail, true
+}
+
+// Commit records that a PUBLISH carrying alias went out as Peek(topic)
+// said: with the topic (withTopic), the mapping of alias to topic is
+// defined, in place of the one evicted; either way it becomes the most
+// recently used. It does nothing for alias 0, nor for an alias alone
+// (withTopic false) no longer mapped to topic.
+func (s *Sender) Commit(alias uint16, topic string, withTopic bool) {
+	switch {
+	case s == nil || alias == 0 || alias > s.max:
+	case !withTopic:
+		if int(alias) <= len(s.topics) && s.topics[alias-1] == topic {
+			s.touch(alias)
+		}
+	default:
+		if alias == s.used+1 {
+			s.used++
+		}
+		s.Set(alias, topic)
+	}
 }
 
 // Set maps alias to topic, as a PUBLISH carrying both does, replacing what

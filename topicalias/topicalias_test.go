@@ -159,3 +159,33 @@ func TestNilSender(t *testing.T) {
 	s.Remove(1)
 	s.Reset()
 }
+
+// TestSenderPeekChangesNothing checks that Peek answers what Map would and
+// changes no mapping nor the eviction order, so that a PUBLISH that cannot
+// be sent leaves the next one the alias it would have had; Commit after
+// Peek is Map.
+func TestSenderPeekChangesNothing(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		max := rapid.Uint16Range(0, 4).Draw(t, "max")
+		peeked, mapped := NewSender(max), NewSender(max)
+		topics := rapid.SliceOfN(rapid.SampledFrom([]string{"a", "b", "c", "d", "e", "f"}), 1, 40).Draw(t, "topics")
+		for i, topic := range topics {
+			a, with := peeked.Peek(topic)
+			if rapid.Bool().Draw(t, fmt.Sprint("commit ", i)) {
+				peeked.Commit(a, topic, with)
+			} else if b, w := peeked.Peek(topic); a != b || with != w {
+				t.Fatalf("%q: Peek = %d, %v, then %d, %v", topic, a, with, b, w)
+			} else {
+				continue // not sent: the twin sends nothing either
+			}
+			if b, w := mapped.Map(topic); a != b || with != w {
+				t.Fatalf("%q: Peek then Commit = %d, %v; Map = %d, %v", topic, a, with, b, w)
+			}
+			for alias := uint16(1); alias <= max; alias++ {
+				if peeked.Topic(alias) != mapped.Topic(alias) {
+					t.Fatalf("alias %d: %q, by Map %q", alias, peeked.Topic(alias), mapped.Topic(alias))
+				}
+			}
+		}
+	})
+}
