@@ -381,7 +381,8 @@ func parseStart(body []byte) (*Trace, error) {
 	cfg.PingInterval = time.Duration(r.varint())
 	cfg.PingTimeout = time.Duration(r.varint())
 	cfg.MaxQueued = int(r.varint())
-	cfg.MaxOutgoingAliases = uint16(r.varint())
+	aliases := r.varint()
+	cfg.MaxOutgoingAliases = uint16(aliases)
 	cfg.TopicAliases = mqtt.AliasMode(r.byte())
 	switch {
 	case r.err != nil:
@@ -396,6 +397,8 @@ func parseStart(body []byte) (*Trace, error) {
 		return nil, fmt.Errorf("%w: protocol version %d", ErrFormat, cfg.Version)
 	case flags&^flagsKnown != 0:
 		return nil, fmt.Errorf("%w: unknown config flags %#x", ErrFormat, flags)
+	case int64(cfg.MaxOutgoingAliases) != aliases:
+		return nil, fmt.Errorf("%w: outgoing topic alias maximum %d", ErrFormat, aliases)
 	case cfg.TopicAliases > mqtt.AliasAuto:
 		return nil, fmt.Errorf("%w: topic alias mode %d", ErrFormat, cfg.TopicAliases)
 	}

@@ -2,6 +2,8 @@ package trace
 
 import (
 	"bytes"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
@@ -184,5 +186,24 @@ func TestConfigRecorded(t *testing.T) {
 	if tr.Role != mqtt.RoleServer || tr.IDSize != 4 || tr.Clock || tr.AssignClientID ||
 		fmt.Sprintf("%+v", tr.Config) != fmt.Sprintf("%+v", cfg) {
 		t.Fatalf("came back as %v %d %+v", tr.Role, tr.IDSize, tr.Config)
+	}
+}
+
+// TestOutOfRangeConfig: a start record whose outgoing topic alias maximum
+// does not fit the field's 16 bits is refused with ErrFormat (FuzzTrace
+// found it parsing to a value that encoded to other bytes).
+func TestOutOfRangeConfig(t *testing.T) {
+	for _, aliases := range []int64{-25, 1 << 16} {
+		cfg := mqtt.Config{Version: packet.V5}
+		b := appendStart(nil, mqtt.RoleClient, &cfg, 2)[1:] // no kind byte
+		b = append(b[:len(b)-2], binary.AppendVarint(nil, aliases)...)
+		b = append(b, 0)
+		if _, err := parseStart(b); !errors.Is(err, ErrFormat) {
+			t.Errorf("aliases %d: error %v, not ErrFormat", aliases, err)
+		}
+	}
+	cfg := mqtt.Config{Version: packet.V5, MaxOutgoingAliases: 65535}
+	if tr, err := parseStart(appendStart(nil, mqtt.RoleClient, &cfg, 2)[1:]); err != nil || tr.Config.MaxOutgoingAliases != 65535 {
+		t.Fatalf("65535 came back as %v, %v", tr, err)
 	}
 }
