@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -49,6 +50,30 @@ func (a *authFlags) apply(cfg *broker.Config) error {
 		cfg.AuthDelay = -1 // none; 0 would be the broker's default
 	}
 	return nil
+}
+
+// reload reads -password-file and -acl-file again and has b apply them
+// (SIGHUP); if either cannot be read, the broker keeps what it had and
+// the error is logged.
+func (a *authFlags) reload(b *broker.Broker, log *slog.Logger) {
+	if a.passwordFile == "" && a.aclFile == "" {
+		log.Info("SIGHUP: no -password-file or -acl-file to reload")
+		return
+	}
+	var cfg broker.Config
+	err := a.apply(&cfg)
+	if err == nil {
+		err = b.Reload(cfg.Passwords, cfg.ACL)
+	}
+	if err != nil {
+		log.Error("SIGHUP: not reloaded, the broker keeps its password file and ACL", "err", err)
+		return
+	}
+	users := 0
+	if cfg.Passwords != nil {
+		users = cfg.Passwords.Len()
+	}
+	log.Info("SIGHUP: reloaded", "password_file", a.passwordFile, "users", users, "acl_file", a.aclFile)
 }
 
 // anonymousFlag is -allow-anonymous: a boolean whose default depends on

@@ -53,7 +53,12 @@
 // unless -allow-anonymous (its default: true without -password-file,
 // false with it). -acl-file FILE applies an ACL in the format of
 // mosquitto's acl_file (topic, user and pattern lines, %c and %u) to
-// publishing, subscribing, wills and every message sent.
+// publishing, subscribing, wills and every message sent. SIGHUP reads
+// both files again, as mosquitto does: clients that connect afterwards
+// authenticate against the new passwords, and every client, connected
+// or not, is held to the new ACL from its next publish, subscribe or
+// message; a file that cannot be read leaves the old ones in force
+// (logged).
 //
 // -config FILE reads settings from a file of "KEY VALUE" lines, each KEY
 // the name of one of these flags (so every flag is a key), # comments;
@@ -304,10 +309,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		go func() { served <- b.Serve(l) }()
 	}
 	pending := len(listeners)
-	select {
-	case err = <-served: // a listener failed: shut everything down
-		pending--
-	case <-ctx.Done():
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+wait:
+	for {
+		select {
+		case err = <-served: // a listener failed: shut everything down
+			pending--
+			break wait
+		case <-ctx.Done():
+			break wait
+		case <-hup:
+			auth.reload(b, logger)
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -47,9 +47,11 @@ type authState struct {
 	// the client is authenticated: OnWake goes on with the CONNECT.
 	timer *time.Timer
 
-	user    string
-	hasUser bool
-	perms   *Permissions // the ACL's rules for the client; nil: no ACL
+	user       string
+	hasUser    bool
+	authorized bool         // the client is connected: the ACL applies to it
+	acl        *ACL         // the ACL perms was taken from (reload.go)
+	perms      *Permissions // acl's rules for the client; nil: no ACL
 
 	// SCRAM-SHA-256: the exchange under way, if any, and the method and
 	// server-final-message for the CONNACK.
@@ -71,24 +73,24 @@ const defaultAuthDelay = time.Second
 // client, refuseLater refuses it), or neither: the client is
 // authenticated (or the broker authenticates nobody).
 func (c *conn) authenticate(p *packet.Connect) (refuse packet.ReasonCode, wait bool) {
-	cfg := &c.b.cfg
+	passwords, acl := c.b.passwords(), c.b.acl()
 	if p.Props.AuthMethod != "" { // v5 only: the decoder allows it nowhere else
-		if p.Props.AuthMethod != scram.Method || cfg.Passwords == nil {
+		if p.Props.AuthMethod != scram.Method || passwords == nil {
 			return packet.BadAuthenticationMethod, false // MQTT-4.12.0-1
 		}
-		c.startSCRAM(p)
+		c.startSCRAM(p, passwords)
 		return 0, true
 	}
-	if cfg.Passwords == nil && cfg.ACL == nil {
+	if passwords == nil && acl == nil {
 		return 0, false
 	}
 	a := &authState{user: strings.Clone(p.Username), hasUser: p.HasUsername()}
 	c.extra().auth = a
 	switch {
-	case cfg.Passwords == nil:
+	case passwords == nil:
 		return 0, false // the ACL applies to the user name the client gave
 	case !a.hasUser && p.Password == nil:
-		if cfg.AllowAnonymous {
+		if c.b.cfg.AllowAnonymous {
 			return 0, false
 		}
 		c.logf("no user name: not authorized")
@@ -96,16 +98,16 @@ func (c *conn) authenticate(p *packet.Connect) (refuse packet.ReasonCode, wait b
 	}
 	password := bytes.Clone(p.Password) // p aliases the read buffer
 	c.sc.DeferConnack()
-	go c.checkPassword(a, password)
+	go c.checkPassword(a, passwords, password)
 	return 0, true
 }
 
 // checkPassword checks the client's password on its own goroutine, and
 // wakes the connection to go on with the CONNECT, or has it refused.
-func (c *conn) checkPassword(a *authState, password []byte) {
+func (c *conn) checkPassword(a *authState, passwords *Passwords, password []byte) {
 	b := c.b
 	b.checks <- struct{}{}
-	ok := a.hasUser && b.cfg.Passwords.Check(a.user, password)
+	ok := a.hasUser && passwords.Check(a.user, password)
 	<-b.checks
 	if !ok {
 		c.refuseLater(packet.BadUserNameOrPassword)
@@ -117,8 +119,8 @@ func (c *conn) checkPassword(a *authState, password []byte) {
 // startSCRAM answers a CONNECT with Authentication Method SCRAM-SHA-256
 // with the server-first-message (AUTH 0x18), and defers the CONNACK to
 // the end of the exchange (onAuth).
-func (c *conn) startSCRAM(p *packet.Connect) {
-	a := &authState{method: scram.Method, scram: scram.NewServer(c.b.cfg.Passwords.SCRAM)}
+func (c *conn) startSCRAM(p *packet.Connect, passwords *Passwords) {
+	a := &authState{method: scram.Method, scram: scram.NewServer(passwords.SCRAM)}
 	c.extra().auth = a
 	c.sc.DeferConnack()
 	first, err := a.scram.Challenge(p.Props.AuthData)
@@ -182,7 +184,7 @@ func (c *conn) onAuth(p *packet.Auth) {
 			if name != self {
 				return scram.Credentials{}, scram.ErrUnknownUser
 			}
-			return c.b.cfg.Passwords.SCRAM(name)
+			return c.b.passwords().SCRAM(name)
 		})
 		first, err := a.scram.Challenge(p.Props.AuthData)
 		if err == nil {
@@ -249,22 +251,29 @@ func (b *Broker) authDelay() time.Duration {
 	return d + rand.N(d)
 }
 
-// authorize takes the rules of the ACL for the authenticated client.
+// authorize marks the client authenticated: perms applies the ACL's
+// rules to it from then on.
 func (c *conn) authorize() {
-	acl, a := c.b.cfg.ACL, c.authState()
-	if acl == nil || a == nil {
-		return
+	if a := c.authState(); a != nil {
+		a.authorized = true
 	}
-	a.perms = acl.For(a.user, a.hasUser, c.clientID)
 }
 
-// perms returns the client's rules; nil (everything allowed) without an
-// ACL.
+// perms returns the client's rules under the ACL in force, taken again
+// after a Reload; nil (everything allowed) without an ACL, or before the
+// client is authorized.
 func (c *conn) perms() *Permissions {
-	if a := c.authState(); a != nil {
-		return a.perms
+	a := c.authState()
+	if a == nil || !a.authorized {
+		return nil
 	}
-	return nil
+	if acl := c.b.acl(); acl != a.acl {
+		a.acl, a.perms = acl, nil
+		if acl != nil {
+			a.perms = acl.For(a.user, a.hasUser, c.clientID)
+		}
+	}
+	return a.perms
 }
 
 // authState returns the client's authentication state; nil when the

@@ -144,6 +144,8 @@ type Broker struct {
 
 	// checks has a slot for each password check running (auth.go).
 	checks chan struct{}
+	// creds are the password file and ACL in force (reload.go).
+	creds credentialsHolder
 
 	// Flow control counters, for Stats, and the others (counters.go).
 	counts      counters
@@ -198,6 +200,7 @@ func New(cfg Config) *Broker {
 	b := &Broker{cfg: cfg, lowWater: cfg.MaxQueued * 3 / 4, window: publisherWindow(cfg.ReceiveMaximum),
 		sessions: make(map[string]*session), takers: make(map[string]*conn)}
 	b.checks = make(chan struct{}, checkSlots)
+	b.creds.Store(&credentials{passwords: cfg.Passwords, acl: cfg.ACL})
 	b.counts.started = time.Now()
 	b.log = newLogger(cfg.Logger)
 	scfg := server.Config{Handler: (*handler)(b), Conn: coreConfig(&b.cfg)}
