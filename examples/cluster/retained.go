@@ -38,21 +38,22 @@ import (
 //
 // The acknowledgement of a retained QoS 1 or QoS 2 message waits both for
 // the stream (as any) and for this node's watch to have applied the
-// write, so that the client, PUBACK in hand, finds it when it subscribes
-// here; a QoS 0 one is in this node's copy a NATS round trip later.
+// bucket up to the write's revision (the write itself, or a later one of
+// the topic that replaced it before the watch brought it), so that the
+// client, PUBACK in hand, finds it when it subscribes here; a QoS 0 one
+// is in this node's copy a NATS round trip later.
 
 // The value of a retained message in the bucket.
 //
 //	format    1 byte, retainedFormat
-//	origin    8 bytes: the node that wrote it
-//	seq       8 bytes: the node's count of retained messages written
 //	expires   8 bytes: Unix time in nanoseconds when its Message Expiry
 //	          Interval ends, counted from its publication; 0 for none
-//	publish   the MQTT v5 PUBLISH (core codec), Retain set; none in a
-//	          delete marker's value
+//	publish   the MQTT v5 PUBLISH (core codec), Retain set
+//
+// A delete marker's value is empty.
 const (
 	retainedFormat    = 1
-	retainedHeaderLen = 1 + 8 + 8 + 8
+	retainedHeaderLen = 1 + 8
 )
 
 var _ broker.RetainingCluster = (*Node)(nil)
@@ -62,20 +63,23 @@ type retainedState struct {
 	prefix  string // "$KV.<bucket>.": a key's subject is prefix+key
 	w       jetstream.KeyWatcher
 	initial []jetstream.KeyValueEntry // read by Dial, loaded by Attach
-	seq     atomic.Uint64             // the retained messages this node wrote
 	running bool                      // mirror runs (Attach was called)
-	done    chan struct{}             // closed when mirror has returned
+	closing atomic.Bool               // Close was called
+	done    chan struct{}             // closed when the watch has been read to its end
 
-	// mu guards waiting: this node's writes that an acknowledgement
-	// waits for, by seq, until the watch brings them back.
+	// mu guards applied, the revision of the last value (or marker)
+	// applied to the broker, and waiting, the writes of this node that an
+	// acknowledgement waits for until applied reaches them.
 	mu      sync.Mutex
-	waiting map[uint64]*retainWait
+	applied uint64
+	waiting []revisionWait
 }
 
-// retainWait is a write of this node's that a done waits for.
-type retainWait struct {
-	done  func(error)
-	timer *time.Timer // Config.PublishTimeout
+// revisionWait is a write of this node's, whose revision the bucket gave;
+// ready is closed once the broker has it.
+type revisionWait struct {
+	rev   uint64
+	ready chan struct{}
 }
 
 // openRetained makes the bucket if it is missing, starts watching it and
@@ -91,13 +95,13 @@ func (n *Node) openRetained(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cluster: bucket %s: %w", n.cfg.Retained, err)
 	}
-	w, err := kv.WatchAll(ctx)
+	// Not ctx: the watch ends when its context does. Close ends it.
+	w, err := kv.WatchAll(context.Background())
 	if err != nil {
 		return fmt.Errorf("cluster: watch bucket %s: %w", n.cfg.Retained, err)
 	}
 	r := &n.ret
 	r.prefix, r.w = "$KV."+n.cfg.Retained+".", w
-	r.waiting = make(map[uint64]*retainWait)
 	r.done = make(chan struct{})
 	for {
 		select {
@@ -184,68 +188,101 @@ func join(done func(error)) (a, b func(error)) {
 }
 
 // putRetained writes p to the bucket under key (a delete marker for an
-// empty payload), and calls done once the watch has brought the write
-// back to this node (mirror) or it failed.
+// empty payload), and calls done once the broker has it (awaitRetained).
 func (n *Node) putRetained(p *packet.Publish, key string, done func(error)) {
-	r := &n.ret
-	seq := r.seq.Add(1)
-	var expires int64
-	if p.Props.Has(property.MessageExpiryInterval) {
-		expires = time.Now().Add(time.Duration(p.Props.MessageExpiry) * time.Second).UnixNano()
-	}
-	data := make([]byte, retainedHeaderLen, retainedHeaderLen+p.Size(packet.V5))
-	data[0] = retainedFormat
-	binary.BigEndian.PutUint64(data[1:], n.origin)
-	binary.BigEndian.PutUint64(data[9:], seq)
-	binary.BigEndian.PutUint64(data[17:], uint64(expires))
-	m := &nats.Msg{Subject: r.prefix + key, Header: nats.Header{}}
+	m := &nats.Msg{Subject: n.ret.prefix + key}
 	if len(p.Payload) == 0 {
-		m.Header.Set("KV-Operation", "DEL") // what jetstream.KeyValue's Delete writes (ADR-8)
+		m.Header = nats.Header{"KV-Operation": {"DEL"}} // what jetstream.KeyValue's Delete writes (ADR-8)
 	} else {
+		var expires int64
+		if p.Props.Has(property.MessageExpiryInterval) {
+			expires = time.Now().Add(time.Duration(p.Props.MessageExpiry) * time.Second).UnixNano()
+		}
+		data := make([]byte, retainedHeaderLen, retainedHeaderLen+p.Size(packet.V5))
+		data[0] = retainedFormat
+		binary.BigEndian.PutUint64(data[1:], uint64(expires))
 		wire := *p
 		wire.PacketID = 0
 		if wire.QoS > packet.QoS0 {
 			wire.PacketID = 1 // a PUBLISH of QoS 1 or 2 has one on the wire; ignored
 		}
 		var err error
-		if data, err = wire.AppendTo(data, packet.V5); err != nil {
+		if m.Data, err = wire.AppendTo(data, packet.V5); err != nil {
 			done(fmt.Errorf("cluster: encode: %w", err))
 			return
 		}
 	}
-	m.Data = data
-	w := &retainWait{done: done}
-	r.mu.Lock()
-	r.waiting[seq] = w
-	w.timer = time.AfterFunc(n.cfg.PublishTimeout, func() { n.resolveRetained(seq, ErrTimeout) })
-	r.mu.Unlock()
 	f, err := n.js.PublishMsgAsync(m)
 	if err != nil {
-		n.resolveRetained(seq, fmt.Errorf("cluster: retain: %w", err))
+		done(fmt.Errorf("cluster: retain: %w", err))
 		return
 	}
-	n.confirms <- confirm{f: f, deadline: time.Now().Add(n.cfg.PublishTimeout), done: func(err error) {
-		if err != nil {
-			n.resolveRetained(seq, err)
-		} // else the watch brings it back
-	}}
+	go n.awaitRetained(f, done)
 }
 
-// resolveRetained calls the done of this node's write seq, if it still waits.
-func (n *Node) resolveRetained(seq uint64, err error) {
+// awaitRetained calls done once the bucket holds a write and this node's
+// watch has applied the bucket up to its revision, or the write failed,
+// or Config.PublishTimeout passed, or the node closed.
+func (n *Node) awaitRetained(f jetstream.PubAckFuture, done func(error)) {
+	t := time.NewTimer(n.cfg.PublishTimeout)
+	defer t.Stop()
+	var ready chan struct{}
+	select {
+	case ack := <-f.Ok():
+		ready = n.whenApplied(ack.Sequence)
+	case err := <-f.Err():
+		done(fmt.Errorf("cluster: retain: %w", err))
+		return
+	case <-t.C:
+		done(fmt.Errorf("cluster: retain: %w", ErrTimeout))
+		return
+	}
+	select {
+	case <-ready:
+		done(nil)
+	case <-t.C:
+		done(fmt.Errorf("cluster: retain: applied: %w", ErrTimeout))
+	case <-n.ret.done:
+		done(ErrClosed)
+	}
+}
+
+// whenApplied returns a channel closed once the watch has applied the
+// bucket up to revision rev.
+func (n *Node) whenApplied(rev uint64) chan struct{} {
+	r := &n.ret
+	ready := make(chan struct{})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.applied >= rev {
+		close(ready)
+		return ready
+	}
+	r.waiting = append(r.waiting, revisionWait{rev: rev, ready: ready})
+	return ready
+}
+
+// appliedUpTo records that the watch has applied the bucket up to
+// revision rev, and closes the waits it ends.
+func (n *Node) appliedUpTo(rev uint64) {
 	r := &n.ret
 	r.mu.Lock()
-	w := r.waiting[seq]
-	delete(r.waiting, seq)
-	r.mu.Unlock()
-	if w != nil {
-		w.timer.Stop()
-		w.done(err)
+	defer r.mu.Unlock()
+	r.applied = max(r.applied, rev)
+	kept := r.waiting[:0]
+	for _, w := range r.waiting {
+		if w.rev <= r.applied {
+			close(w.ready)
+			continue
+		}
+		kept = append(kept, w)
 	}
+	clear(r.waiting[len(kept):])
+	r.waiting = kept
 }
 
 // mirror applies the changes of the bucket to the broker until the watch
-// ends (Close), and then fails the writes still waiting.
+// ends (Close).
 func (n *Node) mirror() {
 	r := &n.ret
 	defer close(r.done)
@@ -254,67 +291,58 @@ func (n *Node) mirror() {
 			n.applyRetained(e)
 		}
 	}
-	r.mu.Lock()
-	waiting := r.waiting
-	r.waiting = make(map[uint64]*retainWait)
-	r.mu.Unlock()
-	for _, w := range waiting {
-		w.timer.Stop()
-		w.done(ErrClosed)
+	if !r.closing.Load() {
+		n.log.Error("cluster: the watch of the retained messages ended: this node's are no longer updated")
 	}
 }
 
 // applyRetained applies one value (or delete marker) of the bucket to the
 // broker; a value it cannot read deletes the topic's retained message.
 func (n *Node) applyRetained(e jetstream.KeyValueEntry) {
+	defer n.appliedUpTo(e.Revision())
 	name, err := KeyTopic(e.Key())
 	if err != nil {
 		n.log.Warn("cluster: retained message under a key of no topic: ignored", "key", e.Key(), "err", err)
 		return
 	}
-	p, expires, origin, seq, err := decodeRetained(e)
+	p, expires, err := decodeRetained(e)
 	if err == nil && p.Topic != "" && p.Topic != name {
 		err = fmt.Errorf("topic %q", p.Topic)
 	}
 	if err != nil {
 		n.log.Warn("cluster: retained message unreadable: deleted", "topic", name, "err", err)
-		p = packet.Publish{}
+		p, expires = packet.Publish{}, time.Time{}
 	}
 	p.Topic = name
 	n.b.SetRetained(&p, expires)
-	if origin == n.origin {
-		n.resolveRetained(seq, nil)
-	}
 }
 
 // decodeRetained reads an entry of the bucket: its PUBLISH (none for a
-// delete marker), which aliases the entry's value, and its header.
-func decodeRetained(e jetstream.KeyValueEntry) (p packet.Publish, expires time.Time, origin, seq uint64, err error) {
-	d := e.Value()
-	if len(d) >= retainedHeaderLen && d[0] == retainedFormat {
-		origin, seq = binary.BigEndian.Uint64(d[1:]), binary.BigEndian.Uint64(d[9:])
-		if ns := int64(binary.BigEndian.Uint64(d[17:])); ns != 0 {
-			expires = time.Unix(0, ns)
-		}
-	}
+// delete marker), which aliases the entry's value, and when it expires.
+func decodeRetained(e jetstream.KeyValueEntry) (p packet.Publish, expires time.Time, err error) {
 	if e.Operation() != jetstream.KeyValuePut {
-		return packet.Publish{}, time.Time{}, origin, seq, nil // deleted, or purged
+		return p, expires, nil // deleted, or purged
 	}
+	d := e.Value()
 	if len(d) < retainedHeaderLen || d[0] != retainedFormat {
-		return p, expires, origin, seq, errors.New("not a retained message of this format")
+		return p, expires, errors.New("not a retained message of this format")
+	}
+	if ns := int64(binary.BigEndian.Uint64(d[1:])); ns != 0 {
+		expires = time.Unix(0, ns)
 	}
 	pk, _, err := packet.Decode[uint16](packet.V5, d[retainedHeaderLen:], 0)
 	pub, ok := pk.(*packet.Publish)
 	if err != nil || !ok {
-		return p, expires, origin, seq, fmt.Errorf("not a PUBLISH: %v", err)
+		return p, expires, fmt.Errorf("not a PUBLISH: %v", err)
 	}
-	return *pub, expires, origin, seq, nil
+	return *pub, expires, nil
 }
 
 // drainRetained makes sure that the watch is read until it ends (Close
 // calls it before it drains the connection, which ends the watch): by
 // mirror, or, if Attach was never called, here.
 func (n *Node) drainRetained() {
+	n.ret.closing.Store(true)
 	if n.ret.running {
 		return
 	}
