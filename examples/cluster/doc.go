@@ -47,7 +47,27 @@
 // share groups itself, so that each message reaches one member
 // cluster-wide (section 4.8.2).
 //
+// # Retained messages
+//
+// A Node is a broker.RetainingCluster: the retained messages are kept in
+// the JetStream key-value bucket Config.Retained ("MQTT_RETAINED",
+// replicated as the stream), under the topic's subject escaped into a
+// key (retainkey.go: TopicKey, KeyTopic; a key holds fewer bytes than a
+// subject). The node a retained message is published on writes it (the
+// PUBLISH, as on the stream, after a format byte and the absolute time
+// its Message Expiry Interval ends), or a delete marker for an empty one;
+// the broker does not store it itself. Every node watches all the keys
+// and applies each change, in the bucket's order, to its broker
+// (Broker.SetRetained), its own writes included, so that all nodes end
+// with the bucket's last revision of each key however many of them
+// retain to one topic at once; SUBSCRIBE reads the node's copy. Dial
+// reads the bucket's current values and Attach loads them before New
+// returns, so a node has them all before it serves a SUBSCRIBE. The
+// PUBACK of a retained QoS 1 or QoS 2 message waits for the node's copy
+// to have it (retained.go).
+//
 // What stays on its node: the $SYS topics (neither published nor
-// subscribed to in NATS) and, in this phase, retained messages, sessions
-// and wills (see the README for the phases to come).
+// subscribed to in NATS, nor retained in the bucket), the retained
+// messages of a topic whose key would be longer than MaxKeyLen, and, in
+// this phase, sessions and wills (see the README for the phases to come).
 package cluster

@@ -36,6 +36,10 @@ type Config struct {
 	// PublishTimeout bounds the wait for JetStream to hold a QoS 1 or
 	// QoS 2 message; 0 means 5 seconds.
 	PublishTimeout time.Duration
+	// Retained is the JetStream key-value bucket that holds the retained
+	// messages (retained.go), replicated as the stream; "" means
+	// "MQTT_RETAINED".
+	Retained string
 	// Logger receives the node's records; nil discards them.
 	Logger *slog.Logger
 	// Options are passed to nats.Connect after the node's own.
@@ -82,6 +86,8 @@ type Node struct {
 	// confirmAll, which calls their done once the stream holds them.
 	confirms  chan confirm
 	confirmed chan struct{} // closed when confirmAll has returned
+
+	ret retainedState // retained.go
 }
 
 // filterKey is a subscription of the broker's: ShareName ("" for none)
@@ -117,6 +123,9 @@ func Dial(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if cfg.PublishTimeout <= 0 {
 		cfg.PublishTimeout = 5 * time.Second
+	}
+	if cfg.Retained == "" {
+		cfg.Retained = "MQTT_RETAINED"
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -160,6 +169,10 @@ func Dial(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: stream %s: %w", cfg.Stream, err)
 	}
 	n.nc, n.js = nc, js
+	if err := n.openRetained(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
 	go n.confirmAll()
 	return n, nil
 }
@@ -195,6 +208,7 @@ func (n *Node) natsError(_ *nats.Conn, s *nats.Subscription, err error) {
 // the other nodes to b.
 func (n *Node) Attach(b *broker.Broker) {
 	n.b = b
+	n.attachRetained(b) // before New returns: before the first SUBSCRIBE
 	go n.run()
 }
 
@@ -210,8 +224,11 @@ func qosToken(q packet.QoS) string {
 // Publish implements broker.Cluster: a QoS 0 message is published as it
 // is, a QoS 1 or QoS 2 one through JetStream, and done is called once the
 // stream has stored it (or could not, or Config.PublishTimeout passed).
+// A retained one is written to the bucket of retained messages too, and
+// done waits for that as well (retained.go).
 // While maxConfirms messages wait for the stream, Publish waits for room.
 func (n *Node) Publish(p *packet.Publish, done func(error)) {
+	done = n.retainThen(p, done) // retained.go
 	f, err := n.publish(p)
 	switch {
 	case err != nil:
@@ -434,11 +451,13 @@ func (n *Node) Close() error {
 		delete(n.subs, k)
 	}
 	n.subMu.Unlock()
+	n.drainRetained()
 	err := n.nc.Drain()
 	if err != nil {
 		n.nc.Close()
 	}
 	<-n.closed
+	<-n.ret.done
 	close(n.stop)
 	<-n.confirmed
 	if n.b != nil {

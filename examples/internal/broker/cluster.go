@@ -15,8 +15,9 @@ import (
 // nodes from it (Broker.Deliver, Broker.DeliverShared).
 //
 // What stays on one node: the $SYS topics (each node's own counts) are
-// neither published to the cluster nor subscribed to in it, and retained
-// messages are stored by the node they were published on only.
+// neither published to the cluster nor subscribed to in it. Retained
+// messages are stored by the node they were published on only, unless
+// the Cluster is a RetainingCluster (cluster_retained.go).
 type Cluster interface {
 	// Attach is called once, at the end of New, with the broker that
 	// Deliver and DeliverShared are to be called on. Messages may be

@@ -150,8 +150,9 @@
 //     JetStream): the messages published on any node reach the
 //     subscribers of every node, a message to a share group one member
 //     cluster-wide; the acknowledgement of a QoS 1 or QoS 2 message waits
-//     for the cluster to hold it. $SYS topics and retained messages stay
-//     on their node.
+//     for the cluster to hold it. $SYS topics stay on their node;
+//     retained messages too, unless the cluster keeps them cluster-wide
+//     (a RetainingCluster, as examples/cluster's: cluster_retained.go).
 //   - For its operator: the $SYS topics (sys.go), Stats and a Prometheus
 //     Collector (metrics.go), structured logs to Config.Logger (log.go).
 //   - A maximum Keep Alive, Config.MaxKeepAlive (300 s, as mosquitto's

@@ -52,18 +52,15 @@ type reach struct {
 
 // routeHere offers a message to the outboxes of the sessions of this node
 // that its reach matches, and applies its retain flag unless it comes
-// from another node (retained messages stay on the node they were
-// published on).
+// from another node or the cluster keeps the retained messages of its
+// topic (cluster_retained.go: they come back through SetRetained).
 func (b *Broker) routeHere(m *message, r *router, pub *conn, to reach) (wait bool) {
 	u := b.routeUnit(pub) // persist.go: nil without a Store
 	if u != nil && pub == nil {
 		defer b.st.seal(u)
 	}
-	if m.retain && !m.remote {
-		seq := b.retained.store(m)
-		if u != nil {
-			u.retain(m, seq)
-		}
+	if m.retain && !m.remote && !b.retainedByCluster(m.topic) {
+		b.retain(m, u)
 	}
 	if r == nil {
 		r = &router{}
