@@ -3,12 +3,15 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/mqttcore/mqtt/examples/internal/brokertest"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -76,15 +79,25 @@ func startNATS(t testing.TB, n int) []string {
 	return urls
 }
 
-// dialNode makes a Node on NATS url, retrying while JetStream settles;
-// it is closed at the end of the test (after the broker: t.Cleanup runs
-// last-registered first).
+// dialNode makes a Node on NATS url, of a name of its own, retrying
+// while JetStream settles; it is closed at the end of the test (after the
+// broker: t.Cleanup runs last-registered first).
 func dialNode(t testing.TB, u string, replicas int) *Node {
+	t.Helper()
+	return dialNodeConfig(t, Config{URL: u, Replicas: replicas, NodeName: fmt.Sprintf("test-%d", nodeNames.Add(1)),
+		Logger: brokertest.Logger(t, slog.LevelWarn)})
+}
+
+// nodeNames numbers the nodes dialNode makes.
+var nodeNames atomic.Int64
+
+// dialNodeConfig is dialNode with a Config of the caller's.
+func dialNodeConfig(t testing.TB, cfg Config) *Node {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for {
-		n, err := Dial(ctx, Config{URL: u, Replicas: replicas})
+		n, err := Dial(ctx, cfg)
 		if err == nil {
 			t.Cleanup(func() {
 				if err := n.Close(); err != nil {
@@ -94,7 +107,7 @@ func dialNode(t testing.TB, u string, replicas int) *Node {
 			return n
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("dial %s: %v", u, err)
+			t.Fatalf("dial %s: %v", cfg.URL, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
