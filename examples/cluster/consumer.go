@@ -245,7 +245,7 @@ func (d *durable) handle(m jetstream.Msg) bool {
 	}
 	seq := meta.Sequence.Stream
 	if d.mark != "" && seq <= d.last {
-		_ = m.Ack() // taken before: given again
+		d.ack(m) // taken before: given again
 		return true
 	}
 	var p packet.Publish
@@ -257,7 +257,7 @@ func (d *durable) handle(m jetstream.Msg) bool {
 	if d.group.share == "" && (origin == d.n.origin || !d.n.interest.eligible(m.Subject(), seq, meta.NumDelivered > 1)) {
 		// This node's own message (delivered here when it was published),
 		// or one published before the subscriptions it matches were made.
-		_ = m.Ack()
+		d.ack(m)
 		d.last = max(d.last, seq)
 		return true
 	}
@@ -266,7 +266,7 @@ func (d *durable) handle(m jetstream.Msg) bool {
 			d.n.log.Warn("cluster: message not stored by the broker: not acknowledged", "consumer", d.name, "seq", seq)
 			return
 		}
-		_ = m.Ack()
+		d.ack(m)
 	})
 	d.last = max(d.last, seq)
 	if room == nil {
@@ -277,5 +277,13 @@ func (d *durable) handle(m jetstream.Msg) bool {
 		return true
 	case <-d.ctx.Done():
 		return false
+	}
+}
+
+// ack acknowledges a message to JetStream (unless a test drops the
+// acknowledgements): it is not given again.
+func (d *durable) ack(m jetstream.Msg) {
+	if !d.n.dropAcks.Load() {
+		_ = m.Ack()
 	}
 }

@@ -1,9 +1,19 @@
 package cluster
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/mqttcore/mqtt/client"
+	"github.com/mqttcore/mqtt/examples/internal/broker"
+	"github.com/mqttcore/mqtt/examples/internal/brokertest"
+	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/property"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -42,5 +52,175 @@ func awaitPulls(t testing.TB, url, name string, n int) {
 			t.Fatalf("consumer %s: %d pulls waiting, want %d", name, info.NumWaiting, n)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// brokerNode is a broker node that a test stops and starts again: on the
+// same address, NodeName and Store file.
+type brokerNode struct {
+	t      testing.TB
+	cfg    Config        // its Node's
+	bcfg   broker.Config // its broker's, without Cluster and Store
+	store  string        // the Store file; "" for none
+	addr   string
+	b      *broker.Broker
+	n      *Node
+	st     *broker.Store
+	served chan error
+}
+
+// startBrokerNode starts a broker node on NATS cfg.URL; it is stopped at
+// the end of the test.
+func startBrokerNode(t testing.TB, cfg Config, bcfg broker.Config, store string) *brokerNode {
+	t.Helper()
+	bn := &brokerNode{t: t, cfg: cfg, bcfg: bcfg, store: store, addr: "127.0.0.1:0"}
+	bn.start()
+	t.Cleanup(bn.stop)
+	return bn
+}
+
+// start starts the node (again).
+func (bn *brokerNode) start() {
+	t := bn.t
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		n, err := Dial(ctx, bn.cfg)
+		if err == nil {
+			bn.n = n
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c := bn.bcfg
+	c.Cluster = bn.n
+	c.Logger = brokertest.Logger(t, slog.LevelWarn)
+	if bn.store != "" {
+		st, err := broker.OpenStore(bn.store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bn.st, c.Store = st, st
+	}
+	l, err := net.Listen("tcp", bn.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bn.addr = l.Addr().String()
+	bn.b = broker.New(c)
+	bn.served = make(chan error, 1)
+	go func() { bn.served <- bn.b.Serve(l) }()
+}
+
+// stop shuts the broker down, closes its Node and its Store.
+func (bn *brokerNode) stop() {
+	t := bn.t
+	if bn.b == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := bn.b.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	<-bn.served
+	if err := bn.n.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if bn.st != nil {
+		if err := bn.st.Close(); err != nil {
+			t.Errorf("store Close: %v", err)
+		}
+	}
+	bn.b, bn.st = nil, nil
+}
+
+// persistentClient connects a v5 client with a session that outlives
+// its connection (an hour) to addr, resuming store's session if store is
+// set.
+func persistentClient(t testing.TB, addr, id string, store client.Store) *brokertest.Client {
+	t.Helper()
+	cfg := brokertest.Config("tcp://"+addr, packet.V5, &packet.Connect{ClientID: id, CleanStart: store == nil,
+		Props: property.Properties{SessionExpiry: 3600}})
+	cfg.Store = store
+	return brokertest.Dial(t, cfg)
+}
+
+// countIDs counts the payloads received, and fails the test for any
+// received more than once.
+func countIDs(t testing.TB, ms []client.Message) map[string]int {
+	t.Helper()
+	seen := make(map[string]int)
+	for _, m := range ms {
+		if seen[string(m.Payload)]++; seen[string(m.Payload)] == 2 {
+			t.Errorf("%s %s received twice", m.Topic, m.Payload)
+		}
+	}
+	return seen
+}
+
+// QoS 2 crosses the cluster exactly once: publishers on two nodes, a
+// subscriber on the third with overlapping filters gets each message
+// once; then, its node's acknowledgements to JetStream lost (as when a
+// node stops before sending them), the node is stopped and started again
+// on the same NodeName and Store: JetStream gives it again what it had
+// taken, which it does not deliver again, and what was published while it
+// was down, which reaches the persistent session.
+func TestDurableQoS2ExactlyOnce(t *testing.T) {
+	urls := startNATS(t, 3)
+	pubA := dialAddr(t, startBrokerNode(t, Config{URL: urls[0], Replicas: 3, NodeName: "eo-a"}, broker.Config{}, "").addr, "eo-pub-a")
+	pubC := dialAddr(t, startBrokerNode(t, Config{URL: urls[2], Replicas: 3, NodeName: "eo-c"}, broker.Config{}, "").addr, "eo-pub-c")
+	// JetStream gives a message again after AckWait without its
+	// acknowledgement.
+	const ackWait = 500 * time.Millisecond
+	b := startBrokerNode(t, Config{URL: urls[1], Replicas: 3, NodeName: "eo-b", AckWait: ackWait},
+		broker.Config{}, filepath.Join(t.TempDir(), "b.db"))
+	sub := persistentClient(t, b.addr, "eo-sub", nil)
+	subscribe(t, sub, packet.QoS2, "eo/#", "eo/+", "+/x", probeTopic)
+	awaitRoute(t, pubA, sub)
+	awaitRoute(t, pubC, sub)
+
+	const n = 100
+	for i := range n {
+		publish(t, pubA, "eo/x", packet.QoS2, fmt.Sprintf("a%d", i))
+		publish(t, pubC, "eo/x", packet.QoS2, fmt.Sprintf("c%d", i))
+	}
+	countIDs(t, receive(t, sub, 2*n))
+	quiet(t, sub, 200*time.Millisecond)
+
+	b.n.dropAcks.Store(true)
+	for i := range n {
+		publish(t, pubA, "eo/y", packet.QoS2, fmt.Sprintf("before%d", i))
+	}
+	got := receive(t, sub, n)
+	quiet(t, sub, 3*ackWait) // given again meanwhile: not delivered again
+	if info := consumerInfo(t, urls[0], ownConsumerName("eo-b")); info.NumAckPending < n {
+		t.Fatalf("%d messages unacknowledged, want the %d whose acknowledgements were dropped", info.NumAckPending, n)
+	}
+	store := sub.Store()
+	b.stop()
+	sub.Drop()
+	for i := range n {
+		publish(t, pubA, "eo/z", packet.QoS2, fmt.Sprintf("while%d", i))
+	}
+	// The messages taken are due again by the time B pulls: JetStream
+	// gives them before those published meanwhile, so that only the
+	// Store's record of them (ClusterMark) tells B it took them.
+	time.Sleep(2 * ackWait)
+	b.start()
+	sub = persistentClient(t, b.addr, "eo-sub", store)
+	got = append(got, receive(t, sub, n)...)
+	quiet(t, sub, 3*ackWait)
+	seen := countIDs(t, got)
+	for i := range n {
+		for _, id := range []string{fmt.Sprintf("before%d", i), fmt.Sprintf("while%d", i)} {
+			if seen[id] != 1 {
+				t.Errorf("%s received %d times", id, seen[id])
+			}
+		}
 	}
 }

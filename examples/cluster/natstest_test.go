@@ -20,6 +20,16 @@ import (
 // URLs; the servers are shut down at the end of the test.
 func startNATS(t testing.TB, n int) []string {
 	t.Helper()
+	var urls []string
+	for _, s := range startNATSServers(t, n) {
+		urls = append(urls, s.ClientURL())
+	}
+	return urls
+}
+
+// startNATSServers is startNATS, returning the servers.
+func startNATSServers(t testing.TB, n int) []*server.Server {
+	t.Helper()
 	// JetStream in a cluster wants every server to have its routes from
 	// the start: the cluster ports are picked first (free ones, let go).
 	ports := make([]int, n)
@@ -31,7 +41,6 @@ func startNATS(t testing.TB, n int) []string {
 		ports[i] = l.Addr().(*net.TCPAddr).Port
 		l.Close()
 	}
-	var urls []string
 	var servers []*server.Server
 	for i := range n {
 		opts := &server.Options{
@@ -66,7 +75,6 @@ func startNATS(t testing.TB, n int) []string {
 		if !s.ReadyForConnections(10 * time.Second) {
 			t.Fatalf("NATS server %d not ready", i+1)
 		}
-		urls = append(urls, s.ClientURL())
 	}
 	// JetStream is ready once the servers have elected a meta leader.
 	deadline := time.Now().Add(20 * time.Second)
@@ -76,7 +84,7 @@ func startNATS(t testing.TB, n int) []string {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return urls
+	return servers
 }
 
 // dialNode makes a Node on NATS url, of a name of its own, retrying

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqttcore/mqtt/examples/internal/broker"
@@ -112,6 +113,10 @@ type Node struct {
 	// confirmAll, which calls their done once the stream holds them.
 	confirms  chan confirm
 	confirmed chan struct{} // closed when confirmAll has returned
+
+	// dropAcks, for the tests, keeps the node from acknowledging what
+	// its consumers give it, as a node that stopped before it could.
+	dropAcks atomic.Bool
 }
 
 // filterKey is a subscription of the broker's: ShareName ("" for none)
