@@ -224,3 +224,92 @@ func TestDurableQoS2ExactlyOnce(t *testing.T) {
 		}
 	}
 }
+
+// Fan-in across nodes at QoS 1: four publishers on two nodes, as fast as
+// they can, to one subscriber on a third that reads at a fraction of
+// their speed. Nothing is lost; the subscriber's node stops pulling while
+// its outbox is full, so the outbox stays within Config.MaxQueued (the
+// backlog waits in the stream) and JetStream never has more than
+// MaxInFlight messages out to the node.
+func TestDurableFanInSlowSubscriber(t *testing.T) {
+	urls := startNATS(t, 3)
+	const maxQueued, maxInFlight = 100, 64
+	a := startBrokerNode(t, Config{URL: urls[0], Replicas: 3, NodeName: "fan-a"}, broker.Config{}, "")
+	c := startBrokerNode(t, Config{URL: urls[2], Replicas: 3, NodeName: "fan-c"}, broker.Config{}, "")
+	b := startBrokerNode(t, Config{URL: urls[1], Replicas: 3, NodeName: "fan-b", MaxInFlight: maxInFlight},
+		broker.Config{MaxQueued: maxQueued}, "")
+	// Ten in flight to the subscriber (Receive Maximum), 1,024 in its
+	// client: what it is slow to read waits in its outbox on node B.
+	sub := brokertest.Dial(t, brokertest.Config("tcp://"+b.addr, packet.V5, &packet.Connect{ClientID: "fan-sub",
+		CleanStart: true, Props: property.Properties{ReceiveMaximum: 10}}))
+	subscribe(t, sub, packet.QoS1, "fan/+", probeTopic)
+	var pubs []*brokertest.Client
+	for i := range 4 {
+		addr := a.addr
+		if i%2 == 1 {
+			addr = c.addr
+		}
+		pubs = append(pubs, dialAddr(t, addr, fmt.Sprintf("fan-pub-%d", i)))
+		awaitRoute(t, pubs[i], sub)
+	}
+	drain(sub)
+
+	const each = 1000
+	errs := make(chan error, len(pubs))
+	for i, p := range pubs {
+		go func() {
+			var last *client.Pending
+			for j := range each {
+				pd, err := p.PublishAsync(context.Background(), client.Message{Topic: fmt.Sprintf("fan/%d", i),
+					QoS: packet.QoS1, Payload: fmt.Appendf(nil, "%d-%d", i, j)})
+				if err != nil {
+					errs <- err
+					return
+				}
+				last = pd
+			}
+			errs <- last.Wait(ctx(t))
+		}()
+	}
+	var got []client.Message
+	maxPending := 0
+	deadline := time.After(60 * time.Second)
+	for len(got) < len(pubs)*each {
+		select {
+		case m := <-sub.Messages():
+			if m.Topic == probeTopic {
+				continue
+			}
+			got = append(got, m)
+			if len(got)%10 == 0 {
+				time.Sleep(5 * time.Millisecond) // a slow reader: at most 2,000 a second
+			}
+			if len(got)%500 == 0 {
+				maxPending = max(maxPending, consumerInfo(t, urls[1], ownConsumerName("fan-b")).NumAckPending)
+			}
+		case <-deadline:
+			t.Fatalf("received %d of %d", len(got), len(pubs)*each)
+		}
+	}
+	for range pubs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := countIDs(t, got)
+	for i := range pubs {
+		for j := range each {
+			if id := fmt.Sprintf("%d-%d", i, j); seen[id] == 0 {
+				t.Errorf("%s lost", id)
+			}
+		}
+	}
+	st := b.b.Stats()
+	t.Logf("outbox peak %d (MaxQueued %d), consumer's unacknowledged at most %d seen", st.PeakQueued, maxQueued, maxPending)
+	if st.PeakQueued > maxQueued+1 {
+		t.Errorf("the subscriber's outbox held %d, want at most %d: the node did not stop pulling", st.PeakQueued, maxQueued+1)
+	}
+	if maxPending > maxInFlight {
+		t.Errorf("%d messages out to the node unacknowledged, want at most MaxInFlight %d", maxPending, maxInFlight)
+	}
+}
