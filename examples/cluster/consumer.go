@@ -42,16 +42,14 @@ type durable struct {
 	mu   sync.Mutex
 	iter jetstream.MessagesContext // the one run reads, to stop it
 
-	// last is the highest stream sequence run has handled (the node's
-	// own consumer: at start, the one the broker's Store recorded). The
-	// consumer gives the node its messages in stream order, and run
-	// handles them in the order they come, so one at or below it is a
-	// message given again (its acknowledgement was lost, or came after
-	// AckWait, or the node stopped before sending it): the broker took it,
-	// and it is acknowledged and not delivered twice. Not for a share
-	// group's consumer: the node sees only some of its messages, and one
-	// given again may have gone to another node first.
-	last uint64
+	// run's: the consumer it pulls from; for the node's own, what it has
+	// taken (position.go; at start, the broker's Store says) and when it
+	// last asked for the ack floor. Not for a share group's consumer: the
+	// node sees only some of its messages, and one given again may have
+	// gone to another node first (at least once).
+	cur   jetstream.Consumer
+	pos   position
+	asked time.Time
 }
 
 // retryEvery is how long a node waits before it tries again what NATS
@@ -185,6 +183,7 @@ func (d *durable) run() {
 			}
 			cons = c
 		}
+		d.cur = cons
 		it, err := cons.Messages(jetstream.PullMaxMessages(min(d.n.cfg.MaxInFlight, pullBatch)),
 			jetstream.PullExpiry(pullExpiry))
 		if err != nil {
@@ -243,10 +242,14 @@ func (d *durable) handle(m jetstream.Msg) bool {
 		_ = m.Term()
 		return true
 	}
-	seq := meta.Sequence.Stream
-	if d.mark != "" && seq <= d.last {
-		d.ack(m) // taken before: given again
-		return true
+	seq, again := meta.Sequence.Stream, meta.NumDelivered > 1
+	own := d.mark != ""
+	if own {
+		d.checkFloor()
+		if d.pos.given(seq, meta.Sequence.Consumer, again) {
+			d.ack(m) // taken before: given again
+			return true
+		}
 	}
 	var p packet.Publish
 	origin, _, ok := d.n.decode(m.Subject(), m.Data(), &p)
@@ -254,21 +257,24 @@ func (d *durable) handle(m jetstream.Msg) bool {
 		_ = m.Term()
 		return true
 	}
-	if d.group.share == "" && (origin == d.n.origin || !d.n.interest.eligible(m.Subject(), seq, meta.NumDelivered > 1)) {
+	if own && (origin == d.n.origin || !d.n.interest.eligible(m.Subject(), seq, again)) {
 		// This node's own message (delivered here when it was published),
 		// or one published before the subscriptions it matches were made.
 		d.ack(m)
-		d.last = max(d.last, seq)
+		d.pos.took(seq, again)
 		return true
 	}
-	room := d.n.b.DeliverTaken(&p, d.group.share, d.group.filter, broker.Mark{Key: d.mark, Seq: seq}, func(ok bool) {
+	var mark broker.Mark
+	if own {
+		mark = broker.Mark{Key: d.mark, Seq: d.pos.took(seq, again)}
+	}
+	room := d.n.b.DeliverTaken(&p, d.group.share, d.group.filter, mark, func(ok bool) {
 		if !ok {
 			d.n.log.Warn("cluster: message not stored by the broker: not acknowledged", "consumer", d.name, "seq", seq)
 			return
 		}
 		d.ack(m)
 	})
-	d.last = max(d.last, seq)
 	if room == nil {
 		return true
 	}
@@ -278,6 +284,26 @@ func (d *durable) handle(m jetstream.Msg) bool {
 	case <-d.ctx.Done():
 		return false
 	}
+}
+
+// ackFloorEvery is how often the node asks for its consumer's ack floor
+// while its position waits for it.
+const ackFloorEvery = time.Second
+
+// checkFloor asks for the consumer's ack floor, if the position waits
+// for it and it was not asked within ackFloorEvery.
+func (d *durable) checkFloor() {
+	if !d.pos.unsure() || time.Since(d.asked) < ackFloorEvery || d.cur == nil {
+		return
+	}
+	d.asked = time.Now()
+	ctx, cancel := context.WithTimeout(d.ctx, ackFloorEvery)
+	defer cancel()
+	info, err := d.cur.Info(ctx)
+	if err != nil {
+		return
+	}
+	d.pos.acked(info.AckFloor.Stream)
 }
 
 // ack acknowledges a message to JetStream (unless a test drops the

@@ -313,3 +313,60 @@ func TestDurableFanInSlowSubscriber(t *testing.T) {
 		t.Errorf("%d messages out to the node unacknowledged, want at most MaxInFlight %d", maxPending, maxInFlight)
 	}
 }
+
+// A NATS server shut down during a QoS 1 stream across nodes, the one
+// the subscriber's node is connected to: the node reconnects to another,
+// its consumer (replicated with the stream) goes on, and nothing is lost.
+func TestDurableNATSServerKilled(t *testing.T) {
+	servers := startNATSServers(t, 3)
+	urls := make([]string, len(servers))
+	for i, s := range servers {
+		urls[i] = s.ClientURL()
+	}
+	a := startBrokerNode(t, Config{URL: urls[0], Replicas: 3, NodeName: "kill-a"}, broker.Config{}, "")
+	b := startBrokerNode(t, Config{URL: urls[1], Replicas: 3, NodeName: "kill-b", AckWait: time.Second}, broker.Config{}, "")
+	pub := dialAddr(t, a.addr, "kill-pub")
+	sub := dialAddr(t, b.addr, "kill-sub")
+	subscribe(t, sub, packet.QoS1, "kill/#", probeTopic)
+	awaitRoute(t, pub, sub)
+
+	const n, killAt = 600, 200
+	errs := make(chan error, 1)
+	go func() {
+		for i := range n {
+			err := pub.Publish(context.Background(), client.Message{Topic: "kill/x", QoS: packet.QoS1, Payload: fmt.Appendf(nil, "%d", i)})
+			if err != nil {
+				errs <- fmt.Errorf("publish %d: %w", i, err)
+				return
+			}
+		}
+		errs <- nil
+	}()
+	seen := make(map[string]bool)
+	deadline := time.After(20 * time.Second)
+	for len(seen) < n {
+		select {
+		case m := <-sub.Messages():
+			if m.Topic == probeTopic {
+				continue
+			}
+			seen[string(m.Payload)] = true
+			if len(seen) == killAt {
+				servers[1].Shutdown()
+			}
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+			errs = nil
+		case <-deadline:
+			var lost []int
+			for i := range n {
+				if !seen[fmt.Sprint(i)] {
+					lost = append(lost, i)
+				}
+			}
+			t.Fatalf("received %d of %d; missing %v", len(seen), n, lost)
+		}
+	}
+}

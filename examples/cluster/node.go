@@ -286,7 +286,7 @@ func (n *Node) natsError(_ *nats.Conn, s *nats.Subscription, err error) {
 // (the broker's Store recorded which).
 func (n *Node) Attach(b *broker.Broker) {
 	n.b = b
-	n.own.last = b.ClusterMark(n.own.mark)
+	n.own.pos.firm = b.ClusterMark(n.own.mark)
 	n.interest.attach()
 	n.subMu.Lock()
 	n.attached = true
