@@ -144,10 +144,15 @@ func (bn *brokerNode) stop() {
 // set.
 func persistentClient(t testing.TB, addr, id string, store client.Store) *brokertest.Client {
 	t.Helper()
+	return brokertest.Dial(t, persistentConfig(addr, id, store))
+}
+
+// persistentConfig is the Config of persistentClient.
+func persistentConfig(addr, id string, store client.Store) client.Config {
 	cfg := brokertest.Config("tcp://"+addr, packet.V5, &packet.Connect{ClientID: id, CleanStart: store == nil,
 		Props: property.Properties{SessionExpiry: 3600}})
 	cfg.Store = store
-	return brokertest.Dial(t, cfg)
+	return cfg
 }
 
 // countIDs counts the payloads received, and fails the test for any
@@ -325,7 +330,7 @@ func TestDurableNATSServerKilled(t *testing.T) {
 	}
 	a := startBrokerNode(t, Config{URL: urls[0], Replicas: 3, NodeName: "kill-a"}, broker.Config{}, "")
 	b := startBrokerNode(t, Config{URL: urls[1], Replicas: 3, NodeName: "kill-b", AckWait: time.Second}, broker.Config{}, "")
-	pub := dialAddr(t, a.addr, "kill-pub")
+	pub := persistentClient(t, a.addr, "kill-pub", nil)
 	sub := dialAddr(t, b.addr, "kill-sub")
 	subscribe(t, sub, packet.QoS1, "kill/#", probeTopic)
 	awaitRoute(t, pub, sub)
@@ -335,8 +340,24 @@ func TestDurableNATSServerKilled(t *testing.T) {
 	go func() {
 		for i := range n {
 			err := pub.Publish(context.Background(), client.Message{Topic: "kill/x", QoS: packet.QoS1, Payload: fmt.Appendf(nil, "%d", i)})
-			if err != nil {
-				errs <- fmt.Errorf("publish %d: %w", i, err)
+			if err == nil {
+				continue
+			}
+			// The stream took longer than PublishTimeout to elect a
+			// leader: node A closed the connection unacknowledged. The
+			// client resumes its session and sends the message again.
+			reconnected := false
+			for range 20 {
+				c, err := brokertest.Connect(ctx(t), persistentConfig(a.addr, "kill-pub", pub.Store()))
+				if err == nil {
+					pub, reconnected = c, true
+					t.Cleanup(c.Drop)
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if !reconnected {
+				errs <- fmt.Errorf("publish %d: %w; could not reconnect", i, err)
 				return
 			}
 		}
