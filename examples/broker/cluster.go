@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"os"
 
 	"github.com/mqttcore/mqtt/examples/internal/broker"
 )
@@ -17,16 +19,31 @@ import (
 type clusterFlags struct {
 	url      string
 	replicas int
+	node     string
+	addr     string // -addr, for the default -cluster-node
 }
 
 func (f *clusterFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.url, "cluster", "", "join a cluster over NATS at this `URL` (nats://host:4222; needs a build with -tags cluster; empty: a single node)")
 	fs.IntVar(&f.replicas, "cluster-replicas", 1, "replicas of the JetStream stream of QoS 1 and 2 messages, when -cluster makes it (1 to 5)")
+	fs.StringVar(&f.node, "cluster-node", "", "this node's `name` in the cluster: its durable JetStream consumer, which a node started again on the same name resumes; two nodes running at once must differ (empty: the host name and the -addr port)")
+}
+
+// nodeName returns -cluster-node, or the host name and the -addr port.
+func (f *clusterFlags) nodeName() string {
+	if f.node != "" {
+		return f.node
+	}
+	host, _ := os.Hostname()
+	if _, port, err := net.SplitHostPort(f.addr); err == nil {
+		return host + "-" + port
+	}
+	return host
 }
 
 // joinCluster links the broker to a cluster over NATS; nil in a build
 // without the tag "cluster".
-var joinCluster func(ctx context.Context, url string, replicas int, logger *slog.Logger) (broker.Cluster, io.Closer, error)
+var joinCluster func(ctx context.Context, url string, replicas int, node string, logger *slog.Logger) (broker.Cluster, io.Closer, error)
 
 // errNoCluster: -cluster given to a build without cluster support.
 var errNoCluster = errors.New("-cluster: this broker is built without cluster support: build it with " +
@@ -43,7 +60,7 @@ func (f *clusterFlags) apply(ctx context.Context, cfg *broker.Config, logger *sl
 	case f.replicas < 1 || f.replicas > 5:
 		return nil, fmt.Errorf("-cluster-replicas %d: want 1 to 5", f.replicas)
 	}
-	c, closer, err := joinCluster(ctx, f.url, f.replicas, logger)
+	c, closer, err := joinCluster(ctx, f.url, f.replicas, f.nodeName(), logger)
 	if err != nil {
 		return nil, err
 	}

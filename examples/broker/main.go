@@ -71,8 +71,11 @@
 // cluster has it, the default build refuses the flag): messages published
 // on any node reach the subscribers of every node, QoS 1 and 2 ones stored
 // in a JetStream stream (-cluster-replicas copies) before they are
-// acknowledged, and share groups span the nodes. Retained messages,
-// sessions and wills stay on their node for now.
+// acknowledged, and share groups span the nodes. Each node reads them
+// through a durable JetStream consumer named after -cluster-node (the host
+// name and the -addr port by default), which a node started again on the
+// same name resumes. Retained messages, sessions and wills stay on their
+// node for now.
 //
 // -store FILE keeps sessions (subscriptions, queued and unacknowledged
 // QoS 1 and QoS 2 messages), retained messages and wills in a bbolt file,
@@ -277,6 +280,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}()
 		cfg.Store = st
 	}
+	clusterCfg.addr = *addr
 	link, err := clusterCfg.apply(ctx, &cfg, logger)
 	if err != nil {
 		closeAll()

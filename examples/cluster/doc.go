@@ -3,7 +3,7 @@
 // JetStream holding the QoS 1 and QoS 2 messages: a Node is the broker's
 // broker.Cluster.
 //
-//	n, err := cluster.Dial(ctx, cluster.Config{URL: "nats://127.0.0.1:4222"})
+//	n, err := cluster.Dial(ctx, cluster.Config{URL: "nats://127.0.0.1:4222", NodeName: "node-1"})
 //	b := broker.New(broker.Config{Cluster: n})
 //	... b.Serve(l) ...; b.Shutdown(ctx); n.Close()
 //
@@ -17,10 +17,11 @@
 // FilterSubjects, SubjectTopic), under the prefix Config.Prefix ("mqtt")
 // and a QoS token: "mqtt.0.<topic>" for QoS 0 messages, "mqtt.1.<topic>"
 // for QoS 1 and QoS 2 ones, which the JetStream stream Config.Stream
-// ("MQTT") captures. A node subscribes to "mqtt.*.<filter>" for each topic
-// filter its clients subscribe to, once however many sessions share the
-// filter (the broker counts them and calls Subscribe for the first,
-// Unsubscribe after the last).
+// ("MQTT") captures. For each topic filter its clients subscribe to, once
+// however many sessions share the filter (the broker counts them and
+// calls Subscribe for the first, Unsubscribe after the last), a node
+// subscribes to "mqtt.0.<filter>" and adds "mqtt.1.<filter>" to the
+// filter subjects of its durable JetStream consumer.
 //
 // A message published by a client of a node is delivered by that node to
 // its own subscribers, then published to NATS: a QoS 0 message as it is,
@@ -32,20 +33,80 @@
 // and the message as an MQTT v5 PUBLISH packet, encoded and decoded by
 // the core's codec (properties and Message Expiry included).
 //
-// A node delivers what its ordinary subscriptions receive from NATS to
-// its sessions, except its own messages (it delivered them already) and
-// the second and later copies of a message that several of its
+// A node delivers what its ordinary subscriptions receive from NATS (QoS
+// 0) to its sessions, except its own messages (it delivered them already)
+// and the second and later copies of a message that several of its
 // subscriptions match (NATS sends one per subscription; the copies are
 // told apart by origin and sequence number: they arrive one after
 // another, in the order their origin published them). Such a message is
-// neither retained on the receiving node nor published again.
+// neither retained on the receiving node nor published again. The origin
+// is a hash of Config.NodeName; the sequence starts at the time the node
+// started, in nanoseconds, so that it goes on growing across restarts.
+//
+// # QoS 1 and QoS 2: a durable consumer per node
+//
+// Each node reads the QoS 1 and QoS 2 messages from the stream through a
+// durable pull consumer of its own, "node-" and Config.NodeName
+// (consumer.go, interest.go). Its filter subjects are those of the node's
+// ordinary subscriptions, the ones another covers left out (JetStream
+// refuses filters of which one covers another; filters.go), updated
+// asynchronously on Subscribe and Unsubscribe, and the one subject no
+// topic maps to ("mqtt.1._") while there are none. A consumer delivers
+// each message once however many of its filters match it, so the copies
+// check is not needed there; a node drops its own messages. A consumer
+// goes on from where it was when its filters change: a message published
+// before the filter it matches was added (the stream's last sequence
+// then) is dropped, unless a filter wanted before matches it too.
+//
+// A message is acknowledged to JetStream only once the broker holds it
+// (Broker.DeliverTaken): queued to every session it goes to and, with a
+// broker Store, committed there. Flow control: JetStream gives a node at
+// most Config.MaxInFlight messages unacknowledged (MaxAckPending) and the
+// node pulls at most 512 at a time; when an outbox a message went to is
+// full (broker.Config.MaxQueued), the node pulls no more until it has
+// drained, as the broker holds this node's own publishers (the backlog
+// waits in the stream). A full outbox of an offline persistent session
+// holds the node's whole consumer, every topic, until its client returns
+// or the session expires.
+//
+// Exactly once: a QoS 1 or QoS 2 message is published with a Nats-Msg-Id
+// (origin and sequence), so that a copy the NATS client sends again is
+// dropped by the stream. On the receiving side, a message JetStream gives
+// again (its acknowledgement lost or late, the node stopped before
+// sending it) is not delivered again if the node took it: the node keeps
+// its position in the consumer (position.go), and the broker's Store
+// records it with the deliveries of each message, so that a node started
+// again on the same NodeName and Store knows it. What remains: a message
+// taken while a delivery of the consumer had gone missing (a NATS server
+// went away) and given again after the node was started again is
+// delivered again (at least once); a message of a share group is
+// delivered at least once (see below); and a client whose PUBLISH the
+// stream did not confirm in time sends it again (at least once, as
+// before).
+//
+// A node started again on the same NodeName resumes its consumer: with a
+// broker Store, the persistent sessions it restores get what was
+// published while the node was down (up to Config.MaxAge, and the
+// consumer is deleted after MaxAge without a pull); without one, the
+// sessions are gone, and what was published meanwhile is dropped when it
+// comes (their filters were not wanted when the node started).
+//
+// QoS 0 and QoS 1 messages of one publisher cross on two paths (the
+// subscriptions, the consumer): each in order, but not in order with
+// each other.
 //
 // A shared subscription "$share/{group}/{filter}" is a NATS queue
-// subscription, in a queue group named after the group and filter, on
-// every node with a member: NATS gives each message to one node, which
-// gives it to one of its members. The publishing node does not deliver to
-// share groups itself, so that each message reaches one member
-// cluster-wide (section 4.8.2).
+// subscription (QoS 0), in a queue group named after the group and
+// filter, and a durable consumer ("share-" and a hash of the group and
+// filter; QoS 1 and QoS 2) that every node with a member pulls from:
+// NATS gives each message to one node, which gives it to one of its
+// members. The publishing node does not deliver to share groups itself,
+// so that each message reaches one member cluster-wide (section 4.8.2).
+// A share group's message is delivered at least once: one JetStream gives
+// again may go to another node, so the node's position is not kept for
+// it. Its consumer is deleted a minute after no node pulls from it; a
+// group whose members come back within it gets what was published
+// meanwhile.
 //
 // # Retained messages
 //

@@ -3,12 +3,15 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/mqttcore/mqtt/examples/internal/brokertest"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -16,6 +19,16 @@ import (
 // ports, with JetStream in a t.TempDir each, and returns their client
 // URLs; the servers are shut down at the end of the test.
 func startNATS(t testing.TB, n int) []string {
+	t.Helper()
+	var urls []string
+	for _, s := range startNATSServers(t, n) {
+		urls = append(urls, s.ClientURL())
+	}
+	return urls
+}
+
+// startNATSServers is startNATS, returning the servers.
+func startNATSServers(t testing.TB, n int) []*server.Server {
 	t.Helper()
 	// JetStream in a cluster wants every server to have its routes from
 	// the start: the cluster ports are picked first (free ones, let go).
@@ -28,7 +41,6 @@ func startNATS(t testing.TB, n int) []string {
 		ports[i] = l.Addr().(*net.TCPAddr).Port
 		l.Close()
 	}
-	var urls []string
 	var servers []*server.Server
 	for i := range n {
 		opts := &server.Options{
@@ -63,7 +75,6 @@ func startNATS(t testing.TB, n int) []string {
 		if !s.ReadyForConnections(10 * time.Second) {
 			t.Fatalf("NATS server %d not ready", i+1)
 		}
-		urls = append(urls, s.ClientURL())
 	}
 	// JetStream is ready once the servers have elected a meta leader.
 	deadline := time.Now().Add(20 * time.Second)
@@ -73,18 +84,28 @@ func startNATS(t testing.TB, n int) []string {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return urls
+	return servers
 }
 
-// dialNode makes a Node on NATS url, retrying while JetStream settles;
-// it is closed at the end of the test (after the broker: t.Cleanup runs
-// last-registered first).
+// dialNode makes a Node on NATS url, of a name of its own, retrying
+// while JetStream settles; it is closed at the end of the test (after the
+// broker: t.Cleanup runs last-registered first).
 func dialNode(t testing.TB, u string, replicas int) *Node {
+	t.Helper()
+	return dialNodeConfig(t, Config{URL: u, Replicas: replicas, NodeName: fmt.Sprintf("test-%d", nodeNames.Add(1)),
+		Logger: brokertest.Logger(t, slog.LevelWarn)})
+}
+
+// nodeNames numbers the nodes dialNode makes.
+var nodeNames atomic.Int64
+
+// dialNodeConfig is dialNode with a Config of the caller's.
+func dialNodeConfig(t testing.TB, cfg Config) *Node {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for {
-		n, err := Dial(ctx, Config{URL: u, Replicas: replicas})
+		n, err := Dial(ctx, cfg)
 		if err == nil {
 			t.Cleanup(func() {
 				if err := n.Close(); err != nil {
@@ -94,7 +115,7 @@ func dialNode(t testing.TB, u string, replicas int) *Node {
 			return n
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("dial %s: %v", u, err)
+			t.Fatalf("dial %s: %v", cfg.URL, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -5,9 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
-	"math/rand/v2"
+	"os"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqttcore/mqtt/examples/internal/broker"
@@ -28,7 +31,8 @@ type Config struct {
 	// messages; "" means "MQTT". Replicas is its replication (1 to 5; 0
 	// means 1); it keeps a message for MaxAge (0 means 10 minutes) and
 	// at most MaxBytes in all (0 means 1 GiB), the oldest going first.
-	// Nothing reads it yet: it is where the next phases replay from.
+	// Each node reads it through a durable consumer of its own (see the
+	// package documentation).
 	Stream   string
 	Replicas int
 	MaxAge   time.Duration
@@ -40,6 +44,19 @@ type Config struct {
 	// messages (retained.go), replicated as the stream; "" means
 	// "MQTT_RETAINED".
 	Retained string
+	// NodeName names the node in the cluster: its durable JetStream
+	// consumer ("node-" and the name), which a node started again on the
+	// same name resumes, and the origin of the messages it publishes.
+	// Two nodes running at once must not share it. "" means the host
+	// name.
+	NodeName string
+	// MaxInFlight bounds the QoS 1 and QoS 2 messages JetStream gives a
+	// node's consumer that the node has not acknowledged yet (the
+	// consumers' MaxAckPending); 0 means 4096. AckWait is how long
+	// JetStream waits for an acknowledgement before it gives a message
+	// again; 0 means 30 seconds.
+	MaxInFlight int
+	AckWait     time.Duration
 	// Logger receives the node's records; nil discards them.
 	Logger *slog.Logger
 	// Options are passed to nats.Connect after the node's own.
@@ -54,7 +71,18 @@ type Node struct {
 	log    *slog.Logger
 	nc     *nats.Conn
 	js     jetstream.JetStream
-	origin uint64 // this node, on every message it publishes
+	stream jetstream.Stream
+	origin uint64 // this node (a hash of its name), on every message it publishes
+
+	// ctx ends when Close begins: the consumers and update stop.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// own is the node's consumer of the QoS 1 and QoS 2 messages of its
+	// ordinary subscriptions, interest its filters; update (interest.go)
+	// closes updated when it returns.
+	own      *durable
+	interest *interest
+	updated  chan struct{}
 
 	// pubMu orders what the node publishes: the sequence numbers go out
 	// on the connection in order, which lets receivers drop the second
@@ -62,14 +90,17 @@ type Node struct {
 	pubMu sync.Mutex
 	seq   uint64
 
-	// subMu guards subs, the NATS subscriptions of each topic filter, and
-	// groups, the share group of each queue subscription.
-	subMu  sync.Mutex
-	subs   map[filterKey][]*nats.Subscription
-	groups map[*nats.Subscription]filterKey
+	// subMu guards subs, the NATS subscriptions (QoS 0) of each topic
+	// filter, groups, the share group of each queue subscription, shares,
+	// the consumer of each share group (QoS 1 and QoS 2), and attached.
+	subMu    sync.Mutex
+	subs     map[filterKey][]*nats.Subscription
+	groups   map[*nats.Subscription]filterKey
+	shares   map[filterKey]*durable
+	attached bool // Attach was called: the consumers run
 
-	// in carries the messages of every subscription, in the order the
-	// connection read them, to run (one goroutine).
+	// in carries the QoS 0 messages of every subscription, in the order
+	// the connection read them, to run (one goroutine).
 	in     chan *nats.Msg
 	b      *broker.Broker
 	stop   chan struct{} // closed by Close, to end run and confirmAll
@@ -88,6 +119,9 @@ type Node struct {
 	confirmed chan struct{} // closed when confirmAll has returned
 
 	ret retainedState // retained.go
+	// dropAcks, for the tests, keeps the node from acknowledging what
+	// its consumers give it, as a node that stopped before it could.
+	dropAcks atomic.Bool
 }
 
 // filterKey is a subscription of the broker's: ShareName ("" for none)
@@ -98,13 +132,14 @@ type filterKey struct{ share, filter string }
 // data: the origin node and its sequence number, big-endian.
 const headerLen = 16
 
-// inQueue is how many messages from the cluster may wait for the node's
-// broker; NATS drops more (a slow consumer), QoS 1 and QoS 2 ones too, in
-// this phase.
+// inQueue is how many QoS 0 messages from the cluster may wait for the
+// node's broker; NATS drops more (a slow consumer). The QoS 1 and QoS 2
+// ones come through the consumers, which wait for the broker.
 const inQueue = 1 << 16
 
 // Dial connects to NATS, makes the stream of QoS 1 and QoS 2 messages if
-// it is missing, and returns the Node.
+// it is missing, finds the node's consumer of it or makes it, and returns
+// the Node.
 func Dial(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Prefix == "" {
 		cfg.Prefix = "mqtt"
@@ -130,12 +165,32 @@ func Dial(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.NodeName == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("cluster: no NodeName, and no host name: %w", err)
+		}
+		cfg.NodeName = host
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 4096
+	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 30 * time.Second
+	}
+	h := fnv.New64a()
+	h.Write([]byte(cfg.NodeName))
 	n := &Node{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		origin:    rand.Uint64(),
+		cfg:    cfg,
+		log:    cfg.Logger,
+		origin: h.Sum64(),
+		// A sequence above any the node had before it was started again
+		// (one a nanosecond at most), for the receivers' duplicate check.
+		seq:       uint64(time.Now().UnixNano()),
 		subs:      make(map[filterKey][]*nats.Subscription),
 		groups:    make(map[*nats.Subscription]filterKey),
+		shares:    make(map[filterKey]*durable),
+		updated:   make(chan struct{}),
 		in:        make(chan *nats.Msg, inQueue),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
@@ -155,7 +210,7 @@ func Dial(ctx context.Context, cfg Config) (*Node, error) {
 		nc.Close()
 		return nil, fmt.Errorf("cluster: jetstream: %w", err)
 	}
-	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:     cfg.Stream,
 		Subjects: []string{cfg.Prefix + ".1.>"},
 		Storage:  jetstream.FileStorage,
@@ -168,13 +223,45 @@ func Dial(ctx context.Context, cfg Config) (*Node, error) {
 		nc.Close()
 		return nil, fmt.Errorf("cluster: stream %s: %w", cfg.Stream, err)
 	}
-	n.nc, n.js = nc, js
+	n.nc, n.js, n.stream = nc, js, stream
 	if err := n.openRetained(ctx); err != nil {
 		nc.Close()
 		return nil, err
 	}
+	cons, inherited, err := n.findOwn(ctx)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.interest = newInterest(inherited)
+	n.own = n.newDurable(ownConsumerName(cfg.NodeName), filterKey{}, "cluster/"+cfg.Stream+"/"+ownConsumerName(cfg.NodeName), n.ensureOwn)
+	n.own.cons = cons
 	go n.confirmAll()
 	return n, nil
+}
+
+// findOwn returns the node's consumer, made if it is missing (taking
+// nothing: the idle filter), and the filters it had.
+func (n *Node) findOwn(ctx context.Context) (jetstream.Consumer, []string, error) {
+	name := ownConsumerName(n.cfg.NodeName)
+	cons, err := n.js.Consumer(ctx, n.cfg.Stream, name)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		cons, err = n.js.CreateConsumer(ctx, n.cfg.Stream, n.consumerConfig(name, []string{n.idleSubject()}, n.cfg.MaxAge))
+		if err != nil {
+			return nil, nil, fmt.Errorf("cluster: consumer %s: %w", name, err)
+		}
+		return cons, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("cluster: consumer %s: %w", name, err)
+	}
+	c := cons.CachedInfo().Config
+	inherited := c.FilterSubjects
+	if c.FilterSubject != "" {
+		inherited = append(inherited, c.FilterSubject)
+	}
+	return cons, inherited, nil
 }
 
 // natsError logs an asynchronous error of the NATS connection. Slow
@@ -205,10 +292,24 @@ func (n *Node) natsError(_ *nats.Conn, s *nats.Subscription, err error) {
 }
 
 // Attach implements broker.Cluster: it starts delivering the messages of
-// the other nodes to b.
+// the other nodes to b. The subscriptions the broker has now are those
+// of the sessions its Store restored: if the node's consumer had their
+// subjects, it delivers what was published since it last took a message
+// (the broker's Store recorded which).
 func (n *Node) Attach(b *broker.Broker) {
 	n.b = b
 	n.attachRetained(b) // before New returns: before the first SUBSCRIBE
+	n.own.pos.firm = b.ClusterMark(n.own.mark)
+	n.interest.attach()
+	n.subMu.Lock()
+	n.attached = true
+	go n.own.run()
+	for _, d := range n.shares {
+		go d.run()
+	}
+	n.subMu.Unlock()
+	go n.update()
+	n.interest.poke()
 	go n.run()
 }
 
@@ -264,12 +365,21 @@ func (n *Node) publish(p *packet.Publish) (jetstream.PubAckFuture, error) {
 	if p.QoS == packet.QoS0 {
 		return nil, n.nc.Publish(subj, data)
 	}
-	f, err := n.js.PublishMsgAsync(&nats.Msg{Subject: subj, Data: data})
+	// The message ID lets the stream drop a copy the client sends again
+	// (when a stream leader is being elected: no responders).
+	id := strconv.FormatUint(n.origin, 36) + "-" + strconv.FormatUint(n.seq, 36)
+	f, err := n.js.PublishMsgAsync(&nats.Msg{Subject: subj, Data: data}, jetstream.WithMsgID(id),
+		jetstream.WithRetryAttempts(retryAttempts(n.cfg.PublishTimeout)))
 	if err != nil {
 		return nil, fmt.Errorf("cluster: publish: %w", err)
 	}
 	return f, nil
 }
+
+// retryAttempts is how many times a message is sent again to a stream
+// with no responders, a quarter second apart (the client's wait), within
+// d.
+func retryAttempts(d time.Duration) int { return max(2, int(d/(250*time.Millisecond))) }
 
 // confirm is a QoS 1 or QoS 2 message published, whose storage in the
 // stream its done waits for.
@@ -321,10 +431,12 @@ var (
 	ErrClosed = errors.New("cluster: closed")
 )
 
-// Subscribe implements broker.Cluster: the node subscribes to the
-// subjects of the filter, both QoS tokens; a shared subscription's in a
-// queue group named after its ShareName and filter, so that NATS gives
-// each message to one node of those with members.
+// Subscribe implements broker.Cluster: the node subscribes to the QoS 0
+// subjects of the filter, and adds its QoS 1 subjects to the filters of
+// its consumer (interest.go); a shared subscription's in a queue group
+// named after its ShareName and filter, and through the group's
+// consumer, so that NATS gives each message to one node of those with
+// members.
 func (n *Node) Subscribe(share, filter string) {
 	subjs, err := FilterSubjects(filter)
 	if err != nil {
@@ -335,7 +447,7 @@ func (n *Node) Subscribe(share, filter string) {
 	var subs []*nats.Subscription
 	for _, s := range subjs {
 		var sub *nats.Subscription
-		subj := n.cfg.Prefix + ".*." + s
+		subj := n.cfg.Prefix + ".0." + s
 		if share == "" {
 			sub, err = n.nc.ChanSubscribe(subj, n.in)
 		} else {
@@ -348,13 +460,30 @@ func (n *Node) Subscribe(share, filter string) {
 		subs = append(subs, sub)
 	}
 	n.subMu.Lock()
+	defer n.subMu.Unlock()
 	n.subs[k] = subs
-	if share != "" {
-		for _, sub := range subs {
-			n.groups[sub] = k
-		}
+	if share == "" {
+		n.interest.add(n.durableSubjects(subjs))
+		return
 	}
-	n.subMu.Unlock()
+	for _, sub := range subs {
+		n.groups[sub] = k
+	}
+	d := n.shareDurable(k, subjs)
+	n.shares[k] = d
+	if n.attached {
+		go d.run()
+	}
+}
+
+// durableSubjects returns the subjects of the QoS 1 and QoS 2 messages
+// of a filter's subjects.
+func (n *Node) durableSubjects(subjs []string) []string {
+	out := make([]string, len(subjs))
+	for i, s := range subjs {
+		out[i] = n.cfg.Prefix + ".1." + s
+	}
+	return out
 }
 
 // group returns the share group of a queue subscription, if it has not
@@ -376,12 +505,20 @@ func queueName(share, subj string) string {
 func (n *Node) Unsubscribe(share, filter string) {
 	k := filterKey{share, filter}
 	n.subMu.Lock()
-	subs := n.subs[k]
+	subs, ok := n.subs[k]
 	delete(n.subs, k)
 	for _, sub := range subs {
 		delete(n.groups, sub)
 	}
+	if d := n.shares[k]; d != nil {
+		d.stop() // the consumer stays for the other nodes' members
+		delete(n.shares, k)
+	}
 	n.subMu.Unlock()
+	if ok && share == "" {
+		subjs, _ := FilterSubjects(filter)
+		n.interest.remove(n.durableSubjects(subjs))
+	}
 	for _, s := range subs {
 		if err := s.Unsubscribe(); err != nil {
 			n.log.Warn("cluster: unsubscribe", "subject", s.Subject, "err", err)
@@ -389,7 +526,7 @@ func (n *Node) Unsubscribe(share, filter string) {
 	}
 }
 
-// run delivers the messages of the subscriptions to the broker. Of the
+// run delivers the QoS 0 messages of the subscriptions to the broker. Of the
 // ordinary subscriptions', not those this node published (the broker
 // delivered them here), and each once however many subscriptions matched
 // it (the copies arrive one after the other: a later sequence number of
@@ -406,7 +543,7 @@ func (n *Node) run() {
 		case <-n.stop:
 			return
 		}
-		origin, seq, ok := n.decode(m, &p)
+		origin, seq, ok := n.decode(m.Subject, m.Data, &p)
 		switch {
 		case !ok:
 		case m.Sub != nil && m.Sub.Queue != "":
@@ -420,28 +557,49 @@ func (n *Node) run() {
 	}
 }
 
-// decode reads a message of the cluster into p, which aliases its data.
-func (n *Node) decode(m *nats.Msg, p *packet.Publish) (origin, seq uint64, ok bool) {
-	d := m.Data
+// decode reads a message of the cluster, its subject and data, into p,
+// which aliases the data.
+func (n *Node) decode(subject string, d []byte, p *packet.Publish) (origin, seq uint64, ok bool) {
 	if len(d) < headerLen {
-		n.log.Warn("cluster: message too short", "subject", m.Subject, "bytes", len(d))
+		n.log.Warn("cluster: message too short", "subject", subject, "bytes", len(d))
 		return 0, 0, false
 	}
 	origin, seq = binary.BigEndian.Uint64(d), binary.BigEndian.Uint64(d[8:])
 	pk, _, err := packet.Decode[uint16](packet.V5, d[headerLen:], 0)
 	pub, isPub := pk.(*packet.Publish)
 	if err != nil || !isPub {
-		n.log.Warn("cluster: not a PUBLISH", "subject", m.Subject, "err", err)
+		n.log.Warn("cluster: not a PUBLISH", "subject", subject, "err", err)
 		return 0, 0, false
 	}
 	*p = *pub
 	return origin, seq, true
 }
 
-// Close unsubscribes, drains the connection to NATS (what was published
-// goes out) and closes it, and stops delivering to the broker. Call it
-// after the broker's Shutdown.
+// Close stops pulling from the consumers (which stay, for a node started
+// again on the same name, and the share groups' for the other nodes),
+// unsubscribes, drains the connection to NATS (what was published goes
+// out, the acknowledgements of what the broker took too) and closes it,
+// and stops delivering to the broker. Call it after the broker's
+// Shutdown.
 func (n *Node) Close() error {
+	n.cancel()
+	n.subMu.Lock()
+	ds := []*durable{n.own}
+	for k, d := range n.shares {
+		ds = append(ds, d)
+		delete(n.shares, k)
+	}
+	attached := n.attached
+	n.subMu.Unlock()
+	for _, d := range ds {
+		d.stop()
+	}
+	if attached {
+		for _, d := range ds {
+			<-d.done
+		}
+		<-n.updated
+	}
 	n.subMu.Lock()
 	for k, subs := range n.subs {
 		for _, s := range subs {

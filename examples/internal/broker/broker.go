@@ -142,6 +142,7 @@ type Broker struct {
 	srv      *server.Server // serves the connections; the broker is its Handler (handler.go)
 	st       *Store         // nil: in memory only
 	link     Cluster        // nil: a single node
+	in       inbound        // the flow control of the cluster's durable delivery (remote.go)
 
 	// checks has a slot for each password check running (auth.go).
 	checks chan struct{}

@@ -12,7 +12,9 @@ import (
 // examples/cluster implements it over NATS). The broker tells it which
 // topic filters this node needs (Subscribe, Unsubscribe), hands it the
 // messages published here (Publish), and takes the messages of the other
-// nodes from it (Broker.Deliver, Broker.DeliverShared).
+// nodes from it (Broker.Deliver, Broker.DeliverShared, and for QoS 1 and
+// QoS 2 ones Broker.DeliverTaken, which tells when the broker holds the
+// message and when the outboxes it went to are full: remote.go).
 //
 // What stays on one node: the $SYS topics (each node's own counts) are
 // neither published to the cluster nor subscribed to in it. Retained

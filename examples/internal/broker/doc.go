@@ -65,6 +65,9 @@
 //   - cluster.go: the broker as a node of a cluster (Config.Cluster):
 //     the Cluster interface, what is handed to it, and the messages of
 //     the other nodes (Deliver, DeliverShared).
+//   - remote.go: the cluster's durable delivery of the other nodes' QoS
+//     1 and QoS 2 messages (DeliverTaken, ClusterMark): when the broker
+//     holds a message, and the full outboxes the cluster waits for.
 //
 // # What it does
 //
@@ -150,9 +153,11 @@
 //     JetStream): the messages published on any node reach the
 //     subscribers of every node, a message to a share group one member
 //     cluster-wide; the acknowledgement of a QoS 1 or QoS 2 message waits
-//     for the cluster to hold it. $SYS topics stay on their node;
-//     retained messages too, unless the cluster keeps them cluster-wide
-//     (a RetainingCluster, as examples/cluster's: cluster_retained.go).
+//     for the cluster to hold it, and the cluster's delivery of one from
+//     another node stops while outboxes it went to are full. $SYS topics
+//     stay on their node; retained messages too, unless the cluster
+//     keeps them cluster-wide (a RetainingCluster, as examples/cluster's:
+//     cluster_retained.go).
 //   - For its operator: the $SYS topics (sys.go), Stats and a Prometheus
 //     Collector (metrics.go), structured logs to Config.Logger (log.go).
 //   - A maximum Keep Alive, Config.MaxKeepAlive (300 s, as mosquitto's

@@ -124,35 +124,42 @@ func (s *session) drainedLocked(low int) {
 	}
 }
 
-// waitersLocked returns the connections of the publishers that wait for
-// the outbox. s.mu is held.
-func (s *session) waitersLocked() []*conn {
+// waiter is what waits for a full outbox: the connection of a publisher
+// (its acknowledgements withheld), or the cluster's delivery of the other
+// nodes' messages (remote.go). wakeUnblocked is called, with s.mu held,
+// when the outbox drains.
+type waiter interface{ wakeUnblocked() }
+
+// waitersLocked returns the publishers' connections, and the cluster,
+// that wait for the outbox. s.mu is held.
+func (s *session) waitersLocked() []waiter {
 	if s.waiters == nil {
 		return nil
 	}
 	return *s.waiters
 }
 
-// addWaiterLocked adds w to the publishers that wait for the outbox. s.mu
-// is held.
-func (s *session) addWaiterLocked(w *conn) {
+// addWaiterLocked adds w to those that wait for the outbox. s.mu is
+// held.
+func (s *session) addWaiterLocked(w waiter) {
 	if s.waiters == nil {
-		s.waiters = new([]*conn)
+		s.waiters = new([]waiter)
 	}
 	*s.waiters = append(*s.waiters, w)
 }
 
-// holds reports whether the publisher's connection w is to go on waiting
-// for the session, when w looks again: the session lives and its outbox is
-// still full once the messages that have expired are dropped (and, for
-// w's own session, past selfLimitLocked). If so, w is among the waiters.
-func (s *session) holds(w *conn, now time.Time, b *Broker) bool {
+// holds reports whether w, a publisher's connection or the cluster, is to
+// go on waiting for the session, when w looks again: the session lives
+// and its outbox is still full once the messages that have expired are
+// dropped (and, for a publisher's own session, past selfLimitLocked). If
+// so, w is among the waiters.
+func (s *session) holds(w waiter, now time.Time, b *Broker) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.full && s.purgeLocked(now) {
 		s.drainedLocked(b.lowWater)
 	}
-	if !s.full || s.dead || w.sess == s && len(s.pending) < s.selfLimitLocked(b) {
+	if c, _ := w.(*conn); !s.full || s.dead || c != nil && c.sess == s && len(s.pending) < s.selfLimitLocked(b) {
 		return false
 	}
 	if !slices.Contains(s.waitersLocked(), w) {
@@ -162,11 +169,11 @@ func (s *session) holds(w *conn, now time.Time, b *Broker) bool {
 }
 
 // unwait forgets w, a publisher's connection that has ended, as a waiter.
-func (s *session) unwait(w *conn) {
+func (s *session) unwait(w waiter) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ws := s.waitersLocked(); slices.Contains(ws, w) {
-		*s.waiters = slices.DeleteFunc(ws, func(c *conn) bool { return c == w })
+		*s.waiters = slices.DeleteFunc(ws, func(c waiter) bool { return c == w })
 	}
 }
 

@@ -60,7 +60,7 @@ func TestOutboxFlowControl(t *testing.T) {
 	if n := b.droppedQoS0.Load(); n != 1 {
 		t.Fatalf("%d QoS 0 deliveries counted dropped, want 1", n)
 	}
-	if !slices.Equal(s.waitersLocked(), []*conn{pub, self}) {
+	if !slices.Equal(s.waitersLocked(), []waiter{pub, self}) {
 		t.Fatalf("waiters %v, want the publisher once and the session's own client", s.waitersLocked())
 	}
 	if !s.holds(pub, time.Now(), b) || len(s.waitersLocked()) != 2 {

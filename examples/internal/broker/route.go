@@ -43,11 +43,15 @@ func (b *Broker) route(m *message, r *router, pub *conn) (wait bool) {
 	return wait
 }
 
-// reach says which subscriptions of this node a message goes to.
+// reach says which subscriptions of this node a message goes to, and
+// for a message of the cluster's durable delivery (remote.go) the unit
+// that records it and the waiter for the outboxes it finds full.
 type reach struct {
 	ordinary bool      // every matching ordinary subscription
 	shared   bool      // one member of every matching share group
 	group    filterKey // when its share is set: one member of this group only
+	unit     *unit     // not nil: the caller's, which it seals
+	remote   *inbound  // not nil: notes the full outboxes a QoS 1 or 2 delivery went to
 }
 
 // routeHere offers a message to the outboxes of the sessions of this node
@@ -55,9 +59,12 @@ type reach struct {
 // from another node or the cluster keeps the retained messages of its
 // topic (cluster_retained.go: they come back through SetRetained).
 func (b *Broker) routeHere(m *message, r *router, pub *conn, to reach) (wait bool) {
-	u := b.routeUnit(pub) // persist.go: nil without a Store
-	if u != nil && pub == nil {
-		defer b.st.seal(u)
+	u := to.unit
+	if u == nil {
+		u = b.routeUnit(pub) // persist.go: nil without a Store
+		if u != nil && pub == nil {
+			defer b.st.seal(u)
+		}
 	}
 	if m.retain && !m.remote && !b.retainedByCluster(m.topic) {
 		b.retain(m, u)
@@ -120,6 +127,9 @@ func (b *Broker) routeHere(m *message, r *router, pub *conn, to reach) (wait boo
 		if t.s.offer(delivery{msg: m, qos: t.qos, retain: t.retain, subIDs: t.subIDs, unit: u}, b, pub) {
 			wait = true
 			pub.block(t.s)
+		}
+		if to.remote != nil && t.qos > packet.QoS0 {
+			to.remote.note(t.s)
 		}
 	}
 	// Nothing is kept that would keep a session or a message alive.

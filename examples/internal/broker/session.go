@@ -30,13 +30,14 @@ type session struct {
 	dead       bool // discarded: deliveries are dropped
 	// Flow control (outbox.go): full from when the outbox reaches
 	// Config.MaxQueued until it drains to lowWater; waiters are the
-	// connections of the publishers whose acknowledgements wait for that;
+	// connections of the publishers whose acknowledgements wait for that
+	// (and the cluster, remote.go);
 	// dropped counts the QoS 0 deliveries lost meanwhile, for the log;
 	// no delivery in the outbox expires before firstExpiry, in Unix
 	// nanoseconds (0: none has a Message Expiry Interval).
 	full        bool
 	dropped     int32
-	waiters     *[]*conn // made when the first publisher waits (outbox.go)
+	waiters     *[]waiter // made when the first publisher waits (outbox.go)
 	firstExpiry int64
 	pending     []delivery
 	filters     map[string]filterKey // this session's subscriptions in the tree, by the filter subscribed to (nil: none yet)

@@ -74,6 +74,7 @@ var (
 	keyAlive  = []byte("alive")  // Unix ns of the last commit
 	keyLogSeq = []byte("logseq") // the key of the last journal batch
 	keyNextID = []byte("nextid") // the session ids handed out so far
+	keyMark   = []byte("mark/")  // + a key of the cluster's: the position it last had taken (remote.go)
 )
 
 // ErrStore is wrapped by the errors of OpenStore for a file that is not a
@@ -333,8 +334,8 @@ const appendFill = 0.95
 type storeOp struct {
 	kind   byte
 	sid    uint64 // the session's id
-	seq    uint64 // opOutbox, opTaken: the delivery's sequence; opRetain: the retained message's
-	name   string // opSession, opDropSession: the client identifier; opSub, opUnsub: the topic filter; opRetain: the topic
+	seq    uint64 // opOutbox, opTaken: the delivery's sequence; opRetain: the retained message's; opMark: the position
+	name   string // opSession, opDropSession: the client identifier; opSub, opUnsub: the topic filter; opRetain: the topic; opMark: the key
 	value  []byte
 	expect uint64 // opDropSession: the session id the record must have to be deleted
 }
@@ -350,6 +351,7 @@ const (
 	opLog                    // append a journal batch
 	opLogReset               // replace the session's journal by value, a snapshot
 	opRetain                 // put (or, empty, delete) a retained message, if newer than the one stored
+	opMark                   // put the cluster's position seq under name, if above the one stored
 )
 
 // storeTx applies storeOps in a transaction.
@@ -399,6 +401,12 @@ func (b storeTx) apply(op *storeOp) error {
 			return nil // a later message replaced it: the units of two publishers came in the other order
 		}
 		return ret.Put([]byte(op.name), op.value)
+	case opMark:
+		meta, k := b.tx.Bucket(bucketMeta), append(bytes.Clone(keyMark), op.name...)
+		if old := meta.Get(k); len(old) == 8 && binary.BigEndian.Uint64(old) >= op.seq {
+			return nil
+		}
+		return meta.Put(k, be64(op.seq))
 	}
 	return fmt.Errorf("unknown store record %d", op.kind)
 }
