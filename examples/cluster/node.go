@@ -34,8 +34,18 @@ type Config struct {
 	MaxAge   time.Duration
 	MaxBytes int64
 	// PublishTimeout bounds the wait for JetStream to hold a QoS 1 or
-	// QoS 2 message; 0 means 5 seconds.
+	// QoS 2 message, and each write to the sessions bucket; 0 means 5
+	// seconds.
 	PublishTimeout time.Duration
+	// SessionBucket is the JetStream key-value bucket of the sessions
+	// (session.go): which node holds each client identifier's, and the
+	// sessions handed over and saved; "" means "MQTT_SESSIONS". It is
+	// replicated Replicas times.
+	SessionBucket string
+	// HandoverTimeout bounds how long a node that claims a session waits
+	// for the node that held it, alive, to hand it over; then it resumes
+	// what was saved last. 0 means 5 seconds.
+	HandoverTimeout time.Duration
 	// Logger receives the node's records; nil discards them.
 	Logger *slog.Logger
 	// Options are passed to nats.Connect after the node's own.
@@ -68,6 +78,7 @@ type Node struct {
 	// connection read them, to run (one goroutine).
 	in     chan *nats.Msg
 	b      *broker.Broker
+	sess   *sessions     // the client identifiers this node holds (session.go)
 	stop   chan struct{} // closed by Close, to end run and confirmAll
 	done   chan struct{} // closed when run has returned
 	closed chan struct{} // closed when the NATS connection is
@@ -118,6 +129,12 @@ func Dial(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.PublishTimeout <= 0 {
 		cfg.PublishTimeout = 5 * time.Second
 	}
+	if cfg.SessionBucket == "" {
+		cfg.SessionBucket = "MQTT_SESSIONS"
+	}
+	if cfg.HandoverTimeout <= 0 {
+		cfg.HandoverTimeout = 5 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -160,6 +177,10 @@ func Dial(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: stream %s: %w", cfg.Stream, err)
 	}
 	n.nc, n.js = nc, js
+	if n.sess, err = openSessions(ctx, n); err != nil {
+		nc.Close()
+		return nil, err
+	}
 	go n.confirmAll()
 	return n, nil
 }
@@ -421,10 +442,12 @@ func (n *Node) decode(m *nats.Msg, p *packet.Publish) (origin, seq uint64, ok bo
 	return origin, seq, true
 }
 
-// Close unsubscribes, drains the connection to NATS (what was published
-// goes out) and closes it, and stops delivering to the broker. Call it
-// after the broker's Shutdown.
+// Close unsubscribes, makes the writes of sessions queued (the broker's
+// Shutdown saved its sessions), drains the connection to NATS (what was
+// published goes out) and closes it, and stops delivering to the broker.
+// Call it after the broker's Shutdown.
 func (n *Node) Close() error {
+	n.sess.close(true)
 	n.subMu.Lock()
 	for k, subs := range n.subs {
 		for _, s := range subs {
