@@ -81,10 +81,16 @@ func startNATS(t testing.TB, n int) []string {
 // last-registered first).
 func dialNode(t testing.TB, u string, replicas int) *Node {
 	t.Helper()
+	return dialNodeConfig(t, Config{URL: u, Replicas: replicas})
+}
+
+// dialNodeConfig is dialNode with the Config cfg.
+func dialNodeConfig(t testing.TB, cfg Config) *Node {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for {
-		n, err := Dial(ctx, Config{URL: u, Replicas: replicas})
+		n, err := Dial(ctx, cfg)
 		if err == nil {
 			t.Cleanup(func() {
 				if err := n.Close(); err != nil {
@@ -94,7 +100,7 @@ func dialNode(t testing.TB, u string, replicas int) *Node {
 			return n
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("dial %s: %v", u, err)
+			t.Fatalf("dial %s: %v", cfg.URL, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

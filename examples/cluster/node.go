@@ -458,6 +458,9 @@ func (n *Node) Close() error {
 	}
 	n.subMu.Unlock()
 	err := n.nc.Drain()
+	if errors.Is(err, nats.ErrConnectionClosed) {
+		err = nil // closed already
+	}
 	if err != nil {
 		n.nc.Close()
 	}

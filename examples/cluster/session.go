@@ -63,13 +63,15 @@ func openSessions(ctx context.Context, n *Node) (*sessions, error) {
 		return nil, fmt.Errorf("cluster: session bucket %s: %w", n.cfg.SessionBucket, err)
 	}
 	s := &sessions{n: n, kv: kv, timeout: n.cfg.HandoverTimeout, keys: make(map[string]*keyState)}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.ping, err = n.nc.Subscribe(s.nodeSubject(n.origin), func(m *nats.Msg) { _ = m.Respond(nil) })
 	if err != nil {
 		return nil, fmt.Errorf("cluster: liveness subject: %w", err)
 	}
-	s.watch, err = kv.Watch(ctx, ownerPrefix+">", jetstream.UpdatesOnly())
+	// The watch lasts as long as the node (ctx is Dial's).
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.watch, err = kv.Watch(s.ctx, ownerPrefix+">", jetstream.UpdatesOnly())
 	if err != nil {
+		s.cancel()
 		_ = s.ping.Unsubscribe()
 		return nil, fmt.Errorf("cluster: watch %s: %w", n.cfg.SessionBucket, err)
 	}
@@ -156,8 +158,8 @@ func (s *sessions) pruneLocked(id string, ks *keyState) {
 }
 
 // ClaimSession implements broker.SessionCluster.
-func (n *Node) ClaimSession(clientID string, cleanStart bool, done func(broker.ClusterClaim)) {
-	go n.sess.claim(clientID, cleanStart, done)
+func (n *Node) ClaimSession(clientID string, cleanStart bool, early func([]byte), done func(broker.ClusterClaim)) {
+	go n.sess.claim(clientID, cleanStart, early, done)
 }
 
 // SessionCurrent implements broker.SessionCluster.
@@ -199,7 +201,7 @@ type previous struct {
 
 // claim claims id for this node (ClaimSession), one claim of id at a
 // time on the node, and calls done.
-func (s *sessions) claim(id string, clean bool, done func(broker.ClusterClaim)) {
+func (s *sessions) claim(id string, clean bool, early func([]byte), done func(broker.ClusterClaim)) {
 	s.mu.Lock()
 	ks := s.keys[id]
 	if ks == nil {
@@ -222,7 +224,7 @@ func (s *sessions) claim(id string, clean bool, done func(broker.ClusterClaim)) 
 	ks.claiming = true
 	s.mu.Unlock()
 
-	res := s.take(id, clean, ks)
+	res := s.take(id, clean, early, ks)
 	s.mu.Lock()
 	if res.Err == nil && ks.last != res.Rev {
 		// A later claim of another node came meanwhile: what this one
@@ -250,10 +252,15 @@ func (s *sessions) claim(id string, clean bool, done func(broker.ClusterClaim)) 
 
 // take makes this node the owner of id with a revision-checked update of
 // its owner key, then gets the session from the node that held it, if
-// another.
-func (s *sessions) take(id string, clean bool, ks *keyState) broker.ClusterClaim {
+// another. Before, unless clean, early has the session as last saved.
+func (s *sessions) take(id string, clean bool, early func([]byte), ks *keyState) broker.ClusterClaim {
 	ctx, cancel := context.WithTimeout(s.ctx, s.timeout+2*s.n.cfg.PublishTimeout)
 	defer cancel()
+	if !clean {
+		if data := s.read(ctx, sessionPrefix+sessionKey(id)); len(data) > 0 {
+			early(data)
+		}
+	}
 	rev, prev, err := s.own(ctx, id, clean)
 	if err != nil {
 		return broker.ClusterClaim{Err: err}

@@ -117,6 +117,7 @@ type writer struct {
 
 	mu      sync.Mutex
 	queue   []kvWrite
+	writing bool          // a write taken from queue is being made
 	stopped bool          // no more writes are queued
 	kick    chan struct{} // a write queued, or stopped
 	done    chan struct{} // closed when run has returned
@@ -177,10 +178,14 @@ func (w *writer) run() {
 			x := w.queue[0]
 			w.queue[0] = kvWrite{}
 			w.queue = w.queue[1:]
+			w.writing = true
 			w.mu.Unlock()
 			if err := w.write(x); err != nil {
 				w.logWarn("cluster: session not written", "client", x.id, "err", err)
 			}
+			w.mu.Lock()
+			w.writing = false
+			w.mu.Unlock()
 		}
 	}
 }

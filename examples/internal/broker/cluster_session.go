@@ -34,8 +34,11 @@ type SessionCluster interface {
 	// ClaimSession makes this node the holder of the session of clientID
 	// (cleanStart: the CONNECT's Clean Start), taking it from the node
 	// that held it, and calls done once, from another goroutine, with the
-	// outcome. It must not block.
-	ClaimSession(clientID string, cleanStart bool, done func(ClusterClaim))
+	// outcome. Before it claims, it calls early with the session as last
+	// saved, if another node saved one: the broker subscribes to its
+	// filters at once, so that what is published while the session moves
+	// is queued here too (see Broker.prepare). It must not block.
+	ClaimSession(clientID string, cleanStart bool, early func(data []byte), done func(ClusterClaim))
 	// SessionCurrent reports whether rev is still the latest claim of
 	// clientID this node knows of. It is called with the broker's lock
 	// held, and must not call the Broker.
@@ -78,6 +81,10 @@ type clusterSessions struct {
 	// away holds, by client identifier, the handovers that wait for the
 	// end of the session's connection (Broker.mu).
 	away map[string]handoff
+	// early holds, by client identifier, the sessions made from what
+	// another node last saved while this one claims them (prepare;
+	// Broker.mu).
+	early map[string]*session
 }
 
 // handoff is a handover waiting for a connection to end.
@@ -99,7 +106,8 @@ func newClusterSessions(link Cluster) *clusterSessions {
 	if !ok {
 		return nil
 	}
-	return &clusterSessions{link: sc, limit: sc.MaxSessionBytes(), away: make(map[string]handoff)}
+	return &clusterSessions{link: sc, limit: sc.MaxSessionBytes(), away: make(map[string]handoff),
+		early: make(map[string]*session)}
 }
 
 // claimCluster claims the client identifier cluster-wide before the
@@ -115,9 +123,13 @@ func (c *conn) claimCluster(p *packet.Connect) (refuse packet.ReasonCode, wait b
 		cl := &connClaim{}
 		x.claim = cl
 		id, b := c.clientID, c.b
-		cs.link.ClaimSession(id, p.CleanStart, func(r ClusterClaim) {
-			if r.Err == nil && r.Remote {
+		early := func(data []byte) { b.prepare(id, data) }
+		cs.link.ClaimSession(id, p.CleanStart, early, func(r ClusterClaim) {
+			switch {
+			case r.Err == nil && r.Remote:
 				b.adopt(id, r.Rev, r.Data)
+			default:
+				b.unprepare(id)
 			}
 			cl.res = r
 			cl.done.Store(true)
@@ -164,11 +176,55 @@ func (b *Broker) clusterCurrent(c *conn) bool {
 	return b.cs.link.SessionCurrent(c.clientID, c.claimRev())
 }
 
+// prepare makes an offline session with the subscriptions of the snapshot
+// data, the session as another node last saved it, while this node
+// claims it: its filters are subscribed to at once, here and in the
+// cluster, before the claim makes the other node give the session up;
+// what is published meanwhile is queued in it, and adopt puts that after
+// what the other node hands over (a QoS 1 or QoS 2 message may then come
+// twice: at least once). Nothing is done if this node has a session of
+// the client.
+func (b *Broker) prepare(clientID string, data []byte) {
+	snap, err := decodeSnapshot(data)
+	if err != nil || snap == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closing || b.sessions[clientID] != nil {
+		return
+	}
+	s := newSession(clientID)
+	s.persistent = true
+	for _, f := range snap.subs {
+		b.tree.subscribe(f.k, s, f.sub)
+		s.addFilter(f.filter, f.k, f.sub)
+	}
+	b.sessions[clientID] = s
+	b.cs.early[clientID] = s
+}
+
+// unprepare discards the session prepare made, if any: the claim failed,
+// or the session did not come from another node.
+func (b *Broker) unprepare(clientID string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cs == nil {
+		return
+	}
+	if s := b.cs.early[clientID]; s != nil {
+		delete(b.cs.early, clientID)
+		b.discardLocked(s)
+	}
+}
+
 // adopt puts the session another node handed over (data; nil for none)
 // in the table, offline, for the connection that claimed it (rev) to
-// take. A session of the client that this node still had, offline, is
-// replaced: the other node's is the latest. One that expired meanwhile
-// (its deadline passed on the wall clock) is not taken (MQTT-4.1.0-2).
+// take, with the messages the session prepare made has queued meanwhile
+// after its own. A session of the client that this node still had,
+// offline, is replaced: the other node's is the latest. One that expired
+// meanwhile (its deadline passed on the wall clock) is not taken
+// (MQTT-4.1.0-2).
 func (b *Broker) adopt(clientID string, rev uint64, data []byte) {
 	snap, err := decodeSnapshot(data)
 	if err != nil {
@@ -180,40 +236,74 @@ func (b *Broker) adopt(clientID string, rev uint64, data []byte) {
 	if b.closing {
 		return
 	}
-	if s := b.sessions[clientID]; s != nil {
-		if s.owner != nil || b.takers[clientID] != nil {
+	s := b.cs.early[clientID]
+	delete(b.cs.early, clientID)
+	if old := b.sessions[clientID]; old != s {
+		if old != nil && (old.owner != nil || b.takers[clientID] != nil) {
 			return // a connection of this node has it: a later claim, which SessionCurrent sorts out
 		}
-		b.discardLocked(s)
-		b.persistLocked(s, true)
+		if old != nil {
+			b.discardLocked(old)
+			b.persistLocked(old, true)
+		}
+		if s != nil {
+			b.discardLocked(s)
+			s = nil
+		}
+	}
+	expiry := uint32(0)
+	if snap != nil {
+		expiry = snap.expiry
+		switch {
+		case snap.live || snap.expiresAt.IsZero():
+			// Saved while its connection was up (that node crashed): the
+			// expiry counts from now. Or one that does not expire.
+		case !snap.expiresAt.After(now):
+			b.log.Info("cluster: session handed over had expired", "client", clientID)
+			snap = nil
+		default:
+			expiry = secondsUntil(snap.expiresAt, now)
+		}
 	}
 	if snap == nil {
+		if s != nil {
+			b.discardLocked(s)
+		}
 		return
 	}
-	expiry := snap.expiry
-	switch {
-	case snap.live || snap.expiresAt.IsZero():
-		// Saved while its connection was up (that node crashed): the
-		// expiry counts from now. Or one that does not expire.
-	case !snap.expiresAt.After(now):
-		b.log.Info("cluster: session handed over had expired", "client", clientID)
-		return
-	default:
-		expiry = secondsUntil(snap.expiresAt, now)
+	if s == nil {
+		s = newSession(clientID)
+		s.persistent = true
+		b.sessions[clientID] = s
 	}
-	s := newSession(clientID)
 	b.persistNewLocked(s)
-	s.persistent, s.crev = true, rev
+	s.crev = rev
+	// The subscriptions are the snapshot's; those of the early session
+	// that are in it stay subscribed throughout (no gap in the cluster's
+	// interest), the others go.
+	want := make(map[string]bool, len(snap.subs))
 	for _, f := range snap.subs {
+		want[f.filter] = true
 		b.tree.subscribe(f.k, s, f.sub)
 		s.addFilter(f.filter, f.k, f.sub)
 	}
-	s.pending = snap.outbox
+	s.mu.Lock()
+	var gone []filterSub
+	for filter, f := range s.filters {
+		if !want[filter] {
+			gone = append(gone, f)
+			delete(s.filters, filter)
+		}
+	}
+	s.pending = append(snap.outbox, s.pending...)
 	for _, d := range s.pending {
 		s.noteExpiryLocked(d.msg.expires)
 	}
+	s.mu.Unlock()
+	for _, f := range gone {
+		b.tree.unsubscribe(f.k, s)
+	}
 	s.keepLocked(snap.state, nil)
-	b.sessions[clientID] = s
 	b.keepLocked(s, expiry, nil, 0)
 }
 
