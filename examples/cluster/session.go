@@ -47,8 +47,13 @@ type keyState struct {
 const pingTimeout = 500 * time.Millisecond
 
 // claimTries bounds the attempts at a revision-checked update of an owner
-// key that other nodes keep updating.
-const claimTries = 10
+// key that other nodes keep updating (or that fails: JetStream electing a
+// leader, say), claimPause the pause after a failed one times the
+// attempts.
+const (
+	claimTries = 10
+	claimPause = 10 * time.Millisecond
+)
 
 // openSessions makes the sessions bucket if it is missing, and starts
 // watching the owner keys and answering liveness checks.
@@ -61,6 +66,19 @@ func openSessions(ctx context.Context, n *Node) (*sessions, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: session bucket %s: %w", n.cfg.SessionBucket, err)
+	}
+	// A bucket just made takes a moment to elect its leader: the node
+	// starts once it answers.
+	for {
+		_, err := kv.Get(ctx, ownerPrefix+"-")
+		if err == nil || errors.Is(err, jetstream.ErrKeyNotFound) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("cluster: session bucket %s: %w", n.cfg.SessionBucket, err)
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	s := &sessions{n: n, kv: kv, timeout: n.cfg.HandoverTimeout, keys: make(map[string]*keyState)}
 	s.ping, err = n.nc.Subscribe(s.nodeSubject(n.origin), func(m *nats.Msg) { _ = m.Respond(nil) })
@@ -284,7 +302,14 @@ func (s *sessions) own(ctx context.Context, id string, clean bool) (uint64, prev
 	key := ownerPrefix + sessionKey(id)
 	val := ownerValue(s.n.origin, clean)
 	var err error
-	for range claimTries {
+	for try := range claimTries {
+		if try > 0 {
+			select {
+			case <-ctx.Done():
+				return 0, previous{}, fmt.Errorf("cluster: claim of %q: %w", id, err)
+			case <-time.After(time.Duration(try) * claimPause):
+			}
+		}
 		var e jetstream.KeyValueEntry
 		e, err = s.kv.Get(ctx, key)
 		var rev uint64
@@ -299,9 +324,6 @@ func (s *sessions) own(ctx context.Context, id string, clean bool) (uint64, prev
 			if rev, err = s.kv.Update(ctx, key, val, e.Revision()); err == nil {
 				return rev, previous{node: node, rev: e.Revision()}, nil
 			}
-		}
-		if ctx.Err() != nil {
-			break
 		}
 	}
 	return 0, previous{}, fmt.Errorf("cluster: claim of %q: %w", id, err)
