@@ -122,8 +122,9 @@ type Config struct {
 	// Cluster, when set, makes the broker a node of a cluster
 	// (cluster.go): the messages published on any node reach the
 	// subscribers of every node, and each message to a share group one
-	// member cluster-wide. The $SYS topics and retained messages stay on
-	// their node. Close it after Shutdown.
+	// member cluster-wide. A Cluster that is also a SessionCluster moves
+	// sessions between the nodes (cluster_session.go). The $SYS topics
+	// and retained messages stay on their node. Close it after Shutdown.
 	Cluster Cluster
 }
 

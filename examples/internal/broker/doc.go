@@ -65,6 +65,11 @@
 //   - cluster.go: the broker as a node of a cluster (Config.Cluster):
 //     the Cluster interface, what is handed to it, and the messages of
 //     the other nodes (Deliver, DeliverShared).
+//   - cluster_session.go, sessionsnap.go: sessions across the nodes of a
+//     cluster whose Cluster is a SessionCluster: the claim of a client
+//     identifier before its session is taken, the session another node
+//     hands over (adopt) or this one hands over (HandOver), what is saved
+//     for a node to resume, and the snapshot's format.
 //
 // # What it does
 //
@@ -150,8 +155,11 @@
 //     JetStream): the messages published on any node reach the
 //     subscribers of every node, a message to a share group one member
 //     cluster-wide; the acknowledgement of a QoS 1 or QoS 2 message waits
-//     for the cluster to hold it. $SYS topics and retained messages stay
-//     on their node.
+//     for the cluster to hold it. With a SessionCluster, a session moves
+//     to the node its client connects to (the node that held it ends its
+//     connection with 0x8E and hands it over), wills fire once
+//     cluster-wide, and a clean start discards the session cluster-wide.
+//     $SYS topics and retained messages stay on their node.
 //   - For its operator: the $SYS topics (sys.go), Stats and a Prometheus
 //     Collector (metrics.go), structured logs to Config.Logger (log.go).
 //   - A maximum Keep Alive, Config.MaxKeepAlive (300 s, as mosquitto's
