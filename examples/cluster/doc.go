@@ -127,8 +127,72 @@
 // PUBACK of a retained QoS 1 or QoS 2 message waits for the node's copy
 // to have it (retained.go).
 //
+// # Sessions
+//
+// One node at a time holds the session of a client identifier (session.go,
+// sessionkv.go; broker.SessionCluster on the broker's side). The
+// JetStream key-value bucket Config.SessionBucket ("MQTT_SESSIONS",
+// Config.Replicas replicas) has two keys for each identifier, escaped
+// into a key token (letters, digits, '-' and '_' kept, other bytes
+// "=XX"): "o.<id>", the owner (the node's origin number, and whether its
+// claim asked for a clean start), and "s.<id>", the session as last
+// written (by whom, under which claim, whether as a handover, and the
+// broker's snapshot: subscriptions, the Connection's exported state, the
+// QoS 1 and QoS 2 messages queued, the expiry deadline).
+//
+// Every CONNECT claims the identifier before the broker touches the
+// session, its CONNACK deferred: the node reads the owner key and
+// replaces it with itself, revision-checked (Create, or Update with the
+// revision read: of two nodes that claim at once, one wins and the other
+// reads again). The revision of its write is the claim; the latest claim
+// wins, on any node (a connection whose claim a later one overtook is
+// closed without a CONNACK, as the broker does locally). If the owner it
+// replaced is another node, it asks that node whether it is alive (a
+// NATS request to "<prefix>.node.<origin>": a node whose NATS connection
+// is gone has no responders, at once) and, if so, waits, for
+// Config.HandoverTimeout at most, for the handover written under the
+// claim it replaced; else it takes the session as last written. Every
+// node watches the owner keys (a KV watch): another node's claim of a
+// client identifier it holds makes it end its connection of the client
+// (DISCONNECT 0x8E Session taken over in v5; closed in 3.1.1) and hand
+// the session over (Broker.HandOver), or an empty one for a clean start,
+// which ends the session cluster-wide. A will waiting for its Will Delay
+// Interval on the node that held the session is cancelled there (the
+// client reconnected on another node, MQTT-3.1.2-26), or published for a
+// clean start (the session ended, MQTT-3.1.2-8): only the holding node
+// has it, so it fires once. A claiming node that is overtaken while it
+// waits hands on what it got, under its own claim.
+//
+// Before it claims, a node subscribes to the filters of the session as
+// last saved (an early session in its broker), so that what is published
+// while the session moves is queued on it too; the session handed over
+// comes first, then what the early one queued (a QoS 1 or QoS 2 message
+// may then come twice).
+//
+// What is written when: a persistent session's subscriptions when its
+// connection is accepted and when SUBSCRIBE or UNSUBSCRIBE change them;
+// the whole session, with its expiry deadline (wall clock), when its
+// connection ends and it is kept, and for every session held offline on
+// the broker's Shutdown; its end (both keys deleted, the owner key only if
+// still of the holder's claim) when it ends or expires. The writes are
+// made one at a time in order by one goroutine of the node, so that a
+// handover comes after the saves before it; Close makes those queued.
+//
+// Session expiry: the node that holds an offline session expires it (its
+// timer) and deletes it from the bucket. A session whose node crashed is
+// not expired by anyone until a node claims it: that node does not take
+// it if its saved deadline has passed.
+//
+// A node that crashes (no orderly handover) leaves its owner keys naming
+// it; a claim still succeeds (it replaces them), finds the node gone by
+// the liveness check and resumes what was last written: for a client that
+// was connected there, its subscriptions (Session Present 1), not the
+// messages in flight or queued there since it connected; for one offline
+// there, what was saved when its connection ended. Wills held by the
+// crashed node are lost.
+//
 // What stays on its node: the $SYS topics (neither published nor
-// subscribed to in NATS, nor retained in the bucket), the retained
-// messages of a topic whose key would be longer than MaxKeyLen, and, in
-// this phase, sessions and wills (see the README for the phases to come).
+// subscribed to in NATS, nor retained in the bucket) and the retained
+// messages of a topic whose key would be longer than MaxKeyLen (see the
+// README for what is still to come).
 package cluster

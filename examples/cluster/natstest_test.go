@@ -92,16 +92,23 @@ func startNATSServers(t testing.TB, n int) []*server.Server {
 // broker: t.Cleanup runs last-registered first).
 func dialNode(t testing.TB, u string, replicas int) *Node {
 	t.Helper()
-	return dialNodeConfig(t, Config{URL: u, Replicas: replicas, NodeName: fmt.Sprintf("test-%d", nodeNames.Add(1)),
-		Logger: brokertest.Logger(t, slog.LevelWarn)})
+	return dialNodeConfig(t, Config{URL: u, Replicas: replicas})
 }
 
 // nodeNames numbers the nodes dialNode makes.
 var nodeNames atomic.Int64
 
-// dialNodeConfig is dialNode with a Config of the caller's.
+// dialNodeConfig is dialNode with a Config of the caller's; a node
+// without a NodeName gets one of its own, and one without a Logger the
+// test's, from warnings up.
 func dialNodeConfig(t testing.TB, cfg Config) *Node {
 	t.Helper()
+	if cfg.NodeName == "" {
+		cfg.NodeName = fmt.Sprintf("test-%d", nodeNames.Add(1))
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = brokertest.Logger(t, slog.LevelWarn)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for {

@@ -38,7 +38,8 @@ type Config struct {
 	MaxAge   time.Duration
 	MaxBytes int64
 	// PublishTimeout bounds the wait for JetStream to hold a QoS 1 or
-	// QoS 2 message; 0 means 5 seconds.
+	// QoS 2 message, and each write to the sessions bucket; 0 means 5
+	// seconds.
 	PublishTimeout time.Duration
 	// Retained is the JetStream key-value bucket that holds the retained
 	// messages (retained.go), replicated as the stream; "" means
@@ -57,6 +58,15 @@ type Config struct {
 	// again; 0 means 30 seconds.
 	MaxInFlight int
 	AckWait     time.Duration
+	// SessionBucket is the JetStream key-value bucket of the sessions
+	// (session.go): which node holds each client identifier's, and the
+	// sessions handed over and saved; "" means "MQTT_SESSIONS". It is
+	// replicated Replicas times.
+	SessionBucket string
+	// HandoverTimeout bounds how long a node that claims a session waits
+	// for the node that held it, alive, to hand it over; then it resumes
+	// what was saved last. 0 means 5 seconds.
+	HandoverTimeout time.Duration
 	// Logger receives the node's records; nil discards them.
 	Logger *slog.Logger
 	// Options are passed to nats.Connect after the node's own.
@@ -103,6 +113,7 @@ type Node struct {
 	// the connection read them, to run (one goroutine).
 	in     chan *nats.Msg
 	b      *broker.Broker
+	sess   *sessions     // the client identifiers this node holds (session.go)
 	stop   chan struct{} // closed by Close, to end run and confirmAll
 	done   chan struct{} // closed when run has returned
 	closed chan struct{} // closed when the NATS connection is
@@ -161,6 +172,12 @@ func Dial(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if cfg.Retained == "" {
 		cfg.Retained = "MQTT_RETAINED"
+	}
+	if cfg.SessionBucket == "" {
+		cfg.SessionBucket = "MQTT_SESSIONS"
+	}
+	if cfg.HandoverTimeout <= 0 {
+		cfg.HandoverTimeout = 5 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -237,6 +254,10 @@ func Dial(ctx context.Context, cfg Config) (*Node, error) {
 	n.interest = newInterest(inherited)
 	n.own = n.newDurable(ownConsumerName(cfg.NodeName), filterKey{}, "cluster/"+cfg.Stream+"/"+ownConsumerName(cfg.NodeName), n.ensureOwn)
 	n.own.cons = cons
+	if n.sess, err = openSessions(ctx, n); err != nil {
+		nc.Close()
+		return nil, err
+	}
 	go n.confirmAll()
 	return n, nil
 }
@@ -579,9 +600,11 @@ func (n *Node) decode(subject string, d []byte, p *packet.Publish) (origin, seq 
 // again on the same name, and the share groups' for the other nodes),
 // unsubscribes, drains the connection to NATS (what was published goes
 // out, the acknowledgements of what the broker took too) and closes it,
-// and stops delivering to the broker. Call it after the broker's
-// Shutdown.
+// and stops delivering to the broker; the writes of sessions queued
+// (the broker's Shutdown saved its sessions) are made first. Call it
+// after the broker's Shutdown.
 func (n *Node) Close() error {
+	n.sess.close(true)
 	n.cancel()
 	n.subMu.Lock()
 	ds := []*durable{n.own}
@@ -611,6 +634,9 @@ func (n *Node) Close() error {
 	n.subMu.Unlock()
 	n.drainRetained()
 	err := n.nc.Drain()
+	if errors.Is(err, nats.ErrConnectionClosed) {
+		err = nil // closed already
+	}
 	if err != nil {
 		n.nc.Close()
 	}

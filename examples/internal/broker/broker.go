@@ -122,9 +122,10 @@ type Config struct {
 	// Cluster, when set, makes the broker a node of a cluster
 	// (cluster.go): the messages published on any node reach the
 	// subscribers of every node, and each message to a share group one
-	// member cluster-wide. The $SYS topics stay on their node, and so do
-	// retained messages unless it is a RetainingCluster. Close it after
-	// Shutdown.
+	// member cluster-wide. A Cluster that is also a SessionCluster moves
+	// sessions between the nodes (cluster_session.go). The $SYS topics
+	// stay on their node, and so do retained messages unless it is a
+	// RetainingCluster. Close it after Shutdown.
 	Cluster Cluster
 }
 
@@ -139,10 +140,11 @@ type Broker struct {
 	window   int          // the most one publisher may add to a full outbox (flow.go)
 	tree     topicTree
 	retained retainedStore
-	srv      *server.Server // serves the connections; the broker is its Handler (handler.go)
-	st       *Store         // nil: in memory only
-	link     Cluster        // nil: a single node
-	in       inbound        // the flow control of the cluster's durable delivery (remote.go)
+	srv      *server.Server   // serves the connections; the broker is its Handler (handler.go)
+	st       *Store           // nil: in memory only
+	link     Cluster          // nil: a single node
+	in       inbound          // the flow control of the cluster's durable delivery (remote.go)
+	cs       *clusterSessions // nil: sessions stay on this node (cluster_session.go)
 
 	// checks has a slot for each password check running (auth.go).
 	checks chan struct{}
@@ -214,6 +216,7 @@ func New(cfg Config) *Broker {
 	if cfg.Cluster != nil {
 		b.link = cfg.Cluster
 		b.tree.link = cfg.Cluster
+		b.cs = newClusterSessions(cfg.Cluster)
 	}
 	if b.st != nil {
 		b.restore(b.st)
@@ -280,6 +283,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	for _, s := range b.sessions {
 		s.stopTimersLocked() // wills are not published on shutdown
 	}
+	b.clusterShutdownLocked()
 	b.mu.Unlock()
 	return b.srv.Shutdown(ctx)
 }
@@ -396,6 +400,9 @@ func (b *Broker) claim(c *conn, clientID string, cleanStart, again bool) (s *ses
 	switch t := b.takers[clientID]; {
 	case again && t != c:
 		return nil, false, nil, false, errSuperseded
+	case !b.clusterCurrent(c):
+		superseded = c // a later claim on another node, or on this one
+		return nil, false, nil, false, errSuperseded
 	case t != nil && t != c:
 		superseded = t
 	}
@@ -444,8 +451,8 @@ func (b *Broker) discardLocked(s *session) {
 	if b.sessions[s.id] == s {
 		delete(b.sessions, s.id)
 	}
-	for _, k := range s.kill() {
-		b.tree.unsubscribe(k, s)
+	for _, f := range s.kill() {
+		b.tree.unsubscribe(f.k, s)
 	}
 	s.stopTimersLocked()
 	s.off = nil
@@ -471,7 +478,9 @@ func (b *Broker) keepLocked(s *session, expiry uint32, will *message, willDelay 
 		}
 	}
 	if expiry != neverExpires {
-		s.offline().expiryTimer = time.AfterFunc(seconds(expiry), func() { b.expire(s, gen) })
+		o := s.offline()
+		o.expiresAt = time.Now().Add(seconds(expiry))
+		o.expiryTimer = time.AfterFunc(seconds(expiry), func() { b.expire(s, gen) })
 	}
 	return now
 }
@@ -512,6 +521,7 @@ func (b *Broker) expire(s *session, gen uint64) {
 	}
 	b.discardLocked(s)
 	b.persistLocked(s, true)
+	b.clusterEndedLocked(s)
 	b.mu.Unlock()
 	b.counts.expired.Add(1)
 	b.log.Info("session expired", "client", s.id)

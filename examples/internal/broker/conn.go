@@ -93,6 +93,8 @@ type connExtra struct {
 	quietTimer *time.Timer // see conn.events
 
 	ps *connPersist // with a Store: the unit being recorded (persist.go)
+
+	claim *connClaim // in a cluster that moves sessions: the claim of the client identifier (cluster_session.go)
 }
 
 // probes, set by the package's tests, holds for a conn a function the
@@ -116,14 +118,15 @@ func (c *conn) runProbe() {
 
 // Why a connection is woken (conn.why).
 const (
-	wakeHandOver  uint32 = 1 << iota // another connection claims the session (takeover.go)
-	wakeClaimable                    // the session this one waits for is free (takeover.go)
-	wakeUnblocked                    // an outbox it waits for has drained (flow.go)
-	wakeRecheck                      // recheckTimer fired (flow.go)
-	wakeIdle                         // idleTimer fired
-	wakeQuiet                        // quietTimer fired
-	wakeAuthDone                     // the client's password checked out (auth.go)
-	wakeAuthLate                     // authState.timer fired (auth.go)
+	wakeHandOver       uint32 = 1 << iota // another connection claims the session (takeover.go)
+	wakeClaimable                         // the session this one waits for is free (takeover.go)
+	wakeUnblocked                         // an outbox it waits for has drained (flow.go)
+	wakeRecheck                           // recheckTimer fired (flow.go)
+	wakeIdle                              // idleTimer fired
+	wakeQuiet                             // quietTimer fired
+	wakeAuthDone                          // the client's password checked out (auth.go)
+	wakeAuthLate                          // authState.timer fired (auth.go)
+	wakeClusterClaimed                    // the claim of the client identifier in the cluster is done (cluster_session.go)
 )
 
 // woken reports whether the connection was woken for why since the last

@@ -54,9 +54,14 @@ func (c *conn) admit(p *packet.Connect) (ack packet.Connack, busy bool) {
 
 // claimAgain claims the session again once the connection that had it
 // has ended (OnWake), and sends the deferred CONNACK.
-func (c *conn) claimAgain() {
+func (c *conn) claimAgain() { c.claimWaiting(true) }
+
+// claimWaiting claims the session of the CONNECT whose CONNACK waits
+// (again: once more, after waiting for the session's connection), and
+// sends the CONNACK unless it has to wait (again).
+func (c *conn) claimWaiting(again bool) {
 	p := c.x.waiting
-	refuse, busy := c.take(p, true)
+	refuse, busy := c.take(p, again)
 	switch {
 	case busy:
 		return // waits again
@@ -121,8 +126,9 @@ func (c *conn) accept(p *packet.Connect) packet.Connack {
 		c.after(&x.idleTimer, wakeIdle, x.idle)
 	}
 	c.sess.goLive(c.mc().SessionPersists(), c.sc)
-	c.persistOnline() // persist.go
-	c.sc.Wake()       // the outbox, after the CONNACK
+	c.persistOnline()   // persist.go
+	c.clusterSaveLive() // cluster_session.go
+	c.sc.Wake()         // the outbox, after the CONNACK
 	return ack
 }
 
@@ -164,6 +170,9 @@ const superseded packet.ReasonCode = 0xFF
 // CONNACK code to refuse the CONNECT with, or 0, or busy when the session
 // is another connection's.
 func (c *conn) take(p *packet.Connect, again bool) (refuse packet.ReasonCode, busy bool) {
+	if refuse, wait := c.claimCluster(p); refuse != 0 || wait {
+		return refuse, wait // cluster_session.go: claimed in the cluster first
+	}
 	s, present, state, busy, err := c.b.claim(c, c.clientID, p.CleanStart, again)
 	switch {
 	case err == errSuperseded:

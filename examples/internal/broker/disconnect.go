@@ -40,6 +40,7 @@ func (c *conn) teardown(err error) {
 	}
 	c.unblockAll()
 	var next *conn
+	var after func()
 	b := c.b
 	b.mu.Lock()
 	// MQTT-3.1.2-8: the will is published unless a DISCONNECT 0x00
@@ -69,8 +70,12 @@ func (c *conn) teardown(err error) {
 		c.persistEnd(s, c.connected && c.mc().SessionPersists()) // persist.go
 		s.owner = nil
 		next = b.takers[c.clientID]
+		after = b.clusterTeardownLocked(c, s, c.connected && c.mc().SessionPersists(), next) // cluster_session.go
 	}
 	b.mu.Unlock()
+	if after != nil {
+		after()
+	}
 	if next != nil {
 		next.wake(wakeClaimable)
 	}

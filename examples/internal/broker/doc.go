@@ -68,6 +68,11 @@
 //   - remote.go: the cluster's durable delivery of the other nodes' QoS
 //     1 and QoS 2 messages (DeliverTaken, ClusterMark): when the broker
 //     holds a message, and the full outboxes the cluster waits for.
+//   - cluster_session.go, sessionsnap.go: sessions across the nodes of a
+//     cluster whose Cluster is a SessionCluster: the claim of a client
+//     identifier before its session is taken, the session another node
+//     hands over (adopt) or this one hands over (HandOver), what is saved
+//     for a node to resume, and the snapshot's format.
 //
 // # What it does
 //
@@ -154,10 +159,13 @@
 //     subscribers of every node, a message to a share group one member
 //     cluster-wide; the acknowledgement of a QoS 1 or QoS 2 message waits
 //     for the cluster to hold it, and the cluster's delivery of one from
-//     another node stops while outboxes it went to are full. $SYS topics
-//     stay on their node; retained messages too, unless the cluster
-//     keeps them cluster-wide (a RetainingCluster, as examples/cluster's:
-//     cluster_retained.go).
+//     another node stops while outboxes it went to are full. With a
+//     SessionCluster, a session moves to the node its client connects to
+//     (the node that held it ends its connection with 0x8E and hands it
+//     over), wills fire once cluster-wide, and a clean start discards the
+//     session cluster-wide. $SYS topics stay on their node; retained
+//     messages too, unless the cluster keeps them cluster-wide (a
+//     RetainingCluster, as examples/cluster's: cluster_retained.go).
 //   - For its operator: the $SYS topics (sys.go), Stats and a Prometheus
 //     Collector (metrics.go), structured logs to Config.Logger (log.go).
 //   - A maximum Keep Alive, Config.MaxKeepAlive (300 s, as mosquitto's

@@ -101,6 +101,10 @@ func (c *conn) onWake() {
 		c.claimAgain()
 		return // the CONNACK goes first: claimAgain wakes the connection again
 	}
+	if c.woken(wakeClusterClaimed) && c.x != nil && c.x.waiting != nil {
+		c.clusterClaimed() // cluster_session.go
+		return
+	}
 	if !c.connected || c.x != nil && c.x.waiting != nil {
 		return
 	}

@@ -369,7 +369,7 @@ func (b *Broker) restore(st *Store) {
 		for filter, sub := range rs.subs {
 			k := parseFilter(filter, rec.version)
 			b.tree.subscribe(k, s, sub)
-			s.addFilter(filter, k)
+			s.addFilter(filter, k, sub)
 		}
 		s.pending = rs.outbox
 		for _, d := range s.pending {

@@ -302,7 +302,7 @@ func subscriber(br *Broker, id string, filters ...string) *session {
 	for _, f := range filters {
 		k := parseFilter(f, packet.V5)
 		br.tree.subscribe(k, s, subscription{})
-		s.addFilter(f, k)
+		s.addFilter(f, k, subscription{})
 	}
 	return s
 }

@@ -21,6 +21,7 @@ type session struct {
 	owner *conn    // the connection serving the session; nil while offline
 	off   *offline // what it keeps while offline; nil while live (and offline with nothing)
 	gen   uint64   // tells an offline timer whether the session was claimed since it was armed
+	crev  uint64   // in a cluster: the claim of the client identifier it is held under (cluster_session.go)
 
 	// Guarded by mu, which only the methods of session take: written by
 	// the publishers' goroutines (pending) and by the owning connection.
@@ -40,7 +41,7 @@ type session struct {
 	waiters     *[]waiter // made when the first publisher waits (outbox.go)
 	firstExpiry int64
 	pending     []delivery
-	filters     map[string]filterKey // this session's subscriptions in the tree, by the filter subscribed to (nil: none yet)
+	filters     map[string]filterSub // this session's subscriptions in the tree, by the filter subscribed to (nil: none yet)
 	// sc is the connection of the session while live, woken when pending
 	// grows.
 	sc *server.Conn
@@ -62,6 +63,7 @@ type offline struct {
 	will        *message
 	willTimer   *time.Timer
 	expiryTimer *time.Timer
+	expiresAt   time.Time // when expiryTimer fires; zero for never
 }
 
 // offline returns s.off, made on first use. Broker.mu is held.
@@ -109,15 +111,22 @@ func (s *session) queued() int {
 	return len(s.pending)
 }
 
-// addFilter records the session's subscription to filter, k in the topic
-// tree.
-func (s *session) addFilter(filter string, k filterKey) {
+// filterSub is a subscription of the session: its place in the topic tree
+// and its options.
+type filterSub struct {
+	k   filterKey
+	sub subscription
+}
+
+// addFilter records the session's subscription sub to filter, k in the
+// topic tree.
+func (s *session) addFilter(filter string, k filterKey, sub subscription) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.filters == nil {
-		s.filters = make(map[string]filterKey) // on first use: most idle clients subscribe to nothing
+		s.filters = make(map[string]filterSub) // on first use: most idle clients subscribe to nothing
 	}
-	s.filters[filter] = k
+	s.filters[filter] = filterSub{k, sub}
 }
 
 // removeFilter forgets the session's subscription to filter.
@@ -140,7 +149,7 @@ func (s *session) mayAdd(filter string, limit int) bool {
 // kill makes the session deaf to further deliveries and drops its outbox;
 // it returns its subscriptions, for the caller to take out of the topic
 // tree.
-func (s *session) kill() map[string]filterKey {
+func (s *session) kill() map[string]filterSub {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.dead, s.sc = true, nil

@@ -32,10 +32,11 @@ func (c *conn) onSubscribe(p *packet.Subscribe) {
 		k := parseFilter(s.Filter, c.version)
 		sub := subscription{qos: s.QoS, noLocal: s.NoLocal, retainAsPublished: s.RetainAsPublished, ids: subscriptionIDs(subID)}
 		existed[i] = c.b.tree.subscribe(k, c.sess, sub)
-		c.sess.addFilter(s.Filter, k)
+		c.sess.addFilter(s.Filter, k, sub)
 		c.persistSub(s.Filter, &sub)              // persist.go
 		ack.Reasons[i] = packet.ReasonCode(s.QoS) // granted as asked: MQTT-3.8.4-7
 	}
+	c.clusterSaveLive() // cluster_session.go
 	if err := c.mc().Send(ack); err != nil {
 		c.logAt(slog.LevelWarn, "SUBACK not sent", "err", err)
 		return
@@ -91,6 +92,7 @@ func (c *conn) onUnsubscribe(p *packet.Unsubscribe) {
 			ack.Reasons = append(ack.Reasons, r)
 		}
 	}
+	c.clusterSaveLive()
 	if err := c.mc().Send(ack); err != nil {
 		c.logAt(slog.LevelWarn, "UNSUBACK not sent", "err", err)
 	}

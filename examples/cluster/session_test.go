@@ -1,0 +1,394 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mqttcore/mqtt/client"
+	"github.com/mqttcore/mqtt/examples/internal/broker"
+	"github.com/mqttcore/mqtt/examples/internal/brokertest"
+	"github.com/mqttcore/mqtt/packet"
+	"github.com/mqttcore/mqtt/property"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// sessionCluster is a testCluster with its nodes and brokers at hand.
+type sessionCluster struct {
+	*testCluster
+	nodes   []*Node
+	brokers []*broker.Broker
+}
+
+func startSessionCluster(t *testing.T) *sessionCluster {
+	t.Helper()
+	sc := &sessionCluster{testCluster: &testCluster{nats: startNATS(t, 3)}}
+	for i := range 3 {
+		n := dialNodeConfig(t, Config{URL: sc.nats[i], Replicas: 3, HandoverTimeout: 20 * time.Second})
+		b, addr := brokertest.Serve(t, broker.Config{Cluster: n, Logger: brokertest.Logger(t, slog.LevelWarn),
+			Version: fmt.Sprintf("node %c", 'A'+i)})
+		sc.nodes, sc.brokers, sc.addrs = append(sc.nodes, n), append(sc.brokers, b), append(sc.addrs, addr)
+	}
+	return sc
+}
+
+// TestSessions runs the cases of sessions and wills across nodes on one
+// three-node cluster; the last one crashes node A.
+func TestSessions(t *testing.T) {
+	sc := startSessionCluster(t)
+	for _, v := range []packet.Version{packet.V5, packet.V311} {
+		name := "MQTT-3.1.4-3 MQTT-3.2.2-3 MQTT-4.4.0-1 moves to another node mid-stream, nothing lost"
+		if v == packet.V311 {
+			name = "MQTT-3.1.4-2 MQTT-3.2.2-2 MQTT-4.4.0-1 3.1.1 moves to another node mid-stream, nothing lost"
+		}
+		t.Run(name, func(t *testing.T) { sc.testMove(t, v) })
+	}
+	t.Run("simultaneous connects on two nodes end with one connection", sc.testSimultaneous)
+	t.Run("MQTT-3.1.2-26 will delay cancelled by a reconnection on another node", sc.testWillCancelled)
+	t.Run("MQTT-3.1.2-8 will with delay published once cluster-wide", func(t *testing.T) { sc.testWillOnce(t, packet.V5) })
+	t.Run("MQTT-3.1.2-8 3.1.1 will published once cluster-wide", func(t *testing.T) { sc.testWillOnce(t, packet.V311) })
+	t.Run("MQTT-3.1.2-4 clean start discards the session cluster-wide", func(t *testing.T) { sc.testCleanStart(t, packet.V5) })
+	t.Run("MQTT-3.1.2-6 3.1.1 clean session discards the session cluster-wide", func(t *testing.T) { sc.testCleanStart(t, packet.V311) })
+	t.Run("a node crashes: its client resumes on another", sc.testCrash)
+}
+
+// persistent is the CONNECT of a client of version v whose session
+// outlives its connection (clean start 0; a minute's Session Expiry in v5).
+func persistent(v packet.Version, id string) *packet.Connect {
+	cn := &packet.Connect{ClientID: id, KeepAlive: 30}
+	if v == packet.V5 {
+		cn.Props.SessionExpiry = 60
+	}
+	return cn
+}
+
+// connectTo connects a client of version v with cn to node i; store (nil:
+// a new one) holds the session it resumes.
+func (sc *sessionCluster) connectTo(t *testing.T, i int, v packet.Version, cn *packet.Connect, store client.Store) *brokertest.Client {
+	t.Helper()
+	cfg := brokertest.Config("tcp://"+sc.addrs[i], v, cn)
+	cfg.Store = store
+	return brokertest.Dial(t, cfg)
+}
+
+// copyStore returns a copy of what s holds, for a second client to resume
+// the session while the first still runs.
+func copyStore(t *testing.T, s client.Store) client.Store {
+	batches, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := new(client.MemoryStore)
+	for _, b := range batches {
+		if err := c.Append(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+// disconnectedWith returns the reason code of the DISCONNECT that ended
+// c's connection, if one did.
+func disconnectedWith(c *brokertest.Client) (packet.ReasonCode, bool) {
+	var lost *client.ConnectionLostError
+	if errors.As(c.Err(), &lost) && lost.Err == nil {
+		return lost.Reason, true
+	}
+	return 0, false
+}
+
+// ended waits for c to end.
+func ended(t *testing.T, c *brokertest.Client, what string) {
+	t.Helper()
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: connection still open", what)
+	}
+}
+
+// A persistent-session subscriber on A connects to B while a publisher on
+// C streams QoS 1 messages: the connection on A ends (DISCONNECT 0x8E in
+// v5, closed in 3.1.1), B answers Session Present 1 and every message
+// arrives, those unacknowledged on A sent again from B.
+func (sc *sessionCluster) testMove(t *testing.T, v packet.Version) {
+	topic := fmt.Sprintf("move%d", v)
+	cn := persistent(v, "mover-"+topic)
+	sub := sc.connectTo(t, 0, v, cn, nil)
+	subscribe(t, sub, packet.QoS1, topic+"/#", probeTopic)
+	pub := sc.dial(t, 2, "move-pub-"+topic)
+	awaitRoute(t, pub, sub)
+
+	const n = 300
+	published := make(chan error, 1)
+	go func() {
+		for i := range n {
+			m := client.Message{Topic: topic + "/x", QoS: packet.QoS1, Payload: fmt.Appendf(nil, "%d", i)}
+			if err := pub.Publish(context.Background(), m); err != nil {
+				published <- err
+				return
+			}
+		}
+		published <- nil
+	}()
+	seen := make(map[string]int)
+	for _, m := range receive(t, sub, n/4) {
+		seen[string(m.Payload)]++
+	}
+	moved := sc.connectTo(t, 1, v, cn, copyStore(t, sub.Store()))
+	if !moved.Connack().SessionPresent {
+		t.Fatal("Session Present 0 on the new node")
+	}
+	ended(t, sub, "node A")
+	if r, ok := disconnectedWith(sub); v == packet.V5 && (!ok || r != packet.SessionTakenOver) {
+		t.Errorf("connection on A ended with %v, want DISCONNECT 0x8E", sub.Err())
+	}
+	for drained := false; !drained; {
+		select {
+		case m := <-sub.Messages():
+			if m.Topic != probeTopic {
+				seen[string(m.Payload)]++
+			}
+		default:
+			drained = true
+		}
+	}
+	deadline := time.After(20 * time.Second)
+	for len(seen) < n {
+		select {
+		case m := <-moved.Messages():
+			if m.Topic != probeTopic {
+				seen[string(m.Payload)]++
+			}
+		case <-deadline:
+			t.Fatalf("%d of %d messages received", len(seen), n)
+		}
+	}
+	if err := <-published; err != nil {
+		t.Fatalf("publisher: %v", err)
+	}
+	dups := 0
+	for _, k := range seen {
+		dups += k - 1
+	}
+	t.Logf("%d messages, %d received twice (QoS 1: at least once)", n, dups)
+}
+
+// Two connections of one client identifier to A and B at once: one of
+// them survives, on the node the owner key names.
+func (sc *sessionCluster) testSimultaneous(t *testing.T) {
+	kv := sc.sessionKV(t)
+	for round := range 5 {
+		v := []packet.Version{packet.V5, packet.V311}[round%2]
+		id := fmt.Sprintf("twice-%d", round)
+		cs := make([]*brokertest.Client, 2)
+		var wg sync.WaitGroup
+		for i := range cs {
+			wg.Go(func() {
+				cfg := brokertest.Config("tcp://"+sc.addrs[i], v, &packet.Connect{ClientID: id, CleanStart: true, KeepAlive: 30})
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if c, err := brokertest.Connect(ctx, cfg); err == nil {
+					cs[i] = c
+				}
+			})
+		}
+		wg.Wait()
+		for _, c := range cs {
+			if c != nil {
+				t.Cleanup(c.Drop)
+			}
+		}
+		live := func() (n, at int) {
+			for i, c := range cs {
+				if c == nil {
+					continue // closed without a CONNACK
+				}
+				select {
+				case <-c.Done():
+				default:
+					n, at = n+1, i
+				}
+			}
+			return n, at
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		n, at := live()
+		for n > 1 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+			n, at = live()
+		}
+		if n != 1 {
+			t.Fatalf("round %d: %d connections live, want 1", round, n)
+		}
+		quiet(t, cs[at], 200*time.Millisecond)
+		if _, again := live(); again != at {
+			t.Fatalf("round %d: the surviving connection ended", round)
+		}
+		e, err := kv.Get(ctx(t), ownerPrefix+sessionKey(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if node, _, _ := parseOwner(e.Value()); node != sc.nodes[at].origin {
+			t.Errorf("round %d: the owner key names another node than the connection's", round)
+		}
+	}
+}
+
+// sessionKV opens the sessions bucket.
+func (sc *sessionCluster) sessionKV(t *testing.T) jetstream.KeyValue {
+	kv, err := sc.nodes[2].js.KeyValue(ctx(t), "MQTT_SESSIONS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kv
+}
+
+// withWill is cn with a will on topic, delayed by delay seconds (v5).
+func withWill(cn *packet.Connect, topic string, delay uint32) *packet.Connect {
+	cn.Will = packet.Will{Topic: topic, QoS: packet.QoS1, Payload: []byte("gone"),
+		Props: property.Properties{WillDelay: delay}}
+	return cn
+}
+
+// willWatcher subscribes a client on C to the wills, and waits until what
+// A publishes reaches it.
+func (sc *sessionCluster) willWatcher(t *testing.T, id string) *brokertest.Client {
+	w := sc.dial(t, 2, id)
+	subscribe(t, w, packet.QoS1, "will/#", probeTopic)
+	awaitRoute(t, sc.dial(t, 0, id+"-probe"), w)
+	return w
+}
+
+// A client whose connection on A drops, with a will delayed by a second,
+// connects to B at once: the session moves, and the will is not published
+// on any node.
+func (sc *sessionCluster) testWillCancelled(t *testing.T) {
+	w := sc.willWatcher(t, "will-watch-cancel")
+	cn := withWill(persistent(packet.V5, "will-back"), "will/back", 1)
+	c := sc.connectTo(t, 0, packet.V5, cn, nil)
+	c.Drop()
+	again := persistent(packet.V5, "will-back")
+	c2 := sc.connectTo(t, 1, packet.V5, again, c.Store())
+	if !c2.Connack().SessionPresent {
+		t.Fatal("Session Present 0 on B")
+	}
+	quiet(t, w, 1500*time.Millisecond)
+}
+
+// A client with a will (delayed by a second in v5) whose connection on A
+// drops and who does not come back: its will reaches a subscriber on C
+// once.
+func (sc *sessionCluster) testWillOnce(t *testing.T, v packet.Version) {
+	id := fmt.Sprintf("will-once-%d", v)
+	w := sc.willWatcher(t, id+"-watch")
+	var delay uint32
+	if v == packet.V5 {
+		delay = 1
+	}
+	c := sc.connectTo(t, 0, v, withWill(persistent(v, id), "will/"+id, delay), nil)
+	c.Drop()
+	expect(t, w, "will/"+id+"=gone@1")
+	quiet(t, w, 500*time.Millisecond)
+}
+
+// A session held offline on A, with a subscription and a message queued,
+// is discarded cluster-wide by a clean start on B: Session Present 0, A
+// no longer holds it, and a client that resumes on C (clean start 0)
+// finds neither the subscription nor the message.
+func (sc *sessionCluster) testCleanStart(t *testing.T, v packet.Version) {
+	id := fmt.Sprintf("clean-%d", v)
+	topic := fmt.Sprintf("clean%d/x", v)
+	c := sc.connectTo(t, 0, v, persistent(v, id), nil)
+	subscribe(t, c, packet.QoS1, topic, probeTopic)
+	pub := sc.dial(t, 2, id+"-pub")
+	awaitRoute(t, pub, c)
+	if err := c.Close(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, pub, topic, packet.QoS1, "queued")
+	onA := sc.brokers[0].Stats().Sessions
+	fresh := persistent(v, id)
+	fresh.CleanStart = true
+	c2 := sc.connectTo(t, 1, v, fresh, nil)
+	if c2.Connack().SessionPresent {
+		t.Fatal("Session Present 1 after a clean start")
+	}
+	if got := sc.brokers[0].Stats().Sessions; got != onA-1 {
+		t.Errorf("node A holds %d sessions, want %d: the one discarded still there", got, onA-1)
+	}
+	if err := c2.Close(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	c3 := sc.connectTo(t, 2, v, persistent(v, id), c2.Store())
+	publish(t, pub, topic, packet.QoS1, "after")
+	quiet(t, c3, 300*time.Millisecond)
+}
+
+// kill ends the node as a crash would: its NATS connection closes, and
+// nothing queued for the sessions bucket is written.
+func (n *Node) kill() {
+	n.sess.close(false)
+	n.nc.Close()
+}
+
+// awaitWritten waits for node i to have made the writes to the sessions
+// bucket it queued.
+func (sc *sessionCluster) awaitWritten(t *testing.T, i int) {
+	t.Helper()
+	w := sc.nodes[i].sess.w
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		w.mu.Lock()
+		idle := len(w.queue) == 0 && !w.writing
+		w.mu.Unlock()
+		if idle {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %d: sessions not written in 10 s", i)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Node A crashes: its NATS connection closes without handing anything
+// over, then its listener and connections. Its clients, persistent with
+// a subscription, resume on B: the claim finds A gone (no responder to
+// its liveness check) rather than waiting for the handover timeout (20 s
+// here, beyond the 5 s the client is given to connect): Session Present
+// 1, the subscription in force.
+func (sc *sessionCluster) testCrash(t *testing.T) {
+	versions := []packet.Version{packet.V5, packet.V311}
+	var clients []*brokertest.Client
+	for _, v := range versions {
+		id := fmt.Sprintf("crash-%d", v)
+		c := sc.connectTo(t, 0, v, persistent(v, id), nil)
+		subscribe(t, c, packet.QoS1, fmt.Sprintf("crash%d/#", v))
+		clients = append(clients, c)
+	}
+	sc.awaitWritten(t, 0)
+	sc.nodes[0].kill()
+	if err := sc.brokers[0].Shutdown(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	pub := sc.dial(t, 2, "crash-pub")
+	for i, v := range versions {
+		id := fmt.Sprintf("crash-%d", v)
+		ended(t, clients[i], "node A")
+		start := time.Now()
+		c := sc.connectTo(t, 1, v, persistent(v, id), clients[i].Store())
+		t.Logf("v%d resumed on B %v after A crashed", v, time.Since(start).Round(time.Millisecond))
+		if !c.Connack().SessionPresent {
+			t.Fatal("Session Present 0 on B")
+		}
+		subscribe(t, c, packet.QoS0, probeTopic)
+		awaitRoute(t, pub, c)
+		publish(t, pub, fmt.Sprintf("crash%d/x", v), packet.QoS1, "after")
+		expect(t, c, fmt.Sprintf("crash%d/x=after@1", v))
+	}
+}
