@@ -17,6 +17,7 @@ type target struct {
 	qos    packet.QoS
 	retain bool
 	subIDs []uint32 // read-only: it may be a subscription's own list
+	shared bool     // a share group's copy, never merged with another
 }
 
 // linearTargets is how many matching subscriptions route looks through
@@ -74,12 +75,21 @@ func (b *Broker) routeHere(m *message, r *router, pub *conn, to reach) (wait boo
 	}
 	hits := r.hits[:0]
 	collect := func(s *session, sub subscription) {
-		hits = append(hits, member{s, sub})
+		hits = append(hits, member{s: s, sub: sub})
 	}
-	if to.group.share != "" {
-		b.tree.matchGroup(to.group, collect)
-	} else {
-		b.tree.match(m.topic, to.ordinary, to.shared, collect)
+	// A share group's message is a copy of its own, even to a session
+	// that other subscriptions match too (MQTT 5.0 section 4.8.2: a
+	// client with a shared and a non-shared subscription may get both).
+	collectShared := func(s *session, sub subscription) {
+		hits = append(hits, member{s: s, sub: sub, shared: true})
+	}
+	switch {
+	case to.group.share != "":
+		b.tree.matchGroup(to.group, collectShared)
+	case to.shared:
+		b.tree.match(m.topic, ordinaryOrNil(to.ordinary, collect), collectShared)
+	default:
+		b.tree.match(m.topic, ordinaryOrNil(to.ordinary, collect), nil)
 	}
 	many := len(hits) > linearTargets
 	if many && r.index == nil {
@@ -92,6 +102,10 @@ func (b *Broker) routeHere(m *message, r *router, pub *conn, to reach) (wait boo
 		}
 		qos := min(m.qos, h.sub.qos) // MQTT-3.8.4-8
 		retain := h.sub.retainAsPublished && m.retain
+		if h.shared {
+			targets = append(targets, target{s: h.s, qos: qos, retain: retain, subIDs: h.sub.ids, shared: true})
+			continue
+		}
 		i := -1
 		if many {
 			if j, ok := r.index[h.s]; ok {
@@ -99,7 +113,7 @@ func (b *Broker) routeHere(m *message, r *router, pub *conn, to reach) (wait boo
 			}
 		} else {
 			for j := range targets {
-				if targets[j].s == h.s {
+				if targets[j].s == h.s && !targets[j].shared {
 					i = j
 					break
 				}
@@ -143,4 +157,13 @@ func (b *Broker) routeHere(m *message, r *router, pub *conn, to reach) (wait boo
 		r.hits, r.targets, r.index = nil, nil, nil
 	}
 	return wait
+}
+
+// ordinaryOrNil returns fn if the ordinary subscriptions are to be
+// matched, else nil (topicTree.match skips them).
+func ordinaryOrNil(ordinary bool, fn func(*session, subscription)) func(*session, subscription) {
+	if ordinary {
+		return fn
+	}
+	return nil
 }

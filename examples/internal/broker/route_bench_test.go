@@ -287,7 +287,7 @@ func BenchmarkTopicMatch(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		tree.match("site/7/room/temp", true, true, count)
+		tree.match("site/7/room/temp", count, count)
 	}
 	if n != 2*b.N {
 		b.Fatalf("%d matches, want %d", n, 2*b.N)
@@ -473,11 +473,12 @@ func TestRouteOverlapping(t *testing.T) {
 			}
 			// The subscriptions' own lists are shared read-only, never
 			// appended to in place.
-			br.tree.match("a/b", true, true, func(s *session, sub subscription) {
+			check := func(s *session, sub subscription) {
 				if len(sub.ids) > 1 {
 					t.Errorf("%s: subscription identifiers grew to %v", s.id, sub.ids)
 				}
-			})
+			}
+			br.tree.match("a/b", check, check)
 			if len(r.hits) != 0 || len(r.targets) != 0 {
 				t.Errorf("router kept %d hits and %d targets", len(r.hits), len(r.targets))
 			}

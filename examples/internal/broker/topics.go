@@ -49,8 +49,9 @@ type group = topic.Group[*session, subscription]
 // member is a session with one of its subscriptions: one that matched a
 // topic.
 type member struct {
-	s   *session
-	sub subscription
+	s      *session
+	sub    subscription
+	shared bool // a share group's: a copy of its own (route.go)
 }
 
 // filterKey is a subscription's place in the tree: the topic filter and,
@@ -138,18 +139,18 @@ func (t *topicTree) count() int {
 	return t.n
 }
 
-// match calls fn for every subscription whose filter matches the topic
-// name: each ordinary one if ordinary is set, and for each share group
-// the member pick chooses if shared is. fn runs under the read lock and
-// must not block.
-func (t *topicTree) match(name string, ordinary, shared bool, fn func(*session, subscription)) {
+// match calls ordinary, if not nil, for every ordinary subscription whose
+// filter matches the topic name, and shared, if not nil, for the member
+// pick chooses of each matching share group. They run under the read
+// lock and must not block.
+func (t *topicTree) match(name string, ordinary, shared func(*session, subscription)) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	if ordinary {
-		t.subs.Match(name, fn)
+	if ordinary != nil {
+		t.subs.Match(name, ordinary)
 	}
-	if shared {
-		t.subs.MatchShared(name, func(g *group) { t.offerGroup(g, fn) })
+	if shared != nil {
+		t.subs.MatchShared(name, func(g *group) { t.offerGroup(g, shared) })
 	}
 }
 

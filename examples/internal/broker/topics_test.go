@@ -57,7 +57,8 @@ func TestTopicMatching(t *testing.T) {
 // topic name.
 func matched(tree *topicTree, name string) bool {
 	got := false
-	tree.match(name, true, true, func(*session, subscription) { got = true })
+	found := func(*session, subscription) { got = true }
+	tree.match(name, found, found)
 	return got
 }
 
