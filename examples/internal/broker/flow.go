@@ -115,6 +115,20 @@ func (c *conn) wakeUnblocked() {
 	}
 }
 
+// stillHolding returns, in blockers' own array, the sessions whose full
+// outboxes still hold w back (outbox.go: session.holds).
+func stillHolding(blockers []*session, w waiter, b *Broker) []*session {
+	now := time.Now()
+	kept := blockers[:0]
+	for _, s := range blockers {
+		if s.holds(w, now, b) {
+			kept = append(kept, s)
+		}
+	}
+	clear(blockers[len(kept):])
+	return kept
+}
+
 // release looks again at the outboxes c waits for, and sends the
 // acknowledgements withheld once none is full.
 func (c *conn) release() {
@@ -123,16 +137,8 @@ func (c *conn) release() {
 		return
 	}
 	if len(x.blockers) > 0 {
-		now := time.Now()
-		kept := x.blockers[:0]
-		for _, s := range x.blockers {
-			if s.holds(c, now, c.b) {
-				kept = append(kept, s)
-			}
-		}
-		clear(x.blockers[len(kept):])
-		x.blockers = kept
-		if len(kept) > 0 {
+		x.blockers = stillHolding(x.blockers, c, c.b)
+		if len(x.blockers) > 0 {
 			return
 		}
 	}

@@ -151,16 +151,8 @@ func (in *inbound) recheck() {
 	if in.room == nil {
 		return
 	}
-	now := time.Now()
-	kept := in.blockers[:0]
-	for _, s := range in.blockers {
-		if s.holds(in, now, in.b) {
-			kept = append(kept, s)
-		}
-	}
-	clear(in.blockers[len(kept):])
-	in.blockers = kept
-	if len(kept) > 0 {
+	in.blockers = stillHolding(in.blockers, in, in.b)
+	if len(in.blockers) > 0 {
 		in.timer.Reset(recheckEvery)
 		return
 	}
