@@ -244,6 +244,7 @@ func (d *durable) handle(m jetstream.Msg) bool {
 	}
 	seq, again := meta.Sequence.Stream, meta.NumDelivered > 1
 	own := d.mark != ""
+	d.n.fl.observe(seq)
 	if own {
 		d.checkFloor()
 		if d.pos.given(seq, meta.Sequence.Consumer, again) {
@@ -261,12 +262,14 @@ func (d *durable) handle(m jetstream.Msg) bool {
 		// This node's own message (delivered here when it was published),
 		// or one published before the subscriptions it matches were made.
 		d.ack(m)
-		d.pos.took(seq, again)
+		d.n.fl.routed.Store(d.pos.took(seq, again))
 		return true
 	}
 	var mark broker.Mark
 	if own {
-		mark = broker.Mark{Key: d.mark, Seq: d.pos.took(seq, again)}
+		mark = broker.Mark{Key: d.mark, Seq: d.pos.took(seq, again), Pos: seq}
+		// Handed to the broker once DeliverTaken has returned (floor.go).
+		defer d.n.fl.routed.Store(mark.Seq)
 	}
 	room := d.n.b.DeliverTaken(&p, d.group.share, d.group.filter, mark, func(ok bool) {
 		if !ok {

@@ -186,10 +186,42 @@
 // A node that crashes (no orderly handover) leaves its owner keys naming
 // it; a claim still succeeds (it replaces them), finds the node gone by
 // the liveness check and resumes what was last written: for a client that
-// was connected there, its subscriptions (Session Present 1), not the
-// messages in flight or queued there since it connected; for one offline
-// there, what was saved when its connection ended. Wills held by the
-// crashed node are lost.
+// was connected there, its subscriptions (Session Present 1); for one
+// offline there, what was saved when its connection ended. Wills held by
+// the crashed node are lost.
+//
+// # Floors: nothing lost when a node crashes
+//
+// What was queued on the crashed node for a session, or in flight to its
+// client, is given again from the stream (floor.go, replay.go; the
+// broker's floor.go). The broker keeps, for each persistent session, its
+// floor: the lowest stream sequence among the messages queued for it and
+// those sent to its client and not yet acknowledged (PUBACK for QoS 1,
+// PUBREC for QoS 2: a client acknowledges each QoS in the order it
+// received the messages, MQTT-4.6.0-2 and MQTT-4.6.0-3), or, with none,
+// the node's own floor: below every message that reaches the node from
+// then on (above the stream's last sequence for one published here; after
+// what its consumer has handed the broker, or the stream's last sequence
+// when the consumer has nothing pending). Every Config.FloorInterval the
+// node saves the floors that moved under "f.<id>" in the sessions bucket,
+// and every snapshot of a session has its floor too.
+//
+// A node that resumes a session without a handover (or with one cut
+// short at MaxSessionBytes) waits until its own consumer takes the
+// session's filters (the early session has them subscribed), reads the
+// stream's last sequence, and gives the session the messages of its
+// ordinary QoS 1 and QoS 2 subscriptions from the floor up to that
+// sequence (an ephemeral consumer; at most Config.MaxReplay), after what
+// was handed over and before what the early session queued meanwhile,
+// except those it has by their stream sequence: at least once (what the
+// client had received but not acknowledged, and what was acknowledged
+// after the floor last saved, comes again), so a QoS 2 message may then
+// come twice. Not given again: the messages of share groups, and a
+// retained message sent on SUBSCRIBE; nor No Local applied to them (the
+// replay does not know the publisher). A session whose Connection state
+// came without positions (restored from a broker Store, or a snapshot
+// of an older format) has no floor saved until its client has nothing in
+// flight.
 //
 // What stays on its node: the $SYS topics (neither published nor
 // subscribed to in NATS, nor retained in the bucket) and the retained

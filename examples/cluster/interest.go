@@ -120,6 +120,23 @@ func (in *interest) eligible(subj string, seq uint64, again bool) bool {
 	return false
 }
 
+// takes reports whether the consumer's filters, as last set, take every
+// subject of subjs, each wanted since a known sequence: what is published
+// after the stream's last sequence now reaches the node through it.
+func (in *interest) takes(subjs []string) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, s := range subjs {
+		if in.since[s] == pending {
+			return false
+		}
+		if !slices.ContainsFunc(in.applied, func(f string) bool { return subjectCovers(f, s) }) {
+			return false
+		}
+	}
+	return true
+}
+
 // update keeps the consumer's filter subjects those of the node's
 // ordinary subscriptions (coverSubjects of them; idleSubject when there
 // are none: no filter would be the whole stream), until the node closes.

@@ -67,6 +67,14 @@ type Config struct {
 	// for the node that held it, alive, to hand it over; then it resumes
 	// what was saved last. 0 means 5 seconds.
 	HandoverTimeout time.Duration
+	// FloorInterval is how often the node saves the floors of the
+	// sessions it holds whose floor moved (floor.go): the older the floor
+	// a node that resumes a session after a crash finds, the more it
+	// gives again. 0 means 1 second. MaxReplay bounds the messages a
+	// node gives again to one session it resumes so (replay.go); 0 means
+	// 100,000.
+	FloorInterval time.Duration
+	MaxReplay     int
 	// Logger receives the node's records; nil discards them.
 	Logger *slog.Logger
 	// Options are passed to nats.Connect after the node's own.
@@ -130,6 +138,7 @@ type Node struct {
 	confirmed chan struct{} // closed when confirmAll has returned
 
 	ret retainedState // retained.go
+	fl  floors        // floor.go
 	// dropAcks, for the tests, keeps the node from acknowledging what
 	// its consumers give it, as a node that stopped before it could.
 	dropAcks atomic.Bool
@@ -195,6 +204,12 @@ func Dial(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.AckWait <= 0 {
 		cfg.AckWait = 30 * time.Second
 	}
+	if cfg.FloorInterval <= 0 {
+		cfg.FloorInterval = time.Second
+	}
+	if cfg.MaxReplay <= 0 {
+		cfg.MaxReplay = 100_000
+	}
 	h := fnv.New64a()
 	h.Write([]byte(cfg.NodeName))
 	n := &Node{
@@ -213,6 +228,7 @@ func Dial(ctx context.Context, cfg Config) (*Node, error) {
 		done:      make(chan struct{}),
 		closed:    make(chan struct{}),
 		confirms:  make(chan confirm, maxConfirms),
+		fl:        floors{done: make(chan struct{})},
 		confirmed: make(chan struct{}),
 	}
 	opts := append([]nats.Option{nats.Name("mqttcore broker"), nats.MaxReconnects(-1),
@@ -321,6 +337,7 @@ func (n *Node) Attach(b *broker.Broker) {
 	n.b = b
 	n.attachRetained(b) // before New returns: before the first SUBSCRIBE
 	n.own.pos.firm = b.ClusterMark(n.own.mark)
+	n.fl.routed.Store(n.own.pos.firm)
 	n.interest.attach()
 	n.subMu.Lock()
 	n.attached = true
@@ -332,6 +349,7 @@ func (n *Node) Attach(b *broker.Broker) {
 	go n.update()
 	n.interest.poke()
 	go n.run()
+	go n.saveFloors()
 }
 
 // qosToken is the subject token after the prefix: "1" for the QoS 1 and
@@ -430,7 +448,8 @@ func (n *Node) confirmAll() {
 		}
 		t.Reset(time.Until(c.deadline))
 		select {
-		case <-c.f.Ok():
+		case ack := <-c.f.Ok():
+			n.fl.observe(ack.Sequence)
 			c.done(nil)
 		case err := <-c.f.Err():
 			c.done(fmt.Errorf("cluster: publish: %w", err))
@@ -622,6 +641,7 @@ func (n *Node) Close() error {
 			<-d.done
 		}
 		<-n.updated
+		<-n.fl.done
 	}
 	n.subMu.Lock()
 	for k, subs := range n.subs {

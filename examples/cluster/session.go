@@ -289,7 +289,9 @@ func (s *sessions) take(id string, clean bool, early func([]byte), ks *keyState)
 	res := broker.ClusterClaim{Rev: rev}
 	if prev.rev != 0 && prev.node != s.n.origin {
 		res.Remote = true
-		res.Data = s.fetch(ctx, id, prev)
+		var handed bool
+		res.Data, handed = s.fetch(ctx, id, prev)
+		res.Replay = s.replayFor(ctx, id, res.Data, handed) // replay.go
 	}
 	return res
 }
@@ -329,19 +331,19 @@ func (s *sessions) own(ctx context.Context, id string, clean bool) (uint64, prev
 	return 0, previous{}, fmt.Errorf("cluster: claim of %q: %w", id, err)
 }
 
-// fetch returns the session of id that prev's node hands over: it waits
-// for the handover of the claim prev.rev, as long as that node answers
-// liveness checks, for Config.HandoverTimeout at most; then (or at once,
-// for a node that is gone) it takes whatever was written last.
-func (s *sessions) fetch(ctx context.Context, id string, prev previous) []byte {
+// fetch returns the session of id that prev's node hands over (handed):
+// it waits for the handover of the claim prev.rev, as long as that node
+// answers liveness checks, for Config.HandoverTimeout at most; then (or
+// at once, for a node that is gone) it takes whatever was written last.
+func (s *sessions) fetch(ctx context.Context, id string, prev previous) (data []byte, handed bool) {
 	key := sessionPrefix + sessionKey(id)
 	if !s.alive(prev.node) {
-		return s.read(ctx, key)
+		return s.read(ctx, key), false
 	}
 	w, err := s.kv.Watch(ctx, key)
 	if err != nil {
 		s.n.log.Warn("cluster: session handover not watched", "client", id, "err", err)
-		return s.read(ctx, key)
+		return s.read(ctx, key), false
 	}
 	defer func() { _ = w.Stop() }()
 	deadline := time.NewTimer(s.timeout)
@@ -352,24 +354,24 @@ func (s *sessions) fetch(ctx context.Context, id string, prev previous) []byte {
 		select {
 		case e, ok := <-w.Updates():
 			if !ok {
-				return s.read(ctx, key)
+				return s.read(ctx, key), false
 			}
 			if e == nil || e.Operation() != jetstream.KeyValuePut {
 				continue
 			}
 			if handover, holder, data, ok := parseSession(e.Value()); ok && handover && holder == prev.rev {
-				return data
+				return data, true
 			}
 		case <-tick.C:
 			if !s.alive(prev.node) {
-				return s.read(ctx, key)
+				return s.read(ctx, key), false
 			}
 		case <-deadline.C:
 			s.n.log.Warn("cluster: no session handover in time: the last saved is resumed", "client", id,
 				"wait", s.timeout)
-			return s.read(ctx, key)
+			return s.read(ctx, key), false
 		case <-ctx.Done():
-			return nil
+			return nil, false
 		}
 	}
 }

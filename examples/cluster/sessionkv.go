@@ -20,6 +20,9 @@ import (
 //	s.<id>  the session as last written: format 1 (1 byte), flags (1
 //	        byte; bit 0: a handover), the claim the writer held it under
 //	        (8 bytes), then the broker's snapshot (empty: no session).
+//	f.<id>  the session's floor as last saved (floor.go): format 1 (1
+//	        byte), the claim the writer held it under (8 bytes), the
+//	        floor, a stream sequence (8 bytes).
 
 // sessionKey escapes a client identifier into a KV key token: letters,
 // digits, '-' and '_' stay, every other byte is "=XX" (hexadecimal), so
@@ -61,7 +64,9 @@ func clientID(key string) (string, error) {
 const (
 	ownerPrefix   = "o."
 	sessionPrefix = "s."
+	floorPrefix   = "f."
 	sessionFormat = 1
+	floorFormat   = 1
 	ownerClean    = 1 // owner flags
 	sessHandover  = 1 // session flags
 )
@@ -97,13 +102,28 @@ func parseSession(v []byte) (handover bool, holder uint64, data []byte, ok bool)
 	return v[1]&sessHandover != 0, binary.BigEndian.Uint64(v[2:]), v[10:], true
 }
 
+func floorValue(holder, floor uint64) []byte {
+	v := append(make([]byte, 0, 17), floorFormat)
+	v = binary.BigEndian.AppendUint64(v, holder)
+	return binary.BigEndian.AppendUint64(v, floor)
+}
+
+func parseFloor(v []byte) (holder, floor uint64, ok bool) {
+	if len(v) != 17 || v[0] != floorFormat {
+		return 0, 0, false
+	}
+	return binary.BigEndian.Uint64(v[1:]), binary.BigEndian.Uint64(v[9:]), true
+}
+
 // kvWrite is a write of the node to the sessions bucket: the session of
-// id saved or handed over (value), or its end (end: the session deleted,
+// id saved or handed over (value), its floor (floor not 0, saved under
+// the claim rev), or its end (end: the session and its floor deleted,
 // then the owner key if still of the claim rev; if it is not, another
 // node claimed it meanwhile and waits for a handover: an empty one).
 type kvWrite struct {
 	id    string
 	value []byte
+	floor uint64
 	end   bool
 	rev   uint64
 }
@@ -144,6 +164,13 @@ func (w *writer) poke() {
 	case w.kick <- struct{}{}:
 	default:
 	}
+}
+
+// queued returns the number of writes waiting.
+func (w *writer) queued() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.queue)
 }
 
 // stop makes the writes queued (drain) or drops them, and waits for the
@@ -194,8 +221,15 @@ func (w *writer) write(x kvWrite) error {
 	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
 	defer cancel()
 	k := sessionKey(x.id)
-	if !x.end {
+	switch {
+	case x.floor != 0:
+		_, err := w.kv.Put(ctx, floorPrefix+k, floorValue(x.rev, x.floor))
+		return err
+	case !x.end:
 		_, err := w.kv.Put(ctx, sessionPrefix+k, x.value)
+		return err
+	}
+	if err := w.kv.Delete(ctx, floorPrefix+k); err != nil {
 		return err
 	}
 	if err := w.kv.Delete(ctx, sessionPrefix+k); err != nil {

@@ -431,6 +431,9 @@ func (b *Broker) claim(c *conn, clientID string, cleanStart, again bool) (s *ses
 		b.sessions[clientID] = s
 	}
 	s.owner = c
+	if b.cs != nil {
+		s.crev = c.claimRev() // the claim its floors are saved under (floor.go)
+	}
 	if o := s.off; o != nil { // its timers stopped above
 		state = o.state
 		if o.blockedBy != nil {

@@ -53,6 +53,13 @@ type SessionCluster interface {
 	// handover take; the QoS 1 and QoS 2 messages queued beyond it are
 	// left out.
 	MaxSessionBytes() int
+	// Position returns a lower bound of the position in the cluster that
+	// a message published on this node from now on gets, and Floor one of
+	// the position of any message that reaches this node from now on,
+	// from any node (floor.go). Both are called often, with locks held:
+	// they must be quick and must not call the Broker.
+	Position() uint64
+	Floor() uint64
 }
 
 // ClusterClaim is the outcome of SessionCluster.ClaimSession.
@@ -64,6 +71,12 @@ type ClusterClaim struct {
 	// Data is the snapshot it handed over (nil: no session).
 	Remote bool
 	Data   []byte
+	// Replay, when the node that held the session crashed (or handed it
+	// over cut short), is what the cluster holds of its subscriptions
+	// from its floor on, oldest first (floor.go: ReplayPlan): the broker
+	// queues those the session does not have yet after the ones handed
+	// over (at least once).
+	Replay []Replayed
 	// Err: the claim failed. ErrClaimSuperseded when a later claim of
 	// the same client identifier, on any node, took it meanwhile.
 	Err error
@@ -127,7 +140,7 @@ func (c *conn) claimCluster(p *packet.Connect) (refuse packet.ReasonCode, wait b
 		cs.link.ClaimSession(id, p.CleanStart, early, func(r ClusterClaim) {
 			switch {
 			case r.Err == nil && r.Remote:
-				b.adopt(id, r.Rev, r.Data)
+				b.adopt(id, r.Rev, r.Data, r.Replay)
 			default:
 				b.unprepare(id)
 			}
@@ -220,12 +233,13 @@ func (b *Broker) unprepare(clientID string) {
 
 // adopt puts the session another node handed over (data; nil for none)
 // in the table, offline, for the connection that claimed it (rev) to
-// take, with the messages the session prepare made has queued meanwhile
-// after its own. A session of the client that this node still had,
+// take, with the messages the cluster gives again (replay: those it does
+// not have yet; floor.go) after its own, and those the session prepare
+// made has queued meanwhile after them. A session of the client that this node still had,
 // offline, is replaced: the other node's is the latest. One that expired
 // meanwhile (its deadline passed on the wall clock) is not taken
 // (MQTT-4.1.0-2).
-func (b *Broker) adopt(clientID string, rev uint64, data []byte) {
+func (b *Broker) adopt(clientID string, rev uint64, data []byte, replay []Replayed) {
 	snap, err := decodeSnapshot(data)
 	if err != nil {
 		b.log.Warn("cluster: session handed over not readable: not resumed", "client", clientID, "err", err)
@@ -295,14 +309,31 @@ func (b *Broker) adopt(clientID string, rev uint64, data []byte) {
 			delete(s.filters, filter)
 		}
 	}
-	s.pending = append(snap.outbox, s.pending...)
-	for _, d := range s.pending {
-		s.noteExpiryLocked(d.msg.expires)
-	}
+	early := s.pending
+	s.pending = snap.outbox
+	s.fl = snap.floorState()
 	s.mu.Unlock()
 	for _, f := range gone {
 		b.tree.unsubscribe(f.k, s)
 	}
+	if len(replay) > 0 {
+		have := make(map[uint64]bool, len(snap.outbox)+len(early))
+		for _, ds := range [][]delivery{snap.outbox, early} {
+			for _, d := range ds {
+				if d.msg.pos != 0 {
+					have[d.msg.pos] = true
+				}
+			}
+		}
+		b.replayLocked(s, replay, have) // floor.go
+	}
+	s.mu.Lock()
+	s.pending = append(s.pending, early...)
+	s.firstExpiry = 0
+	for _, d := range s.pending {
+		s.noteExpiryLocked(d.msg.expires)
+	}
+	s.mu.Unlock()
 	s.keepLocked(snap.state, nil)
 	b.keepLocked(s, expiry, nil, 0)
 }

@@ -126,6 +126,9 @@ func (c *conn) accept(p *packet.Connect) packet.Connack {
 		c.after(&x.idleTimer, wakeIdle, x.idle)
 	}
 	c.sess.goLive(c.mc().SessionPersists(), c.sc)
+	if c.b.cs != nil && c.mc().SessionPersists() {
+		c.sess.trackFloor(c.present && c.x != nil && c.x.prevState != nil) // floor.go
+	}
 	c.persistOnline()   // persist.go
 	c.clusterSaveLive() // cluster_session.go
 	c.sc.Wake()         // the outbox, after the CONNACK

@@ -33,9 +33,15 @@ func (h *handler) OnPacket(sc *server.Conn, p packet.Packet) {
 		c.onPublish(p)
 	case *packet.Pubrel:
 		c.onPubrel(p.PacketID)
-	case *packet.Puback, *packet.Pubcomp:
+	case *packet.Puback:
 		// Send quota freed: the outbox may go on once the read is
 		// handled.
+		c.ackedByClient(packet.QoS1) // floor.go
+		sc.Wake()
+	case *packet.Pubrec:
+		c.ackedByClient(packet.QoS2)
+	case *packet.Pubcomp:
+		c.ackedByClient(packet.QoS0)
 		sc.Wake()
 	case *packet.Subscribe:
 		c.onSubscribe(p.Clone()) // the topic tree keeps its filters

@@ -64,6 +64,7 @@ func (s *session) offer(d delivery, b *Broker, pub *conn) (wait bool) {
 	s.pending = append(s.pending, d)
 	n := len(s.pending)
 	s.noteExpiryLocked(d.msg.expires)
+	s.noteOfferedLocked(d) // floor.go
 	if n >= limit {
 		s.full = true
 	}
@@ -250,6 +251,7 @@ func (s *session) take(batch []delivery, room, low int) []delivery {
 		clear(s.pending[:n])
 		s.pending = s.pending[n:]
 	}
+	s.noteTakenLocked(batch) // floor.go
 	s.drainedLocked(low)
 	return batch
 }
@@ -335,6 +337,8 @@ func (c *conn) sendBatch() bool {
 	}
 	now := time.Now()
 	sent := batch
+	track := c.b.cs != nil
+	ok := s.sent[:0]
 	for i, d := range batch {
 		if c.mc().State() != mqtt.StateConnected {
 			// What the client was not sent stays in the session.
@@ -342,7 +346,14 @@ func (c *conn) sendBatch() bool {
 			sent = batch[:i]
 			break
 		}
-		c.deliver(d.msg, d.qos, d.retain, d.subIDs, now)
+		delivered := c.deliver(d.msg, d.qos, d.retain, d.subIDs, now)
+		if track {
+			ok = append(ok, delivered)
+		}
+	}
+	if track {
+		c.sess.noteSent(sent, ok) // floor.go
+		s.sent = ok[:0]
 	}
 	c.persistTaken(sent)
 	clear(batch)
@@ -359,20 +370,21 @@ func (c *conn) inFlight() int {
 
 // deliver sends one message to the client, if it may read it (Config.ACL:
 // checked here, when the message leaves, whether it was routed, retained
-// or queued while the client was away).
-func (c *conn) deliver(m *message, qos packet.QoS, retain bool, subIDs []uint32, now time.Time) {
+// or queued while the client was away), and reports whether it did.
+func (c *conn) deliver(m *message, qos packet.QoS, retain bool, subIDs []uint32, now time.Time) bool {
 	if !c.perms().MayRead(m.topic) {
-		return
+		return false
 	}
 	p := &c.scratch().pub
 	if !m.fill(p, c.version, qos, retain, subIDs, now) {
-		return // expired
+		return false // expired
 	}
 	if err := c.mc().Send(p); err != nil {
 		// Too large for the client (MQTT-3.1.2-25) or the connection is
 		// closing; the message is not delivered.
 		c.logAt(slog.LevelWarn, "message not delivered", "topic", m.topic, "err", err)
-		return
+		return false
 	}
 	c.b.counts.stripe(c).sent.Add(1)
+	return true
 }

@@ -366,6 +366,11 @@ func (b *Broker) restore(st *Store) {
 		s.ps = &sessionPersist{sid: rec.sid, rec: rec, recorded: true}
 		s.persistent = true
 		s.keepLocked(rs.state, nil)
+		if b.cs != nil {
+			// The positions of what is in flight were not recorded: no
+			// floor until the client has nothing in flight (floor.go).
+			s.fl = &floorState{unknown: len(rs.state) > 0}
+		}
 		for filter, sub := range rs.subs {
 			k := parseFilter(filter, rec.version)
 			b.tree.subscribe(k, s, sub)

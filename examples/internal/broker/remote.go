@@ -24,9 +24,13 @@ import (
 // the message's deliveries when the broker has a Store: after a restart,
 // ClusterMark tells the cluster which of the messages it delivers again
 // the broker took before it stopped.
+//
+// Pos is the message's own position in the cluster, which a
+// SessionCluster's floors are made of (floor.go); 0: not known.
 type Mark struct {
 	Key string // "": nothing recorded
 	Seq uint64
+	Pos uint64
 }
 
 // DeliverTaken routes p, a QoS 1 or QoS 2 message of the cluster, to the
@@ -47,7 +51,7 @@ type Mark struct {
 // publishers: until its client returns or the session expires.
 func (b *Broker) DeliverTaken(p *packet.Publish, share, filter string, mark Mark, taken func(ok bool)) <-chan struct{} {
 	m := newMessage(p.Topic, p.Payload, p.QoS, p.Retain, &p.Props, nil)
-	m.remote = true
+	m.remote, m.pos = true, mark.Pos
 	to := reach{ordinary: share == "", remote: &b.in}
 	if share != "" {
 		to.group = filterKey{share: share, filter: filter}

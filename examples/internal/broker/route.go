@@ -39,6 +39,9 @@ const keepRouted = 1024
 func (b *Broker) route(m *message, r *router, pub *conn) (wait bool) {
 	// In a cluster, share groups get their messages through it, so that
 	// each message goes to one member cluster-wide (DeliverShared).
+	if b.cs != nil && !m.remote {
+		m.pos = b.cs.link.Position() // below the position it gets (floor.go)
+	}
 	wait = b.routeHere(m, r, pub, reach{ordinary: true, shared: b.link == nil})
 	b.forward(m, pub)
 	return wait
@@ -51,6 +54,7 @@ type reach struct {
 	ordinary bool      // every matching ordinary subscription
 	shared   bool      // one member of every matching share group
 	group    filterKey // when its share is set: one member of this group only
+	only     *session  // not nil: this session's ordinary subscriptions only (floor.go)
 	unit     *unit     // not nil: the caller's, which it seals
 	remote   *inbound  // not nil: notes the full outboxes a QoS 1 or 2 delivery went to
 }
@@ -75,7 +79,9 @@ func (b *Broker) routeHere(m *message, r *router, pub *conn, to reach) (wait boo
 	}
 	hits := r.hits[:0]
 	collect := func(s *session, sub subscription) {
-		hits = append(hits, member{s: s, sub: sub})
+		if to.only == nil || s == to.only {
+			hits = append(hits, member{s: s, sub: sub})
+		}
 	}
 	// A share group's message is a copy of its own, even to a session
 	// that other subscriptions match too (MQTT 5.0 section 4.8.2: a

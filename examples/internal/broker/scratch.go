@@ -16,6 +16,7 @@ import (
 type scratch struct {
 	router  router         // route's scratch space
 	taken   []delivery     // the batch sendBatch takes from the outbox
+	sent    []bool         // in a SessionCluster: which of taken were sent (floor.go)
 	pub     packet.Publish // the PUBLISH deliver hands the Connection, which only encodes it
 	puback  packet.Puback  // the acknowledgements ack hands the Connection
 	pubcomp packet.Pubcomp

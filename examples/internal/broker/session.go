@@ -47,6 +47,7 @@ type session struct {
 	sc *server.Conn
 
 	ps *sessionPersist // with a Store: its records (persist.go)
+	fl *floorState     // in a SessionCluster, a persistent session's floor (floor.go); under mu
 }
 
 // offline is what a session keeps while no connection serves it, guarded

@@ -7,22 +7,32 @@ import (
 )
 
 // The snapshot of a session that moves between the nodes of a cluster
-// (cluster_session.go), format 1; integers big-endian, times Unix
+// (cluster_session.go), format 2; integers big-endian, times Unix
 // nanoseconds (0: none), strings and byte strings preceded by their
 // length (2 bytes for strings, 4 for the rest):
 //
-//	format 1, flags 1 (bit 0: saved while its connection was up),
-//	Session Expiry Interval 4, expires at 8,
+//	format 2, flags 1 (bit 0: saved while its connection was up; bit 1:
+//	    its floor is not known; bit 2: deliveries left out, cut),
+//	Session Expiry Interval 4, expires at 8, floor 8 (floor.go),
 //	subscriptions 4, each: filter as subscribed, ShareName, filter in
 //	    the tree, then a subscription record (storeformat.go),
 //	the Connection's exported state,
-//	deliveries 4, each: a message record (storeformat.go).
+//	deliveries 4, each: its length 4, the message's position 8 and a
+//	    message record (storeformat.go),
+//	for QoS 1 then QoS 2, the positions of the messages in flight in the
+//	    state: a count 4, then 8 bytes each, oldest first.
 //
-// A snapshot saved while the connection is up has no state and no
-// deliveries: they change with every message.
-const snapshotFormat = 1
+// A snapshot saved while the connection is up has no state, no
+// deliveries and no positions in flight: they change with every message.
+// Format 1 had neither floor, nor positions, nor the flags of bits 1 and
+// 2; its floor is not known.
+const snapshotFormat = 2
 
-const snapLive = 1
+const (
+	snapLive         = 1
+	snapFloorUnknown = 2
+	snapCut          = 4
+)
 
 // snapshot is a session as another node handed it over.
 type snapshot struct {
@@ -32,6 +42,12 @@ type snapshot struct {
 	subs      []snapSub
 	state     []byte
 	outbox    []delivery
+	// floor.go: the floor (floorUnknown: none), whether deliveries were
+	// left out (cut), the positions in flight of QoS 1 and QoS 2.
+	floor        uint64
+	floorUnknown bool
+	cut          bool
+	sent         [2][]uint64
 }
 
 // snapSub is a subscription of a snapshot.
@@ -58,6 +74,15 @@ func (b *Broker) snapshot(s *session, live bool, expiry uint32) []byte {
 	out = binary.BigEndian.AppendUint64(out, unixNano(expiresAt))
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var base uint64
+	if b.cs != nil {
+		base = b.cs.link.Floor()
+	}
+	floor, known := s.floorLocked(base)
+	if !known {
+		out[1] |= snapFloorUnknown
+	}
+	out = binary.BigEndian.AppendUint64(out, floor)
 	out = binary.BigEndian.AppendUint32(out, uint32(len(s.filters)))
 	for filter, f := range s.filters {
 		out = appendString(out, filter)
@@ -76,10 +101,12 @@ func (b *Broker) snapshot(s *session, live bool, expiry uint32) []byte {
 	for _, d := range pending {
 		mark := len(out)
 		out = binary.BigEndian.AppendUint32(out, 0)
+		out = binary.BigEndian.AppendUint64(out, d.msg.pos)
 		out = appendMessageRecord(out, d.msg, d.qos, d.retain, d.subIDs)
 		if b.cs != nil && len(out) > b.cs.limit {
 			out = out[:mark]
-			b.log.Warn("cluster: session too large to hand over whole: messages queued left out",
+			out[1] |= snapCut
+			b.log.Warn("cluster: session too large to hand over whole: messages queued left out, given again from its floor",
 				"client", s.id, "kept", kept, "left_out", len(pending)-kept)
 			break
 		}
@@ -87,6 +114,16 @@ func (b *Broker) snapshot(s *session, live bool, expiry uint32) []byte {
 		kept++
 	}
 	binary.BigEndian.PutUint32(out[n:], uint32(kept))
+	for qos := range 2 {
+		var sent []uint64
+		if !live && s.fl != nil {
+			sent = s.fl.sent[qos].items()
+		}
+		out = binary.BigEndian.AppendUint32(out, uint32(len(sent)))
+		for _, pos := range sent {
+			out = binary.BigEndian.AppendUint64(out, pos)
+		}
+	}
 	return out
 }
 
@@ -145,16 +182,23 @@ func decodeSnapshot(data []byte) (*snapshot, error) {
 		return nil, nil
 	}
 	r := &snapReader{b: data}
-	if f := r.take(1); f == nil || f[0] != snapshotFormat {
-		return nil, fmt.Errorf("%w: snapshot format %v", ErrStore, f)
+	format := r.take(1)
+	if format == nil || format[0] != 1 && format[0] != snapshotFormat {
+		return nil, fmt.Errorf("%w: snapshot format %v", ErrStore, format)
 	}
+	v1 := format[0] == 1
 	flags := r.take(1)
-	snap := &snapshot{}
+	snap := &snapshot{floorUnknown: v1}
 	if flags != nil {
 		snap.live = flags[0]&snapLive != 0
+		snap.floorUnknown = snap.floorUnknown || flags[0]&snapFloorUnknown != 0
+		snap.cut = flags[0]&snapCut != 0
 	}
 	snap.expiry = r.u32()
 	snap.expiresAt = fromUnixNano(r.u64())
+	if !v1 {
+		snap.floor = r.u64()
+	}
 	for n := r.u32(); n > 0 && r.err == nil; n-- {
 		f := snapSub{filter: r.str()}
 		f.k.share, f.k.filter = r.str(), r.str()
@@ -168,12 +212,29 @@ func decodeSnapshot(data []byte) (*snapshot, error) {
 	}
 	for n := r.u32(); n > 0 && r.err == nil; n-- {
 		v := r.take(int(r.u32()))
-		if r.err != nil {
+		if r.err != nil || !v1 && len(v) < 8 {
+			r.err = errRecord
 			break
 		}
+		var pos uint64
+		if !v1 {
+			pos, v = binary.BigEndian.Uint64(v), v[8:]
+		}
 		var d delivery
-		d, r.err = decodeMessageRecord(v)
+		if d, r.err = decodeMessageRecord(v); r.err == nil {
+			d.msg.pos = pos
+		}
 		snap.outbox = append(snap.outbox, d)
+	}
+	for qos := 0; qos < 2 && !v1; qos++ {
+		n := r.u32()
+		if r.err != nil || int(n) > len(r.b)/8 {
+			r.err = errRecord
+			break
+		}
+		for range n {
+			snap.sent[qos] = append(snap.sent[qos], r.u64())
+		}
 	}
 	if r.err == nil && len(r.b) > 0 {
 		r.err = errRecord
