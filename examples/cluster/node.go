@@ -75,6 +75,12 @@ type Config struct {
 	// 100,000.
 	FloorInterval time.Duration
 	MaxReplay     int
+	// NodeCheck is how often the node checks that the others answer;
+	// NodeTimeout how long one may not answer before it is gone and
+	// another node keeps its sessions (custody.go: their expiry and
+	// wills run there). 0 means 1 second and 5 seconds.
+	NodeCheck   time.Duration
+	NodeTimeout time.Duration
 	// Logger receives the node's records; nil discards them.
 	Logger *slog.Logger
 	// Options are passed to nats.Connect after the node's own.
@@ -209,6 +215,12 @@ func Dial(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if cfg.MaxReplay <= 0 {
 		cfg.MaxReplay = 100_000
+	}
+	if cfg.NodeCheck <= 0 {
+		cfg.NodeCheck = time.Second
+	}
+	if cfg.NodeTimeout <= 0 {
+		cfg.NodeTimeout = 5 * time.Second
 	}
 	h := fnv.New64a()
 	h.Write([]byte(cfg.NodeName))

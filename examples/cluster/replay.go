@@ -43,11 +43,19 @@ func (s *sessions) replayFor(ctx context.Context, id string, data []byte, handed
 		s.n.log.Warn("cluster: session resumed without a floor: what its node had queued is not given again", "client", id)
 		return nil
 	}
-	replay, err := s.n.replay(ctx, floor, filters)
-	if err != nil {
-		s.n.log.Warn("cluster: session not given again what its node had queued", "client", id, "err", err)
+	for {
+		replay, err := s.n.replay(ctx, floor, filters)
+		if err == nil {
+			return replay
+		}
+		// JetStream refused (a leader being elected, say): again, whole.
+		select {
+		case <-ctx.Done():
+			s.n.log.Warn("cluster: session not given again what its node had queued", "client", id, "err", err)
+			return replay
+		case <-time.After(retryEvery):
+		}
 	}
-	return replay
 }
 
 // savedFloor returns the floor last saved for id; 0 for none.
@@ -74,19 +82,14 @@ const replayBatch = 256
 // once the node's consumer takes the filters, at most Config.MaxReplay
 // (the oldest).
 func (n *Node) replay(ctx context.Context, from uint64, filters []string) ([]broker.Replayed, error) {
-	var subjs []string
-	for _, f := range filters {
-		ss, err := FilterSubjects(f)
-		if err != nil {
-			continue // not subscribed to in the cluster either
-		}
-		subjs = append(subjs, n.durableSubjects(ss)...)
-	}
+	subjs := n.consumerSubjects(filters)
 	if len(subjs) == 0 {
 		return nil, nil
 	}
 	if err := n.awaitInterest(ctx, subjs); err != nil {
-		return nil, err
+		// Given again all the same, up to the last sequence now: what
+		// comes before the consumer takes the filters may be missed.
+		n.log.Warn("cluster: replay made before the node's consumer takes the session's filters", "err", err)
 	}
 	info, err := n.stream.Info(ctx)
 	if err != nil {
@@ -153,11 +156,25 @@ func (n *Node) replay(ctx context.Context, from uint64, filters []string) ([]bro
 	}
 }
 
+// consumerSubjects returns the subjects (prefixed) of the QoS 1 and QoS 2
+// messages of topic filters, as the node's consumer has them.
+func (n *Node) consumerSubjects(filters []string) []string {
+	var subjs []string
+	for _, f := range filters {
+		ss, err := FilterSubjects(f)
+		if err != nil {
+			continue // not subscribed to in the cluster either
+		}
+		subjs = append(subjs, n.durableSubjects(ss)...)
+	}
+	return subjs
+}
+
 // awaitInterest waits until the node's consumer takes the subjects subjs
 // (prefixed), each wanted since a known sequence (interest.go), for
-// Config.PublishTimeout at most.
+// Config.HandoverTimeout at most.
 func (n *Node) awaitInterest(ctx context.Context, subjs []string) error {
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.PublishTimeout)
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.HandoverTimeout)
 	defer cancel()
 	for !n.interest.takes(subjs) {
 		select {

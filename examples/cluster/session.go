@@ -94,7 +94,13 @@ func openSessions(ctx context.Context, n *Node) (*sessions, error) {
 		return nil, fmt.Errorf("cluster: watch %s: %w", n.cfg.SessionBucket, err)
 	}
 	s.w = newWriter(kv, n.cfg.PublishTimeout, n.log.Warn)
+	if err := s.register(ctx); err != nil { // custody.go
+		s.cancel()
+		_ = s.ping.Unsubscribe()
+		return nil, fmt.Errorf("cluster: node registration: %w", err)
+	}
 	go s.watchOwners()
+	go s.watchNodes()
 	return s, nil
 }
 
@@ -111,6 +117,9 @@ func (s *sessions) close(drain bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*s.n.cfg.PublishTimeout)
 	defer cancel()
 	s.w.stop(ctx, drain)
+	if drain {
+		s.unregister(ctx) // custody.go
+	}
 	s.cancel()
 }
 
@@ -177,7 +186,7 @@ func (s *sessions) pruneLocked(id string, ks *keyState) {
 
 // ClaimSession implements broker.SessionCluster.
 func (n *Node) ClaimSession(clientID string, cleanStart bool, early func([]byte), done func(broker.ClusterClaim)) {
-	go n.sess.claim(clientID, cleanStart, early, done)
+	go n.sess.claim(clientID, cleanStart, 0, early, done)
 }
 
 // SessionCurrent implements broker.SessionCluster.
@@ -218,8 +227,9 @@ type previous struct {
 }
 
 // claim claims id for this node (ClaimSession), one claim of id at a
-// time on the node, and calls done.
-func (s *sessions) claim(id string, clean bool, early func([]byte), done func(broker.ClusterClaim)) {
+// time on the node, and calls done. from, when not 0, is the node the
+// claim takes the session from, and only from (custody.go).
+func (s *sessions) claim(id string, clean bool, from uint64, early func([]byte), done func(broker.ClusterClaim)) {
 	s.mu.Lock()
 	ks := s.keys[id]
 	if ks == nil {
@@ -242,7 +252,7 @@ func (s *sessions) claim(id string, clean bool, early func([]byte), done func(br
 	ks.claiming = true
 	s.mu.Unlock()
 
-	res := s.take(id, clean, early, ks)
+	res := s.take(id, clean, from, early, ks)
 	s.mu.Lock()
 	if res.Err == nil && ks.last != res.Rev {
 		// A later claim of another node came meanwhile: what this one
@@ -271,15 +281,21 @@ func (s *sessions) claim(id string, clean bool, early func([]byte), done func(br
 // take makes this node the owner of id with a revision-checked update of
 // its owner key, then gets the session from the node that held it, if
 // another. Before, unless clean, early has the session as last saved.
-func (s *sessions) take(id string, clean bool, early func([]byte), ks *keyState) broker.ClusterClaim {
+func (s *sessions) take(id string, clean bool, from uint64, early func([]byte), ks *keyState) broker.ClusterClaim {
 	ctx, cancel := context.WithTimeout(s.ctx, s.timeout+2*s.n.cfg.PublishTimeout)
 	defer cancel()
 	if !clean {
 		if data := s.read(ctx, sessionPrefix+sessionKey(id)); len(data) > 0 {
 			early(data)
+			// The claim waits for this node's consumer to take the early
+			// session's filters: what the node that held the session no
+			// longer takes once it hands over comes here (replay.go).
+			if err := s.n.awaitInterest(ctx, s.n.consumerSubjects(broker.DurableFilters(data))); err != nil {
+				s.n.log.Warn("cluster: session claimed before this node's consumer takes its filters", "client", id, "err", err)
+			}
 		}
 	}
-	rev, prev, err := s.own(ctx, id, clean)
+	rev, prev, err := s.own(ctx, id, clean, from)
 	if err != nil {
 		return broker.ClusterClaim{Err: err}
 	}
@@ -299,8 +315,9 @@ func (s *sessions) take(id string, clean bool, early func([]byte), ks *keyState)
 // own writes this node into id's owner key, in place of the owner it
 // read (revision-checked: of two nodes that claim at once, one updates
 // and the other reads again), and returns the claim's revision and the
-// owner it replaced (rev 0: none).
-func (s *sessions) own(ctx context.Context, id string, clean bool) (uint64, previous, error) {
+// owner it replaced (rev 0: none). With from not 0, it claims only from
+// that node (errNotHeld).
+func (s *sessions) own(ctx context.Context, id string, clean bool, from uint64) (uint64, previous, error) {
 	key := ownerPrefix + sessionKey(id)
 	val := ownerValue(s.n.origin, clean)
 	var err error
@@ -317,12 +334,18 @@ func (s *sessions) own(ctx context.Context, id string, clean bool) (uint64, prev
 		var rev uint64
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
+			if from != 0 {
+				return 0, previous{}, errNotHeld
+			}
 			if rev, err = s.kv.Create(ctx, key, val); err == nil {
 				return rev, previous{}, nil
 			}
 		case err != nil:
 		default:
 			node, _, _ := parseOwner(e.Value())
+			if from != 0 && node != from {
+				return 0, previous{}, errNotHeld
+			}
 			if rev, err = s.kv.Update(ctx, key, val, e.Revision()); err == nil {
 				return rev, previous{node: node, rev: e.Revision()}, nil
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ func startSessionCluster(t *testing.T) *sessionCluster {
 	sc := &sessionCluster{testCluster: &testCluster{nats: startNATS(t, 3)}}
 	for i := range 3 {
 		n := dialNodeConfig(t, Config{URL: sc.nats[i], Replicas: 3, HandoverTimeout: 20 * time.Second,
-			FloorInterval: 50 * time.Millisecond})
+			FloorInterval: 50 * time.Millisecond, NodeCheck: 100 * time.Millisecond, NodeTimeout: 500 * time.Millisecond})
 		b, addr := brokertest.Serve(t, broker.Config{Cluster: n, Logger: brokertest.Logger(t, slog.LevelWarn),
 			Version: fmt.Sprintf("node %c", 'A'+i)})
 		sc.nodes, sc.brokers, sc.addrs = append(sc.nodes, n), append(sc.brokers, b), append(sc.addrs, addr)
@@ -54,7 +55,7 @@ func TestSessions(t *testing.T) {
 	t.Run("MQTT-3.1.2-8 3.1.1 will published once cluster-wide", func(t *testing.T) { sc.testWillOnce(t, packet.V311) })
 	t.Run("MQTT-3.1.2-4 clean start discards the session cluster-wide", func(t *testing.T) { sc.testCleanStart(t, packet.V5) })
 	t.Run("MQTT-3.1.2-6 3.1.1 clean session discards the session cluster-wide", func(t *testing.T) { sc.testCleanStart(t, packet.V311) })
-	t.Run("MQTT-4.4.0-1 a node crashes mid-stream: its clients resume on another, nothing lost", sc.testCrash)
+	t.Run("MQTT-4.4.0-1 MQTT-3.1.2-8 a node crashes mid-stream: its clients resume on another, nothing lost; its wills fire once", sc.testCrash)
 }
 
 // persistent is the CONNECT of a client of version v whose session
@@ -367,7 +368,7 @@ func (sc *sessionCluster) awaitWritten(t *testing.T, i int) {
 // published arrives (MQTT-4.4.0-1), those queued on A or in flight there
 // given again by B from the session's floor (replay.go; at least once).
 func (sc *sessionCluster) testCrash(t *testing.T) {
-	const n = 2500 // more than a client holds unread (1,024) and A's outbox takes
+	const n = 1500 // more than a client holds unread (1,024)
 	versions := []packet.Version{packet.V5, packet.V311}
 	pub := sc.dial(t, 2, "crash-pub")
 	var clients []*brokertest.Client
@@ -382,17 +383,20 @@ func (sc *sessionCluster) testCrash(t *testing.T) {
 	for i := range seen {
 		seen[i] = make(map[string]int)
 	}
+	wills := sc.crashWills(t)
 	var wg sync.WaitGroup
 	for i, v := range versions {
-		wg.Go(func() {
-			for k := range n {
-				m := client.Message{Topic: fmt.Sprintf("crash%d/x", v), QoS: packet.QoS1, Payload: fmt.Appendf(nil, "%d", k)}
-				if err := pub.Publish(context.Background(), m); err != nil {
-					t.Errorf("publisher: %v", err)
-					return
+		for part := range 4 { // four at a time: each waits for its PUBACK
+			wg.Go(func() {
+				for k := part; k < n; k += 4 {
+					m := client.Message{Topic: fmt.Sprintf("crash%d/x", v), QoS: packet.QoS1, Payload: fmt.Appendf(nil, "%d", k)}
+					if err := pub.Publish(context.Background(), m); err != nil {
+						t.Errorf("publisher: %v", err)
+						return
+					}
 				}
-			}
-		})
+			})
+		}
 		// The client reads a few, then no more: the rest wait on A.
 		for _, m := range receive(t, clients[i], 50) {
 			if m.Topic != probeTopic {
@@ -407,9 +411,11 @@ func (sc *sessionCluster) testCrash(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // a few rounds of floors saved
 	sc.awaitWritten(t, 0)
 	sc.nodes[0].kill()
+	crashed := time.Now()
 	if err := sc.brokers[0].Shutdown(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
+	wills.check(t, crashed)
 	for i, v := range versions {
 		id := fmt.Sprintf("crash-%d", v)
 		// What the client holds was acknowledged on A; it takes the rest
@@ -459,6 +465,77 @@ func (sc *sessionCluster) testCrash(t *testing.T) {
 			if string(m.Payload) == "after" {
 				break
 			}
+		}
+	}
+}
+
+// crashWills are the clients with wills on the node that crashes, and the
+// watcher of their wills on C.
+type crashWills struct {
+	sc    *sessionCluster
+	watch *brokertest.Client
+	back  *brokertest.Client // reconnects on B: its will is never published
+}
+
+// crashWills connects to A a persistent v5 client whose will is delayed
+// by a second, one whose session ends with its connection (will at once),
+// a 3.1.1 one, and a persistent one with a long delay that reconnects on
+// B after the crash; a client on C watches their wills.
+func (sc *sessionCluster) crashWills(t *testing.T) *crashWills {
+	cw := &crashWills{sc: sc, watch: sc.willWatcher(t, "crash-will-watch")}
+	sc.connectTo(t, 0, packet.V5, withWill(persistent(packet.V5, "crash-will-delayed"), "will/delayed", 1), nil)
+	gone := persistent(packet.V5, "crash-will-now")
+	gone.Props.SessionExpiry = 0
+	sc.connectTo(t, 0, packet.V5, withWill(gone, "will/now", 0), nil)
+	sc.connectTo(t, 0, packet.V311, withWill(persistent(packet.V311, "crash-will-311"), "will/311", 0), nil)
+	cw.back = sc.connectTo(t, 0, packet.V5, withWill(persistent(packet.V5, "crash-will-back"), "will/back", 30), nil)
+	sc.awaitWritten(t, 0)
+	return cw
+}
+
+// check: once A has crashed (at crashed), another node keeps A's sessions
+// and publishes each will once (MQTT-3.1.2-8), the delayed one not before
+// its Will Delay Interval (MQTT-3.1.2-9... counted from the custody, after
+// the crash); the client that reconnects on B cancels its own
+// (MQTT-3.1.2-26); the session that ended with its connection is gone
+// from the sessions bucket.
+func (cw *crashWills) check(t *testing.T, crashed time.Time) {
+	t.Helper()
+	ended(t, cw.back, "node A")
+	back := cw.sc.connectTo(t, 1, packet.V5, persistent(packet.V5, "crash-will-back"), cw.back.Store())
+	if !back.Connack().SessionPresent {
+		t.Error("crash-will-back: Session Present 0 on B")
+	}
+	want := []string{"will/delayed", "will/now", "will/311"}
+	got := make(map[string]time.Duration)
+	deadline := time.After(15 * time.Second)
+	for len(got) < len(want) {
+		select {
+		case m := <-cw.watch.Messages():
+			if m.Topic == probeTopic {
+				continue
+			}
+			if !slices.Contains(want, m.Topic) {
+				t.Errorf("%s published: its client reconnected (MQTT-3.1.2-26)", m.Topic)
+				continue
+			}
+			if _, twice := got[m.Topic]; twice {
+				t.Errorf("%s published twice", m.Topic)
+			}
+			got[m.Topic] = time.Since(crashed)
+		case <-deadline:
+			t.Fatalf("wills of the crashed node published: %v; want will/delayed, will/now, will/311", got)
+		}
+	}
+	quiet(t, cw.watch, time.Second) // no second copy, and not will/back
+	if d := got["will/delayed"]; d < time.Second {
+		t.Errorf("will/delayed published %v after the crash, before its Will Delay Interval (1 s)", d)
+	}
+	t.Logf("wills after the crash: %v", got)
+	kv := cw.sc.sessionKV(t)
+	for _, key := range []string{ownerPrefix + "crash-will-now", sessionPrefix + "crash-will-now"} {
+		if _, err := kv.Get(ctx(t), key); !errors.Is(err, jetstream.ErrKeyNotFound) {
+			t.Errorf("%s still in the bucket (%v): the session ended with its connection", key, err)
 		}
 	}
 }

@@ -477,6 +477,7 @@ func (b *Broker) keepLocked(s *session, expiry uint32, will *message, willDelay 
 		o := s.offline()
 		o.will = will
 		if expiry == neverExpires || willDelay < expiry {
+			o.willAt = time.Now().Add(seconds(willDelay))
 			o.willTimer = time.AfterFunc(seconds(willDelay), func() { b.willDue(s, gen) })
 		}
 	}
@@ -504,6 +505,7 @@ func (b *Broker) willDue(s *session, gen uint64) {
 		o.will, o.willTimer = nil, nil
 	}
 	b.persistLocked(s, false)
+	b.clusterSaveOfflineLocked(s) // without its will: published once
 	b.mu.Unlock()
 	if w != nil {
 		b.route(w, nil, nil)

@@ -140,7 +140,7 @@ func (c *conn) claimCluster(p *packet.Connect) (refuse packet.ReasonCode, wait b
 		cs.link.ClaimSession(id, p.CleanStart, early, func(r ClusterClaim) {
 			switch {
 			case r.Err == nil && r.Remote:
-				b.adopt(id, r.Rev, r.Data, r.Replay)
+				b.adopt(id, r.Rev, r.Data, r.Replay, false)
 			default:
 				b.unprepare(id)
 			}
@@ -239,7 +239,10 @@ func (b *Broker) unprepare(clientID string) {
 // offline, is replaced: the other node's is the latest. One that expired
 // meanwhile (its deadline passed on the wall clock) is not taken
 // (MQTT-4.1.0-2).
-func (b *Broker) adopt(clientID string, rev uint64, data []byte, replay []Replayed) {
+//
+// custody: no connection claimed it; this node keeps it for a node that
+// crashed (KeepSession), and returns the will to publish now, if any.
+func (b *Broker) adopt(clientID string, rev uint64, data []byte, replay []Replayed, custody bool) (will *message) {
 	snap, err := decodeSnapshot(data)
 	if err != nil {
 		b.log.Warn("cluster: session handed over not readable: not resumed", "client", clientID, "err", err)
@@ -248,13 +251,13 @@ func (b *Broker) adopt(clientID string, rev uint64, data []byte, replay []Replay
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closing {
-		return
+		return nil
 	}
 	s := b.cs.early[clientID]
 	delete(b.cs.early, clientID)
 	if old := b.sessions[clientID]; old != s {
 		if old != nil && (old.owner != nil || b.takers[clientID] != nil) {
-			return // a connection of this node has it: a later claim, which SessionCurrent sorts out
+			return nil // a connection of this node has it: a later claim, which SessionCurrent sorts out
 		}
 		if old != nil {
 			b.discardLocked(old)
@@ -269,11 +272,17 @@ func (b *Broker) adopt(clientID string, rev uint64, data []byte, replay []Replay
 	if snap != nil {
 		expiry = snap.expiry
 		switch {
+		case snap.live && snap.expiry == 0 && !custody:
+			// It ended with its connection (saved for its will).
+			snap = nil
 		case snap.live || snap.expiresAt.IsZero():
 			// Saved while its connection was up (that node crashed): the
 			// expiry counts from now. Or one that does not expire.
 		case !snap.expiresAt.After(now):
 			b.log.Info("cluster: session handed over had expired", "client", clientID)
+			if custody {
+				will = snap.will // not published by the node that crashed (MQTT-3.1.2-8)
+			}
 			snap = nil
 		default:
 			expiry = secondsUntil(snap.expiresAt, now)
@@ -283,7 +292,10 @@ func (b *Broker) adopt(clientID string, rev uint64, data []byte, replay []Replay
 		if s != nil {
 			b.discardLocked(s)
 		}
-		return
+		if custody {
+			b.cs.link.SaveSession(clientID, rev, nil) // its end
+		}
+		return will
 	}
 	if s == nil {
 		s = newSession(clientID)
@@ -335,7 +347,50 @@ func (b *Broker) adopt(clientID string, rev uint64, data []byte, replay []Replay
 	}
 	s.mu.Unlock()
 	s.keepLocked(snap.state, nil)
-	b.keepLocked(s, expiry, nil, 0)
+	if !custody {
+		// The will of the session's last connection is not published:
+		// its client has reconnected (MQTT-3.1.2-26).
+		b.keepLocked(s, expiry, nil, 0)
+		return nil
+	}
+	var willDelay uint32
+	switch {
+	case snap.will == nil:
+	case snap.live:
+		willDelay = snap.willDelay // the connection ended with the node
+	case snap.willAt.IsZero():
+		willDelay = expiry // due when the session ends
+	default:
+		willDelay = secondsUntil(snap.willAt, now)
+	}
+	will = b.keepLocked(s, expiry, snap.will, willDelay)
+	b.cs.link.SaveSession(clientID, rev, b.snapshot(s, false, 0, nil, 0)) // for a node that keeps it if this one goes
+	return will
+}
+
+// KeepSession takes into this node's keeping the session of clientID,
+// which a node that has gone held (examples/cluster: found dead by the
+// others), so that its Session Expiry and its will's Will Delay Interval
+// run here: from the deadlines saved, or from now for a session whose
+// connection was up on that node (MQTT-3.1.2-8, MQTT-4.1.0-2), with what
+// was queued there given again (ClusterClaim.Replay). The session is
+// offline; a client that reconnects on any node takes it from here (the
+// will then cancelled, MQTT-3.1.2-26). claim makes the claim of the
+// client identifier and calls early and done as ClaimSession does; it may
+// fail (another node claimed it first), and nothing is kept then.
+func (b *Broker) KeepSession(clientID string, claim func(early func([]byte), done func(ClusterClaim))) {
+	if b.cs == nil {
+		return
+	}
+	claim(func(data []byte) { b.prepare(clientID, data) }, func(r ClusterClaim) {
+		if r.Err != nil || !r.Remote {
+			b.unprepare(clientID)
+			return
+		}
+		if will := b.adopt(clientID, r.Rev, r.Data, r.Replay, true); will != nil {
+			b.route(will, nil, nil)
+		}
+	})
 }
 
 // HandOver gives up this node's hold of the session of clientID, which
@@ -385,7 +440,7 @@ func (b *Broker) releaseLocked(s *session, cleanStart bool) (data []byte, will *
 	will = s.stopTimersLocked()
 	if !cleanStart {
 		will = nil
-		data = b.snapshot(s, false, 0)
+		data = b.snapshot(s, false, 0, nil, 0)
 	}
 	b.discardLocked(s)
 	b.persistLocked(s, true)
@@ -423,11 +478,19 @@ func (b *Broker) clusterTeardownLocked(c *conn, s *session, kept bool, next *con
 	switch {
 	case next != nil || !c.connected:
 	case kept:
-		cs.link.SaveSession(s.id, s.crev, b.snapshot(s, false, 0))
+		cs.link.SaveSession(s.id, s.crev, b.snapshot(s, false, 0, nil, 0))
 	default:
 		cs.link.SaveSession(s.id, s.crev, nil)
 	}
 	return nil
+}
+
+// clusterSaveOfflineLocked saves an offline session again once it has
+// changed (its will published). b.mu is held.
+func (b *Broker) clusterSaveOfflineLocked(s *session) {
+	if b.cs != nil {
+		b.cs.link.SaveSession(s.id, s.crev, b.snapshot(s, false, 0, nil, 0))
+	}
 }
 
 // clusterEndedLocked records in the cluster the end of an offline session
@@ -438,15 +501,23 @@ func (b *Broker) clusterEndedLocked(s *session) {
 	}
 }
 
-// clusterSaveLive saves the session of c, a persistent one whose
-// connection is up, as far as a node that resumes it after this one
-// crashed can use it: its subscriptions and Session Expiry Interval (on
-// accept, SUBSCRIBE, UNSUBSCRIBE).
+// clusterSaveLive saves the session of c, whose connection is up, as far
+// as a node that resumes it or keeps it after this one crashed can use
+// it: its subscriptions, Session Expiry Interval and will (on accept,
+// SUBSCRIBE, UNSUBSCRIBE): for a persistent session, or one with a will.
 func (c *conn) clusterSaveLive() {
-	if c.b.cs == nil || !c.mc().SessionPersists() {
+	if c.b.cs == nil {
 		return
 	}
-	c.b.cs.link.SaveSession(c.clientID, c.claimRev(), c.b.snapshot(c.sess, true, c.expiry))
+	var will *message
+	var willDelay uint32
+	if x := c.x; x != nil {
+		will, willDelay = x.will, x.willDelay
+	}
+	if !c.mc().SessionPersists() && will == nil {
+		return
+	}
+	c.b.cs.link.SaveSession(c.clientID, c.claimRev(), c.b.snapshot(c.sess, true, c.expiry, will, willDelay))
 }
 
 // clusterShutdownLocked saves every offline session as it is now, with
@@ -458,7 +529,7 @@ func (b *Broker) clusterShutdownLocked() {
 	}
 	for id, s := range b.sessions {
 		if s.owner == nil {
-			b.cs.link.SaveSession(id, s.crev, b.snapshot(s, false, 0))
+			b.cs.link.SaveSession(id, s.crev, b.snapshot(s, false, 0, nil, 0))
 		}
 	}
 }

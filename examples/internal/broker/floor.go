@@ -258,13 +258,29 @@ func (b *Broker) replayLocked(s *session, replay []Replayed, have map[uint64]boo
 // also covers.
 func ReplayPlan(data []byte) (floor uint64, filters []string, cut bool) {
 	snap, err := decodeSnapshot(data)
-	if err != nil || snap == nil || snap.floorUnknown {
-		return 0, nil, false
+	if err != nil || snap == nil || snap.floorUnknown || snap.live && snap.expiry == 0 {
+		return 0, nil, false // none, or one that ended with its connection
 	}
+	return snap.floor, snap.durableFilters(), snap.cut
+}
+
+// DurableFilters returns the topic filters of the ordinary subscriptions
+// at QoS 1 or 2 of a session's snapshot: those whose messages a cluster
+// delivers durably.
+func DurableFilters(data []byte) []string {
+	snap, err := decodeSnapshot(data)
+	if err != nil || snap == nil {
+		return nil
+	}
+	return snap.durableFilters()
+}
+
+func (snap *snapshot) durableFilters() []string {
+	var filters []string
 	for _, f := range snap.subs {
 		if f.k.share == "" && f.sub.qos > packet.QoS0 {
 			filters = append(filters, f.k.filter)
 		}
 	}
-	return snap.floor, filters, snap.cut
+	return filters
 }

@@ -63,6 +63,7 @@ type offline struct {
 	// end the wait and the session (MQTT-4.1.0-2).
 	will        *message
 	willTimer   *time.Timer
+	willAt      time.Time // when willTimer fires
 	expiryTimer *time.Timer
 	expiresAt   time.Time // when expiryTimer fires; zero for never
 }

@@ -20,7 +20,10 @@ import (
 //	deliveries 4, each: its length 4, the message's position 8 and a
 //	    message record (storeformat.go),
 //	for QoS 1 then QoS 2, the positions of the messages in flight in the
-//	    state: a count 4, then 8 bytes each, oldest first.
+//	    state: a count 4, then 8 bytes each, oldest first,
+//	the will: 0 (none) or 1, then its Will Delay Interval 4 (saved live)
+//	    or when it is due 8 (offline; 0 when live), its length 4 and a
+//	    message record.
 //
 // A snapshot saved while the connection is up has no state, no
 // deliveries and no positions in flight: they change with every message.
@@ -48,6 +51,12 @@ type snapshot struct {
 	floorUnknown bool
 	cut          bool
 	sent         [2][]uint64
+	// The will waiting: its Will Delay Interval (saved live) or when it
+	// is due (offline). A node that keeps the session after its node
+	// crashed publishes it then (Broker.KeepSession).
+	will      *message
+	willDelay uint32
+	willAt    time.Time
 }
 
 // snapSub is a subscription of a snapshot.
@@ -58,17 +67,19 @@ type snapSub struct {
 }
 
 // snapshot encodes s: live, with its connection up (its Session Expiry
-// Interval expiry; subscriptions only), else offline (b.mu held: its
-// deadline, the Connection's state and the outbox). Deliveries that would
-// make it larger than the cluster takes are left out, and logged.
-func (b *Broker) snapshot(s *session, live bool, expiry uint32) []byte {
+// Interval expiry, its will and Will Delay Interval; subscriptions
+// only), else offline (b.mu held: its deadline, the Connection's state,
+// the outbox and the will waiting). Deliveries that would make it larger
+// than the cluster takes are left out, and logged.
+func (b *Broker) snapshot(s *session, live bool, expiry uint32, will *message, willDelay uint32) []byte {
 	out := append(make([]byte, 0, 256), snapshotFormat, 0)
 	var state []byte
-	var expiresAt time.Time
+	var expiresAt, willAt time.Time
 	if live {
 		out[1] = snapLive
 	} else if o := s.off; o != nil {
 		state, expiresAt = o.state, o.expiresAt
+		will, willAt = o.will, o.willAt
 	}
 	out = binary.BigEndian.AppendUint32(out, expiry)
 	out = binary.BigEndian.AppendUint64(out, unixNano(expiresAt))
@@ -124,6 +135,16 @@ func (b *Broker) snapshot(s *session, live bool, expiry uint32) []byte {
 			out = binary.BigEndian.AppendUint64(out, pos)
 		}
 	}
+	if will == nil {
+		return append(out, 0)
+	}
+	out = append(out, 1)
+	out = binary.BigEndian.AppendUint32(out, willDelay)
+	out = binary.BigEndian.AppendUint64(out, unixNano(willAt))
+	mark := len(out)
+	out = binary.BigEndian.AppendUint32(out, 0)
+	out = appendMessageRecord(out, will, will.qos, will.retain, nil)
+	binary.BigEndian.PutUint32(out[mark:], uint32(len(out)-mark-4))
 	return out
 }
 
@@ -234,6 +255,19 @@ func decodeSnapshot(data []byte) (*snapshot, error) {
 		}
 		for range n {
 			snap.sent[qos] = append(snap.sent[qos], r.u64())
+		}
+	}
+	if !v1 {
+		if has := r.take(1); has != nil && has[0] == 1 {
+			snap.willDelay = r.u32()
+			snap.willAt = fromUnixNano(r.u64())
+			if v := r.take(int(r.u32())); r.err == nil {
+				var d delivery
+				if d, r.err = decodeMessageRecord(v); r.err == nil {
+					snap.will = d.msg
+					snap.will.retain = d.retain
+				}
+			}
 		}
 	}
 	if r.err == nil && len(r.b) > 0 {

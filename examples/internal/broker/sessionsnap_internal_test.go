@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/mqttcore/mqtt/packet"
 	"github.com/mqttcore/mqtt/property"
@@ -42,7 +43,7 @@ func TestSnapshotFloor(t *testing.T) {
 	}
 	s.off = &offline{state: []byte("state")}
 
-	snap, err := decodeSnapshot(b.snapshot(s, false, 60))
+	snap, err := decodeSnapshot(b.snapshot(s, false, 60, nil, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,22 +62,22 @@ func TestSnapshotFloor(t *testing.T) {
 	}
 
 	// Cut short: the second delivery does not fit.
-	whole := b.snapshot(s, false, 60)
+	whole := b.snapshot(s, false, 60, nil, 0)
 	b.cs.limit = len(whole) - 40
-	floor, filters, cut := ReplayPlan(b.snapshot(s, false, 60))
+	floor, filters, cut := ReplayPlan(b.snapshot(s, false, 60, nil, 0))
 	if !cut || floor != 30 || !slices.Equal(filters, []string{"a/#"}) {
 		t.Errorf("ReplayPlan of a cut snapshot: %d %v %v, want 30 [a/#] true", floor, filters, cut)
 	}
 
 	// Not known: a Connection state without its positions.
 	s.fl.unknown = true
-	if snap, err := decodeSnapshot(b.snapshot(s, false, 60)); err != nil || !snap.floorUnknown {
+	if snap, err := decodeSnapshot(b.snapshot(s, false, 60, nil, 0)); err != nil || !snap.floorUnknown {
 		t.Errorf("floor not known: snapshot says %v (%v)", snap != nil && snap.floorUnknown, err)
 	}
 
 	// Live: the floor, no state nor positions in flight.
 	s.fl.unknown = false
-	snap, err = decodeSnapshot(b.snapshot(s, true, 60))
+	snap, err = decodeSnapshot(b.snapshot(s, true, 60, nil, 0))
 	if err != nil || !snap.live || snap.floor != 30 || len(snap.sent[0])+len(snap.sent[1]) != 0 {
 		t.Errorf("live snapshot: %+v (%v)", snap, err)
 	}
@@ -87,15 +88,43 @@ func TestSnapshotFormat1(t *testing.T) {
 	b := &Broker{log: slog.New(slog.DiscardHandler), cs: &clusterSessions{link: floorLink{floor: 5}, limit: 1 << 20}}
 	s := newSession("c")
 	s.addFilter("a", filterKey{filter: "a"}, subscription{qos: packet.QoS1})
-	v2 := b.snapshot(s, false, 0)
+	v2 := b.snapshot(s, false, 0, nil, 0)
 	// Format 1: no floor after the expiry, no positions in flight.
 	v1 := append([]byte{1, v2[1] &^ (snapFloorUnknown | snapCut)}, v2[2:14]...)
-	v1 = append(v1, v2[22:len(v2)-8]...)
+	v1 = append(v1, v2[22:len(v2)-9]...)
 	snap, err := decodeSnapshot(v1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !snap.floorUnknown || len(snap.subs) != 1 {
 		t.Errorf("format 1: floor unknown %v, %d subscriptions; want true, 1", snap.floorUnknown, len(snap.subs))
+	}
+}
+
+// A snapshot carries the will waiting: with its Will Delay Interval when
+// saved live, with when it is due when saved offline.
+func TestSnapshotWill(t *testing.T) {
+	b := &Broker{log: slog.New(slog.DiscardHandler), cs: &clusterSessions{link: floorLink{floor: 5}, limit: 1 << 20}}
+	s := newSession("c")
+	will := newMessage("gone/c", []byte("bye"), packet.QoS1, true, &property.Properties{}, nil)
+	snap, err := decodeSnapshot(b.snapshot(s, true, 60, will, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.will == nil || snap.will.topic != "gone/c" || string(snap.will.payload) != "bye" ||
+		snap.will.qos != packet.QoS1 || !snap.will.retain || snap.willDelay != 7 || !snap.willAt.IsZero() {
+		t.Errorf("live will: %+v, delay %d, at %v", snap.will, snap.willDelay, snap.willAt)
+	}
+	due := time.Unix(1_900_000_000, 0)
+	s.off = &offline{will: will, willAt: due}
+	if snap, err = decodeSnapshot(b.snapshot(s, false, 0, nil, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if snap.will == nil || !snap.willAt.Equal(due) {
+		t.Errorf("offline will: %+v at %v, want due %v", snap.will, snap.willAt, due)
+	}
+	s.off = &offline{}
+	if snap, err = decodeSnapshot(b.snapshot(s, false, 0, nil, 0)); err != nil || snap.will != nil {
+		t.Errorf("no will: %+v (%v)", snap, err)
 	}
 }
