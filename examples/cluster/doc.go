@@ -164,10 +164,11 @@
 // waits hands on what it got, under its own claim.
 //
 // Before it claims, a node subscribes to the filters of the session as
-// last saved (an early session in its broker), so that what is published
-// while the session moves is queued on it too; the session handed over
-// comes first, then what the early one queued (a QoS 1 or QoS 2 message
-// may then come twice).
+// last saved (an early session in its broker), and waits until its own
+// consumer takes their QoS 1 and QoS 2 subjects, so that what is
+// published while the session moves is queued on it too; the session
+// handed over comes first, then what the early one queued (a QoS 1 or
+// QoS 2 message may then come twice).
 //
 // What is written when: a persistent session's subscriptions when its
 // connection is accepted and when SUBSCRIBE or UNSUBSCRIBE change them;
@@ -179,16 +180,19 @@
 // handover comes after the saves before it; Close makes those queued.
 //
 // Session expiry: the node that holds an offline session expires it (its
-// timer) and deletes it from the bucket. A session whose node crashed is
-// not expired by anyone until a node claims it: that node does not take
-// it if its saved deadline has passed.
+// timer) and deletes it from the bucket. The sessions of a node that has
+// gone are kept by another (custody.go), which expires them, and
+// publishes their wills once.
 //
 // A node that crashes (no orderly handover) leaves its owner keys naming
 // it; a claim still succeeds (it replaces them), finds the node gone by
 // the liveness check and resumes what was last written: for a client that
 // was connected there, its subscriptions (Session Present 1); for one
-// offline there, what was saved when its connection ended. Wills held by
-// the crashed node are lost.
+// offline there, what was saved when its connection ended; and what was
+// queued there, given again (Floors, below). Before it claims, a node
+// waits for its own consumer to take the filters of the session as last
+// saved, so that nothing published while the session moves falls between
+// the node that held it and this one.
 //
 // # Floors: nothing lost when a node crashes
 //
