@@ -167,8 +167,12 @@
 // last saved (an early session in its broker), and waits until its own
 // consumer takes their QoS 1 and QoS 2 subjects, so that what is
 // published while the session moves is queued on it too; the session
-// handed over comes first, then what the early one queued (a QoS 1 or
-// QoS 2 message may then come twice).
+// handed over comes first, then what the early one queued, less what the
+// session handed over has already, queued or in flight, by its stream
+// sequence, or had acknowledged, below its floor (the broker's floor.go,
+// dropHad): a QoS 2 message comes once. A message published on the node
+// the session leaves, in flight there, may still come twice (its
+// position there is a lower bound).
 //
 // What is written when: a persistent session's subscriptions when its
 // connection is accepted and when SUBSCRIBE or UNSUBSCRIBE change them;

@@ -34,9 +34,13 @@ func (f *floors) observe(seq uint64) {
 // the node has seen.
 func (n *Node) Position() uint64 { return n.fl.seen.Load() + 1 }
 
-// Floor implements broker.SessionCluster: as last computed by
-// computeFloor; 1 (the whole stream) until then.
-func (n *Node) Floor() uint64 { return max(n.fl.floor.Load(), 1) }
+// Floor implements broker.SessionCluster: the higher of the floor last
+// computed by computeFloor and one known at once: a message the node's
+// consumer gives from now on comes after what it has handed the broker
+// (routed), and one published here after what the node has seen.
+func (n *Node) Floor() uint64 {
+	return max(n.fl.floor.Load(), min(n.fl.routed.Load(), n.fl.seen.Load())+1)
+}
 
 // maxFloorWrites bounds the writes queued to the sessions bucket above
 // which a round of floors is skipped (the floors saved before stay, lower:

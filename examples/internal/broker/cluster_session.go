@@ -321,7 +321,8 @@ func (b *Broker) adopt(clientID string, rev uint64, data []byte, replay []Replay
 			delete(s.filters, filter)
 		}
 	}
-	early := s.pending
+	have := snap.exactPositions() // floor.go
+	early := snap.dropHad(s.pending, have)
 	s.pending = snap.outbox
 	s.fl = snap.floorState()
 	s.mu.Unlock()
@@ -329,12 +330,9 @@ func (b *Broker) adopt(clientID string, rev uint64, data []byte, replay []Replay
 		b.tree.unsubscribe(f.k, s)
 	}
 	if len(replay) > 0 {
-		have := make(map[uint64]bool, len(snap.outbox)+len(early))
-		for _, ds := range [][]delivery{snap.outbox, early} {
-			for _, d := range ds {
-				if d.msg.pos != 0 {
-					have[d.msg.pos] = true
-				}
+		for _, d := range early {
+			if d.msg.exact {
+				have[d.msg.pos] = true
 			}
 		}
 		b.replayLocked(s, replay, have) // floor.go

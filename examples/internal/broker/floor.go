@@ -45,7 +45,20 @@ type floorState struct {
 	dirty   bool         // the floor may have moved since SessionFloors last reported it
 }
 
-// positions is a queue of message positions, oldest first.
+// exactBit marks, in a position kept in a queue or a snapshot, one that is
+// the message's own (message.exact); positions are stream sequences,
+// far below it.
+const exactBit = 1 << 63
+
+// posOf returns the position of m as kept: with exactBit if exact.
+func posOf(m *message) uint64 {
+	if m.exact {
+		return m.pos | exactBit
+	}
+	return m.pos
+}
+
+// positions is a queue of message positions (posOf), oldest first.
 type positions struct {
 	q    []uint64
 	head int
@@ -76,7 +89,7 @@ func (p *positions) reset() { p.q, p.head = nil, 0 }
 // lowest returns the lowest of floor and the known positions of ps.
 func lowest(floor uint64, ps []uint64) uint64 {
 	for _, pos := range ps {
-		if pos != 0 && pos < floor {
+		if pos &^= exactBit; pos != 0 && pos < floor {
 			floor = pos
 		}
 	}
@@ -128,6 +141,46 @@ func (snap *snapshot) floorState() *floorState {
 	return f
 }
 
+// exactPositions returns the positions of the messages the snapshot has,
+// queued or in flight, where they are the messages' own.
+func (snap *snapshot) exactPositions() map[uint64]bool {
+	have := make(map[uint64]bool)
+	for _, d := range snap.outbox {
+		if d.msg.exact {
+			have[d.msg.pos] = true
+		}
+	}
+	for _, sent := range snap.sent {
+		for _, pos := range sent {
+			if pos&exactBit != 0 {
+				have[pos&^exactBit] = true
+			}
+		}
+	}
+	return have
+}
+
+// dropHad returns, in early's own array, the deliveries queued on the
+// session prepared while it moved (Broker.prepare) that the session
+// handed over does not have already: a message of the cluster's whose
+// position it holds (have), or that lies below its floor (its client
+// acknowledged it: every message below the floor that the node handing
+// over was to get, it got), is dropped, so that a QoS 2 message does not
+// come twice. Those recorded in a Store stay (at least once).
+func (snap *snapshot) dropHad(early []delivery, have map[uint64]bool) []delivery {
+	kept := early[:0]
+	for _, d := range early {
+		m := d.msg
+		if m.exact && d.qos > packet.QoS0 && d.unit == nil &&
+			(have[m.pos] || !snap.floorUnknown && m.pos < snap.floor) {
+			continue
+		}
+		kept = append(kept, d)
+	}
+	clear(early[len(kept):])
+	return kept
+}
+
 // noteOfferedLocked notes a delivery put in the outbox. s.mu is held.
 func (s *session) noteOfferedLocked(d delivery) {
 	if s.fl != nil && d.qos > packet.QoS0 {
@@ -161,7 +214,7 @@ func (s *session) noteSent(batch []delivery, sent []bool) {
 	}
 	for i, d := range batch {
 		if d.qos > packet.QoS0 && sent[i] {
-			f.sent[d.qos-1].push(d.msg.pos)
+			f.sent[d.qos-1].push(posOf(d.msg))
 		}
 	}
 	f.transit = 0
@@ -245,7 +298,7 @@ func (b *Broker) replayLocked(s *session, replay []Replayed, have map[uint64]boo
 		}
 		p := x.Publish
 		m := newMessage(p.Topic, p.Payload, p.QoS, p.Retain, &p.Props, nil)
-		m.remote, m.pos = true, x.Pos
+		m.remote, m.pos, m.exact = true, x.Pos, true
 		b.routeHere(m, r, nil, reach{ordinary: true, only: s})
 	}
 }

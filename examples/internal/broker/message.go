@@ -23,9 +23,10 @@ type message struct {
 	from    *session             // the publishing session, for No Local
 	remote  bool                 // published on another node of the cluster
 	// pos is, in a SessionCluster, the message's position in the cluster
-	// (a stream sequence), or a lower bound of it for one published here
-	// (floor.go); 0: unknown.
-	pos uint64
+	// (a stream sequence: exact), or a lower bound of it for one
+	// published here (floor.go); 0: unknown.
+	pos   uint64
+	exact bool
 }
 
 // forwardedZero is the forwarded properties that a publisher can send with

@@ -51,7 +51,7 @@ type Mark struct {
 // publishers: until its client returns or the session expires.
 func (b *Broker) DeliverTaken(p *packet.Publish, share, filter string, mark Mark, taken func(ok bool)) <-chan struct{} {
 	m := newMessage(p.Topic, p.Payload, p.QoS, p.Retain, &p.Props, nil)
-	m.remote, m.pos = true, mark.Pos
+	m.remote, m.pos, m.exact = true, mark.Pos, mark.Pos != 0
 	to := reach{ordinary: share == "", remote: &b.in}
 	if share != "" {
 		to.group = filterKey{share: share, filter: filter}

@@ -17,10 +17,12 @@ import (
 //	subscriptions 4, each: filter as subscribed, ShareName, filter in
 //	    the tree, then a subscription record (storeformat.go),
 //	the Connection's exported state,
-//	deliveries 4, each: its length 4, the message's position 8 and a
+//	deliveries 4, each: its length 4, the message's position 8 (the top
+//	    bit set when it is the message's own, not a lower bound) and a
 //	    message record (storeformat.go),
 //	for QoS 1 then QoS 2, the positions of the messages in flight in the
-//	    state: a count 4, then 8 bytes each, oldest first,
+//	    state (as those of the deliveries): a count 4, then 8 bytes each,
+//	    oldest first,
 //	the will: 0 (none) or 1, then its Will Delay Interval 4 (saved live)
 //	    or when it is due 8 (offline; 0 when live), its length 4 and a
 //	    message record.
@@ -112,7 +114,7 @@ func (b *Broker) snapshot(s *session, live bool, expiry uint32, will *message, w
 	for _, d := range pending {
 		mark := len(out)
 		out = binary.BigEndian.AppendUint32(out, 0)
-		out = binary.BigEndian.AppendUint64(out, d.msg.pos)
+		out = binary.BigEndian.AppendUint64(out, posOf(d.msg))
 		out = appendMessageRecord(out, d.msg, d.qos, d.retain, d.subIDs)
 		if b.cs != nil && len(out) > b.cs.limit {
 			out = out[:mark]
@@ -243,7 +245,7 @@ func decodeSnapshot(data []byte) (*snapshot, error) {
 		}
 		var d delivery
 		if d, r.err = decodeMessageRecord(v); r.err == nil {
-			d.msg.pos = pos
+			d.msg.pos, d.msg.exact = pos&^exactBit, pos&exactBit != 0
 		}
 		snap.outbox = append(snap.outbox, d)
 	}
