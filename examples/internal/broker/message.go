@@ -21,12 +21,12 @@ type message struct {
 	props   *property.Properties // the properties forwarded to v5 subscribers; nil for none
 	expires time.Time            // zero: no Message Expiry Interval
 	from    *session             // the publishing session, for No Local
-	remote  bool                 // published on another node of the cluster
 	// pos is, in a SessionCluster, the message's position in the cluster
 	// (a stream sequence: exact), or a lower bound of it for one
 	// published here (floor.go); 0: unknown.
-	pos   uint64
-	exact bool
+	pos    uint64
+	exact  bool
+	remote bool // published on another node of the cluster
 }
 
 // forwardedZero is the forwarded properties that a publisher can send with
