@@ -140,6 +140,13 @@ func TestExampleConfig(t *testing.T) {
 	if keys < 15 {
 		t.Errorf("%d keys found in the example", keys)
 	}
+	// A # after a value is part of it: a setting uncommented as it stands
+	// must not carry a comment.
+	for _, m := range regexp.MustCompile(`(?m)^#? ?([a-z][a-z0-9]*(?:-[a-z0-9]+)*) [^#\n]*#.*$`).FindAllStringSubmatch(string(example), -1) {
+		if flags[m[1]] {
+			t.Errorf("the example's line %q ends with a comment, which would be part of the value", m[0])
+		}
+	}
 	if _, err := broker.LoadACL("acl.conf.example"); err != nil {
 		t.Errorf("acl.conf.example: %v", err)
 	}
