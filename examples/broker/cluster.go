@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"time"
 
 	"github.com/mqttcore/mqtt/examples/internal/broker"
 )
@@ -17,16 +18,26 @@ import (
 // over NATS (module examples/cluster), which a build with the tag
 // "cluster" has (cluster_nats.go).
 type clusterFlags struct {
-	url      string
-	replicas int
-	node     string
-	addr     string // -addr, for the default -cluster-node
+	url         string
+	replicas    int
+	node        string
+	nodeTimeout time.Duration
+	addr        string // -addr, for the default -cluster-node
 }
 
 func (f *clusterFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.url, "cluster", "", "join a cluster over NATS at this `URL` (nats://host:4222; needs a build with -tags cluster; empty: a single node)")
 	fs.IntVar(&f.replicas, "cluster-replicas", 1, "replicas of the JetStream stream of QoS 1 and 2 messages, when -cluster makes it (1 to 5)")
 	fs.StringVar(&f.node, "cluster-node", "", "this node's `name` in the cluster: its durable JetStream consumer, which a node started again on the same name resumes; two nodes running at once must differ (empty: the host name and the -addr port)")
+	fs.DurationVar(&f.nodeTimeout, "cluster-node-timeout", 5*time.Second, "how long another node may not answer before it is gone and a node keeps its sessions, whose expiry and wills then run there")
+}
+
+// clusterNode is what joinCluster makes a node of.
+type clusterNode struct {
+	url         string
+	replicas    int
+	name        string
+	nodeTimeout time.Duration
 }
 
 // nodeName returns -cluster-node, or the host name and the -addr port.
@@ -43,7 +54,7 @@ func (f *clusterFlags) nodeName() string {
 
 // joinCluster links the broker to a cluster over NATS; nil in a build
 // without the tag "cluster".
-var joinCluster func(ctx context.Context, url string, replicas int, node string, logger *slog.Logger) (broker.Cluster, io.Closer, error)
+var joinCluster func(ctx context.Context, node clusterNode, logger *slog.Logger) (broker.Cluster, io.Closer, error)
 
 // errNoCluster: -cluster given to a build without cluster support.
 var errNoCluster = errors.New("-cluster: this broker is built without cluster support: build it with " +
@@ -59,8 +70,10 @@ func (f *clusterFlags) apply(ctx context.Context, cfg *broker.Config, logger *sl
 		return nil, errNoCluster
 	case f.replicas < 1 || f.replicas > 5:
 		return nil, fmt.Errorf("-cluster-replicas %d: want 1 to 5", f.replicas)
+	case f.nodeTimeout <= 0:
+		return nil, fmt.Errorf("-cluster-node-timeout %v: want more than 0", f.nodeTimeout)
 	}
-	c, closer, err := joinCluster(ctx, f.url, f.replicas, f.nodeName(), logger)
+	c, closer, err := joinCluster(ctx, clusterNode{url: f.url, replicas: f.replicas, name: f.nodeName(), nodeTimeout: f.nodeTimeout}, logger)
 	if err != nil {
 		return nil, err
 	}

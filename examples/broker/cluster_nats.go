@@ -14,8 +14,9 @@ import (
 // With the tag "cluster", -cluster joins a cluster over NATS (module
 // examples/cluster, resolved through the repository's go.work).
 func init() {
-	joinCluster = func(ctx context.Context, url string, replicas int, node string, logger *slog.Logger) (broker.Cluster, io.Closer, error) {
-		n, err := cluster.Dial(ctx, cluster.Config{URL: url, Replicas: replicas, NodeName: node, Logger: logger})
+	joinCluster = func(ctx context.Context, node clusterNode, logger *slog.Logger) (broker.Cluster, io.Closer, error) {
+		n, err := cluster.Dial(ctx, cluster.Config{URL: node.url, Replicas: node.replicas, NodeName: node.name,
+			NodeTimeout: node.nodeTimeout, Logger: logger})
 		if err != nil {
 			return nil, nil, err
 		}
