@@ -127,6 +127,15 @@
 // PUBACK of a retained QoS 1 or QoS 2 message waits for the node's copy
 // to have it (retained.go).
 //
+// A retained message whose Message Expiry Interval has ended leaves the
+// bucket (retainexpiry.go): every node times the end of each value it
+// applied that expires, and after it, and a share of half a second of
+// its own for each key, deletes the key, revision-checked (only if its
+// last revision is still that value's: a newer retained message written
+// meanwhile stays); the delete marker reaches every node through the
+// watch and ends its copy and its timer, so that one node deletes it,
+// usually, and the others need not try.
+//
 // # Sessions
 //
 // One node at a time holds the session of a client identifier (session.go,

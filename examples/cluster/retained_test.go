@@ -109,6 +109,8 @@ func TestRetained(t *testing.T) {
 	t.Run("ConcurrentRetainsConverge", tc.testRetainedConverge)
 	t.Run("LateNodeAndExpiry_MQTT_3_3_2_5", tc.testRetainedLateNode)
 	t.Run("SysNotReplicated", tc.testRetainedSys)
+	t.Run("ExpiredLeaveTheBucket_MQTT_3_3_2_5", tc.testRetainedExpiredDeleted)
+	t.Run("ExpiredDeleteRevisionChecked", tc.testRetainedDeleteRevisionChecked)
 }
 
 // A retained message published on A (MQTT-3.3.1-5) is sent, with the
