@@ -116,8 +116,10 @@
 // key (retainkey.go: TopicKey, KeyTopic; a key holds fewer bytes than a
 // subject). The node a retained message is published on writes it (the
 // PUBLISH, as on the stream, after a format byte and the absolute time
-// its Message Expiry Interval ends), or a delete marker for an empty one;
-// the broker does not store it itself. Every node watches all the keys
+// its Message Expiry Interval ends), or a delete marker for an empty one
+// and for one that expired as it arrived (a Message Expiry Interval of 0:
+// sent to no one, it still replaces the topic's, MQTT-3.3.1-5; the broker
+// calls DropRetained); the broker does not store it itself. Every node watches all the keys
 // and applies each change, in the bucket's order, to its broker
 // (Broker.SetRetained), its own writes included, so that all nodes end
 // with the bucket's last revision of each key however many of them

@@ -177,6 +177,18 @@ func (n *Node) retainThen(p *packet.Publish, done func(error)) func(error) {
 	return rest
 }
 
+// DropRetained implements broker.RetainingCluster: it writes a delete
+// marker for the topic, and calls done once this node's copy has it, as
+// for an empty retained message.
+func (n *Node) DropRetained(topic string, done func(error)) {
+	key, err := TopicKey(topic)
+	if err != nil {
+		done(err) // not a topic the cluster Retains
+		return
+	}
+	n.putRetained(&packet.Publish{Topic: topic, Retain: true}, key, done)
+}
+
 // join returns two functions to be called once each: done is called
 // after the second, with the first error.
 func join(done func(error)) (a, b func(error)) {

@@ -169,14 +169,6 @@ func (tc *testCluster) testRetainedDeleteRevisionChecked(t *testing.T) {
 	for i := range tc.addrs {
 		awaitRetained(t, tc.dial(t, i, fmt.Sprintf("rev-check-%d", i)), "ret/rev")
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		_, err := kv.Get(ctx(t), key)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after deleting the last revision: Get %v, want ErrKeyNotFound", err)
-		}
-	}
+	awaitKeyGone(t, kv, key)
 	clearRetained(t, tc.dial(t, 0, "rev-clear"), "ret/#")
 }
