@@ -119,11 +119,11 @@
 // its Message Expiry Interval ends), or a delete marker for an empty one
 // and for one that expired as it arrived (a Message Expiry Interval of 0:
 // sent to no one, it still replaces the topic's, MQTT-3.3.1-5; the broker
-// calls DropRetained); the broker does not store it itself. Every node watches all the keys
-// and applies each change, in the bucket's order, to its broker
-// (Broker.SetRetained), its own writes included, so that all nodes end
-// with the bucket's last revision of each key however many of them
-// retain to one topic at once; SUBSCRIBE reads the node's copy. Dial
+// calls DropRetained); the broker does not store it itself. Every node
+// watches all the keys and applies each change, in the bucket's order, to
+// its broker (Broker.SetRetained), its own writes included, so that all
+// nodes end with the bucket's last revision of each key however many of
+// them retain to one topic at once; SUBSCRIBE reads the node's copy. Dial
 // reads the bucket's current values and Attach loads them before New
 // returns, so a node has them all before it serves a SUBSCRIBE. The
 // PUBACK of a retained QoS 1 or QoS 2 message waits for the node's copy
