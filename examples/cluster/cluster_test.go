@@ -21,8 +21,10 @@ import (
 // three-server NATS cluster (JetStream, the stream replicated three
 // times).
 type testCluster struct {
-	nats  []string // the NATS client URLs
-	addrs []string // the brokers' MQTT addresses, node A first
+	nats    []string         // the NATS client URLs
+	addrs   []string         // the brokers' MQTT addresses, node A first
+	brokers []*broker.Broker // the brokers, node A first
+	nodes   []*Node          // their nodes
 }
 
 func startCluster(t testing.TB, cfg broker.Config) *testCluster {
@@ -41,7 +43,8 @@ func startClusterOn(t testing.TB, natsServers int, cfg broker.Config) *testClust
 		c.Cluster = n
 		c.Logger = brokertest.Logger(t, slog.LevelWarn)
 		c.Version = fmt.Sprintf("node %c", 'A'+i)
-		tc.addrs = append(tc.addrs, brokertest.Start(t, c))
+		b, addr := brokertest.Serve(t, c)
+		tc.addrs, tc.brokers, tc.nodes = append(tc.addrs, addr), append(tc.brokers, b), append(tc.nodes, n)
 	}
 	return tc
 }

@@ -116,16 +116,27 @@
 // key (retainkey.go: TopicKey, KeyTopic; a key holds fewer bytes than a
 // subject). The node a retained message is published on writes it (the
 // PUBLISH, as on the stream, after a format byte and the absolute time
-// its Message Expiry Interval ends), or a delete marker for an empty one;
-// the broker does not store it itself. Every node watches all the keys
-// and applies each change, in the bucket's order, to its broker
-// (Broker.SetRetained), its own writes included, so that all nodes end
-// with the bucket's last revision of each key however many of them
-// retain to one topic at once; SUBSCRIBE reads the node's copy. Dial
+// its Message Expiry Interval ends), or a delete marker for an empty one
+// and for one that expired as it arrived (a Message Expiry Interval of 0:
+// sent to no one, it still replaces the topic's, MQTT-3.3.1-5; the broker
+// calls DropRetained); the broker does not store it itself. Every node
+// watches all the keys and applies each change, in the bucket's order, to
+// its broker (Broker.SetRetained), its own writes included, so that all
+// nodes end with the bucket's last revision of each key however many of
+// them retain to one topic at once; SUBSCRIBE reads the node's copy. Dial
 // reads the bucket's current values and Attach loads them before New
 // returns, so a node has them all before it serves a SUBSCRIBE. The
 // PUBACK of a retained QoS 1 or QoS 2 message waits for the node's copy
 // to have it (retained.go).
+//
+// A retained message whose Message Expiry Interval has ended leaves the
+// bucket (retainexpiry.go): every node times the end of each value it
+// applied that expires, and after it, and a share of half a second of
+// its own for each key, deletes the key, revision-checked (only if its
+// last revision is still that value's: a newer retained message written
+// meanwhile stays); the delete marker reaches every node through the
+// watch and ends its copy and its timer, so that one node deletes it,
+// usually, and the others need not try.
 //
 // # Sessions
 //

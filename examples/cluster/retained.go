@@ -42,6 +42,9 @@ import (
 // the topic that replaced it before the watch brought it), so that the
 // client, PUBACK in hand, finds it when it subscribes here; a QoS 0 one
 // is in this node's copy a NATS round trip later.
+//
+// A value whose Message Expiry Interval has ended is deleted from the
+// bucket by one of the nodes (retainexpiry.go).
 
 // The value of a retained message in the bucket.
 //
@@ -61,11 +64,17 @@ var _ broker.RetainingCluster = (*Node)(nil)
 // retainedState is the node's side of the bucket of retained messages.
 type retainedState struct {
 	prefix  string // "$KV.<bucket>.": a key's subject is prefix+key
+	kv      jetstream.KeyValue
 	w       jetstream.KeyWatcher
 	initial []jetstream.KeyValueEntry // read by Dial, loaded by Attach
 	running bool                      // mirror runs (Attach was called)
 	closing atomic.Bool               // Close was called
 	done    chan struct{}             // closed when the watch has been read to its end
+
+	// exp are the values that expire, which expireRetained deletes from
+	// the bucket (retainexpiry.go); it closes expireDone as it returns.
+	exp        expiries
+	expireDone chan struct{}
 
 	// mu guards applied, the revision of the last value (or marker)
 	// applied to the broker, and waiting, the writes of this node that an
@@ -101,8 +110,9 @@ func (n *Node) openRetained(ctx context.Context) error {
 		return fmt.Errorf("cluster: watch bucket %s: %w", n.cfg.Retained, err)
 	}
 	r := &n.ret
-	r.prefix, r.w = "$KV."+n.cfg.Retained+".", w
-	r.done = make(chan struct{})
+	r.prefix, r.kv, r.w = "$KV."+n.cfg.Retained+".", kv, w
+	r.done, r.expireDone = make(chan struct{}), make(chan struct{})
+	r.exp.wake = make(chan struct{}, 1)
 	for {
 		select {
 		case e, ok := <-w.Updates():
@@ -140,6 +150,7 @@ func (n *Node) attachRetained(b *broker.Broker) {
 	}
 	r.initial, r.running = nil, true
 	go n.mirror()
+	go n.expireRetained() // retainexpiry.go
 }
 
 // Retains implements broker.RetainingCluster: the cluster keeps the
@@ -164,6 +175,18 @@ func (n *Node) retainThen(p *packet.Publish, done func(error)) func(error) {
 	rest, put := join(done)
 	n.putRetained(p, key, put)
 	return rest
+}
+
+// DropRetained implements broker.RetainingCluster: it writes a delete
+// marker for the topic, and calls done once this node's copy has it, as
+// for an empty retained message.
+func (n *Node) DropRetained(topic string, done func(error)) {
+	key, err := TopicKey(topic)
+	if err != nil {
+		done(err) // not a topic the cluster Retains
+		return
+	}
+	n.putRetained(&packet.Publish{Topic: topic, Retain: true}, key, done)
 }
 
 // join returns two functions to be called once each: done is called
@@ -194,21 +217,13 @@ func (n *Node) putRetained(p *packet.Publish, key string, done func(error)) {
 	if len(p.Payload) == 0 {
 		m.Header = nats.Header{"KV-Operation": {"DEL"}} // what jetstream.KeyValue's Delete writes (ADR-8)
 	} else {
-		var expires int64
+		var expires time.Time
 		if p.Props.Has(property.MessageExpiryInterval) {
-			expires = time.Now().Add(time.Duration(p.Props.MessageExpiry) * time.Second).UnixNano()
-		}
-		data := make([]byte, retainedHeaderLen, retainedHeaderLen+p.Size(packet.V5))
-		data[0] = retainedFormat
-		binary.BigEndian.PutUint64(data[1:], uint64(expires))
-		wire := *p
-		wire.PacketID = 0
-		if wire.QoS > packet.QoS0 {
-			wire.PacketID = 1 // a PUBLISH of QoS 1 or 2 has one on the wire; ignored
+			expires = time.Now().Add(time.Duration(p.Props.MessageExpiry) * time.Second)
 		}
 		var err error
-		if m.Data, err = wire.AppendTo(data, packet.V5); err != nil {
-			done(fmt.Errorf("cluster: encode: %w", err))
+		if m.Data, err = encodeRetained(p, expires); err != nil {
+			done(err)
 			return
 		}
 	}
@@ -218,6 +233,28 @@ func (n *Node) putRetained(p *packet.Publish, key string, done func(error)) {
 		return
 	}
 	go n.awaitRetained(f, done)
+}
+
+// encodeRetained returns the value of a retained message p in the
+// bucket, which expires at expires (zero: never).
+func encodeRetained(p *packet.Publish, expires time.Time) ([]byte, error) {
+	var ns int64
+	if !expires.IsZero() {
+		ns = expires.UnixNano()
+	}
+	data := make([]byte, retainedHeaderLen, retainedHeaderLen+p.Size(packet.V5))
+	data[0] = retainedFormat
+	binary.BigEndian.PutUint64(data[1:], uint64(ns))
+	wire := *p
+	wire.PacketID = 0
+	if wire.QoS > packet.QoS0 {
+		wire.PacketID = 1 // a PUBLISH of QoS 1 or 2 has one on the wire; ignored
+	}
+	data, err := wire.AppendTo(data, packet.V5)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: encode: %w", err)
+	}
+	return data, nil
 }
 
 // awaitRetained calls done once the bucket holds a write and this node's
@@ -297,7 +334,8 @@ func (n *Node) mirror() {
 }
 
 // applyRetained applies one value (or delete marker) of the bucket to the
-// broker; a value it cannot read deletes the topic's retained message.
+// broker, and notes when the value expires (retainexpiry.go); a value it
+// cannot read deletes the topic's retained message.
 func (n *Node) applyRetained(e jetstream.KeyValueEntry) {
 	defer n.appliedUpTo(e.Revision())
 	name, err := KeyTopic(e.Key())
@@ -315,6 +353,7 @@ func (n *Node) applyRetained(e jetstream.KeyValueEntry) {
 	}
 	p.Topic = name
 	n.b.SetRetained(&p, expires)
+	n.noteExpiry(e.Key(), e.Revision(), expires)
 }
 
 // decodeRetained reads an entry of the bucket: its PUBLISH (none for a
@@ -340,10 +379,12 @@ func decodeRetained(e jetstream.KeyValueEntry) (p packet.Publish, expires time.T
 
 // drainRetained makes sure that the watch is read until it ends (Close
 // calls it before it drains the connection, which ends the watch): by
-// mirror, or, if Attach was never called, here.
+// mirror, or, if Attach was never called, here; and waits for
+// expireRetained to have returned (Close ended n.ctx).
 func (n *Node) drainRetained() {
 	n.ret.closing.Store(true)
 	if n.ret.running {
+		<-n.ret.expireDone
 		return
 	}
 	go func() {

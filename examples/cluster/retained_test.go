@@ -81,6 +81,22 @@ func awaitRetained(t testing.TB, c *brokertest.Client, filter string, want ...st
 	}
 }
 
+// awaitKeyGone polls kv until key is deleted, and fails the test if it
+// is not within 10 s. (A Get may be answered by a replica that has yet
+// to apply the delete.)
+func awaitKeyGone(t testing.TB, kv jetstream.KeyValue, key string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, err := kv.Get(ctx(t), key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bucket: key %q: Get %v 10 s on, want ErrKeyNotFound (deleted)", key, err)
+		}
+	}
+}
+
 // bucket opens the bucket of retained messages on NATS url.
 func bucket(t testing.TB, url string) jetstream.KeyValue {
 	t.Helper()
@@ -109,6 +125,9 @@ func TestRetained(t *testing.T) {
 	t.Run("ConcurrentRetainsConverge", tc.testRetainedConverge)
 	t.Run("LateNodeAndExpiry_MQTT_3_3_2_5", tc.testRetainedLateNode)
 	t.Run("SysNotReplicated", tc.testRetainedSys)
+	t.Run("ExpiredLeaveTheBucket_MQTT_3_3_2_5", tc.testRetainedExpiredDeleted)
+	t.Run("ExpiredDeleteRevisionChecked", tc.testRetainedDeleteRevisionChecked)
+	t.Run("ExpiryZeroReplaces_MQTT_3_3_1_5_MQTT_3_3_2_5", tc.testRetainedExpiryZero)
 }
 
 // A retained message published on A (MQTT-3.3.1-5) is sent, with the
@@ -365,4 +384,36 @@ func (tc *testCluster) testRetainedSys(t *testing.T) {
 			t.Errorf("bucket key %q (topic %q, %v)", k, name, err)
 		}
 	}
+}
+
+// A retained message with a Message Expiry Interval of 0 (a valid value:
+// expired as it arrives) is sent to no one (MQTT-3.3.2-5), but replaces
+// the topic's retained message (MQTT-3.3.1-5) on every node and in the
+// bucket, as on a single broker: the PUBACK waits for the publisher's
+// node to have dropped the old one.
+func (tc *testCluster) testRetainedExpiryZero(t *testing.T) {
+	pub := tc.dial(t, 0, "zero-pub")
+	onB := tc.dial(t, 1, "zero-on-b")
+	onC := tc.dial(t, 2, "zero-on-c")
+	retain(t, pub, "ret/zero", "old")
+	for _, c := range []*brokertest.Client{onB, onC} {
+		awaitRetained(t, c, "ret/zero", "ret/zero=old")
+	}
+	sub := tc.dial(t, 1, "zero-sub")
+	subscribe(t, sub, packet.QoS1, "ret/zero", probeTopic)
+	expect(t, sub, "ret/zero=old@1") // the retained one
+	awaitRoute(t, pub, sub)
+	if err := pub.Publish(ctx(t), client.Message{Topic: "ret/zero", QoS: packet.QoS1, Retain: true, Payload: []byte("new"),
+		Props: property.Properties{Zero: property.NewSet(property.MessageExpiryInterval)}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := retainedAt(t, pub, "ret/zero"); len(got) != 0 {
+		t.Errorf("retained on the publisher's node after the PUBACK %q, want none (MQTT-3.3.1-5)", got)
+	}
+	for _, c := range []*brokertest.Client{onB, onC} {
+		awaitRetained(t, c, "ret/zero")
+	}
+	awaitKeyGone(t, bucket(t, tc.nats[0]), "m.ret.zero")
+	publish(t, pub, "ret/zero", packet.QoS1, "after") // not retained
+	expect(t, sub, "ret/zero=after@1")                // and nothing before it (MQTT-3.3.2-5)
 }

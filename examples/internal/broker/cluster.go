@@ -60,13 +60,24 @@ func (b *Broker) forward(m *message, pub *conn) {
 	}
 	var p packet.Publish
 	if !m.fill(&p, packet.V5, m.qos, m.retain, nil, time.Now()) {
-		return // expired already
+		// Expired already (a Message Expiry Interval of 0): sent to no
+		// one, but a retained one replaces the topic's all the same
+		// (MQTT-3.3.1-5), as on a single node.
+		if m.retain && b.retainedByCluster(m.topic) {
+			b.link.(RetainingCluster).DropRetained(m.topic, b.clusterDone(m, pub))
+		}
+		return
 	}
-	done := b.logClusterError
+	b.link.Publish(&p, b.clusterDone(m, pub))
+}
+
+// clusterDone returns the done of a message handed to the cluster: for a
+// client's QoS 1 or QoS 2 message, the wait of its acknowledgement.
+func (b *Broker) clusterDone(m *message, pub *conn) func(error) {
 	if pub != nil && m.qos > packet.QoS0 {
-		done = pub.awaitCluster()
+		return pub.awaitCluster()
 	}
-	b.link.Publish(&p, done)
+	return b.logClusterError
 }
 
 // logClusterError is the done of a message whose acknowledgement does not

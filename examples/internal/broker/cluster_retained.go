@@ -16,6 +16,9 @@ import (
 // the retained messages of all nodes, this one's included, to each node
 // through SetRetained, in one order (the last one applied wins), so that
 // every node ends with the same ones. SUBSCRIBE reads the node's copy.
+// A retained message that expired as it arrived (a Message Expiry
+// Interval of 0) is sent to no one, but replaces the topic's all the
+// same: the broker hands the cluster DropRetained instead (cluster.go).
 //
 // The $SYS topics (each node's own) stay on their node, as do the topics
 // the cluster does not Retain: they are stored as without a cluster.
@@ -34,6 +37,14 @@ type RetainingCluster interface {
 	// SetRetained has been called with it (or a later one of the topic),
 	// so that a client that has its PUBACK and then subscribes gets it.
 	Retains(topic string) bool
+	// DropRetained deletes the retained message of a topic it Retains,
+	// cluster-wide, as an empty retained message handed to Publish does,
+	// and publishes nothing: the broker calls it, instead of Publish, for
+	// a retained message that expired as it arrived (a Message Expiry
+	// Interval of 0), which replaces the topic's retained message
+	// (MQTT-3.3.1-5) and is sent to no one (MQTT-3.3.2-5). done is
+	// called as Publish's.
+	DropRetained(topic string, done func(err error))
 }
 
 // retainedByCluster reports whether the retained messages of a topic are

@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqttcore/mqtt/client"
 	"github.com/mqttcore/mqtt/examples/internal/broker"
 	"github.com/mqttcore/mqtt/examples/internal/brokertest"
 	"github.com/mqttcore/mqtt/packet"
@@ -22,9 +24,18 @@ type retainingCluster struct {
 	fakeCluster
 	mu       sync.Mutex
 	retained []string // the retained messages handed to Publish: "topic=payload"
+	dropped  []string // the topics handed to DropRetained
 }
 
 func (f *retainingCluster) Retains(topic string) bool { return !strings.HasPrefix(topic, "local/") }
+
+func (f *retainingCluster) DropRetained(topic string, done func(error)) {
+	f.mu.Lock()
+	f.dropped = append(f.dropped, topic)
+	err := f.fail
+	f.mu.Unlock()
+	done(err)
+}
 
 func (f *retainingCluster) Publish(p *packet.Publish, done func(error)) {
 	if p.Retain {
@@ -139,5 +150,45 @@ func TestClusterRetainedStore(t *testing.T) {
 	sb := startStoreBroker(t, path)
 	if got := retainedOn(t, sb.addr, "r/#"); !slices.Equal(got, []string{"r/s=stored"}) {
 		t.Errorf("retained after the restart %q, want r/s", got)
+	}
+}
+
+// A retained message with a Message Expiry Interval of 0 expired as it
+// arrived: it is sent to no one (MQTT-3.3.2-5), but it replaces the
+// topic's retained message all the same (MQTT-3.3.1-5): of a topic the
+// cluster keeps, the broker hands the cluster DropRetained, not the
+// message, and acknowledges once the cluster holds the change; of a
+// topic stored here, it deletes the topic's.
+func TestClusterRetainedExpiryZero(t *testing.T) {
+	t.Parallel()
+	f := &retainingCluster{}
+	_, addr := brokertest.Serve(t, broker.Config{Cluster: f, Logger: brokertest.Logger(t, 0)})
+	pub := dial(t, addr, packet.V5, connect("pub"))
+	publish(t, pub, "local/z", packet.QoS1, true, "old")
+	zero := property.Properties{Zero: property.NewSet(property.MessageExpiryInterval)}
+	for _, topic := range []string{"r/z", "local/z"} {
+		if err := pub.Publish(testContext(t), client.Message{Topic: topic, QoS: packet.QoS1, Retain: true,
+			Payload: []byte("expired"), Props: zero}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.mu.Lock()
+	dropped, retained := slices.Clone(f.dropped), slices.Clone(f.retained)
+	f.mu.Unlock()
+	if !slices.Equal(dropped, []string{"r/z"}) || !slices.Equal(retained, []string{"local/z=old"}) {
+		t.Errorf("handed to the cluster: DropRetained %q, Publish %q; want DropRetained r/z only", dropped, retained)
+	}
+	if got := retainedOn(t, addr, "local/#"); len(got) != 0 {
+		t.Errorf("retained here %q, want none: replaced by one that expired", got)
+	}
+
+	// The PUBACK waits for DropRetained's done, and its error closes the
+	// connection unacknowledged.
+	f.mu.Lock()
+	f.fail = errors.New("refused")
+	f.mu.Unlock()
+	if err := pub.Publish(testContext(t), client.Message{Topic: "r/z", QoS: packet.QoS1, Retain: true,
+		Payload: []byte("expired"), Props: zero}); err == nil {
+		t.Error("PUBACK although the cluster could not drop the retained message")
 	}
 }
