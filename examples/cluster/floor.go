@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync/atomic"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // The node's side of the sessions' floors (see the broker's floor.go):
@@ -42,10 +44,11 @@ func (n *Node) Floor() uint64 {
 	return max(n.fl.floor.Load(), min(n.fl.routed.Load(), n.fl.seen.Load())+1)
 }
 
-// maxFloorWrites bounds the writes queued to the sessions bucket above
-// which a round of floors is skipped (the floors saved before stay, lower:
-// a longer replay, nothing lost).
-const maxFloorWrites = 4096
+// floorChunk is how many floors a round writes at once (asynchronously,
+// then waiting for them all), for as many chunks as Config.FloorInterval
+// leaves room for: the floors left out stay as saved before (lower: a
+// longer replay, nothing lost) until they move again.
+const floorChunk = 512
 
 // saveFloors computes the node's floor and saves the sessions' floors
 // that moved, every Config.FloorInterval, until the node closes.
@@ -55,13 +58,49 @@ func (n *Node) saveFloors() {
 	defer t.Stop()
 	for {
 		n.computeFloor()
-		if n.sess.w.queued() < maxFloorWrites {
-			n.b.SessionFloors(n.sess.saveFloor)
-		}
+		var moved []kvWrite
+		n.b.SessionFloors(func(id string, rev, floor uint64) {
+			if n.sess.holds(id, rev) {
+				moved = append(moved, kvWrite{id: id, rev: rev, floor: floor})
+			}
+		})
+		n.sess.putFloors(moved, time.Now().Add(n.cfg.FloorInterval))
 		select {
 		case <-t.C:
 		case <-n.ctx.Done():
 			return
+		}
+	}
+}
+
+// putFloors writes floors to the sessions bucket, floorChunk at a time
+// (a KV put is a JetStream publish to the key's subject: asynchronous,
+// then the acknowledgements awaited), until deadline. They are not
+// ordered with the node's other writes (sessionkv.go): a floor written
+// after the session's end is of a claim no session record has any more,
+// and is left out (replay.go: savedFloor).
+func (s *sessions) putFloors(ws []kvWrite, deadline time.Time) {
+	ctx, cancel := context.WithDeadline(s.ctx, deadline)
+	defer cancel()
+	pre := "$KV." + s.n.cfg.SessionBucket + "." + floorPrefix
+	for len(ws) > 0 && ctx.Err() == nil {
+		chunk := ws[:min(len(ws), floorChunk)]
+		ws = ws[len(chunk):]
+		futures := make([]jetstream.PubAckFuture, 0, len(chunk))
+		for _, x := range chunk {
+			f, err := s.n.js.PublishAsync(pre+sessionKey(x.id), floorValue(x.rev, x.floor))
+			if err != nil {
+				break
+			}
+			futures = append(futures, f)
+		}
+		for _, f := range futures {
+			select {
+			case <-f.Ok():
+			case <-f.Err():
+			case <-ctx.Done():
+				return
+			}
 		}
 	}
 }
@@ -92,15 +131,11 @@ func (n *Node) computeFloor() {
 	n.fl.floor.Store(floor)
 }
 
-// saveFloor queues the write of the floor of the session of id, held
-// under the claim rev, unless the node no longer holds it
-// (Broker.SessionFloors).
-func (s *sessions) saveFloor(id string, rev, floor uint64) {
+// holds reports whether the node holds the session of id under the claim
+// rev (Broker.SessionFloors: it must not block).
+func (s *sessions) holds(id string, rev uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ks := s.keys[id]
-	if ks == nil || ks.lastOwn != rev || ks.last != rev || ks.handing {
-		return
-	}
-	s.w.add(kvWrite{id: id, floor: floor, rev: rev})
+	return ks != nil && ks.lastOwn == rev && ks.last == rev && !ks.handing
 }

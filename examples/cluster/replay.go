@@ -16,9 +16,11 @@ import (
 // its subscriptions from its floor on (the broker's floor.go): the
 // messages that were queued for it, or in flight to its client, on the
 // node that held it. The floor is the higher of the one in the session as
-// last written and the one last saved ("f.<id>"): each was below every
-// message the session had not yet had acknowledged when it was computed,
-// and every message that came later.
+// last written and the one last saved ("f.<id>") under the same claim:
+// each was below every message the session had not yet had acknowledged
+// when it was computed, and every message that came later. (One saved
+// under another claim is left out: the session may have ended and begun
+// again since.)
 //
 // The replay ends at the stream's last sequence once this node's own
 // consumer takes the session's filters (the session prepare made has
@@ -58,20 +60,29 @@ func (s *sessions) replayFor(ctx context.Context, id string, data []byte, handed
 	}
 }
 
-// savedFloor returns the floor last saved for id; 0 for none.
+// savedFloor returns the floor last saved for id under the claim the
+// session as last written was held under; 0 for none.
 func (s *sessions) savedFloor(ctx context.Context, id string) uint64 {
-	e, err := s.kv.Get(ctx, floorPrefix+sessionKey(id))
+	k := sessionKey(id)
+	se, err := s.kv.Get(ctx, sessionPrefix+k)
+	if err != nil {
+		return 0
+	}
+	_, holder, _, ok := parseSession(se.Value())
+	if !ok {
+		return 0
+	}
+	fe, err := s.kv.Get(ctx, floorPrefix+k)
 	if err != nil {
 		if !errors.Is(err, jetstream.ErrKeyNotFound) {
 			s.n.log.Warn("cluster: session floor not read", "client", id, "err", err)
 		}
 		return 0
 	}
-	_, floor, ok := parseFloor(e.Value())
-	if !ok {
-		return 0
+	if floorHolder, floor, ok := parseFloor(fe.Value()); ok && floorHolder == holder {
+		return floor
 	}
-	return floor
+	return 0
 }
 
 // replayBatch is how many messages a replay fetches at a time.

@@ -426,8 +426,8 @@ func (sc *sessionCluster) testCrash(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	time.Sleep(200 * time.Millisecond) // a few rounds of floors saved
 	sc.awaitWritten(t, 0)
+	sc.awaitFloorSaved(t, "crash-5")
 	sc.nodes[0].kill()
 	crashed := time.Now()
 	if err := sc.brokers[0].Shutdown(ctx(t)); err != nil {
@@ -555,5 +555,29 @@ func (cw *crashWills) check(t *testing.T, crashed time.Time) {
 		if _, err := kv.Get(ctx(t), key); !errors.Is(err, jetstream.ErrKeyNotFound) {
 			t.Errorf("%s still in the bucket (%v): the session ended with its connection", key, err)
 		}
+	}
+}
+
+// awaitFloorSaved waits until the sessions bucket holds a floor of id
+// saved under the claim its session record was written under (floor.go),
+// above the floor of that record.
+func (sc *sessionCluster) awaitFloorSaved(t *testing.T, id string) {
+	t.Helper()
+	kv := sc.sessionKV(t)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		se, err1 := kv.Get(ctx(t), sessionPrefix+sessionKey(id))
+		fe, err2 := kv.Get(ctx(t), floorPrefix+sessionKey(id))
+		if err1 == nil && err2 == nil {
+			_, holder, data, _ := parseSession(se.Value())
+			recorded, _, _ := broker.ReplayPlan(data)
+			if fh, floor, ok := parseFloor(fe.Value()); ok && fh == holder && floor > recorded {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no floor of %s saved above its record's (%v, %v)", id, err1, err2)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

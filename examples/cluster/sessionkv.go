@@ -116,10 +116,11 @@ func parseFloor(v []byte) (holder, floor uint64, ok bool) {
 }
 
 // kvWrite is a write of the node to the sessions bucket: the session of
-// id saved or handed over (value), its floor (floor not 0, saved under
-// the claim rev), or its end (end: the session and its floor deleted,
-// then the owner key if still of the claim rev; if it is not, another
-// node claimed it meanwhile and waits for a handover: an empty one).
+// id saved or handed over (value), or its end (end: the session and its
+// floor deleted, then the owner key if still of the claim rev; if it is
+// not, another node claimed it meanwhile and waits for a handover: an
+// empty one); or its floor (floor.go: putFloors, saved under the claim
+// rev, not through the writer).
 type kvWrite struct {
 	id    string
 	value []byte
@@ -164,13 +165,6 @@ func (w *writer) poke() {
 	case w.kick <- struct{}{}:
 	default:
 	}
-}
-
-// queued returns the number of writes waiting.
-func (w *writer) queued() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.queue)
 }
 
 // stop makes the writes queued (drain) or drops them, and waits for the
@@ -221,11 +215,7 @@ func (w *writer) write(x kvWrite) error {
 	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
 	defer cancel()
 	k := sessionKey(x.id)
-	switch {
-	case x.floor != 0:
-		_, err := w.kv.Put(ctx, floorPrefix+k, floorValue(x.rev, x.floor))
-		return err
-	case !x.end:
+	if !x.end {
 		_, err := w.kv.Put(ctx, sessionPrefix+k, x.value)
 		return err
 	}
