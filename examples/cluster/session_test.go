@@ -497,8 +497,9 @@ type crashWills struct {
 
 // crashWills connects to A a persistent v5 client whose will is delayed
 // by a second, one whose session ends with its connection (will at once),
-// a 3.1.1 one, and a persistent one with a long delay that reconnects on
-// B after the crash; a client on C watches their wills.
+// a 3.1.1 one, a persistent one with a long delay that reconnects on B
+// after the crash, and one whose session expires a second after its
+// connection ends; a client on C watches their wills.
 func (sc *sessionCluster) crashWills(t *testing.T) *crashWills {
 	cw := &crashWills{sc: sc, watch: sc.willWatcher(t, "crash-will-watch")}
 	sc.connectTo(t, 0, packet.V5, withWill(persistent(packet.V5, "crash-will-delayed"), "will/delayed", 1), nil)
@@ -506,6 +507,9 @@ func (sc *sessionCluster) crashWills(t *testing.T) *crashWills {
 	gone.Props.SessionExpiry = 0
 	sc.connectTo(t, 0, packet.V5, withWill(gone, "will/now", 0), nil)
 	sc.connectTo(t, 0, packet.V311, withWill(persistent(packet.V311, "crash-will-311"), "will/311", 0), nil)
+	brief := persistent(packet.V5, "crash-expires")
+	brief.Props.SessionExpiry = 1
+	sc.connectTo(t, 0, packet.V5, brief, nil)
 	cw.back = sc.connectTo(t, 0, packet.V5, withWill(persistent(packet.V5, "crash-will-back"), "will/back", 30), nil)
 	sc.awaitWritten(t, 0)
 	return cw
@@ -515,8 +519,9 @@ func (sc *sessionCluster) crashWills(t *testing.T) *crashWills {
 // and publishes each will once (MQTT-3.1.2-8), the delayed one not before
 // its Will Delay Interval (MQTT-3.1.2-9... counted from the custody, after
 // the crash); the client that reconnects on B cancels its own
-// (MQTT-3.1.2-26); the session that ended with its connection is gone
-// from the sessions bucket.
+// (MQTT-3.1.2-26); the session that ended with its connection, and the
+// one whose Session Expiry Interval passed on the node that keeps it
+// (MQTT-4.1.0-2), are gone from the sessions bucket.
 func (cw *crashWills) check(t *testing.T, crashed time.Time) {
 	t.Helper()
 	ended(t, cw.back, "node A")
@@ -554,6 +559,20 @@ func (cw *crashWills) check(t *testing.T, crashed time.Time) {
 	for _, key := range []string{ownerPrefix + "crash-will-now", sessionPrefix + "crash-will-now"} {
 		if _, err := kv.Get(ctx(t), key); !errors.Is(err, jetstream.ErrKeyNotFound) {
 			t.Errorf("%s still in the bucket (%v): the session ended with its connection", key, err)
+		}
+	}
+	deadline = time.After(10 * time.Second)
+	for _, key := range []string{ownerPrefix + "crash-expires", sessionPrefix + "crash-expires"} {
+		for {
+			_, err := kv.Get(ctx(t), key)
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				break
+			}
+			select {
+			case <-deadline:
+				t.Fatalf("%s still in the bucket (%v): its session expired", key, err)
+			case <-time.After(50 * time.Millisecond):
+			}
 		}
 	}
 }
