@@ -37,11 +37,11 @@ const keepRouted = 1024
 // it); in a cluster, the acknowledgement of a QoS 1 or QoS 2 message
 // waits for the cluster too.
 func (b *Broker) route(m *message, r *router, pub *conn) (wait bool) {
-	// In a cluster, share groups get their messages through it, so that
-	// each message goes to one member cluster-wide (DeliverShared).
 	if b.cs != nil && !m.remote {
 		m.pos = b.cs.link.Position() // below the position it gets (floor.go)
 	}
+	// In a cluster, share groups get their messages through it, so that
+	// each message goes to one member cluster-wide (DeliverShared).
 	wait = b.routeHere(m, r, pub, reach{ordinary: true, shared: b.link == nil})
 	b.forward(m, pub)
 	return wait
