@@ -88,8 +88,12 @@
 // broker Store, the persistent sessions it restores get what was
 // published while the node was down (up to Config.MaxAge, and the
 // consumer is deleted after MaxAge without a pull); without one, the
-// sessions are gone, and what was published meanwhile is dropped when it
-// comes (their filters were not wanted when the node started).
+// consumer drops what was published meanwhile when it comes (the filters
+// were not wanted when the node started), and a client that reconnects
+// resumes its session as from a node that crashed: the owner key names
+// this node under a claim it does not know, so it takes the session as
+// last saved and gives it the stream from its floor (Floors, below;
+// ClusterClaim.Before: a session the Store restored is kept instead).
 //
 // QoS 0 and QoS 1 messages of one publisher cross on two paths (the
 // subscriptions, the consumer): each in order, but not in order with

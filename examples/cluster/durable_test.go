@@ -83,7 +83,7 @@ func startBrokerNode(t testing.TB, cfg Config, bcfg broker.Config, store string)
 func (bn *brokerNode) start() {
 	t := bn.t
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second) // JetStream of three servers settling, on a loaded machine
 	defer cancel()
 	for {
 		n, err := Dial(ctx, bn.cfg)

@@ -109,7 +109,7 @@ func dialNodeConfig(t testing.TB, cfg Config) *Node {
 	if cfg.Logger == nil {
 		cfg.Logger = brokertest.Logger(t, slog.LevelWarn)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second) // JetStream of three servers settling, on a loaded machine
 	defer cancel()
 	for {
 		n, err := Dial(ctx, cfg)

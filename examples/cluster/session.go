@@ -295,6 +295,9 @@ func (s *sessions) take(id string, clean bool, from uint64, early func([]byte), 
 			}
 		}
 	}
+	s.mu.Lock()
+	held := ks.lastOwn // the claim this node holds the session under now
+	s.mu.Unlock()
 	rev, prev, err := s.own(ctx, id, clean, from)
 	if err != nil {
 		return broker.ClusterClaim{Err: err}
@@ -303,11 +306,20 @@ func (s *sessions) take(id string, clean bool, from uint64, early func([]byte), 
 	ks.last, ks.lastOwn = max(ks.last, rev), rev
 	s.mu.Unlock()
 	res := broker.ClusterClaim{Rev: rev}
-	if prev.rev != 0 && prev.node != s.n.origin {
+	switch {
+	case prev.rev == 0 || prev.node == s.n.origin && prev.rev == held:
+	case prev.node != s.n.origin:
 		res.Remote = true
 		var handed bool
 		res.Data, handed = s.fetch(ctx, id, prev)
 		res.Replay = s.replayFor(ctx, id, res.Data, handed) // replay.go
+	default:
+		// This node's, under a claim it does not know: it held the
+		// session before it was started again, and resumes it as from a
+		// node that crashed (its broker keeps one its Store restored).
+		res.Remote, res.Before = true, true
+		res.Data = s.read(ctx, sessionPrefix+sessionKey(id))
+		res.Replay = s.replayFor(ctx, id, res.Data, false)
 	}
 	return res
 }

@@ -71,6 +71,9 @@ type ClusterClaim struct {
 	// Data is the snapshot it handed over (nil: no session).
 	Remote bool
 	Data   []byte
+	// Before: this node held the session before it was started again;
+	// a session its Store restored is kept rather than Data.
+	Before bool
 	// Replay, when the node that held the session crashed (or handed it
 	// over cut short), is what the cluster holds of its subscriptions
 	// from its floor on, oldest first (floor.go: ReplayPlan): the broker
@@ -140,7 +143,7 @@ func (c *conn) claimCluster(p *packet.Connect) (refuse packet.ReasonCode, wait b
 		cs.link.ClaimSession(id, p.CleanStart, early, func(r ClusterClaim) {
 			switch {
 			case r.Err == nil && r.Remote:
-				b.adopt(id, r.Rev, r.Data, r.Replay, false)
+				b.adopt(id, r, false)
 			default:
 				b.unprepare(id)
 			}
@@ -231,19 +234,22 @@ func (b *Broker) unprepare(clientID string) {
 	}
 }
 
-// adopt puts the session another node handed over (data; nil for none)
-// in the table, offline, for the connection that claimed it (rev) to
-// take, with the messages the cluster gives again (replay: those it does
-// not have yet; floor.go) after its own, and those the session prepare
-// made has queued meanwhile after them. A session of the client that this node still had,
-// offline, is replaced: the other node's is the latest. One that expired
+// adopt puts the session another node handed over (r.Data; nil for none)
+// in the table, offline, for the connection that claimed it (r.Rev) to
+// take, with the messages the cluster gives again (r.Replay: those it
+// does not have yet; floor.go) after its own, and those the session
+// prepare made has queued meanwhile after them. A session of the client
+// that this node still had, offline, is replaced: the other node's is the
+// latest; unless r.Before (this node held it before it was started
+// again, and its Store restored it): that one is kept. One that expired
 // meanwhile (its deadline passed on the wall clock) is not taken
 // (MQTT-4.1.0-2).
 //
 // custody: no connection claimed it; this node keeps it for a node that
 // crashed (KeepSession), and returns the will to publish now, if any.
-func (b *Broker) adopt(clientID string, rev uint64, data []byte, replay []Replayed, custody bool) (will *message) {
-	snap, err := decodeSnapshot(data)
+func (b *Broker) adopt(clientID string, r ClusterClaim, custody bool) (will *message) {
+	rev, replay := r.Rev, r.Replay
+	snap, err := decodeSnapshot(r.Data)
 	if err != nil {
 		b.log.Warn("cluster: session handed over not readable: not resumed", "client", clientID, "err", err)
 	}
@@ -255,6 +261,14 @@ func (b *Broker) adopt(clientID string, rev uint64, data []byte, replay []Replay
 	}
 	s := b.cs.early[clientID]
 	delete(b.cs.early, clientID)
+	if old := b.sessions[clientID]; r.Before && old != nil && old != s && old.owner == nil {
+		// Restored from the Store: as this node last had it.
+		old.crev = rev
+		if s != nil {
+			b.discardLocked(s)
+		}
+		return nil
+	}
 	if old := b.sessions[clientID]; old != s {
 		if old != nil && (old.owner != nil || b.takers[clientID] != nil) {
 			return nil // a connection of this node has it: a later claim, which SessionCurrent sorts out
@@ -385,7 +399,7 @@ func (b *Broker) KeepSession(clientID string, claim func(early func([]byte), don
 			b.unprepare(clientID)
 			return
 		}
-		if will := b.adopt(clientID, r.Rev, r.Data, r.Replay, true); will != nil {
+		if will := b.adopt(clientID, r, true); will != nil {
 			b.route(will, nil, nil)
 		}
 	})
