@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mqttcore/mqtt/examples/internal/broker"
@@ -135,21 +136,33 @@ func (s *sessions) checkNodes(suspect map[uint64]time.Time) {
 	}
 }
 
-// keepAll keeps, one after the other, the sessions whose owner key names
-// node.
+// keepParallel bounds the claims custody makes at once.
+const keepParallel = 16
+
+// keepAll keeps the sessions whose owner key names node, keepParallel
+// at a time.
 func (s *sessions) keepAll(node uint64) {
 	ids, err := s.heldBy(node)
 	if err != nil {
 		s.n.log.Warn("cluster: sessions of a node gone not listed", "err", err)
 	}
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, keepParallel)
 	for _, id := range ids {
-		if s.ctx.Err() != nil {
+		select {
+		case slots <- struct{}{}:
+		case <-s.ctx.Done():
+			wg.Wait()
 			return
 		}
-		s.n.b.KeepSession(id, func(early func([]byte), done func(broker.ClusterClaim)) {
-			s.claim(id, false, node, early, done)
+		wg.Go(func() {
+			defer func() { <-slots }()
+			s.n.b.KeepSession(id, func(early func([]byte), done func(broker.ClusterClaim)) {
+				s.claim(id, false, node, early, done)
+			})
 		})
 	}
+	wg.Wait()
 }
 
 // heldBy returns the client identifiers whose owner key names node.
