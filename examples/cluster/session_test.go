@@ -25,7 +25,7 @@ type sessionCluster struct {
 	brokers []*broker.Broker
 }
 
-func startSessionCluster(t *testing.T) *sessionCluster {
+func startSessionCluster(t testing.TB) *sessionCluster {
 	t.Helper()
 	sc := &sessionCluster{testCluster: &testCluster{nats: startNATS(t, 3)}}
 	for i := range 3 {
@@ -358,7 +358,7 @@ func (n *Node) kill() {
 
 // awaitWritten waits for node i to have made the writes to the sessions
 // bucket it queued.
-func (sc *sessionCluster) awaitWritten(t *testing.T, i int) {
+func (sc *sessionCluster) awaitWritten(t testing.TB, i int) {
 	t.Helper()
 	w := sc.nodes[i].sess.w
 	deadline := time.Now().Add(10 * time.Second)
