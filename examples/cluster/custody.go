@@ -46,9 +46,11 @@ var errNotHeld = errors.New("cluster: the session is no longer held by the node 
 // nodeKey is the registration of node.
 func nodeKey(node uint64) string { return fmt.Sprintf("%s%016x", nodePrefix, node) }
 
-// register writes the node's registration.
+// register writes the node's registration; its revision is above every
+// claim made before the node started (session.go: take).
 func (s *sessions) register(ctx context.Context) error {
-	_, err := s.kv.Put(ctx, nodeKey(s.n.origin), []byte(s.n.cfg.NodeName))
+	rev, err := s.kv.Put(ctx, nodeKey(s.n.origin), []byte(s.n.cfg.NodeName))
+	s.started = rev
 	return err
 }
 

@@ -184,10 +184,20 @@
 // published while the session moves is queued on it too; the session
 // handed over comes first, then what the early one queued, less what the
 // session handed over has already, queued or in flight, by its stream
-// sequence, or had acknowledged, below its floor (the broker's floor.go,
-// dropHad): a QoS 2 message comes once. A message published on the node
-// the session leaves, in flight there, may still come twice (its
-// position there is a lower bound).
+// sequence, or had acknowledged, below its floor; a copy of those this
+// node's consumer delivers later (it may lag behind the other node's) is
+// dropped too, until the node's floor has passed them (the broker's
+// floor.go, movedFrom): a QoS 2 message comes once. A message published
+// on the node the session leaves, in flight there, may still come twice
+// (its position there is a lower bound).
+//
+// The claiming node asks the node that held the session for it by a NATS
+// request (handover.go), which starts the handover there at once; the
+// reply carries the session, which is written to the bucket as well. A
+// node that is gone has no responders, and one that does not hold the
+// session under the claim replaced says so: the claiming node then takes
+// the session as last written, and gives it again the stream from its
+// floor.
 //
 // What is written when: a persistent session's subscriptions when its
 // connection is accepted and when SUBSCRIBE or UNSUBSCRIBE change them;

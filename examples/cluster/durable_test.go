@@ -83,19 +83,7 @@ func startBrokerNode(t testing.TB, cfg Config, bcfg broker.Config, store string)
 func (bn *brokerNode) start() {
 	t := bn.t
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second) // JetStream of three servers settling, on a loaded machine
-	defer cancel()
-	for {
-		n, err := Dial(ctx, bn.cfg)
-		if err == nil {
-			bn.n = n
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("dial: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	bn.n = dialSettled(t, bn.cfg)
 	c := bn.bcfg
 	c.Cluster = bn.n
 	c.Logger = brokertest.Logger(t, slog.LevelWarn)

@@ -132,10 +132,15 @@ func (n *Node) computeFloor() {
 }
 
 // holds reports whether the node holds the session of id under the claim
-// rev (Broker.SessionFloors: it must not block).
+// rev, whose floor it is about to save (Broker.SessionFloors: it must not
+// block).
 func (s *sessions) holds(id string, rev uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ks := s.keys[id]
-	return ks != nil && ks.lastOwn == rev && ks.last == rev && !ks.handing
+	if ks == nil || ks.lastOwn != rev || ks.last != rev || ks.handing {
+		return false
+	}
+	ks.floored = true // its end deletes the floor (sessionkv.go)
+	return true
 }

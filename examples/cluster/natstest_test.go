@@ -109,19 +109,29 @@ func dialNodeConfig(t testing.TB, cfg Config) *Node {
 	if cfg.Logger == nil {
 		cfg.Logger = brokertest.Logger(t, slog.LevelWarn)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second) // JetStream of three servers settling, on a loaded machine
-	defer cancel()
+	n := dialSettled(t, cfg)
+	t.Cleanup(func() {
+		if err := n.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return n
+}
+
+// dialSettled dials a Node with cfg, trying again while JetStream
+// settles (a stream or bucket of three replicas just after the servers
+// started, on a loaded machine): 10 s an attempt, 60 s in all.
+func dialSettled(t testing.TB, cfg Config) *Node {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
 	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		n, err := Dial(ctx, cfg)
+		cancel()
 		if err == nil {
-			t.Cleanup(func() {
-				if err := n.Close(); err != nil {
-					t.Errorf("Close: %v", err)
-				}
-			})
 			return n
 		}
-		if ctx.Err() != nil {
+		if time.Now().After(deadline) {
 			t.Fatalf("dial %s: %v", cfg.URL, err)
 		}
 		time.Sleep(50 * time.Millisecond)

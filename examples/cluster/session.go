@@ -22,12 +22,18 @@ type sessions struct {
 	w       *writer
 	watch   jetstream.KeyWatcher
 	ping    *nats.Subscription
-	timeout time.Duration // Config.HandoverTimeout
+	hand    *nats.Subscription // handover requests (handover.go)
+	timeout time.Duration      // Config.HandoverTimeout
+	started uint64             // the revision of the node's registration (custody.go)
 	ctx     context.Context
 	cancel  context.CancelFunc
 
 	mu   sync.Mutex
 	keys map[string]*keyState
+	// asking holds the handover requests waiting for their handover,
+	// answers the handovers done (handover.go).
+	asking  map[handKey][]*nats.Msg
+	answers map[handKey]handAnswer
 }
 
 // keyState is what the node knows of one client identifier's owner key,
@@ -35,6 +41,7 @@ type sessions struct {
 type keyState struct {
 	last      uint64 // the latest claim seen (this node's or another's)
 	lastClean bool   // that claim asked for a clean start
+	floored   bool   // this node saved a floor of the session (floor.go)
 	lastOwn   uint64 // the claim this node holds the session under; 0: it does not
 	claiming  bool   // a claim of this node runs (they run one at a time: turn)
 	handing   bool   // a handover runs (Broker.HandOver)
@@ -80,10 +87,15 @@ func openSessions(ctx context.Context, n *Node) (*sessions, error) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	s := &sessions{n: n, kv: kv, timeout: n.cfg.HandoverTimeout, keys: make(map[string]*keyState)}
+	s := &sessions{n: n, kv: kv, timeout: n.cfg.HandoverTimeout, keys: make(map[string]*keyState),
+		asking: make(map[handKey][]*nats.Msg), answers: make(map[handKey]handAnswer)}
 	s.ping, err = n.nc.Subscribe(s.nodeSubject(n.origin), func(m *nats.Msg) { _ = m.Respond(nil) })
 	if err != nil {
 		return nil, fmt.Errorf("cluster: liveness subject: %w", err)
+	}
+	if s.hand, err = n.nc.Subscribe(s.handoverSubject(n.origin), s.onHandoverRequest); err != nil {
+		_ = s.ping.Unsubscribe()
+		return nil, fmt.Errorf("cluster: handover subject: %w", err)
 	}
 	// The watch lasts as long as the node (ctx is Dial's).
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -91,12 +103,14 @@ func openSessions(ctx context.Context, n *Node) (*sessions, error) {
 	if err != nil {
 		s.cancel()
 		_ = s.ping.Unsubscribe()
+		_ = s.hand.Unsubscribe()
 		return nil, fmt.Errorf("cluster: watch %s: %w", n.cfg.SessionBucket, err)
 	}
 	s.w = newWriter(kv, n.cfg.PublishTimeout, n.log.Warn)
 	if err := s.register(ctx); err != nil { // custody.go
 		s.cancel()
 		_ = s.ping.Unsubscribe()
+		_ = s.hand.Unsubscribe()
 		return nil, fmt.Errorf("cluster: node registration: %w", err)
 	}
 	go s.watchOwners()
@@ -114,6 +128,7 @@ func (s *sessions) nodeSubject(node uint64) string {
 func (s *sessions) close(drain bool) {
 	_ = s.watch.Stop()
 	_ = s.ping.Unsubscribe()
+	_ = s.hand.Unsubscribe()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*s.n.cfg.PublishTimeout)
 	defer cancel()
 	s.w.stop(ctx, drain)
@@ -166,6 +181,7 @@ func (s *sessions) handOverLocked(id string, ks *keyState) func() {
 		s.n.b.HandOver(id, clean, func(data []byte) {
 			s.w.add(kvWrite{id: id, value: sessionValue(true, holder, data)})
 			s.mu.Lock()
+			s.answerLocked(handKey{id, holder}, data) // handover.go
 			ks.handing = false
 			if ks.lastOwn == holder {
 				ks.lastOwn = 0
@@ -181,6 +197,7 @@ func (s *sessions) handOverLocked(id string, ks *keyState) func() {
 func (s *sessions) pruneLocked(id string, ks *keyState) {
 	if ks.lastOwn == 0 && ks.refs == 0 && !ks.handing && s.keys[id] == ks {
 		delete(s.keys, id)
+		s.notHeldLocked(id) // handover.go
 	}
 }
 
@@ -211,7 +228,7 @@ func (n *Node) SaveSession(clientID string, rev uint64, data []byte) {
 		s.w.add(kvWrite{id: clientID, value: sessionValue(false, rev, data)})
 		return
 	}
-	s.w.add(kvWrite{id: clientID, end: true, rev: rev})
+	s.w.add(kvWrite{id: clientID, end: true, rev: rev, floor: boolFloor(ks.floored)})
 	ks.lastOwn = 0
 	s.pruneLocked(clientID, ks)
 }
@@ -260,6 +277,7 @@ func (s *sessions) claim(id string, clean bool, from uint64, early func([]byte),
 		// session it held.
 		if res.Remote {
 			s.w.add(kvWrite{id: id, value: sessionValue(true, res.Rev, res.Data)})
+			s.answerLocked(handKey{id, res.Rev}, res.Data) // handover.go
 			ks.lastOwn = 0
 		}
 		res = broker.ClusterClaim{Err: broker.ErrClaimSuperseded}
@@ -295,9 +313,6 @@ func (s *sessions) take(id string, clean bool, from uint64, early func([]byte), 
 			}
 		}
 	}
-	s.mu.Lock()
-	held := ks.lastOwn // the claim this node holds the session under now
-	s.mu.Unlock()
 	rev, prev, err := s.own(ctx, id, clean, from)
 	if err != nil {
 		return broker.ClusterClaim{Err: err}
@@ -307,16 +322,17 @@ func (s *sessions) take(id string, clean bool, from uint64, early func([]byte), 
 	s.mu.Unlock()
 	res := broker.ClusterClaim{Rev: rev}
 	switch {
-	case prev.rev == 0 || prev.node == s.n.origin && prev.rev == held:
+	case prev.rev == 0 || prev.node == s.n.origin && prev.rev > s.started:
 	case prev.node != s.n.origin:
 		res.Remote = true
 		var handed bool
-		res.Data, handed = s.fetch(ctx, id, prev)
-		res.Replay = s.replayFor(ctx, id, res.Data, handed) // replay.go
+		res.Data, handed = s.fetch(ctx, id, prev, rev, clean) // handover.go
+		res.Replay = s.replayFor(ctx, id, res.Data, handed)   // replay.go
 	default:
-		// This node's, under a claim it does not know: it held the
-		// session before it was started again, and resumes it as from a
-		// node that crashed (its broker keeps one its Store restored).
+		// This node's, under a claim made before it was started again
+		// (the claim's revision is older than its registration): it
+		// resumes the session as from a node that crashed (its broker
+		// keeps one its Store restored).
 		res.Remote, res.Before = true, true
 		res.Data = s.read(ctx, sessionPrefix+sessionKey(id))
 		res.Replay = s.replayFor(ctx, id, res.Data, false)
@@ -364,51 +380,6 @@ func (s *sessions) own(ctx context.Context, id string, clean bool, from uint64) 
 		}
 	}
 	return 0, previous{}, fmt.Errorf("cluster: claim of %q: %w", id, err)
-}
-
-// fetch returns the session of id that prev's node hands over (handed):
-// it waits for the handover of the claim prev.rev, as long as that node
-// answers liveness checks, for Config.HandoverTimeout at most; then (or
-// at once, for a node that is gone) it takes whatever was written last.
-func (s *sessions) fetch(ctx context.Context, id string, prev previous) (data []byte, handed bool) {
-	key := sessionPrefix + sessionKey(id)
-	if !s.alive(prev.node) {
-		return s.read(ctx, key), false
-	}
-	w, err := s.kv.Watch(ctx, key)
-	if err != nil {
-		s.n.log.Warn("cluster: session handover not watched", "client", id, "err", err)
-		return s.read(ctx, key), false
-	}
-	defer func() { _ = w.Stop() }()
-	deadline := time.NewTimer(s.timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(4 * pingTimeout)
-	defer tick.Stop()
-	for {
-		select {
-		case e, ok := <-w.Updates():
-			if !ok {
-				return s.read(ctx, key), false
-			}
-			if e == nil || e.Operation() != jetstream.KeyValuePut {
-				continue
-			}
-			if handover, holder, data, ok := parseSession(e.Value()); ok && handover && holder == prev.rev {
-				return data, true
-			}
-		case <-tick.C:
-			if !s.alive(prev.node) {
-				return s.read(ctx, key), false
-			}
-		case <-deadline.C:
-			s.n.log.Warn("cluster: no session handover in time: the last saved is resumed", "client", id,
-				"wait", s.timeout)
-			return s.read(ctx, key), false
-		case <-ctx.Done():
-			return nil, false
-		}
-	}
 }
 
 // alive reports whether node answers a liveness check.

@@ -102,6 +102,15 @@ func parseSession(v []byte) (handover bool, holder uint64, data []byte, ok bool)
 	return v[1]&sessHandover != 0, binary.BigEndian.Uint64(v[2:]), v[10:], true
 }
 
+// boolFloor is a kvWrite's floor of an end: 1 when the floor is to be
+// deleted too.
+func boolFloor(floored bool) uint64 {
+	if floored {
+		return 1
+	}
+	return 0
+}
+
 func floorValue(holder, floor uint64) []byte {
 	v := append(make([]byte, 0, 17), floorFormat)
 	v = binary.BigEndian.AppendUint64(v, holder)
@@ -116,11 +125,12 @@ func parseFloor(v []byte) (holder, floor uint64, ok bool) {
 }
 
 // kvWrite is a write of the node to the sessions bucket: the session of
-// id saved or handed over (value), or its end (end: the session and its
-// floor deleted, then the owner key if still of the claim rev; if it is
-// not, another node claimed it meanwhile and waits for a handover: an
-// empty one); or its floor (floor.go: putFloors, saved under the claim
-// rev, not through the writer).
+// id saved or handed over (value), or its end (end: the session, and its
+// floor if floor is not 0 (this node saved one), deleted, then the owner
+// key if still of the claim rev; if it is not, another node claimed it
+// meanwhile and waits for a handover: an empty one); or its floor
+// (floor.go: putFloors, saved under the claim rev, not through the
+// writer).
 type kvWrite struct {
 	id    string
 	value []byte
@@ -219,8 +229,10 @@ func (w *writer) write(x kvWrite) error {
 		_, err := w.kv.Put(ctx, sessionPrefix+k, x.value)
 		return err
 	}
-	if err := w.kv.Delete(ctx, floorPrefix+k); err != nil {
-		return err
+	if x.floor != 0 {
+		if err := w.kv.Delete(ctx, floorPrefix+k); err != nil {
+			return err
+		}
 	}
 	if err := w.kv.Delete(ctx, sessionPrefix+k); err != nil {
 		return err

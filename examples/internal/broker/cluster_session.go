@@ -335,8 +335,8 @@ func (b *Broker) adopt(clientID string, r ClusterClaim, custody bool) (will *mes
 			delete(s.filters, filter)
 		}
 	}
-	have := snap.exactPositions() // floor.go
-	early := snap.dropHad(s.pending, have)
+	s.moved = snap.movedFrom(snap.exactPositions()) // floor.go
+	early := s.dropHadLocked(s.pending)
 	s.pending = snap.outbox
 	s.fl = snap.floorState()
 	s.mu.Unlock()
@@ -344,14 +344,18 @@ func (b *Broker) adopt(clientID string, r ClusterClaim, custody bool) (will *mes
 		b.tree.unsubscribe(f.k, s)
 	}
 	if len(replay) > 0 {
-		for _, d := range early {
-			if d.msg.exact {
-				have[d.msg.pos] = true
+		held := make(map[uint64]bool, len(snap.outbox)+len(early))
+		for _, ds := range [][]delivery{snap.outbox, early} {
+			for _, d := range ds {
+				if d.msg.exact {
+					held[d.msg.pos] = true
+				}
 			}
 		}
-		b.replayLocked(s, replay, have) // floor.go
+		b.replayLocked(s, replay, held) // floor.go
 	}
 	s.mu.Lock()
+	s.moved.add(replay) // a later copy of those is dropped too
 	s.pending = append(s.pending, early...)
 	s.firstExpiry = 0
 	for _, d := range s.pending {

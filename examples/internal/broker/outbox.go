@@ -38,7 +38,7 @@ type delivery struct {
 // session makes it wait only past selfLimit.
 func (s *session) offer(d delivery, b *Broker, pub *conn) (wait bool) {
 	s.mu.Lock()
-	if s.dead || !s.live && (!s.persistent || d.qos == packet.QoS0) {
+	if s.dead || !s.live && (!s.persistent || d.qos == packet.QoS0) || s.hadLocked(d) {
 		s.mu.Unlock()
 		return false
 	}

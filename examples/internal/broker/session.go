@@ -48,6 +48,10 @@ type session struct {
 
 	ps *sessionPersist // with a Store: its records (persist.go)
 	fl *floorState     // in a SessionCluster, a persistent session's floor (floor.go); under mu
+	// moved is, for a session that came from another node, what it had
+	// there: a later copy of one of those messages is dropped (floor.go).
+	// Under mu.
+	moved *movedFrom
 }
 
 // offline is what a session keeps while no connection serves it, guarded
