@@ -322,7 +322,7 @@ func (s *sessions) take(id string, clean bool, from uint64, early func([]byte), 
 	s.mu.Unlock()
 	res := broker.ClusterClaim{Rev: rev}
 	switch {
-	case prev.rev == 0 || prev.node == s.n.origin && prev.rev > s.started:
+	case prev.rev == 0 || prev.node == s.n.origin && (prev.rev > s.started || clean):
 	case prev.node != s.n.origin:
 		res.Remote = true
 		var handed bool
