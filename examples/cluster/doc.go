@@ -162,11 +162,11 @@
 // reads again). The revision of its write is the claim; the latest claim
 // wins, on any node (a connection whose claim a later one overtook is
 // closed without a CONNACK, as the broker does locally). If the owner it
-// replaced is another node, it asks that node whether it is alive (a
-// NATS request to "<prefix>.node.<origin>": a node whose NATS connection
-// is gone has no responders, at once) and, if so, waits, for
-// Config.HandoverTimeout at most, for the handover written under the
-// claim it replaced; else it takes the session as last written. Every
+// replaced is another node, it asks that node for the session (a NATS
+// request to "<prefix>.node.<origin>.handover", handover.go: a node whose
+// NATS connection is gone has no responders, at once) and waits, for
+// Config.HandoverTimeout at most, for the handover of the claim it
+// replaced; else it takes the session as last written. Every
 // node watches the owner keys (a KV watch): another node's claim of a
 // client identifier it holds makes it end its connection of the client
 // (DISCONNECT 0x8E Session taken over in v5; closed in 3.1.1) and hand
