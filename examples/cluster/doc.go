@@ -187,7 +187,7 @@
 // sequence, or had acknowledged, below its floor; a copy of those this
 // node's consumer delivers later (it may lag behind the other node's) is
 // dropped too, until the node's floor has passed them (the broker's
-// floor.go, movedFrom): a QoS 2 message comes once. A message published
+// moved.go): a QoS 2 message comes once. A message published
 // on the node the session leaves, in flight there, may still come twice
 // (its position there is a lower bound).
 //

@@ -124,7 +124,7 @@ func ended(t *testing.T, c *brokertest.Client, what string) {
 // At QoS 2 each message arrives once: what the session prepared on B
 // queued while it moved, or B's consumer delivers after, that A had
 // already (in flight or queued, by its stream sequence; or below the
-// floor A handed over: acknowledged) is dropped (the broker's floor.go:
+// floor A handed over: acknowledged) is dropped (the broker's moved.go:
 // movedFrom).
 func (sc *sessionCluster) testMove(t *testing.T, v packet.Version, qos packet.QoS) {
 	topic := fmt.Sprintf("move%d-%d", v, qos)

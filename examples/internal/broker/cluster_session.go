@@ -76,7 +76,7 @@ type ClusterClaim struct {
 	Before bool
 	// Replay, when the node that held the session crashed (or handed it
 	// over cut short), is what the cluster holds of its subscriptions
-	// from its floor on, oldest first (floor.go: ReplayPlan): the broker
+	// from its floor on, oldest first (replay.go: ReplayPlan): the broker
 	// queues those the session does not have yet after the ones handed
 	// over (at least once).
 	Replay []Replayed
@@ -335,7 +335,7 @@ func (b *Broker) adopt(clientID string, r ClusterClaim, custody bool) (will *mes
 			delete(s.filters, filter)
 		}
 	}
-	s.moved = snap.movedFrom(snap.exactPositions()) // floor.go
+	s.moved = snap.movedFrom(snap.exactPositions()) // moved.go
 	early := s.dropHadLocked(s.pending)
 	s.pending = snap.outbox
 	s.fl = snap.floorState()
@@ -352,7 +352,7 @@ func (b *Broker) adopt(clientID string, r ClusterClaim, custody bool) (will *mes
 				}
 			}
 		}
-		b.replayLocked(s, replay, held) // floor.go
+		b.replayLocked(s, replay, held) // replay.go
 	}
 	s.mu.Lock()
 	s.moved.add(replay) // a later copy of those is dropped too

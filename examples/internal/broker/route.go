@@ -54,7 +54,7 @@ type reach struct {
 	ordinary bool      // every matching ordinary subscription
 	shared   bool      // one member of every matching share group
 	group    filterKey // when its share is set: one member of this group only
-	only     *session  // not nil: this session's ordinary subscriptions only (floor.go)
+	only     *session  // not nil: this session's ordinary subscriptions only (replay.go)
 	unit     *unit     // not nil: the caller's, which it seals
 	remote   *inbound  // not nil: notes the full outboxes a QoS 1 or 2 delivery went to
 }
