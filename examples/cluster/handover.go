@@ -16,7 +16,7 @@ import (
 // at once, without waiting for the holder's watch of the owner keys to
 // see the claim (that watch starts it too, for a claim whose request is
 // lost). The holder answers when the handover is done, and keeps the
-// answer for Config.HandoverTimeout for a request that comes after;
+// answer a few seconds (keepAnswers) for a request that comes after;
 // a node that does not hold the session under that claim answers so at
 // once, and one that is gone has no responders: the claiming node then
 // takes the session as last written (and gives it again the stream from
@@ -98,13 +98,22 @@ func (s *sessions) onHandoverRequest(m *nats.Msg) {
 	}
 }
 
+// keepAnswers is how long a handover's answer is kept for a request that
+// comes after it (the claiming node asks right after its claim, and again
+// every 4 pingTimeout while no answer comes); answers older than that are
+// let go at most every pingTimeout.
+const keepAnswers = 8 * pingTimeout
+
 // answerLocked answers the requests for the handover k, done with data,
 // and keeps the answer for those to come. s.mu is held.
 func (s *sessions) answerLocked(k handKey, data []byte) {
 	now := time.Now()
-	for old, a := range s.answers {
-		if now.Sub(a.at) > s.timeout {
-			delete(s.answers, old)
+	if now.Sub(s.pruned) > pingTimeout {
+		s.pruned = now
+		for old, a := range s.answers {
+			if now.Sub(a.at) > keepAnswers {
+				delete(s.answers, old)
+			}
 		}
 	}
 	s.answers[k] = handAnswer{data: data, at: now}

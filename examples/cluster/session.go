@@ -34,6 +34,7 @@ type sessions struct {
 	// answers the handovers done (handover.go).
 	asking  map[handKey][]*nats.Msg
 	answers map[handKey]handAnswer
+	pruned  time.Time // answers last let go (handover.go)
 }
 
 // keyState is what the node knows of one client identifier's owner key,
