@@ -138,6 +138,39 @@ func receive(t testing.TB, c *brokertest.Client, n int) []client.Message {
 	return got
 }
 
+// countHeld adds to seen the payloads of the messages c holds now,
+// probes left out.
+func countHeld(seen map[string]int, c *brokertest.Client) {
+	for {
+		select {
+		case m := <-c.Messages():
+			if m.Topic != probeTopic {
+				seen[string(m.Payload)]++
+			}
+		default:
+			return
+		}
+	}
+}
+
+// countUntil adds to seen the payloads of the messages c receives,
+// probes left out, until seen holds n of them; it fails the test after
+// 20 s, naming what it counted for (who).
+func countUntil(t testing.TB, seen map[string]int, c *brokertest.Client, n int, who string) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for len(seen) < n {
+		select {
+		case m := <-c.Messages():
+			if m.Topic != probeTopic {
+				seen[string(m.Payload)]++
+			}
+		case <-deadline:
+			t.Fatalf("%s: %d of %d messages received (%d lost)", who, len(seen), n, n-len(seen))
+		}
+	}
+}
+
 // quiet fails the test if c receives anything but probes within d.
 func quiet(t testing.TB, c *brokertest.Client, d time.Duration) {
 	t.Helper()

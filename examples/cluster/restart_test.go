@@ -46,31 +46,12 @@ func TestNodeRestarted(t *testing.T) {
 	// The client stops reading; A stops with the rest queued or in flight.
 	a.stop()
 	ended(t, sub, "node A")
-	for drained := false; !drained; {
-		select {
-		case m := <-sub.Messages():
-			if m.Topic != probeTopic {
-				seen[string(m.Payload)]++
-			}
-		default:
-			drained = true
-		}
-	}
+	countHeld(seen, sub)
 	send(n/2, n) // while A is down
 	a.start()
 	resumed := persistentClient(t, a.addr, "restarted", sub.Store())
 	if !resumed.Connack().SessionPresent {
 		t.Fatal("Session Present 0 on the node started again")
 	}
-	deadline := time.After(20 * time.Second)
-	for len(seen) < n {
-		select {
-		case m := <-resumed.Messages():
-			if m.Topic != probeTopic {
-				seen[string(m.Payload)]++
-			}
-		case <-deadline:
-			t.Fatalf("%d of %d messages received", len(seen), n)
-		}
-	}
+	countUntil(t, seen, resumed, n, "resumed on the node started again")
 }

@@ -158,16 +158,7 @@ func (sc *sessionCluster) testMove(t *testing.T, v packet.Version, qos packet.Qo
 	if r, ok := disconnectedWith(sub); v == packet.V5 && (!ok || r != packet.SessionTakenOver) {
 		t.Errorf("connection on A ended with %v, want DISCONNECT 0x8E", sub.Err())
 	}
-	for drained := false; !drained; {
-		select {
-		case m := <-sub.Messages():
-			if m.Topic != probeTopic {
-				seen[string(m.Payload)]++
-			}
-		default:
-			drained = true
-		}
-	}
+	countHeld(seen, sub)
 	// A second copy sent as new (DUP 0) is the broker's; one sent again
 	// from the session's state (DUP 1) that the new client takes as new is
 	// the test's: its store was copied before the old client acknowledged
@@ -463,17 +454,7 @@ func (sc *sessionCluster) testCrash(t *testing.T) {
 		if !c.Connack().SessionPresent {
 			t.Fatal("Session Present 0 on B")
 		}
-		deadline = time.After(20 * time.Second)
-		for len(seen[i]) < n {
-			select {
-			case m := <-c.Messages():
-				if m.Topic != probeTopic {
-					seen[i][string(m.Payload)]++
-				}
-			case <-deadline:
-				t.Fatalf("v%d: %d of %d messages received (%d lost)", v, len(seen[i]), n, n-len(seen[i]))
-			}
-		}
+		countUntil(t, seen[i], c, n, fmt.Sprintf("v%d", v))
 		dups := 0
 		for _, k := range seen[i] {
 			dups += k - 1
