@@ -475,13 +475,17 @@ type crashWills struct {
 	sc    *sessionCluster
 	watch *brokertest.Client
 	back  *brokertest.Client // reconnects on B: its will is never published
+	// returns reconnects on B too; its will, with no delay, was due when
+	// its connection ended with A.
+	returns *brokertest.Client
 }
 
 // crashWills connects to A a persistent v5 client whose will is delayed
 // by a second, one whose session ends with its connection (will at once),
 // a 3.1.1 one, a persistent one with a long delay that reconnects on B
-// after the crash, and one whose session expires a second after its
-// connection ends; a client on C watches their wills.
+// after the crash, a 3.1.1 one that reconnects on B too, and one whose
+// session expires a second after its connection ends; a client on C
+// watches their wills.
 func (sc *sessionCluster) crashWills(t *testing.T) *crashWills {
 	cw := &crashWills{sc: sc, watch: sc.willWatcher(t, "crash-will-watch")}
 	sc.connectTo(t, 0, packet.V5, withWill(persistent(packet.V5, "crash-will-delayed"), "will/delayed", 1), nil)
@@ -493,15 +497,18 @@ func (sc *sessionCluster) crashWills(t *testing.T) *crashWills {
 	brief.Props.SessionExpiry = 1
 	sc.connectTo(t, 0, packet.V5, brief, nil)
 	cw.back = sc.connectTo(t, 0, packet.V5, withWill(persistent(packet.V5, "crash-will-back"), "will/back", 30), nil)
+	cw.returns = sc.connectTo(t, 0, packet.V311, withWill(persistent(packet.V311, "crash-will-returns"), "will/returns", 0), nil)
 	sc.awaitWritten(t, 0)
 	return cw
 }
 
 // check: once A has crashed (at crashed), another node keeps A's sessions
 // and publishes each will once (MQTT-3.1.2-8), the delayed one not before
-// its Will Delay Interval (MQTT-3.1.2-9... counted from the custody, after
-// the crash); the client that reconnects on B cancels its own
-// (MQTT-3.1.2-26); the session that ended with its connection, and the
+// its Will Delay Interval (counted from the custody, after the crash);
+// the client with a delayed will that reconnects on B cancels it
+// (MQTT-3.1.2-26), while the one with none has it published once, by
+// B or by the node that keeps A's sessions, whichever comes first; the
+// session that ended with its connection, and the
 // one whose Session Expiry Interval passed on the node that keeps it
 // (MQTT-4.1.0-2), are gone from the sessions bucket.
 func (cw *crashWills) check(t *testing.T, crashed time.Time) {
@@ -511,7 +518,11 @@ func (cw *crashWills) check(t *testing.T, crashed time.Time) {
 	if !back.Connack().SessionPresent {
 		t.Error("crash-will-back: Session Present 0 on B")
 	}
-	want := []string{"will/delayed", "will/now", "will/311"}
+	ended(t, cw.returns, "node A")
+	if !cw.sc.connectTo(t, 1, packet.V311, persistent(packet.V311, "crash-will-returns"), cw.returns.Store()).Connack().SessionPresent {
+		t.Error("crash-will-returns: Session Present 0 on B")
+	}
+	want := []string{"will/delayed", "will/now", "will/311", "will/returns"}
 	got := make(map[string]time.Duration)
 	deadline := time.After(15 * time.Second)
 	for len(got) < len(want) {
@@ -529,7 +540,7 @@ func (cw *crashWills) check(t *testing.T, crashed time.Time) {
 			}
 			got[m.Topic] = time.Since(crashed)
 		case <-deadline:
-			t.Fatalf("wills of the crashed node published: %v; want will/delayed, will/now, will/311", got)
+			t.Fatalf("wills of the crashed node published: %v; want %v", got, want)
 		}
 	}
 	quiet(t, cw.watch, time.Second) // no second copy, and not will/back

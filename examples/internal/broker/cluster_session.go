@@ -143,7 +143,9 @@ func (c *conn) claimCluster(p *packet.Connect) (refuse packet.ReasonCode, wait b
 		cs.link.ClaimSession(id, p.CleanStart, early, func(r ClusterClaim) {
 			switch {
 			case r.Err == nil && r.Remote:
-				b.adopt(id, r, false)
+				if will := b.adopt(id, r, false); will != nil {
+					b.route(will, nil, nil)
+				}
 			default:
 				b.unprepare(id)
 			}
@@ -245,8 +247,10 @@ func (b *Broker) unprepare(clientID string) {
 // meanwhile (its deadline passed on the wall clock) is not taken
 // (MQTT-4.1.0-2).
 //
+// It returns the will to publish now, if any: one of a connection that
+// ended with a node that crashed, with no Will Delay Interval left.
 // custody: no connection claimed it; this node keeps it for a node that
-// crashed (KeepSession), and returns the will to publish now, if any.
+// crashed (KeepSession).
 func (b *Broker) adopt(clientID string, r ClusterClaim, custody bool) (will *message) {
 	rev, replay := r.Rev, r.Replay
 	snap, err := decodeSnapshot(r.Data)
@@ -287,7 +291,9 @@ func (b *Broker) adopt(clientID string, r ClusterClaim, custody bool) (will *mes
 		expiry = snap.expiry
 		switch {
 		case snap.live && snap.expiry == 0 && !custody:
-			// It ended with its connection (saved for its will).
+			// It ended with its connection (saved for its will, due then:
+			// MQTT-3.1.2-8).
+			will = snap.will
 			snap = nil
 		case snap.live || snap.expiresAt.IsZero():
 			// Saved while its connection was up (that node crashed): the
@@ -364,9 +370,13 @@ func (b *Broker) adopt(clientID string, r ClusterClaim, custody bool) (will *mes
 	s.mu.Unlock()
 	s.keepLocked(snap.state, nil)
 	if !custody {
-		// The will of the session's last connection is not published:
-		// its client has reconnected (MQTT-3.1.2-26).
 		b.keepLocked(s, expiry, nil, 0)
+		// The will of the connection that ended with its node: one with
+		// no Will Delay Interval was due then (MQTT-3.1.2-8); a delayed
+		// one is cancelled by the client's return (MQTT-3.1.2-26).
+		if snap.live && snap.willDelay == 0 {
+			return snap.will
+		}
 		return nil
 	}
 	var willDelay uint32
